@@ -1,0 +1,10 @@
+"""Tuneloop: `python app.py` starts the web app; `python app.py COMMAND` runs a command (see --help)."""
+import os
+import sys
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+if __name__ == "__main__":
+    from backend.cli import main
+    sys.exit(main())

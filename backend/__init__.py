@@ -1,0 +1,1 @@
+"""Tuneloop's headless core: data, training, generation and export. Never imports Gradio."""

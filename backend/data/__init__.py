@@ -1,0 +1,11 @@
+"""Datasets: any common file is read, detected, validated, explained and stored, ready to train.
+
+    report = inspect_file("chats.csv", tokenizer=tok)   # DataReport: kind, format, rows, errors, stats, summary()
+    name = DatasetStore(db).add(report)                 # stored once; runs refer to it by name
+    kind, train, validation = load_examples(name, db)   # canonical rows (see normalize.py)
+"""
+from .pipeline import inspect_file, load_examples
+from .report import DataReport, RowError
+from .store import DatasetStore
+
+__all__ = ["inspect_file", "load_examples", "DataReport", "RowError", "DatasetStore"]

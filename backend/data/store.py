@@ -1,0 +1,112 @@
+"""Datasets stored once in the database (tables datasets, dataset_rows); runs refer to them by name."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from backend.errors import DataError
+
+from .report import DataReport
+
+MAX_NAME = 100
+LIST_HINT = "See: python app.py data list"
+
+
+def _clean_name(name: str) -> str:
+    name = str(name).strip()
+    if not name:
+        raise DataError("A dataset name cannot be empty. Pick a name, e.g. --name my-data.")
+    if len(name) > MAX_NAME:
+        raise DataError(f"The dataset name is {len(name)} characters long; keep it under {MAX_NAME}.")
+    if any(ord(c) < 32 for c in name) or "/" in name or "\\" in name:
+        raise DataError(f"The dataset name '{name}' holds a slash or a control character. Use letters, digits, spaces, - or _.")
+    return name
+
+
+class DatasetStore:
+    def __init__(self, db):
+        self.db = db
+
+    def _row(self, name: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM datasets WHERE name = ?", [name]))
+        return rows[0] if rows else None
+
+    def _require(self, name: str) -> dict:
+        row = self._row(str(name))
+        if row is None:
+            raise DataError(f"No dataset called '{name}'. {LIST_HINT}")
+        return row
+
+    def exists(self, name: str) -> bool:
+        return self._row(str(name)) is not None
+
+    def add(self, report: DataReport, name: str | None = None, source: str | Path | None = None) -> str:
+        source = str(source if source is not None else report.source)
+        name = _clean_name(name if name is not None else Path(source).stem)
+        if self.exists(name):
+            raise DataError(f"A dataset called '{name}' already exists. Pick another name (--name NEW_NAME), "
+                            f"or remove the old one: python app.py data rm \"{name}\"")
+        split_of = {i: "validation" for i in report.split["validation"]}
+        stats = dict(report.stats, warnings=report.warnings, notices=report.notices,
+                     first_errors=[e.to_json() for e in report.errors[:50]])
+        conn = self.db.conn
+        try:
+            with conn:
+                cursor = conn.execute(
+                    "INSERT INTO datasets (name, kind, format, source, mapping, rows, valid_rows, invalid_rows, stats, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [name, report.kind, report.format, source, json.dumps(report.mapping), report.rows, report.valid_rows,
+                     report.invalid_rows, json.dumps(stats, ensure_ascii=False),
+                     datetime.now(timezone.utc).isoformat(timespec="seconds")])
+                dataset_id = cursor.lastrowid
+                conn.executemany(
+                    "INSERT INTO dataset_rows (dataset_id, idx, split, data) VALUES (?, ?, ?, ?)",
+                    ((dataset_id, i, split_of.get(i, "train"), json.dumps(ex, ensure_ascii=False))
+                     for i, ex in enumerate(report.examples)))
+        except sqlite3.IntegrityError:
+            raise DataError(f"A dataset called '{name}' already exists. Pick another name (--name NEW_NAME).") from None
+        return name
+
+    def list(self) -> list[dict]:
+        sql = """SELECT d.name, d.kind, d.format, d.source, d.rows, d.valid_rows, d.invalid_rows, d.created,
+                   (SELECT COUNT(*) FROM dataset_rows r WHERE r.dataset_id = d.id AND r.split = 'train') AS train_rows,
+                   (SELECT COUNT(*) FROM dataset_rows r WHERE r.dataset_id = d.id AND r.split = 'validation') AS validation_rows
+                 FROM datasets d ORDER BY d.id"""
+        return list(self.db.query(sql))
+
+    def get(self, name: str) -> dict:
+        row = self._require(name)
+        info = {k: v for k, v in row.items() if k != "id"}
+        info["mapping"] = json.loads(row["mapping"] or "{}")
+        info["stats"] = json.loads(row["stats"] or "{}")
+        split = info["stats"].get("split", {})
+        info["train_rows"] = split.get("train", row["valid_rows"])
+        info["validation_rows"] = split.get("validation", 0)
+        return info
+
+    def rows(self, name: str, split: str | None = None) -> list[dict]:
+        if split not in (None, "train", "validation"):
+            raise DataError(f"Unknown split '{split}'. Use train or validation.")
+        dataset_id = self._require(name)["id"]
+        sql = "SELECT data FROM dataset_rows WHERE dataset_id = ?" + (" AND split = ?" if split else "") + " ORDER BY idx"
+        params = [dataset_id, split] if split else [dataset_id]
+        return [json.loads(data) for (data,) in self.db.execute(sql, params).fetchall()]
+
+    def rename(self, old: str, new: str) -> str:
+        row = self._require(old)
+        new = _clean_name(new)
+        if new == row["name"]:
+            return new
+        if self.exists(new):
+            raise DataError(f"A dataset called '{new}' already exists. Pick another name, or remove that one first.")
+        with self.db.conn:
+            self.db.conn.execute("UPDATE datasets SET name = ? WHERE id = ?", [new, row["id"]])
+        return new
+
+    def delete(self, name: str) -> None:
+        row = self._require(name)
+        with self.db.conn:
+            self.db.conn.execute("DELETE FROM dataset_rows WHERE dataset_id = ?", [row["id"]])
+            self.db.conn.execute("DELETE FROM datasets WHERE id = ?", [row["id"]])

@@ -1,0 +1,132 @@
+"""Tables: CSV/TSV (delimiter sniffed, huge cells allowed), Parquet (pyarrow) and the first sheet of an .xlsx (openpyxl)."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from backend.errors import DataError
+
+from .report import RowError
+from .result import ReadResult
+
+
+def _pick_delimiter(header: str) -> str:
+    counts = {d: header.count(d) for d in ",;\t|"}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _unique(headers: list[str]) -> list[str]:
+    while headers and not (headers[-1] or "").strip():
+        headers = headers[:-1]
+    seen: dict[str, int] = {}
+    out = []
+    for i, h in enumerate(headers, start=1):
+        h = (h or "").strip().lstrip("\ufeff") or f"column_{i}"
+        if h in seen:
+            seen[h] += 1
+            h = f"{h}_{seen[h]}"
+        else:
+            seen[h] = 1
+        out.append(h)
+    return out
+
+
+def read_csv(text: str, path: Path, fmt: str) -> ReadResult:
+    result = ReadResult(path, fmt)
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # one huge cell must not stop the file
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    delimiter = "\t" if fmt == "tsv" else _pick_delimiter(first)
+    if fmt == "csv" and delimiter == "\t":
+        result.file_format = "tsv"
+    elif delimiter not in ",\t":
+        result.notices.append(f"Columns are separated by '{delimiter}'.")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    number = 0
+    try:
+        header = None
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                header = _unique(row)
+                break
+        if header is None:
+            raise DataError(f"{path.name} holds no header row and no data.")
+        result.columns = header
+        for row in reader:
+            number += 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) > len(header) and any(c.strip() for c in row[len(header):]):
+                result.errors.append(RowError(
+                    number,
+                    f"has {len(row)} values but the header has {len(header)} columns "
+                    "(a comma inside a text that is not in quotes?)", "bad_columns"))
+                continue
+            result.records.append((number, {h: (row[i] if i < len(row) else None) for i, h in enumerate(header)}))
+    except csv.Error as e:
+        raise DataError(f"{path.name} could not be read as {fmt.upper()} near data row {number + 1}: {e}. Check the quotes there.") from None
+    if not result.records and not result.errors:
+        cols = ", ".join(f"'{c}'" for c in header[:8])
+        raise DataError(f"{path.name} has a header ({cols}) but no data rows.")
+    return result
+
+
+# ---------------------------------------------------------------- Parquet / Excel
+
+def _clean_cell(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value.isoformat()
+    return value
+
+
+def read_parquet(path: Path) -> ReadResult:
+    try:
+        import pyarrow.parquet as pq
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises many kinds
+        raise DataError(f"{path.name} could not be read as Parquet ({str(e).splitlines()[0][:200]}). Export it again.") from None
+    result = ReadResult(path, "parquet", columns=[str(c) for c in table.column_names])
+    if table.num_rows == 0:
+        raise DataError(f"{path.name} has columns ({', '.join(result.columns[:8])}) but no rows.")
+    for i, row in enumerate(table.to_pylist(), start=1):
+        result.records.append((i, {str(k): _clean_cell(v) for k, v in row.items()}))
+    return result
+
+
+def read_xlsx(path: Path) -> ReadResult:
+    try:
+        import openpyxl
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:
+        raise DataError(f"{path.name} could not be opened as an Excel workbook ({str(e)[:200]}). Save it again as .xlsx or CSV.") from None
+    try:
+        sheet = book.worksheets[0]
+        result = ReadResult(path, "xlsx")
+        if len(book.worksheets) > 1:
+            result.notices.append(f"Read the first sheet ('{sheet.title}'); the other {len(book.worksheets) - 1} sheet(s) were not used.")
+        rows = sheet.iter_rows(values_only=True)
+        header = None
+        for row in rows:
+            if any(c is not None and str(c).strip() for c in row):
+                header = _unique([("" if c is None else str(c)) for c in row])
+                break
+        if header is None:
+            raise DataError(f"The first sheet of {path.name} is empty. Put the examples there, one per row, under a header row.")
+        result.columns = header
+        number = 0
+        for row in rows:
+            number += 1
+            if not any(c is not None and str(c).strip() for c in row):
+                continue
+            result.records.append((number, {h: _clean_cell(row[i]) if i < len(row) else None for i, h in enumerate(header)}))
+    finally:
+        book.close()
+    if not result.records:
+        raise DataError(f"The first sheet of {path.name} has a header ({', '.join(header[:8])}) but no data rows.")
+    return result

@@ -1,0 +1,81 @@
+"""The SQLite database (sqlite-utils), with a small registry of schema migrations."""
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from backend import workspace
+
+MIGRATIONS = []
+
+
+def migration(fn):
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def create_runs(db: sqlite_utils.Database):
+    db["runs"].create(
+        {
+            "id": str, "name": str, "method": str, "status": str, "config": str,
+            "base_run": str, "dataset": str, "reason": str, "probe": str, "final_metrics": str,
+            "created": str, "started": str, "ended": str, "total_steps": int, "resume": int,
+        },
+        pk="id",
+    )
+    db["metrics"].create(
+        {"run_id": str, "step": int, "data": str, "time": float},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["metrics"].create_index(["run_id", "step"])
+
+
+def connect(path: Path | str | None = None) -> sqlite_utils.Database:
+    """Open (and migrate) the database. WAL with full sync: a committed label or metric survives a crash."""
+    path = path or workspace.db_path()
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA busy_timeout=30000")
+    _migrate(db)
+    return db
+
+
+def _migrate(db: sqlite_utils.Database):
+    db["_migrations"].create({"name": str, "applied": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db["_migrations"].rows}
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        with db.conn:
+            fn(db)
+            db["_migrations"].insert({"name": fn.__name__, "applied": _now()}, replace=True)
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@migration
+def create_datasets(db: sqlite_utils.Database):
+    db["datasets"].create(
+        {
+            "id": int, "name": str, "kind": str, "format": str, "source": str, "mapping": str,
+            "rows": int, "valid_rows": int, "invalid_rows": int, "stats": str, "created": str,
+        },
+        pk="id",
+    )
+    db["datasets"].create_index(["name"], unique=True)
+    db["dataset_rows"].create(
+        {"dataset_id": int, "idx": int, "split": str, "data": str},
+        foreign_keys=[("dataset_id", "datasets", "id")],
+    )
+    db["dataset_rows"].create_index(["dataset_id", "idx"])
+
+
+@migration
+def add_run_pid(db: sqlite_utils.Database):
+    db["runs"].add_column("pid", int)

@@ -1,0 +1,31 @@
+"""Typed errors. The backend raises these; the edges (CLI, web app) turn them into plain messages."""
+
+
+class TuneloopError(Exception):
+    """Something the user can fix. The message says what is wrong, where, and what to do."""
+
+
+class ConfigError(TuneloopError):
+    """A training setting has a bad value."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"Setting '{field}': {message}")
+
+
+class DataError(TuneloopError):
+    """A dataset cannot be read or holds no usable example."""
+
+
+class ModelError(TuneloopError):
+    """A base model cannot be found or loaded."""
+
+
+class RunNotFound(TuneloopError):
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        super().__init__(f"No run called '{run_id}'. See the list with: python app.py runs")
+
+
+class RunStateError(TuneloopError):
+    """The run exists but is not in a state that allows the request (e.g. export before it finished)."""

@@ -1,0 +1,42 @@
+"""Everyday questions: a probe that checks what a run kept, and prompts whose base answers are replayed
+during SFT so the model keeps answering ordinary questions. The two lists never overlap, so the probe
+measures what was kept rather than what was rehearsed."""
+import re
+
+# (question, pattern a right answer matches)
+PROBE = [
+    ("What is the capital of France?", r"\bparis\b"),
+    ("What is 2 + 2?", r"\b4\b|\bfour\b"),
+    ("What color is the sky on a clear day?", r"\bblue\b"),
+    ("How many days are there in a week?", r"\b7\b|\bseven\b"),
+    ("What is the opposite of hot?", r"\bcold\b"),
+]
+
+
+def answer_is_right(answer: str, pattern: str) -> bool:
+    return re.search(pattern, answer.lower()) is not None
+
+
+REPLAY_PROMPTS = [
+    "What is the capital of Italy?", "What is the capital of Japan?", "What is the capital of Germany?",
+    "What is the capital of Spain?", "What is the largest ocean on Earth?", "What is the boiling point of water?",
+    "How many legs does a spider have?", "How many hours are in a day?", "What is 3 + 5?", "What is 10 minus 4?",
+    "What is 6 times 7?", "What is the square root of 81?", "Which planet is known as the Red Planet?",
+    "What gas do plants take in from the air?", "Who wrote Romeo and Juliet?", "What is the freezing point of water in Celsius?",
+    "What is the chemical symbol for gold?", "What is the tallest mountain in the world?", "What language is spoken in Brazil?",
+    "What is the main ingredient in guacamole?", "Give me a synonym for happy.", "What is the plural of mouse?",
+    "Translate 'thank you' into Spanish.", "Name three primary colors.", "What do bees make?",
+    "How many continents are there?", "What is the longest river in Africa?", "What is the capital of Canada?",
+    "How many minutes are in an hour?", "What shape has three sides?", "What is H2O?",
+    "Write one sentence about the sea.", "Give me a tip for sleeping better.", "How do I boil an egg?",
+    "What is a healthy breakfast?", "Suggest a name for a pet cat.", "What is the opposite of up?",
+    "What season comes after winter?", "What is the fastest land animal?", "How many sides does a square have?",
+    "What is the capital of Australia?", "What is the largest planet in our solar system?", "Who painted the Mona Lisa?",
+    "What do you call a baby dog?", "What is 100 divided by 4?", "What is the color of grass?",
+    "Which animal is known as the king of the jungle?", "What is the smallest prime number?",
+    "Explain what a noun is in one sentence.", "List three fruits.", "What is the capital of Egypt?",
+    "How many wheels does a bicycle have?", "What is the hottest planet in the solar system?",
+    "What instrument has black and white keys?", "Finish the sentence: An apple a day...",
+    "What is the first letter of the English alphabet?", "How many months are in a year?",
+    "What is the capital of the United Kingdom?", "What is ice made of?", "Why do we need to drink water?",
+]

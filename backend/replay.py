@@ -1,0 +1,34 @@
+"""The forgetting guard: answers the base model itself gives to everyday prompts, mixed into SFT data.
+
+Training on a few dozen examples of one behaviour teaches the model to answer everything that way
+(NOTES.md: 0 of 5 everyday answers kept). Rehearsing its own everyday answers keeps them.
+The answers are generated once per base model and cached next to it.
+"""
+import hashlib
+import json
+
+from backend import workspace
+from backend.everyday import REPLAY_PROMPTS
+from backend.generate import generate_with_ends
+
+
+def replay_examples(model, tokenizer, model_key: str, count: int) -> list[dict]:
+    if count <= 0:
+        return []
+    prompts = REPLAY_PROMPTS[:count]
+    answers = _cached_answers(model, tokenizer, model_key, prompts)
+    return [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": a}]}
+            for p, a in zip(prompts, answers) if a]
+
+
+def _cached_answers(model, tokenizer, model_key: str, prompts: list[str]) -> list[str]:
+    digest = hashlib.sha256(json.dumps([model_key, prompts]).encode()).hexdigest()[:16]
+    path = workspace.model_cache() / "replay" / f"{digest}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    # An answer cut off mid-sentence would teach the model to stop mid-sentence: those are left out.
+    answers = [text if ended else "" for text, ended in
+               generate_with_ends(model, tokenizer, prompts, max_new_tokens=128, batch_size=32)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(answers))
+    return answers

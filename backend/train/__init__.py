@@ -1,0 +1,70 @@
+"""Run one training job in this process: data in, adapter and probe result out."""
+from pathlib import Path
+
+from backend.config import RunConfig
+from backend.train.callbacks import MetricsCallback, StopCallback
+from backend.train.common import prepare_model, trainer_arguments
+
+
+def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: list, *,
+                 on_metrics, on_total_steps, base_adapter: Path | None = None, resume: bool = False,
+                 log=print) -> dict:
+    """Train, save the adapter to run_dir/adapter, probe forgetting. Returns {'stopped', 'probe', 'metrics'}."""
+    from backend.models import resolve_model
+    from backend.train.dpo import build_dpo_trainer
+    from backend.train.kto import build_kto_trainer
+    from backend.train.sft import build_sft_trainer
+
+    prepared = prepare_model(config, base_adapter)
+    log(f"Model loaded on {prepared.hardware.device} ({prepared.hardware.dtype_name}, "
+        f"{'QLoRA 4-bit' if prepared.quantization == '4bit' else 'LoRA'}).")
+    if config.method == "sft" and config.keep_everyday and not resume:
+        from backend.replay import replay_examples
+        key = f"{resolve_model(config.model)}|{prepared.quantization}|{base_adapter or ''}"
+        extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday)
+        log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
+        train_rows = train_rows + extra
+    stop = StopCallback(run_dir / "STOP")
+    metrics = MetricsCallback(on_metrics, on_total_steps, _tokens_per_example(prepared.tokenizer, train_rows))
+    args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows))
+    builders = {
+        "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, [metrics, stop]),
+        "dpo": lambda: build_dpo_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
+        "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
+    }
+    trainer = builders[config.method]()
+    checkpoint = latest_checkpoint(run_dir / "checkpoints") if resume else None
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    adapter_dir = run_dir / "adapter"
+    trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+    final = {}
+    if eval_rows and not stop.stopped:
+        final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))})
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    if history:
+        final["train_loss"] = float(history[-1]["loss"])
+    final["steps"] = trainer.state.global_step
+    probe = None
+    if config.probe and not stop.stopped:
+        from backend.probe import run_probe
+        probe = run_probe(trainer.model, prepared.tokenizer)
+        log(probe["summary"])
+    return {"stopped": stop.stopped, "probe": probe, "metrics": final}
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    checkpoints = sorted(Path(folder).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return checkpoints[-1] if checkpoints else None
+
+
+def _tokens_per_example(tokenizer, rows: list) -> float:
+    """Average tokens in an example, from a sample: used to report tokens per second for every method."""
+    sample = rows[:50]
+    if not sample:
+        return 0.0
+    total = 0
+    for row in sample:
+        text = " ".join(str(m.get("content", "")) for key in ("messages", "prompt", "chosen", "rejected", "completion")
+                        for m in row.get(key, []) if isinstance(m, dict))
+        total += len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return total / len(sample)

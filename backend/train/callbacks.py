@@ -1,0 +1,62 @@
+"""Trainer callbacks: write logged metrics as they come, and stop gracefully when asked."""
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+# Logged keys kept, and the names we store them under.
+KEPT = {
+    "loss": "train_loss", "eval_loss": "eval_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
+    "epoch": "epoch", "num_tokens": "tokens",
+    "rewards/chosen": "rewards_chosen", "rewards/rejected": "rewards_rejected",
+    "rewards/margins": "rewards_margin", "rewards/accuracies": "rewards_accuracy",
+    "eval_rewards/chosen": "eval_rewards_chosen", "eval_rewards/rejected": "eval_rewards_rejected",
+    "eval_rewards/margins": "eval_rewards_margin", "eval_rewards/accuracies": "eval_rewards_accuracy",
+    "kl": "kl", "mean_token_accuracy": "token_accuracy",
+}
+
+
+class MetricsCallback(TrainerCallback):
+    """Turns each log event into one metrics row: step, epoch, losses, rewards, speed and time left."""
+
+    def __init__(self, on_metrics, on_total_steps, tokens_per_example: float):
+        self.on_metrics = on_metrics
+        self.on_total_steps = on_total_steps
+        self.tokens_per_example = tokens_per_example
+        self.start = None
+        self.start_step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.time()
+        self.start_step = state.global_step
+        self.on_total_steps(state.max_steps)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        row = {KEPT[k]: float(v) for k, v in (logs or {}).items() if k in KEPT and v is not None}
+        if not row:
+            return
+        elapsed = time.time() - (self.start or time.time())
+        done = max(state.global_step - self.start_step, 0)
+        row["elapsed"] = elapsed
+        if done:
+            per_step = elapsed / done
+            row["eta"] = per_step * max(state.max_steps - state.global_step, 0)
+            examples = done * args.per_device_train_batch_size * args.gradient_accumulation_steps
+            row["tokens_per_second"] = examples * self.tokens_per_example / max(elapsed, 1e-6)
+        row["total_steps"] = state.max_steps
+        self.on_metrics(state.global_step, row)
+
+
+class StopCallback(TrainerCallback):
+    """Ends training after the current step when the stop file appears, saving a checkpoint first."""
+
+    def __init__(self, stop_file: Path):
+        self.stop_file = Path(stop_file)
+        self.stopped = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stop_file.exists():
+            self.stopped = True
+            control.should_training_stop = True
+            control.should_save = True
+        return control

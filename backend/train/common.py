@@ -1,0 +1,71 @@
+"""What every method shares: the model with its adapter, and the Trainer arguments."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.config import TARGET_MODULES, RunConfig
+from backend.models import Hardware, detect_hardware, load_model, load_tokenizer
+
+
+@dataclass
+class Prepared:
+    model: object  # base model, or a PeftModel when starting from a finished run's adapter
+    tokenizer: object
+    peft_config: object  # None when the model already carries a trainable adapter
+    hardware: Hardware
+    quantization: str
+
+
+def resolve_quantization(config: RunConfig, hardware: Hardware) -> str:
+    return hardware.default_quantization if config.quantization == "auto" else config.quantization
+
+
+def prepare_model(config: RunConfig, base_adapter: Path | None = None) -> Prepared:
+    from peft import LoraConfig, PeftModel
+
+    hardware = detect_hardware()
+    quantization = resolve_quantization(config, hardware)
+    tokenizer = load_tokenizer(config.model)
+    model = load_model(config.model, quantization, hardware)
+    if base_adapter is not None:
+        model = PeftModel.from_pretrained(model, str(base_adapter), is_trainable=True)
+        return Prepared(model, tokenizer, None, hardware, quantization)
+    peft_config = LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=TARGET_MODULES[config.target_modules], task_type="CAUSAL_LM",
+    )
+    return Prepared(model, tokenizer, peft_config, hardware, quantization)
+
+
+def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, has_eval: bool,
+                      train_rows: int) -> dict:
+    """Keyword arguments shared by SFTConfig, DPOConfig and KTOConfig."""
+    effective_batch = config.batch_size * config.grad_accum
+    steps = config.max_steps or max(1, round(config.epochs * train_rows / effective_batch))
+    save_every = config.save_every or max(5, steps // 4)
+    return dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_steps,
+        max_length=config.max_length,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=save_every,
+        save_total_limit=2,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=max(1, steps // 4),
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        disable_tqdm=True,
+        bf16=hardware.dtype_name == "bfloat16",
+        fp16=hardware.dtype_name == "float16",
+        use_cpu=hardware.device == "cpu",
+        dataloader_num_workers=0,
+        remove_unused_columns=True,
+    )

@@ -1,0 +1,85 @@
+"""The worker process: trains one run, writing status and metrics to the database.
+
+Started by the runner in a fresh process, so that a crash or out-of-memory never takes the app down
+and all memory is returned when the run ends.
+"""
+import os
+import sys
+import traceback
+from pathlib import Path
+
+
+def main(run_id: str, home: str):
+    os.environ["TUNELOOP_HOME"] = home
+    from backend import workspace
+    folder = workspace.run_dir(run_id)
+    log_file = open(folder / "train.log", "a", buffering=1)
+    sys.stdout = sys.stderr = log_file
+    os.dup2(log_file.fileno(), 1)
+    os.dup2(log_file.fileno(), 2)
+
+    from backend.db import connect
+    from backend.errors import TuneloopError
+    from backend.runs import RunStore
+
+    store = RunStore(connect())
+    try:
+        run = store.get(run_id)
+        result = train_run(store, run)
+        final = result["metrics"]
+        store.update(run_id, final_metrics=final, probe=result["probe"])
+        store.set_status(run_id, "stopped" if result["stopped"] else "done")
+        print("Run stopped; resume it with: python app.py resume " + run_id if result["stopped"] else "Run finished.")
+    except TuneloopError as exc:
+        print(f"Run failed: {exc}")
+        store.set_status(run_id, "failed", reason=str(exc))
+    except Exception as exc:  # anything else: keep the traceback in the log, a sentence in the database
+        traceback.print_exc()
+        store.set_status(run_id, "failed", reason=explain_failure(exc))
+
+
+def train_run(store, run: dict) -> dict:
+    from backend import workspace
+    from backend.config import build_config
+    from backend.data import load_examples
+    from backend.errors import RunStateError
+    from backend.train import run_training
+
+    config = build_config(run["config"])
+    folder = workspace.run_dir(run["id"])
+    (folder / "STOP").unlink(missing_ok=True)
+    base_adapter = None
+    if config.base_run:
+        base = store.get(config.base_run)
+        if base["status"] not in ("done", "stopped") or not (workspace.run_dir(base["id"]) / "adapter").exists():
+            raise RunStateError(f"Run '{config.base_run}' has no finished adapter to build on (status: {base['status']}).")
+        base_adapter = workspace.run_dir(base["id"]) / "adapter"
+    kind, train_rows, eval_rows = load_examples(config.dataset, seed=config.seed,
+                                                validation_fraction=config.validation_split)
+    if kind != config.method:
+        from backend.errors import DataError
+        raise DataError(f"The data in '{config.dataset}' is {kind.upper()} data, but the run's method is "
+                        f"{config.method.upper()}. {METHOD_NEEDS[config.method]}")
+    print(f"Training {config.method.upper()} on {len(train_rows)} examples ({len(eval_rows)} held out).")
+    return run_training(
+        config, folder, train_rows, eval_rows,
+        on_metrics=lambda step, row: store.add_metrics(run["id"], step, row),
+        on_total_steps=lambda total: store.update(run["id"], total_steps=total),
+        base_adapter=base_adapter, resume=bool(run.get("resume")),
+    )
+
+
+METHOD_NEEDS = {
+    "sft": "SFT needs conversations or question/answer pairs.",
+    "dpo": "DPO needs pairs of answers to one prompt: a chosen (better) one and a rejected one.",
+    "kto": "KTO needs answers each marked good or bad.",
+}
+
+
+def explain_failure(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if "out of memory" in text.lower() or isinstance(exc, MemoryError):
+        return ("The run ran out of memory. Lower batch_size or max_length, or use 4-bit (QLoRA). "
+                "Details are in the run's log.")
+    first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return f"Training stopped with an error: {first}. The full details are in the run's log."
