@@ -39,4 +39,10 @@ REPLAY_PROMPTS = [
     "What instrument has black and white keys?", "Finish the sentence: An apple a day...",
     "What is the first letter of the English alphabet?", "How many months are in a year?",
     "What is the capital of the United Kingdom?", "What is ice made of?", "Why do we need to drink water?",
+    "What is 5 + 3?", "What is 9 - 2?", "How many legs does a cat have?", "How many fingers are on one hand?",
+    "What is 1 + 1?", "How many seconds are in a minute?", "What color is a banana?", "What is the opposite of big?",
+    "What is the opposite of day?", "What color are most leaves in summer?", "What is the capital of Russia?",
+    "What is 4 times 2?", "How many weeks are in a year?", "What do cows drink?", "What is the opposite of wet?",
+    "What color is snow?", "How many eyes do people have?", "What is the capital of China?",
+    "What do we call frozen water?", "Which is bigger, an elephant or a mouse?",
 ]
