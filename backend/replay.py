@@ -28,7 +28,7 @@ def _cached_answers(model, tokenizer, model_key: str, prompts: list[str]) -> lis
         return json.loads(path.read_text())
     # An answer cut off mid-sentence would teach the model to stop mid-sentence: those are left out.
     answers = [text if ended else "" for text, ended in
-               generate_with_ends(model, tokenizer, prompts, max_new_tokens=160, batch_size=32)]
+               generate_with_ends(model, tokenizer, prompts, max_new_tokens=96, batch_size=32)]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(answers))
     return answers

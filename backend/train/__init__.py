@@ -64,7 +64,8 @@ def _tokens_per_example(tokenizer, rows: list) -> float:
         return 0.0
     total = 0
     for row in sample:
-        text = " ".join(str(m.get("content", "")) for key in ("messages", "prompt", "chosen", "rejected", "completion")
-                        for m in row.get(key, []) if isinstance(m, dict))
-        total += len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        prompt = row.get("messages") or row.get("prompt") or []
+        answers = [row[k] for k in ("chosen", "rejected", "completion") if k in row] or [[]]
+        for answer in answers:  # DPO runs the prompt once with each answer
+            total += len(tokenizer.apply_chat_template(prompt + answer, tokenize=True, return_dict=False))
     return total / len(sample)

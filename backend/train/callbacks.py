@@ -25,6 +25,7 @@ class MetricsCallback(TrainerCallback):
         self.tokens_per_example = tokens_per_example
         self.start = None
         self.start_step = 0
+        self.start_tokens = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = time.time()
@@ -41,8 +42,13 @@ class MetricsCallback(TrainerCallback):
         if done:
             per_step = elapsed / done
             row["eta"] = per_step * max(state.max_steps - state.global_step, 0)
-            examples = done * args.per_device_train_batch_size * args.gradient_accumulation_steps
-            row["tokens_per_second"] = examples * self.tokens_per_example / max(elapsed, 1e-6)
+            if "tokens" in row:  # SFT counts the real (unpadded) tokens it trained on
+                if self.start_tokens is None:
+                    self.start_tokens = row["tokens"] - row["tokens"] / max(done, 1)
+                trained = row["tokens"] - self.start_tokens
+            else:  # DPO/KTO: estimated from the data's average example length
+                trained = done * args.per_device_train_batch_size * args.gradient_accumulation_steps * self.tokens_per_example
+            row["tokens_per_second"] = trained / max(elapsed, 1e-6)
         row["total_steps"] = state.max_steps
         self.on_metrics(state.global_step, row)
 

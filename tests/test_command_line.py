@@ -1,0 +1,51 @@
+"""A run's config shown as a command line builds the same config again."""
+import shlex
+
+import pytest
+
+from backend.command_line import config_to_command
+from backend.config import build_config
+from backend.presets import preset_values
+from backend.run_config import config_from_cli
+
+
+def round_trip(config):
+    command = config_to_command(config)
+    words = shlex.split(command)
+    assert words[:3] == ["python", "app.py", "train"]
+    options = {"--data": "data", "--method": "method", "--preset": "preset", "--model": "model",
+               "--base-run": "base_run", "--name": "name"}
+    kwargs, overrides, i = {}, [], 3
+    while i < len(words):
+        if words[i] == "--set":
+            overrides.append(words[i + 1])
+        else:
+            kwargs[options[words[i]]] = words[i + 1]
+        i += 2
+    return command, config_from_cli(overrides=overrides, **kwargs)
+
+
+def test_preset_config_needs_no_set():
+    values = preset_values("quick", "sft")
+    config = build_config(dict(values, dataset="my data", method="sft"))
+    command, again = round_trip(config)
+    assert "--set" not in command and "--preset" not in command
+    assert again == config
+    assert "'my data'" in command
+
+
+def test_closest_preset_and_changed_values_round_trip():
+    values = preset_values("balanced", "dpo")
+    values.update(dataset="pairs", method="dpo", learning_rate=3e-6, probe=False, name="it's mine",
+                  model="/models/my model", target_modules="attention", base_run="sft-1")
+    config = build_config(values)
+    command, again = round_trip(config)
+    assert "--preset balanced" in command
+    assert "learning_rate=3e-06" in command and "probe=false" in command
+    assert again == config
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo", "kto"])
+def test_defaults_round_trip_for_each_method(method):
+    config = build_config({"dataset": "d", "method": method})
+    assert round_trip(config)[1] == config
