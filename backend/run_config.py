@@ -9,7 +9,8 @@ from backend.presets import DEFAULT_PRESET, preset_values
 def config_from_cli(*, data: str, method: str | None = None, preset: str | None = None, model: str | None = None,
                     base_run: str | None = None, name: str | None = None, overrides: list[str] = ()) -> RunConfig:
     dataset = str(Path(data).resolve()) if Path(data).exists() else data
-    method = method or detect_method(dataset)
+    kind = detect_method(dataset)  # also refuses unreadable data before anything is queued
+    method = method or kind
     values = preset_values(preset or DEFAULT_PRESET, method)
     values.update({"method": method, "dataset": dataset})
     for key, value in (("model", model), ("base_run", base_run), ("name", name)):
@@ -24,7 +25,8 @@ def config_from_cli(*, data: str, method: str | None = None, preset: str | None 
 
 
 def detect_method(dataset: str) -> str:
-    """The method that fits the data: sft for conversations, dpo for pairs, kto for labelled answers."""
+    """The method that fits the data: sft for conversations, dpo for pairs, kto for labelled answers.
+    Raises DataError, in words, when the data cannot be used."""
     from backend.data import load_examples
     kind, _, _ = load_examples(dataset)
     return kind

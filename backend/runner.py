@@ -31,8 +31,10 @@ class JobRunner:
     # --- public ---------------------------------------------------------------------------------
     def submit(self, config: RunConfig) -> str:
         """Queue a run; it starts as soon as no other run is training. Returns the run id."""
+        from backend.models import resolve_model
+        resolve_model(config.model)  # a missing or broken model: a clear error now, not later in the worker
         if config.base_run:
-            self.store.get(config.base_run)  # unknown run: a clear error now, not later in the worker
+            self.store.get(config.base_run)
         run_id = self.store.create(config)
         self.start()
         self._wake.set()

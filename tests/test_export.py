@@ -4,7 +4,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from backend.errors import RunStateError
 from backend.export import export_run
-from backend.generate import generate, load_for_generation
+from backend.generate import generate
 from backend import workspace
 from backend.runner import JobRunner
 from tests.conftest import tiny_config
@@ -30,8 +30,10 @@ def test_merged_export_matches_base_plus_adapter(tiny_model, chat_file, tmp_path
     merged = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert tokenizer.chat_template
-    with_adapter, tok = load_for_generation(tiny_model, workspace.run_dir(run_id) / "adapter")
-    with_adapter = with_adapter.float()
+    from peft import PeftModel
+    base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    with_adapter = PeftModel.from_pretrained(base, str(workspace.run_dir(run_id) / "adapter"))
+    tok = AutoTokenizer.from_pretrained(tiny_model)
     assert generate(merged, tokenizer, PROMPTS, max_new_tokens=12) == generate(with_adapter, tok, PROMPTS, max_new_tokens=12)
     ids = tokenizer(["Hello there"], return_tensors="pt")
     with torch.no_grad():

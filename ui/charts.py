@@ -1,0 +1,129 @@
+"""Plotly figures: token lengths against the max length, loss curves, the method's own measures, the learning rate.
+
+`uirevision` keeps a user's zoom while the live view redraws the figure every few seconds.
+"""
+import math
+
+import plotly.graph_objects as go
+
+COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
+HEIGHT = 300
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT, log: bool = False) -> go.Figure:
+    fig.update_layout(title=dict(text=title, font=dict(size=15)), height=height, uirevision="keep",
+                      margin=dict(l=55, r=20, t=45, b=45), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+                      hovermode="x unified")
+    fig.update_xaxes(title_text=x)
+    fig.update_yaxes(title_text=y, type="log" if log else "linear")
+    return fig
+
+
+def empty(title: str, message: str, height: int = HEIGHT) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=14, color="#6b7280"), x=0.5, y=0.5,
+                       xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, "", "", height)
+
+
+def length_histogram(stats: dict) -> go.Figure:
+    tokens = stats["tokens"]
+    edges, counts = tokens["histogram"]["edges"], tokens["histogram"]["counts"]
+    width = edges[1] - edges[0]
+    limit = tokens["max_length"]
+    colors = [COLORS[4] if left + width > limit else COLORS[0] for left in edges[:-1]]
+    fig = go.Figure(go.Bar(x=[left + width / 2 for left in edges[:-1]], y=counts, width=width * 0.95,
+                           marker_color=colors, hovertemplate="%{y} examples of about %{x:.0f} tokens<extra></extra>"))
+    fig.add_vline(x=limit, line_dash="dash", line_color=COLORS[4],
+                  annotation_text=f"max length {limit}", annotation_position="top left")
+    how = "" if tokens["counted_with"] == "tokenizer" else " (estimated)"
+    return _layout(fig, f"Length of the examples in tokens{how}", "tokens per example", "examples", height=280)
+
+
+def smooth(values: list[float], weight: float = 0.8) -> list[float]:
+    """Exponential moving average with bias correction, as TensorBoard draws it."""
+    out, average = [], 0.0
+    for i, value in enumerate(values, 1):
+        average = weight * average + (1 - weight) * value
+        out.append(average / (1 - weight ** i))
+    return out
+
+
+def series(metrics: list[dict], key: str) -> tuple[list[int], list[float]]:
+    points = [(m["step"], m[key]) for m in metrics if isinstance(m.get(key), (int, float)) and math.isfinite(m[key])]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def loss_figure(metrics: list[dict], log: bool = False, name: str = "") -> go.Figure:
+    steps, train = series(metrics, "train_loss")
+    eval_steps, evals = series(metrics, "eval_loss")
+    if not steps and not eval_steps:
+        return empty("Loss", "Waiting for the first training step...")
+    fig = go.Figure()
+    fig.add_scatter(x=steps, y=train, name="training (raw)", mode="lines", line=dict(color=COLORS[0], width=1),
+                    opacity=0.35)
+    fig.add_scatter(x=steps, y=smooth(train), name="training (smoothed)", mode="lines",
+                    line=dict(color=COLORS[0], width=2.5))
+    if eval_steps:
+        fig.add_scatter(x=eval_steps, y=evals, name="held-back examples", mode="lines+markers",
+                        line=dict(color=COLORS[1], width=2), marker=dict(size=7))
+    return _layout(fig, f"Loss{' - ' + name if name else ''} (lower is better)", "step", "loss", log=log)
+
+
+def overlay_figure(runs: list[tuple[str, list[dict]]], log: bool = False) -> go.Figure:
+    fig = go.Figure()
+    for i, (name, metrics) in enumerate(runs):
+        color = COLORS[i % len(COLORS)]
+        steps, train = series(metrics, "train_loss")
+        fig.add_scatter(x=steps, y=smooth(train), name=f"{name}: training", mode="lines", line=dict(color=color))
+        eval_steps, evals = series(metrics, "eval_loss")
+        if eval_steps:
+            fig.add_scatter(x=eval_steps, y=evals, name=f"{name}: held back", mode="lines+markers",
+                            line=dict(color=color, dash="dot"))
+    return _layout(fig, "Loss of both runs (smoothed; lower is better)", "step", "loss", log=log)
+
+
+METHOD_SERIES = {
+    "sft": [("token_accuracy", "next words guessed right (training)")],
+    "dpo": [("rewards_chosen", "better answer"), ("rewards_rejected", "worse answer"),
+            ("rewards_margin", "margin (better minus worse)"), ("eval_rewards_margin", "margin, held back")],
+    "kto": [("rewards_chosen", "good answers"), ("rewards_rejected", "bad answers"),
+            ("rewards_margin", "margin (good minus bad)"), ("kl", "distance from the start (KL)")],
+}
+ACCURACY = {"dpo": ("rewards_accuracy", "pairs ranked right"), "kto": ("rewards_accuracy", "answers ranked right")}
+METHOD_TITLES = {"sft": "Next words guessed right", "dpo": "Rewards: how much more the model likes the better answer",
+                 "kto": "Rewards: good against bad answers"}
+
+
+def method_figure(metrics: list[dict], method: str) -> go.Figure:
+    title = METHOD_TITLES.get(method, "Measures")
+    fig = go.Figure()
+    for i, (key, label) in enumerate(METHOD_SERIES.get(method, [])):
+        steps, values = series(metrics, key)
+        if steps:
+            fig.add_scatter(x=steps, y=values, name=label, mode="lines", line=dict(color=COLORS[i % len(COLORS)]))
+    if method in ACCURACY:
+        steps, values = series(metrics, ACCURACY[method][0])
+        if steps:
+            fig.add_scatter(x=steps, y=values, name=ACCURACY[method][1] + " (right axis)", mode="lines", yaxis="y2",
+                            line=dict(color="#6b7280", dash="dot"))
+            fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 1], tickformat=".0%",
+                                          showgrid=False))
+    if not fig.data:
+        return empty(title, "Shown once training logs its first steps.")
+    y = "share" if method == "sft" else "reward"
+    if method == "sft":
+        fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, title, "step", y)
+
+
+def learning_rate_figure(metrics: list[dict]) -> go.Figure:
+    steps, values = series(metrics, "learning_rate")
+    if not steps:
+        return empty("Learning rate", "Shown once training logs its first steps.")
+    fig = go.Figure(go.Scatter(x=steps, y=values, mode="lines", line=dict(color=COLORS[2]), name="learning rate"))
+    fig.update_yaxes(exponentformat="e")
+    return _layout(fig, "Learning rate (step size, by schedule)", "step", "learning rate")

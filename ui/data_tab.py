@@ -1,0 +1,201 @@
+"""Data tab: drop a file, see what it holds in words, confirm the columns, read examples and problems, save it."""
+from pathlib import Path
+
+import gradio as gr
+
+from backend.data import inspect_file
+from backend.data.detect import LOW_CONFIDENCE
+from backend.data.read import read_file
+from backend.data.report import KIND_NAMES
+from backend.data.stats import describe
+from backend.errors import DataError
+from ui import charts
+from ui.common import Context, esc, plain_errors, when
+from ui.preview import examples_html
+
+FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv", ".xlsx", ".parquet", ".ndjson", ".txt"]
+NOT_USED = "(not used)"
+# The fields a user may point at a column, with what they mean.
+FIELDS = [
+    ("prompt", "Question or request"), ("completion", "Answer"), ("input", "Extra input to the question"),
+    ("system", "Instructions for the model (system)"), ("messages", "Whole conversation (list of messages)"),
+    ("chosen", "Better answer (chosen)"), ("rejected", "Worse answer (rejected)"), ("label", "Good or bad mark"),
+]
+SHOWN_AS = {"instruction": "prompt"}  # detected fields shown in another field's box
+KINDS = [("Detect it for me", "auto"), ("Conversations (SFT)", "sft"), ("Preference pairs (DPO)", "dpo"),
+         ("Answers marked good or bad (KTO)", "kto")]
+FORMAT_WORDS = {
+    "messages": "conversations as lists of messages with a role and content",
+    "sharegpt": "ShareGPT conversations (from/value turns)",
+    "alpaca": "Alpaca columns: instruction, optional input, and output",
+    "prompt_completion": "a prompt column and a completion column",
+    "two_column": "two columns: a question and its answer",
+}
+DEFAULT_MAX_LENGTH = 512
+
+
+def format_in_words(fmt: str) -> str:
+    if fmt in FORMAT_WORDS:
+        return FORMAT_WORDS[fmt]
+    for style in ("messages", "sharegpt", "alpaca"):
+        if fmt.startswith(style):
+            return f"{FORMAT_WORDS[style]}, " + fmt[len(style) + 1:].replace("_", " ")
+    return fmt.replace("_", " ")
+
+
+def detected_markdown(report) -> str:
+    kind = KIND_NAMES.get(report.kind, report.kind)
+    sure = f"sure at {report.confidence:.0%}"
+    lines = [f"### Found: {kind}",
+             f"Written as {format_in_words(report.format)}, in a {report.file_format.upper()} file ({sure}).",
+             f"**{report.rows:,} rows: {report.valid_rows:,} usable, {report.invalid_rows:,} skipped.**"]
+    if report.confidence < LOW_CONFIDENCE:
+        lines.append("**Not sure about this.** Check which column holds what, below, and press *Check again*.")
+    return "\n\n".join(lines)
+
+
+def _mapping_updates(columns: list[str], mapping: dict) -> list:
+    shown = {SHOWN_AS.get(f, f): column for f, column in mapping.items()}
+    choices = [NOT_USED] + list(columns)
+    return [gr.update(choices=choices, value=shown.get(f, NOT_USED), interactive=bool(columns)) for f, _ in FIELDS]
+
+
+def _errors_table(report) -> gr.update:
+    rows = [[e.row, e.message] for e in report.errors[:500]]
+    return gr.update(value=rows or None, visible=bool(rows),
+                     label=f"Skipped rows ({report.invalid_rows:,}; the first {len(rows)} listed)")
+
+
+def _notes_markdown(report) -> str:
+    lines = [f"- {esc(w)}" for w in report.warnings] + [f"- {esc(n)}" for n in report.notices]
+    return ("**Worth knowing**\n\n" + "\n".join(lines)) if lines else ""
+
+
+def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
+    with gr.Tab("1. Data", id="data") as tab:
+        gr.Markdown("Give the model examples of what it should do. Drop a file of questions and answers, "
+                    "conversations, or preference pairs: JSONL, JSON, CSV, TSV, Excel (.xlsx) or Parquet.")
+        report_state = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=2):
+                upload = gr.File(label="Data file (drag and drop, or click to choose)", file_types=FILE_TYPES,
+                                 type="filepath", height=150)
+            with gr.Column(scale=3):
+                detected = gr.Markdown("No file yet.", elem_id="tl-detected")
+        with gr.Accordion("Which column holds what", open=False) as mapping_box:
+            gr.Markdown("Tuneloop guessed this from the column names and the rows. Change a box if it picked the "
+                        "wrong column, then press *Check again*.")
+            with gr.Row():
+                kind = gr.Radio(KINDS, value="auto", label="Kind of examples")
+                max_length = gr.Number(DEFAULT_MAX_LENGTH, label="Longest example to allow, in tokens",
+                                       info="Tokens are word pieces. Longer examples get cut during training.",
+                                       precision=0, minimum=32, maximum=32768)
+            with gr.Row():
+                mapping = [gr.Dropdown([NOT_USED], value=NOT_USED, label=label, interactive=False, min_width=200)
+                           for _, label in FIELDS]
+            recheck = gr.Button("Check again", size="md")
+        with gr.Row():
+            with gr.Column(scale=3):
+                stats = gr.Markdown()
+                histogram = gr.Plot(label="Lengths", visible=False, show_label=False)
+                notes = gr.Markdown()
+            with gr.Column(scale=4):
+                preview = gr.HTML(label="Examples")
+        errors = gr.Dataframe(headers=["Row", "Problem"], datatype=["number", "str"], visible=False,
+                              interactive=False, wrap=True, column_widths=["80px", "auto"], max_height=300)
+        with gr.Row(equal_height=True):
+            name = gr.Textbox(label="Save as", placeholder="a name for this dataset", scale=3)
+            save = gr.Button("Save dataset", variant="primary", interactive=False, scale=1)
+        saved_status = gr.Markdown()
+        gr.Markdown("### Saved datasets")
+        table = gr.Dataframe(headers=["Name", "Kind", "Examples", "To learn from", "Held back to check", "Added"],
+                             interactive=False, wrap=True, max_height=260)
+        with gr.Row(equal_height=True):
+            to_remove = gr.Dropdown(label="Dataset to remove", choices=[], scale=3)
+            remove = gr.Button("Remove...", scale=1)
+        with gr.Row(visible=False) as confirm_row:
+            confirm_text = gr.Markdown()
+            confirm = gr.Button("Yes, remove it", variant="stop")
+            cancel = gr.Button("Keep it")
+
+    results = [report_state, detected, mapping_box, *mapping, stats, histogram, notes, preview, errors, name, save]
+
+    def check(path, kind_value, max_len, user_mapping, progress):
+        if not path:
+            return clear()
+        progress(0.1, desc="Reading the file")
+        from backend.data.commands import load_tokenizer  # loads the model's tokenizer on the first upload only
+        tokenizer = load_tokenizer()
+        progress(0.4, desc="Checking every row")
+        try:
+            report = inspect_file(path, mapping=user_mapping or None, kind=None if kind_value == "auto" else kind_value,
+                                  tokenizer=tokenizer, max_length=int(max_len or DEFAULT_MAX_LENGTH))
+        except DataError as exc:
+            return failed(path, str(exc), user_mapping or {})
+        figure = charts.length_histogram(report.stats)
+        return (report, detected_markdown(report), gr.Accordion(open=report.confidence < LOW_CONFIDENCE),
+                *_mapping_updates(report.columns, report.mapping), "\n".join(f"- {line}" for line in describe(report.stats)),
+                gr.update(value=figure, visible=True), _notes_markdown(report),
+                examples_html(report.kind, report.examples, report.example_rows), _errors_table(report),
+                Path(path).stem, gr.update(interactive=True))
+
+    @plain_errors
+    def on_upload(path, kind_value, max_len, progress=gr.Progress()):
+        return check(path, kind_value, max_len, None, progress)
+
+    @plain_errors
+    def on_recheck(values: dict, progress=gr.Progress()):
+        chosen = {f: values[box] for (f, _), box in zip(FIELDS, mapping) if values[box] not in (None, NOT_USED)}
+        return check(values[upload], values[kind], values[max_length], chosen, progress)
+
+    def failed(path, message: str, user_mapping: dict):
+        try:
+            columns = read_file(path).columns
+        except DataError:
+            columns = []
+        hint = "\n\nPick the columns below and press *Check again*." if columns else ""
+        return (None, f"### Could not use this file\n\n{esc(message).replace('--map FIELD=COLUMN', 'the boxes below')}{hint}",
+                gr.Accordion(open=bool(columns)), *_mapping_updates(columns, user_mapping), "",
+                gr.update(visible=False), "", "", gr.update(value=None, visible=False), "", gr.update(interactive=False))
+
+    def clear():
+        return (None, "No file yet.", gr.Accordion(open=False), *_mapping_updates([], {}), "", gr.update(visible=False),
+                "", "", gr.update(value=None, visible=False), "", gr.update(interactive=False))
+
+    def saved_datasets():
+        datasets = ctx.datasets().list()
+        rows = [[d["name"], d["kind"].upper(), d["valid_rows"], d["train_rows"], d["validation_rows"], when(d["created"])]
+                for d in datasets]
+        return gr.update(value=rows or None), gr.update(choices=[d["name"] for d in datasets], value=None)
+
+    @plain_errors
+    def save_dataset(report, dataset_name, path):
+        if report is None:
+            raise gr.Error("Drop a data file first.")
+        stored = ctx.datasets().add(report, name=dataset_name, source=Path(path).name if path else report.source)
+        gr.Info(f"Saved '{stored}'. Next: the Train tab.")
+        return (f"Saved as **{esc(stored)}**: {report.stats['split']['train']:,} examples to learn from and "
+                f"{report.stats['split']['validation']:,} held back to check the learning. Next: open **2. Train**.",
+                *saved_datasets())
+
+    def ask_remove(dataset_name):
+        if not dataset_name:
+            raise gr.Error("Pick the dataset to remove first.")
+        return gr.Row(visible=True), f"Remove **{esc(dataset_name)}**? Runs that used it keep their results."
+
+    @plain_errors
+    def do_remove(dataset_name):
+        ctx.datasets().delete(dataset_name)
+        gr.Info(f"Removed '{dataset_name}'.")
+        return gr.Row(visible=False), *saved_datasets()
+
+    upload.upload(on_upload, [upload, kind, max_length], results)
+    upload.clear(clear, None, results)
+    recheck.click(on_recheck, {upload, kind, max_length, *mapping}, results)
+    save.click(save_dataset, [report_state, name, upload], [saved_status, table, to_remove])
+    remove.click(ask_remove, to_remove, [confirm_row, confirm_text])
+    confirm.click(do_remove, to_remove, [confirm_row, table, to_remove])
+    cancel.click(lambda: gr.Row(visible=False), None, confirm_row)
+    tab.select(saved_datasets, None, [table, to_remove])
+    demo.load(saved_datasets, None, [table, to_remove])
+    return {"tab": tab, "table": table}
