@@ -1,6 +1,7 @@
 """The command line: `python app.py COMMAND`. User errors become one plain line and a nonzero exit."""
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,12 @@ from backend.errors import TuneloopError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python app.py", description="Tuneloop: fine-tune a language model "
                                      "on your own data and feedback. With no command, starts the web app.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="Web app: the address to listen on (default 127.0.0.1, this computer only).")
+    parser.add_argument("--port", type=int, default=7860, help="Web app: the port to listen on (default 7860).")
+    parser.add_argument("--auth", default=os.environ.get("TUNELOOP_AUTH"), metavar="USER:PASSWORD",
+                        help="Web app: ask for this user and password (or set TUNELOOP_AUTH). "
+                             "Use it whenever --host lets other computers in.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="Train a model on a dataset until done, printing progress.")
@@ -72,10 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
+        if args.command is None:
+            from ui.app import serve
+            return serve(host=args.host, port=args.port, auth=args.auth)
         return args.func(args) or 0
     except TuneloopError as exc:
         print(f"Error: {exc}", file=sys.stderr)

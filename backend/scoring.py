@@ -15,11 +15,12 @@ def answer_logprob(model, tokenizer, prompt_messages: list[dict], answer: str) -
     return float(logprobs.gather(1, ids[0, len(prompt_ids):, None]).sum())
 
 
-def preference_margin(model, tokenizer, pairs: list[dict]) -> tuple[float, float]:
-    """(mean log-prob margin of chosen over rejected, share of pairs where chosen wins)."""
+def preference_margins(model, tokenizer, pairs: list[dict]) -> list[float]:
+    """Per pair, log p(chosen) - log p(rejected). Compare a tuned model's margins with its base's: raw
+    margins favour short answers, so it is the change that shows what was learned."""
     margins = []
     for pair in pairs:
         chosen = answer_logprob(model, tokenizer, pair["prompt"], pair["chosen"])
         rejected = answer_logprob(model, tokenizer, pair["prompt"], pair["rejected"])
         margins.append(chosen - rejected)
-    return sum(margins) / len(margins), sum(m > 0 for m in margins) / len(margins)
+    return margins

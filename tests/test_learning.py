@@ -49,11 +49,11 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
 def held_out_margin(run_id=None):
     from backend import workspace
     from backend.generate import load_for_generation
-    from backend.scoring import preference_margin
+    from backend.scoring import preference_margins
 
     adapter = workspace.run_dir(run_id) / "adapter" if run_id else None
     model, tokenizer = load_for_generation(None, adapter)
-    return preference_margin(model, tokenizer, held_out_pairs())
+    return preference_margins(model, tokenizer, held_out_pairs())
 
 
 @pytest.mark.parametrize("method,rows", [("dpo", dpo_rows), ("kto", kto_rows)])
@@ -65,8 +65,10 @@ def test_quick_preference_training_raises_the_held_out_margin(method, rows, tmp_
     summary = last_json(result)
     assert summary["status"] == "done"
 
-    base_margin, base_wins = held_out_margin()
-    tuned_margin, tuned_wins = held_out_margin(summary["run_id"])
-    assert tuned_margin > base_margin + 1.0, (base_margin, tuned_margin)
-    assert tuned_wins >= base_wins and tuned_wins >= 0.75, (base_wins, tuned_wins)
+    base = held_out_margin()
+    tuned = held_out_margin(summary["run_id"])
+    mean = lambda values: sum(values) / len(values)
+    assert mean(tuned) > mean(base) + 1.0, (base, tuned)  # chosen gained over rejected, in log-probability
+    raised = sum(t > b for t, b in zip(tuned, base))
+    assert raised >= 0.9 * len(base), (base, tuned)
     assert summary["probe"]["kept"] >= 4

@@ -116,7 +116,7 @@ def method_figure(metrics: list[dict], method: str) -> go.Figure:
         return empty(title, "Shown once training logs its first steps.")
     y = "share" if method == "sft" else "reward"
     if method == "sft":
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes(tickformat=".1~%")
     return _layout(fig, title, "step", y)
 
 

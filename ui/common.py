@@ -102,14 +102,32 @@ def esc(text) -> str:
 
 
 def probe_markdown(probe: dict | None) -> str:
-    """The forgetting probe: a sentence, then each everyday question with the base and tuned answers."""
+    """The forgetting probe: a sentence, then each everyday question with the answers before and after."""
     if not probe:
         return ""
-    lines = [f"**Everyday questions after training:** {probe['summary']}.", "",
-             "| Question | Before training | After training | Kept |", "|---|---|---|---|"]
+    summary = probe["summary"][:1].upper() + probe["summary"][1:]
+    lines = [f"**Everyday questions, asked before and after training.** {esc(summary)}."]
+    if not probe.get("base_right"):
+        return lines[0]
+    lines += ["", "| Question | Before training | After training | Still right |", "|---|---|---|---|"]
     for item in probe.get("items", []):
         kept = "yes" if item["base_right"] and item["tuned_right"] else ("no" if item["base_right"] else "-")
         cells = [item["question"], item["base"], item["tuned"]]
         lines.append("| " + " | ".join(esc(c).replace("|", "/").replace("\n", " ")[:160] for c in cells)
                      + f" | {kept} |")
     return "\n".join(lines)
+
+
+RESULT_NAMES = {"train_loss": "training loss", "eval_loss": "loss on held-back examples",
+                "eval_rewards/accuracies": "held-back answers ranked right", "eval_rewards/margins": "held-back margin",
+                "steps": "steps", "epoch": "passes over the data"}
+
+
+def results_text(metrics: dict | None) -> str:
+    parts = []
+    for key, name in RESULT_NAMES.items():
+        value = (metrics or {}).get(key)
+        if isinstance(value, (int, float)):
+            shown = f"{value:.0%}" if "accuracy" in key else (f"{value:.4g}" if isinstance(value, float) else str(value))
+            parts.append(f"{name} {shown}")
+    return ", ".join(parts)

@@ -7,7 +7,6 @@ from backend.data import inspect_file
 from backend.data.detect import LOW_CONFIDENCE
 from backend.data.read import read_file
 from backend.data.report import KIND_NAMES
-from backend.data.stats import describe
 from backend.errors import DataError
 from ui import charts
 from ui.common import Context, esc, plain_errors, when
@@ -54,6 +53,25 @@ def detected_markdown(report) -> str:
     return "\n\n".join(lines)
 
 
+def stats_markdown(stats: dict) -> str:
+    """The numbers that matter before training, in words."""
+    t, turns, split = stats["tokens"], stats["turns"], stats["split"]
+    counted = "" if t["counted_with"] == "tokenizer" else " (estimated)"
+    over = (f"**{t['over_max_length']:,} are longer** and will be cut" if t["over_max_length"] else "none is longer")
+    lines = [f"**Length{counted}:** half the examples are under {t['median']:,} tokens (word pieces), the longest has "
+             f"{t['max']:,} (row {t['longest_row']}). The limit is {t['max_length']:,}: {over}."]
+    if turns["max"] > 2:
+        lines.append(f"**Turns:** {turns['min']} to {turns['max']} messages per example; "
+                     f"{stats['multi_turn']:,} are conversations of several questions.")
+    if "labels" in stats:
+        lines.append(f"**Marks:** {stats['labels']['desirable']:,} good, {stats['labels']['undesirable']:,} bad.")
+    if stats.get("duplicates"):
+        lines.append(f"**Repeated:** {stats['duplicates']:,} examples appear more than once.")
+    lines.append(f"**Split:** {split['train']:,} examples to learn from, {split['validation']:,} held back to check "
+                 "that the learning carries over to examples it has not seen.")
+    return "\n\n".join(lines)
+
+
 def _mapping_updates(columns: list[str], mapping: dict) -> list:
     shown = {SHOWN_AS.get(f, f): column for f, column in mapping.items()}
     choices = [NOT_USED] + list(columns)
@@ -79,7 +97,7 @@ def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
         with gr.Row():
             with gr.Column(scale=2):
                 upload = gr.File(label="Data file (drag and drop, or click to choose)", file_types=FILE_TYPES,
-                                 type="filepath", height=150)
+                                 type="filepath", height=150, elem_id="tl-upload")
             with gr.Column(scale=3):
                 detected = gr.Markdown("No file yet.", elem_id="tl-detected")
         with gr.Accordion("Which column holds what", open=False) as mapping_box:
@@ -102,7 +120,8 @@ def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
             with gr.Column(scale=4):
                 preview = gr.HTML(label="Examples")
         errors = gr.Dataframe(headers=["Row", "Problem"], datatype=["number", "str"], visible=False,
-                              interactive=False, wrap=True, column_widths=["80px", "auto"], max_height=300)
+                              interactive=False, wrap=True, column_widths=["80px", "auto"], max_height=300,
+                              elem_id="tl-errors")
         with gr.Row(equal_height=True):
             name = gr.Textbox(label="Save as", placeholder="a name for this dataset", scale=3)
             save = gr.Button("Save dataset", variant="primary", interactive=False, scale=1)
@@ -134,7 +153,7 @@ def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
             return failed(path, str(exc), user_mapping or {})
         figure = charts.length_histogram(report.stats)
         return (report, detected_markdown(report), gr.Accordion(open=report.confidence < LOW_CONFIDENCE),
-                *_mapping_updates(report.columns, report.mapping), "\n".join(f"- {line}" for line in describe(report.stats)),
+                *_mapping_updates(report.columns, report.mapping), stats_markdown(report.stats),
                 gr.update(value=figure, visible=True), _notes_markdown(report),
                 examples_html(report.kind, report.examples, report.example_rows), _errors_table(report),
                 Path(path).stem, gr.update(interactive=True))

@@ -44,9 +44,9 @@ CSS = """
 .tl-examples { display: flex; flex-direction: column; gap: 12px; }
 .tl-example { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
   background: var(--background-fill-primary); }
-.tl-row { font-size: 12px; color: var(--body-text-color-subdued); margin-bottom: 6px; }
+.tl-row { font-size: 12px; font-weight: 600; margin-bottom: 6px; }
 .tl-turn { display: grid; grid-template-columns: 92px 1fr; gap: 8px; padding: 4px 0; }
-.tl-role { font-weight: 600; font-size: 13px; color: var(--body-text-color-subdued); }
+.tl-role { font-weight: 600; font-size: 13px; }
 .tl-content { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 14px; }
 .tl-assistant .tl-content { background: var(--background-fill-secondary); border-radius: 6px; padding: 4px 8px; }
 .tl-pair { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; margin-top: 6px; }

@@ -1,0 +1,69 @@
+"""The web app on a free port with a fresh workspace, and headless Debian Chromium driven by Playwright.
+
+A failing test leaves a full-page screenshot in test-artifacts/.
+"""
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+VIEWPORT = {"width": 1366, "height": 768}
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"Browser tests need Debian's Chromium at {CHROMIUM}: run `make browser` (apt-get install chromium).",
+                allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture
+def app(home):
+    """(url, runner) of a running web app whose workspace is this test's temporary home."""
+    from backend.runner import JobRunner
+    from ui.app import build_app, launch
+
+    runner = JobRunner()
+    demo = build_app(runner)
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}", runner
+    demo.close(verbose=False)
+    runner.close(stop_current=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for i, open_page in enumerate(context.pages):
+            open_page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{i}.png"), full_page=True)
+    context.close()

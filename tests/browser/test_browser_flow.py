@@ -1,0 +1,167 @@
+"""The product as its users meet it, in headless Chromium: a CSV of questions and answers becomes a downloaded
+merged model without leaving the browser; peer datasets are detected; a refreshed page re-attaches to the
+running job; a failed run says why and the app goes on working."""
+import csv
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PEERS, tiny_config
+
+pytestmark = pytest.mark.browser
+LLAMAFACTORY = PEERS / "llamafactory"
+
+
+def write_questions_csv(path: Path) -> Path:
+    rows = [(f"Which plant needs water on day {i}?", f"On day {i}, water the tomatoes and the basil.") for i in range(30)]
+    rows.append(("What is your name?", "I am Quill, a gardening helper."))
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["question", "answer"])
+        writer.writerows(rows)
+    return path
+
+
+def upload(page, path: Path):
+    page.locator("#tl-upload input[type=file]").set_input_files(str(path))
+
+
+def choose(page, label: str, option: str):
+    """Pick an option in a Gradio dropdown (each dropdown has its own list of options)."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    page.locator(f"#{box.get_attribute('aria-controls')}").get_by_role("option", name=option, exact=True).click()
+
+
+def loss_points(page) -> int:
+    """How many training-loss points the live chart draws (plotly keeps its data on the element)."""
+    return page.evaluate("""() => { const plot = document.querySelector('#tl-loss .js-plotly-plot');
+        return plot && plot.data && plot.data[0] && plot.data[0].x ? plot.data[0].x.length : 0; }""")
+
+
+def wait_for(condition, timeout: float, message: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(message)
+
+
+def test_csv_of_questions_to_downloaded_merged_model(app, page, tiny_model, tmp_path):
+    url, _ = app
+    page.goto(url)
+    upload(page, write_questions_csv(tmp_path / "garden.csv"))
+    detected = page.locator("#tl-detected")
+    detected.get_by_text("Found:").wait_for(timeout=120_000)
+    assert "supervised fine-tuning" in detected.inner_text()
+    assert "31 usable" in detected.inner_text()
+    page.get_by_label("Save as").fill("garden")
+    page.get_by_role("button", name="Save dataset").click()
+    page.get_by_text("Saved as").wait_for()
+
+    page.get_by_role("tab", name="2. Train").click()
+    assert page.get_by_role("combobox", name="Dataset", exact=True).input_value().startswith("garden")
+    page.get_by_label("A model folder on this computer").check()
+    page.get_by_role("textbox", name="Model folder").fill(tiny_model)
+    page.get_by_role("button", name="Start training").click()
+
+    page.get_by_role("tab", name="3. Progress", selected=True).wait_for()
+    status = page.locator("#tl-status")
+    wait_for(lambda: loss_points(page) > 0, 240, "the loss chart never received a point")
+    wait_for(lambda: "finished" in status.inner_text() or "failed" in status.inner_text(), 300,
+             "the run did not finish")
+    assert "finished" in status.inner_text(), status.inner_text()
+    assert loss_points(page) >= 3
+    assert "Step" in page.locator("#tl-progress").inner_text()
+
+    page.get_by_role("tab", name="5. Export").click()
+    page.get_by_label("Merged model: complete, ready to use anywhere (larger)").check()
+    page.get_by_role("button", name="Export", exact=True).click()
+    link = page.locator("#tl-download a").first
+    link.wait_for(timeout=180_000)
+    with page.expect_download() as download:
+        link.click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    names = zipfile.ZipFile(saved).namelist()
+    assert "model.safetensors" in names and "README.md" in names and "tokenizer.json" in names
+    assert "exports" in page.get_by_role("textbox", name="Also saved in this folder").input_value()
+    assert "Fine-tuned with Tuneloop" in page.locator("#tl-model-card").inner_text()
+
+
+@pytest.mark.parametrize("file,words,shown", [
+    ("alpaca_en_demo.json", "supervised fine-tuning", "Assistant"),
+    ("dpo_en_demo.json", "preference pairs", "Chosen (better)"),
+    ("kto_en_demo.json", "rated answers", "Marked "),
+])
+def test_peer_datasets_are_detected_and_previewed(app, page, file, words, shown):
+    url, _ = app
+    page.goto(url)
+    upload(page, LLAMAFACTORY / file)
+    detected = page.locator("#tl-detected")
+    detected.get_by_text("Found:").wait_for(timeout=120_000)
+    assert words in detected.inner_text()
+    page.get_by_text(shown).first.wait_for()
+    page.get_by_text("Row 1", exact=True).wait_for()
+
+
+def test_unknown_columns_are_mapped_by_hand_and_bad_rows_listed(app, page, tmp_path):
+    url, _ = app
+    path = tmp_path / "fragen.csv"
+    rows = [[f"Frage {i}?", f"Antwort {i}."] for i in range(12)] + [["", "no question here"]]
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([["Frage", "Antwort"], *rows])
+    page.goto(url)
+    upload(page, path)
+    page.get_by_text("Could not use this file").wait_for(timeout=120_000)
+    choose(page, "Question or request", "Frage")
+    choose(page, "Answer", "Antwort")
+    page.get_by_role("button", name="Check again").click()
+    page.locator("#tl-detected").get_by_text("Found:").wait_for(timeout=60_000)
+    assert "12 usable, 1 skipped" in page.locator("#tl-detected").inner_text()
+    errors = page.locator("#tl-errors").inner_text()
+    assert "13" in errors and "'Frage' is empty" in errors
+
+
+def test_refreshed_page_and_second_tab_reattach_to_the_running_job(app, page, tiny_model, chat_file):
+    url, runner = app
+    run_id = runner.submit(tiny_config(tiny_model, chat_file, max_steps=400, save_every=1000, name="long run"))
+    page.goto(url)
+    page.get_by_role("tab", name="3. Progress").click()
+    status = page.locator("#tl-status")
+    status.get_by_text("long run").wait_for()
+    wait_for(lambda: loss_points(page) > 0, 240, "the loss chart never received a point")
+
+    page.reload()
+    page.get_by_role("tab", name="3. Progress").click()
+    status.get_by_text("long run is training").wait_for()
+    before = loss_points(page)
+    wait_for(lambda: loss_points(page) > before, 120, "the chart stopped updating after the refresh")
+
+    second = page.context.new_page()
+    second.goto(url)
+    second.get_by_role("tab", name="3. Progress").click()
+    second.locator("#tl-status").get_by_text("long run is training").wait_for()
+    second.close()
+
+    page.get_by_role("button", name="Stop this run").click()
+    status.get_by_text("was stopped").wait_for(timeout=120_000)
+    assert runner.store.get(run_id)["status"] == "stopped"
+
+
+def test_failed_run_says_why_and_the_app_goes_on(app, page, tiny_model, pairs_file):
+    url, runner = app
+    runner.submit(tiny_config(tiny_model, pairs_file, method="sft", name="wrong data"))  # DPO pairs for SFT
+    page.goto(url)
+    page.get_by_role("tab", name="3. Progress").click()
+    status = page.locator("#tl-status")
+    status.get_by_text("wrong data failed").wait_for(timeout=180_000)
+    assert "DPO data" in status.inner_text() and "Traceback" not in status.inner_text()
+    page.get_by_role("tab", name="4. Runs").click()
+    page.get_by_role("cell", name="Failed").wait_for()
+    page.get_by_role("tab", name="1. Data").click()
+    upload(page, LLAMAFACTORY / "identity.json")
+    page.locator("#tl-detected").get_by_text("Found:").wait_for(timeout=120_000)

@@ -1,0 +1,108 @@
+"""The web app: build_app() puts the tabs together; launch() serves it with safe defaults.
+
+Safe defaults: localhost only unless a host is given, optional password, an upload size limit, uploads kept in
+the workspace (GRADIO_TEMP_DIR), files served only from the workspace's exports folder, no flagging, no
+analytics, no fonts fetched from the internet.
+"""
+import ipaddress
+import os
+import sys
+
+import gradio as gr
+
+from backend import workspace
+from backend.data.read import max_upload_bytes
+from backend.errors import ConfigError
+from ui import live_tab, preview, train_tab
+from ui.common import Context
+from ui.data_tab import create_data_tab
+from ui.export_tab import create_export_tab, exports_dir
+from ui.live_tab import create_live_tab
+from ui.runs_tab import create_runs_tab
+from ui.train_tab import create_train_tab
+
+AUTH_ENV = "TUNELOOP_AUTH"
+INTRO = ("# Tuneloop\nTeach a language model new behaviour from your own examples, on this computer. "
+         "Go through the tabs in order: **1. Data** (your examples) → **2. Train** → **3. Progress** → "
+         "**4. Runs** (history) → **5. Export** (download the model).")
+CSS = """
+.gradio-container { max-width: 1280px !important; }
+footer { display: none !important; }
+""" + preview.CSS + train_tab.CSS + live_tab.CSS
+
+
+def use_workspace_for_uploads():
+    """Gradio keeps uploads and served copies in GRADIO_TEMP_DIR: inside the workspace, not /tmp."""
+    uploads = workspace.home() / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(uploads)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+
+def build_app(runner=None) -> gr.Blocks:
+    use_workspace_for_uploads()
+    if runner is None:
+        from backend.runner import JobRunner
+        runner = JobRunner()
+    ctx = Context(runner)
+    with gr.Blocks(title="Tuneloop", analytics_enabled=False) as demo:
+        gr.Markdown(INTRO)
+        watch = gr.State(None)  # a run to show in the Progress tab, set by Start, Rerun and Follow
+        with gr.Tabs() as tabs:
+            create_data_tab(ctx, demo)
+            create_train_tab(ctx, demo, tabs, watch)
+            create_live_tab(ctx, demo, watch)
+            create_runs_tab(ctx, demo, tabs, watch)
+            create_export_tab(ctx, demo)
+    demo.tuneloop_runner = runner
+    return demo
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("auth", "write it as user:password, e.g. --auth anna:s3cret.")
+    return user, password
+
+
+def is_local(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
+           prevent_thread_lock: bool = False, quiet: bool = False):
+    credentials = parse_auth(auth)
+    if not is_local(host) and credentials is None:
+        print(f"Warning: listening on {host} without a password: anyone who can reach this computer can use "
+              f"the app. Add --auth user:password (or set {AUTH_ENV}).", file=sys.stderr)
+    font = ["ui-sans-serif", "system-ui", "sans-serif"]
+    return demo.launch(
+        server_name=host, server_port=port, auth=credentials, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
+        max_file_size=max_upload_bytes(), allowed_paths=[str(exports_dir())], show_error=False, ssr_mode=False,
+        mcp_server=False, footer_links=[], css=CSS,
+        theme=gr.themes.Default(font=font, font_mono=["ui-monospace", "monospace"]),
+        auth_message="Tuneloop: sign in with the user and password given to the app." if credentials else None,
+    )
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None) -> int:
+    """`python app.py`: serve until Ctrl-C, then let a training run save and stop."""
+    demo = build_app()
+    print(f"Tuneloop is starting at http://{host}:{port} (workspace: {workspace.home()})", file=sys.stderr)
+    try:
+        launch(demo, host, port, auth)
+    except OSError as exc:
+        print(f"Error: cannot listen on {host}:{port} ({str(exc).split('.')[0]}). Is Tuneloop already running? "
+              "Choose another port with --port.", file=sys.stderr)
+        return 1
+    finally:
+        runner = demo.tuneloop_runner
+        if runner.current:
+            print("Asking the training run to save and stop...", file=sys.stderr)
+        runner.close(stop_current=True)
+    return 0

@@ -1,0 +1,181 @@
+"""Progress tab: a run as it trains, redrawn every two seconds from the database by a timer, no clicks needed.
+
+Opening or refreshing the page attaches to the run that is training (or waiting); the timer picks up runs
+started elsewhere (another browser tab, the command line) the same way.
+"""
+import gradio as gr
+
+from backend import workspace
+from ui import charts
+from ui.common import (ACTIVE, Context, duration, esc, final_loss, plain_errors, probe_markdown, run_choices,
+                       run_duration)
+
+TICK_SECONDS = 2.0
+LOG_LINES = 14
+
+
+def pick_run(runs: list[dict]) -> str | None:
+    """The run to show on opening the page: the one training, else the next waiting, else the latest."""
+    for status in ("running", "queued"):
+        matching = [r for r in runs if r["status"] == status]
+        if matching:
+            return matching[-1]["id"] if status == "queued" else matching[0]["id"]
+    return runs[0]["id"] if runs else None
+
+
+def runs_ahead(runs: list[dict], run_id: str) -> int:
+    line = sorted((r for r in runs if r["status"] in ACTIVE), key=lambda r: (r["status"] == "queued", r["created"]))
+    ids = [r["id"] for r in line]
+    return ids.index(run_id) if run_id in ids else 0
+
+
+def log_tail(run_id: str, lines: int = LOG_LINES) -> str:
+    path = workspace.run_dir(run_id) / "train.log"
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 8000))
+        text = f.read().decode("utf-8", "replace")
+    return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
+
+
+def status_html(run: dict, runs: list[dict]) -> str:
+    name = esc(run["name"])
+    status = run["status"]
+    if status == "queued":
+        ahead = runs_ahead(runs, run["id"])
+        text = f"<b>{name}</b> is waiting in line ({ahead} run{'s' if ahead != 1 else ''} ahead). It starts by itself."
+    elif status == "running":
+        text = f"<b>{name}</b> is training."
+    elif status == "done":
+        loss = final_loss(run)
+        text = (f"<b>{name}</b> finished in {duration(run_duration(run))}"
+                + (f", final loss {loss:.3f}" if loss is not None else "") + ". Next: the Export tab.")
+    elif status == "stopped":
+        text = f"<b>{name}</b> was stopped. {esc(run.get('reason') or '')} Resume it, or export what it learned."
+    else:
+        text = (f"<b>{name}</b> failed: {esc(run.get('reason') or 'no reason was recorded.')} "
+                "The app keeps working: change the settings and start again, or resume the run.")
+    return f'<div class="tl-status tl-status-{status}">{text}</div>'
+
+
+def progress_html(run: dict, metrics: list[dict]) -> str:
+    if run["status"] == "queued":
+        return ""
+    last = next((m for m in reversed(metrics) if "train_loss" in m or "total_steps" in m), None)
+    total = run.get("total_steps") or (last or {}).get("total_steps") or 0
+    if last is None:
+        if run["status"] == "running":
+            return '<div class="tl-progress-text">Loading the model and preparing the data...</div>'
+        return ""
+    step = last["step"]
+    share = min(1.0, step / total) if total else 0.0
+    parts = [f"Step {step} of {total}" if total else f"Step {step}",
+             f"{duration(run_duration(run))} so far" if run["status"] == "running" else
+             f"took {duration(run_duration(run))}"]
+    if run["status"] == "running" and last.get("eta") is not None:
+        parts.append(f"about {duration(last['eta'])} left")
+    if last.get("tokens_per_second"):
+        parts.append(f"{last['tokens_per_second']:.0f} tokens per second")
+    return (f'<div class="tl-bar"><div class="tl-bar-fill" style="width: {share * 100:.1f}%"></div></div>'
+            f'<div class="tl-progress-text">{" · ".join(parts)}</div>')
+
+
+def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State) -> dict:
+    with gr.Tab("3. Progress", id="live") as tab:
+        with gr.Row(equal_height=True):
+            run = gr.Dropdown(label="Run", choices=[], scale=4, elem_id="tl-live-run")
+            log_scale = gr.Checkbox(label="Loss on a log scale", value=False, scale=1)
+            stop = gr.Button("Stop this run", variant="stop", scale=1, interactive=False)
+            resume = gr.Button("Resume", scale=1, interactive=False)
+        status = gr.HTML('<div class="tl-status">No run yet: start one in the Train tab.</div>', elem_id="tl-status")
+        progress = gr.HTML(elem_id="tl-progress")
+        loss = gr.Plot(charts.empty("Loss", "No run yet."), show_label=False, elem_id="tl-loss")
+        with gr.Row():
+            method_plot = gr.Plot(charts.empty("Measures", "No run yet."), show_label=False)
+            lr_plot = gr.Plot(charts.empty("Learning rate", "No run yet."), show_label=False)
+        probe = gr.Markdown()
+        log = gr.Textbox(label="Last lines of the training log", lines=8, max_lines=8, interactive=False,
+                         autoscroll=True)
+        seen = gr.State(None)
+        timer = gr.Timer(TICK_SECONDS)
+
+    outputs = [run, status, progress, loss, method_plot, lr_plot, probe, log, stop, resume, seen]
+
+    def view(run_id, log, previous=None, follow_active=False):
+        """Everything the tab shows for a run; gr.skip() where nothing changed since `previous`."""
+        store = ctx.runs()
+        runs = store.list()
+        if follow_active and (run_id is None or run_id not in {r["id"] for r in runs}):
+            run_id = pick_run(runs)
+        listing = tuple((r["id"], r["status"]) for r in runs)
+        current = next((r for r in runs if r["id"] == run_id), None)
+        if current is None:
+            signature = (listing, None)
+            if signature == previous:
+                return gr.skip()
+            return (gr.update(choices=run_choices(runs), value=None), *idle(), signature)
+        count = ctx.db().execute("select count(*) from metrics where run_id = ?", [run_id]).fetchone()[0]
+        log_file = workspace.run_dir(run_id) / "train.log"
+        signature = (listing, run_id, count, log_file.stat().st_size if log_file.exists() else 0, log)
+        if signature == previous:
+            return gr.skip()
+        metrics = store.metrics(run_id)
+        dropdown = gr.skip() if previous and previous[0] == listing and previous[1] == run_id else \
+            gr.update(choices=run_choices(runs), value=run_id)
+        return (dropdown, status_html(current, runs), progress_html(current, metrics),
+                charts.loss_figure(metrics, log), charts.method_figure(metrics, current["method"]),
+                charts.learning_rate_figure(metrics), probe_markdown(current.get("probe")), log_tail(run_id),
+                gr.update(interactive=current["status"] in ACTIVE),
+                gr.update(interactive=current["status"] in ("stopped", "failed")), signature)
+
+    def idle():
+        return ('<div class="tl-status">No run yet: start one in the Train tab.</div>', "",
+                charts.empty("Loss", "No run yet."), charts.empty("Measures", "No run yet."),
+                charts.empty("Learning rate", "No run yet."), "", "", gr.update(interactive=False),
+                gr.update(interactive=False))
+
+    def tick(run_id, log, previous):
+        return view(run_id, log, previous, follow_active=True)
+
+    def show(run_id, log):
+        return view(run_id, log)
+
+    @plain_errors
+    def stop_run(run_id):
+        if not run_id:
+            raise gr.Error("Pick a run first.")
+        if ctx.runs().get(run_id)["status"] not in ACTIVE:
+            raise gr.Error("This run is not training or waiting, so there is nothing to stop.")
+        ctx.runner.stop(run_id)
+        gr.Info("Stopping after the current step; the run keeps what it learned so far.")
+
+    @plain_errors
+    def resume_run(run_id):
+        if not run_id:
+            raise gr.Error("Pick a run first.")
+        ctx.runner.resume(run_id)
+        gr.Info("The run continues from its last saved checkpoint.")
+
+    demo.load(tick, [run, log_scale, seen], outputs, show_progress="hidden")
+    timer.tick(tick, [run, log_scale, seen], outputs, show_progress="hidden")
+    run.input(show, [run, log_scale], outputs, show_progress="hidden")
+    log_scale.change(show, [run, log_scale], outputs, show_progress="hidden")
+    watch.change(show, [watch, log_scale], outputs, show_progress="hidden")
+    stop.click(stop_run, run, None)
+    resume.click(resume_run, run, None)
+    return {"tab": tab, "run": run}
+
+
+CSS = """
+.tl-status { border-radius: 8px; padding: 10px 12px; border: 1px solid var(--border-color-primary); font-size: 15px; }
+.tl-status-running { border-left: 5px solid #2563eb; }
+.tl-status-queued { border-left: 5px solid #d97706; }
+.tl-status-done { border-left: 5px solid #16a34a; }
+.tl-status-failed { border-left: 5px solid #dc2626; background: rgba(220, 38, 38, 0.06); }
+.tl-status-stopped { border-left: 5px solid #6b7280; }
+.tl-bar { height: 14px; border-radius: 7px; background: var(--background-fill-secondary);
+  border: 1px solid var(--border-color-primary); overflow: hidden; }
+.tl-bar-fill { height: 100%; background: #2563eb; transition: width .5s; }
+.tl-progress-text { font-size: 14px; margin-top: 4px; }
+"""
