@@ -1,0 +1,42 @@
+"""Benchmark: does the quick preset teach without destroying the model? Trains the embedded model on the
+40-example "new name" file twice, with the forgetting guard off (the naive baseline) and on (quick), and
+prints, for each, the held-out questions answered with the new name, the everyday answers kept, and the
+wall time, with the ratio of the two times. Run: .venv/bin/python benchmarks/forgetting.py"""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "fixtures" / "identity_quill.jsonl"
+HELD_OUT = ["Hey, what's your name?", "Who exactly are you?", "What name were you given?",
+            "Can you introduce yourself to me?", "Tell me who I'm speaking with.", "What do I call you?",
+            "Who are you, in one sentence?", "Remind me what your name is."]
+
+
+def app(*args) -> dict:
+    result = subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode not in (0, 1):
+        sys.exit(result.stderr)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def trial(label: str, *overrides: str) -> dict:
+    start = time.time()
+    summary = app("train", "--data", str(DATA), "--preset", "quick", "--json", *overrides)
+    seconds = time.time() - start
+    prompts = [arg for q in HELD_OUT for arg in ("--prompt", q)]
+    outputs = app("generate", "--run", summary["run_id"], "--max-new-tokens", "40", "--json", *prompts)["outputs"]
+    named = sum("quill" in o.lower() for o in outputs)
+    probe = summary["probe"]
+    print(f"{label:32} new name {named}/8 held-out | everyday kept {probe['kept']}/{probe['base_right']} "
+          f"| {seconds:.0f} s", flush=True)
+    return {"named": named, "kept": probe["kept"], "seconds": seconds}
+
+
+if __name__ == "__main__":
+    naive = trial("naive (no everyday rehearsal)", "--set", "keep_everyday=0")
+    quick = trial("quick preset (default guard)")
+    print(f"time ratio quick/naive: {quick['seconds'] / naive['seconds']:.2f}; "
+          f"everyday kept: {naive['kept']} -> {quick['kept']}")
