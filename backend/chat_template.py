@@ -19,6 +19,10 @@ def with_generation_markers(template: str | None) -> str | None:
         return None
     if "{% generation %}" in template:
         return template
-    if CHATML_TURN in template:
-        return template.replace(CHATML_TURN, CHATML_TURN_MARKED)
+    # The newline inside the template's string literals is stored either escaped or as a real newline,
+    # depending on how the tokenizer was saved: accept both.
+    for newline in ("\\n", "\n"):
+        turn = CHATML_TURN.replace("\\n", newline)
+        if turn in template:
+            return template.replace(turn, CHATML_TURN_MARKED.replace("\\n", newline))
     return None

@@ -43,8 +43,7 @@ def test_labels_cover_only_the_assistant_turns(tiny_model, tmp_path):
     tokenizer = prepared.tokenizer
     learned = []
     for row in trainer.train_dataset:
-        ids = [t for t, keep in zip(row["input_ids"], row["assistant_masks"]) if keep]
-        learned.append(tokenizer.decode(ids))
+        learned.append(tokenizer.decode([t for t in row["labels"] if t != -100]))
     assert learned[0] == "I am Quill.<|im_end|>"
     assert learned[1] == "Hello!<|im_end|>Quill.<|im_end|>"
     batch = trainer.data_collator([trainer.train_dataset[0]])
