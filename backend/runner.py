@@ -133,9 +133,16 @@ def describe_exit(code: int | None) -> str:
 
 
 def _alive(pid: int) -> bool:
-    import os
+    """True while the process runs (a zombie, dead but not yet reaped, counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except OSError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
+    except OSError:  # no /proc: ask the process itself
+        import os
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True

@@ -11,6 +11,7 @@ from pathlib import Path
 
 def main(run_id: str, home: str):
     os.environ["TUNELOOP_HOME"] = home
+    _exit_with_parent()
     from backend import workspace
     folder = workspace.run_dir(run_id)
     log_file = open(folder / "train.log", "a", buffering=1)
@@ -36,6 +37,22 @@ def main(run_id: str, home: str):
     except Exception as exc:  # anything else: keep the traceback in the log, a sentence in the database
         traceback.print_exc()
         store.set_status(run_id, "failed", reason=explain_failure(exc))
+
+
+def _exit_with_parent():
+    """A worker whose app was killed stops too, instead of training on unseen (the next app start marks
+    the run failed, and it can be resumed from its last checkpoint). On Linux the kernel does it."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(3)
 
 
 def train_run(store, run: dict) -> dict:

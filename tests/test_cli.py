@@ -8,8 +8,9 @@ from tests.conftest import ROOT
 
 
 def app(*args, env=None):
+    # A generous limit: the learning tests train the real model, slow when the machine is busy.
     result = subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, timeout=600)
+                            env={**os.environ, **(env or {})}, timeout=2400)
     return result
 
 

@@ -113,3 +113,40 @@ def test_bad_data_for_method_fails_in_words(tiny_model, chat_file):
     runner.close()
     assert run["status"] == "failed"
     assert "SFT data" in run["reason"] and "chosen" in run["reason"]
+
+
+def test_worker_ends_when_its_app_is_killed(tiny_model, chat_file, tmp_path):
+    """An app killed mid-run leaves no orphan training in the background; the next start marks it failed."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "app_like.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from backend.runner import JobRunner\n"
+        "from tests.conftest import tiny_config\n"
+        "if __name__ == '__main__':\n"
+        f"    runner = JobRunner(); runner.submit(tiny_config({tiny_model!r}, {str(chat_file)!r}, max_steps=400))\n"
+        "    time.sleep(600)\n")
+    app = subprocess.Popen([sys.executable, str(script)], env=os.environ.copy())
+    store = JobRunner().store
+    deadline = time.time() + 120
+    while time.time() < deadline and not (store.list() and store.list()[0].get("pid")):
+        time.sleep(0.3)
+    worker_pid = store.list()[0]["pid"]
+    app.kill()
+    app.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and _running(worker_pid):
+        time.sleep(0.5)
+    assert not _running(worker_pid)
+    run = JobRunner().store.list()[0]  # a new app start recovers the orphaned run
+    assert run["status"] == "failed" and "Resume it" in run["reason"]
+
+
+def _running(pid: int) -> bool:
+    from backend.runner import _alive
+    return _alive(pid)
