@@ -5,6 +5,8 @@ import pytest
 
 from backend.command_line import config_to_command
 from backend.config import build_config
+from backend.data import DatasetStore, inspect_file
+from backend.db import connect
 from backend.presets import preset_values
 from backend.run_config import config_from_cli
 
@@ -25,7 +27,12 @@ def round_trip(config):
     return command, config_from_cli(overrides=overrides, **kwargs)
 
 
-def test_preset_config_needs_no_set():
+def saved(path, name: str) -> str:
+    return DatasetStore(connect()).add(inspect_file(path), name=name)
+
+
+def test_preset_config_needs_no_set(chat_file):
+    saved(chat_file, "my data")
     values = preset_values("quick", "sft")
     config = build_config(dict(values, dataset="my data", method="sft"))
     command, again = round_trip(config)
@@ -34,7 +41,8 @@ def test_preset_config_needs_no_set():
     assert "'my data'" in command
 
 
-def test_closest_preset_and_changed_values_round_trip():
+def test_closest_preset_and_changed_values_round_trip(pairs_file):
+    saved(pairs_file, "pairs")
     values = preset_values("balanced", "dpo")
     values.update(dataset="pairs", method="dpo", learning_rate=3e-6, probe=False, name="it's mine",
                   model="/models/my model", target_modules="attention", base_run="sft-1")
@@ -45,7 +53,7 @@ def test_closest_preset_and_changed_values_round_trip():
     assert again == config
 
 
-@pytest.mark.parametrize("method", ["sft", "dpo", "kto"])
-def test_defaults_round_trip_for_each_method(method):
-    config = build_config({"dataset": "d", "method": method})
+@pytest.mark.parametrize("method,data", [("sft", "chat_file"), ("dpo", "pairs_file"), ("kto", "labels_file")])
+def test_defaults_round_trip_for_each_method(method, data, request):
+    config = build_config({"dataset": str(request.getfixturevalue(data)), "method": method})
     assert round_trip(config)[1] == config

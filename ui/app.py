@@ -6,6 +6,7 @@ analytics, no fonts fetched from the internet.
 """
 import ipaddress
 import os
+import signal
 import sys
 
 import gradio as gr
@@ -44,6 +45,7 @@ def build_app(runner=None) -> gr.Blocks:
     if runner is None:
         from backend.runner import JobRunner
         runner = JobRunner()
+    runner.start()  # runs left waiting by an earlier session start without a new submit
     ctx = Context(runner)
     with gr.Blocks(title="Tuneloop", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
@@ -84,7 +86,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
     return demo.launch(
         server_name=host, server_port=port, auth=credentials, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
         max_file_size=max_upload_bytes(), allowed_paths=[str(exports_dir())], show_error=False, ssr_mode=False,
-        mcp_server=False, footer_links=[], css=CSS,
+        mcp_server=False, run_history=False, footer_links=[], css=CSS,
         theme=gr.themes.Default(font=font, font_mono=["ui-monospace", "monospace"]),
         auth_message="Tuneloop: sign in with the user and password given to the app." if credentials else None,
     )
@@ -92,6 +94,8 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
 
 def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None) -> int:
     """`python app.py`: serve until Ctrl-C, then let a training run save and stop."""
+    parse_auth(auth)  # a malformed --auth stops here, before anything starts
+    signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, `kill`: shut down as on Ctrl-C
     demo = build_app()
     print(f"Tuneloop is starting at http://{host}:{port} (workspace: {workspace.home()})", file=sys.stderr)
     try:
@@ -106,3 +110,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None) ->
             print("Asking the training run to save and stop...", file=sys.stderr)
         runner.close(stop_current=True)
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -38,7 +38,7 @@ def length_histogram(stats: dict) -> go.Figure:
     fig = go.Figure(go.Bar(x=[left + width / 2 for left in edges[:-1]], y=counts, width=width * 0.95,
                            marker_color=colors, hovertemplate="%{y} examples of about %{x:.0f} tokens<extra></extra>"))
     fig.add_vline(x=limit, line_dash="dash", line_color=COLORS[4],
-                  annotation_text=f"max length {limit}", annotation_position="top left")
+                  annotation_text=f"max length {limit}", annotation_position="top right")
     how = "" if tokens["counted_with"] == "tokenizer" else " (estimated)"
     return _layout(fig, f"Length of the examples in tokens{how}", "tokens per example", "examples", height=280)
 
@@ -57,11 +57,14 @@ def series(metrics: list[dict], key: str) -> tuple[list[int], list[float]]:
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def loss_figure(metrics: list[dict], log: bool = False, name: str = "") -> go.Figure:
+NOTHING_LOGGED = "No training step was logged."
+
+
+def loss_figure(metrics: list[dict], log: bool = False, name: str = "", waiting: bool = True) -> go.Figure:
     steps, train = series(metrics, "train_loss")
     eval_steps, evals = series(metrics, "eval_loss")
     if not steps and not eval_steps:
-        return empty("Loss", "Waiting for the first training step...")
+        return empty("Loss", "Waiting for the first training step..." if waiting else NOTHING_LOGGED)
     fig = go.Figure()
     fig.add_scatter(x=steps, y=train, name="training (raw)", mode="lines", line=dict(color=COLORS[0], width=1),
                     opacity=0.35)
@@ -98,7 +101,7 @@ METHOD_TITLES = {"sft": "Next words guessed right", "dpo": "Rewards: how much mo
                  "kto": "Rewards: good against bad answers"}
 
 
-def method_figure(metrics: list[dict], method: str) -> go.Figure:
+def method_figure(metrics: list[dict], method: str, waiting: bool = True) -> go.Figure:
     title = METHOD_TITLES.get(method, "Measures")
     fig = go.Figure()
     for i, (key, label) in enumerate(METHOD_SERIES.get(method, [])):
@@ -113,17 +116,17 @@ def method_figure(metrics: list[dict], method: str) -> go.Figure:
             fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 1], tickformat=".0%",
                                           showgrid=False))
     if not fig.data:
-        return empty(title, "Shown once training logs its first steps.")
+        return empty(title, "Shown once training logs its first steps." if waiting else NOTHING_LOGGED)
     y = "share" if method == "sft" else "reward"
     if method == "sft":
         fig.update_yaxes(tickformat=".1~%")
     return _layout(fig, title, "step", y)
 
 
-def learning_rate_figure(metrics: list[dict]) -> go.Figure:
+def learning_rate_figure(metrics: list[dict], waiting: bool = True) -> go.Figure:
     steps, values = series(metrics, "learning_rate")
     if not steps:
-        return empty("Learning rate", "Shown once training logs its first steps.")
+        return empty("Learning rate", "Shown once training logs its first steps." if waiting else NOTHING_LOGGED)
     fig = go.Figure(go.Scatter(x=steps, y=values, mode="lines", line=dict(color=COLORS[2]), name="learning rate"))
     fig.update_yaxes(exponentformat="e")
     return _layout(fig, "Learning rate (step size, by schedule)", "step", "learning rate")

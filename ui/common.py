@@ -92,6 +92,13 @@ def run_choices(runs: list[dict], statuses=None) -> list[tuple[str, str]]:
     return [(run_label(r), r["id"]) for r in runs if statuses is None or r["status"] in statuses]
 
 
+def runs_ahead(runs: list[dict], run_id: str) -> int:
+    """How many runs train or wait before this one (the runner takes the oldest waiting run next)."""
+    line = sorted((r for r in runs if r["status"] in ACTIVE), key=lambda r: (r["status"] == "queued", r["created"]))
+    ids = [r["id"] for r in line]
+    return ids.index(run_id) if run_id in ids else 0
+
+
 def final_loss(run: dict) -> float | None:
     metrics = run.get("final_metrics") or {}
     return metrics.get("eval_loss", metrics.get("train_loss"))
@@ -128,6 +135,6 @@ def results_text(metrics: dict | None) -> str:
     for key, name in RESULT_NAMES.items():
         value = (metrics or {}).get(key)
         if isinstance(value, (int, float)):
-            shown = f"{value:.0%}" if "accuracy" in key else (f"{value:.4g}" if isinstance(value, float) else str(value))
+            shown = f"{value:.0%}" if "accuracy" in key else f"{value:.4g}" if isinstance(value, float) else str(value)
             parts.append(f"{name} {shown}")
     return ", ".join(parts)

@@ -26,19 +26,27 @@ KINDS = [("Detect it for me", "auto"), ("Conversations (SFT)", "sft"), ("Prefere
 FORMAT_WORDS = {
     "messages": "conversations as lists of messages with a role and content",
     "sharegpt": "ShareGPT conversations (from/value turns)",
-    "alpaca": "Alpaca columns: instruction, optional input, and output",
+    "alpaca": "Alpaca columns (instruction, optional input, and output)",
     "prompt_completion": "a prompt column and a completion column",
     "two_column": "two columns: a question and its answer",
+    "prompt_chosen_rejected": "a prompt column with a chosen (better) and a rejected (worse) answer",
+    "chosen_rejected_text": "two whole conversations as text, a chosen (better) and a rejected (worse) one",
+    "chosen_rejected_conversations": "two conversations, a chosen (better) and a rejected (worse) one",
+    "chosen_rejected_messages": "two conversations, a chosen (better) and a rejected (worse) one",
 }
 DEFAULT_MAX_LENGTH = 512
+
+
+SUFFIX_WORDS = {"preference": "each with a better and a worse answer", "label": "each answer marked good or bad"}
 
 
 def format_in_words(fmt: str) -> str:
     if fmt in FORMAT_WORDS:
         return FORMAT_WORDS[fmt]
-    for style in ("messages", "sharegpt", "alpaca"):
-        if fmt.startswith(style):
-            return f"{FORMAT_WORDS[style]}, " + fmt[len(style) + 1:].replace("_", " ")
+    for style in ("messages", "sharegpt", "alpaca", "prompt_completion"):
+        if fmt.startswith(style + "_"):
+            rest = fmt[len(style) + 1:]
+            return f"{FORMAT_WORDS[style]}, {SUFFIX_WORDS.get(rest, rest.replace('_', ' '))}"
     return fmt.replace("_", " ")
 
 
@@ -142,10 +150,10 @@ def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
     def check(path, kind_value, max_len, user_mapping, progress):
         if not path:
             return clear()
-        progress(0.1, desc="Reading the file")
-        from backend.data.commands import load_tokenizer  # loads the model's tokenizer on the first upload only
+        progress(0.1, desc="Loading the model's word list (up to a minute the first time)")
+        from backend.data.commands import load_tokenizer  # the tokenizer is loaded on the first upload only
         tokenizer = load_tokenizer()
-        progress(0.4, desc="Checking every row")
+        progress(0.4, desc="Reading the file and checking every row")
         try:
             report = inspect_file(path, mapping=user_mapping or None, kind=None if kind_value == "auto" else kind_value,
                                   tokenizer=tokenizer, max_length=int(max_len or DEFAULT_MAX_LENGTH))
@@ -173,18 +181,22 @@ def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
         except DataError:
             columns = []
         hint = "\n\nPick the columns below and press *Check again*." if columns else ""
-        return (None, f"### Could not use this file\n\n{esc(message).replace('--map FIELD=COLUMN', 'the boxes below')}{hint}",
+        message = esc(message).replace("--map FIELD=COLUMN", "the boxes below")
+        return (None, f"### Could not use this file\n\n{message}{hint}",
                 gr.Accordion(open=bool(columns)), *_mapping_updates(columns, user_mapping), "",
-                gr.update(visible=False), "", "", gr.update(value=None, visible=False), "", gr.update(interactive=False))
+                gr.update(visible=False), "", "", gr.update(value=None, visible=False), "",
+                gr.update(interactive=False))
 
+    @plain_errors
     def clear():
         return (None, "No file yet.", gr.Accordion(open=False), *_mapping_updates([], {}), "", gr.update(visible=False),
                 "", "", gr.update(value=None, visible=False), "", gr.update(interactive=False))
 
+    @plain_errors
     def saved_datasets():
         datasets = ctx.datasets().list()
-        rows = [[d["name"], d["kind"].upper(), d["valid_rows"], d["train_rows"], d["validation_rows"], when(d["created"])]
-                for d in datasets]
+        rows = [[d["name"], d["kind"].upper(), d["valid_rows"], d["train_rows"], d["validation_rows"],
+                 when(d["created"])] for d in datasets]
         return gr.update(value=rows or None), gr.update(choices=[d["name"] for d in datasets], value=None)
 
     @plain_errors
@@ -197,6 +209,7 @@ def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
                 f"{report.stats['split']['validation']:,} held back to check the learning. Next: open **2. Train**.",
                 *saved_datasets())
 
+    @plain_errors
     def ask_remove(dataset_name):
         if not dataset_name:
             raise gr.Error("Pick the dataset to remove first.")

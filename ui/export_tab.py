@@ -8,7 +8,7 @@ import gradio as gr
 
 from backend import workspace
 from backend.export import export_run
-from ui.common import FINISHED, Context, esc, plain_errors, run_choices
+from ui.common import FINISHED, Context, plain_errors, run_choices
 
 WHAT = [("Merged model: complete, ready to use anywhere (larger)", "merged"),
         ("Adapter only: small, used together with the same base model", "adapter")]
@@ -37,10 +37,12 @@ def create_export_tab(ctx: Context, demo: gr.Blocks) -> dict:
             what = gr.Radio(WHAT, value="merged", label="What to export", scale=3)
         start = gr.Button("Export", variant="primary")
         with gr.Row():
-            download = gr.File(label="Download (zip)", interactive=False, elem_id="tl-download")
-            folder = gr.Textbox(label="Also saved in this folder", interactive=False, buttons=["copy"])
+            download = gr.File(label="Download (zip)", interactive=False, elem_id="tl-download", height=110)
+            folder = gr.Textbox(label="Also saved in this folder", interactive=False, buttons=["copy"],
+                                elem_id="tl-export-folder")
         card = gr.Markdown(elem_id="tl-model-card")
 
+    @plain_errors
     def refresh(current):
         choices = run_choices(ctx.runs().list(), FINISHED)
         ids = [c[1] for c in choices]

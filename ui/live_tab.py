@@ -3,14 +3,17 @@
 Opening or refreshing the page attaches to the run that is training (or waiting); the timer picks up runs
 started elsewhere (another browser tab, the command line) the same way.
 """
+import logging
+
 import gradio as gr
 
 from backend import workspace
 from ui import charts
 from ui.common import (ACTIVE, Context, duration, esc, final_loss, plain_errors, probe_markdown, run_choices,
-                       run_duration)
+                       run_duration, runs_ahead)
 
 TICK_SECONDS = 2.0
+log_error = logging.getLogger("tuneloop.ui")
 LOG_LINES = 14
 
 
@@ -23,12 +26,6 @@ def pick_run(runs: list[dict]) -> str | None:
     return runs[0]["id"] if runs else None
 
 
-def runs_ahead(runs: list[dict], run_id: str) -> int:
-    line = sorted((r for r in runs if r["status"] in ACTIVE), key=lambda r: (r["status"] == "queued", r["created"]))
-    ids = [r["id"] for r in line]
-    return ids.index(run_id) if run_id in ids else 0
-
-
 def log_tail(run_id: str, lines: int = LOG_LINES) -> str:
     path = workspace.run_dir(run_id) / "train.log"
     if not path.exists():
@@ -36,7 +33,8 @@ def log_tail(run_id: str, lines: int = LOG_LINES) -> str:
     with open(path, "rb") as f:
         f.seek(max(0, path.stat().st_size - 8000))
         text = f.read().decode("utf-8", "replace")
-    return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
+    kept = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
 
 
 def status_html(run: dict, runs: list[dict]) -> str:
@@ -95,14 +93,14 @@ def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State) -> dict:
             method_plot = gr.Plot(charts.empty("Measures", "No run yet."), show_label=False)
             lr_plot = gr.Plot(charts.empty("Learning rate", "No run yet."), show_label=False)
         probe = gr.Markdown()
-        log = gr.Textbox(label="Last lines of the training log", lines=8, max_lines=8, interactive=False,
-                         autoscroll=True)
+        log_box = gr.Textbox(label="Last lines of the training log", lines=8, max_lines=8, interactive=False,
+                             autoscroll=True)
         seen = gr.State(None)
         timer = gr.Timer(TICK_SECONDS)
 
-    outputs = [run, status, progress, loss, method_plot, lr_plot, probe, log, stop, resume, seen]
+    outputs = [run, status, progress, loss, method_plot, lr_plot, probe, log_box, stop, resume, seen]
 
-    def view(run_id, log, previous=None, follow_active=False):
+    def view(run_id, log_y, previous=None, follow_active=False):
         """Everything the tab shows for a run; gr.skip() where nothing changed since `previous`."""
         store = ctx.runs()
         runs = store.list()
@@ -117,15 +115,17 @@ def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State) -> dict:
             return (gr.update(choices=run_choices(runs), value=None), *idle(), signature)
         count = ctx.db().execute("select count(*) from metrics where run_id = ?", [run_id]).fetchone()[0]
         log_file = workspace.run_dir(run_id) / "train.log"
-        signature = (listing, run_id, count, log_file.stat().st_size if log_file.exists() else 0, log)
+        signature = (listing, run_id, count, log_file.stat().st_size if log_file.exists() else 0, log_y)
         if signature == previous:
             return gr.skip()
         metrics = store.metrics(run_id)
         dropdown = gr.skip() if previous and previous[0] == listing and previous[1] == run_id else \
             gr.update(choices=run_choices(runs), value=run_id)
+        waiting = current["status"] in ACTIVE
         return (dropdown, status_html(current, runs), progress_html(current, metrics),
-                charts.loss_figure(metrics, log), charts.method_figure(metrics, current["method"]),
-                charts.learning_rate_figure(metrics), probe_markdown(current.get("probe")), log_tail(run_id),
+                charts.loss_figure(metrics, log_y, waiting=waiting),
+                charts.method_figure(metrics, current["method"], waiting),
+                charts.learning_rate_figure(metrics, waiting), probe_markdown(current.get("probe")), log_tail(run_id),
                 gr.update(interactive=current["status"] in ACTIVE),
                 gr.update(interactive=current["status"] in ("stopped", "failed")), signature)
 
@@ -135,11 +135,15 @@ def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State) -> dict:
                 charts.empty("Learning rate", "No run yet."), "", "", gr.update(interactive=False),
                 gr.update(interactive=False))
 
-    def tick(run_id, log, previous):
-        return view(run_id, log, previous, follow_active=True)
+    def tick(run_id, log_y, previous):
+        try:
+            return view(run_id, log_y, previous, follow_active=True)
+        except Exception:  # a busy or changing database: try again at the next tick, without a message each time
+            log_error.exception("Could not refresh the Progress tab")
+            return gr.skip()
 
-    def show(run_id, log):
-        return view(run_id, log)
+    def show(run_id, log_y):
+        return view(run_id, log_y)
 
     @plain_errors
     def stop_run(run_id):

@@ -2,7 +2,7 @@
 from ui.common import esc
 
 ROLES = {"system": "Instructions", "user": "User", "assistant": "Assistant", "tool": "Tool"}
-MAX_CHARS = 1500
+MAX_CHARS = 700
 
 
 def _text(content) -> str:
@@ -11,8 +11,13 @@ def _text(content) -> str:
 
 
 def turns_html(messages: list[dict]) -> str:
-    return "".join(f'<div class="tl-turn tl-{esc(m["role"])}"><div class="tl-role">{ROLES.get(m["role"], esc(m["role"]))}'
-                   f'</div><div class="tl-content">{_text(m["content"])}</div></div>' for m in messages)
+    return "".join(f'<div class="tl-turn tl-{esc(m["role"])}">'
+                   f'<div class="tl-role">{esc(ROLES.get(m["role"], m["role"]))}</div>'
+                   f'<div class="tl-content">{_text(m["content"])}</div></div>' for m in messages)
+
+
+def _side(css_class: str, badge: str, messages: list[dict]) -> str:
+    return f'<div class="tl-side {css_class}"><div class="tl-badge">{badge}</div>{turns_html(messages)}</div>'
 
 
 def example_html(kind: str, example: dict, row: int) -> str:
@@ -21,14 +26,12 @@ def example_html(kind: str, example: dict, row: int) -> str:
         body = turns_html(example["messages"])
     elif kind == "dpo":
         body = (turns_html(example["prompt"]) + '<div class="tl-pair">'
-                f'<div class="tl-side tl-chosen"><div class="tl-badge">Chosen (better)</div>{turns_html(example["chosen"])}</div>'
-                f'<div class="tl-side tl-rejected"><div class="tl-badge">Rejected (worse)</div>{turns_html(example["rejected"])}</div>'
-                '</div>')
+                + _side("tl-chosen", "Chosen (better)", example["chosen"])
+                + _side("tl-rejected", "Rejected (worse)", example["rejected"]) + "</div>")
     else:
         good = bool(example["label"])
-        badge = '<div class="tl-badge">Marked good</div>' if good else '<div class="tl-badge">Marked bad</div>'
-        body = (turns_html(example["prompt"]) + f'<div class="tl-side {"tl-chosen" if good else "tl-rejected"}">'
-                f'{badge}{turns_html(example["completion"])}</div>')
+        body = turns_html(example["prompt"]) + _side("tl-chosen" if good else "tl-rejected",
+                                                     "Marked good" if good else "Marked bad", example["completion"])
     return f'<div class="tl-example">{head}{body}</div>'
 
 
@@ -41,7 +44,8 @@ def examples_html(kind: str, examples: list[dict], rows: list[int], limit: int =
 
 
 CSS = """
-.tl-examples { display: flex; flex-direction: column; gap: 12px; }
+.tl-examples { display: flex; flex-direction: column; gap: 12px; max-height: 720px; overflow-y: auto;
+  padding-right: 4px; }
 .tl-example { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
   background: var(--background-fill-primary); }
 .tl-row { font-size: 12px; font-weight: 600; margin-bottom: 6px; }

@@ -1,5 +1,6 @@
 """Runs tab: the history of runs; one run's settings, results and curves; two runs compared; rerun; delete."""
 import dataclasses
+from pathlib import Path
 
 import gradio as gr
 import yaml
@@ -8,7 +9,7 @@ from backend.command_line import config_to_command
 from backend.errors import RunStateError
 from ui import charts
 from ui.common import (ACTIVE, METHOD_NAMES, STATUS_WORDS, Context, duration, esc, final_loss, plain_errors,
-                       probe_markdown, results_text, run_choices, run_duration, when)
+                       probe_markdown, results_text, run_choices, run_duration, runs_ahead, when)
 
 HEADERS = ["Name", "Method", "Dataset", "Status", "Started", "Duration", "Final loss"]
 
@@ -17,7 +18,7 @@ def history_rows(runs: list[dict]) -> list[list]:
     rows = []
     for r in runs:
         loss = final_loss(r)
-        rows.append([r["name"], METHOD_NAMES.get(r["method"], r["method"]), r["dataset"] or "",
+        rows.append([r["name"], METHOD_NAMES.get(r["method"], r["method"]), Path(r["dataset"] or "").name,
                      STATUS_WORDS[r["status"]], when(r.get("started") or r["created"]),
                      duration(run_duration(r)), "" if loss is None else f"{loss:.3f}"])
     return rows
@@ -39,8 +40,9 @@ def details_markdown(run: dict) -> str:
 
 def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State) -> dict:
     with gr.Tab("4. Runs", id="runs") as tab:
-        history = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, max_height=300,
-                               label="All runs, newest first (click one to see it)")
+        history = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, max_height=300, elem_id="tl-history",
+                               label="All runs, newest first (click one to see it)",
+                               column_widths=["22%", "8%", "22%", "10%", "14%", "12%", "12%"])
         with gr.Row(equal_height=True):
             chosen = gr.Dropdown(label="Run", choices=[], scale=3)
             compare = gr.Dropdown(label="Compare its curves with (optional)", choices=[], scale=3)
@@ -58,12 +60,12 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
             details = gr.Markdown()
             curves = gr.Plot(show_label=False)
             measures = gr.Plot(show_label=False)
-            with gr.Row():
-                config_yaml = gr.Code(label="Settings (YAML, as saved next to the run)", language="yaml", lines=12,
-                                      interactive=False)
-                command = gr.Code(label="The same run from the command line", language="shell", lines=4,
-                                  interactive=False, wrap_lines=True)
+            command = gr.Textbox(label="The same run from the command line (for a terminal in the app's folder)",
+                                 lines=2, interactive=False, buttons=["copy"], elem_id="tl-command")
+            config_yaml = gr.Code(label="Settings (YAML, as saved next to the run)", language="yaml", lines=30,
+                                  interactive=False, show_line_numbers=False)
 
+    @plain_errors
     def refresh(current, other):
         runs = ctx.runs().list()
         ids = {r["id"] for r in runs}
@@ -73,21 +75,24 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
                 gr.update(choices=choices, value=other if other in ids else None))
 
     @plain_errors
-    def show(run_id, other, log):
+    def show(run_id, other, log_y):
         if not run_id:
             return gr.update(visible=True), gr.Column(visible=False), "", None, None, "", ""
         store = ctx.runs()
         run = store.get(run_id)
         metrics = store.metrics(run_id)
         if other and other != run_id:
-            figure = charts.overlay_figure([(run["name"], metrics), (store.get(other)["name"], store.metrics(other))], log)
+            both = [(run["name"], metrics), (store.get(other)["name"], store.metrics(other))]
+            figure = charts.overlay_figure(both, log_y)
         else:
-            figure = charts.loss_figure(metrics, log, run["name"])
+            figure = charts.loss_figure(metrics, log_y, run["name"], waiting=run["status"] in ACTIVE)
         config = store.config(run_id)
         return (gr.update(visible=False), gr.Column(visible=True), details_markdown(run), figure,
-                charts.method_figure(metrics, run["method"]), yaml.safe_dump(config.to_dict(), sort_keys=False),
+                charts.method_figure(metrics, run["method"], waiting=run["status"] in ACTIVE),
+                yaml.safe_dump(config.to_dict(), sort_keys=False),
                 config_to_command(config))
 
+    @plain_errors
     def pick_row(event: gr.SelectData):
         runs = ctx.runs().list()
         return runs[event.index[0]]["id"] if event.index and event.index[0] < len(runs) else gr.skip()
@@ -100,16 +105,18 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
         run = store.get(run_id)
         config = dataclasses.replace(store.config(run_id), name=f"{run['name']} (again)")
         new_id = ctx.runner.submit(config)
-        ahead = ctx.runner.position(new_id)
+        ahead = runs_ahead(store.list(), new_id)
         gr.Info(f"Started '{config.name}'." if ahead <= 0 else
                 f"'{config.name}' waits in line ({ahead} ahead) and starts by itself.")
         return new_id, gr.Tabs(selected="live")
 
+    @plain_errors
     def follow(run_id):
         if not run_id:
             raise gr.Error("Pick a run first.")
         return run_id, gr.Tabs(selected="live")
 
+    @plain_errors
     def ask_delete(run_id):
         if not run_id:
             raise gr.Error("Pick a run first.")

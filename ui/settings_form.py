@@ -52,13 +52,17 @@ def _widget(name, kind, default, meta, visible):
     kind = _type_name(kind)
     if kind == "bool":
         return gr.Checkbox(value=default, label=label(name), info=info, visible=visible)
-    bounds = f" From {meta['min']:g} to {meta['max']:g}." if meta["min"] is not None else ""
+    bounds = f" From {_number(meta['min'])} to {_number(meta['max'])}." if meta["min"] is not None else ""
     if kind == "int":
         return gr.Number(default, label=label(name), info=info + bounds, precision=0, step=1,
                          minimum=meta["min"], maximum=meta["max"], visible=visible)
     step = 10 ** (math.floor(math.log10(abs(default))) - 1) if default else 0.01
     return gr.Number(default, label=label(name), info=info + bounds, step=step, minimum=meta["min"],
                      maximum=meta["max"], visible=visible)
+
+
+def _number(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
 
 
 def create_settings_form(preset: str, method: str) -> dict:

@@ -8,7 +8,7 @@ from backend.config import build_config
 from backend.errors import ConfigError, ModelError, TuneloopError
 from backend.memory import estimate_memory, gb
 from backend.presets import list_presets
-from ui.common import FINISHED, Context, esc, plain_errors, run_choices
+from ui.common import FINISHED, Context, esc, plain_errors, run_choices, runs_ahead
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label, typed_values
 
 METHODS = {
@@ -46,9 +46,10 @@ def method_markdown(method: str, dataset: dict | None) -> str:
 
 def estimate_seconds(values: dict, method: str, dataset: dict, tokens_per_second: float) -> tuple[int, float]:
     rows = dataset["train_rows"] + (values["keep_everyday"] if method == "sft" else 0)
-    steps = values["max_steps"] or max(1, round(values["epochs"] * rows / (values["batch_size"] * values["grad_accum"])))
+    per_step = values["batch_size"] * values["grad_accum"]
+    steps = values["max_steps"] or max(1, round(values["epochs"] * rows / per_step))
     mean = dataset["stats"].get("tokens", {}).get("mean", 100) or 100
-    tokens = steps * values["batch_size"] * values["grad_accum"] * min(mean, values["max_length"])
+    tokens = steps * per_step * min(mean, values["max_length"])
     tokens *= 1 if method == "sft" else 2.5  # two answers per row, and the reference model's pass
     return steps, FIXED_SECONDS + tokens / tokens_per_second
 
@@ -148,7 +149,9 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
             return memory_html(estimate(values))
         except (gr.Error, TuneloopError) as exc:
             message = exc.message if isinstance(exc, gr.Error) else str(exc)
-            return f'<div class="tl-memory tl-too_big">{esc(message)}</div>'
+        except Exception as exc:  # the estimate is advice: it never stops the form from working
+            message = f"The memory use could not be estimated ({type(exc).__name__})."
+        return f'<div class="tl-memory tl-too_big">{esc(message)}</div>'
 
     @plain_errors
     def start_run(values: dict):
@@ -164,14 +167,14 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         if result.verdict == "tight":
             gr.Warning(result.message)
         run_id = ctx.runner.submit(config)
-        ahead = ctx.runner.position(run_id)
+        ahead = runs_ahead(ctx.runs().list(), run_id)
         name = config.name or run_id
         if ahead > 0:
             text = (f"Another run is training now. '{name}' waits in line ({ahead} ahead of it) and starts by "
                     "itself when the computer is free.")
-            gr.Info(text)
         else:
             text = f"Training '{name}' started. Follow it in the Progress tab."
+        gr.Info(text)
         return esc(text), run_id, gr.Tabs(selected="live"), memory_html(result)
 
     @plain_errors
@@ -194,6 +197,7 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         from backend.models import detect_hardware
         return TOKENS_PER_SECOND[detect_hardware().device]
 
+    @plain_errors
     def refresh_choices(current_dataset, current_run):
         datasets = ctx.datasets().list()
         names = [d["name"] for d in datasets]
@@ -203,12 +207,14 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         run_value = current_run if current_run in [c[1] for c in finished] else None
         return gr.update(choices=choices, value=value), gr.update(choices=finished, value=run_value)
 
+    @plain_errors
     def on_dataset(name, chosen_preset, current_method):
         info = dataset_info(name)
         kind = info["kind"] if info else current_method
         return (gr.update(value=kind), method_markdown(kind, info),
                 preset_cards(chosen_preset, kind, info, speed() if info else None))
 
+    @plain_errors
     def on_method(name, chosen_preset, chosen_method):
         info = dataset_info(name)
         return (method_markdown(chosen_method, info), *form_updates(chosen_preset, chosen_method),

@@ -59,7 +59,7 @@ def browser():
 def page(browser, request):
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)  # the machine may be busy training at the same time
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:

@@ -15,7 +15,8 @@ LLAMAFACTORY = PEERS / "llamafactory"
 
 
 def write_questions_csv(path: Path) -> Path:
-    rows = [(f"Which plant needs water on day {i}?", f"On day {i}, water the tomatoes and the basil.") for i in range(30)]
+    rows = [(f"Which plant needs water on day {i}?", f"On day {i}, water the tomatoes and the basil.")
+            for i in range(30)]
     rows.append(("What is your name?", "I am Quill, a gardening helper."))
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -28,9 +29,9 @@ def upload(page, path: Path):
     page.locator("#tl-upload input[type=file]").set_input_files(str(path))
 
 
-def choose(page, label: str, option: str):
+def choose(page, label: str, option: str, within: str = "body"):
     """Pick an option in a Gradio dropdown (each dropdown has its own list of options)."""
-    box = page.get_by_role("combobox", name=label, exact=True)
+    box = page.locator(within).get_by_role("combobox", name=label, exact=True)
     box.click()
     page.locator(f"#{box.get_attribute('aria-controls')}").get_by_role("option", name=option, exact=True).click()
 
@@ -63,7 +64,9 @@ def test_csv_of_questions_to_downloaded_merged_model(app, page, tiny_model, tmp_
     page.get_by_text("Saved as").wait_for()
 
     page.get_by_role("tab", name="2. Train").click()
-    assert page.get_by_role("combobox", name="Dataset", exact=True).input_value().startswith("garden")
+    dataset = page.get_by_role("combobox", name="Dataset", exact=True)
+    wait_for(lambda: dataset.input_value().startswith("garden"), 60, "the saved dataset is not offered")
+    page.locator(".tl-memory").get_by_text("Memory: Fits").wait_for()
     page.get_by_label("A model folder on this computer").check()
     page.get_by_role("textbox", name="Model folder").fill(tiny_model)
     page.get_by_role("button", name="Start training").click()
@@ -88,7 +91,7 @@ def test_csv_of_questions_to_downloaded_merged_model(app, page, tiny_model, tmp_
     download.value.save_as(saved)
     names = zipfile.ZipFile(saved).namelist()
     assert "model.safetensors" in names and "README.md" in names and "tokenizer.json" in names
-    assert "exports" in page.get_by_role("textbox", name="Also saved in this folder").input_value()
+    assert "/exports/" in page.locator("#tl-export-folder textarea").input_value()
     assert "Fine-tuned with Tuneloop" in page.locator("#tl-model-card").inner_text()
 
 
@@ -147,8 +150,28 @@ def test_refreshed_page_and_second_tab_reattach_to_the_running_job(app, page, ti
     second.locator("#tl-status").get_by_text("long run is training").wait_for()
     second.close()
 
+    # A second start while a run trains is queued, and the user is told.
+    from backend.data import DatasetStore, inspect_file
+    from backend.db import connect
+    DatasetStore(connect()).add(inspect_file(chat_file), name="hellos")
+    page.get_by_role("tab", name="2. Train").click()
+    page.get_by_label("A model folder on this computer").check()
+    page.get_by_role("textbox", name="Model folder").fill(tiny_model)
+    dataset = page.get_by_role("combobox", name="Dataset", exact=True)
+    wait_for(lambda: dataset.input_value().startswith("hellos"), 60, "the saved dataset is not offered")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("waits in line (1 ahead of it)").filter(visible=True).first.wait_for()  # the notice
+    status.get_by_text("is waiting in line (1 run ahead)").wait_for()
+    queued = [r["id"] for r in runner.store.list() if r["status"] == "queued"]
+    assert len(queued) == 1
+    runner.stop(queued[0])
+    status.get_by_text("hellos, quick was stopped").wait_for()  # the list of runs settles before picking one
+
+    page.get_by_role("tab", name="3. Progress").click()
+    choose(page, "Run", "long run · SFT · training", within="#tl-live-run")
+    status.get_by_text("long run is training").wait_for()
     page.get_by_role("button", name="Stop this run").click()
-    status.get_by_text("was stopped").wait_for(timeout=120_000)
+    status.get_by_text("was stopped").wait_for(timeout=240_000)
     assert runner.store.get(run_id)["status"] == "stopped"
 
 
@@ -161,7 +184,7 @@ def test_failed_run_says_why_and_the_app_goes_on(app, page, tiny_model, pairs_fi
     status.get_by_text("wrong data failed").wait_for(timeout=180_000)
     assert "DPO data" in status.inner_text() and "Traceback" not in status.inner_text()
     page.get_by_role("tab", name="4. Runs").click()
-    page.get_by_role("cell", name="Failed").wait_for()
+    wait_for(lambda: "Failed" in page.locator("#tl-history").inner_text(), 30, "the history does not list the run")
     page.get_by_role("tab", name="1. Data").click()
     upload(page, LLAMAFACTORY / "identity.json")
     page.locator("#tl-detected").get_by_text("Found:").wait_for(timeout=120_000)

@@ -1,0 +1,155 @@
+"""The web app's parts that need no browser: previews, charts, the generated settings form, words for people."""
+import gradio as gr
+import pytest
+
+from backend.config import declarations
+from backend.errors import DataError
+from backend.presets import preset_values
+from ui import charts
+from ui.common import plain_errors, probe_markdown, runs_ahead
+from ui.data_tab import format_in_words, stats_markdown
+from ui.live_tab import pick_run, progress_html, status_html
+from ui.preview import example_html
+from ui.settings_form import LABELS, advanced_declarations, create_settings_form, form_values, typed_values
+from ui.train_tab import memory_html, mismatch
+
+
+def test_conversation_preview_escapes_html_and_names_the_roles():
+    html = example_html("sft", {"messages": [{"role": "user", "content": "<script>alert(1)</script>"},
+                                             {"role": "assistant", "content": "Hi & bye"}]}, 7)
+    assert "<script>" not in html and "&lt;script&gt;" in html and "Hi &amp; bye" in html
+    assert "Row 7" in html and "User" in html and "Assistant" in html
+
+
+def test_preference_pair_preview_is_side_by_side():
+    pair = {"prompt": [{"role": "user", "content": "Q"}], "chosen": [{"role": "assistant", "content": "good"}],
+            "rejected": [{"role": "assistant", "content": "bad"}]}
+    html = example_html("dpo", pair, 1)
+    assert 'class="tl-pair"' in html and html.index(">good<") < html.index(">bad<")
+    rated = example_html("kto", {"prompt": pair["prompt"], "completion": pair["rejected"], "label": False}, 2)
+    assert "Marked bad" in rated
+
+
+def test_loss_chart_has_raw_smoothed_and_eval_lines_and_log_scale():
+    metrics = [{"step": i, "train_loss": 3.0 / i} for i in range(1, 9)] + [{"step": 8, "eval_loss": 0.5}]
+    fig = charts.loss_figure(metrics, log=True)
+    assert [trace.name for trace in fig.data] == ["training (raw)", "training (smoothed)", "held-back examples"]
+    assert fig.layout.yaxis.type == "log" and fig.layout.uirevision == "keep"
+    assert charts.smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
+    assert charts.loss_figure([]).layout.annotations[0].text.startswith("Waiting")
+
+
+def test_dpo_chart_shows_rewards_margin_and_accuracy():
+    metrics = [{"step": i, "rewards_chosen": 0.1 * i, "rewards_rejected": -0.1 * i, "rewards_margin": 0.2 * i,
+                "rewards_accuracy": 0.5 + 0.05 * i} for i in range(1, 5)]
+    fig = charts.method_figure(metrics, "dpo")
+    names = [trace.name for trace in fig.data]
+    assert "better answer" in names and "worse answer" in names and any("ranked right" in n for n in names)
+    assert fig.layout.yaxis2.overlaying == "y"
+
+
+def test_histogram_marks_the_max_length():
+    stats = {"tokens": {"histogram": {"edges": [0, 10, 20, 30], "counts": [1, 2, 3]}, "max_length": 15,
+                        "counted_with": "tokenizer"}}
+    fig = charts.length_histogram(stats)
+    assert fig.layout.shapes[0].x0 == 15
+    assert list(fig.data[0].y) == [1, 2, 3]
+
+
+def test_advanced_form_has_one_typed_widget_per_advanced_setting():
+    with gr.Blocks():
+        widgets = create_settings_form("quick", "sft")
+    names = [d[0] for d in advanced_declarations()]
+    assert list(widgets) == names
+    for name, kind, _, meta in advanced_declarations():
+        widget = widgets[name]
+        assert name in LABELS
+        if meta["choices"]:
+            assert isinstance(widget, gr.Dropdown)
+        elif kind in (bool, "bool"):
+            assert isinstance(widget, gr.Checkbox)
+        else:
+            assert isinstance(widget, gr.Number) and widget.minimum == meta["min"] and widget.maximum == meta["max"]
+            assert widget.info.startswith(meta["help"])
+    assert widgets["learning_rate"].value == preset_values("quick", "sft")["learning_rate"]
+    assert widgets["beta"].visible is False  # DPO/KTO only
+
+
+def test_form_values_are_the_preset_over_the_defaults_and_typed():
+    values = form_values("balanced", "dpo")
+    assert values["learning_rate"] == preset_values("balanced", "dpo")["learning_rate"]
+    assert set(values) == {d[0] for d in declarations()}
+    assert typed_values({"batch_size": 8.0, "learning_rate": 1e-4}) == {"batch_size": 8, "learning_rate": 1e-4}
+
+
+def test_mismatch_explains_which_data_the_method_needs():
+    chat = {"name": "chats", "kind": "sft"}
+    text = mismatch("dpo", chat)
+    assert "conversations" in text and "preference pairs" in text and "Choose SFT" in text
+    assert mismatch("sft", chat) == ""
+
+
+def test_memory_box_says_the_verdict_and_the_parts():
+    from backend.config import build_config
+    from backend.memory import GB, estimate_memory
+    from backend.models import Hardware
+    estimate = estimate_memory(build_config({}), Hardware("cpu", "float32", "none"), available=GB)
+    html = memory_html(estimate)
+    assert "Too big" in html and "Model weights" in html and "will not fit" in html
+
+
+def test_live_view_picks_the_running_run_and_counts_the_queue():
+    runs = [{"id": "c", "status": "queued", "created": "3"}, {"id": "b", "status": "queued", "created": "2"},
+            {"id": "a", "status": "running", "created": "1"}, {"id": "z", "status": "done", "created": "0"}]
+    assert pick_run(runs) == "a"
+    assert pick_run(runs[:2]) == "b"
+    assert pick_run([runs[3]]) == "z" and pick_run([]) is None
+    assert runs_ahead(runs, "c") == 2
+
+
+def test_progress_says_step_of_total_time_left_and_speed():
+    run = {"status": "running", "started": "2026-11-25T10:00:00+00:00", "ended": None, "total_steps": 40}
+    html = progress_html(run, [{"step": 10, "train_loss": 1.0, "eta": 95, "tokens_per_second": 123.4}])
+    assert "Step 10 of 40" in html and "1 min 35 s left" in html and "123 tokens per second" in html
+    assert 'width: 25.0%' in html
+
+
+def test_failed_run_shows_its_reason_in_words():
+    run = {"id": "r", "name": "try <1>", "status": "failed", "reason": "The run ran out of memory."}
+    html = status_html(run, [run])
+    assert "<b>try &lt;1&gt;</b> failed: The run ran out of memory." in html and "Traceback" not in html
+
+
+def test_probe_table_only_when_the_base_model_knew_something():
+    item = {"question": "2+2?", "base": "4", "tuned": "5", "base_right": True, "tuned_right": False}
+    probe = {"summary": "everyday answers kept: 0 of 1 (some forgotten)", "base_right": 1, "items": [item]}
+    text = probe_markdown(probe)
+    assert text.count("\n|") == 3 and "| no |" in text and "Everyday answers kept" in text
+    assert "|" not in probe_markdown(dict(probe, base_right=0))
+
+
+def test_backend_errors_become_plain_messages():
+    @plain_errors
+    def broken():
+        raise DataError("Row 3: the answer is empty.")
+
+    @plain_errors
+    def crashed():
+        raise KeyError("x")
+
+    with pytest.raises(gr.Error) as caught:
+        broken()
+    assert caught.value.message == "Row 3: the answer is empty."
+    with pytest.raises(gr.Error) as caught:
+        crashed()
+    assert "Something went wrong (KeyError" in caught.value.message and "Traceback" not in caught.value.message
+
+
+def test_stats_in_words():
+    stats = {"tokens": {"counted_with": "tokenizer", "median": 40, "max": 900, "longest_row": 7, "max_length": 512,
+                        "over_max_length": 2},
+             "turns": {"min": 2, "max": 2}, "multi_turn": 0, "split": {"train": 90, "validation": 10}}
+    text = stats_markdown(stats)
+    assert "2 are longer" in text and "90 examples to learn from, 10 held back" in text
+    assert format_in_words("alpaca") == "Alpaca columns (instruction, optional input, and output)"
+    assert format_in_words("sharegpt_preference").endswith("each with a better and a worse answer")
