@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         register(commands)
     except ImportError:
         pass
+    from backend.labels.commands import register as register_labels
+    register_labels(commands)
     return parser
 
 

@@ -79,3 +79,28 @@ def create_datasets(db: sqlite_utils.Database):
 @migration
 def add_run_pid(db: sqlite_utils.Database):
     db["runs"].add_column("pid", int)
+
+
+@migration
+def create_labels(db: sqlite_utils.Database):
+    """Judgements given in the chat and label tabs. Side 'b' is the right-hand answer of an A/B choice.
+    `settings` hold how each answer was made (temperature, max_new_tokens, seed, system prompt)."""
+    db["labels"].create(
+        {
+            "id": int, "kind": str, "value": str, "prompt": str,
+            "answer": str, "model": str, "run_id": str, "settings": str,
+            "answer_b": str, "model_b": str, "run_id_b": str, "settings_b": str,
+            "corrected": str, "session": str, "origin": str, "target": str,
+            "created": str, "undone": int, "undone_at": str,
+        },
+        pk="id", not_null={"kind", "value", "prompt", "answer", "created", "undone"}, defaults={"undone": 0},
+    )
+    db["labels"].create_index(["kind", "undone"])
+    db["labels"].create_index(["session", "id"])
+    db["labels"].create_index(["target"])
+
+
+@migration
+def add_label_prompt_b(db: sqlite_utils.Database):
+    """The right-hand side's conversation, where it differs from the left's (later turns of a side-by-side chat)."""
+    db["labels"].add_column("prompt_b", str)

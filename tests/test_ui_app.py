@@ -64,7 +64,7 @@ def test_tabs_in_order_and_a_timer_reads_the_database(home):
     demo = build_app(runner)
     runner.close()
     tabs = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
-    assert tabs == ["1. Data", "2. Train", "3. Progress", "4. Runs", "5. Export"]
+    assert tabs == ["1. Data", "2. Train", "3. Progress", "4. Runs", "5. Export", "6. Chat", "7. Label"]
     timers = [block for block in demo.blocks.values() if isinstance(block, gr.Timer)]
     assert len(timers) == 1 and timers[0].value <= 3
     assert not any(type(block).__name__ == "Interface" for block in demo.blocks.values())  # no flagging

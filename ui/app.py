@@ -12,12 +12,15 @@ import sys
 import gradio as gr
 
 from backend import workspace
+from backend.chat import ModelPool
 from backend.data.read import max_upload_bytes
 from backend.errors import ConfigError
-from ui import live_tab, preview, train_tab
+from ui import label_tab, live_tab, preview, train_tab
+from ui.chat_tab import create_chat_tab
 from ui.common import Context
 from ui.data_tab import create_data_tab
 from ui.export_tab import create_export_tab, exports_dir
+from ui.label_tab import create_label_tab
 from ui.live_tab import create_live_tab
 from ui.runs_tab import create_runs_tab
 from ui.train_tab import create_train_tab
@@ -25,11 +28,12 @@ from ui.train_tab import create_train_tab
 AUTH_ENV = "TUNELOOP_AUTH"
 INTRO = ("# Tuneloop\nTeach a language model new behaviour from your own examples, on this computer. "
          "Go through the tabs in order: **1. Data** (your examples) → **2. Train** → **3. Progress** → "
-         "**4. Runs** (history) → **5. Export** (download the model).")
+         "**4. Runs** (history) → **5. Export** (download the model). Then close the loop: **6. Chat** with "
+         "base and tuned side by side, **7. Label** answers with thumbs or A/B choices, and train on your labels.")
 CSS = """
 .gradio-container { max-width: 1280px !important; }
 footer { display: none !important; }
-""" + preview.CSS + train_tab.CSS + live_tab.CSS
+""" + preview.CSS + train_tab.CSS + live_tab.CSS + label_tab.CSS
 
 
 def use_workspace_for_uploads():
@@ -47,6 +51,7 @@ def build_app(runner=None) -> gr.Blocks:
         runner = JobRunner()
     runner.start()  # runs left waiting by an earlier session start without a new submit
     ctx = Context(runner)
+    pool = ModelPool()  # one base model in memory serves both chat panes and the label queue
     with gr.Blocks(title="Tuneloop", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         watch = gr.State(None)  # a run to show in the Progress tab, set by Start, Rerun and Follow
@@ -56,6 +61,8 @@ def build_app(runner=None) -> gr.Blocks:
             create_live_tab(ctx, demo, watch)
             create_runs_tab(ctx, demo, tabs, watch)
             create_export_tab(ctx, demo)
+            create_chat_tab(ctx, demo, pool)
+            create_label_tab(ctx, demo, pool, tabs, watch)
     demo.tuneloop_runner = runner
     return demo
 

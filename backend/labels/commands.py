@@ -1,0 +1,73 @@
+"""Command line: `labels stats`, `labels export`, `labels train`. register(subparsers) adds them to the app's parser."""
+from __future__ import annotations
+
+import json
+import sys
+
+from .export import KINDS, label_stats, rows_for, stats_text, write_jsonl
+
+KIND_HELP = "kto: thumbs (good/bad answers), dpo: A/B choices (chosen/rejected pairs), sft: edited answers."
+
+
+def _db():
+    from backend.db import connect
+    return connect()
+
+
+def cmd_stats(args) -> int:
+    stats = label_stats(_db())
+    print(json.dumps(stats) if args.json else stats_text(stats))
+    return 0
+
+
+def cmd_export(args) -> int:
+    rows = rows_for(_db(), args.kind)
+    path = write_jsonl(rows, args.out)
+    print(f"Wrote {len(rows)} {args.kind.upper()} {'pairs' if args.kind == 'dpo' else 'examples'} to {path}"
+          + ("" if rows else " (no labels of this kind yet: the file is empty)."))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from backend.cli import _follow
+    from backend.errors import ConfigError
+    from backend.runner import JobRunner
+
+    from .training import train_on_labels
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(item, "write changes as key=value, for example --set learning_rate=1e-4.")
+        overrides[key.strip()] = value.strip()
+    runner = JobRunner()
+    run_id, dataset = train_on_labels(runner.db, runner, args.kind, preset=args.preset, base_run=args.base_run,
+                                      overrides=overrides)
+    print(f"Run {run_id} queued ({args.kind.upper()} on dataset '{dataset}', preset {args.preset}).", file=sys.stderr)
+    return _follow(runner, run_id, args.json)
+
+
+def register(subparsers) -> None:
+    labels = subparsers.add_parser("labels", help="Labels given in the app: counts, export as training data, train.",
+                                   description="Thumbs, A/B choices and edits given in the web app, stored as they "
+                                               "are given. " + KIND_HELP)
+    sub = labels.add_subparsers(dest="labels_command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("stats", help="Count the labels and what they amount to for training.")
+    p.add_argument("--json", action="store_true", help="Print the counts as one JSON object.")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("export", help="Write the labels as JSONL in TRL's format (an empty file when there are none).")
+    p.add_argument("--kind", required=True, choices=KINDS, help=KIND_HELP)
+    p.add_argument("--out", required=True, help="The JSONL file to write.")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("train", help="Store the labels as a dataset and train on them, printing progress.")
+    p.add_argument("--kind", required=True, choices=KINDS, help=KIND_HELP)
+    p.add_argument("--preset", default="quick", help="Preset: quick, balanced or thorough (default: quick).")
+    p.add_argument("--base-run", help="Train on top of this run (default: the run whose answers were labelled most).")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="Change one setting, e.g. --set learning_rate=1e-4 (see: python app.py settings).")
+    p.add_argument("--json", action="store_true", help="End with one JSON line: run_id, status, metrics.")
+    p.set_defaults(func=cmd_train)

@@ -1,0 +1,113 @@
+"""Labels as training rows in TRL's conversational formats, and counts of what they amount to.
+
+    kto: {"prompt": [messages], "completion": [{"role": "assistant", ...}], "label": true|false}   (thumbs)
+    dpo: {"prompt": [messages], "chosen": [{"role": "assistant", ...}], "rejected": [...]}         (A/B left|right)
+    sft: {"messages": [..., {"role": "assistant", "content": corrected}]}                           (edits)
+
+The system prompt an answer was made with is part of the training prompt when every answer of the label
+had the same one. Two sides made with different system prompts (a way to get two different answers) are
+trained without either, so the model learns the preferred answer from the question alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .store import LabelStore
+
+KINDS = ("kto", "dpo", "sft")
+
+
+def kto_rows(db) -> list[dict]:
+    return [{"prompt": _prompt(label), "completion": _assistant(label["answer"]), "label": label["value"] == "up"}
+            for label in LabelStore(db).list("thumb")]
+
+
+def dpo_rows(db) -> list[dict]:
+    rows = []
+    for label in LabelStore(db).list("ab"):
+        if label["value"] not in ("left", "right") or label.get("prompt_b"):
+            continue  # a tie or "both bad" prefers neither; answers to two different conversations share no prompt
+        chosen, rejected = (label["answer"], label["answer_b"]) if label["value"] == "left" \
+            else (label["answer_b"], label["answer"])
+        rows.append({"prompt": _prompt(label), "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
+    return rows
+
+
+def sft_rows(db) -> list[dict]:
+    return [{"messages": _prompt(label) + _assistant(label["corrected"])} for label in LabelStore(db).list("edit")]
+
+
+ROWS = {"kto": kto_rows, "dpo": dpo_rows, "sft": sft_rows}
+
+
+def rows_for(db, kind: str) -> list[dict]:
+    from backend.errors import DataError
+    if kind not in ROWS:
+        raise DataError(f"Unknown kind '{kind}'; use one of: {', '.join(KINDS)}.")
+    return ROWS[kind](db)
+
+
+def write_jsonl(rows: list[dict], path: Path | str) -> Path:
+    """One JSON object per line; an empty file for no rows. Written beside and renamed: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    return path
+
+
+def label_stats(db, session: str | None = None) -> dict:
+    """Counts of standing labels by kind and value, what they train, and how many were undone."""
+    scope, params = (" and session = ?", [session]) if session else ("", [])
+    counts = {(k, v): n for k, v, n in db.execute(
+        f"select kind, value, count(*) from labels where undone = 0{scope} group by kind, value", params).fetchall()}
+    unpaired = db.execute(f"select count(*) from labels where undone = 0 and kind = 'ab' and value in ('left', 'right') "
+                          f"and prompt_b is not null{scope}", params).fetchone()[0]
+    undone = db.execute(f"select count(*) from labels where undone = 1{scope}", params).fetchone()[0]
+    thumbs = {v: counts.get(("thumb", v), 0) for v in ("up", "down")}
+    choices = {v: counts.get(("ab", v), 0) for v in ("left", "right", "tie", "both_bad")}
+    return {
+        "thumbs": thumbs, "choices": choices, "edits": counts.get(("edit", "edit"), 0), "undone": undone,
+        "kto_examples": thumbs["up"] + thumbs["down"],
+        "dpo_pairs": choices["left"] + choices["right"] - unpaired,
+        "sft_examples": counts.get(("edit", "edit"), 0),
+        "not_trained": choices["tie"] + choices["both_bad"] + unpaired,
+        "different_conversations": unpaired,
+    }
+
+
+def stats_text(stats: dict) -> str:
+    t, c = stats["thumbs"], stats["choices"]
+    lines = [
+        f"Thumbs: {t['up']} good, {t['down']} bad -> {stats['kto_examples']} KTO examples"
+        + ("" if not stats["kto_examples"] or (t["up"] and t["down"]) else
+           " (KTO needs both good and bad answers)"),
+        f"A/B choices: {c['left']} left better, {c['right']} right better, {c['tie']} ties, {c['both_bad']} both bad "
+        f"-> {stats['dpo_pairs']} DPO pairs (ties and 'both bad' are kept but make no pair"
+        + (f"; nor do {stats['different_conversations']} choices between answers to two different conversations"
+           if stats["different_conversations"] else "") + ")",
+        f"Edits: {stats['edits']} -> {stats['sft_examples']} SFT examples",
+        f"Undone: {stats['undone']} (kept, not trained on)",
+    ]
+    return "\n".join(lines)
+
+
+def _prompt(label: dict) -> list[dict]:
+    prompt = [m for m in label["prompt"]]
+    systems = {(label.get("settings") or {}).get("system") or ""}
+    if label["kind"] == "ab":
+        systems.add((label.get("settings_b") or {}).get("system") or "")
+    if len(systems) == 1 and (system := systems.pop()):
+        prompt = [{"role": "system", "content": system}] + [m for m in prompt if m["role"] != "system"]
+    return prompt
+
+
+def _assistant(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]

@@ -1,0 +1,76 @@
+"""Side by side in the browser, on the real embedded model: one message goes to the base model and a tuned run,
+both answer, and the answers differ; each judgement (thumbs, which side is better, a correction) is saved at once
+with the conversation, the answer, its run and its settings."""
+import pytest
+
+from backend.config import build_config
+from backend.db import connect
+from backend.labels import LabelStore
+from tests.browser.loop_helpers import open_tab, served, wait_for  # noqa: F401
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.browser
+
+
+def quick_tuned_run(runner) -> dict:
+    """Three steps of SFT on the "I am Quill" examples: enough to change what the model says (a minute or two)."""
+    config = build_config(dict(method="sft", dataset=str(FIXTURES / "identity_quill.jsonl"), name="quill", max_steps=3,
+                               batch_size=4, learning_rate=1e-3, keep_everyday=0, probe=False, validation_split=0.0,
+                               lora_r=8, lora_alpha=16, max_length=96))
+    return runner.wait(runner.submit(config), timeout=600)
+
+
+def answers(page) -> list[str]:
+    return [page.locator(f"#tl-chat-{side} [data-testid='bot']").last.inner_text().strip()
+            for side in ("left", "right")]
+
+
+def send(page, text: str):
+    page.locator("#tl-chat-message textarea").fill(text)
+    page.keyboard.press("Enter")
+    page.locator("#tl-chat-saved").get_by_text("Both have answered").wait_for(timeout=240_000)
+
+
+def test_base_and_tuned_answer_side_by_side_and_every_click_is_saved(served, page):
+    run = quick_tuned_run(served.runner)
+    assert run["status"] == "done", run.get("reason")
+    page.goto(served.url)
+    open_tab(page, "6. Chat")
+    right = page.get_by_role("combobox", name="Right", exact=True)
+    wait_for(lambda: right.input_value().startswith("quill"), 30, "the tuned run is not offered on the right")
+    assert page.get_by_role("combobox", name="Left", exact=True).input_value() == "Base model (no tuning)"
+
+    page.get_by_text("Settings (shared by both sides)").click()
+    page.get_by_label("number input for Temperature").fill("0")
+    page.get_by_label("number input for Longest answer (tokens)").fill("48")
+    page.get_by_label("number input for Longest answer (tokens)").press("Tab")
+    send(page, "What is your name?")
+    base, tuned = answers(page)
+    assert base and tuned and base != tuned, (base, tuned)
+
+    page.locator("#tl-chat-right-up").click()
+    page.locator("#tl-chat-saved").get_by_text("👍 good for the right answer").wait_for()
+    page.locator("#tl-chat-left-down").click()
+    page.locator("#tl-chat-saved").get_by_text("👎 bad for the left answer").wait_for()
+    page.get_by_role("button", name="Right is better ➡").click()
+    page.locator("#tl-chat-saved").get_by_text("right answer better").wait_for()
+    page.locator("#tl-chat-left-edit").click()
+    page.locator("#tl-chat-corrected textarea").fill("My name is SmolLM.")
+    page.locator("#tl-chat-save-edit").click()
+    page.locator("#tl-chat-saved").get_by_text("your correction of the left answer").wait_for()
+    assert answers(page)[0] == "My name is SmolLM."  # the conversation goes on from the correction
+
+    send(page, "And what can you do?")  # a second turn: each side goes on from its own answer
+    assert all(answers(page))
+
+    labels = LabelStore(connect()).list()
+    assert [(label["kind"], label["value"]) for label in labels] == \
+        [("thumb", "up"), ("thumb", "down"), ("ab", "right"), ("edit", "edit")]
+    thumb_up, thumb_down, choice, edit = labels
+    question = [{"role": "user", "content": "What is your name?"}]
+    assert thumb_up["prompt"] == question and thumb_up["answer"] == tuned and thumb_up["run_id"] == run["id"]
+    assert thumb_down["answer"] == base and thumb_down["run_id"] is None and thumb_down["model"] == "smollm2"
+    assert (choice["answer"], choice["answer_b"], choice["run_id_b"]) == (base, tuned, run["id"])
+    assert edit["corrected"] == "My name is SmolLM." and edit["origin"] == "chat"
+    assert thumb_up["settings"]["temperature"] == 0 and thumb_up["settings"]["max_new_tokens"] == 48
+    assert thumb_up["session"] == edit["session"] and thumb_up["created"] <= edit["created"]

@@ -1,0 +1,84 @@
+"""The model pool behind the chat tab: one base model in memory serves the base side and every run's adapter,
+both sides of a message generate together and stream, switching runs reloads nothing, and errors are in words."""
+import shutil
+import threading
+
+import pytest
+
+from backend import workspace
+from backend.chat import ModelPool, Sampling, Source
+from backend.errors import ConfigError, RunNotFound, RunStateError
+from tests.fake_runs import fake_run
+
+HELLO = [{"role": "user", "content": "Hello there, who are you?"}]
+GREEDY = Sampling(temperature=0, max_new_tokens=12)
+
+
+def test_base_and_runs_share_one_model_and_adapters_load_once(tiny_model):
+    run_a, run_b = fake_run(tiny_model, seed=1), fake_run(tiny_model, seed=2)
+    pool = ModelPool()
+    base, a, b = pool.source(model=tiny_model), pool.source(run_a), pool.source(run_b)
+    assert a == Source(tiny_model, run_a)
+
+    first = pool.answer([(base, HELLO), (a, HELLO)], GREEDY)
+    assert first[1].text and first[0].text != first[1].text  # the adapter changes the answer
+    assert pool.loads == {"models": 1, "adapters": 1}
+
+    for source in (b, a, base, b, a):  # switching back and forth
+        pool.answer([(source, HELLO)], GREEDY)
+    assert pool.loads == {"models": 1, "adapters": 2}
+    assert [sorted(runs) for runs in pool.loaded().values()] == [sorted([run_a, run_b])]
+
+    again = pool.answer([(base, HELLO), (a, HELLO), (b, HELLO)], GREEDY)
+    assert [x.text for x in again[:2]] == [x.text for x in first]  # greedy: the same answers as before
+    assert len({x.text for x in again}) == 3
+    assert again[2].source.run_id == run_b and again[2].sampling.seed is not None
+
+
+def test_stream_yields_growing_answers_for_both_sides(tiny_model):
+    run = fake_run(tiny_model)
+    pool = ModelPool()
+    requests = [(pool.source(run), HELLO), (pool.source(fake_run(tiny_model, seed=3)), HELLO)]
+    updates = list(pool.stream(requests, Sampling(temperature=0, max_new_tokens=10)))
+    assert len(updates) >= 5
+    assert all(len(update) == 2 for update in updates)
+    assert len(updates[-1][0].text) >= len(updates[2][0].text) > 0
+    assert [a.source for a in updates[-1]] == [source for source, _ in requests]
+    whole = pool.answer(requests, Sampling(temperature=0, max_new_tokens=10))
+    assert [a.text for a in updates[-1]] == [a.text for a in whole]
+    assert [a.ended for a in updates[-1]] == [a.ended for a in whole] == [False, False]  # cut at 10 tokens
+
+
+def test_stop_ends_a_stream_early(tiny_model):
+    pool = ModelPool()
+    stop = threading.Event()
+    seen = 0
+    for _ in pool.stream([(pool.source(fake_run(tiny_model)), HELLO)], Sampling(max_new_tokens=500), stop=stop):
+        seen += 1
+        if seen == 3:
+            stop.set()
+    assert seen < 20
+
+
+def test_system_prompt_and_seed_are_used(tiny_model):
+    pool = ModelPool()
+    base = pool.source(fake_run(tiny_model))
+    plain = pool.answer([(base, HELLO)], GREEDY)[0].text
+    told = pool.answer([(base, HELLO)], Sampling(temperature=0, max_new_tokens=12, system="Answer in French."))[0]
+    assert told.text != plain and told.sampling.system == "Answer in French."
+    hot = Sampling(temperature=1.0, max_new_tokens=12, seed=7)
+    assert pool.answer([(base, HELLO)], hot)[0].text == pool.answer([(base, HELLO)], hot)[0].text
+
+
+def test_sources_and_settings_refuse_in_words(tiny_model):
+    pool = ModelPool()
+    with pytest.raises(RunNotFound):
+        pool.source("sft-nope")
+    queued = fake_run(tiny_model, status="queued")
+    shutil.rmtree(workspace.run_dir(queued) / "adapter")
+    with pytest.raises(RunStateError, match="no saved adapter"):
+        pool.source(queued)
+    with pytest.raises(ConfigError, match="temperature"):
+        Sampling(temperature=5)
+    with pytest.raises(ConfigError, match="max_new_tokens"):
+        Sampling(max_new_tokens=0)

@@ -1,0 +1,50 @@
+"""One step from labels to a run: thumbs become a stored KTO dataset, A/B choices a DPO dataset, and the run
+trains on top of the run whose answers were judged (tiny model: seconds)."""
+import pytest
+
+from backend.chat import Answer, Sampling, Source
+from backend.data import DatasetStore
+from backend.db import connect
+from backend.labels import LabelStore, labels_to_dataset, train_on_labels
+from backend.runner import JobRunner
+from tests.fake_runs import fake_run
+
+TINY = dict(max_steps=3, batch_size=4, learning_rate=1e-3, probe=False, validation_split=0.0, max_length=128)
+
+
+def give_labels(run_id, model):
+    store = LabelStore(connect())
+    source = Source(model, run_id)
+    for i in range(12):
+        prompt = [{"role": "user", "content": f"Greet person {i}."}]
+        good = Answer(f"Hello, person {i}! Nice to meet you.", source, Sampling(seed=i))
+        bad = Answer("Go away.", source, Sampling(seed=100 + i))
+        store.add_thumb(prompt, good if i % 2 else bad, "up" if i % 2 else "down", origin="label")
+        store.add_choice(prompt, bad, good, "right", origin="label")
+    store.add_choice([{"role": "user", "content": "Tie?"}], good, bad, "tie")
+
+
+def test_labels_become_a_stored_dataset_in_trls_format(tiny_model):
+    give_labels(fake_run(tiny_model), tiny_model)
+    db = connect()
+    name = labels_to_dataset(db, "dpo")
+    info = DatasetStore(db).get(name)
+    assert (info["kind"], info["valid_rows"]) == ("dpo", 12)  # the tie makes no pair
+    assert name.startswith("labels-dpo-") and info["source"].endswith(f"{name}.jsonl")
+    assert labels_to_dataset(db, "dpo") != name  # a second export gets its own name
+
+
+@pytest.mark.parametrize("kind", ["kto", "dpo"])
+def test_training_on_labels_builds_on_the_judged_run(tiny_model, kind):
+    judged = fake_run(tiny_model)
+    give_labels(judged, tiny_model)
+    runner = JobRunner()
+    try:
+        run_id, dataset = train_on_labels(runner.db, runner, kind, overrides=TINY)
+        run = runner.wait(run_id, timeout=300)
+    finally:
+        runner.close()
+    assert run["status"] == "done", run.get("reason")
+    assert (run["method"], run["base_run"], run["dataset"]) == (kind, judged, dataset)
+    assert run["config"]["model"] == tiny_model
+    assert run["final_metrics"]["steps"] == 3
