@@ -28,6 +28,13 @@ def home(tmp_path, monkeypatch, model_cache):
 
 
 @pytest.fixture(scope="session")
+def embedded_model(model_cache):
+    """The built-in model converted into the session's cache before a test needs it on a deadline."""
+    from backend.models import resolve_model
+    return resolve_model(None)
+
+
+@pytest.fixture(scope="session")
 def tiny_model(model_cache):
     """A 2-layer Llama with the embedded model's tokenizer and chat template: trains in seconds."""
     import torch

@@ -31,7 +31,7 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture
-def app(home):
+def app(home, embedded_model):
     """(url, runner) of a running web app whose workspace is this test's temporary home."""
     from backend.runner import JobRunner
     from ui.app import build_app, launch
