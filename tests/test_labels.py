@@ -36,7 +36,8 @@ def test_each_kind_of_label_is_stored_with_how_the_answer_was_made():
     assert (row["kind"], row["value"], row["answer"], row["run_id"], row["origin"]) == \
         ("thumb", "up", "Hello!", TUNED.run_id, "chat")
     assert row["prompt"] == ask("Hi")
-    assert row["settings"] == {"temperature": 0.7, "max_new_tokens": 64, "seed": 3, "system": "Be brief.", "ended": True}
+    assert row["settings"] == {"temperature": 0.7, "max_new_tokens": 64, "seed": 3, "system": "Be brief.",
+                               "ended": True}
     assert row["created"] and row["session"] == session and row["undone"] == 0
     assert (store.get(choice)["model_b"], store.get(choice)["run_id_b"]) == ("smollm2", TUNED.run_id)
     assert store.get(edit)["corrected"] == "Hello, how can I help?"

@@ -48,3 +48,15 @@ def test_training_on_labels_builds_on_the_judged_run(tiny_model, kind):
     assert (run["method"], run["base_run"], run["dataset"]) == (kind, judged, dataset)
     assert run["config"]["model"] == tiny_model
     assert run["final_metrics"]["steps"] == 3
+
+
+def test_labels_train_from_the_command_line(tiny_model):
+    from tests.test_cli import app, last_json
+    judged = fake_run(tiny_model)
+    give_labels(judged, tiny_model)
+    settings = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    result = app("labels", "train", "--kind", "dpo", *settings, "--json")
+    assert result.returncode == 0, result.stderr
+    summary = last_json(result)
+    assert summary["status"] == "done" and summary["metrics"]["steps"] == 3
+    assert "on dataset 'labels-dpo-" in result.stderr

@@ -75,9 +75,9 @@ def test_labels_for_enthusiastic_openings_make_the_tuned_model_open_with_enthusi
     base_rate, base_answers = enthusiasm_rate(pool, base, HELD_OUT_TOPICS)
     tuned_rate, tuned_answers = enthusiasm_rate(pool, pool.source(run_id), HELD_OUT_TOPICS)
     with capsys.disabled():
-        print(f"\nloop: {stats['dpo_pairs']} DPO pairs and {stats['not_trained']} ties from {len(prompts(TRAIN_TOPICS))} "
-              f"prompts; enthusiastic openings on {len(base_answers)} held-out prompts: base {base_rate:.0%}, "
-              f"tuned {tuned_rate:.0%}; {run['probe']['summary']}; labelling {labelled - started:.0f} s, "
+        print(f"\nloop: {stats['dpo_pairs']} DPO pairs and {stats['not_trained']} ties from "
+              f"{len(prompts(TRAIN_TOPICS))} prompts; enthusiastic openings on {len(base_answers)} held-out prompts: "
+              f"base {base_rate:.0%}, tuned {tuned_rate:.0%}; {run['probe']['summary']}; labelling {labelled - started:.0f} s, "
               f"training {trained - labelled:.0f} s, measuring {time.time() - trained:.0f} s")
         print("  e.g. base:  " + " | ".join(base_answers[:3]) + "\n  e.g. tuned: " + " | ".join(tuned_answers[:3]))
     assert tuned_rate >= base_rate + 0.25, (base_answers, tuned_answers)

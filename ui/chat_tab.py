@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from backend import workspace
-from backend.chat import Answer, ModelPool, Sampling
+from backend.chat import ModelPool, Sampling
 from backend.errors import TuneloopError
 from backend.labels import LabelStore, label_stats, new_session
 from ui.common import FINISHED, Context, esc, plain_errors, run_label

@@ -2,6 +2,7 @@
 ahead in the background, so the next one is ready the moment a judgement is given. Thumbs (good/bad) train KTO,
 A/B choices (which of two is better) train DPO. Big buttons, keys, skip, undo, a running count; then one click
 trains on the labels, on top of the run whose answers were judged."""
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from ui.common import Context, esc, plain_errors
 from ui.export_tab import exports_dir
 
 AHEAD = 8  # answers kept ready ahead of the person
+BATCH = 16  # answers generated together: on a CPU a batch of 16 costs little more than a few one at a time
 NEXT_TIMEOUT = 300  # seconds to wait for an answer still being generated
 KEYS = {"g": "tl-key-good", "b": "tl-key-bad", "1": "tl-key-left", "2": "tl-key-right", "3": "tl-key-tie",
         "4": "tl-key-both-bad", "s": "tl-key-skip", "u": "tl-key-undo"}
@@ -33,7 +35,7 @@ KEYS_JS = """() => {
     event.preventDefault();
     button.click();
   });
-}""" % ({k: v for k, v in KEYS.items()},)
+}""" % json.dumps(KEYS)
 CSS = """
 .tl-prompt { font-size: 1.05rem; padding: 0.6rem 0.8rem; border-left: 4px solid var(--color-accent); }
 .tl-answer { white-space: pre-wrap; font-size: 1.05rem; line-height: 1.45; padding: 0.8rem; min-height: 6rem;
@@ -110,6 +112,7 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
             with gr.Row():
                 train_kto = gr.Button("Train KTO on the thumbs", variant="primary", elem_id="tl-train-kto")
                 train_dpo = gr.Button("Train DPO on the A/B choices", variant="primary", elem_id="tl-train-dpo")
+                train_sft = gr.Button("Train SFT on the corrections", elem_id="tl-train-sft")
             trained = gr.Markdown(elem_id="tl-label-trained")
             with gr.Row():
                 export_kto = gr.Button("Download thumbs as KTO JSONL", size="sm")
@@ -117,25 +120,30 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
                 export_sft = gr.Button("Download corrections as SFT JSONL", size="sm")
             download = gr.File(label="Download", visible=False, interactive=False)
         state = gr.State(None, delete_callback=_close)
+        seen_newest = gr.State(None)  # the newest finished run at the last look
 
-    def refresh(prompt_source, current_a, current_b, current_dataset):
+    def refresh(current_a, current_b, current_dataset, seen):
+        """New runs and datasets join the choices; a run finished since the last look becomes the source."""
         runs = ctx.runs().list()
         choices = source_choices(runs)
         values = {v for _, v in choices}
         _, newest = default_pair(runs)
         datasets = [d["name"] for d in ctx.datasets().list()]
-        return (gr.update(choices=choices, value=current_a if current_a in values and current_a != BASE else newest),
-                gr.update(choices=choices, value=current_b if current_b in values else newest),
+
+        def pick(current):  # no value sent when keeping it: a reply from an earlier look may still be on its way
+            keep = newest == seen and current in values
+            return gr.update(choices=choices) if keep else gr.update(choices=choices, value=newest)
+        return (pick(current_a), pick(current_b),
                 gr.update(choices=datasets, value=current_dataset if current_dataset in datasets else
                           (datasets[0] if datasets else None)),
-                totals_text())
+                totals_text(), newest)
 
     def totals_text() -> str:
         s = label_stats(ctx.db())
-        t, c = s["thumbs"], s["choices"]
-        return (f"**All labels so far:** 👍 {t['up']} good and 👎 {t['down']} bad → {s['kto_examples']} KTO examples · "
-                f"{c['left'] + c['right']} A/B choices → {s['dpo_pairs']} DPO pairs (plus {s['not_trained']} ties or "
-                f"'both bad', which make no pair) · {s['edits']} corrections → SFT examples.")
+        t = s["thumbs"]
+        return (f"**All labels so far:** 👍 {t['up']} good, 👎 {t['down']} bad → {s['kto_examples']} KTO examples · "
+                f"{s['dpo_pairs']} A/B choices → DPO pairs (and {s['not_trained']} ties or 'both bad', which make "
+                f"no pair) · {s['edits']} corrections → SFT examples.")
 
     def show_mode(value):
         ab = value == "ab"
@@ -151,10 +159,11 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
             prompts = prompts_from_dataset(ctx.db(), dataset_name)
         else:
             prompts = prompts_from_text(pasted_text)
-        sides = [Side(resolve(pool, ctx, a, b), Sampling(float(temp_a), int(tokens), None, system_text.strip()))]
+        system_text = (system_text or "").strip()
+        sides = [Side(resolve(pool, ctx, a, b), Sampling(float(temp_a), int(tokens), None, system_text))]
         if mode_value == "ab":
-            sides.append(Side(resolve(pool, ctx, b, a), Sampling(float(temp_b), int(tokens), None, system_text.strip())))
-        session = LabelSession(LabelQueue(pool, prompts, sides, ahead=AHEAD, batch_size=AHEAD))
+            sides.append(Side(resolve(pool, ctx, b, a), Sampling(float(temp_b), int(tokens), None, system_text)))
+        session = LabelSession(LabelQueue(pool, prompts, sides, ahead=AHEAD, batch_size=BATCH))
         return (*advance(session, f"Generating the first answers ({len(prompts)} prompts)..."),
                 gr.Column(visible=True), gr.Accordion(open=False), gr.Row(visible=mode_value == "thumb"),
                 gr.Row(visible=mode_value == "ab"), gr.update(visible=mode_value == "ab"))
@@ -163,14 +172,16 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
         try:
             session.item = session.queue.next(timeout=NEXT_TIMEOUT)
         except TimeoutError:
-            raise gr.Error("The next answer is taking long to generate. Press Skip to try again.") from None
+            session.item = None
+            note = "The next answer is still being generated (the computer is busy): press Skip [S] in a moment."
         return render(session, note)
 
     def render(session: LabelSession, note: str = ""):
         item = session.item
         ab = session.queue.mode == "ab"
         if item is None:
-            prompt = "<b>All prompts are judged.</b> Train on your labels below, or start again with more prompts."
+            prompt = ("<b>All prompts are judged.</b> Train on your labels below, or start again with more prompts."
+                      if session.queue.left() == 0 else "<b>Waiting for the next answer...</b>")
             a = b = ""
         else:
             prompt = f'<div class="tl-prompt">{_conversation_html(item.prompt)}</div>'
@@ -191,14 +202,14 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
         return (f"{done} · {session.skipped} skipped · {session.queue.ready()} ready · {left} to go"
                 + (f"  \n{esc(note)}" if note else ""))
 
-    def current(session, shown) -> LabelSession:
+    def current(session) -> LabelSession:
         if not isinstance(session, LabelSession):
             raise gr.Error("Press 'Start labelling' first.")
         return session
 
     @plain_errors
     def judge(session, shown, value):
-        session = current(session, shown)
+        session = current(session)
         item = session.item
         if item is None or item.id != shown:
             return NOTHING  # a key pressed twice for one answer, or after the end
@@ -213,15 +224,17 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
 
     @plain_errors
     def skip_item(session, shown):
-        session = current(session, shown)
-        if session.item is None or session.item.id != shown:
+        session = current(session)
+        if session.item is None:  # waiting for an answer that was late: look again
+            return advance(session)
+        if session.item.id != shown:
             return NOTHING
         session.skipped += 1
         return advance(session)
 
     @plain_errors
     def undo_last(session, shown):
-        session = current(session, shown)
+        session = current(session)
         label = LabelStore(ctx.db()).undo(session.session)
         if label is None:
             return render(session, "Nothing to undo.")
@@ -238,7 +251,8 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
     def train(kind, preset_name):
         run_id, dataset_name = train_on_labels(ctx.db(), ctx.runner, kind, preset=preset_name)
         run = ctx.runs().get(run_id)
-        built_on = f"on top of run '{run['config']['base_run']}'" if run["config"]["base_run"] else "from the base model"
+        base_run = run["config"]["base_run"]
+        built_on = f"on top of run '{esc(base_run)}'" if base_run else "from the base model"
         gr.Info(f"Started {kind.upper()} on your labels.")
         text = (f"Started **{esc(run['name'])}** ({kind.upper()} on dataset '{esc(dataset_name)}', {built_on}). "
                 "When it has finished, compare it with the one before in the **6. Chat** tab.")
@@ -268,11 +282,12 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
     undo.click(undo_last, [state, shown_id], board_outputs)
     train_kto.click(lambda p: train("kto", p), preset, [trained, watch, tabs])
     train_dpo.click(lambda p: train("dpo", p), preset, [trained, watch, tabs])
+    train_sft.click(lambda p: train("sft", p), preset, [trained, watch, tabs])
     for kind, button in (("kto", export_kto), ("dpo", export_dpo), ("sft", export_sft)):
         button.click(lambda kind=kind: export(kind), None, download)
-    refresh_inputs = [prompt_from, source_a, source_b, dataset]
-    tab.select(refresh, refresh_inputs, [source_a, source_b, dataset, totals])
-    demo.load(refresh, refresh_inputs, [source_a, source_b, dataset, totals])
+    refresh_inputs = [source_a, source_b, dataset, seen_newest]
+    tab.select(refresh, refresh_inputs, [source_a, source_b, dataset, totals, seen_newest])
+    demo.load(refresh, refresh_inputs, [source_a, source_b, dataset, totals, seen_newest])
     demo.load(None, None, None, js=KEYS_JS)
     return {"tab": tab}
 

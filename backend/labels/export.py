@@ -68,8 +68,8 @@ def label_stats(db, session: str | None = None) -> dict:
     scope, params = (" and session = ?", [session]) if session else ("", [])
     counts = {(k, v): n for k, v, n in db.execute(
         f"select kind, value, count(*) from labels where undone = 0{scope} group by kind, value", params).fetchall()}
-    unpaired = db.execute(f"select count(*) from labels where undone = 0 and kind = 'ab' and value in ('left', 'right') "
-                          f"and prompt_b is not null{scope}", params).fetchone()[0]
+    unpaired = db.execute("select count(*) from labels where undone = 0 and kind = 'ab' and value in ('left', 'right') "
+                          f"and prompt_b is not null{scope}", params).fetchone()[0]  # two conversations: no pair
     undone = db.execute(f"select count(*) from labels where undone = 1{scope}", params).fetchone()[0]
     thumbs = {v: counts.get(("thumb", v), 0) for v in ("up", "down")}
     choices = {v: counts.get(("ab", v), 0) for v in ("left", "right", "tie", "both_bad")}

@@ -8,9 +8,11 @@ does not favour one source; the stored label records which source each shown ans
 """
 from __future__ import annotations
 
+import atexit
 import random
 import secrets
 import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -18,6 +20,7 @@ from backend.chat import Answer, ModelPool, Sampling, Source
 from backend.errors import ConfigError
 
 FIRST_BATCH = 2  # small first batches: the first answers show up within seconds
+_LIVE = weakref.WeakSet()  # queues to stop when the process exits, rather than kill mid-generation
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class LabelQueue:
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._work, name="tuneloop-label-queue", daemon=True)
         self._thread.start()
+        _LIVE.add(self)
 
     @property
     def mode(self) -> str:
@@ -92,12 +96,13 @@ class LabelQueue:
         """Prompts not yet handed out (ready or still to generate)."""
         return len(self.prompts) - self.handed_out - self.identical_skipped
 
-    def close(self, wait: bool = False):
+    def close(self, wait: bool = False, timeout: float | None = None):
+        """Stop generating (the current batch ends at its next token)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if wait:
-            self._thread.join()
+            self._thread.join(timeout)
 
     # --- the generating thread --------------------------------------------------------------------
     def _work(self):
@@ -147,3 +152,9 @@ def _same_answers(a: Side, b: Side) -> bool:
         return False
     return a.sampling.temperature == 0 and b.sampling.temperature == 0 or \
         (a.sampling.seed is not None and a.sampling == b.sampling)
+
+
+@atexit.register
+def _stop_all():
+    for queue in list(_LIVE):
+        queue.close(wait=True, timeout=30)

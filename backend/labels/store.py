@@ -56,8 +56,8 @@ class LabelStore:
         return self._add("edit", "edit", prompt, answer, corrected=str(corrected).strip(), **where)
 
     def _add(self, kind: str, value: str, prompt: list[dict], answer: Answer, right: Answer | None = None,
-             right_prompt: list[dict] | None = None, corrected: str | None = None, session: str | None = None, origin: str = "api",
-             target: str | None = None) -> int:
+             right_prompt: list[dict] | None = None, corrected: str | None = None, session: str | None = None,
+             origin: str = "api", target: str | None = None) -> int:
         if value not in VALUES[kind]:
             raise LabelError(f"'{value}' is not a {kind} label; use one of: {', '.join(VALUES[kind])}.")
         if origin not in ORIGINS:

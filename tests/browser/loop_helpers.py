@@ -34,7 +34,7 @@ class ServedApp:
 
 
 @pytest.fixture
-def served(home):
+def served(home, embedded_model):
     app = ServedApp()
     yield app
     app.close()

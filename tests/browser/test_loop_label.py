@@ -51,5 +51,5 @@ def test_labelling_with_the_keyboard_undo_and_a_restart(served, page, tiny_model
     page.goto(served.url)
     open_tab(page, "7. Label")
     totals = page.locator("#tl-label-totals")
-    wait_for(lambda: "👍 1 good and 👎 2 bad" in totals.inner_text(), 30,
+    wait_for(lambda: "👍 1 good, 👎 2 bad" in totals.inner_text(), 30,
              f"the labels are not shown after the restart: {totals.inner_text()!r}")
