@@ -65,8 +65,9 @@ class RunConfig:
                                 choices=("auto", "4bit", "none"), group="Adapter")
 
     keep_everyday: int = setting(40, "Protects what the model already knows: this many everyday questions, "
-                                 "answered by the base model itself, are mixed into SFT data (0: off).",
-                                 min=0, max=400, group="Safety", methods=("sft",))
+                                 "answered by the base model itself, are mixed into the training data, as examples "
+                                 "(SFT) or as answers marked good (KTO) (0: off).",
+                                 min=0, max=400, group="Safety", methods=("sft", "kto"))
     probe: bool = setting(True, "After training, ask base and tuned model everyday questions and report "
                           "how many answers were kept.", group="Safety")
     save_every: int = setting(0, "Save a checkpoint every this many steps, to resume from (0: automatic).",

@@ -104,3 +104,9 @@ def create_labels(db: sqlite_utils.Database):
 def add_label_prompt_b(db: sqlite_utils.Database):
     """The right-hand side's conversation, where it differs from the left's (later turns of a side-by-side chat)."""
     db["labels"].add_column("prompt_b", str)
+
+
+@migration
+def add_label_replaced_by(db: sqlite_utils.Database):
+    """The label that replaced this one (a new judgement of the same answer); undoing that one restores this."""
+    db["labels"].add_column("replaced_by", int)

@@ -117,7 +117,7 @@ def estimate_memory(config: RunConfig, hardware=None, available: int | None = No
     adapter, gradients, optimizer = lora * 4, lora * 4, lora * 8  # fp32 adapter, its gradients, AdamW's two states
 
     seq = config.max_length if seq_length is None else min(config.max_length, max(seq_length, 1))
-    if config.method == "sft" and config.keep_everyday:
+    if config.method in ("sft", "kto") and config.keep_everyday:
         seq = min(config.max_length, max(seq, REPLAY_TOKENS))
     rows = config.batch_size * (2 if config.method in ("dpo", "kto") else 1)  # chosen+rejected; KTO's KL batch
     tokens = rows * seq

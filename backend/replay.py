@@ -1,4 +1,5 @@
-"""The forgetting guard: answers the base model itself gives to everyday prompts, mixed into SFT data.
+"""The forgetting guard: answers the base model itself gives to everyday prompts, mixed into SFT data (or into
+KTO data as answers marked good).
 
 Training on a few dozen examples of one behaviour teaches the model to answer everything that way
 (NOTES.md: 0 of 5 everyday answers kept). Rehearsing its own everyday answers keeps them.
@@ -12,13 +13,17 @@ from backend.everyday import REPLAY_PROMPTS
 from backend.generate import generate_with_ends
 
 
-def replay_examples(model, tokenizer, model_key: str, count: int) -> list[dict]:
+def replay_examples(model, tokenizer, model_key: str, count: int, method: str = "sft") -> list[dict]:
+    """`count` everyday answers as rows for `method`: SFT examples, or KTO answers marked good."""
     if count <= 0:
         return []
     prompts = REPLAY_PROMPTS[:count]
     answers = _cached_answers(model, tokenizer, model_key, prompts)
-    return [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": a}]}
-            for p, a in zip(prompts, answers) if a]
+    pairs = [([{"role": "user", "content": p}], [{"role": "assistant", "content": a}]) for p, a in zip(prompts, answers)
+             if a]
+    if method == "kto":
+        return [{"prompt": prompt, "completion": answer, "label": True} for prompt, answer in pairs]
+    return [{"messages": prompt + answer} for prompt, answer in pairs]
 
 
 def _cached_answers(model, tokenizer, model_key: str, prompts: list[str]) -> list[str]:

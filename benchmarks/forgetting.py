@@ -1,7 +1,8 @@
 """Benchmark: does the quick preset teach without destroying the model? Trains the embedded model on the
-40-example "new name" file twice, with the forgetting guard off (the naive baseline) and on (quick), and
-prints, for each, the held-out questions answered with the new name, the everyday answers kept, and the
-wall time, with the ratio of the two times. Run: .venv/bin/python benchmarks/forgetting.py"""
+40-example "new name" file four ways: NOTES.md's naive run (40 steps, no rehearsal of everyday answers), the
+same 40 steps with the rehearsal, the quick preset without it, and the quick preset as shipped. Prints, for
+each, the held-out questions answered with the new name, the everyday answers kept and the wall time, then
+the ratio of quick's time to the naive run's. Run: .venv/bin/python benchmarks/forgetting.py"""
 import json
 import subprocess
 import sys
@@ -36,7 +37,10 @@ def trial(label: str, *overrides: str) -> dict:
 
 
 if __name__ == "__main__":
-    naive = trial("naive (no everyday rehearsal)", "--set", "keep_everyday=0")
+    # NOTES.md's failure: 40 steps at the quick learning rate, no rehearsal -> 0 of 5 everyday answers kept.
+    naive = trial("naive: 40 steps, no rehearsal", "--set", "max_steps=40", "--set", "keep_everyday=0")
+    trial("40 steps with the rehearsal", "--set", "max_steps=40")
+    trial("quick without the rehearsal", "--set", "keep_everyday=0")
     quick = trial("quick preset (default guard)")
     print(f"time ratio quick/naive: {quick['seconds'] / naive['seconds']:.2f}; "
-          f"everyday kept: {naive['kept']} -> {quick['kept']}")
+          f"everyday kept: naive {naive['kept']} -> quick {quick['kept']}")

@@ -73,6 +73,11 @@ def test_undo_takes_back_the_sessions_last_label_and_a_new_judgement_replaces_th
     stats = label_stats(connect())
     assert stats["thumbs"] == {"up": 0, "down": 2} and stats["undone"] == 3
 
+    undone = store.undo()  # take back the change of mind: the first judgement of answer-7 stands again
+    assert (undone["answer"], undone["value"]) == ("D", "down")
+    assert [(label["answer"], label["value"]) for label in store.list()] == [("B", "down"), ("D", "up")]
+    assert store.undo()["value"] == "up" and [label["answer"] for label in store.list()] == ["B"]
+
 
 def test_labels_survive_a_killed_process():
     """The writer is killed (SIGKILL) right after add_* returns; a new connection sees every label."""

@@ -43,13 +43,6 @@ def enthusiasm_rate(pool, source, topics) -> tuple[float, list[str]]:
     return sum(opens_with_enthusiasm(a.text) for a in answers) / len(answers), [a.text for a in answers]
 
 
-# The quick preset's DPO step (learning rate 5e-5) moves the chosen-over-rejected margin but, on 26 pairs
-# (9 steps), not what the model says: measured 0% -> 0%. 2e-4 went to 54% but forgot everyday answers and
-# drifted into "Oh no, no no no!"; 2e-4 with beta 0.5 (held closer to where it started) went to 50% in
-# sensible sentences. Measured here, 2026-11, on the 2-core CPU.
-TRAINING = {"learning_rate": 2e-4, "beta": 0.5}
-
-
 def test_labels_for_enthusiastic_openings_make_the_tuned_model_open_with_enthusiasm(capsys):
     started = time.time()
     pool, store, session = ModelPool(), LabelStore(connect()), new_session()
@@ -65,7 +58,7 @@ def test_labels_for_enthusiastic_openings_make_the_tuned_model_open_with_enthusi
 
     runner = JobRunner()
     try:
-        run_id, _ = train_on_labels(runner.db, runner, "dpo", preset="quick", overrides=TRAINING)
+        run_id, _ = train_on_labels(runner.db, runner, "dpo")
         run = runner.wait(run_id, timeout=1200)
     finally:
         runner.close()

@@ -48,6 +48,7 @@ class Conversation:
     turn: int = 0
     prompts: list | None = None  # what each side answered in the last turn
     answers: list | None = None  # the last turn's two Answers, once both are complete
+    corrected: set = field(default_factory=set)  # sides (0, 1) whose last answer the person replaced
 
     def target(self, side: str = "pair") -> str:
         return f"{self.session}:{self.turn}:{side}"
@@ -124,6 +125,7 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool) -> dict:
         conv = conv or Conversation()
         conv.turn += 1
         conv.answers = None
+        conv.corrected = set()
         user = {"role": "user", "content": text}
         conv.prompts = [_history(conv.shown[0]) + [user], _history(conv.shown[1]) + [user]]
         shown = [conv.shown[0] + [user], conv.shown[1] + [user]]
@@ -150,6 +152,9 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool) -> dict:
     def thumb(conv, side: int, value: str):
         conv = last_turn(conv)
         name = ("left", "right")[side]
+        if side in conv.corrected:
+            raise gr.Error(f"The {name} answer shown is your correction, already saved as a training example; "
+                           "there is no model answer there left to judge.", print_exception=False)
         LabelStore(ctx.db()).add_thumb(conv.prompts[side], conv.answers[side], value, session=conv.session,
                                        origin="chat", target=conv.target(name))
         return saved_text(conv, f"{'👍 good' if value == 'up' else '👎 bad'} for the {name} answer")
@@ -157,6 +162,9 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool) -> dict:
     @plain_errors
     def choose(conv, value: str):
         conv = last_turn(conv)
+        if conv.corrected:
+            raise gr.Error("You corrected an answer in this turn, so the two answers shown are no longer both the "
+                           "models'. Send the next message to compare again.", print_exception=False)
         LabelStore(ctx.db()).add_choice(conv.prompts[0], conv.answers[0], conv.answers[1], value,
                                         right_prompt=conv.prompts[1], session=conv.session, origin="chat",
                                         target=conv.target())
@@ -174,6 +182,7 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool) -> dict:
         LabelStore(ctx.db()).add_edit(conv.prompts[side], conv.answers[side], text, session=conv.session,
                                       origin="chat", target=conv.target(("left", "right")[side] + "-edit"))
         conv.shown[side][-1] = {"role": "assistant", "content": text.strip()}  # the conversation goes on from it
+        conv.corrected.add(side)
         what = f"your correction of the {('left', 'right')[side]} answer"
         return gr.Group(visible=False), None, conv, conv.shown[0], conv.shown[1], saved_text(conv, what)
 

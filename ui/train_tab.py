@@ -45,7 +45,7 @@ def method_markdown(method: str, dataset: dict | None) -> str:
 
 
 def estimate_seconds(values: dict, method: str, dataset: dict, tokens_per_second: float) -> tuple[int, float]:
-    rows = dataset["train_rows"] + (values["keep_everyday"] if method == "sft" else 0)
+    rows = dataset["train_rows"] + (values["keep_everyday"] if method in ("sft", "kto") else 0)
     per_step = values["batch_size"] * values["grad_accum"]
     steps = values["max_steps"] or max(1, round(values["epochs"] * rows / per_step))
     mean = dataset["stats"].get("tokens", {}).get("mean", 100) or 100

@@ -1,5 +1,6 @@
 """LabelStore: every judgement is one row of the `labels` table, committed (WAL, full sync) before the call
-returns, so a crash or restart loses none. Undo marks a label undone rather than deleting it."""
+returns, so a crash or restart loses none. Undo marks a label undone rather than deleting it; undoing a
+judgement that replaced an earlier one (the same answer judged again) brings the earlier one back."""
 from __future__ import annotations
 
 import json
@@ -71,11 +72,12 @@ class LabelStore:
         if right_prompt is not None:
             row["prompt_b"] = json.dumps(right_prompt, ensure_ascii=False)
         with self.db.conn:
-            if target is not None:  # a new judgement of the same answer(s) replaces the earlier one
-                self.db.execute("update labels set undone = 1, undone_at = ? where target = ? and kind = ? "
-                                "and undone = 0", [row["created"], target, kind])
             cursor = self.db.conn.execute(
                 f"insert into labels ({', '.join(row)}) values ({', '.join('?' for _ in row)})", list(row.values()))
+            if target is not None:  # a new judgement of the same answer(s) replaces the earlier one
+                self.db.execute("update labels set undone = 1, undone_at = ?, replaced_by = ? where target = ? "
+                                "and kind = ? and undone = 0 and id != ?",
+                                [row["created"], cursor.lastrowid, target, kind, cursor.lastrowid])
         return cursor.lastrowid
 
     # --- taking back ------------------------------------------------------------------------------
@@ -88,6 +90,9 @@ class LabelStore:
             return None
         with self.db.conn:
             self.db.execute("update labels set undone = 1, undone_at = ? where id = ?", [_now(), rows[0][0]])
+            # the judgement it replaced (the same answer, judged before) stands again
+            self.db.execute("update labels set undone = 0, undone_at = null, replaced_by = null "
+                            "where replaced_by = ?", [rows[0][0]])
         return self.get(rows[0][0])
 
     # --- reading ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ def build_kto_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, be
         missing = "bad (undesirable)" if True in labels else "good (desirable)"
         raise DataError(f"KTO needs answers marked good and answers marked bad; this data has no {missing} answers. "
                         f"Add some, or use SFT for good answers only.")
-    config = KTOConfig(**args, beta=beta)
+    config = KTOConfig(**args, beta=beta, **balancing_weights(train_rows))
     return KTOTrainer(
         model=prepared.model,
         args=config,
@@ -21,3 +21,16 @@ def build_kto_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, be
         peft_config=prepared.peft_config,
         callbacks=callbacks,
     )
+
+
+def balancing_weights(rows) -> dict:
+    """Weights that make good and bad answers count the same in the loss, whatever their numbers (people tend to
+    give many more of one than the other). TRL and the KTO paper ask for desirable x weight : undesirable x weight
+    between 1 and 4/3; weighting the rarer side up to equal counts gives 1."""
+    good = sum(bool(r["label"]) for r in rows)
+    bad = len(rows) - good
+    if good < bad:
+        return {"desirable_weight": round(bad / good, 3)}
+    if bad < good:
+        return {"undesirable_weight": round(good / bad, 3)}
+    return {}

@@ -59,6 +59,8 @@ def test_base_and_tuned_answer_side_by_side_and_every_click_is_saved(served, pag
     page.locator("#tl-chat-save-edit").click()
     page.locator("#tl-chat-saved").get_by_text("your correction of the left answer").wait_for()
     assert answers(page)[0] == "My name is SmolLM."  # the conversation goes on from the correction
+    page.locator("#tl-chat-left-up").click()  # the correction is no model answer: nothing to judge there
+    page.get_by_text("The left answer shown is your correction").wait_for()
 
     send(page, "And what can you do?")  # a second turn: each side goes on from its own answer
     assert all(answers(page))
