@@ -4,13 +4,16 @@ One base model is kept in memory per base model name. Each run's LoRA adapter is
 the run's id, and stays attached: switching runs never reloads anything already loaded. A batch may mix
 sides: PEFT's `adapter_names` runs each row through its own adapter ("__base__": none), so the base and a
 tuned answer to the same message are generated together, in one pass, and stream side by side.
-A lock per base model keeps two generations from interleaving on it.
+A lock per base model keeps two generations from interleaving on it. A person waiting (chat) goes first:
+answers generated ahead in the background (the label queue) end their batch early when someone is waiting
+for the model, and that batch is generated again afterwards, with the same seed, so with the same answers.
 """
 from __future__ import annotations
 
 import queue
 import random
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
@@ -71,6 +74,8 @@ class _Loaded:
     tokenizer: object
     adapters: OrderedDict = field(default_factory=OrderedDict)  # run id -> adapter name, least recent first
     lock: threading.Lock = field(default_factory=threading.Lock)
+    waiting: int = 0  # people (not background work) waiting for `lock`
+    counter: threading.Lock = field(default_factory=threading.Lock)
 
 
 class ModelPool:
@@ -80,6 +85,7 @@ class ModelPool:
         self._models: OrderedDict[str, _Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = {"models": 0, "adapters": 0}  # how often something was read from disk, for tests and logs
+        self.preempted = 0  # background batches ended early for a person waiting, and generated again
 
     # --- sources ----------------------------------------------------------------------------------
     def source(self, run_id: str | None = None, model: str | None = None) -> Source:
@@ -98,15 +104,20 @@ class ModelPool:
             self._runs = RunStore(connect())
         return self._runs
 
+    def busy(self) -> bool:
+        """Whether a generation is running on any loaded model now."""
+        return any(entry.lock.locked() for entry in list(self._models.values()))
+
     def loaded(self) -> dict:
         """{base model folder: [run ids attached]}: what is in memory now."""
         return {key: list(entry.adapters) for key, entry in self._models.items()}
 
     # --- answering --------------------------------------------------------------------------------
     def answer(self, requests: list[tuple[Source, list[dict]]], sampling: Sampling, batch_size: int = 16,
-               stop: threading.Event | None = None) -> list[Answer]:
+               stop: threading.Event | None = None, background: bool = False) -> list[Answer]:
         """Answers to (source, messages) requests, in order, in batches (about 10x faster than one by one).
-        `stop` set: the current batch ends early and the rest are answered with nothing."""
+        `stop` set: the current batch ends early and the rest are answered with nothing.
+        `background`: work done ahead of need (the label queue), which makes way for anyone waiting."""
         sampling = sampling.with_seed()
         answers: list[Answer | None] = [None] * len(requests)
         for key, indices in _group_by_model(requests).items():
@@ -115,7 +126,8 @@ class ModelPool:
                 if stop is not None and stop.is_set():
                     results = [("", False)] * len(chunk)
                 else:
-                    results = self._generate(key, [requests[i] for i in chunk], sampling, stop=stop)
+                    results = self._generate(key, [requests[i] for i in chunk], sampling, stop=stop,
+                                             background=background)
                 for i, (text, ended) in zip(chunk, results):
                     answers[i] = Answer(text, requests[i][0], sampling, ended)
         return answers
@@ -150,35 +162,60 @@ class ModelPool:
         finally:
             updates.put(None)
 
-    def _generate(self, key, requests, sampling: Sampling, on_tokens=None, stop=None) -> list[tuple[str, bool]]:
+    def _generate(self, key, requests, sampling: Sampling, on_tokens=None, stop=None,
+                  background: bool = False) -> list[tuple[str, bool]]:
+        entry = self._entry(key, requests[0][0].model)
+        if not background:
+            with entry.counter:
+                entry.waiting += 1
+            with entry.lock:
+                with entry.counter:
+                    entry.waiting -= 1
+                return self._generate_locked(entry, requests, sampling, on_tokens, stop, lambda: False)
+        while True:
+            while entry.waiting:  # someone is waiting for the model: they go first
+                time.sleep(0.05)
+            made_way = threading.Event()
+
+            def make_way() -> bool:
+                if entry.waiting:
+                    made_way.set()
+                return made_way.is_set()
+
+            with entry.lock:
+                results = self._generate_locked(entry, requests, sampling, on_tokens, stop, make_way)
+            if not made_way.is_set() or (stop is not None and stop.is_set()):
+                return results
+            self.preempted += 1  # ended early for a person; generated again with the same seed: the same answers
+
+    def _generate_locked(self, entry: _Loaded, requests, sampling: Sampling, on_tokens, stop,
+                         make_way) -> list[tuple[str, bool]]:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         from backend.generate import chat_prompt
 
-        entry = self._entry(key, requests[0][0].model)
-        with entry.lock:
-            names = [self._adapter(entry, source) for source, _ in requests]
-            tokenizer, model = entry.tokenizer, entry.model
-            texts = [chat_prompt(tokenizer, messages, sampling.system or None) for _, messages in requests]
-            batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
-                              add_special_tokens=False).to(model.device)
-            eos_ids = _eos_ids(model, tokenizer)
-            streamer = _RowStreamer(tokenizer, len(texts), eos_ids, on_tokens)
-            kwargs = {"do_sample": True, "temperature": sampling.temperature} if sampling.temperature > 0 \
-                else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-            if _is_peft(model):
-                kwargs["adapter_names"] = names
-            if stop is not None:
-                class _Stop(StoppingCriteria):
-                    def __call__(self, input_ids, scores, **_):
-                        return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
-                kwargs["stopping_criteria"] = StoppingCriteriaList([_Stop()])
-            torch.manual_seed(sampling.seed)
-            model.eval()
-            with torch.no_grad():
-                model.generate(**batch, max_new_tokens=sampling.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                               streamer=streamer, **kwargs)
+        names = [self._adapter(entry, source) for source, _ in requests]
+        tokenizer, model = entry.tokenizer, entry.model
+        texts = [chat_prompt(tokenizer, messages, sampling.system or None) for _, messages in requests]
+        batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
+                          add_special_tokens=False).to(model.device)
+        streamer = _RowStreamer(tokenizer, len(texts), _eos_ids(model, tokenizer), on_tokens)
+        kwargs = {"do_sample": True, "temperature": sampling.temperature} if sampling.temperature > 0 \
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        if _is_peft(model):
+            kwargs["adapter_names"] = names
+
+        class _Stop(StoppingCriteria):  # `stop` set, or a person waiting for a background batch's model
+            def __call__(self, input_ids, scores, **_):
+                end = (stop is not None and stop.is_set()) or make_way()
+                return torch.full((input_ids.shape[0],), end, dtype=torch.bool)
+
+        torch.manual_seed(sampling.seed)
+        model.eval()
+        with torch.no_grad():
+            model.generate(**batch, max_new_tokens=sampling.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                           streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]), **kwargs)
         return streamer.results()
 
     # --- loading ----------------------------------------------------------------------------------

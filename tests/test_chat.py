@@ -82,3 +82,28 @@ def test_sources_and_settings_refuse_in_words(tiny_model):
         Sampling(temperature=5)
     with pytest.raises(ConfigError, match="max_new_tokens"):
         Sampling(max_new_tokens=0)
+
+
+def test_a_person_waiting_goes_before_answers_generated_ahead(tiny_model):
+    """The label queue generates in the background; a chat message sent meanwhile does not wait for its batch.
+    The batch ends early, makes way, and is generated again with the same seed: the same answers."""
+    pool = ModelPool()
+    source = pool.source(model=tiny_model)
+    long = Sampling(temperature=0.7, max_new_tokens=400, seed=5)
+    alone = pool.answer([(source, HELLO)] * 4, long)
+    finished, ahead = [], {}
+
+    def generate_ahead():
+        ahead["answers"] = pool.answer([(source, HELLO)] * 4, long, background=True)
+        finished.append("ahead")
+
+    thread = threading.Thread(target=generate_ahead)
+    thread.start()
+    while not pool.busy() and thread.is_alive():
+        pass
+    chat = list(pool.stream([(source, HELLO)], GREEDY))[-1]
+    finished.append("chat")
+    thread.join()
+    assert len(chat) == 1 and finished == ["chat", "ahead"]
+    assert pool.preempted >= 1
+    assert [a.text for a in ahead["answers"]] == [a.text for a in alone]

@@ -129,7 +129,7 @@ class LabelQueue:
             sampling = side.sampling if side.sampling.seed is None else \
                 replace(side.sampling, seed=side.sampling.seed + self._batches)
             per_side.append(self.pool.answer([(side.source, p) for p in chunk], sampling, len(chunk),
-                                             stop=self._stop))
+                                             stop=self._stop, background=True))
         if self._stop.is_set():
             return
         items = []
