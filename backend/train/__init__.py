@@ -1,4 +1,5 @@
 """Run one training job in this process: data in, adapter and probe result out."""
+import random
 from pathlib import Path
 
 from backend.config import RunConfig
@@ -24,6 +25,8 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday, config.method)
         log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
         train_rows = train_rows + extra
+    if config.method == "kto":
+        train_rows = mixed(train_rows, config.seed)
     stop = StopCallback(run_dir / "STOP")
     metrics = MetricsCallback(on_metrics, on_total_steps, _tokens_per_example(prepared.tokenizer, train_rows))
     args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows))
@@ -50,6 +53,15 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         probe = run_probe(trainer.model, prepared.tokenizer)
         log(probe["summary"])
     return {"stopped": stop.stopped, "probe": probe, "metrics": final}
+
+
+def mixed(rows: list, seed: int) -> list:
+    """The rows in a seeded random order. TRL's KTO trainer reads rows in order: unmixed, the everyday answers
+    (appended last) and the person's thumbs (in the order given) fill whole batches of only good or only bad
+    answers, at the same steps every epoch. Measured: 3 of 5 everyday answers kept unmixed, 5 of 5 mixed."""
+    rows = list(rows)
+    random.Random(seed).shuffle(rows)
+    return rows
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
