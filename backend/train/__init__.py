@@ -56,7 +56,8 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
 
 
 def mixed(rows: list, seed: int) -> list:
-    """The rows in a seeded random order. TRL's KTO trainer reads rows in order: unmixed, the everyday answers
+    """The rows in a seeded random order. TRL's KTO trainer must read rows in order (train_sampling_strategy
+    "sequential": each row's KL answer is taken from its neighbour), so it never shuffles: unmixed, the everyday answers
     (appended last) and the person's thumbs (in the order given) fill whole batches of only good or only bad
     answers, at the same steps every epoch. Measured: 3 of 5 everyday answers kept unmixed, 5 of 5 mixed."""
     rows = list(rows)
