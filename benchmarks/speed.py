@@ -249,7 +249,8 @@ def runner(contender: str):
     """'tuneloop@REV' runs Tuneloop as committed at REV (a copy in .bench/), for A/B against this tree."""
     if "@" not in contender:
         return RUNNERS[contender]
-    revision = contender.split("@", 1)[1]
+    revision = subprocess.run(["git", "rev-parse", "--short", contender.split("@", 1)[1]], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip()
     tree = BENCH / f"tree-{revision}"
     if not tree.exists():
         tree.mkdir(parents=True)
