@@ -1,10 +1,16 @@
 """Run one training job in this process: data in, adapter and probe result out."""
+import os
 import random
 from pathlib import Path
 
-from backend.config import RunConfig
-from backend.train.callbacks import MetricsCallback, StopCallback
-from backend.train.common import prepare_model, trainer_arguments
+# Set before torch loads its OpenMP runtime, which reads it once: threads that wait for work sleep instead of
+# spinning. On a CPU shared with other work (the app answering a chat, other programs) spinning threads steal the
+# cores the working ones need: on 2 busy cores, 26 s per step instead of 144 s (docs/benchmarks.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from backend.config import RunConfig  # noqa: E402  (after the setting above)
+from backend.train.callbacks import MetricsCallback, StopCallback  # noqa: E402
+from backend.train.common import prepare_model, trainer_arguments  # noqa: E402
 
 
 def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: list, *,
