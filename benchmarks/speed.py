@@ -3,7 +3,7 @@
 Every contender trains the same rows (LLaMA-Factory's own demo files: identity + alpaca for SFT, the DPO demo,
 the KTO demo), the same base model, LoRA rank and targets, batch, max length, steps and precision, once per
 repeat, the contenders taking turns so that a busy machine slows them all alike. Each run trains exactly one
-pass over steps x batch rows, so all contenders see the same tokens. Timing is the trainer's own train_runtime
+pass over steps x batch rows (or --epochs passes over fewer rows), so all contenders see the same tokens. Timing is the trainer's own train_runtime
 (all three use the Hugging Face Trainer): model loading and data preparation are left out, checkpoint and
 evaluation pauses during training are counted. Real tokens are the non-padding tokens each trainer counted itself
 (TRL's num_tokens; LLaMA-Factory with include_num_input_tokens_seen=non_padding); where a trainer keeps no count
@@ -303,6 +303,11 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=1,
+                        help="Passes over the rows: steps x batch / epochs rows are read this many times.")
+    parser.add_argument("--passive-all", action="store_true",
+                        help="Run every contender with OMP_WAIT_POLICY=PASSIVE (Tuneloop sets it for itself), to "
+                             "compare the trainers without the threads' waiting on a busy machine.")
     parser.add_argument("--repeats", type=int, default=3, help="Runs per contender and method; the median is shown.")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--contenders", default=",".join(CONTENDERS),
@@ -315,9 +320,12 @@ def main():
     methods = [m for m in settings.methods.split(",") if m]
     contenders = [c for c in settings.contenders.split(",") if c]
     settings.precision = default_precision() if settings.precision == "auto" else settings.precision
+    if settings.passive_all:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # inherited by every contender's process
     print(f"machine: {os.cpu_count()} cores, load {load()}; precision {settings.precision}; {settings.steps} steps of "
-          f"batch {settings.batch}, max length {settings.max_length}, LoRA r{settings.lora_r} on all linear layers, "
-          f"{settings.repeats} repeat(s)", flush=True)
+          f"batch {settings.batch} ({settings.epochs} pass(es) over the rows), max length {settings.max_length}, LoRA "
+          f"r{settings.lora_r} on all linear layers, {settings.repeats} repeat(s)"
+          + (", every contender's threads waiting passively" if settings.passive_all else ""), flush=True)
     peaks = {name: matmul_peak(name) for name in {"bfloat16", settings.precision}}
     for name, shapes in peaks.items():
         print(f"matmul peak {name}: {_peak_text(shapes)}", flush=True)
@@ -326,13 +334,13 @@ def main():
     work_root = Path(tempfile.mkdtemp(prefix="speed-", dir=BENCH))
     data, tokens = {}, {}
     for method in methods:
-        rows = workload(method, settings.steps * settings.batch, settings.seed)
+        rows = workload(method, settings.steps * settings.batch // settings.epochs, settings.seed)
         folder = work_root / f"data-{method}"
         folder.mkdir()
         data[method] = folder / f"{method}.json"
         data[method].write_text(json.dumps(rows, ensure_ascii=False))
         (folder / f"{method}-trl.json").write_text(json.dumps([as_trl(method, r) for r in rows], ensure_ascii=False))
-        tokens[method] = real_tokens(method, rows, settings.max_length)
+        tokens[method] = real_tokens(method, rows, settings.max_length) * settings.epochs
         print(f"{method}: {len(rows)} rows, {tokens[method]} real tokens", flush=True)
     results = {}
     for repeat in range(settings.repeats):
