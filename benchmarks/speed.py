@@ -257,14 +257,23 @@ def runner(contender: str):
     """'tuneloop@REV' runs Tuneloop as committed at REV (a copy in .bench/), for A/B against this tree."""
     if "@" not in contender:
         return RUNNERS[contender]
-    revision = subprocess.run(["git", "rev-parse", "--short", contender.split("@", 1)[1]], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout.strip()
-    tree = BENCH / f"tree-{revision}"
+    tree = BENCH / f"tree-{contender.split('@', 1)[1]}"
     if not tree.exists():
         tree.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", revision], cwd=ROOT, check=True, capture_output=True).stdout
+        archive = subprocess.run(["git", "archive", contender.split("@", 1)[1]], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     return lambda *args: run_tuneloop(*args, source=tree)
+
+
+def pinned(contender: str) -> str:
+    """tuneloop@HEAD~1 -> tuneloop@<its commit>, fixed when the run starts (commits made meanwhile change nothing)."""
+    if "@" not in contender:
+        return contender
+    name, revision = contender.split("@", 1)
+    commit = subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT, check=True, capture_output=True,
+                            text=True).stdout.strip()
+    return f"{name}@{commit}"
 
 
 def _logged(log: str, key: str, last: bool = False) -> float | None:
@@ -318,7 +327,7 @@ def main():
     parser.add_argument("--keep", action="store_true", help="Keep the work folder (data, logs, outputs) in .bench/.")
     settings = parser.parse_args()
     methods = [m for m in settings.methods.split(",") if m]
-    contenders = [c for c in settings.contenders.split(",") if c]
+    contenders = [pinned(c) for c in settings.contenders.split(",") if c]
     settings.precision = default_precision() if settings.precision == "auto" else settings.precision
     if settings.passive_all:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # inherited by every contender's process
