@@ -188,7 +188,8 @@ def run_tuneloop(method, data_file, work: Path, settings, source: Path = ROOT) -
     if not summary:
         raise RuntimeError(f"Tuneloop failed, see {work / 'tuneloop.log'}")
     train_log = (home / "runs" / summary["run_id"] / "train.log").read_text()
-    return {"seconds": _logged(train_log, "train_runtime", last=True), "steps": int(summary["metrics"]["steps"]),
+    seconds = _logged(train_log, "train_runtime", last=True) + _precompute_seconds(train_log)
+    return {"seconds": seconds, "steps": int(summary["metrics"]["steps"]),
             "reported_tokens": _logged(train_log, "num_tokens", last=True), "peak_rss": peak}
 
 
@@ -276,6 +277,13 @@ def pinned(contender: str) -> str:
     return f"{name}@{commit}"
 
 
+def _precompute_seconds(log: str) -> float:
+    """TRL computes reference log-probabilities once, before train_runtime starts, when asked to: that time is
+    part of training too. Read from its progress bar ('... train dataset: 100%|...| 40/40 [01:02<00:00, ...')."""
+    found = re.findall(r"Computing reference log probs for train dataset: 100%[^\[]*\[(?:(\d+):)?(\d+):(\d+)<", log)
+    return sum(int(h or 0) * 3600 + int(m) * 60 + int(sec) for h, m, sec in found[-1:])
+
+
 def _logged(log: str, key: str, last: bool = False) -> float | None:
     """A value from the Trainer's printed log dicts ({'train_runtime': '116.4', ...})."""
     found = re.findall(rf"'{key}': '?([0-9.eE+-]+)'?", log)
@@ -359,14 +367,17 @@ def main():
                 work.mkdir()
                 before = load()
                 data_file = data[method].with_name(f"{method}-trl.json") if contender == "trl" else data[method]
+                started = time.time()
                 result = runner(contender)(method, data_file, work, settings)
+                result["wall"] = time.time() - started
                 # The trainer's own count of non-padding tokens where it keeps one, else the harness's.
                 result.update(load=before, tokens=result.get("reported_tokens") or tokens[method])
                 results.setdefault((contender, method), []).append(result)
                 print(f"  {contender:12} {method} run {repeat + 1}: {result['seconds']:.1f} s train, "
                       f"{result['tokens'] / result['seconds']:.1f} real tokens/s ({result['tokens']:.0f} tokens, "
                       f"{'counted by the trainer' if result.get('reported_tokens') else 'counted here'}), "
-                      f"peak RSS {result['peak_rss'] / 2**30:.2f} GB, load before {before}", flush=True)
+                      f"peak RSS {result['peak_rss'] / 2**30:.2f} GB, {result['wall']:.0f} s in all, load before {before}",
+                      flush=True)
     end_peak = matmul_peak(settings.precision)
     print(f"matmul peak {settings.precision} at the end: {_peak_text(end_peak)}", flush=True)
     peak = max(g for g in list(peaks[settings.precision].values()) + list(end_peak.values()) if g)
