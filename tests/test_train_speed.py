@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 RECORD_WAIT_POLICY_AT_TORCH_IMPORT = """
@@ -54,3 +56,40 @@ def test_cpu_training_keeps_activations_instead_of_recomputing_them(tiny_model, 
     assert not trainer.model.base_model.model.is_gradient_checkpointing
     gpu = Hardware("cuda", "bfloat16", "4bit")
     assert trainer_arguments(config, tmp_path, gpu, False, 2)["gradient_checkpointing"]
+
+
+def _reference_passes(run_id) -> int:
+    from backend import workspace
+    log = (workspace.run_dir(run_id) / "train.log").read_text()
+    return log.count("Computing reference log probs for train dataset:   0%")  # one progress bar per pass
+
+
+@pytest.mark.parametrize("method,data", [("dpo", "pairs_file"), ("kto", "labels_file")])
+def test_reference_is_computed_once_when_the_rows_are_read_twice(method, data, tiny_model, request):
+    from backend.runner import JobRunner
+    from tests.conftest import tiny_config
+
+    runner = JobRunner()
+    rows = request.getfixturevalue(data)  # 16 rows, batch 4: 4 steps are one pass, 8 steps two
+    twice = runner.submit(tiny_config(tiny_model, rows, method=method, max_steps=8))
+    once = runner.submit(tiny_config(tiny_model, rows, method=method, max_steps=4))
+    runs = {run_id: runner.wait(run_id, timeout=300) for run_id in (twice, once)}
+    runner.close()
+    assert all(run["status"] == "done" for run in runs.values()), [r.get("reason") for r in runs.values()]
+    assert _reference_passes(twice) == 1
+    assert _reference_passes(once) == 0  # one pass: the reference runs alongside each step, as before
+    metrics = [m for m in runner.store.metrics(twice) if "train_loss" in m]
+    assert [m["step"] for m in metrics] == list(range(1, 9))
+    assert any("rewards_chosen" in m for m in metrics)
+
+
+def test_reference_once_counts_passes_over_the_rows():
+    from backend.train.common import reference_once
+
+    def args(max_steps, epochs=3.0):
+        return {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 2, "max_steps": max_steps,
+                "num_train_epochs": epochs}
+    assert reference_once(args(0), 40)["precompute_ref_log_probs"]  # 3 epochs
+    assert not reference_once(args(0, epochs=1.0), 40)["precompute_ref_log_probs"]
+    assert not reference_once(args(5), 40)["precompute_ref_log_probs"]  # 5 steps x 8 rows = one pass
+    assert reference_once(args(6), 40)["precompute_ref_log_probs"]

@@ -74,3 +74,12 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
         # activations kept; on a GPU memory is what runs out, so it stays on.
         gradient_checkpointing=hardware.device != "cpu",
     )
+
+
+def reference_once(args: dict, train_rows: int) -> dict:
+    """DPO/KTO settings that compute the reference model's log-probabilities once, before training, when the run
+    reads its rows more than once: every later pass then skips the reference forward pass. On a single pass it
+    would only move the same work to the start (and delay the first loss point), so it is left off."""
+    per_step = args["per_device_train_batch_size"] * args["gradient_accumulation_steps"]
+    passes = args["max_steps"] * per_step / max(train_rows, 1) if args["max_steps"] > 0 else args["num_train_epochs"]
+    return {"precompute_ref_log_probs": passes > 1}

@@ -2,9 +2,11 @@
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
+from backend.train.common import reference_once
+
 
 def build_dpo_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, beta: float):
-    config = DPOConfig(**args, beta=beta)
+    config = DPOConfig(**args, beta=beta, **reference_once(args, len(train_rows)))
     return DPOTrainer(
         model=prepared.model,
         args=config,

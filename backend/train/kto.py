@@ -3,6 +3,7 @@ from datasets import Dataset
 from trl import KTOConfig, KTOTrainer
 
 from backend.errors import DataError
+from backend.train.common import reference_once
 
 
 def build_kto_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, beta: float):
@@ -11,7 +12,7 @@ def build_kto_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, be
         missing = "bad (undesirable)" if True in labels else "good (desirable)"
         raise DataError(f"KTO needs answers marked good and answers marked bad; this data has no {missing} answers. "
                         f"Add some, or use SFT for good answers only.")
-    config = KTOConfig(**args, beta=beta, **balancing_weights(train_rows))
+    config = KTOConfig(**args, beta=beta, **balancing_weights(train_rows), **reference_once(args, len(train_rows)))
     return KTOTrainer(
         model=prepared.model,
         args=config,
