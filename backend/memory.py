@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.config import RunConfig
+from backend.config import TARGET_MODULES, RunConfig
 from backend.errors import ModelError
 
 GB = 1024 ** 3
@@ -92,10 +92,8 @@ class ModelShape:
         return self.vocab * self.hidden * (1 if self.tied else 2) + (2 * self.layers + 1) * self.hidden
 
     def lora_params(self, rank: int, targets: str) -> int:
-        names = ["q_proj", "k_proj", "v_proj", "o_proj"]
-        if targets != "attention":
-            names += ["gate_proj", "up_proj", "down_proj"]
         shapes = self.linear_shapes()
+        names = TARGET_MODULES[targets] or tuple(shapes)  # None: every linear layer of the block
         return self.layers * sum(rank * sum(shapes[n]) for n in names if n in shapes)
 
 
@@ -106,7 +104,7 @@ def estimate_memory(config: RunConfig, hardware=None, available: int | None = No
         from backend.models import detect_hardware
         hardware = detect_hardware()
     shape = ModelShape.from_config(model_config(config.model))
-    quantization = hardware.default_quantization if config.quantization == "auto" else config.quantization
+    quantization = hardware.quantization(config.quantization)
     dtype_bytes = 4 if hardware.dtype_name == "float32" else 2
 
     if quantization == "4bit":  # NF4: half a byte per weight plus about 3% for the quantization constants

@@ -11,7 +11,6 @@ from backend.errors import ModelError
 EMBEDDED_NAMES = {"", "smollm2", "embedded", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct"}
 EMBEDDED_DIRNAME = "SmolLM2-135M-Instruct"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_MODEL = "smollm2"
 
 
 def is_embedded(name: str | None) -> bool:
@@ -120,6 +119,10 @@ class Hardware:
     def dtype(self):
         import torch
         return getattr(torch, self.dtype_name)
+
+    def quantization(self, choice: str) -> str:
+        """What a run's `quantization` setting means here: 'auto' is 4-bit on a GPU, plain LoRA on the CPU."""
+        return self.default_quantization if choice == "auto" else choice
 
 
 def detect_hardware() -> Hardware:

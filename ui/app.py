@@ -12,14 +12,14 @@ import sys
 import gradio as gr
 
 from backend import workspace
-from backend.chat import ModelPool
 from backend.data.read import max_upload_bytes
 from backend.errors import ConfigError
+from backend.model_pool import ModelPool
 from ui import label_tab, live_tab, preview, train_tab
 from ui.chat_tab import create_chat_tab
 from ui.common import Context
 from ui.data_tab import create_data_tab
-from ui.export_tab import create_export_tab, exports_dir
+from ui.export_tab import create_export_tab
 from ui.label_tab import create_label_tab
 from ui.live_tab import create_live_tab
 from ui.runs_tab import create_runs_tab
@@ -50,8 +50,7 @@ def build_app(runner=None) -> gr.Blocks:
         from backend.runner import JobRunner
         runner = JobRunner()
     runner.start()  # runs left waiting by an earlier session start without a new submit
-    ctx = Context(runner)
-    pool = ModelPool()  # one base model in memory serves both chat panes and the label queue
+    ctx = Context(runner, ModelPool())  # one base model in memory serves both chat panes and the label queue
     with gr.Blocks(title="Tuneloop", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         watch = gr.State(None)  # a run to show in the Progress tab, set by Start, Rerun and Follow
@@ -61,8 +60,8 @@ def build_app(runner=None) -> gr.Blocks:
             create_live_tab(ctx, demo, watch)
             create_runs_tab(ctx, demo, tabs, watch)
             create_export_tab(ctx, demo)
-            create_chat_tab(ctx, demo, pool)
-            create_label_tab(ctx, demo, pool, tabs, watch)
+            create_chat_tab(ctx, demo)
+            create_label_tab(ctx, demo, tabs, watch)
     demo.tuneloop_runner = runner
     return demo
 
@@ -92,7 +91,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
     font = ["ui-sans-serif", "system-ui", "sans-serif"]
     return demo.launch(
         server_name=host, server_port=port, auth=credentials, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
-        max_file_size=max_upload_bytes(), allowed_paths=[str(exports_dir())], show_error=False, ssr_mode=False,
+        max_file_size=max_upload_bytes(), allowed_paths=[str(workspace.exports_dir())], show_error=False, ssr_mode=False,
         mcp_server=False, run_history=False, footer_links=[], css=CSS,
         theme=gr.themes.Default(font=font, font_mono=["ui-monospace", "monospace"]),
         auth_message="Tuneloop: sign in with the user and password given to the app." if credentials else None,
