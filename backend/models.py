@@ -43,17 +43,9 @@ def _check_local_folder(path: Path) -> Path:
 
 
 def _download_from_hub(repo_id: str) -> Path:
-    target = workspace.model_cache() / repo_id.replace("/", "--")
-    if target.exists():
-        return _check_local_folder(target)
-    try:
-        from huggingface_hub import snapshot_download
-        snapshot_download(repo_id, local_dir=target, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"])
-    except Exception as exc:
-        shutil.rmtree(target, ignore_errors=True)
-        raise ModelError(f"Could not download '{repo_id}' from the Hugging Face hub ({type(exc).__name__}). "
-                         f"Check the name and the network, or give a local model folder instead.") from None
-    return _check_local_folder(target)
+    """A hub model from the workspace's cache, pulled first if needed (see backend/hub.py)."""
+    from backend.hub import pull
+    return _check_local_folder(pull(repo_id))
 
 
 def _embedded_folder() -> Path:
