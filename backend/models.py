@@ -91,9 +91,12 @@ def _convert_embedded(target: Path):
 @functools.lru_cache(maxsize=4)
 def _tokenizer_cached(path: str):
     from transformers import AutoTokenizer
+    from backend.chat_template import ensure_chat_template
+
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    ensure_chat_template(tok)  # a base model without one gets ChatML
     return tok
 
 
@@ -147,6 +150,9 @@ def load_model(name: str | None, quantization: str = "none", hardware: Hardware 
     if hardware.device == "cuda":
         kwargs["device_map"] = {"": 0}
     try:
-        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except Exception as exc:
         raise ModelError(f"Could not load the model in '{path}': {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+    from backend.chat_template import fit_embeddings
+    fit_embeddings(model, load_tokenizer(name))  # room for the ChatML tokens a base model was given
+    return model
