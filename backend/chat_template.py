@@ -108,7 +108,7 @@ def fit_embeddings(model, tokenizer):
     """After ensure_chat_template added tokens: grow the model's embeddings and make <|im_end|> its end token."""
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
-    if tokenizer.chat_template == CHATML_TEMPLATE:
+    if tokenizer.chat_template in (CHATML_TEMPLATE, with_generation_markers(CHATML_TEMPLATE)):  # marked by SFT
         model.config.eos_token_id = tokenizer.eos_token_id
         if getattr(model, "generation_config", None) is not None:
             model.generation_config.eos_token_id = tokenizer.eos_token_id

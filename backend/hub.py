@@ -94,8 +94,13 @@ class _Pull:
         from huggingface_hub import HfApi
 
         api = HfApi(endpoint=self.endpoint, token=self._token_arg())
-        with _hub_errors(self.model_id, self._has_token()):
-            info = api.model_info(self.model_id, files_metadata=True)
+        try:
+            with _hub_errors(self.model_id, self._has_token()):
+                info = api.model_info(self.model_id, files_metadata=True)
+        except ModelError:
+            if self._downloaded_before_markers():
+                return self.folder
+            raise
         if getattr(info, "gated", False) and not self._has_token():
             raise _gated(self.model_id, has_token=False)
         files = {s.rfilename: s for s in info.siblings or [] if "/" not in s.rfilename}
@@ -122,6 +127,13 @@ class _Pull:
         marker = {"model": self.model_id, "commit": info.sha, "files": {n: files[n].size for n in kept}}
         (self.folder / MARKER).write_text(json.dumps(marker, indent=1))
         return self.folder
+
+    def _downloaded_before_markers(self) -> bool:
+        """A folder that Tuneloop's earlier snapshot_download filled (it deleted the folder when that failed): usable
+        when the Hub cannot be asked. One of our own unfinished pulls has a .tuneloop-commit file or .part files."""
+        folder = self.folder
+        return ((folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+                and not (folder / ".tuneloop-commit").exists() and not any(folder.glob("*.part")))
 
     def _token_arg(self):
         return self.token if self.token else None  # None: huggingface_hub looks for HF_TOKEN or a saved login

@@ -155,6 +155,17 @@ def test_no_network_is_one_plain_sentence(cache):
     assert error.value.__cause__ is None and error.value.__suppress_context__  # no chained traceback
 
 
+def test_a_folder_from_before_markers_is_used_when_the_hub_cannot_be_reached(cache, tiny_files):
+    old = cache / "org--old"
+    old.mkdir(parents=True)
+    for name, data in tiny_files.items():
+        (old / name).write_bytes(data)
+    assert hub.pull("org/old", endpoint=closed_port()) == old
+    (old / ".tuneloop-commit").write_text("abc")  # one of our own pulls, unfinished: not usable
+    with pytest.raises(ModelError, match="Cannot reach"):
+        hub.pull("org/old", endpoint=closed_port())
+
+
 def test_an_unknown_model_is_named(cache):
     with HubStandIn() as standin, pytest.raises(ModelError, match="No model called 'org/nothing'"):
         hub.pull("org/nothing", endpoint=standin.url)
