@@ -61,7 +61,8 @@ def pull(model_id: str, token: str | None = None, progress: Callable[[DownloadPr
          endpoint: str | None = None) -> Path:
     """Download `model_id` (e.g. 'Qwen/Qwen2.5-0.5B-Instruct') once; return its folder. Resumes an interrupted pull.
     token: a Hugging Face token for gated models (default: the one huggingface_hub finds, HF_TOKEN or a login).
-    progress: called with DownloadProgress a few times a second. endpoint: default HF_ENDPOINT or the Hub."""
+    progress: called with DownloadProgress a few times a second; an exception raised there stops the pull, and the
+    next pull goes on from where it stopped. endpoint: default HF_ENDPOINT, else the Hub."""
     _check_id(model_id)
     done = pulled(model_id)
     if done:
@@ -84,7 +85,8 @@ def _check_id(model_id: str):
 
 class _Pull:
     def __init__(self, model_id, token, progress, endpoint, folder: Path):
-        self.model_id, self.token, self.progress, self.endpoint, self.folder = model_id, token, progress, endpoint, folder
+        self.model_id, self.token, self.progress, self.endpoint = model_id, token, progress, endpoint
+        self.folder = folder
         self.done = self.total = self.fresh = 0
         self.started = time.monotonic()
         self.last_report = 0.0
@@ -270,10 +272,11 @@ class _hub_errors:
             raise ModelError(OFFLINE) from None
         if isinstance(error, GatedRepoError):
             raise _gated(self.model_id, self.has_token) from None
-        if isinstance(error, RepositoryNotFoundError) or isinstance(error, RevisionNotFoundError):
+        if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
             hint = (" If it is private or gated, check that your token's account can see it." if self.has_token
                     else " If it is private or gated, give a Hugging Face token.")
-            raise ModelError(f"No model called '{self.model_id}' on the Hugging Face Hub: check the name.{hint}") from None
+            raise ModelError(f"No model called '{self.model_id}' on the Hugging Face Hub: check the name."
+                             f"{hint}") from None
         if isinstance(error, HfHubHTTPError):
             status = error.response.status_code if error.response is not None else None
             if status == 401:

@@ -177,8 +177,9 @@ def model_config(name: str) -> dict:
         folder = workspace.model_cache() / name.replace("/", "--")  # a hub model downloaded before
     if not (folder / "config.json").is_file():
         from backend.catalogue import find
-        if find(name):  # a catalogue model not downloaded yet: its shape is known
-            return dict(find(name).config)
+        entry = find(name)
+        if entry:  # a catalogue model not downloaded yet: its shape is known
+            return dict(entry.config)
         raise ModelError(f"Model '{name}' not found: give a folder that holds config.json and .safetensors weights, "
                          "or use the built-in model.")
     try:
