@@ -98,12 +98,13 @@ class ModelShape:
 
 
 def estimate_memory(config: RunConfig, hardware=None, available: int | None = None,
-                    seq_length: int | None = None) -> MemoryEstimate:
-    """seq_length: the longest example in the data, when known (batches are padded to their longest row only)."""
+                    seq_length: int | None = None, model_cfg: dict | None = None) -> MemoryEstimate:
+    """seq_length: the longest example in the data, when known (batches are padded to their longest row only).
+    model_cfg: the model's config.json fields, for a model not on disk (a catalogue entry); default: read them."""
     if hardware is None:
         from backend.models import detect_hardware
         hardware = detect_hardware()
-    shape = ModelShape.from_config(model_config(config.model))
+    shape = ModelShape.from_config(model_cfg or model_config(config.model))
     quantization = hardware.quantization(config.quantization)
     dtype_bytes = 4 if hardware.dtype_name == "float32" else 2
 
@@ -173,6 +174,10 @@ def model_config(name: str) -> dict:
     if not folder.exists():
         folder = workspace.model_cache() / name.replace("/", "--")  # a hub model downloaded before
     if not (folder / "config.json").is_file():
+        from backend.catalogue import find
+        entry = find(name)
+        if entry:  # a catalogue model not downloaded yet: its shape is known
+            return dict(entry.config)
         raise ModelError(f"Model '{name}' not found: give a folder that holds config.json and .safetensors weights, "
                          "or use the built-in model.")
     try:

@@ -31,7 +31,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     metrics = MetricsCallback(on_metrics, on_total_steps, _tokens_per_example(prepared.tokenizer, train_rows))
     args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows))
     builders = {
-        "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, [metrics, stop]),
+        "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], log=log),
         "dpo": lambda: build_dpo_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
         "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
     }
