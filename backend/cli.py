@@ -1,7 +1,6 @@
 """The command line: `python app.py COMMAND`. User errors become one plain line and a nonzero exit."""
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -14,9 +13,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1",
                         help="Web app: the address to listen on (default 127.0.0.1, this computer only).")
     parser.add_argument("--port", type=int, default=7860, help="Web app: the port to listen on (default 7860).")
-    parser.add_argument("--auth", default=os.environ.get("TUNELOOP_AUTH"), metavar="USER:PASSWORD",
-                        help="Web app: ask for this user and password (or set TUNELOOP_AUTH). "
-                             "Use it whenever --host lets other computers in.")
+    parser.add_argument("--auth-file", metavar="PATH",
+                        help="Web app: ask for the user:password written on this file's first line (or set "
+                             "TUNELOOP_AUTH_FILE=PATH, or TUNELOOP_AUTH=user:password). Required when --host "
+                             "lets other computers in.")
+    parser.add_argument("--auth", metavar="USER:PASSWORD",
+                        help="Web app: like --auth-file, but every user of this computer can read it in `ps`: "
+                             "prefer TUNELOOP_AUTH or --auth-file.")
+    parser.add_argument("--insecure-no-auth", action="store_true",
+                        help="Web app: listen beyond this computer without a password (anyone who can reach "
+                             "the port can use the app).")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="Train a model on a dataset until done, printing progress.")
@@ -84,7 +90,8 @@ def main(argv=None) -> int:
     try:
         if args.command is None:
             from ui.app import serve
-            return serve(host=args.host, port=args.port, auth=args.auth)
+            return serve(host=args.host, port=args.port, auth=args.auth, auth_file=args.auth_file,
+                         insecure_no_auth=args.insecure_no_auth)
         return args.func(args) or 0
     except TuneloopError as exc:
         print(f"Error: {exc}", file=sys.stderr)
