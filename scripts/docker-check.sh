@@ -53,7 +53,7 @@ else
         tail -20 "$WORK/debootstrap.log" >&2; echo "Error: debootstrap failed (log above)." >&2; exit 1
     fi
     rm -rf "$WORK"/rootfs/var/cache/apt/*.bin "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/*
-    tar -C "$WORK/rootfs" -c . | podman import --change 'CMD ["python3"]' --change 'ENV LANG=C.UTF-8' \
+    tar -C "$WORK/rootfs" -c . | podman import -q --change 'CMD ["python3"]' --change 'ENV LANG=C.UTF-8' \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$BASE_IMAGE" >/dev/null
     rm -rf "$WORK/rootfs"
     echo "made in $((SECONDS - start)) s"
