@@ -119,17 +119,15 @@ def test_only_loopback_counts_as_local():
 def test_command_line_starts_the_web_app_with_safe_defaults(monkeypatch):
     seen = {}
     monkeypatch.setattr("ui.app.serve", lambda **kwargs: seen.update(kwargs) or 0)
-    monkeypatch.delenv("TUNELOOP_AUTH", raising=False)
     import app
     assert main([], serve=app.serve) == 0
-    assert seen == {"host": "127.0.0.1", "port": 7860, "auth": None}
-    monkeypatch.setenv("TUNELOOP_AUTH", "anna:pw")
-    assert main(["--host", "0.0.0.0", "--port", "9000"], serve=app.serve) == 0
-    assert seen == {"host": "0.0.0.0", "port": 9000, "auth": "anna:pw"}
+    assert seen == {"host": "127.0.0.1", "port": 7860, "auth": None, "auth_file": None, "insecure_no_auth": False}
+    assert main(["--host", "0.0.0.0", "--port", "9000", "--auth-file", "pw.txt"], serve=app.serve) == 0  # read by serve()
+    assert seen == {"host": "0.0.0.0", "port": 9000, "auth": None, "auth_file": "pw.txt", "insecure_no_auth": False}
 
 
 def test_every_web_option_has_help():
     parser = build_parser()
     for action in parser._actions:
-        if action.dest in ("host", "port", "auth"):
+        if action.dest in ("host", "port", "auth", "auth_file", "insecure_no_auth"):
             assert action.help and len(action.help) > 20
