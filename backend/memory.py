@@ -7,8 +7,8 @@ They are compared with the GPU's free memory, or the machine's available memory 
 On a GPU everything but the runtime is what torch.cuda.max_memory_allocated() measures; the runtime stands for the
 CUDA context and libraries, which it does not see (benchmarks/gpu.py prints estimate against measurement per part).
 """
-import math
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,7 +195,8 @@ def activation_bytes(shape: ModelShape, config: RunConfig, device: str, quantiza
     if config.lora_dropout > 0:  # each adapter keeps its own input after dropout, and the dropout mask (1 byte)
         lora = 3 * sum(inputs.values())
     else:  # q, k and v share one input, and so do gate and up
-        lora = 2 * sum(w for n, w in inputs.items() if n not in ("k_proj", "v_proj", "up_proj" if "gate_proj" in inputs else ""))
+        shared = ("k_proj", "v_proj", "up_proj" if "gate_proj" in inputs else "")
+        lora = 2 * sum(width for name, width in inputs.items() if name not in shared)
     attention = 2 * 4 * q  # q, k and v after RoPE (k, v repeated to all heads when padded) and the output
     mlp = 2 * 3 * i if shape.gated else 2 * 2 * i  # gate, its SiLU and up (ungated: up and its activation)
     per_layer = norms + lora + attention + mlp

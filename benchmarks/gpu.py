@@ -114,7 +114,8 @@ class Budget:
 
     def allows(self, need: float | None, what: str) -> bool:
         if need is not None and need > self.left():
-            say(f"[{self.elapsed():5.0f}s] skipped {what}: it needs about {need:.0f} s, {max(self.left(), 0):.0f} s are left")
+            say(f"[{self.elapsed():5.0f}s] skipped {what}: it needs about {need:.0f} s, "
+                f"{max(self.left(), 0):.0f} s are left")
             return False
         return True
 
@@ -259,6 +260,7 @@ class Rows:
         self.words = sorted(t[1:] for t in vocab if t.startswith("Ġ") and t[1:].isalpha() and t[1:].islower()
                             and 3 <= len(t) - 1 <= 8)
         self.prompt_words = max(4, seq // 8)
+        self.made: dict[tuple[str, int], tuple[list, float, float]] = {}  # the same rows serve every size
 
     def text(self, count: int) -> str:
         return " ".join(self.rng.choices(self.words, k=count))
@@ -282,6 +284,13 @@ class Rows:
 
     def prompt(self) -> list:
         return [{"role": "user", "content": self.text(self.prompt_words)}]
+
+    def get(self, method: str, count: int) -> tuple[list[dict], float, float]:
+        """(rows, tokens per trained sequence, answer tokens per sequence)."""
+        if (method, count) not in self.made:
+            rows = self.make(method, count)
+            self.made[method, count] = (rows, *self.measure(method, rows))
+        return self.made[method, count]
 
     def make(self, method: str, count: int) -> list[dict]:
         rows = []
@@ -345,8 +354,7 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
                   target_modules="attention+mlp")
     values.update(VARIANTS.get(variant, {}))
     config = build_config(values)
-    train_rows = rows.make(method, args.steps * args.batch)
-    seq, answer = rows.measure(method, train_rows)
+    train_rows, seq, answer = rows.get(method, args.steps * args.batch)
     sequences = args.batch * (2 if method == "dpo" else 1)
 
     device.clean()
@@ -360,7 +368,7 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
     parts = {"weights": estimate.weights, "adapter": estimate.adapter, "gradients": estimate.gradients,
              "optimizer": estimate.optimizer, "activations": estimate.activations, "runtime": estimate.runtime}
 
-    times: list[tuple[int, float]] = []
+    times: dict[int, float] = {}  # step -> when it was first logged (the trainer logs its last step twice)
     run_dir = work / f"{size}-{method}{'-' + variant if variant else ''}"
     run_dir.mkdir(parents=True, exist_ok=True)
     # The time guard's last resort: the trainer's own stop file ends the run after the current step.
@@ -372,8 +380,8 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
     shared = args.shared_model is not None and variant != "bf16"
     try:
         with shared_base(args.shared_model) if shared else contextlib.nullcontext():
-            result = run_training(config, run_dir, train_rows, [], on_metrics=lambda step, row: times.append(
-                (step, time.perf_counter())), on_total_steps=lambda total: None, log=lines.append)
+            result = run_training(config, run_dir, train_rows, [], on_metrics=lambda step, row: times.setdefault(
+                step, time.perf_counter()), on_total_steps=lambda total: None, log=lines.append)
     finally:
         guard.cancel()
     # A shared model's weights were on the GPU before the run and belong to it; anything else there does not.
@@ -383,7 +391,7 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
     shape = ModelShape.from_config(json.loads((folder / "config.json").read_text()))
     flops = step_flops(shape, method, args.batch, seq, answer)
     row = Row(method, size, variant, steps, sequences * seq / per_step, per_step, peak, visible,
-              flops / per_step / peak_flops, estimate.checkpointing, before if shared else float("nan"),
+              flops / per_step / peak_flops, estimate.checkpointing, before if shared and device.cuda else float("nan"),
               estimate.weights, parts)
     notes = []
     if result["stopped"]:
@@ -397,8 +405,9 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
     return row
 
 
-def seconds_per_step(times: list[tuple[int, float]]) -> float:
+def seconds_per_step(logged: dict[int, float]) -> float:
     """Mean time between logged steps, leaving out the first two (start-up) when there are enough."""
+    times = sorted(logged.items())
     if len(times) < 2:
         return float("nan")
     skip = 2 if len(times) > 4 else 0
@@ -512,9 +521,29 @@ def load_builtin_tokenizer(folder: str | None):
     return load_tokenizer()
 
 
+def preflight(device: Device):
+    """Everything the runs import, and one 4-bit quantization on the device, before any time goes into models: a
+    missing wheel or CUDA library shows in seconds."""
+    import bitsandbytes.functional as bnb_functional
+    import datasets  # noqa: F401
+    import peft  # noqa: F401
+    import sqlite_utils  # noqa: F401
+    import trl  # noqa: F401
+
+    import backend.train.dpo  # noqa: F401
+    import backend.train.kto  # noqa: F401
+    import backend.train.sft  # noqa: F401
+    torch = device.torch
+    weight = torch.randn(64, 64, dtype=torch.bfloat16, device="cuda" if device.cuda else "cpu")
+    packed, state = bnb_functional.quantize_4bit(weight, quant_type="nf4")
+    error = (bnb_functional.dequantize_4bit(packed, state) - weight).abs().mean().item()
+    if not error < 0.2:
+        raise RuntimeError(f"bitsandbytes' NF4 round trip is off by {error:.3f} on average")
+
+
 def versions() -> str:
     import importlib.metadata as metadata
-    names = ["torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets"]
+    names = ["torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "pyarrow"]
     found = []
     for name in names:
         try:
@@ -534,7 +563,9 @@ def main(argv=None) -> int:
     import transformers
     from transformers import trainer_callback
     transformers.logging.set_verbosity_error()
-    trainer_callback.PrinterCallback.on_log = lambda *a, **k: None  # the trainer's per-step dicts; one line per run here
+    transformers.utils.logging.disable_progress_bar()  # loading and saving bars would fill the device's output
+    # The trainer prints a dict per step; one line per run is printed here instead.
+    trainer_callback.PrinterCallback.on_log = lambda *a, **k: None
 
     from backend.models import detect_hardware, load_model
 
@@ -542,6 +573,12 @@ def main(argv=None) -> int:
     hardware = detect_hardware()
     say(f"[{budget.elapsed():5.0f}s] {device.name}; {hardware.device} {hardware.dtype_name}; Python "
         f"{sys.version.split()[0]}; {versions()}")
+    try:
+        preflight(device)
+    except Exception as exc:
+        say(f"Preflight failed, nothing was run: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        return 2
     peak_flops = device.matmul_peak(hardware.dtype)
     say(f"[{budget.elapsed():5.0f}s] {hardware.dtype_name} matmul peak: {peak_flops / 1e12:.2f} TFLOP/s")
     tokenizer = load_builtin_tokenizer(args.tokenizer)
@@ -586,7 +623,8 @@ def main(argv=None) -> int:
             if method in step_rate:
                 from backend.memory import ModelShape
                 shape = ModelShape.from_config(json.loads((folder / "config.json").read_text()))
-                predicted = 8 + args.steps * step_flops(shape, method, args.batch, args.seq, args.seq / 2) / step_rate[method]
+                flops = step_flops(shape, method, args.batch, args.seq, args.seq / 2)
+                predicted = 8 + args.steps * flops / step_rate[method]
             if not budget.allows(predicted, label):
                 results.append(Row(method, size, variant, note="skipped (time)"))
                 continue
@@ -625,8 +663,9 @@ def main(argv=None) -> int:
     report = [f"GPU check on {device.name}, {versions()}.",
               f"{hardware.dtype_name} matmul peak measured here: {peak_flops / 1e12:.2f} TFLOP/s (MFU is against it).",
               f"{args.steps} steps per run, batch {args.batch} (DPO: pairs), {args.seq} tokens per sequence, QLoRA NF4 "
-              f"with bf16 compute, LoRA r16 on attention+mlp; vocabulary 49152 (the built-in tokenizer's), so "
-              f"embeddings, output layer and FLOPs are those of that vocabulary, not of the original models.",
+              f"with {hardware.dtype_name} compute, LoRA r16 on attention+mlp; vocabulary {len(tokenizer)} (the "
+              f"built-in tokenizer's), so embeddings, output layer and FLOPs are those of that vocabulary, not of the "
+              f"original models.",
               "", table(results), "",
               "Peak GB measured: torch.cuda.max_memory_allocated() over the run (weights included). Peak GB estimated: "
               "backend.memory.estimate_memory without its runtime part (the CUDA context, which that counter does not "

@@ -1,4 +1,4 @@
-"""benchmarks/gpu.py, the GPU check, runs here on the CPU with one tiny shape through the same code, so it cannot rot."""
+"""benchmarks/gpu.py, the GPU check, runs here on the CPU with one tiny shape through the same code: it cannot rot."""
 import os
 import subprocess
 import sys
