@@ -235,6 +235,11 @@ def strip_adapters(model, keys: set):
         raise RuntimeError(f"The base model changed during training and cannot be reused: {sorted(left)[:5]}")
 
 
+def has_adapters(model) -> bool:
+    from peft.tuners.lora import LoraLayer
+    return any(isinstance(module, LoraLayer) for module in model.modules())
+
+
 @contextlib.contextmanager
 def shared_base(model):
     """run_training loads its model through backend.train.common.load_model; hand it the model loaded once (by that
@@ -596,15 +601,17 @@ def main(argv=None) -> int:
             results += [Row(m, size, note="skipped (time)") for m in methods]
             continue
         folder = scratch_dir(need, work) / size
+        say(f"[{budget.elapsed():5.0f}s] {size}: building a random {need / GB:.1f} GB bf16 model, saving it to "
+            f"{folder.parent} and loading it in 4-bit")
         try:
             start = time.perf_counter()
             timing = write_checkpoint(size, folder, tokenizer, device)
             loaded = time.perf_counter()
             model = load_model(str(folder), "4bit", hardware)
             model_s = time.perf_counter() - loaded
-            load_rate = max(load_rate or 0, (time.perf_counter() - start - 5) / max(need / GB, 0.5))
-            say(f"[{budget.elapsed():5.0f}s] {size}: built in {timing['build_s']:.1f} s, {need / GB:.1f} GB saved to "
-                f"{folder.parent} in {timing['save_s']:.1f} s, loaded in 4-bit by load_model in {model_s:.1f} s "
+            load_rate = (time.perf_counter() - start - 5) / max(need / GB, 0.5)  # the latest size's is the best guess
+            say(f"[{budget.elapsed():5.0f}s] {size}: built in {timing['build_s']:.1f} s, saved in "
+                f"{timing['save_s']:.1f} s, loaded in 4-bit by load_model in {model_s:.1f} s "
                 f"({device.allocated() / GB:.2f} GB on the GPU)")
         except Exception as exc:
             say(f"[{budget.elapsed():5.0f}s] {size}: could not build or load the model: {type(exc).__name__}: {exc}")
@@ -635,7 +642,7 @@ def main(argv=None) -> int:
                 say(f"[{budget.elapsed():5.0f}s] {label}: failed: {type(exc).__name__}: {str(exc)[:300]}")
                 traceback.print_exc()
                 row = Row(method, size, variant, note=f"failed: {type(exc).__name__}")
-                if args.shared_model is not None:  # it may be left changed: the next runs load their own
+                if args.shared_model is not None and has_adapters(model):  # the next runs load their own
                     args.shared_model = model = None
             device.clean()
             results.append(row)
