@@ -68,6 +68,15 @@ class RunConfig:
                         min=0, max=2**31 - 1)
     validation_split: float = setting(0.1, "Share of the data held back to check learning (0 to skip).",
                                       label="Share held back to check learning", min=0.0, max=0.5)
+    gradient_checkpointing: str = setting("auto", "Saves memory by working out parts of the model again during "
+                                          "learning, about 20-30% slower. 'auto': only when the memory estimate "
+                                          "says the run would not fit without it.",
+                                          label="Save memory by recomputing (gradient checkpointing)",
+                                          choices=("auto", "on", "off"))
+    optimizer: str = setting("adamw_torch", "'adamw_torch': plain AdamW. 'paged_adamw_8bit': AdamW whose state "
+                             "takes a quarter of the memory (8 bits) and, on a GPU, moves to the computer's memory "
+                             "when the GPU runs short.", label="Optimizer (8-bit saves memory)",
+                             choices=("adamw_torch", "paged_adamw_8bit"))
 
     lora_r: int = setting(16, "LoRA rank: how much the adapter can learn. Higher is stronger and slower.",
                           label="Adapter size (LoRA rank)", min=1, max=512, group="Adapter")

@@ -92,6 +92,8 @@ def _fits_message(changes: dict, config: RunConfig, tight: bool, estimate: Memor
                      f"effective batch of {config.batch_size * config.grad_accum})")
     if "max_length" in changes:
         parts.append(f"max length {changes['max_length']} (longer examples are cut)")
+    if estimate.checkpointing and config.gradient_checkpointing == "auto":
+        parts.append("gradient checkpointing (about 20-30% slower)")
     head = "Fits as set" if not parts else "Fits with " + _join(parts)
     room = f"needs about {_gb(estimate.total)} of {_gb(estimate.available)} free"
     return f"{head}, close to the limit: {room}." if tight else f"{head}: {room}."

@@ -33,8 +33,9 @@ def prepare_model(config: RunConfig, base_adapter: Path | None = None) -> Prepar
 
 
 def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, has_eval: bool,
-                      train_rows: int) -> dict:
-    """Keyword arguments shared by SFTConfig, DPOConfig and KTOConfig."""
+                      train_rows: int, gradient_checkpointing: bool = True) -> dict:
+    """Keyword arguments shared by SFTConfig, DPOConfig and KTOConfig. gradient_checkpointing: from the memory plan
+    (backend/train/memory_plan.py); TRL's own default is on."""
     steps = planned_steps(config, train_rows)
     save_every = config.save_every or max(5, steps // 4)
     return dict(
@@ -63,4 +64,6 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
         use_cpu=hardware.device == "cpu",
         dataloader_num_workers=0,
         remove_unused_columns=True,
+        gradient_checkpointing=gradient_checkpointing,
+        optim=config.optimizer,
     )
