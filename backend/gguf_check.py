@@ -136,8 +136,8 @@ def check_gguf(gguf_path, quant: str, ref: Reference, progress=lambda fraction, 
         answers.append((question, ref.texts[i], tokenizer.decode(mine, skip_special_tokens=True).strip()))
         progress((i + 1) / len(PROMPTS), f"Comparing the {quant} file with the merged model")
     passed, reason = _verdict(quant, agreeing, ties, max_diff, tolerance)
-    return FormatCheck(quant, len(PROMPTS), agreeing, round(max_diff, 6), passed, reason, answers, ties,
-                       round(tolerance, 6) if quant == "f16" else None)
+    return FormatCheck(quant, len(PROMPTS), agreeing, round(max_diff, 6), passed, reason, near_ties=ties,
+                       tolerance=round(tolerance, 6) if quant == "f16" else None, answers=answers)
 
 
 def _parts_at_near_tie(answer: list[int], mine: list[int], next_logits, tolerance: float) -> bool:
