@@ -168,3 +168,14 @@ def test_unsupported_architectures_are_refused_with_a_sentence(config_name, tmp_
 def test_unknown_format_is_refused(tiny, tmp_path):
     with pytest.raises(ExportError, match="Unknown GGUF format 'q5_k'"):
         export_gguf(tiny("llama"), tmp_path, "q5_k", "x")
+
+
+@pytest.mark.slow
+def test_builtin_model_round_trips_in_q8_0(embedded_model, tmp_path):
+    """The built-in SmolLM2-135M (the base folder: what an untrained adapter merges into) in q8_0 gives the
+    merged model's greedy answer to the first check question."""
+    result = export_gguf(embedded_model, tmp_path, "q8_0", "SmolLM2-135M-Instruct")
+    question, merged, loaded = result.check.answers[0]
+    assert question == "What is the capital of France?"
+    assert loaded == merged and "Paris" in loaded
+    assert result.check.passed and result.path.exists() and (tmp_path / "Modelfile").exists()
