@@ -129,9 +129,10 @@ def plan_tensors(model: ModelFolder, quant: str) -> list[PlannedTensor]:
     arch = next(k for k, v in gguf.MODEL_ARCH_NAMES.items() if v == model.arch)
     names = gguf.get_tensor_name_map(arch, model.config["num_hidden_layers"])
     tied = bool(model.config.get("tie_word_embeddings", False))
-    has_output = not tied and any(k == "lm_head.weight" for k in _tensor_shapes(model))
+    shapes = _tensor_shapes(model)
+    has_output = not tied and "lm_head.weight" in shapes
     plan = []
-    for source, (shape, _) in _tensor_shapes(model).items():
+    for source, (shape, _) in shapes.items():
         if source.endswith(_SKIPPED) or (tied and source == "lm_head.weight"):
             continue
         name = names.get_name(source, try_suffixes=(".weight", ".bias"))
@@ -168,7 +169,8 @@ def _pre_tokenizer_name(tokenizer_json: dict) -> str:
                       "tokenize differently. Export it as a safetensors folder instead.")
 
 
-def _adds_special(tokenizer) -> tuple[bool, bool]:
+def tokenizer_adds_special(tokenizer) -> tuple[bool, bool]:
+    """Whether encoding text adds the BOS, and the EOS, measured rather than read from config files."""
     ids = tokenizer("a")["input_ids"]
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     return (bos is not None and ids[:1] == [bos]), (eos is not None and ids[-1:] == [eos] and len(ids) > 1)
@@ -184,7 +186,7 @@ def read_vocabulary(model: ModelFolder) -> Vocabulary:
         raise ExportError(f"'{model.path}' has no tokenizer.json; a GGUF needs the model's fast tokenizer.")
     tokenizer_json = json.loads(tokenizer_file.read_text())
     tokenizer = AutoTokenizer.from_pretrained(model.path)
-    add_bos, add_eos = _adds_special(tokenizer)
+    add_bos, add_eos = tokenizer_adds_special(tokenizer)
     n_vocab = int(model.config["vocab_size"])
     try:
         vocab = gguf.LlamaHfVocab(model.path)  # sentencepiece-style BPE with byte fallback: Mistral, Llama 2

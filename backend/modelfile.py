@@ -85,8 +85,8 @@ def recognise(tokenizer) -> TemplateMatch | None:
         alone = _render(tokenizer, [{"role": "user", "content": _MARK["user"]}])
     except Exception:  # a template that cannot render a plain conversation is simply not one we know
         return None
-    from backend.gguf_export import _adds_special
-    adds_bos = _adds_special(tokenizer)[0]
+    from backend.gguf_export import tokenizer_adds_special
+    adds_bos = tokenizer_adds_special(tokenizer)[0]
     bos = tokenizer.bos_token or ""
     for fmt in FORMATS:
         body = fmt.render(conversation, None)

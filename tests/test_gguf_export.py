@@ -179,3 +179,31 @@ def test_builtin_model_round_trips_in_q8_0(embedded_model, tmp_path):
     assert question == "What is the capital of France?"
     assert loaded == merged and "Paris" in loaded
     assert result.check.passed and result.path.exists() and (tmp_path / "Modelfile").exists()
+
+
+def _split(regex):
+    return {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated"},
+                                                  {"type": "ByteLevel", "add_prefix_space": False, "use_regex": False}]}
+
+
+def test_pre_tokenizer_names_llama_cpp_knows():
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import _LLAMA3_SPLIT
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+    from backend.gguf_export import _pre_tokenizer_name
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
+    assert _pre_tokenizer_name({"pre_tokenizer": byte_level}) == "gpt-2"  # the built-in tokenizer as rebuilt
+    assert _pre_tokenizer_name({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": True}, byte_level]}}) == "smollm"  # SmolLM2's own tokenizer.json
+    assert _pre_tokenizer_name({"pre_tokenizer": _split(_LLAMA3_SPLIT)}) == "llama-bpe"
+    assert _pre_tokenizer_name({"pre_tokenizer": _split(PRETOKENIZE_REGEX)}) == "qwen2"
+    with pytest.raises(ExportError, match="llama.cpp has no name for"):
+        _pre_tokenizer_name({"pre_tokenizer": _split(r"\w+")})
+
+
+def test_a_near_tie_is_told_apart_from_a_real_difference():
+    from backend.gguf_check import _parts_at_near_tie
+    logits = torch.zeros(3, 10)
+    logits[0, 5], logits[1, 6], logits[1, 7], logits[2, 1] = 9.0, 4.00, 3.98, 2.0
+    assert _parts_at_near_tie([5, 6, 1], [5, 7, 1], logits, tolerance=0.05)  # 4.00 vs 3.98 at the second token
+    assert not _parts_at_near_tie([5, 6, 1], [5, 2, 1], logits, tolerance=0.05)  # 4.00 vs 0: a real change
+    assert not _parts_at_near_tie([5, 6, 1], [5, 6], logits, tolerance=0.05)  # stopped early: not a tie

@@ -92,7 +92,7 @@ def test_llama3_modelfile(tmp_path):
 def test_llama3_bos_is_left_to_llama_cpp_when_the_tokenizer_adds_it(monkeypatch):
     tokenizer = _llama3_tokenizer()
     import backend.gguf_export as gguf_export
-    monkeypatch.setattr(gguf_export, "_adds_special", lambda tok: (True, False))
+    monkeypatch.setattr(gguf_export, "tokenizer_adds_special", lambda tok: (True, False))
     match = recognise(tokenizer)
     assert match.format.name == "llama3" and match.prefix == "" and match.default_system is None
 
