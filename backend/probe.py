@@ -1,14 +1,19 @@
 """The forgetting probe: everyday questions answered by the base and the tuned model, after every run."""
+from dataclasses import replace
+
+from backend.answers import GREEDY
 from backend.everyday import PROBE, answer_is_right
-from backend.generate import generate
+from backend.model_pool import generate_texts
+
+SAMPLING = replace(GREEDY, max_new_tokens=48)
 
 
 def run_probe(peft_model, tokenizer) -> dict:
     """Ask the probe questions with the adapter on and off (one model in memory) and compare."""
     questions = [q for q, _ in PROBE]
-    tuned = generate(peft_model, tokenizer, questions, max_new_tokens=48)
+    tuned = [text for text, _ in generate_texts(peft_model, tokenizer, questions, SAMPLING)]
     with peft_model.disable_adapter():
-        base = generate(peft_model, tokenizer, questions, max_new_tokens=48)
+        base = [text for text, _ in generate_texts(peft_model, tokenizer, questions, SAMPLING)]
     items = []
     for (question, pattern), b, t in zip(PROBE, base, tuned):
         items.append({"question": question, "base": b, "tuned": t,
