@@ -43,8 +43,10 @@ BETA = 0.1
 
 # --- the work ------------------------------------------------------------------------------------------------
 
-def workload(method: str, rows_needed: int, seed: int) -> list[dict]:
-    """Rows from LLaMA-Factory's demo files in their own format (alpaca or sharegpt): a seeded sample."""
+def workload(method: str, rows_needed: int, seed: int, max_length: int) -> list[dict]:
+    """Rows from LLaMA-Factory's demo files in their own format (alpaca or sharegpt): a seeded sample of those
+    whose prompt takes at most half of max_length. TRL drops a row whose prompt alone fills max_length, where
+    LLaMA-Factory shortens the prompt to keep part of the answer: with such rows they would not do the same work."""
     if method == "sft":
         identity = json.loads((PEERS / "identity.json").read_text())
         for row in identity:  # the file's placeholders, filled as LLaMA-Factory's README asks
@@ -53,9 +55,23 @@ def workload(method: str, rows_needed: int, seed: int) -> list[dict]:
     else:
         rows = json.loads((PEERS / f"{method}_en_demo.json").read_text())
     random.Random(seed).shuffle(rows)
-    if rows_needed > len(rows):
-        sys.exit(f"{method}: {rows_needed} rows needed (steps x batch), the demo file has {len(rows)}.")
-    return rows[:rows_needed]
+    tokenizer = _tokenizer()
+    fitting = []
+    for row in rows:
+        converted = as_trl(method, row)
+        prompt = converted["messages"][:-1] if method == "sft" else converted["prompt"]
+        if len(tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True,
+                                             return_dict=False)) <= max_length // 2:
+            fitting.append(row)
+        if len(fitting) == rows_needed:
+            return fitting
+    sys.exit(f"{method}: {rows_needed} rows needed (steps x batch), the demo file has {len(fitting)} whose prompt "
+             f"fits in half of max length {max_length}.")
+
+
+def _tokenizer():
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(MODEL)
 
 
 def as_trl(method: str, row: dict) -> dict:
@@ -76,8 +92,7 @@ def as_trl(method: str, row: dict) -> dict:
 
 def real_tokens(method: str, rows: list[dict], max_length: int) -> int:
     """Non-padding tokens trained on: each sequence in the model's chat template, cut at max_length."""
-    from transformers import AutoTokenizer
-    tokenizer = AutoTokenizer.from_pretrained(MODEL)
+    tokenizer = _tokenizer()
 
     def length(messages):
         return min(len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)), max_length)
@@ -351,7 +366,7 @@ def main():
     work_root = Path(tempfile.mkdtemp(prefix="speed-", dir=BENCH))
     data, tokens = {}, {}
     for method in methods:
-        rows = workload(method, settings.steps * settings.batch // settings.epochs, settings.seed)
+        rows = workload(method, settings.steps * settings.batch // settings.epochs, settings.seed, settings.max_length)
         folder = work_root / f"data-{method}"
         folder.mkdir()
         data[method] = folder / f"{method}.json"
