@@ -1,5 +1,6 @@
 """What the trainer does for speed (figures in docs/benchmarks.md, measured by benchmarks/speed.py): the
 settings it chooses, checked as behaviour, never as timings."""
+import json
 import os
 import subprocess
 import sys
@@ -11,15 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 RECORD_WAIT_POLICY_AT_TORCH_IMPORT = """
 import importlib.abc, os, sys
-seen = {}
 class Watch(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == "torch" and "torch" not in seen:
-            seen["torch"] = os.environ.get("OMP_WAIT_POLICY")
+        if name == "torch":
+            print(os.environ.get("OMP_WAIT_POLICY"))
+            raise SystemExit(0)  # seen: no need to wait for torch to load
         return None
 sys.meta_path.insert(0, Watch())
 import backend.train
-print(seen.get("torch", "torch never imported"))
+print("torch never imported")
 """
 
 
@@ -40,47 +41,51 @@ def test_a_wait_policy_set_by_the_user_is_kept():
 
 
 def test_cpu_training_keeps_activations_instead_of_recomputing_them(tiny_model, tmp_path):
+    """TRL turns gradient checkpointing on by default (each forward pass run twice); the memory plan leaves it off
+    where the run fits without it, as it does for a small model on the CPU."""
     from backend.config import build_config
-    from backend.models import Hardware
     from backend.train.common import prepare_model, trainer_arguments
+    from backend.train.memory_plan import plan_checkpointing
     from backend.train.sft import build_sft_trainer
 
     config = build_config({"model": tiny_model, "max_steps": 1, "batch_size": 2})
     prepared = prepare_model(config)
     assert prepared.hardware.device == "cpu"
-    args = trainer_arguments(config, tmp_path, prepared.hardware, False, 2)
     rows = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}] * 2
+    checkpointing, why = plan_checkpointing(config, rows, prepared.tokenizer, prepared.hardware)
+    assert (checkpointing, why) == (False, "")
+    args = trainer_arguments(config, tmp_path, prepared.hardware, False, 2, gradient_checkpointing=checkpointing)
     trainer = build_sft_trainer(prepared, args, rows, [], [])
     trainer.train()
     assert not trainer.args.gradient_checkpointing
     assert not trainer.model.base_model.model.is_gradient_checkpointing
-    gpu = Hardware("cuda", "bfloat16", "4bit")
-    assert trainer_arguments(config, tmp_path, gpu, False, 2)["gradient_checkpointing"]
-
-
-def _reference_passes(run_id) -> int:
-    from backend import workspace
-    log = (workspace.run_dir(run_id) / "train.log").read_text()
-    return log.count("Computing reference log probs for train dataset:   0%")  # one progress bar per pass
 
 
 @pytest.mark.parametrize("method,data", [("dpo", "pairs_file"), ("kto", "labels_file")])
-def test_reference_is_computed_once_when_the_rows_are_read_twice(method, data, tiny_model, request):
-    from backend.runner import JobRunner
-    from tests.conftest import tiny_config
+def test_reference_is_computed_once_when_the_rows_are_read_twice(method, data, tiny_model, tmp_path, request):
+    """In this process, not through a worker: what is checked is the trainer that run_training builds."""
+    from backend.config import build_config
+    from backend.train.common import prepare_model, trainer_arguments
+    from backend.train.dpo import build_dpo_trainer
+    from backend.train.kto import build_kto_trainer
 
-    runner = JobRunner()
-    rows = request.getfixturevalue(data)  # 16 rows, batch 4: 4 steps are one pass, 8 steps two
-    twice = runner.submit(tiny_config(tiny_model, rows, method=method, max_steps=8))
-    once = runner.submit(tiny_config(tiny_model, rows, method=method, max_steps=4))
-    runs = {run_id: runner.wait(run_id, timeout=300) for run_id in (twice, once)}
-    runner.close()
-    assert all(run["status"] == "done" for run in runs.values()), [r.get("reason") for r in runs.values()]
-    assert _reference_passes(twice) == 1
-    assert _reference_passes(once) == 0  # one pass: the reference runs alongside each step, as before
-    metrics = [m for m in runner.store.metrics(twice) if "train_loss" in m]
+    rows = [json.loads(line) for line in request.getfixturevalue(data).read_text().splitlines()]  # 16 rows, batch 4: 4 steps are one pass, 8 steps two
+    build = build_dpo_trainer if method == "dpo" else build_kto_trainer
+    column = "ref_chosen_logps" if method == "dpo" else "ref_logps"
+    trainers = {}
+    for steps in (8, 4):
+        config = build_config({"model": tiny_model, "method": method, "max_steps": steps, "batch_size": 4,
+                               "lora_r": 4, "lora_alpha": 8, "max_length": 128})
+        prepared = prepare_model(config)
+        args = trainer_arguments(config, tmp_path / str(steps), prepared.hardware, False, len(rows),
+                                 gradient_checkpointing=False)
+        trainers[steps] = build(prepared, args, rows, [], [], 0.1)
+    assert column in trainers[8].train_dataset.column_names  # every row carries its reference log-probability
+    assert column not in trainers[4].train_dataset.column_names  # one pass: computed alongside each step, as before
+    trainers[8].train()
+    metrics = [m for m in trainers[8].state.log_history if "loss" in m]
     assert [m["step"] for m in metrics] == list(range(1, 9))
-    assert any("rewards_chosen" in m for m in metrics)
+    assert all(m["loss"] == m["loss"] for m in metrics)  # no NaN from a missing reference
 
 
 def test_reference_once_counts_passes_over_the_rows():
@@ -93,3 +98,35 @@ def test_reference_once_counts_passes_over_the_rows():
     assert not reference_once(args(0, epochs=1.0), 40)["precompute_ref_log_probs"]
     assert not reference_once(args(5), 40)["precompute_ref_log_probs"]  # 5 steps x 8 rows = one pass
     assert reference_once(args(6), 40)["precompute_ref_log_probs"]
+
+
+def test_padding_free_batches_keep_the_rows_apart(tiny_model, tmp_path):
+    """Rows laid end to end in one sequence give each row exactly the logits it gets alone: no row sees another."""
+    import torch
+
+    from backend.config import build_config
+    from backend.train.common import prepare_model, trainer_arguments
+    from backend.train.sft import build_sft_trainer
+
+    config = build_config({"model": tiny_model, "max_steps": 1, "batch_size": 3})
+    prepared = prepare_model(config)
+    args = trainer_arguments(config, tmp_path, prepared.hardware, False, 3)
+    rows = [{"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+            for question, answer in [("Hi", "Hello!"), ("What is 2 + 2?", "It is 4, as everyone knows."),
+                                     ("Name a colour.", "Blue.")]]
+    trainer = build_sft_trainer(prepared, args, rows, [], [])
+    examples = [trainer.train_dataset[i] for i in range(3)]
+    batch = trainer.data_collator(examples)
+    lengths = [len(e["input_ids"]) for e in examples]
+    assert batch["input_ids"].shape == (1, sum(lengths)) and "attention_mask" not in batch  # no padding at all
+    model = trainer.model.eval()
+    with torch.no_grad():
+        together = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0]
+        start = 0
+        for example, length in zip(examples, lengths):
+            alone = model(input_ids=torch.tensor([example["input_ids"]])).logits[0]
+            assert torch.allclose(together[start:start + length], alone, atol=1e-4)
+            start += length
+    labels = batch["labels"][0]
+    learned = prepared.tokenizer.decode(labels[labels != -100])
+    assert learned == "Hello!<|im_end|>It is 4, as everyone knows.<|im_end|>Blue.<|im_end|>"
