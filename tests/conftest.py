@@ -26,6 +26,23 @@ def home(tmp_path, monkeypatch, model_cache):
     return path
 
 
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory, model_cache):
+    """A workspace that a module's tests share: what is costly to make (a trained run) is made once in it, by a
+    module-scoped fixture, and each test that reads it moves there with `use_home`."""
+    path = tmp_path_factory.mktemp("module-home") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNELOOP_HOME", str(path))
+        patch.setenv("TUNELOOP_MODEL_CACHE", str(model_cache))
+        yield path
+
+
+def use_home(monkeypatch, path: Path) -> Path:
+    """This test works in `path` (a module_home) instead of its own fresh workspace."""
+    monkeypatch.setenv("TUNELOOP_HOME", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def embedded_model(model_cache):
     """The built-in model converted into the session's cache before a test needs it on a deadline."""
@@ -60,27 +77,31 @@ def write_jsonl(path: Path, rows) -> Path:
     return path
 
 
+CHAT_ROWS = [{"messages": [{"role": "user", "content": f"Say hello number {i}."},
+                           {"role": "assistant", "content": f"Hello number {i}!"}]} for i in range(24)]
+
+
 @pytest.fixture
 def chat_file(tmp_path):
-    rows = [{"messages": [{"role": "user", "content": f"Say hello number {i}."},
-                          {"role": "assistant", "content": f"Hello number {i}!"}]} for i in range(24)]
-    return write_jsonl(tmp_path / "chat.jsonl", rows)
+    return write_jsonl(tmp_path / "chat.jsonl", CHAT_ROWS)
+
+
+PAIRS_ROWS = [{"prompt": [{"role": "user", "content": f"Greet person {i}."}],
+               "chosen": [{"role": "assistant", "content": f"Hello, person {i}! Nice to meet you."}],
+               "rejected": [{"role": "assistant", "content": "Go away."}]} for i in range(16)]
+LABELS_ROWS = [{"prompt": [{"role": "user", "content": f"Greet person {i}."}],
+                "completion": [{"role": "assistant", "content": "Hello!" if i % 2 else "Go away."}],
+                "label": bool(i % 2)} for i in range(16)]
 
 
 @pytest.fixture
 def pairs_file(tmp_path):
-    rows = [{"prompt": [{"role": "user", "content": f"Greet person {i}."}],
-             "chosen": [{"role": "assistant", "content": f"Hello, person {i}! Nice to meet you."}],
-             "rejected": [{"role": "assistant", "content": "Go away."}]} for i in range(16)]
-    return write_jsonl(tmp_path / "pairs.jsonl", rows)
+    return write_jsonl(tmp_path / "pairs.jsonl", PAIRS_ROWS)
 
 
 @pytest.fixture
 def labels_file(tmp_path):
-    rows = [{"prompt": [{"role": "user", "content": f"Greet person {i}."}],
-             "completion": [{"role": "assistant", "content": "Hello!" if i % 2 else "Go away."}],
-             "label": bool(i % 2)} for i in range(16)]
-    return write_jsonl(tmp_path / "labels.jsonl", rows)
+    return write_jsonl(tmp_path / "labels.jsonl", LABELS_ROWS)
 
 
 def greedy(model, tokenizer, prompts, max_new_tokens: int = 16) -> list[str]:

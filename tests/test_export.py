@@ -1,12 +1,16 @@
 """Export: the merged folder loads with plain transformers and answers exactly like base + adapter."""
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from backend import workspace
+from backend.db import connect
 from backend.errors import RunStateError
 from backend.export import export_run
-from backend import workspace
 from backend.runner import JobRunner
-from tests.conftest import greedy, tiny_config
+from backend.runs import RunStore
+from tests.conftest import CHAT_ROWS, greedy, tiny_config, use_home, write_jsonl
+from tests.fake_runs import fake_run
 
 PROMPTS = ["Say hello number 3.", "What is the capital of France?"]
 
@@ -19,8 +23,23 @@ def trained_run(tiny_model, chat_file):
     return runner.store, run_id
 
 
-def test_merged_export_matches_base_plus_adapter(tiny_model, chat_file, tmp_path):
-    store, run_id = trained_run(tiny_model, chat_file)
+@pytest.fixture(scope="module")
+def trained(module_home, tiny_model, tmp_path_factory):
+    """One trained run that every test here exports (read only): (its workspace, run id)."""
+    chat_file = write_jsonl(tmp_path_factory.mktemp("data") / "chat.jsonl", CHAT_ROWS)
+    _, run_id = trained_run(tiny_model, chat_file)
+    return module_home, run_id
+
+
+@pytest.fixture
+def store_and_run(trained, monkeypatch):
+    home, run_id = trained
+    use_home(monkeypatch, home)
+    return RunStore(connect()), run_id
+
+
+def test_merged_export_matches_base_plus_adapter(store_and_run, tiny_model, tmp_path):
+    store, run_id = store_and_run
     out = export_run(store, run_id, tmp_path / "merged")
     names = {p.name for p in out.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "generation_config.json", "README.md"} <= names
@@ -43,23 +62,26 @@ def test_merged_export_matches_base_plus_adapter(tiny_model, chat_file, tmp_path
         assert words in card
 
 
-def test_adapter_only_export_and_zip(tiny_model, chat_file, tmp_path):
-    store, run_id = trained_run(tiny_model, chat_file)
+def test_adapter_only_export_and_zip(store_and_run, tmp_path):
+    store, run_id = store_and_run
     archive = export_run(store, run_id, tmp_path / "adapter", adapter_only=True, zip_it=True)
     assert archive.suffix == ".zip" and archive.stat().st_size > 0
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
 
 
-def test_export_refuses_unfinished_run_and_nonempty_folder(tiny_model, chat_file, tmp_path):
-    store, run_id = trained_run(tiny_model, chat_file)
+def test_export_refuses_a_nonempty_folder(store_and_run, tmp_path):
+    store, run_id = store_and_run
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "x").write_text("x")
-    import pytest
     with pytest.raises(Exception, match="not empty"):
         export_run(store, run_id, busy)
-    store.set_status(run_id, "failed")
+    assert list(busy.iterdir()) == [busy / "x"]
+
+
+def test_export_refuses_a_run_without_a_finished_adapter(tiny_model, tmp_path):
+    run_id = fake_run(tiny_model, status="failed")  # a run of its own: this one is changed
     (workspace.run_dir(run_id) / "adapter" / "adapter_model.safetensors").unlink()
     with pytest.raises(RunStateError, match="no finished adapter"):
-        export_run(store, run_id, tmp_path / "new")
+        export_run(RunStore(connect()), run_id, tmp_path / "new")

@@ -1,5 +1,8 @@
 """One step from labels to a run: thumbs become a stored KTO dataset, A/B choices a DPO dataset, and the run
-trains on top of the run whose answers were judged (tiny model: seconds)."""
+trains on top of the run whose answers were judged (tiny model: seconds). One run per kind, trained once for the
+module, is read by the tests that check it."""
+from types import SimpleNamespace
+
 import pytest
 
 from backend import workspace
@@ -9,7 +12,10 @@ from backend.db import connect
 from backend.errors import ConfigError, ModelError
 from backend.labels import LabelStore, labels_to_dataset, train_on_labels
 from backend.runner import JobRunner
+from backend.runs import RunStore
+from tests.conftest import use_home
 from tests.fake_runs import fake_run
+from tests.test_cli import app, last_json
 
 TINY = dict(max_steps=3, batch_size=4, learning_rate=1e-3, probe=False, validation_split=0.0, max_length=128)
 
@@ -51,45 +57,55 @@ def test_a_bad_setting_leaves_no_dataset_and_no_run_behind(tiny_model):
         runner.close()
 
 
-def test_the_run_uses_the_split_that_was_stored(tiny_model):
-    give_labels(fake_run(tiny_model), tiny_model)
+@pytest.fixture(scope="module")
+def trained(module_home, tiny_model):
+    """Labels on a judged run, then one run per kind, each trained once and read by several tests: KTO on the
+    thumbs through the runner (a quarter held back), DPO on the choices from the command line."""
+    judged = fake_run(tiny_model)
+    give_labels(judged, tiny_model)
     runner = JobRunner()
     try:
         run_id, dataset = train_on_labels(runner.db, runner, "kto", overrides=dict(TINY, validation_split=0.25))
-        run = runner.wait(run_id, timeout=300)
+        kto = runner.wait(run_id, timeout=600)
     finally:
         runner.close()
+    settings = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    command_line = app("labels", "train", "--kind", "dpo", *settings, "--json")
+    assert command_line.returncode == 0, command_line.stderr
+    dpo = RunStore(connect()).get(last_json(command_line)["run_id"])
+    return SimpleNamespace(home=module_home, judged=judged, runs={"kto": kto, "dpo": dpo},
+                           datasets={"kto": dataset, "dpo": dpo["dataset"]}, command_line=command_line)
+
+
+@pytest.fixture
+def runs(trained, monkeypatch):
+    use_home(monkeypatch, trained.home)
+    return trained
+
+
+def test_the_run_uses_the_split_that_was_stored(runs):
+    run = runs.runs["kto"]
     assert run["status"] == "done", run.get("reason")
-    stored = DatasetStore(runner.db)
-    held_back = stored.rows(dataset, "validation")
-    assert len(held_back) == 3 and len(stored.rows(dataset, "train")) == 9  # 12 thumbs, a quarter held back
-    log = (workspace.run_dir(run_id) / "train.log").read_text()
+    stored = DatasetStore(connect())
+    held_back = stored.rows(runs.datasets["kto"], "validation")
+    assert len(held_back) == 3  # 12 thumbs, a quarter held back
+    assert len(stored.rows(runs.datasets["kto"], "train")) == 9
+    log = (workspace.run_dir(run["id"]) / "train.log").read_text()
     assert "Training KTO on 9 examples (3 held out)" in log
 
 
 @pytest.mark.parametrize("kind", ["kto", "dpo"])
-def test_training_on_labels_builds_on_the_judged_run(tiny_model, kind):
-    judged = fake_run(tiny_model)
-    give_labels(judged, tiny_model)
-    runner = JobRunner()
-    try:
-        run_id, dataset = train_on_labels(runner.db, runner, kind, overrides=TINY)
-        run = runner.wait(run_id, timeout=300)
-    finally:
-        runner.close()
+def test_training_on_labels_builds_on_the_judged_run(runs, tiny_model, kind):
+    run = runs.runs[kind]
     assert run["status"] == "done", run.get("reason")
-    assert (run["method"], run["base_run"], run["dataset"]) == (kind, judged, dataset)
+    assert (run["method"], run["base_run"], run["dataset"]) == (kind, runs.judged, runs.datasets[kind])
+    assert DatasetStore(connect()).get(runs.datasets[kind])["kind"] == kind
     assert run["config"]["model"] == tiny_model
     assert run["final_metrics"]["steps"] == 3
 
 
-def test_labels_train_from_the_command_line(tiny_model):
-    from tests.test_cli import app, last_json
-    judged = fake_run(tiny_model)
-    give_labels(judged, tiny_model)
-    settings = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
-    result = app("labels", "train", "--kind", "dpo", *settings, "--json")
-    assert result.returncode == 0, result.stderr
-    summary = last_json(result)
+def test_labels_train_from_the_command_line(runs):
+    summary = last_json(runs.command_line)
     assert summary["status"] == "done" and summary["metrics"]["steps"] == 3
-    assert "on dataset 'labels-dpo-" in result.stderr
+    assert f"on dataset '{runs.datasets['dpo']}'" in runs.command_line.stderr
+    assert runs.datasets["dpo"].startswith("labels-dpo-")
