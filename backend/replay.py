@@ -3,7 +3,9 @@ KTO data as answers marked good).
 
 Training on a few dozen examples of one behaviour teaches the model to answer everything that way
 (docs/facts.md: 0 of 5 everyday answers kept by a naive run). Rehearsing its own everyday answers keeps them.
-The answers are generated once per base model and cached next to it.
+The answers are generated once per base model and cached next to it. The web app makes them for the built-in
+model when it starts (prepare_everyday, in the background), so that a first run does not wait for them before
+its first step.
 """
 import hashlib
 import json
@@ -13,6 +15,29 @@ from backend import workspace
 from backend.answers import GREEDY
 from backend.everyday import REPLAY_PROMPTS
 from backend.model_pool import generate_texts
+
+
+def everyday_key(model_path: str, quantization: str, base_adapter=None) -> str:
+    """What the cached answers depend on: the base model, how it is loaded, and the adapter a run builds on."""
+    return f"{model_path}|{quantization}|{base_adapter or ''}"
+
+
+def prepare_everyday(model: str | None = None, count: int | None = None) -> bool:
+    """Convert `model` (the built-in one by default) if needed and cache its everyday answers, as a run with the
+    default settings would make them before its first step. Returns True when they had to be generated."""
+    from backend.config import RunConfig
+    from backend.models import detect_hardware, load_model, load_tokenizer, resolve_model
+
+    defaults = RunConfig()
+    count = defaults.keep_everyday if count is None else count
+    path = str(resolve_model(model))
+    hardware = detect_hardware()
+    quantization = hardware.quantization(defaults.quantization)
+    key = everyday_key(path, quantization)
+    if count <= 0 or _cache_file(key, REPLAY_PROMPTS[:count]).exists():
+        return False
+    replay_examples(load_model(path, quantization, hardware), load_tokenizer(path), key, count)
+    return True
 
 
 def replay_examples(model, tokenizer, model_key: str, count: int, method: str = "sft") -> list[dict]:
@@ -28,9 +53,13 @@ def replay_examples(model, tokenizer, model_key: str, count: int, method: str = 
     return [{"messages": prompt + answer} for prompt, answer in pairs]
 
 
-def _cached_answers(model, tokenizer, model_key: str, prompts: list[str]) -> list[str]:
+def _cache_file(model_key: str, prompts: list[str]):
     digest = hashlib.sha256(json.dumps([model_key, prompts]).encode()).hexdigest()[:16]
-    path = workspace.model_cache() / "replay" / f"{digest}.json"
+    return workspace.model_cache() / "replay" / f"{digest}.json"
+
+
+def _cached_answers(model, tokenizer, model_key: str, prompts: list[str]) -> list[str]:
+    path = _cache_file(model_key, prompts)
     if path.exists():
         try:
             return json.loads(path.read_text())

@@ -130,3 +130,21 @@ def test_padding_free_batches_keep_the_rows_apart(tiny_model, tmp_path):
     labels = batch["labels"][0]
     learned = prepared.tokenizer.decode(labels[labels != -100])
     assert learned == "Hello!<|im_end|>It is 4, as everyone knows.<|im_end|>Blue.<|im_end|>"
+
+
+def test_everyday_answers_made_ahead_are_the_ones_a_run_uses(tiny_model, monkeypatch):
+    """The web app makes the everyday answers when it starts; the first run then finds them instead of generating
+    them before its first step."""
+    from backend import replay
+    from backend.models import detect_hardware, resolve_model
+
+    assert replay.prepare_everyday(tiny_model, count=3) is True
+    assert replay.prepare_everyday(tiny_model, count=3) is False  # made once per base model
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the answers were generated again")
+    monkeypatch.setattr(replay, "generate_texts", no_generation)
+    quantization = detect_hardware().quantization("auto")
+    key = replay.everyday_key(resolve_model(tiny_model), quantization)
+    rows = replay.replay_examples(None, None, key, 3)
+    assert [row["messages"][0]["content"] for row in rows] == replay.REPLAY_PROMPTS[:len(rows)]

@@ -8,6 +8,7 @@ fetched from the internet.
 import os
 import signal
 import sys
+import threading
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -93,6 +94,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, au
     check_exposure(host, auth, insecure_no_auth)
     signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, `kill`: shut down as on Ctrl-C
     demo = build_app()
+    threading.Thread(target=_prepare_everyday, name="tuneloop-everyday", daemon=True).start()
     print(f"Tuneloop is starting at http://{host}:{port} (workspace: {workspace.home()})", file=sys.stderr)
     try:
         launch(demo, host, port, auth, insecure_no_auth=insecure_no_auth)
@@ -106,6 +108,17 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, au
             print("Asking the training run to save and stop...", file=sys.stderr)
         runner.close(stop_current=True)
     return 0
+
+
+def _prepare_everyday():
+    """The built-in model's everyday answers, made while the user picks data, so that the first run does not wait
+    for them (a run generates them itself before step 1 when they are missing: this is only a head start)."""
+    from backend.replay import prepare_everyday
+    try:
+        prepare_everyday()
+    except Exception as exc:  # a head start only: the first run makes them if this could not
+        print(f"Could not prepare the everyday answers ahead ({exc}); the first run will make them.",
+              file=sys.stderr)
 
 
 def _interrupt(signum, frame):

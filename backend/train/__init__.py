@@ -29,8 +29,8 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     log(f"Model loaded on {prepared.hardware.device} ({prepared.hardware.dtype_name}, "
         f"{'QLoRA 4-bit' if prepared.quantization == '4bit' else 'LoRA'}).")
     if config.method in ("sft", "kto") and config.keep_everyday and not resume:
-        from backend.replay import replay_examples
-        key = f"{resolve_model(config.model)}|{prepared.quantization}|{base_adapter or ''}"
+        from backend.replay import everyday_key, replay_examples
+        key = everyday_key(resolve_model(config.model), prepared.quantization, base_adapter)
         extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday, config.method)
         log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
         train_rows = train_rows + extra
