@@ -1,7 +1,6 @@
 """Supervised fine-tuning: loss only on the assistant's words."""
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
-from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from backend.chat_template import training_template
 
@@ -21,11 +20,11 @@ def build_sft_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, lo
         # A template nobody can mark: learn the last answer of each conversation, the rest is context.
         train, evaluation = [as_prompt_completion(r) for r in train_rows], [as_prompt_completion(r) for r in eval_rows]
         extra = {"completion_only_loss": True}
-    config = SFTConfig(**args, **extra, packing=False)
+    # Batches of similar lengths: less padding, so more of each step's compute goes to real tokens.
+    config = SFTConfig(**args, **extra, packing=False, train_sampling_strategy="group_by_length")
     return SFTTrainer(
         model=prepared.model,
         args=config,
-        data_collator=padding_free_collator(tokenizer),
         train_dataset=Dataset.from_list(train),
         eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
         processing_class=tokenizer,
@@ -37,13 +36,3 @@ def build_sft_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, lo
 def as_prompt_completion(row: dict) -> dict:
     messages = row["messages"]
     return {"prompt": messages[:-1], "completion": messages[-1:]}
-
-
-def padding_free_collator(tokenizer):
-    """Batches without padding: the rows of a batch lie end to end in one sequence whose position ids start again
-    at each row, so every token computed is a real one. Attention still keeps the rows apart: transformers builds a
-    block-diagonal mask from the position ids (sdpa, eager) or hands the row boundaries to flash attention.
-    The collator is passed as our own because TRL's padding_free switch would also stop cutting rows at
-    max_length."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return DataCollatorForLanguageModeling(pad_token_id=pad, padding_free=True)
