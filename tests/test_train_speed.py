@@ -100,38 +100,6 @@ def test_reference_once_counts_passes_over_the_rows():
     assert reference_once(args(6), 40)["precompute_ref_log_probs"]
 
 
-def test_padding_free_batches_keep_the_rows_apart(tiny_model, tmp_path):
-    """Rows laid end to end in one sequence give each row exactly the logits it gets alone: no row sees another."""
-    import torch
-
-    from backend.config import build_config
-    from backend.train.common import prepare_model, trainer_arguments
-    from backend.train.sft import build_sft_trainer
-
-    config = build_config({"model": tiny_model, "max_steps": 1, "batch_size": 3})
-    prepared = prepare_model(config)
-    args = trainer_arguments(config, tmp_path, prepared.hardware, False, 3)
-    rows = [{"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
-            for question, answer in [("Hi", "Hello!"), ("What is 2 + 2?", "It is 4, as everyone knows."),
-                                     ("Name a colour.", "Blue.")]]
-    trainer = build_sft_trainer(prepared, args, rows, [], [])
-    examples = [trainer.train_dataset[i] for i in range(3)]
-    batch = trainer.data_collator(examples)
-    lengths = [len(e["input_ids"]) for e in examples]
-    assert batch["input_ids"].shape == (1, sum(lengths)) and "attention_mask" not in batch  # no padding at all
-    model = trainer.model.eval()
-    with torch.no_grad():
-        together = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0]
-        start = 0
-        for example, length in zip(examples, lengths):
-            alone = model(input_ids=torch.tensor([example["input_ids"]])).logits[0]
-            assert torch.allclose(together[start:start + length], alone, atol=1e-4)
-            start += length
-    labels = batch["labels"][0]
-    learned = prepared.tokenizer.decode(labels[labels != -100])
-    assert learned == "Hello!<|im_end|>It is 4, as everyone knows.<|im_end|>Blue.<|im_end|>"
-
-
 def test_everyday_answers_made_ahead_are_the_ones_a_run_uses(tiny_model, monkeypatch):
     """The web app makes the everyday answers when it starts; the first run then finds them instead of generating
     them before its first step."""
