@@ -1,12 +1,13 @@
-"""Learning itself, on the real embedded model with the quick preset, through the command line.
+"""Learning itself, on the real embedded model with the quick preset, through the command line: one run.
 
-SFT must teach a behaviour the base lacks (a new assistant name, checked on differently worded
-held-out questions) and keep everyday answers; DPO and KTO must raise the chosen-over-rejected margin
-on held-out pairs. These take minutes each on a 2-core CPU."""
+SFT must teach a behaviour the base lacks (a new assistant name, checked on differently worded held-out
+questions) and keep everyday answers. A few minutes on a 2-core CPU. The quick preset's DPO and KTO, which
+must raise the chosen-over-rejected margin on held-out pairs of the real model, are measured by
+benchmarks/learning.py (each was a real-model training per `make test`); the direction of preference
+learning is checked on a tiny model in tests/test_runner.py, and DPO on real labels in tests/test_loop.py."""
 import pytest
 
-from tests.conftest import FIXTURES, write_jsonl
-from tests.preference_data import HELD_OUT_TOPICS, TRAIN_TOPICS, dpo_rows, held_out_pairs, kto_rows
+from tests.conftest import FIXTURES
 from tests.test_cli import app, last_json
 
 pytestmark = pytest.mark.slow
@@ -44,31 +45,3 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
     assert probe["base_right"] == 5
     assert probe["kept"] >= 4, probe["items"]
     assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of 5")
-
-
-def held_out_margin(run_id=None):
-    from backend import workspace
-    from tests.conftest import model_with_adapter
-    from tests.scoring import preference_margins
-
-    adapter = workspace.run_dir(run_id) / "adapter" if run_id else None
-    model, tokenizer = model_with_adapter(None, adapter)
-    return preference_margins(model, tokenizer, held_out_pairs())
-
-
-@pytest.mark.parametrize("method,rows", [("dpo", dpo_rows), ("kto", kto_rows)])
-def test_quick_preference_training_raises_the_held_out_margin(method, rows, tmp_path):
-    assert not set(TRAIN_TOPICS) & set(HELD_OUT_TOPICS)
-    data = write_jsonl(tmp_path / f"{method}.jsonl", rows(TRAIN_TOPICS))
-    result = app("train", "--data", str(data), "--preset", "quick", "--json")
-    assert result.returncode == 0, result.stderr
-    summary = last_json(result)
-    assert summary["status"] == "done"
-
-    base = held_out_margin()
-    tuned = held_out_margin(summary["run_id"])
-    mean = lambda values: sum(values) / len(values)
-    assert mean(tuned) > mean(base) + 1.0, (base, tuned)  # chosen gained over rejected, in log-probability
-    raised = sum(t > b for t, b in zip(tuned, base))
-    assert raised >= 0.9 * len(base), (base, tuned)
-    assert summary["probe"]["kept"] >= 4

@@ -1,14 +1,16 @@
-"""Each method trains end to end through the runner on the CPU, on a tiny model."""
+"""Each method trains end to end through the runner on the CPU, on a tiny model. The runs that tests only read
+are trained once for the module, in one queue."""
 import os
 import signal
 import time
+from types import SimpleNamespace
 
 import pytest
 from safetensors.torch import load_file
 
 from backend import workspace
 from backend.runner import JobRunner
-from tests.conftest import tiny_config
+from tests.conftest import CHAT_ROWS, LABELS_ROWS, PAIRS_ROWS, tiny_config, use_home, write_jsonl
 
 
 def lora_and_base(run_id, tiny_model):
@@ -17,15 +19,41 @@ def lora_and_base(run_id, tiny_model):
     return adapter, base
 
 
-@pytest.mark.parametrize("method,data", [("sft", "chat_file"), ("dpo", "pairs_file"), ("kto", "labels_file")])
-def test_method_trains_end_to_end(method, data, tiny_model, request):
+DATA = {"sft": CHAT_ROWS, "dpo": PAIRS_ROWS, "kto": LABELS_ROWS}
+
+
+@pytest.fixture(scope="module")
+def trained(module_home, tiny_model, tmp_path_factory):
+    """One run per method, and a DPO run queued behind the SFT run that it builds on: trained once, in one queue,
+    read by the tests below. (the runner, the run ids, the DPO run's status right after it was submitted)"""
+    folder = tmp_path_factory.mktemp("data")
+    files = {method: write_jsonl(folder / f"{method}.jsonl", rows) for method, rows in DATA.items()}
     base_before = load_file(os.path.join(tiny_model, "model.safetensors"))
     runner = JobRunner()
-    run_id = runner.submit(tiny_config(tiny_model, request.getfixturevalue(data), method=method))
-    run = runner.wait(run_id, timeout=300)
-    runner.close()
+    ids = {method: runner.submit(tiny_config(tiny_model, files[method], method=method)) for method in DATA}
+    ids["dpo_on_sft"] = runner.submit(tiny_config(tiny_model, files["dpo"], method="dpo", base_run=ids["sft"],
+                                                  max_steps=2))
+    queued = runner.store.get(ids["dpo_on_sft"])["status"]
+    try:
+        for run_id in ids.values():
+            runner.wait(run_id, timeout=600)
+    finally:
+        runner.close()
+    return SimpleNamespace(home=module_home, store=runner.store, ids=ids, queued=queued, base_before=base_before)
+
+
+@pytest.fixture
+def runs(trained, monkeypatch):
+    use_home(monkeypatch, trained.home)
+    return trained
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo", "kto"])
+def test_method_trains_end_to_end(method, runs, tiny_model):
+    run_id = runs.ids[method]
+    run = runs.store.get(run_id)
     assert run["status"] == "done", run.get("reason")
-    metrics = runner.store.metrics(run_id)
+    metrics = runs.store.metrics(run_id)
     steps = [m["step"] for m in metrics if "train_loss" in m]
     assert steps == [1, 2, 3, 4]
     assert all(m["tokens_per_second"] > 0 and "eta" in m for m in metrics if "train_loss" in m)
@@ -34,9 +62,27 @@ def test_method_trains_end_to_end(method, data, tiny_model, request):
     adapter, base_after = lora_and_base(run_id, tiny_model)
     lora_b = [v for k, v in adapter.items() if "lora_B" in k]
     assert lora_b and any(v.abs().sum() > 0 for v in lora_b)  # lora_B starts at zero: nonzero means it learned
-    assert all((base_before[k] == base_after[k]).all() for k in base_before)
+    assert all((runs.base_before[k] == base_after[k]).all() for k in runs.base_before)
     assert (workspace.run_dir(run_id) / "config.yaml").exists()
     assert run["final_metrics"]["steps"] == 4
+
+
+@pytest.mark.parametrize("method", ["dpo", "kto"])
+def test_preference_runs_raise_the_margin_of_what_they_were_shown(method, runs, tiny_model):
+    """The direction of preference learning, cheaply: on the pairs it trained on, the tuned tiny model prefers the
+    good answer more than its base did. (On held-out pairs of the real model: benchmarks/learning.py.)"""
+    from tests.conftest import model_with_adapter
+    from tests.scoring import preference_margins
+
+    if method == "dpo":
+        pairs = [{"prompt": row["prompt"], "chosen": row["chosen"][0]["content"],
+                  "rejected": row["rejected"][0]["content"]} for row in PAIRS_ROWS]
+    else:  # KTO was shown "Hello!" marked good and "Go away." marked bad
+        pairs = [{"prompt": row["prompt"], "chosen": "Hello!", "rejected": "Go away."} for row in LABELS_ROWS]
+    base = preference_margins(*model_with_adapter(tiny_model), pairs)
+    tuned = preference_margins(*model_with_adapter(tiny_model, workspace.run_dir(runs.ids[method]) / "adapter"), pairs)
+    assert sum(tuned) / len(tuned) > sum(base) / len(base) + 0.5, (base, tuned)
+    assert sum(t > b for t, b in zip(tuned, base)) >= 0.9 * len(base), (base, tuned)
 
 
 def test_qlora_4bit_trains_on_cpu(tiny_model, chat_file):
@@ -48,16 +94,12 @@ def test_qlora_4bit_trains_on_cpu(tiny_model, chat_file):
     assert "QLoRA 4-bit" in (workspace.run_dir(run_id) / "train.log").read_text()
 
 
-def test_dpo_builds_on_finished_sft_run(tiny_model, chat_file, pairs_file):
-    runner = JobRunner()
-    sft = runner.submit(tiny_config(tiny_model, chat_file))
-    dpo = runner.submit(tiny_config(tiny_model, pairs_file, method="dpo", base_run=sft, max_steps=2))
-    assert runner.store.get(dpo)["status"] == "queued"  # one run trains at a time
-    assert runner.wait(sft, timeout=300)["status"] == "done"
-    run = runner.wait(dpo, timeout=300)
-    runner.close()
+def test_dpo_builds_on_finished_sft_run(runs):
+    assert runs.queued == "queued"  # one run trains at a time
+    run = runs.store.get(runs.ids["dpo_on_sft"])
     assert run["status"] == "done", run.get("reason")
-    first_loss = runner.store.metrics(dpo)[0]["train_loss"]
+    assert run["base_run"] == runs.ids["sft"]
+    first_loss = runs.store.metrics(run["id"])[0]["train_loss"]
     assert abs(first_loss - 0.693) < 0.01  # policy starts equal to its reference, the SFT adapter
 
 
