@@ -2,7 +2,9 @@
 adapter. Enough to test what serves, labels and compares runs; learning itself is tested elsewhere."""
 
 
-def fake_run(tiny_model: str, seed: int = 0, status: str = "done") -> str:
+def fake_run(tiny_model: str, seed: int = 0, status: str = "done", **config) -> str:
+    """A finished run with a random adapter on the model in folder `tiny_model`; `config`: settings the run
+    records instead of the tiny defaults (model="smollm2": the built-in model, whose folder is then `tiny_model`)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -13,7 +15,7 @@ def fake_run(tiny_model: str, seed: int = 0, status: str = "done") -> str:
     from tests.conftest import tiny_config
 
     store = RunStore(connect())
-    run_id = store.create(tiny_config(tiny_model, "fake.jsonl"))
+    run_id = store.create(tiny_config(tiny_model, "fake.jsonl", **config))
     store.set_status(run_id, status)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(tiny_model)

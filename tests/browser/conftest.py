@@ -4,6 +4,7 @@ A failing test leaves a full-page screenshot in test-artifacts/.
 """
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,27 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture(autouse=True)
+def patient_startup_probe(monkeypatch):
+    """Gradio's launch asks the new server for its page once it listens, and gives up on the first answer slower
+    than 3 s ("When localhost is not accessible, a shareable link must be created"): on a busy machine the
+    server is there but slow. The same question, with the patience of the rest of these tests."""
+    import httpx
+    from gradio import networking
+
+    def url_ok(url: str) -> bool:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.head(url, timeout=30, verify=False).status_code in (200, 401, 301, 302, 303, 307, 308):
+                    return True
+            except (httpx.ConnectError, httpx.TimeoutException):
+                pass
+            time.sleep(0.5)
+        return False
+    monkeypatch.setattr(networking, "url_ok", url_ok)
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import pytest
 
 from tests.browser.conftest import free_port
 
+TINY_ANSWER = 16  # tokens: the longest answer asked of a tiny model, whose random answers never end by themselves
+
 
 class ServedApp:
     """The web app in this process, on a free port; restart() closes it and serves a fresh one (new runner,
@@ -54,11 +56,17 @@ def open_tab(page, name: str):
     page.get_by_role("tab", name=name, selected=True).wait_for()
 
 
-def start_labelling(page, prompts: list[str], mode: str | None = None):
-    """Paste prompts in the Label tab and start; returns when the first answer is on screen."""
+def start_labelling(page, prompts: list[str], mode: str | None = None, max_tokens: int | None = None):
+    """Paste prompts in the Label tab and start; returns when the first answer is on screen. max_tokens: the
+    longest answer, short for a tiny model (its random answers never end by themselves, so each would take
+    the whole default length)."""
     page.locator("#tl-label-pasted textarea").fill("\n".join(prompts))
     if mode:
         page.get_by_label(mode).check()
+    if max_tokens:
+        longest = page.get_by_label("number input for Longest answer (tokens)")
+        longest.fill(str(max_tokens))
+        longest.press("Tab")
     page.locator("#tl-label-start").click()
     page.locator("#tl-label-answer-a .tl-answer").wait_for(timeout=180_000)
     page.locator("body").click(position={"x": 5, "y": 5})  # keys go to the page, not a text box

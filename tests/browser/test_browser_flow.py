@@ -131,7 +131,10 @@ def test_unknown_columns_are_mapped_by_hand_and_bad_rows_listed(app, page, tmp_p
 
 def test_refreshed_page_and_second_tab_reattach_to_the_running_job(app, page, tiny_model, chat_file):
     url, runner = app
-    run_id = runner.submit(tiny_config(tiny_model, chat_file, max_steps=400, save_every=1000, name="long run"))
+    # A run that cannot end by itself while the test runs, however fast or slow the machine: the test stops it.
+    # (With 400 steps, a busy browser and an idle trainer let it finish early and the queued run start.)
+    run_id = runner.submit(tiny_config(tiny_model, chat_file, max_steps=1_000_000, save_every=1_000_000,
+                                       name="long run"))
     page.goto(url)
     page.get_by_role("tab", name="3. Progress").click()
     status = page.locator("#tl-status")

@@ -1,23 +1,15 @@
-"""Side by side in the browser, on the real embedded model: one message goes to the base model and a tuned run,
-both answer, and the answers differ; each judgement (thumbs, which side is better, a correction) is saved at once
-with the conversation, the answer, its run and its settings."""
+"""Side by side in the browser: one message goes to the base model (the embedded one) and a finished run on it (a
+random adapter, not a trained one: what is tested is the chat, not learning), both answer, and the answers differ; each
+judgement (thumbs, which side is better, a correction) is saved at once with the conversation, the answer, its
+run and its settings."""
 import pytest
 
-from backend.config import build_config
 from backend.db import connect
 from backend.labels import LabelStore
 from tests.browser.loop_helpers import open_tab, served, wait_for  # noqa: F401
-from tests.conftest import FIXTURES
+from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
-
-
-def quick_tuned_run(runner) -> dict:
-    """Three steps of SFT on the "I am Quill" examples: enough to change what the model says (a minute or two)."""
-    config = build_config(dict(method="sft", dataset=str(FIXTURES / "identity_quill.jsonl"), name="quill", max_steps=3,
-                               batch_size=4, learning_rate=1e-3, keep_everyday=0, probe=False, validation_split=0.0,
-                               lora_r=8, lora_alpha=16, max_length=96))
-    return runner.wait(runner.submit(config), timeout=600)
 
 
 def answers(page) -> list[str]:
@@ -31,18 +23,17 @@ def send(page, text: str):
     page.locator("#tl-chat-saved").get_by_text("Both have answered").wait_for(timeout=240_000)
 
 
-def test_base_and_tuned_answer_side_by_side_and_every_click_is_saved(served, page):
-    run = quick_tuned_run(served.runner)
-    assert run["status"] == "done", run.get("reason")
+def test_base_and_tuned_answer_side_by_side_and_every_click_is_saved(served, page, embedded_model):
+    run = served.runner.store.get(fake_run(str(embedded_model), model="smollm2", name="quill"))
     page.goto(served.url)
     open_tab(page, "6. Chat")
     right = page.get_by_role("combobox", name="Right", exact=True)
-    wait_for(lambda: right.input_value().startswith("quill"), 30, "the tuned run is not offered on the right")
+    wait_for(lambda: right.input_value().startswith(run["name"]), 30, "the tuned run is not offered on the right")
     assert page.get_by_role("combobox", name="Left", exact=True).input_value() == "Base model (no tuning)"
 
     page.get_by_text("Settings (shared by both sides)").click()
     page.get_by_label("number input for Temperature").fill("0")
-    page.get_by_label("number input for Longest answer (tokens)").fill("48")
+    page.get_by_label("number input for Longest answer (tokens)").fill("16")
     page.get_by_label("number input for Longest answer (tokens)").press("Tab")
     send(page, "What is your name?")
     base, tuned = answers(page)
@@ -74,5 +65,5 @@ def test_base_and_tuned_answer_side_by_side_and_every_click_is_saved(served, pag
     assert thumb_down["answer"] == base and thumb_down["run_id"] is None and thumb_down["model"] == "smollm2"
     assert (choice["answer"], choice["answer_b"], choice["run_id_b"]) == (base, tuned, run["id"])
     assert edit["corrected"] == "My name is SmolLM." and edit["origin"] == "chat"
-    assert thumb_up["settings"]["temperature"] == 0 and thumb_up["settings"]["max_new_tokens"] == 48
+    assert thumb_up["settings"]["temperature"] == 0 and thumb_up["settings"]["max_new_tokens"] == 16
     assert thumb_up["session"] == edit["session"] and thumb_up["created"] <= edit["created"]

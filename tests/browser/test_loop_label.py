@@ -4,7 +4,8 @@ import pytest
 
 from backend.db import connect
 from backend.labels import LabelStore
-from tests.browser.loop_helpers import count_text, open_tab, served, start_labelling, wait_for  # noqa: F401
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, served,  # noqa: F401
+                                        start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -26,7 +27,7 @@ def test_labelling_with_the_keyboard_undo_and_a_restart(served, page, tiny_model
     open_tab(page, "7. Label")
     source = page.get_by_role("combobox", name="Answers from", exact=True)
     wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
-    start_labelling(page, [f"Question number {i}?" for i in range(8)])
+    start_labelling(page, [f"Question number {i}?" for i in range(8)], max_tokens=TINY_ANSWER)
     assert "Question number 0?" in prompt_shown(page)
 
     press(page, "g", "1 judged")

@@ -1,38 +1,34 @@
-"""Fifty answers of the real embedded model judged in the browser within a few minutes: a person who reads each
-answer for two seconds and presses G or B rarely waits for the next one, since answers are generated ahead."""
-import statistics
-import time
-
+"""Fifty judgements in a row by keyboard: every key registers, the queue keeps handing out answers well past the
+ones generated ahead at the start, and the count adds up. Answers come from a tiny model, so the test is about
+the labelling, not the model. How long a person waits on the real embedded model is measured by
+benchmarks/label_speed.py (figures in docs/benchmarks.md), never asserted here."""
 import pytest
 
-from tests.browser.loop_helpers import count_text, open_tab, served, start_labelling, wait_for  # noqa: F401
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, served,  # noqa: F401
+                                        start_labelling, wait_for)
+from tests.fake_runs import fake_run
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
-READING_SECONDS = 2.0
+pytestmark = pytest.mark.browser
 TOPICS = ["apples", "rain", "bicycles", "the moon", "coffee", "dogs", "libraries", "mountains", "trains", "gardens"]
 QUESTIONS = ["What is special about {}?", "Give me one fact about {}.", "Why do people like {}?",
              "How would you describe {} to a child?", "What is a common mistake about {}?"]
+PROMPTS = [q.format(t) for t in TOPICS for q in QUESTIONS]
 
 
-def test_fifty_judgements_in_a_few_minutes(served, page, capsys):
-    prompts = [q.format(t) for t in TOPICS for q in QUESTIONS]
+def judge_all(page, prompts: list[str], wait_each: float = 300) -> None:
+    """Press G, G, B, G, G, B, ... once per answer, each after the previous judgement has registered."""
+    for n in range(1, len(prompts) + 1):
+        page.keyboard.press("g" if n % 3 else "b")
+        wait_for(lambda: f"{n} judged" in count_text(page), wait_each, f"judgement {n} did not register")
+
+
+def test_fifty_judgements_in_a_row(served, page, tiny_model):
+    run_id = fake_run(tiny_model)
     page.goto(served.url)
     open_tab(page, "7. Label")
-    started = time.time()
-    start_labelling(page, prompts)
-    first = time.time() - started
-    waits = []
-    for n in range(1, len(prompts) + 1):
-        time.sleep(READING_SECONDS)
-        pressed = time.time()
-        page.keyboard.press("g" if n % 3 else "b")
-        wait_for(lambda: f"{n} judged" in count_text(page), 300, f"judgement {n} did not register")
-        waits.append(time.time() - pressed)
-    total = time.time() - started
-    with capsys.disabled():
-        print(f"\n50 judgements: {total:.0f} s in all, first answer after {first:.0f} s; wait after a key: "
-              f"median {statistics.median(waits):.2f} s, longest {max(waits):.1f} s, "
-              f"{sum(w > 1 for w in waits)} waits over 1 s")
+    source = page.get_by_role("combobox", name="Answers from", exact=True)
+    wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
+    start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
+    judge_all(page, PROMPTS)
     assert "👍 34 good · 👎 16 bad" in count_text(page)
-    assert total < 5 * 60
-    assert statistics.median(waits) < 1.0
+    page.get_by_text("All prompts are judged.").wait_for()

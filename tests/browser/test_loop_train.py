@@ -2,7 +2,8 @@
 whose answers were judged, both finishing; the Chat tab then puts the newest run beside the one it was built on."""
 import pytest
 
-from tests.browser.loop_helpers import count_text, open_tab, served, start_labelling, wait_for  # noqa: F401
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, served,  # noqa: F401
+                                        start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -30,7 +31,7 @@ def test_thumbs_train_kto_and_choices_train_dpo_on_the_judged_run(served, page, 
     open_tab(page, "7. Label")
     source = page.get_by_role("combobox", name="Answers from", exact=True)
     wait_for(lambda: source.input_value().startswith(judged), 30, "the finished run is not offered")
-    start_labelling(page, PROMPTS)
+    start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
     label_all(page, "gb")
     assert "👍 6 good · 👎 6 bad" in count_text(page)
 
@@ -46,7 +47,7 @@ def test_thumbs_train_kto_and_choices_train_dpo_on_the_judged_run(served, page, 
         combo.click()
         page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option").filter(
             has_text=judged).click()
-    start_labelling(page, PROMPTS)
+    start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
     assert page.locator("#tl-label-answer-b .tl-answer").is_visible()
     label_all(page, "12")
     dpo = train(page, served, "Train DPO on the A/B choices")
