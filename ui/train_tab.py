@@ -6,6 +6,7 @@ import gradio as gr
 
 from backend.config import build_config, planned_steps, rows_per_epoch
 from backend.errors import ConfigError, TuneloopError
+from backend.limits import text_cap
 from backend.memory import estimate_memory, gb
 from backend.presets import list_presets
 from ui.common import ACTIVE, FINISHED, Context, bind, esc, on, run_choices, waiting_text
@@ -199,10 +200,12 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
             with gr.Column():
                 source = gr.Radio(SOURCES, value="builtin", label="Start from")
                 folder = gr.Textbox(label="Model folder", visible=False, placeholder="/path/to/a/hugging-face-model",
+                                    max_length=text_cap("folder"),
                                     info="A folder with config.json and .safetensors weights.")
                 base_run = gr.Dropdown(label=label("base_run"), choices=[], visible=False,
                                        info="Its adapter is trained further, e.g. DPO after SFT.")
-                run_name = gr.Textbox(label=label("name") + " (optional)", placeholder="e.g. polite answers, try 1")
+                run_name = gr.Textbox(label=label("name") + " (optional)", placeholder="e.g. polite answers, try 1",
+                                      max_length=text_cap("run_name"))
         preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
                           label="How much training (preset)")
         cards = gr.HTML(preset_cards(presets[0]["name"], "sft", None, None))

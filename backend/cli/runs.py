@@ -27,7 +27,7 @@ def cmd_train(args) -> int:
 
     config = config_from_args(data=args.data, method=args.method, preset=args.preset, model=args.model,
                               base_run=args.base_run, name=args.name, changed=changes(args))
-    runner = JobRunner()
+    runner = JobRunner(only_own=True)  # trains this run only, never someone else's queued run
     run_id = runner.submit(config)
     print(f"Run {run_id} queued ({config.method.upper()}, preset {args.preset}).", file=sys.stderr)
     return follow(runner, run_id, args.json)
@@ -35,7 +35,7 @@ def cmd_train(args) -> int:
 
 def cmd_resume(args) -> int:
     from backend.runner import JobRunner
-    runner = JobRunner()
+    runner = JobRunner(only_own=True)
     runner.resume(args.run_id)
     return follow(runner, args.run_id, args.json)
 
