@@ -226,6 +226,9 @@ def _child(send, progress, job: _Job) -> None:
     for key in [k for k in os.environ if k.startswith("TUNELOOP_")]:
         del os.environ[key]
     os.environ.update(job.env)
+    # Arrow's own allocator reserves far more address space than it uses, which the address-space cap would
+    # count; the system allocator's use is what the cap means.
+    os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
     from . import caps
     caps.share_progress(progress)
     _cap_resources(job)
