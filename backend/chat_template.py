@@ -76,12 +76,16 @@ def training_template(tokenizer) -> TrainingTemplate:
 
 def expected_note(family: str) -> str:
     """The note training_template() will give a model of this catalogue family (catalogue.yaml's `template`), told
-    before the model is downloaded: from TRL's own list of training templates, without loading a tokenizer."""
-    from trl import chat_template_utils as known
+    before the model is downloaded: from the training templates TRL ships (trl/chat_templates/<family>_training.jinja),
+    found without importing TRL (10 s and more) or loading a tokenizer."""
+    import importlib.util
+    from pathlib import Path
 
     if family in HAND_MARKED_FAMILIES:
         return _marked_note(HAND_MARKED_FAMILIES[family])
-    if hasattr(known, f"{family}_training_chat_template"):
+    trl = importlib.util.find_spec("trl")
+    shipped = Path(next(iter(trl.submodule_search_locations))) / "chat_templates" if trl else None
+    if shipped and (shipped / f"{family}_training.jinja").is_file():
         return _trl_note(family)
     return LAST_ANSWER_NOTE
 

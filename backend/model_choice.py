@@ -9,7 +9,7 @@ from backend import hub, memory
 from backend.catalogue import CatalogueEntry, catalogue, find
 from backend.config import RunConfig
 from backend.errors import ModelError
-from backend.memory import MemoryEstimate, estimate_memory, gb
+from backend.memory import GB, MemoryEstimate, estimate_memory, gb
 from backend.model_fit import FitVerdict, fit_verdict
 
 WHAT_CHANGES = ("quantization", "batch_size", "grad_accum", "max_length")  # the settings a verdict may change
@@ -76,12 +76,11 @@ def needs_download(model: str | None) -> bool:
 def template_note(model: str | None) -> str:
     """What training does with this model's chat template, in one sentence; never downloads anything. A model on
     this computer is asked (its tokenizer is loaded); a catalogue model not downloaded yet is told from its entry."""
-    from backend import workspace
     from backend.chat_template import expected_note, training_template
-    from backend.models import EMBEDDED_DIRNAME, is_embedded, load_tokenizer
+    from backend.models import is_embedded, load_tokenizer
 
-    if is_embedded(model) and not (workspace.model_cache() / EMBEDDED_DIRNAME / "tokenizer_config.json").exists():
-        return expected_note("chatml")  # not unpacked yet: unpacking takes half a minute, and it is SmolLM2's ChatML
+    if is_embedded(model):
+        return expected_note("chatml")  # SmolLM2's ChatML (tests/test_models_ui.py checks it against its tokenizer)
     if needs_download(model):
         entry = find(model)
         if entry is None:
@@ -111,5 +110,9 @@ def refuse_too_big(config: RunConfig, seq_length: int | None = None, how=None, h
     verdict = fit_verdict(config.model, config, hardware, available=estimate.available, seq_length=seq_length)
     if not verdict.fits:
         raise ModelError(f"Not started: {verdict.message}")
-    raise ModelError(f"Not started: as set, it needs about {gb(estimate.total)} of the {gb(estimate.available)} free "
+    raise ModelError(f"Not started: as set, it needs about {_gb(estimate.total)} of the {_gb(estimate.available)} free "
                      f"on this {estimate.where}. {verdict.message}{' ' + how(verdict.changes) if how else ''}")
+
+
+def _gb(n: int) -> str:
+    return gb(n) if n < 10 * GB else f"{n / GB:.0f} GB"  # as the fit verdicts write sizes

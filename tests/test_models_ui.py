@@ -169,8 +169,9 @@ def test_the_chat_template_note_is_told_before_download_and_matches_what_trainin
     for entry in catalogue():
         described = html.unescape(train_tab.describe_model(ctx, form(hub_model=entry.id)))
         assert expected_note(entry.template) in described and "Not downloaded yet" in described
-        assert ("gated" in described) == entry.gated and f"{entry.params_b:g} billion parameters" in described
-    assert "Chat template: chatml" in train_tab.describe_model(ctx, form(source="builtin"))
+        assert ("Gated: accept its licence" in described) == entry.gated and f"{entry.params_b:g} billion parameters" in described
+    from backend.models import load_tokenizer
+    assert train_tab.describe_model(ctx, form(source="builtin")) == html.escape(training_template(load_tokenizer()).note)
 
 
 def test_a_gated_catalogue_model_downloads_with_a_token_then_trains_and_the_token_is_kept_nowhere(
@@ -181,11 +182,12 @@ def test_a_gated_catalogue_model_downloads_with_a_token_then_trains_and_the_toke
         standin.add_repo(GATED, tiny_files, gated=True, token=TOKEN)
         monkeypatch.setenv("HF_ENDPOINT", standin.url)
         described, token_box, download_button, _ = train_tab.on_hub_model(ctx, values)
-        assert token_box["visible"] is True and download_button["visible"] is True and "gated" in described
+        assert token_box["visible"] is True and download_button["visible"] is True
+        assert "Gated: accept its licence" in described
         with pytest.raises(gr.Error, match=r"not downloaded yet: press Download \(1.9 GB\) first"):
             train_tab.start_run(ctx, values)
-        with pytest.raises(ModelError, match="gated model: accept its licence"):
-            train_tab.download(ctx, {**values, "token": "", "progress": Progress()})
+        refused = train_tab.download(ctx, {**values, "token": "", "progress": Progress()})
+        assert refused[0].startswith("**Not downloaded.** ") and "gated model: accept its licence" in refused[0]
 
         progress = Progress()
         status, token_box, download_button, described = train_tab.download(
@@ -220,8 +222,8 @@ def test_a_typed_hub_id_is_downloaded_before_it_is_judged_and_started(ctx, cache
     assert "known once it is downloaded" in train_tab.refresh_fit(ctx, values)[0]
     with pytest.raises(gr.Error, match="'org/tiny' is not downloaded yet: press Download first"):
         train_tab.start_run(ctx, values)
-    with pytest.raises(ModelError, match=r"^Cannot reach the Hugging Face Hub: give a model folder instead\.$"):
-        train_tab.download(ctx, {**values, "token": "", "progress": Progress()})
+    offline = train_tab.download(ctx, {**values, "token": "", "progress": Progress()})  # said next to the button
+    assert offline[0] == "**Not downloaded.** Cannot reach the Hugging Face Hub: give a model folder instead."
     with HubStandIn() as standin:
         standin.add_repo("org/tiny", tiny_files)
         monkeypatch.setenv("HF_ENDPOINT", standin.url)

@@ -32,6 +32,7 @@ DATA_WORDS = {"sft": "conversations (SFT data)", "dpo": "preference pairs (DPO d
 SOURCES = [("The built-in model (SmolLM2, 135 million parameters: small and quick)", "builtin"),
            ("A model from the Hugging Face Hub (downloaded once)", "hub"),
            ("A model folder on this computer", "folder"), ("A finished run: keep building on it", "run")]
+PICK_A_MODEL = '<div class="tl-memory">Pick a model from the list to see whether the run fits in memory.</div>'
 USE_FIT_HOW = "Press 'Use these settings' under the memory box to apply them."
 # Before a model has trained here: about 124 tokens/s measured for the built-in model with LoRA on a 2-core CPU
 # (docs/facts.md); a cautious guess for GPUs.
@@ -175,6 +176,8 @@ def advice_html(verdict) -> str:
 def refresh_fit(ctx: Context, v: dict):
     """The memory box, the advice under it with its "Use these settings" button, and the catalogue's verdicts."""
     table = catalogue_html(ctx, v) if v["source"] == "hub" else gr.skip()
+    if v["source"] == "hub" and not (v["hub_model"] or "").strip():
+        return PICK_A_MODEL, "", gr.update(visible=False), table
     try:
         estimate, verdict = judge(ctx, v)
     except Exception as exc:
@@ -227,13 +230,13 @@ def catalogue_html(ctx: Context, v: dict) -> str:
             f'<td class="tl-verdict tl-{kind}">{esc(verdict_words(verdict))}{where}</td>'
             f'<td>{esc(offer.state)}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("Model", "Parameters", "Download", "Licence", "Access", "Chat template",
-                                             "On this computer, with these settings", "Here"))
+                                             "Memory on this computer, with these settings", "Status"))
     return f'<div class="tl-models"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 def entry_label(entry) -> str:
-    gated = " · gated 🔒" if entry.gated else ""
-    return f"{entry.name} · {entry.params_b:g}B parameters · {entry.licence}{gated} · {entry.template} template"
+    gated = " · gated (needs a token)" if entry.gated else ""
+    return f"{entry.name} · {entry.params_b:g}B parameters · licence {entry.licence}{gated} · template {entry.template}"
 
 
 def describe_model(ctx: Context, v: dict) -> str:
@@ -248,14 +251,15 @@ def describe_model(ctx: Context, v: dict) -> str:
         entry = find(model)
         folder = hub.pulled(model)
         if entry:
-            access = (f"gated: accept its licence on huggingface.co/{entry.id}, then give a Hugging Face token to "
-                      f"download it" if entry.gated else "open to download")
-            lines.append(f"**{esc(entry.name)}** ({esc(entry.id)}): {entry.params_b:g} billion parameters, "
-                         f"{gb(entry.download_bytes)} to download, licence {esc(entry.licence)}, {access}.")
+            access = (f" Gated: accept its licence on huggingface.co/{esc(entry.id)}, then give a Hugging Face token."
+                      if entry.gated else "")
+            lines.append(f"**{esc(entry.name)}**: {entry.params_b:g} billion parameters, {gb(entry.download_bytes)} "
+                         f"to download, licence {esc(entry.licence)}.{access}")
         else:
             lines.append(f"**{esc(model)}** is not in Tuneloop's list: its size is known once it is downloaded.")
         lines.append(f"Downloaded: it lies in {esc(folder)}." if folder else
                      "Not downloaded yet: press **Download** (an interrupted download goes on where it stopped).")
+        lines = [" ".join(lines)]
     try:
         lines.append(esc(template_note(model)))
     except TuneloopError:
@@ -288,7 +292,10 @@ def download(ctx: Context, v: dict):
         progress(p.done_bytes / max(p.total_bytes, 1), desc=p.text)
 
     progress(0, desc=f"Asking the Hugging Face Hub for {model_id}")
-    folder = hub.pull(model_id, token=(v["token"] or "").strip() or None, progress=report)
+    try:
+        folder = hub.pull(model_id, token=(v["token"] or "").strip() or None, progress=report)
+    except ModelError as exc:  # said next to the button (no network, gated, not found, cut off: press it again)
+        return f"**Not downloaded.** {esc(exc)}", gr.skip(), gr.skip(), gr.skip()
     done = f" ({last[0]})" if last else ""
     gr.Info(f"Downloaded {model_id}.")
     return (f"Downloaded **{esc(model_id)}**{esc(done)}: kept in {esc(folder)} for every later run.",
@@ -364,10 +371,13 @@ def on_method(ctx: Context, v: dict):
 
 
 def on_source(ctx: Context, v: dict):
+    """The boxes of the chosen source; what is said about the model goes under the hub list for a hub model, under
+    the choice otherwise."""
     hub_chosen = v["source"] == "hub"
+    described = describe_model(ctx, v)
     return (gr.update(visible=v["source"] == "folder"), gr.update(visible=v["source"] == "run"),
-            gr.update(visible=hub_chosen), gr.update(visible=hub_chosen), *on_hub_model(ctx, v)[1:3],
-            describe_model(ctx, v))
+            gr.update(visible=hub_chosen), *on_hub_model(ctx, v)[1:3], "" if hub_chosen else described,
+            described if hub_chosen else "")
 
 
 def on_model_change(ctx: Context, v: dict):
@@ -384,30 +394,31 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                 method_help = gr.Markdown(method_markdown("sft", None))
             with gr.Column():
                 source = gr.Radio(SOURCES, value="builtin", label="Start from", elem_id="tl-source")
-                with gr.Group(visible=False) as hub_box:
-                    hub_model = gr.Dropdown([(entry_label(e), e.id) for e in catalogue()], value=None,
-                                            label="Model from the Hugging Face Hub", allow_custom_value=True,
-                                            filterable=True, elem_id="tl-hub-model",
-                                            info="Pick one of the list (each is judged for this computer below), "
-                                                 "or type any Hugging Face id, owner/name.")
-                    with gr.Row(equal_height=True):
-                        token = gr.Textbox(label="Hugging Face token (gated models only)", type="password",
-                                           visible=False, scale=3, elem_id="tl-hub-token",
-                                           info="Used for this download only, never saved. A read token from "
-                                                "huggingface.co/settings/tokens.")
-                        get = gr.Button("Download", visible=False, scale=1, elem_id="tl-download-model")
-                    download_status = gr.Markdown(elem_id="tl-download-status")
                 folder = gr.Textbox(label="Model folder", visible=False, placeholder="/path/to/a/hugging-face-model",
                                     info="A folder with config.json and .safetensors weights.")
                 base_run = gr.Dropdown(label=label("base_run"), choices=[], visible=False,
                                        info="Its adapter is trained further, e.g. DPO after SFT.")
                 model_info = gr.Markdown(elem_id="tl-model-info")
                 run_name = gr.Textbox(label=label("name") + " (optional)", placeholder="e.g. polite answers, try 1")
-        with gr.Accordion("Models from the Hugging Face Hub: will each fit on this computer?", open=True,
-                          visible=False) as models_box:
-            gr.Markdown("Judged with the settings below before anything is downloaded: the model's weights, the "
-                        "adapter, the optimizer and the examples in memory, against the free "
-                        "memory of this computer (its GPU where there is one).")
+        with gr.Column(visible=False) as hub_box:
+            with gr.Row():
+                hub_model = gr.Dropdown([(entry_label(e), e.id) for e in catalogue()], value=None, scale=3,
+                                        label="Model from the Hugging Face Hub", allow_custom_value=True,
+                                        filterable=True, elem_id="tl-hub-model",
+                                        info="Pick one of the list (each is judged for this computer below), or "
+                                             "type any Hugging Face id, owner/name.")
+                token = gr.Textbox(label="Hugging Face token (gated models only)", type="password", visible=False,
+                                   scale=2, elem_id="tl-hub-token",
+                                   info="A read token from huggingface.co/settings/tokens; used for this download "
+                                        "only, never saved.")
+                with gr.Column(scale=1, min_width=160):
+                    get = gr.Button("Download", visible=False, elem_id="tl-download-model")
+            hub_info = gr.Markdown(elem_id="tl-hub-info")
+            download_status = gr.Markdown(elem_id="tl-download-status")
+            with gr.Accordion("Models from the Hugging Face Hub: will each fit on this computer?", open=True):
+                gr.Markdown("Judged with the settings below before anything is downloaded: the model's weights, the "
+                            "adapter, the optimizer and the examples in memory, against the free memory of this "
+                            "computer (its GPU where there is one).")
             models_table = gr.HTML(elem_id="tl-models")
         preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
                           label="How much training (preset)")
@@ -438,18 +449,18 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         *bind(ctx, refresh_fit, everything), fit)
     on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards]).then(
         *bind(ctx, refresh_fit, everything), fit)
-    on(source.change, ctx, on_source, model_fields, [folder, base_run, hub_box, models_box, token, get, model_info]
+    on(source.change, ctx, on_source, model_fields, [folder, base_run, hub_box, token, get, model_info, hub_info]
        ).then(*bind(ctx, refresh_fit, everything), fit)
-    on(hub_model.change, ctx, on_hub_model, model_fields, [model_info, token, get, download_status]).then(
+    on(hub_model.change, ctx, on_hub_model, model_fields, [hub_info, token, get, download_status]).then(
         *bind(ctx, refresh_fit, everything), fit)
-    on([folder.blur, base_run.change], ctx, on_model_change, model_fields, model_info)
+    on([folder.blur, base_run.input], ctx, on_model_change, model_fields, model_info)
     # The verdicts follow the settings they depend on as the person changes them (not when a preset fills them).
     fit_inputs = [widgets[name].input for name in ("quantization", "batch_size", "grad_accum", "max_length", "lora_r",
                                                    "target_modules", "gradient_checkpointing", "optimizer",
                                                    "keep_everyday")]
     on([folder.blur, base_run.change, check.click, *fit_inputs], ctx, refresh_fit, everything, fit)
     on(use_fit.click, ctx, use_fit_settings, everything, [*[widgets[n] for n in WHAT_CHANGES], advanced, *fit])
-    on(get.click, ctx, download, {**model_fields, "token": token}, [download_status, token, get, model_info],
+    on(get.click, ctx, download, {**model_fields, "token": token}, [download_status, token, get, hub_info],
        progress=True).then(*bind(ctx, refresh_fit, everything), fit)
     on(start.click, ctx, start_run, everything, [status, watch, tabs, memory])
     on(stop.click, ctx, stop_run, {"watch": watch}, status)
@@ -470,11 +481,14 @@ CSS = """
 .tl-too_big { border-left: 5px solid #dc2626; }
 .tl-advice { border-radius: 8px; padding: 8px 12px; font-size: 14px; }
 .tl-models { max-height: 420px; overflow-y: auto; }
-.tl-models table { width: 100%; border-collapse: collapse; font-size: 13px; }
+.tl-models table { width: 100%; border-collapse: collapse; font-size: 13px; border: 0; }
+.tl-models tr { border: 0; }
 .tl-models th { text-align: left; position: sticky; top: 0; background: var(--background-fill-secondary); }
-.tl-models th, .tl-models td { padding: 4px 8px; border-bottom: 1px solid var(--border-color-primary);
+.tl-models th, .tl-models td { padding: 4px 8px; border: 0; border-bottom: 1px solid var(--border-color-primary);
                                vertical-align: top; }
 .tl-models .tl-id { font-size: 12px; color: var(--body-text-color-subdued); }
-.tl-models tr.tl-chosen td { background: var(--background-fill-secondary); }
-.tl-models td.tl-verdict { border-left-width: 4px; }
+.tl-models tr.tl-chosen td { background: var(--background-fill-secondary); font-weight: 600; }
+.tl-models td.tl-verdict.tl-fits { border-left: 4px solid #16a34a; }
+.tl-models td.tl-verdict.tl-tight { border-left: 4px solid #d97706; }
+.tl-models td.tl-verdict.tl-too_big { border-left: 4px solid #dc2626; }
 """
