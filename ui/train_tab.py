@@ -419,7 +419,7 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                 gr.Markdown("Judged with the settings below before anything is downloaded: the model's weights, the "
                             "adapter, the optimizer and the examples in memory, against the free memory of this "
                             "computer (its GPU where there is one).")
-            models_table = gr.HTML(elem_id="tl-models")
+                models_table = gr.HTML(elem_id="tl-models")
         preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
                           label="How much training (preset)")
         cards = gr.HTML(preset_cards(presets[0]["name"], "sft", None, None))
