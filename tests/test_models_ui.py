@@ -95,7 +95,7 @@ def verdict_cells(table: str) -> dict[str, str]:
 def as_set_need(ctx, entry, values) -> int:
     """What a catalogue model needs with the form's settings as set (checkpointing on, as 'auto' would when short)."""
     info = train_tab.dataset_info(ctx, values["dataset"])
-    config = dataclasses.replace(train_tab.form_config(ctx, values, info), model=entry.id)
+    config = dataclasses.replace(train_tab.form_config(values, info), model=entry.id)
     return estimate_memory(config, CPU, available=1, seq_length=train_tab.longest(info), model_cfg=entry.config).total
 
 
@@ -127,7 +127,7 @@ def test_a_model_that_fits_only_with_changes_offers_use_these_settings(ctx, mach
     values = form(hub_model=entry.id)
     machine.free = int(0.9 * as_set_need(ctx, entry, values))
     memory, advice, button, table = train_tab.refresh_fit(ctx, values)
-    expected = fit_verdict(entry, train_tab.form_config(ctx, values, None), CPU, available=machine.free)
+    expected = fit_verdict(entry, train_tab.form_config(values, None), CPU, available=machine.free)
     assert expected.fits and expected.changes
     assert "Memory: Too big" in memory and button["visible"] is True
     assert expected.message.split(":")[0] in advice and 'class="tl-chosen"' in table
@@ -167,6 +167,8 @@ def test_the_chat_template_note_is_told_before_download_and_matches_what_trainin
     for family in FAMILIES:  # what the Train tab says before the download = what the run log says after it
         assert expected_note(family) == training_template(family_tokenizer(embedded_model, family)).note, family
     for entry in catalogue():
+        token_box, download_button = train_tab.on_hub_model(ctx, form(hub_model=entry.id))[1:3]
+        assert token_box["visible"] is entry.gated and download_button["visible"] is True
         described = html.unescape(train_tab.describe_model(ctx, form(hub_model=entry.id)))
         assert expected_note(entry.template) in described and "Not downloaded yet" in described
         assert ("Gated: accept its licence" in described) == entry.gated and f"{entry.params_b:g} billion parameters" in described
@@ -227,7 +229,7 @@ def test_a_typed_hub_id_is_downloaded_before_it_is_judged_and_started(ctx, cache
     with HubStandIn() as standin:
         standin.add_repo("org/tiny", tiny_files)
         monkeypatch.setenv("HF_ENDPOINT", standin.url)
-        assert train_tab.on_hub_model(ctx, values)[1]["visible"] is False  # not gated: no token box
+        assert train_tab.on_hub_model(ctx, values)[1]["visible"] is True  # an id not in the list may be gated
         train_tab.download(ctx, {**values, "token": "", "progress": Progress()})
     assert "Memory: Fits" in train_tab.refresh_fit(ctx, values)[0]  # judged by its own config.json now
     assert "not a Hugging Face model id" in train_tab.refresh_fit(ctx, form(hub_model="tiny"))[0]

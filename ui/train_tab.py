@@ -114,7 +114,7 @@ def chosen_model(ctx: Context, v: dict) -> tuple[str, str]:
     return "smollm2", ""
 
 
-def form_config(ctx: Context, v: dict, info: dict | None, model: str = "smollm2", base: str = ""):
+def form_config(v: dict, info: dict | None, model: str = "smollm2", base: str = ""):
     """The RunConfig the form's settings describe (with or without a dataset chosen)."""
     settings = {d.name: v[d.name] for d in advanced_declarations()}
     name = (v["run_name"] or "").strip() or (f"{info['name']}, {v['preset']}" if info else "")
@@ -130,14 +130,14 @@ def build_run(ctx: Context, v: dict):
     info = dataset_info(ctx, v["dataset"])
     if info is None:
         raise gr.Error("Pick a dataset first (save one in the Data tab).")
-    return form_config(ctx, v, info, *chosen_model(ctx, v)), info
+    return form_config(v, info, *chosen_model(ctx, v)), info
 
 
 def judge(ctx: Context, v: dict):
     """(estimate as set, fit verdict or None) for the chosen model and settings. The verdict is asked for only when
     the run as set does not fit comfortably: it names the settings that make it fit."""
     info = dataset_info(ctx, v["dataset"])
-    config = form_config(ctx, v, info, *chosen_model(ctx, v))
+    config = form_config(v, info, *chosen_model(ctx, v))
     if needs_download(config.model) and not find(config.model):
         raise ModelError(f"How much memory '{config.model}' needs is known once it is downloaded: press Download.")
     estimate = estimate_memory(config, seq_length=longest(info))
@@ -213,7 +213,7 @@ def catalogue_html(ctx: Context, v: dict) -> str:
     """Every catalogue model with its size, licence, template and whether it fits here with the form's settings."""
     info = dataset_info(ctx, v["dataset"])
     try:
-        listed = offers(form_config(ctx, v, info), seq_length=longest(info))
+        listed = offers(form_config(v, info), seq_length=longest(info))
     except gr.Error as exc:
         return problem_html(exc)
     chosen = (v.get("hub_model") or "").strip().lower()
@@ -268,14 +268,15 @@ def describe_model(ctx: Context, v: dict) -> str:
 
 
 def on_hub_model(ctx: Context, v: dict):
-    """The chosen hub model: its description, and the token box and Download button while it is not downloaded."""
+    """The chosen hub model: its description, and the Download button while it is not downloaded, with the token box
+    for a gated catalogue model or one typed by id (which may be gated)."""
     try:
         model_id = hub_id(v["hub_model"])
     except ModelError:
         model_id = ""
     entry = find(model_id)
     missing = bool(model_id) and needs_download(model_id)
-    return (describe_model(ctx, v), gr.update(visible=missing and bool(entry and entry.gated)),
+    return (describe_model(ctx, v), gr.update(visible=missing and (entry is None or entry.gated)),
             gr.update(visible=missing), "")
 
 
