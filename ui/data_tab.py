@@ -63,7 +63,10 @@ def detected_markdown(report) -> str:
 def stats_markdown(stats: dict) -> str:
     """The numbers that matter before training, in words."""
     t, turns, split = stats["tokens"], stats["turns"], stats["split"]
-    counted = "" if t["counted_with"] == "tokenizer" else " (estimated)"
+    # The built-in model's tokenizer counts here; another model's (chosen in the Train tab) splits words a little
+    # differently, so its counts differ by a few percent.
+    counted = " (in the built-in model's tokens; another model counts a little differently)" \
+        if t["counted_with"] == "tokenizer" else " (estimated)"
     over = (f"**{t['over_max_length']:,} are longer** and will be cut" if t["over_max_length"] else "none is longer")
     lines = [f"**Length{counted}:** half the examples are under {t['median']:,} tokens (word pieces), the longest has "
              f"{t['max']:,} (row {t['longest_row']}). The limit is {t['max_length']:,}: {over}."]
