@@ -105,9 +105,7 @@ def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",
     from backend.gguf_bundle import export_gguf
 
     run = store.get(run_id)
-    adapter = workspace.run_dir(run_id) / "adapter"
-    if run["status"] not in ("done", "stopped") or not adapter.exists():
-        raise RunStateError(f"Run '{run_id}' is {run['status']} and has no saved adapter to export yet.")
+    adapter = store.finished_adapter(run_id)
     out = Path(out).expanduser().resolve()
     if out.exists() and any(out.iterdir()):
         raise TuneloopError(f"The folder '{out}' is not empty; choose a new folder for the export.")

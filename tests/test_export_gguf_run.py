@@ -28,5 +28,5 @@ def test_a_finished_run_becomes_a_checked_gguf_with_modelfile_and_card(tiny_mode
     with pytest.raises(TuneloopError, match="not empty"):
         export_gguf_for_run(store, run_id, out, "q8_0")
     store.set_status(run_id, "failed")
-    with pytest.raises(RunStateError, match="no saved adapter"):
+    with pytest.raises(RunStateError, match="no finished adapter"):
         export_gguf_for_run(store, run_id, tmp_path / "again", "q8_0")
