@@ -94,6 +94,17 @@ def _merged_bytes(folder: Path) -> int:
     return weights + others
 
 
+def check_words(check) -> str:
+    """A GGUF file's check (backend.gguf_check.FormatCheck) in one or two sentences for people."""
+    same = f"{check.agreeing} of {check.prompts} answers the same as the merged model"
+    if check.near_ties:
+        same += f" ({check.near_ties} more parted only where the merged model itself was undecided)"
+    if check.quant == "q4_0":
+        return (f"Checked: the file loads and reads text exactly like the merged model; {same} (4-bit rounding "
+                "changes answers; for q4_0 this is shown, not required).")
+    return f"Checked: {same}. The file was loaded back and asked the same everyday questions."
+
+
 def size_text(size: int) -> str:
     if size >= 1e9:
         return f"{size / 1e9:.1f} GB"

@@ -57,3 +57,13 @@ def learned_run(tiny_model: str, adapter: Path, name: str = "hello") -> str:
     store.set_status(run_id, "done")
     shutil.copytree(adapter, workspace.run_dir(run_id) / "adapter")
     return run_id
+
+
+def run_model(model_name: str, adapter: Path):
+    """(model, tokenizer): the base model in float32 with a run's adapter, as the merged export computes it
+    (the app itself may load bfloat16 on this CPU, which can change greedy answers)."""
+    from peft import PeftModel
+
+    from backend.models import Hardware, load_model, load_tokenizer
+    base = load_model(model_name, hardware=Hardware("cpu", "float32", "none"))
+    return PeftModel.from_pretrained(base, str(adapter)).eval(), load_tokenizer(model_name)

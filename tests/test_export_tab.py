@@ -92,28 +92,35 @@ def test_a_file_that_fails_its_check_is_not_offered(ctx, tiny_model, monkeypatch
     assert list(workspace.exports_dir().rglob("*.gguf")) == [] and latest_export(run_id) is None
 
 
-def test_an_architecture_gguf_cannot_hold_is_refused_before_any_work(ctx, tmp_path, monkeypatch):
+def gpt2_run(folder: Path) -> str:
+    """A finished run on a tiny GPT-2 (an architecture GGUF export does not write), with a LoRA adapter."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    import backend.export
+    from backend.db import connect
     from backend.models import load_tokenizer
     from backend.runs import RunStore
     from tests.conftest import tiny_config
 
-    folder = tmp_path / "tiny-gpt2"
     tokenizer = load_tokenizer()
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2, n_positions=128,
                                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    store = RunStore(ctx.db())
+    store = RunStore(connect())
     run_id = store.create(tiny_config(str(folder), "fake.jsonl"))
     store.set_status(run_id, "done")
     get_peft_model(model, LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True)).save_pretrained(
         str(workspace.run_dir(run_id) / "adapter"))
+    return run_id
+
+
+def test_an_architecture_gguf_cannot_hold_is_refused_before_any_work(ctx, tmp_path, monkeypatch):
+    import backend.export
+
+    run_id = gpt2_run(tmp_path / "tiny-gpt2")
     merged = []
     monkeypatch.setattr(backend.export, "_merge", lambda *args: merged.append(args))
 

@@ -9,8 +9,8 @@ import gradio as gr
 
 from backend.errors import ExportCheckFailed
 from backend.export import export_gguf_for_run, export_run
-from backend.export_plan import (DEFAULT_QUANT, FORMAT_WORDS, QUANTS, check_gguf_possible, expected_sizes,
-                                 export_folder, latest_export, modelfile_zip, size_text)
+from backend.export_plan import (DEFAULT_QUANT, FORMAT_WORDS, QUANTS, check_gguf_possible, check_words,
+                                 expected_sizes, export_folder, latest_export, modelfile_zip, size_text)
 from backend.hub_upload import upload_export
 from ui.common import FINISHED, Context, esc, on, run_choices
 
@@ -58,17 +58,6 @@ def hub_note(run_id: str | None) -> str:
             f"(`{esc(latest.folder.name)}`), with its model card.")
 
 
-def check_words(check) -> str:
-    """The check of a GGUF file, as one line for people."""
-    same = f"{check.agreeing} of {check.prompts} answers the same as the merged model"
-    if check.near_ties:
-        same += f" ({check.near_ties} more parted only where the merged model itself was undecided)"
-    if check.quant == "q4_0":
-        return (f"**Checked:** the file loads and reads text exactly like the merged model; {same} (4-bit rounding "
-                "changes answers; for q4_0 this is shown, not required).")
-    return f"**Checked:** {same}. The file was loaded back and asked the same everyday questions."
-
-
 def do_export(ctx: Context, v: dict):
     """Returns (download, status, commands, folder, model card, hub note)."""
     if not v["run"]:
@@ -108,8 +97,9 @@ def _export_gguf(ctx: Context, run_id: str, quant: str, progress):
     bundle = modelfile_zip(out)
     progress(1.0, desc="Done")
     gr.Info("Exported and checked. Download the .gguf file and the Modelfile.")
-    status = (f"{check_words(result.check)}\n\n`{esc(result.path.name)}`: {quant}, {size_text(result.size_bytes)}. "
-              "Put it in one folder with the Modelfile from the zip, then run the commands below there.")
+    checked = check_words(result.check).replace("Checked:", "**Checked:**", 1)
+    status = (f"{checked}\n\n`{esc(result.path.name)}`: {quant}, {size_text(result.size_bytes)}. Put it in one "
+              "folder with the Modelfile from the zip, then run the commands below there.")
     commands = gr.update(visible=True, value="\n".join(result.commands))
     return [str(result.path), str(bundle)], status, commands, str(out), _card(out), hub_note(run_id)
 
