@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from backend.config import RunConfig  # noqa: E402  (after the setting above)
 from backend.train.callbacks import MetricsCallback, StopCallback  # noqa: E402
+from backend.train.checkpoints import latest_complete, save_adapter  # noqa: E402
 from backend.train.common import prepare_model, trainer_arguments  # noqa: E402
 
 
@@ -48,10 +49,11 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
     }
     trainer = builders[config.method]()
-    checkpoint = latest_checkpoint(run_dir / "checkpoints") if resume else None
+    checkpoint = latest_checkpoint(run_dir / "checkpoints", log) if resume else None
+    if checkpoint:
+        log(f"Resuming from {checkpoint.name}.")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    adapter_dir = run_dir / "adapter"
-    trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+    save_adapter(trainer.model, run_dir / "adapter", selected_adapters=["default"])
     final = {}
     if eval_rows and not stop.stopped:
         final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))})
@@ -77,9 +79,9 @@ def mixed(rows: list, seed: int) -> list:
     return rows
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    checkpoints = sorted(Path(folder).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return checkpoints[-1] if checkpoints else None
+def latest_checkpoint(folder: Path, log=print) -> Path | None:
+    """The newest complete checkpoint; an incomplete newer one (a crash during its save) is logged and skipped."""
+    return latest_complete(folder, log)
 
 
 def _tokens_per_example(tokenizer, rows: list) -> float:
