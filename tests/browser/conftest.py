@@ -80,8 +80,10 @@ def browser():
 @pytest.fixture
 def page(browser, request):
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    # The machine may be busy training at the same time: every page of the context (a second tab too) waits as
+    # long. (A second tab left at Playwright's 30 s missed its first redraw at load 17.)
+    context.set_default_timeout(120_000)
     page = context.new_page()
-    page.set_default_timeout(60_000)  # the machine may be busy training at the same time
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
