@@ -3,7 +3,6 @@
 The queue lives in the database (status 'queued'), so a restarted app picks up where it was. The runner
 thread watches the worker process; a worker that dies without saying why is marked failed with a reason.
 """
-import multiprocessing
 import signal
 import threading
 import time
@@ -97,12 +96,11 @@ class JobRunner:
             self._run_one(run_id)
 
     def _run_one(self, run_id: str):
-        from backend import worker
-        context = multiprocessing.get_context("spawn")
+        from backend import launcher
         if not self.store.claim(run_id):  # another Tuneloop process took it first
             return
         self.current = run_id
-        process = context.Process(target=worker.main, args=(run_id, str(workspace.home())), daemon=True)
+        process = launcher.worker_process(run_id, str(workspace.home()), self.store)
         self.process = process
         process.start()
         self.store.update(run_id, pid=process.pid)
