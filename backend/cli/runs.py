@@ -23,10 +23,11 @@ def config_from_args(*, data: str, method: str | None = None, preset: str | None
 
 
 def cmd_train(args) -> int:
+    from backend.cli.devices import device_changes
     from backend.runner import JobRunner
 
     config = config_from_args(data=args.data, method=args.method, preset=args.preset, model=args.model,
-                              base_run=args.base_run, name=args.name, changed=changes(args))
+                              base_run=args.base_run, name=args.name, changed={**device_changes(args), **changes(args)})
     runner = JobRunner()
     run_id = runner.submit(config)
     print(f"Run {run_id} queued ({config.method.upper()}, preset {args.preset}).", file=sys.stderr)
@@ -110,6 +111,7 @@ def cmd_presets(args) -> int:
 
 def register(commands):
     from backend.answers import sampling_declarations
+    from backend.cli.devices import add_devices
     from backend.config import METHODS
 
     sampling = {d.name: d for d in sampling_declarations()}
@@ -123,6 +125,7 @@ def register(commands):
     train.add_argument("--base-run", help="Build on a finished run's adapter (e.g. DPO after SFT).")
     train.add_argument("--name", help="A name for the run.")
     add_set(train)
+    add_devices(train)
     add_json(train)
     train.set_defaults(func=cmd_train)
 
