@@ -23,7 +23,7 @@ GPU = Hardware("cuda", "bfloat16", "4bit")
 GB = 1024 ** 3
 # The loss of each step, 2 processes x 4 examples against 1 process x 8, same seed, data and order, LoRA dropout off
 # (each process draws its own dropout masks): measured here (fp32) equal to 6 decimals over 2 epochs of the tiny model
-# and within ... on the built-in model (benchmarks/processes.py, docs/benchmarks.md). bf16, on CPUs and GPUs
+# and within 1e-6 over 6 steps of the built-in model (benchmarks/processes.py, docs/benchmarks.md). bf16, on CPUs and GPUs
 # that have it, rounds sums that are grouped differently in 4s and 8s: not measured here, so it gets a looser bound.
 # A step made of other examples moves the tiny model's loss by 0.01 to 0.2.
 def loss_tolerance() -> float:
