@@ -285,11 +285,11 @@ def main(argv=None) -> int:
         if isinstance(exc, ChildFailedError):
             rank, failure = exc.get_first_failure()
             return _failed(store, run_id, describe_rank_failure(rank, world, failure.exitcode, failure.message))
-        if isinstance(exc, SignalException):
-            return _failed(store, run_id, f"The training processes were ended ({exc.sigval.name}). Resume the run "
-                           "to continue from its last checkpoint.", -exc.sigval)
+        if isinstance(exc, SignalException):  # the agent has ended the ranks; end as a signalled worker ends
+            print(f"The training processes were ended ({exc.sigval.name}).", flush=True)
+            _die_of(exc.sigval)
         traceback.print_exc()
-        return _failed(store, run_id, explain_failure(exc))
+        return _failed(store, run_id, explain_failure(exc, folder))
     run = store.get(run_id)
     if run["status"] == "running":
         if config.machine_rank > 0:  # rank 0 is on computer 0, which keeps the results
@@ -331,12 +331,20 @@ def describe_rank_failure(rank: int, world: int, exitcode: int, message) -> str:
     return f"{who} ended unexpectedly (exit code {exitcode}); the others were stopped. {where}."
 
 
-def _failed(store, run_id: str, reason: str, code: int = 1) -> int:
+def _failed(store, run_id: str, reason: str) -> int:
     """A reason recorded by rank 0 itself (it knows best) is kept; otherwise this one is."""
     print(f"Run failed: {reason}", flush=True)
     if store.get(run_id)["status"] == "running":
         store.set_status(run_id, "failed", reason=reason)
-    return 1 if code == 1 else 128 + abs(code)
+    return 1
+
+
+def _die_of(sig: int):
+    """End with the signal that ended the ranks, recording nothing: the runner that sent it (a stop that took too
+    long, a hang) records its own reason, and anyone else's signal reads as it does for the single worker."""
+    signal.signal(sig, signal.SIG_DFL)
+    os.kill(os.getpid(), sig)
+    os._exit(128 + sig)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
-"""Commands about runs: train, resume, stop, runs, generate, export, settings, presets."""
+"""Commands about runs: train, resume, stop, runs, generate, settings, presets (export: cli/export.py)."""
 import sys
-from pathlib import Path
 
 from backend.cli.follow import follow
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
@@ -24,11 +23,13 @@ def config_from_args(*, data: str, method: str | None = None, preset: str | None
 
 def cmd_train(args) -> int:
     from backend.cli.devices import device_changes
+    from backend.cli.models import prepare_model
     from backend.runner import JobRunner
 
     config = config_from_args(data=args.data, method=args.method, preset=args.preset, model=args.model,
                               base_run=args.base_run, name=args.name, changed={**device_changes(args), **changes(args)})
-    runner = JobRunner()
+    config = prepare_model(config)  # refused here when it cannot fit; a hub model is downloaded first, with progress
+    runner = JobRunner(only_own=True)  # trains this run only, never someone else's queued run
     run_id = runner.submit(config)
     print(f"Run {run_id} queued ({config.method.upper()}, preset {args.preset}).", file=sys.stderr)
     return follow(runner, run_id, args.json)
@@ -36,7 +37,7 @@ def cmd_train(args) -> int:
 
 def cmd_resume(args) -> int:
     from backend.runner import JobRunner
-    runner = JobRunner()
+    runner = JobRunner(only_own=True)
     runner.resume(args.run_id)
     return follow(runner, args.run_id, args.json)
 
@@ -60,17 +61,6 @@ def cmd_generate(args) -> int:
         print(f"> {prompt}\n{answer.text}\n")
     if args.json:
         print_json({"outputs": [a.text for a in answers], "seed": sampling.seed})
-    return 0
-
-
-def cmd_export(args) -> int:
-    from backend.db import connect
-    from backend.export import export_run
-    from backend.runs import RunStore
-
-    path = export_run(RunStore(connect()), args.run_id, Path(args.out), adapter_only=args.adapter_only,
-                      zip_it=args.zip, progress=lambda m: print(m + "...", file=sys.stderr))
-    print(f"Exported to {path}")
     return 0
 
 
@@ -121,7 +111,8 @@ def register(commands):
                        "A name that is both: the saved dataset; write ./NAME for the file.")
     train.add_argument("--method", choices=METHODS, help="Training method (default: from the data).")
     add_preset(train)
-    train.add_argument("--model", help="Base model: 'smollm2' (built in, default), a local folder or a hub id.")
+    train.add_argument("--model", help="Base model: 'smollm2' (built in, default), a local folder, or a Hugging Face "
+                       "id (owner/name, downloaded once with a progress bar; see: python app.py models).")
     train.add_argument("--base-run", help="Build on a finished run's adapter (e.g. DPO after SFT).")
     train.add_argument("--name", help="A name for the run.")
     add_set(train)
@@ -151,13 +142,6 @@ def register(commands):
                           help=f"{sampling['temperature'].meta['help']} (default {sampling['temperature'].default}).")
     add_json(generate, 'End with one JSON line: {"outputs": [...], "seed": N}.')
     generate.set_defaults(func=cmd_generate)
-
-    export = commands.add_parser("export", help="Save a run as a merged model folder (or the adapter alone).")
-    export.add_argument("run_id", help="The run to export.")
-    export.add_argument("--out", required=True, help="A new or empty folder to write to.")
-    export.add_argument("--adapter-only", action="store_true", help="Export only the LoRA adapter.")
-    export.add_argument("--zip", action="store_true", help="Also make a .zip of the folder.")
-    export.set_defaults(func=cmd_export)
 
     runs = commands.add_parser("runs", help="List runs with their status and results.")
     add_json(runs, "Print the list as JSON.")

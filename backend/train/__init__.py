@@ -4,6 +4,7 @@ from pathlib import Path
 
 from backend.config import RunConfig
 from backend.train.callbacks import MetricsCallback, StopCallback
+from backend.train.checkpoints import latest_complete, save_adapter
 from backend.train.common import prepare_model, trainer_arguments
 
 
@@ -54,10 +55,11 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
     }
     trainer = builders[config.method]()
-    checkpoint = latest_checkpoint(run_dir / "checkpoints") if resume else None
+    checkpoint = latest_checkpoint(run_dir / "checkpoints", log) if resume else None
+    if checkpoint:
+        log(f"Resuming from {checkpoint.name}.")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    adapter_dir = run_dir / "adapter"
-    save_adapter(trainer, adapter_dir, ranks)
+    save_trained_adapter(trainer, run_dir / "adapter", ranks)
     final = {}
     if eval_rows and not stop.stopped:
         final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))})
@@ -83,23 +85,21 @@ def mixed(rows: list, seed: int) -> list:
     return rows
 
 
-def save_adapter(trainer, adapter_dir: Path, ranks):
+def save_trained_adapter(trainer, adapter_dir: Path, ranks):
     """The trained adapter, by rank 0. Split by FSDP or DeepSpeed, every process hands in its part (the Trainer
-    gathers it whole, as PEFT's FSDP guide does); whole in each process (DDP, or one process), rank 0 writes its own."""
+    gathers it whole, as PEFT's FSDP guide does); whole in each process (DDP, or one process), rank 0 writes its own,
+    swapped in whole (checkpoints.save_adapter)."""
     if getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False):
         if trainer.is_fsdp_enabled:
             trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
         trainer.save_model(str(adapter_dir))
     elif ranks.main:
-        trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+        save_adapter(trainer.model, adapter_dir, selected_adapters=["default"])
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest whole checkpoint: the Trainer writes trainer_state.json last, so one cut short by a crash (a killed
-    process) has none and is passed over."""
-    checkpoints = sorted((p for p in Path(folder).glob("checkpoint-*") if (p / "trainer_state.json").exists()),
-                         key=lambda p: int(p.name.split("-")[-1]))
-    return checkpoints[-1] if checkpoints else None
+def latest_checkpoint(folder: Path, log=print) -> Path | None:
+    """The newest complete checkpoint; an incomplete newer one (a crash during its save) is logged and skipped."""
+    return latest_complete(folder, log)
 
 
 def _tokens_per_example(tokenizer, rows: list) -> float:
