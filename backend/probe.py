@@ -37,7 +37,7 @@ def run_probe(peft_model, tokenizer, config: dict | None = None) -> dict:
 def base_answers(peft_model, tokenizer, questions) -> list[str]:
     """The base model's answers (adapter disabled), from the cache when this model, precision and question
     set were probed before."""
-    path = workspace.model_cache() / "probe" / f"{_base_key(peft_model, tokenizer, questions)}.json"
+    path = base_cache_path(peft_model, tokenizer, questions)
     if path.exists():
         return json.loads(path.read_text())
     with peft_model.disable_adapter():
@@ -45,6 +45,10 @@ def base_answers(peft_model, tokenizer, questions) -> list[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(answers, ensure_ascii=False))
     return answers
+
+
+def base_cache_path(peft_model, tokenizer, questions) -> Path:
+    return workspace.model_cache() / "probe" / f"{_base_key(peft_model, tokenizer, questions)}.json"
 
 
 def _base_key(peft_model, tokenizer, questions) -> str:

@@ -1,5 +1,6 @@
 """Benchmark: how long the forgetting probe takes after a run, on the built-in model with an untrained LoRA
-adapter (the quick preset's shape), loaded as training loads it. Prints the probe's time, the machine load
+adapter (the quick preset's shape), loaded as training loads it. Prints the probe's time (the first probe on a
+base model, then a later one that finds the base answers cached), the machine load
 (`uptime`) before and after, torch's thread count, a matrix-product speed measured in the same run, and how
 many questions the base model got right per category (with an untrained adapter every one is kept).
 
@@ -39,7 +40,8 @@ def main():
 
     from backend.config import TARGET_MODULES
     from backend.models import detect_hardware, load_model, load_tokenizer
-    from backend.probe import run_probe
+    from backend.grading import load_probe_set
+    from backend.probe import base_cache_path, run_probe
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -51,11 +53,17 @@ def main():
     print(f"before: {uptime()}")
     print(f"torch threads {torch.get_num_threads()}, dtype {hardware.dtype_name}, "
           f"matmul {matmul_gflops(hardware.dtype):.0f} GFLOP/s ({hardware.dtype_name}, 512x576x1536)", flush=True)
+    base_cache_path(model, tokenizer, load_probe_set().questions).unlink(missing_ok=True)
     start = time.time()
     result = run_probe(model, tokenizer)
-    seconds = time.time() - start
+    print(f"probe, first run on this base model: {result['asked']} questions, base and tuned answers generated, "
+          f"{time.time() - start:.1f} s")
+    print(f"after:  {uptime()}", flush=True)
+    start = time.time()
+    again = run_probe(model, tokenizer)
+    print(f"probe, later runs (base answers cached): tuned answers generated, {time.time() - start:.1f} s")
     print(f"after:  {uptime()}")
-    print(f"probe: {result['asked']} questions, base and tuned, {seconds:.1f} s")
+    assert again["items"] == result["items"], "the same model answered differently the second time"
     print(result["summary"])
     for name, counts in result["by_category"].items():
         print(f"  {name:11} base right {counts['base_right']} of {counts['asked']}, kept {counts['kept']}")
