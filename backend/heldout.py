@@ -5,6 +5,7 @@ The reference: an SFT row's last assistant message; a DPO row's chosen answer; a
 the row is marked good (rows marked bad have no answer to aim at and are left out).
 chrF compares character n-grams (0 to 100), so it gives partial credit to a near-miss, works for any
 language and needs no tokenizer; it says how close the words are, not whether the answer is right."""
+import sacrebleu
 from sacrebleu.metrics import CHRF
 
 from backend.generate import generate  # the one generation entry point (moving into the model pool)
@@ -66,7 +67,8 @@ def score_answers(cases: list[dict], base: list[str], tuned: list[str], **record
                          "base_score": round(chrf.sentence_score(b, [case["reference"]]).score, 2),
                          "tuned_score": round(chrf.sentence_score(t, [case["reference"]]).score, 2)})
     mean = (lambda key: round(sum(e[key] for e in examples) / len(examples), 2)) if examples else (lambda key: None)
-    return {"metric": METRIC, "metric_detail": f"sacrebleu {chrf.get_signature()}, 0-100, higher is closer",
+    return {"metric": METRIC, "metric_detail": f"chrF from sacrebleu {sacrebleu.__version__} (character n-grams up to {chrf.char_order}, "
+                                                  f"beta {chrf.beta}), 0 to 100, higher is closer",
             "examples": examples, "count": len(examples), "base_mean": mean("base_score"),
             "tuned_mean": mean("tuned_score"),
             "tuned_better": sum(e["tuned_score"] > e["base_score"] for e in examples),
