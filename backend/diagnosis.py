@@ -173,10 +173,10 @@ def _overfitting(train, evals, rows, config):
         return None
     epoch = next((r.get("epoch") for r in rows if r["step"] >= best_step and r.get("epoch") is not None), None)
     if config.get("max_steps"):
-        settings, stop = {"max_steps": best_step}, f"max_steps {best_step}"
+        settings, stop = {"max_steps": best_step}, f"max_steps set to {best_step}"
     elif epoch:
         settings = {"epochs": max(0.1, round(float(epoch), 1))}
-        stop = f"epochs {settings['epochs']:g}"
+        stop = f"epochs set to {settings['epochs']:g}"
     else:
         settings, stop = {}, f"fewer steps (about {best_step})"
     return _finding(
