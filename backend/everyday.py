@@ -1,21 +1,6 @@
-"""Everyday questions: a probe that checks what a run kept, and prompts whose base answers are replayed
-during SFT so the model keeps answering ordinary questions. The two lists never overlap, so the probe
-measures what was kept rather than what was rehearsed."""
-import re
-
-# (question, pattern a right answer matches)
-PROBE = [
-    ("What is the capital of France?", r"\bparis\b"),
-    ("What is 2 + 2?", r"\b4\b|\bfour\b"),
-    ("What color is the sky on a clear day?", r"\bblue\b"),
-    ("How many days are there in a week?", r"\b7\b|\bseven\b"),
-    ("What is the opposite of hot?", r"\bcold\b"),
-]
-
-
-def answer_is_right(answer: str, pattern: str) -> bool:
-    return re.search(pattern, answer.lower()) is not None
-
+"""Everyday prompts whose base-model answers are replayed during SFT (and KTO) so the model keeps answering
+ordinary questions. The forgetting probe (backend/probe_questions.yaml) never asks one of them, so it measures
+what a run kept rather than what it rehearsed (tests/test_probe.py checks it)."""
 
 REPLAY_PROMPTS = [
     "What is the capital of Italy?", "What is the capital of Japan?", "What is the capital of Germany?",
