@@ -1,24 +1,30 @@
-"""A run's settings, each declared once: type, default, range or choices, and plain-language help.
+"""A run's settings, each declared once: type, default, range or choices, label and plain-language help.
 
-The CLI (`--set key=value`), the presets, the web form and validation all read these declarations.
+The CLI (`--set key=value`), the presets, the web form, the memory estimate, the trainer and validation all
+read these declarations and the few rules below (steps, target modules); nothing else restates them.
 """
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from backend.errors import ConfigError
 
 METHODS = ("sft", "dpo", "kto")
+# LoRA targets by choice; None means every linear layer of the block ("all-linear").
 TARGET_MODULES = {
-    "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "attention+mlp": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-    "all-linear": "all-linear",
+    "attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
+    "attention+mlp": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "all-linear": None,
 }
+TYPE_WORDS = {"int": "a whole number", "float": "a number", "str": "text", "bool": "true or false"}
 
 
-def setting(default, help, *, min=None, max=None, choices=None, group="Training", advanced=True, methods=METHODS):
+def setting(default, help, *, label, min=None, max=None, choices=None, group="Training", advanced=True,
+            methods=METHODS):
+    """One declared setting: a dataclass field whose metadata every reader of settings uses."""
     return field(default=default, metadata={
-        "help": help, "min": min, "max": max, "choices": choices, "group": group,
+        "help": help, "label": label, "min": min, "max": max, "choices": choices, "group": group,
         "advanced": advanced, "methods": methods,
     })
 
@@ -27,123 +33,192 @@ def setting(default, help, *, min=None, max=None, choices=None, group="Training"
 class RunConfig:
     method: str = setting("sft", "What to learn: 'sft' copies example answers, 'dpo' prefers the chosen answer "
                           "over the rejected one, 'kto' learns from answers marked good or bad.",
-                          choices=METHODS, group="Basics", advanced=False)
+                          label="What to learn (method)", choices=METHODS, group="Basics", advanced=False)
     model: str = setting("smollm2", "Base model: 'smollm2' (built in), a local Hugging Face folder, or a hub id.",
-                         group="Basics", advanced=False)
+                         label="Base model", group="Basics", advanced=False)
     dataset: str = setting("", "Training data: a file (JSON, JSONL, CSV, ...) or the name of a saved dataset.",
-                           group="Basics", advanced=False)
+                           label="Dataset", group="Basics", advanced=False)
     base_run: str = setting("", "Start from a finished run's adapter (for DPO/KTO after SFT). Empty: the base model.",
-                            group="Basics", advanced=False)
-    name: str = setting("", "A name for the run, to find it later. Empty: one is made up.", group="Basics", advanced=False)
+                            label="Finished run to build on", group="Basics", advanced=False)
+    name: str = setting("", "A name for the run, to find it later. Empty: one is made up.",
+                        label="Name for this run", group="Basics", advanced=False)
 
     learning_rate: float = setting(2e-4, "How big each learning step is. Too high makes the model forget "
-                                   "what it knew; too low learns nothing.", min=1e-7, max=1e-2)
-    epochs: float = setting(3.0, "How many times to go through the data.", min=0.05, max=100)
-    max_steps: int = setting(0, "Stop after this many steps (0: go by epochs).", min=0, max=1_000_000)
-    batch_size: int = setting(8, "Examples per step. Lower it if memory runs out.", min=1, max=512)
+                                   "what it knew; too low learns nothing.",
+                                   label="Learning rate (size of each step)", min=1e-7, max=1e-2)
+    epochs: float = setting(3.0, "How many times to go through the data.", label="Passes over the data (epochs)",
+                            min=0.05, max=100)
+    max_steps: int = setting(0, "Stop after this many steps (0: go by epochs).",
+                             label="Stop after this many steps (0: use passes)", min=0, max=1_000_000)
+    batch_size: int = setting(8, "Examples per step. Lower it if memory runs out.",
+                              label="Examples per step (batch size)", min=1, max=512)
     grad_accum: int = setting(1, "Steps to add up before each update: a larger effective batch "
-                              "without more memory.", min=1, max=256)
-    max_length: int = setting(512, "Longest example, in tokens; longer ones are cut.", min=32, max=32768)
-    warmup_steps: int = setting(2, "Steps at the start with a smaller learning rate, for stability.", min=0, max=100_000)
+                              "without more memory.", label="Steps per update (gradient accumulation)", min=1, max=256)
+    max_length: int = setting(512, "Longest example, in tokens; longer ones are cut.",
+                              label="Longest example, in tokens (max length)", min=32, max=32768)
+    warmup_steps: int = setting(2, "Steps at the start with a smaller learning rate, for stability.",
+                                label="Gentle start, in steps (warm-up)", min=0, max=100_000)
     lr_scheduler: str = setting("cosine", "How the learning rate changes over the run.",
+                                label="How the learning rate changes (schedule)",
                                 choices=("cosine", "linear", "constant"))
     beta: float = setting(0.1, "DPO/KTO: how far the model may move from where it started. "
-                          "Higher keeps it closer.", min=0.001, max=10.0, methods=("dpo", "kto"))
-    seed: int = setting(42, "Random seed: the same seed and data give the same run.", min=0, max=2**31 - 1)
+                          "Higher keeps it closer.", label="Stay close to the start (beta)", min=0.001, max=10.0,
+                          methods=("dpo", "kto"))
+    seed: int = setting(42, "Random seed: the same seed and data give the same run.", label="Random seed",
+                        min=0, max=2**31 - 1)
     validation_split: float = setting(0.1, "Share of the data held back to check learning (0 to skip).",
-                                      min=0.0, max=0.5)
+                                      label="Share held back to check learning", min=0.0, max=0.5)
+    gradient_checkpointing: str = setting("auto", "Saves memory by working out parts of the model again during "
+                                          "learning, about 20-30% slower. 'auto': only when the memory estimate "
+                                          "says the run would not fit without it.",
+                                          label="Save memory by recomputing (gradient checkpointing)",
+                                          choices=("auto", "on", "off"))
+    optimizer: str = setting("adamw_torch", "'adamw_torch': plain AdamW. 'paged_adamw_8bit': AdamW whose state "
+                             "takes a quarter of the memory (8 bits) and, on a GPU, moves to the computer's memory "
+                             "when the GPU runs short.", label="Optimizer (8-bit saves memory)",
+                             choices=("adamw_torch", "paged_adamw_8bit"))
 
     lora_r: int = setting(16, "LoRA rank: how much the adapter can learn. Higher is stronger and slower.",
-                          min=1, max=512, group="Adapter")
-    lora_alpha: int = setting(32, "LoRA scale (usually twice the rank).", min=1, max=1024, group="Adapter")
-    lora_dropout: float = setting(0.05, "LoRA dropout, against overfitting small data.", min=0.0, max=0.5,
-                                  group="Adapter")
+                          label="Adapter size (LoRA rank)", min=1, max=512, group="Adapter")
+    lora_alpha: int = setting(32, "LoRA scale (usually twice the rank).", label="Adapter strength (LoRA alpha)",
+                              min=1, max=1024, group="Adapter")
+    lora_dropout: float = setting(0.05, "LoRA dropout, against overfitting small data.", label="Adapter dropout",
+                                  min=0.0, max=0.5, group="Adapter")
     target_modules: str = setting("attention+mlp", "Which layers get an adapter.",
-                                  choices=tuple(TARGET_MODULES), group="Adapter")
+                                  label="Layers that get an adapter", choices=tuple(TARGET_MODULES), group="Adapter")
     quantization: str = setting("auto", "'4bit' is QLoRA (less memory), 'none' is plain LoRA. "
                                 "'auto': 4-bit on a GPU, plain LoRA on the CPU.",
+                                label="Compress the model to save memory (quantization)",
                                 choices=("auto", "4bit", "none"), group="Adapter")
 
-    keep_everyday: int = setting(40, "Protects what the model already knows: this many everyday questions, "
+    keep_everyday: int = setting(60, "Protects what the model already knows: this many everyday questions, "
                                  "answered by the base model itself, are mixed into the training data, as examples "
                                  "(SFT) or as answers marked good (KTO) (0: off).",
+                                 label="Everyday answers mixed in (keeps what it knew)",
                                  min=0, max=400, group="Safety", methods=("sft", "kto"))
     probe: bool = setting(True, "After training, ask base and tuned model everyday questions and report "
-                          "how many answers were kept.", group="Safety")
+                          "how many answers were kept.", label="Check everyday answers after training", group="Safety")
     save_every: int = setting(0, "Save a checkpoint every this many steps, to resume from (0: automatic).",
-                              min=0, max=1_000_000, group="Safety")
+                              label="Save a checkpoint every N steps (0: automatic)", min=0, max=1_000_000,
+                              group="Safety")
 
     def __post_init__(self):
-        validate(self)
+        check(self)
+        if self.method == "kto" and self.batch_size * self.grad_accum < 2:
+            raise ConfigError("batch_size", "KTO needs at least 2 examples per step; raise batch_size to 2 or more.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def declarations():
-    """The settings as (name, type, default, metadata), in order: what a form or CLI is built from."""
-    return [(f.name, f.type, f.default, f.metadata) for f in fields(RunConfig)]
+class Declaration(NamedTuple):
+    name: str
+    type: str  # "int", "float", "str" or "bool"
+    default: Any
+    meta: dict
 
 
-def validate(config: RunConfig):
-    for f in fields(RunConfig):
-        value = getattr(config, f.name)
-        meta = f.metadata
-        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[_type_name(f)]
-        if isinstance(value, bool) and _type_name(f) != "bool" or not isinstance(value, expected):
-            raise ConfigError(f.name, f"expected {_describe_type(f)}, got {value!r}.")
+def declarations(cls=RunConfig) -> list[Declaration]:
+    """The settings of a declared dataclass, in order: what a form, the CLI or a check is built from."""
+    return [Declaration(f.name, _type_name(f), f.default, f.metadata) for f in fields(cls) if f.metadata]
+
+
+def declaration(name: str, cls=RunConfig) -> Declaration:
+    for d in declarations(cls):
+        if d.name == name:
+            return d
+    known = ", ".join(d.name for d in declarations(cls))
+    raise ConfigError(name, f"no such setting. Known settings: {known}.")
+
+
+def default(name: str, cls=RunConfig):
+    return declaration(name, cls).default
+
+
+def coerce(name: str, value: Any, cls=RunConfig):
+    """The one way a value from the CLI, a preset, a form or the API becomes the setting's type.
+    Text is parsed; a whole float (a number box's 3.0) becomes an int; an int becomes a float. Raises ConfigError."""
+    d = declaration(name, cls)
+    if value is None and d.default is None:
+        return None
+    if isinstance(value, str):
+        try:
+            if d.type == "int":
+                number = float(value)
+                return int(number) if number.is_integer() else int(value)
+            if d.type == "float":
+                return float(value)
+            if d.type == "bool":
+                lowered = value.strip().lower()
+                if lowered in ("1", "true", "yes", "on"):
+                    return True
+                if lowered in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+        except (ValueError, OverflowError):
+            raise ConfigError(name, f"{value!r} is not {TYPE_WORDS[d.type]}.") from None
+        return value
+    if isinstance(value, bool):
+        return value
+    if d.type == "int" and isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if d.type == "float" and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def check(obj):
+    """Every declared field of `obj` has its type, is finite, and lies in its range or among its choices."""
+    cls = type(obj)
+    for d in declarations(cls):
+        value = getattr(obj, d.name)
+        if value is None and d.default is None:
+            continue
+        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[d.type]
+        if (isinstance(value, bool) and d.type != "bool") or not isinstance(value, expected):
+            raise ConfigError(d.name, f"expected {TYPE_WORDS[d.type]}, got {value!r}.")
+        if d.type == "float" and not math.isfinite(value):
+            raise ConfigError(d.name, f"{value} is not a finite number.")
+        meta = d.meta
         if meta["choices"] and value not in meta["choices"]:
-            raise ConfigError(f.name, f"{value!r} is not one of {', '.join(map(str, meta['choices']))}.")
+            raise ConfigError(d.name, f"{value!r} is not one of {', '.join(map(str, meta['choices']))}.")
         if meta["min"] is not None and value < meta["min"]:
-            raise ConfigError(f.name, f"{value} is below the smallest allowed value, {meta['min']}.")
+            raise ConfigError(d.name, f"{value} is below the smallest allowed value, {meta['min']}.")
         if meta["max"] is not None and value > meta["max"]:
-            raise ConfigError(f.name, f"{value} is above the largest allowed value, {meta['max']}.")
-    if config.method == "kto" and config.batch_size * config.grad_accum < 2:
-        raise ConfigError("batch_size", "KTO needs at least 2 examples per step; raise batch_size to 2 or more.")
+            raise ConfigError(d.name, f"{value} is above the largest allowed value, {meta['max']}.")
 
 
-def coerce(name: str, text: Any):
-    """Turn a value from the command line or a preset into the setting's type, or raise ConfigError."""
-    f = _field(name)
-    kind = _type_name(f)
-    if not isinstance(text, str):
-        return float(text) if kind == "float" and isinstance(text, int) and not isinstance(text, bool) else text
-    try:
-        if kind == "int":
-            return int(float(text)) if float(text).is_integer() else int(text)
-        if kind == "float":
-            return float(text)
-        if kind == "bool":
-            lowered = text.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-    except ValueError:
-        raise ConfigError(name, f"{text!r} is not {_describe_type(f)}.") from None
-    return text
+def build(cls, values: dict):
+    """A validated instance of a declared dataclass from a dict of (possibly text) values."""
+    return cls(**{name: coerce(name, value, cls) for name, value in values.items()})
 
 
 def build_config(values: dict) -> RunConfig:
     """Make a validated RunConfig from a dict of (possibly string) values."""
-    clean = {}
-    for name, value in values.items():
-        clean[name] = coerce(name, value)
-    return RunConfig(**clean)
+    return build(RunConfig, values)
 
 
-def _field(name: str):
-    for f in fields(RunConfig):
-        if f.name == name:
-            return f
-    known = ", ".join(f.name for f in fields(RunConfig))
-    raise ConfigError(name, f"no such setting. Known settings: {known}.")
+def rows_per_epoch(config: RunConfig, examples: int) -> int:
+    """The rows a run trains on per pass: the examples, plus the rehearsed everyday answers where the method uses
+    them (a few may be left out at run time: answers the base model cut off are not rehearsed)."""
+    rehearsed = config.keep_everyday if config.method in ("sft", "kto") else 0
+    return examples + rehearsed
+
+
+def planned_steps(config: RunConfig, rows: int) -> int:
+    """Optimizer steps for `rows` training rows, as the Hugging Face Trainer counts them."""
+    if config.max_steps:
+        return config.max_steps
+    batches = math.ceil(max(rows, 1) / config.batch_size)
+    return max(1, math.ceil(config.epochs * math.ceil(batches / config.grad_accum)))
+
+
+def target_modules(config: RunConfig):
+    """What PEFT's LoraConfig takes as target_modules for the configured choice."""
+    names = TARGET_MODULES[config.target_modules]
+    return "all-linear" if names is None else list(names)
 
 
 def _type_name(f) -> str:
-    return f.type if isinstance(f.type, str) else f.type.__name__
-
-
-def _describe_type(f) -> str:
-    return {"int": "a whole number", "float": "a number", "str": "text", "bool": "true or false"}[_type_name(f)]
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return kind.replace(" | None", "").replace("Optional[", "").rstrip("]")

@@ -1,5 +1,8 @@
-"""The SQLite database (sqlite-utils), with a small registry of schema migrations."""
+"""The SQLite database (sqlite-utils): one connection, one lock, atomic() for writes that span tables, and a small
+registry of schema migrations. The run, dataset and label stores all go through a Database."""
+import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 import sqlite_utils
@@ -7,6 +10,47 @@ import sqlite_utils
 from backend import workspace
 
 MIGRATIONS = []
+
+
+class Database(sqlite_utils.Database):
+    """A connection that several threads may share (the runner and the web server's): every read and write takes
+    `lock`, and atomic() makes a group of writes one transaction (nested blocks become savepoints)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        super().__init__(conn)
+        self.lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def atomic(self):
+        with self.lock:
+            if self.conn.in_transaction:
+                with super().atomic():
+                    yield self
+                return
+            # IMMEDIATE: take the write lock now, so another process cannot slip in between a read and a write.
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self.rollback()
+                raise
+            else:
+                try:
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.rollback()
+                    raise
+
+    def rows(self, sql: str, params=()) -> list[dict]:
+        """All rows of a query, as dicts, read under the lock."""
+        with self.lock:
+            return list(self.query(sql, params))
+
+    def value(self, sql: str, params=()):
+        """The first column of the first row of a query (None when there is no row)."""
+        with self.lock:
+            row = self.execute(sql, params).fetchone()
+        return row[0] if row else None
 
 
 def migration(fn):
@@ -31,11 +75,11 @@ def create_runs(db: sqlite_utils.Database):
     db["metrics"].create_index(["run_id", "step"])
 
 
-def connect(path: Path | str | None = None) -> sqlite_utils.Database:
+def connect(path: Path | str | None = None) -> Database:
     """Open (and migrate) the database. WAL with full sync: a committed label or metric survives a crash."""
     path = path or workspace.db_path()
     conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-    db = sqlite_utils.Database(conn)
+    db = Database(conn)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA busy_timeout=30000")
@@ -49,7 +93,9 @@ def _migrate(db: sqlite_utils.Database):
     for fn in MIGRATIONS:
         if fn.__name__ in done:
             continue
-        with db.conn:
+        with db.atomic():
+            if db.value("select 1 from _migrations where name = ?", [fn.__name__]):
+                continue  # another process migrated it meanwhile
             fn(db)
             db["_migrations"].insert({"name": fn.__name__, "applied": _now()}, replace=True)
 

@@ -29,3 +29,19 @@ class RunNotFound(TuneloopError):
 
 class RunStateError(TuneloopError):
     """The run exists but is not in a state that allows the request (e.g. export before it finished)."""
+
+
+class ExportError(TuneloopError):
+    """An export cannot be made: the model, the format or the destination does not allow it."""
+
+
+class ExportCheckFailed(ExportError):
+    """A written file was loaded back and did not behave like the model it came from; it was not kept."""
+
+    def __init__(self, message: str, result=None):
+        self.result = result
+        super().__init__(message)
+
+
+class HubError(ExportError):
+    """The Hugging Face Hub could not be reached or refused the upload. Never carries the token."""

@@ -1,38 +1,40 @@
 """Export a finished run: the adapter merged into a full-precision base (a plain Hugging Face folder
 with a model card), or the adapter alone; optionally zipped."""
 import json
+import secrets
 import shutil
 from datetime import date
 from pathlib import Path
 
-from backend import workspace
-from backend.errors import RunStateError, TuneloopError
+from backend.errors import TuneloopError
 
 
 def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it: bool = False,
                progress=lambda message: None) -> Path:
     run = store.get(run_id)
-    adapter = workspace.run_dir(run_id) / "adapter"
-    if run["status"] not in ("done", "stopped") or not adapter.exists():
-        raise RunStateError(f"Run '{run_id}' is {run['status']} and has no saved adapter to export yet.")
+    adapter = store.finished_adapter(run_id)
     out = Path(out).expanduser().resolve()
-    if out.exists() and any(out.iterdir()):
-        raise TuneloopError(f"The folder '{out}' is not empty; choose a new folder for the export.")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise TuneloopError(f"'{out}' is not empty (or is a file); choose a new folder for the export.")
     config = store.config(run_id)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    if adapter_only:
-        progress("Copying the adapter")
-        shutil.copytree(adapter, tmp)
-    else:
-        progress("Loading the base model in full precision")
-        _merge(config.model, adapter, tmp)
-    progress("Writing the model card")
-    (tmp / "README.md").write_text(model_card(store, run, adapter_only))
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        out.rmdir()
-    tmp.rename(out)
+    # A folder of its own beside the target, renamed when complete: an interrupted export never looks finished,
+    # and nothing that was there before is touched.
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
+    try:
+        if adapter_only:
+            progress("Copying the adapter")
+            shutil.copytree(adapter, tmp)
+        else:
+            progress("Loading the base model in full precision")
+            _merge(config.model, adapter, tmp)
+        progress("Writing the model card")
+        (tmp / "README.md").write_text(model_card(store, run, adapter_only))
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if zip_it:
         progress("Zipping")
         return Path(shutil.make_archive(str(out), "zip", root_dir=out))
@@ -93,3 +95,37 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
     else:
         lines.append("Not run for this model.")
     return "\n".join(lines) + "\n"
+
+
+def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",
+                        progress=lambda fraction, message: None):
+    """Merge a finished run into float32 weights, write it as one GGUF file in `quant` (f16, q8_0, q4_0),
+    check it against the merged model, and put it in `out` with an Ollama Modelfile and a model card.
+    Returns a backend.gguf_bundle.GgufExport; a file that fails its check raises ExportCheckFailed."""
+    from backend.gguf_bundle import export_gguf
+
+    run = store.get(run_id)
+    adapter = workspace.run_dir(run_id) / "adapter"
+    if run["status"] not in ("done", "stopped") or not adapter.exists():
+        raise RunStateError(f"Run '{run_id}' is {run['status']} and has no saved adapter to export yet.")
+    out = Path(out).expanduser().resolve()
+    if out.exists() and any(out.iterdir()):
+        raise TuneloopError(f"The folder '{out}' is not empty; choose a new folder for the export.")
+    config = run["config"]
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        progress(0.0, "Loading the base model in full precision")
+        _merge(config["model"], adapter, tmp / "merged")
+        description = f"Fine-tuned with Tuneloop ({config['method'].upper()}) from {config['model'] or 'the built-in SmolLM2-135M-Instruct'}."
+        result = export_gguf(tmp / "merged", tmp / "gguf", quant, run["name"], description=description,
+                             model_card=model_card(store, run, adapter_only=False),
+                             progress=lambda fraction, message: progress(0.15 + 0.85 * fraction, message))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            out.rmdir()
+        (tmp / "gguf").rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.path = out / result.path.name
+    return result

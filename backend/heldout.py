@@ -5,10 +5,13 @@ The reference: an SFT row's last assistant message; a DPO row's chosen answer; a
 the row is marked good (rows marked bad have no answer to aim at and are left out).
 chrF compares character n-grams (0 to 100), so it gives partial credit to a near-miss, works for any
 language and needs no tokenizer; it says how close the words are, not whether the answer is right."""
+from dataclasses import replace
+
 import sacrebleu
 from sacrebleu.metrics import CHRF
 
-from backend.generate import generate  # the one generation entry point (moving into the model pool)
+from backend.answers import GREEDY
+from backend.model_pool import generate_texts
 
 # At most this many held-back examples are answered (twice each), so the check stays a minute or two on a CPU.
 HELDOUT_LIMIT = 32
@@ -81,9 +84,9 @@ def _answers(model, tokenizer, conversations: list, budgets: list[int]) -> list[
     answers = [""] * len(conversations)
     for start in range(0, len(order), BATCH_SIZE):
         chunk = order[start:start + BATCH_SIZE]
-        texts = generate(model, tokenizer, [conversations[i] for i in chunk],
-                         max_new_tokens=max(budgets[i] for i in chunk), batch_size=len(chunk))
-        for i, text in zip(chunk, texts):
+        texts = generate_texts(model, tokenizer, [conversations[i] for i in chunk],
+                               replace(GREEDY, max_new_tokens=max(budgets[i] for i in chunk)), batch_size=len(chunk))
+        for i, (text, _) in zip(chunk, texts):
             answers[i] = text
     return answers
 

@@ -1,20 +1,28 @@
 """Will a run fit in memory? A rough, cautious estimate made before training, from the model's config.json.
 
 Parts: the base weights (4-bit or 16/32-bit), the LoRA adapter, its gradients, AdamW's two states per adapter
-weight, the activations kept for the backward pass (no gradient checkpointing), and the runtime itself.
+weight (32/16-bit, or 8-bit with paged_adamw_8bit), the activations kept for the backward pass (all layers', or with
+gradient checkpointing each layer's input and one layer at a time), and the runtime itself.
 They are compared with the GPU's free memory, or the machine's available memory when training on the CPU.
+On a GPU everything but the runtime is what torch.cuda.max_memory_allocated() measures; the runtime stands for the
+CUDA context and libraries, which it does not see (benchmarks/gpu.py prints estimate against measurement per part).
 """
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.config import RunConfig
+from backend.config import TARGET_MODULES, RunConfig
 from backend.errors import ModelError
 
 GB = 1024 ** 3
 TIGHT_SHARE = 0.85  # above this share of the free memory a run is 'tight': it may swap, slow down or fail
 RUNTIME_BYTES = {"cuda": int(0.6 * GB), "cpu": int(0.7 * GB)}  # CUDA context / Python, torch and the libraries
 REPLAY_TOKENS = 160  # everyday answers mixed into SFT data are up to about this long
+NF4_BYTES_PER_WEIGHT = 0.5 * 1.03  # 4 bits, plus double-quantized constants: 1 byte per 64 weights, 4 per 16384
+ADAM_8BIT_MIN_SIZE = 4096  # bitsandbytes keeps 32-bit optimizer state for smaller tensors
+ADAM_8BIT_BLOCK = 256  # and one float32 scale per block of this many values per state
+LOGIT_TILE = (4096, 32768)  # tokens x vocabulary: the logits TRL's fused LM head computes at a time (16-bit)
 # SmolLM2-135M-Instruct, for estimating before the built-in model has been unpacked for the first time.
 EMBEDDED_CONFIG = {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
                    "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64, "vocab_size": 49152,
@@ -35,6 +43,7 @@ class MemoryEstimate:
     where: str  # "GPU" or "computer"
     verdict: str  # fits | tight | too_big
     message: str
+    checkpointing: bool = False  # the estimate assumes gradient checkpointing
 
     def parts(self) -> list[tuple[str, int]]:
         return [("Model weights", self.weights), ("Adapter (the part that learns)", self.adapter),
@@ -92,56 +101,121 @@ class ModelShape:
         return self.vocab * self.hidden * (1 if self.tied else 2) + (2 * self.layers + 1) * self.hidden
 
     def lora_params(self, rank: int, targets: str) -> int:
-        names = ["q_proj", "k_proj", "v_proj", "o_proj"]
-        if targets != "attention":
-            names += ["gate_proj", "up_proj", "down_proj"]
+        return self.layers * sum(self.lora_tensors(rank, targets))
+
+    def lora_targets(self, targets: str) -> list[str]:
+        """The linear layers of a block that get an adapter (config.TARGET_MODULES; None: all of them)."""
         shapes = self.linear_shapes()
-        return self.layers * sum(rank * sum(shapes[n]) for n in names if n in shapes)
+        return [n for n in (TARGET_MODULES[targets] or tuple(shapes)) if n in shapes]
+
+    def lora_tensors(self, rank: int, targets: str) -> list[int]:
+        """Sizes of the adapter's A (rank x in) and B (out x rank) matrices in one transformer block."""
+        shapes = self.linear_shapes()
+        return [rank * size for n in self.lora_targets(targets) for size in shapes[n]]
+
+    def lora_inputs(self, targets: str) -> dict[str, int]:
+        """Input width of each linear layer that gets an adapter."""
+        shapes = self.linear_shapes()
+        return {n: shapes[n][0] for n in self.lora_targets(targets)}
 
 
 def estimate_memory(config: RunConfig, hardware=None, available: int | None = None,
-                    seq_length: int | None = None) -> MemoryEstimate:
-    """seq_length: the longest example in the data, when known (batches are padded to their longest row only)."""
+                    seq_length: int | None = None, checkpointing: bool | None = None,
+                    model_cfg: dict | None = None) -> MemoryEstimate:
+    """seq_length: the longest example in the data, when known (batches are padded to their longest row only).
+    checkpointing: None follows config.gradient_checkpointing, where 'auto' turns it on only when the run would
+    not fit without it (the training code makes the same choice from this estimate).
+    model_cfg: the model's config.json fields, for a model not on disk (a catalogue entry); default: read them."""
     if hardware is None:
         from backend.models import detect_hardware
         hardware = detect_hardware()
-    shape = ModelShape.from_config(model_config(config.model))
-    quantization = hardware.default_quantization if config.quantization == "auto" else config.quantization
+    if available is None:
+        available = free_memory(hardware.device)
+    if checkpointing is None:
+        if config.gradient_checkpointing == "auto":
+            plain = estimate_memory(config, hardware, available, seq_length, checkpointing=False, model_cfg=model_cfg)
+            if plain.verdict == "fits":
+                return plain
+        checkpointing = config.gradient_checkpointing != "off"
+    shape = ModelShape.from_config(model_cfg or model_config(config.model))
+    quantization = hardware.quantization(config.quantization)
     dtype_bytes = 4 if hardware.dtype_name == "float32" else 2
 
-    if quantization == "4bit":  # NF4: half a byte per weight plus about 3% for the quantization constants
-        weights = int(shape.linear_params() * 0.5 * 1.03) + shape.other_params() * dtype_bytes
+    if quantization == "4bit":  # NF4; embeddings, output layer and norms stay 16/32-bit
+        weights = int(shape.linear_params() * NF4_BYTES_PER_WEIGHT) + shape.other_params() * dtype_bytes
     else:
         weights = (shape.linear_params() + shape.other_params()) * dtype_bytes
     lora = shape.lora_params(config.lora_r, config.target_modules)
-    adapter, gradients, optimizer = lora * 4, lora * 4, lora * 8  # fp32 adapter, its gradients, AdamW's two states
+    lora_bytes = 2 if quantization == "4bit" else 4  # TRL casts a QLoRA adapter to bf16; PEFT keeps LoRA's in fp32
+    adapter = gradients = lora * lora_bytes
+    optimizer = optimizer_bytes(shape, config, lora_bytes)
 
     seq = config.max_length if seq_length is None else min(config.max_length, max(seq_length, 1))
     if config.method in ("sft", "kto") and config.keep_everyday:
         seq = min(config.max_length, max(seq, REPLAY_TOKENS))
-    rows = config.batch_size * (2 if config.method in ("dpo", "kto") else 1)  # chosen+rejected; KTO's KL batch
-    tokens = rows * seq
-    h, kv, i = shape.hidden, shape.kv_heads * shape.head_dim, shape.intermediate
-    # Per token and layer: what the block keeps for backward, plus the LoRA path's float32 copies. Calibrated
-    # against the peak memory of SmolLM2 LoRA r16 steps on a CPU, fp32 and bf16, 128 to 1024 tokens (within 5%).
-    per_token_layer = (16 * h + 4 * kv + 6 * i) * dtype_bytes + 16 * h * 4
-    logits = shape.vocab * (8 + dtype_bytes)  # the logits, their fp32 copy for the loss, and its gradient
-    activations = tokens * (per_token_layer * shape.layers + logits)
+    # DPO runs chosen and rejected in one batch. KTO's KL batch runs without gradients, so it keeps nothing.
+    tokens = config.batch_size * (2 if config.method == "dpo" else 1) * seq
+    activations = activation_bytes(shape, config, hardware.device, quantization, dtype_bytes, tokens, checkpointing)
 
     runtime = RUNTIME_BYTES["cuda" if hardware.device == "cuda" else "cpu"]
     total = weights + adapter + gradients + optimizer + activations + runtime
     where = "GPU" if hardware.device == "cuda" else "computer"
-    if available is None:
-        available = free_memory(hardware.device)
     verdict = "fits" if total <= TIGHT_SHARE * available else ("tight" if total <= available else "too_big")
     estimate = MemoryEstimate(weights, adapter, gradients, optimizer, activations, runtime, total, available, where,
-                              verdict, "")
+                              verdict, "", checkpointing)
     estimate.message = explain(estimate, config, quantization, hardware.device)
     return estimate
 
 
+def optimizer_bytes(shape: ModelShape, config: RunConfig, lora_bytes: int) -> int:
+    """AdamW keeps two states per adapter weight, in the adapter's dtype; bitsandbytes' 8-bit AdamW one byte each
+    (plus a float32 scale per block), except for small tensors, which keep 32-bit state."""
+    if config.optimizer != "paged_adamw_8bit":
+        return 2 * lora_bytes * shape.lora_params(config.lora_r, config.target_modules)
+    total = 0
+    for size in shape.lora_tensors(config.lora_r, config.target_modules):
+        total += 2 * (size + 4 * math.ceil(size / ADAM_8BIT_BLOCK)) if size >= ADAM_8BIT_MIN_SIZE else 8 * size
+    return total * shape.layers
+
+
+def activation_bytes(shape: ModelShape, config: RunConfig, device: str, quantization: str, dtype_bytes: int,
+                     tokens: int, checkpointing: bool) -> int:
+    """What the forward pass keeps for the backward pass, and the largest working memory on top of it.
+    With gradient checkpointing only each layer's input is kept, and one layer's activations at a time."""
+    h, kv, i, layers = shape.hidden, shape.kv_heads * shape.head_dim, shape.intermediate, shape.layers
+    if device != "cuda":
+        # Per token and layer: what the block keeps for backward, plus the LoRA path's float32 copies. Calibrated
+        # against the peak memory of SmolLM2 LoRA r16 steps on a CPU, fp32 and bf16, 128 to 1024 tokens (within 5%).
+        per_layer = (16 * h + 4 * kv + 6 * i) * dtype_bytes + 16 * h * 4
+        logits = shape.vocab * (8 + dtype_bytes)  # the logits, their fp32 copy for the loss, and its gradient
+        kept = per_layer + h * dtype_bytes * (layers - 1) if checkpointing else per_layer * layers
+        return tokens * (kept + logits)
+    # On a GPU, from what each operation saves for backward (bf16/fp16 unless said), per token:
+    q = shape.heads * shape.head_dim
+    norms = 2 * 4 * h  # two RMSNorms, each keeps a float32 copy of its input
+    inputs = shape.lora_inputs(config.target_modules)
+    if config.lora_dropout > 0:  # each adapter keeps its own input after dropout, and the dropout mask (1 byte)
+        lora = 3 * sum(inputs.values())
+    else:  # q, k and v share one input, and so do gate and up
+        shared = ("k_proj", "v_proj", "up_proj" if "gate_proj" in inputs else "")
+        lora = 2 * sum(width for name, width in inputs.items() if name not in shared)
+    attention = 2 * 4 * q  # q, k and v after RoPE (k, v repeated to all heads when padded) and the output
+    mlp = 2 * 3 * i if shape.gated else 2 * 2 * i  # gate, its SiLU and up (ungated: up and its activation)
+    per_layer = norms + lora + attention + mlp
+    head = 4 * h + 2 * h  # the final norm, and the hidden states the fused LM head keeps
+    kept = per_layer + 2 * h * (layers - 1) if checkpointing else per_layer * layers
+    # Working memory at the peak (the start of backward): one layer's gradients, the LM head's logits tile and,
+    # with 4-bit weights, one weight matrix dequantized to 16 bits.
+    working = tokens * 2 * 3 * i + min(tokens, LOGIT_TILE[0]) * min(shape.vocab, LOGIT_TILE[1]) * 2
+    if quantization == "4bit":
+        working += 2 * max(a * b for a, b in shape.linear_shapes().values())
+    return tokens * (kept + head) + working
+
+
 def explain(e: MemoryEstimate, config: RunConfig, quantization: str, device: str) -> str:
     head = f"This run needs about {gb(e.total)} of the {gb(e.available)} free on this {e.where}"
+    if e.checkpointing:
+        head += " with gradient checkpointing (it saves memory and takes about a quarter longer)"
     if e.verdict == "fits":
         return head + ": it fits."
     biggest = max(e.parts(), key=lambda part: part[1])[0]
@@ -175,6 +249,10 @@ def model_config(name: str) -> dict:
     if not folder.exists():
         folder = workspace.model_cache() / name.replace("/", "--")  # a hub model downloaded before
     if not (folder / "config.json").is_file():
+        from backend.catalogue import find
+        entry = find(name)
+        if entry:  # a catalogue model not downloaded yet: its shape is known
+            return dict(entry.config)
         raise ModelError(f"Model '{name}' not found: give a folder that holds config.json and .safetensors weights, "
                          "or use the built-in model.")
     try:

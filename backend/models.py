@@ -11,7 +11,6 @@ from backend.errors import ModelError
 EMBEDDED_NAMES = {"", "smollm2", "embedded", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct"}
 EMBEDDED_DIRNAME = "SmolLM2-135M-Instruct"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_MODEL = "smollm2"
 
 
 def is_embedded(name: str | None) -> bool:
@@ -43,17 +42,9 @@ def _check_local_folder(path: Path) -> Path:
 
 
 def _download_from_hub(repo_id: str) -> Path:
-    target = workspace.model_cache() / repo_id.replace("/", "--")
-    if target.exists():
-        return _check_local_folder(target)
-    try:
-        from huggingface_hub import snapshot_download
-        snapshot_download(repo_id, local_dir=target, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"])
-    except Exception as exc:
-        shutil.rmtree(target, ignore_errors=True)
-        raise ModelError(f"Could not download '{repo_id}' from the Hugging Face hub ({type(exc).__name__}). "
-                         f"Check the name and the network, or give a local model folder instead.") from None
-    return _check_local_folder(target)
+    """A hub model from the workspace's cache, pulled first if needed (see backend/hub.py)."""
+    from backend.hub import pull
+    return _check_local_folder(pull(repo_id))
 
 
 def _embedded_folder() -> Path:
@@ -99,9 +90,12 @@ def _convert_embedded(target: Path):
 @functools.lru_cache(maxsize=4)
 def _tokenizer_cached(path: str):
     from transformers import AutoTokenizer
+    from backend.chat_template import ensure_chat_template
+
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    ensure_chat_template(tok)  # a base model without one gets ChatML
     return tok
 
 
@@ -120,6 +114,10 @@ class Hardware:
     def dtype(self):
         import torch
         return getattr(torch, self.dtype_name)
+
+    def quantization(self, choice: str) -> str:
+        """What a run's `quantization` setting means here: 'auto' is 4-bit on a GPU, plain LoRA on the CPU."""
+        return self.default_quantization if choice == "auto" else choice
 
 
 def detect_hardware() -> Hardware:
@@ -155,6 +153,9 @@ def load_model(name: str | None, quantization: str = "none", hardware: Hardware 
     if hardware.device == "cuda":
         kwargs["device_map"] = {"": 0}
     try:
-        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except Exception as exc:
         raise ModelError(f"Could not load the model in '{path}': {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+    from backend.chat_template import fit_embeddings
+    fit_embeddings(model, load_tokenizer(name))  # room for the ChatML tokens a base model was given
+    return model

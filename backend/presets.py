@@ -1,14 +1,22 @@
-"""Presets: named sets of settings in presets/*.yaml, with a plain-language description and
-values per method. They only pick values; the settings themselves are declared in config.py."""
+"""Presets: named sets of settings in presets/*.yaml, with a plain-language description and the values that
+differ from the declared defaults, in common and per method. They only pick values; the settings themselves are
+declared in config.py.
+
+Both directions live here: a preset plus changes gives a config (`config_from_preset`), and a config is written
+back as the preset that leaves the fewest changes plus those changes (`config_as_command`), so that the command
+shown for a run builds the same config again.
+"""
+import shlex
 from pathlib import Path
 
 import yaml
 
-from backend.config import coerce
+from backend.config import RunConfig, build_config, coerce, declarations
 from backend.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "quick"
+OWN_OPTIONS = ("method", "dataset", "model", "base_run", "name")  # given as --method, --data, ... not --set
 
 
 def list_presets() -> list[dict]:
@@ -27,8 +35,60 @@ def load_preset(name: str) -> dict:
 
 
 def preset_values(name: str, method: str) -> dict:
-    """The settings the preset gives for `method`: its common values, then the method's own."""
+    """The settings the preset changes for `method`: its common values, then the method's own."""
     preset = load_preset(name)
     values = dict(preset.get("common") or {})
     values.update(preset.get(method) or {})
     return {key: coerce(key, value) for key, value in values.items()}
+
+
+def config_from_preset(preset: str | None, method: str, changes: dict | None = None) -> RunConfig:
+    """The declared defaults, then the preset's values for `method`, then `changes` (text or typed)."""
+    values = preset_values(preset or DEFAULT_PRESET, method)
+    values.update(changes or {})
+    values["method"] = method
+    return build_config(values)
+
+
+def parse_changes(items: list[str]) -> dict:
+    """`--set key=value` items as a dict; the values are coerced when the config is built."""
+    changes = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(item, "write changes as key=value, for example --set learning_rate=1e-4.")
+        changes[key.strip()] = value.strip()
+    return changes
+
+
+def config_as_command(config: RunConfig) -> str:
+    """The `python app.py train ...` command that builds this config again."""
+    preset, changed = _closest_preset(config)
+    parts = ["python", "app.py", "train", "--data", config.dataset, "--method", config.method]
+    if preset != DEFAULT_PRESET:
+        parts += ["--preset", preset]
+    defaults = {d.name: d.default for d in declarations()}
+    for option, key in (("--model", "model"), ("--base-run", "base_run"), ("--name", "name")):
+        value = getattr(config, key)
+        if value and value != defaults[key]:
+            parts += [option, value]
+    for key in changed:
+        parts += ["--set", f"{key}={_text(getattr(config, key))}"]
+    return " ".join(shlex.quote(str(p)) for p in parts)
+
+
+def _closest_preset(config: RunConfig) -> tuple[str, list[str]]:
+    best = None
+    for preset in [p["name"] for p in list_presets()]:
+        start = config_from_preset(preset, config.method, {"dataset": config.dataset})
+        changed = [d.name for d in declarations()
+                   if d.name not in OWN_OPTIONS and getattr(start, d.name) != getattr(config, d.name)]
+        if best is None or len(changed) < len(best[1]) or (len(changed) == len(best[1]) and preset == DEFAULT_PRESET):
+            best = (preset, changed)
+    return best
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)

@@ -7,11 +7,13 @@ model gets wrong is neither kept nor lost (the tuned model getting it right coun
 import hashlib
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from backend import workspace
-from backend.generate import generate  # the one generation entry point (moving into the model pool)
+from backend.answers import GREEDY
 from backend.grading import grade, load_probe_set
+from backend.model_pool import generate_texts
 
 # A run that loses more than this share of the answers the base model got right gets a warning. With 40
 # questions that is 5 or more: losing 1 to 4 happens to well-behaved runs (a chattier tuned model pushes a
@@ -39,11 +41,14 @@ def base_answers(peft_model, tokenizer, questions) -> list[str]:
     set were probed before."""
     path = base_cache_path(peft_model, tokenizer, questions)
     if path.exists():
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except ValueError:  # unreadable: make it again
+            path.unlink(missing_ok=True)
     with peft_model.disable_adapter():
         answers = answer_all(peft_model, tokenizer, questions)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(answers, ensure_ascii=False))
+    workspace.write_text_atomic(path, json.dumps(answers, ensure_ascii=False))
     return answers
 
 
@@ -73,9 +78,9 @@ def answer_all(model, tokenizer, questions) -> list[str]:
     budgets = sorted({q.max_new_tokens for q in questions})
     for budget in budgets:
         positions = [i for i, q in enumerate(questions) if q.max_new_tokens == budget]
-        texts = generate(model, tokenizer, [questions[i].question for i in positions], max_new_tokens=budget,
-                         batch_size=len(positions))
-        for i, text in zip(positions, texts):
+        texts = generate_texts(model, tokenizer, [questions[i].question for i in positions],
+                               replace(GREEDY, max_new_tokens=budget), batch_size=len(positions))
+        for i, (text, _) in zip(positions, texts):
             answers[i] = text
     return answers
 

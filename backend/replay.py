@@ -2,15 +2,17 @@
 KTO data as answers marked good).
 
 Training on a few dozen examples of one behaviour teaches the model to answer everything that way
-(NOTES.md: 0 of 5 everyday answers kept). Rehearsing its own everyday answers keeps them.
+(docs/facts.md: 0 of 5 everyday answers kept by a naive run). Rehearsing its own everyday answers keeps them.
 The answers are generated once per base model and cached next to it.
 """
 import hashlib
 import json
+from dataclasses import replace
 
 from backend import workspace
+from backend.answers import GREEDY
 from backend.everyday import REPLAY_PROMPTS
-from backend.generate import generate_with_ends
+from backend.model_pool import generate_texts
 
 
 def replay_examples(model, tokenizer, model_key: str, count: int, method: str = "sft") -> list[dict]:
@@ -30,10 +32,13 @@ def _cached_answers(model, tokenizer, model_key: str, prompts: list[str]) -> lis
     digest = hashlib.sha256(json.dumps([model_key, prompts]).encode()).hexdigest()[:16]
     path = workspace.model_cache() / "replay" / f"{digest}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except ValueError:  # cut short by a crash before writes became atomic: make it again
+            path.unlink(missing_ok=True)
     # An answer cut off mid-sentence would teach the model to stop mid-sentence: those are left out.
     answers = [text if ended else "" for text, ended in
-               generate_with_ends(model, tokenizer, prompts, max_new_tokens=96, batch_size=32)]
+               generate_texts(model, tokenizer, prompts, replace(GREEDY, max_new_tokens=96), batch_size=32)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(answers))
+    workspace.write_text_atomic(path, json.dumps(answers))
     return answers

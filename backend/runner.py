@@ -11,7 +11,7 @@ import time
 from backend import workspace
 from backend.config import RunConfig
 from backend.db import connect
-from backend.runs import RunStore
+from backend.runs import ACTIVE, ENDED, RunStore
 
 STOP_GRACE_SECONDS = 120
 
@@ -29,26 +29,30 @@ class JobRunner:
         self._recover()
 
     # --- public ---------------------------------------------------------------------------------
+    def check(self, config: RunConfig):
+        """Refuse, in words, a run that cannot start: a missing or broken model, or a base run without a finished
+        adapter. Called before anything is stored, so the error comes now rather than later from the worker."""
+        from backend.models import resolve_model
+        resolve_model(config.model)
+        if config.base_run and self.store.get(config.base_run)["status"] not in ACTIVE:
+            self.store.finished_adapter(config.base_run)  # one still training or waiting is checked when this starts
+
     def submit(self, config: RunConfig) -> str:
         """Queue a run; it starts as soon as no other run is training. Returns the run id."""
-        from backend.models import resolve_model
-        resolve_model(config.model)  # a missing or broken model: a clear error now, not later in the worker
-        if config.base_run:
-            self.store.get(config.base_run)
+        self.check(config)
         run_id = self.store.create(config)
-        self.start()
-        self._wake.set()
+        self.wake()
         return run_id
 
     def resume(self, run_id: str) -> str:
-        from backend.errors import RunStateError
-        run = self.store.get(run_id)
-        if run["status"] not in ("stopped", "failed"):
-            raise RunStateError(f"Run '{run_id}' is {run['status']}; only a stopped or failed run can be resumed.")
         self.store.queue_resume(run_id)
+        self.wake()
+        return run_id
+
+    def wake(self):
+        """Look at the queue now (a run was queued by someone else's transaction)."""
         self.start()
         self._wake.set()
-        return run_id
 
     def stop(self, run_id: str):
         """Ask a run to stop: a queued run is taken off the queue; a running one ends its step and saves."""
@@ -58,17 +62,11 @@ class JobRunner:
         elif run["status"] == "running":
             (workspace.run_dir(run_id) / "STOP").touch()
 
-    def position(self, run_id: str) -> int:
-        """0 when running, n when n runs are ahead in the queue."""
-        ids = [r["id"] for r in self.db.query("select id from runs where status in ('running','queued') "
-                                             "order by status = 'queued', rowid")]
-        return ids.index(run_id) if run_id in ids else -1
-
     def wait(self, run_id: str, timeout: float | None = None) -> dict:
         deadline = None if timeout is None else time.time() + timeout
         while True:
             run = self.store.get(run_id)
-            if run["status"] in ("done", "failed", "stopped"):
+            if run["status"] in ENDED:
                 return run
             if deadline and time.time() > deadline:
                 raise TimeoutError(f"run {run_id} still {run['status']}")
@@ -117,7 +115,7 @@ class JobRunner:
 
     def _recover(self):
         """Runs left 'running' by an app that was killed are marked failed, and can be resumed."""
-        for run in self.db.query("select id, pid from runs where status = 'running'"):
+        for run in self.db.rows("select id, pid from runs where status = 'running'"):
             if run["pid"] and _alive(run["pid"]):
                 continue  # trained by another Tuneloop process (the CLI beside the web app)
             self.store.set_status(run["id"], "failed", reason="The app closed while this run was training. "

@@ -1,59 +1,104 @@
-"""RunStore: runs, their status and their metrics, in the database; each run's files under runs/<id>/."""
+"""RunStore: runs, their status and their metrics, in the database; each run's files under runs/<id>/.
+
+It owns the run lifecycle: the statuses and what each allows, the queue order, and whether a run has a finished
+adapter to answer with, build on or export.
+"""
 from __future__ import annotations
 
-import functools
 import json
 import secrets
 import shutil
-import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 import yaml
 
 from backend import workspace
 from backend.config import RunConfig, build_config
-from backend.errors import RunNotFound
+from backend.errors import RunNotFound, RunStateError
 
 STATUSES = ("queued", "running", "done", "failed", "stopped")
+ACTIVE = ("queued", "running")  # waiting or training
+FINISHED = ("done", "stopped")  # ended with a saved adapter that can be used
+ENDED = ("done", "failed", "stopped")
+RESUMABLE = ("stopped", "failed")  # can go on from their last checkpoint
 
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _locked(method):
-    """One connection may be shared by the runner thread and the web server's threads: one call at a time."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with self._lock:
-            return method(self, *args, **kwargs)
-    return wrapper
+def adapter_dir(run_id: str) -> Path:
+    return workspace.run_dir(run_id) / "adapter"
 
 
 class RunStore:
     def __init__(self, db):
         self.db = db
-        if not hasattr(db, "_tuneloop_lock"):
-            db._tuneloop_lock = threading.RLock()
-        self._lock = db._tuneloop_lock
 
-    @_locked
+    # --- writing ------------------------------------------------------------------------------------
     def create(self, config: RunConfig) -> str:
+        """Queue a new run (inside the caller's transaction when there is one). Returns its id."""
         run_id = f"{config.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        folder = workspace.run_dir(run_id)
-        folder.mkdir(parents=True)
-        (folder / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-        with self.db.conn:
+        with self.db.atomic():
             self.db["runs"].insert({
                 "id": run_id, "name": config.name or run_id, "method": config.method, "status": "queued",
                 "config": json.dumps(config.to_dict()), "base_run": config.base_run, "dataset": config.dataset,
                 "created": now(), "resume": 0,
             })
+            folder = workspace.run_dir(run_id)
+            folder.mkdir(parents=True)
+            workspace.write_text_atomic(folder / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
         return run_id
 
-    @_locked
+    def set_status(self, run_id: str, status: str, reason: str | None = None):
+        assert status in STATUSES
+        update = {"status": status}
+        if status == "running":
+            update["started"] = now()
+            update["reason"] = None
+        if status in ENDED:
+            update["ended"] = now()
+        if reason is not None:
+            update["reason"] = reason
+        with self.db.atomic():
+            self.db["runs"].update(run_id, update)
+
+    def claim(self, run_id: str) -> bool:
+        """Move a queued run to running; False when someone else already did."""
+        with self.db.atomic():
+            cursor = self.db.execute("update runs set status = 'running', started = ?, reason = null "
+                                     "where id = ? and status = 'queued'", [now(), run_id])
+        return cursor.rowcount == 1
+
+    def queue_resume(self, run_id: str):
+        run = self.get(run_id)
+        if run["status"] not in RESUMABLE:
+            raise RunStateError(f"Run '{run_id}' is {run['status']}; only a stopped or failed run can be resumed.")
+        with self.db.atomic():
+            self.db["runs"].update(run_id, {"status": "queued", "resume": 1, "reason": None, "ended": None})
+
+    def update(self, run_id: str, **fields):
+        encoded = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in fields.items()}
+        with self.db.atomic():
+            self.db["runs"].update(run_id, encoded)
+
+    def add_metrics(self, run_id: str, step: int, data: dict):
+        with self.db.atomic():
+            self.db["metrics"].insert({"run_id": run_id, "step": step, "data": json.dumps(data),
+                                       "time": datetime.now(timezone.utc).timestamp()})
+
+    def delete(self, run_id: str):
+        if self.get(run_id)["status"] in ACTIVE:
+            raise RunStateError("This run is training or waiting. Stop it first, then delete it.")
+        with self.db.atomic():
+            self.db.execute("delete from metrics where run_id = ?", [run_id])
+            self.db["runs"].delete(run_id)
+        shutil.rmtree(workspace.run_dir(run_id), ignore_errors=True)
+
+    # --- reading ------------------------------------------------------------------------------------
     def get(self, run_id: str) -> dict:
-        rows = list(self.db.query("select * from runs where id = ?", [run_id]))
+        rows = self.db.rows("select * from runs where id = ?", [run_id])
         if not rows:
             raise RunNotFound(run_id)
         return _decode(rows[0])
@@ -61,66 +106,38 @@ class RunStore:
     def config(self, run_id: str) -> RunConfig:
         return build_config(self.get(run_id)["config"])
 
-    @_locked
     def list(self) -> list[dict]:
-        return [_decode(r) for r in self.db.query("select * from runs order by created desc, rowid desc")]
+        return [_decode(r) for r in self.db.rows("select * from runs order by created desc, rowid desc")]
 
-    @_locked
     def next_queued(self) -> str | None:
-        rows = list(self.db.query("select id from runs where status = 'queued' order by rowid limit 1"))
-        return rows[0]["id"] if rows else None
+        return self.db.value("select id from runs where status = 'queued' order by rowid limit 1")
 
-    @_locked
-    def set_status(self, run_id: str, status: str, reason: str | None = None):
-        assert status in STATUSES
-        update = {"status": status}
-        if status == "running":
-            update["started"] = now()
-            update["reason"] = None
-        if status in ("done", "failed", "stopped"):
-            update["ended"] = now()
-        if reason is not None:
-            update["reason"] = reason
-        with self.db.conn:
-            self.db["runs"].update(run_id, update)
+    def ahead(self, run_id: str) -> int:
+        """How many runs train or wait before this one (the runner takes the oldest waiting run next);
+        0 for the run training and for a run not in line."""
+        line = [r["id"] for r in self.db.rows(
+            "select id from runs where status in ('running', 'queued') order by status = 'queued', rowid")]
+        return line.index(run_id) if run_id in line else 0
 
-    @_locked
-    def claim(self, run_id: str) -> bool:
-        """Move a queued run to running; False when someone else already did."""
-        with self.db.conn:
-            cursor = self.db.execute("update runs set status = 'running', started = ?, reason = null "
-                                     "where id = ? and status = 'queued'", [now(), run_id])
-        return cursor.rowcount == 1
-
-    @_locked
-    def queue_resume(self, run_id: str):
-        with self.db.conn:
-            self.db["runs"].update(run_id, {"status": "queued", "resume": 1, "reason": None, "ended": None})
-
-    @_locked
-    def update(self, run_id: str, **fields):
-        encoded = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in fields.items()}
-        with self.db.conn:
-            self.db["runs"].update(run_id, encoded)
-
-    @_locked
-    def add_metrics(self, run_id: str, step: int, data: dict):
-        with self.db.conn:
-            self.db["metrics"].insert({"run_id": run_id, "step": step, "data": json.dumps(data),
-                                       "time": datetime.now(timezone.utc).timestamp()})
-
-    @_locked
     def metrics(self, run_id: str) -> list[dict]:
-        rows = self.db.query("select step, data from metrics where run_id = ? order by rowid", [run_id])
+        rows = self.db.rows("select step, data from metrics where run_id = ? order by rowid", [run_id])
         return [{"step": r["step"], **json.loads(r["data"])} for r in rows]
 
-    @_locked
-    def delete(self, run_id: str):
-        self.get(run_id)
-        with self.db.conn:
-            self.db.execute("delete from metrics where run_id = ?", [run_id])
-            self.db["runs"].delete(run_id)
-        shutil.rmtree(workspace.run_dir(run_id), ignore_errors=True)
+    def metrics_count(self, run_id: str) -> int:
+        return self.db.value("select count(*) from metrics where run_id = ?", [run_id])
+
+    def finished_adapter(self, run_id: str) -> Path:
+        """The saved adapter of a finished run, to answer with, build on or export; RunStateError in words if none."""
+        run = self.get(run_id)
+        path = adapter_dir(run_id)
+        if run["status"] not in FINISHED or not (path / "adapter_config.json").exists():
+            raise RunStateError(f"Run '{run_id}' is {run['status']} and has no finished adapter yet: wait until it "
+                                "has finished, or pick a finished run.")
+        return path
+
+    def finished(self) -> list[dict]:
+        """Runs with a finished adapter, newest first."""
+        return [r for r in self.list() if r["status"] in FINISHED and (adapter_dir(r["id"]) / "adapter_config.json").exists()]
 
 
 def _decode(row: dict) -> dict:

@@ -59,19 +59,13 @@ def train_run(store, run: dict) -> dict:
     from backend import workspace
     from backend.config import build_config
     from backend.data import load_examples
-    from backend.errors import RunStateError
     from backend.train import run_training
 
     config = build_config(run["config"])
     folder = workspace.run_dir(run["id"])
     (folder / "STOP").unlink(missing_ok=True)
-    base_adapter = None
-    if config.base_run:
-        base = store.get(config.base_run)
-        if base["status"] not in ("done", "stopped") or not (workspace.run_dir(base["id"]) / "adapter").exists():
-            raise RunStateError(f"Run '{config.base_run}' has no finished adapter to build on (status: {base['status']}).")
-        base_adapter = workspace.run_dir(base["id"]) / "adapter"
-    kind, train_rows, eval_rows = load_examples(config.dataset, seed=config.seed,
+    base_adapter = store.finished_adapter(config.base_run) if config.base_run else None
+    kind, train_rows, eval_rows = load_examples(config.dataset, db=store.db,
                                                 validation_fraction=config.validation_split)
     if kind != config.method:
         from backend.errors import DataError

@@ -1,5 +1,6 @@
 """Where Tuneloop keeps its state: one folder, TUNELOOP_HOME (default ./workspace)."""
 import os
+import secrets
 from pathlib import Path
 
 
@@ -28,3 +29,21 @@ def runs_dir() -> Path:
 
 def run_dir(run_id: str) -> Path:
     return runs_dir() / run_id
+
+
+def exports_dir() -> Path:
+    """Exported models and label files: the only folder the web app serves files from (besides its uploads)."""
+    path = home() / "exports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_text_atomic(path: Path, text: str):
+    """Written beside and renamed: a crash leaves the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

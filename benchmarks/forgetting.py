@@ -1,5 +1,5 @@
 """Benchmark: does the quick preset teach without destroying the model? Trains the embedded model on the
-40-example "new name" file four ways: NOTES.md's naive run (40 steps, no rehearsal of everyday answers), the
+40-example "new name" file four ways: the naive run of docs/facts.md (40 steps, no rehearsal of everyday answers), the
 same 40 steps with the rehearsal, the quick preset without it, and the quick preset as shipped. Prints, for
 each, the held-out questions answered with the new name, the everyday answers kept and the wall time, then
 the ratio of quick's time to the naive run's. Run: .venv/bin/python benchmarks/forgetting.py"""
@@ -28,7 +28,8 @@ def trial(label: str, *overrides: str) -> dict:
     summary = app("train", "--data", str(DATA), "--preset", "quick", "--json", *overrides)
     seconds = time.time() - start
     prompts = [arg for q in HELD_OUT for arg in ("--prompt", q)]
-    outputs = app("generate", "--run", summary["run_id"], "--max-new-tokens", "40", "--json", *prompts)["outputs"]
+    outputs = app("generate", "--run", summary["run_id"], "--max-new-tokens", "40", "--temperature", "0", "--json",
+                  *prompts)["outputs"]
     named = sum("quill" in o.lower() for o in outputs)
     probe = summary["probe"]
     print(f"{label:32} new name {named}/8 held-out | everyday kept {probe['kept']}/{probe['base_right']} "
@@ -37,7 +38,7 @@ def trial(label: str, *overrides: str) -> dict:
 
 
 if __name__ == "__main__":
-    # NOTES.md's failure: 40 steps at the quick learning rate, no rehearsal -> 0 of 5 everyday answers kept.
+    # docs/facts.md: 40 steps at the quick learning rate, no rehearsal -> 0 of 5 everyday answers kept.
     naive = trial("naive: 40 steps, no rehearsal", "--set", "max_steps=40", "--set", "keep_everyday=0")
     trial("40 steps with the rehearsal", "--set", "max_steps=40")
     trial("quick without the rehearsal", "--set", "keep_everyday=0")

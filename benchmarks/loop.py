@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.chat import ModelPool, Sampling  # noqa: E402
+from backend.answers import Sampling  # noqa: E402
+from backend.model_pool import ModelPool  # noqa: E402
 from backend.db import connect  # noqa: E402
 from backend.labels import LabelQueue, LabelStore, Side, label_stats, new_session, train_on_labels  # noqa: E402
 from backend.runner import JobRunner  # noqa: E402

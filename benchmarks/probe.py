@@ -20,7 +20,7 @@ def uptime() -> str:
 
 
 def matmul_gflops(dtype) -> float:
-    """fp32/bf16 speed at one of the model's own shapes (512 x 576 x 1536), as NOTES.md measures it."""
+    """fp32/bf16 matrix-product speed at one of the model's own shapes (512 x 576 x 1536)."""
     import torch
     a, b = torch.randn(512, 576, dtype=dtype), torch.randn(576, 1536, dtype=dtype)
     for _ in range(3):

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PEERS = ROOT.parent / "shared" / "data" / "peers"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
@@ -82,6 +81,25 @@ def labels_file(tmp_path):
              "completion": [{"role": "assistant", "content": "Hello!" if i % 2 else "Go away."}],
              "label": bool(i % 2)} for i in range(16)]
     return write_jsonl(tmp_path / "labels.jsonl", rows)
+
+
+def greedy(model, tokenizer, prompts, max_new_tokens: int = 16) -> list[str]:
+    """Greedy answers from a model in memory, through the app's one generation engine."""
+    from dataclasses import replace
+
+    from backend.answers import GREEDY
+    from backend.model_pool import generate_texts
+    return [text for text, _ in generate_texts(model, tokenizer, prompts, replace(GREEDY, max_new_tokens=max_new_tokens))]
+
+
+def model_with_adapter(model_name, adapter_dir=None):
+    """(model, tokenizer): a base model, with a run's adapter attached when given."""
+    from backend.models import load_model, load_tokenizer
+    model = load_model(model_name)
+    if adapter_dir is not None:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    return model, load_tokenizer(model_name)
 
 
 def tiny_config(tiny_model, dataset, method="sft", **overrides):

@@ -8,9 +8,22 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 PEERS = Path(__file__).resolve().parents[2] / "shared/data/peers"
 LLAMAFACTORY = PEERS / "llamafactory"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def peers_dir() -> Path:
+    """LLaMA-Factory's demo files, from the shared folder beside the checkout; without it the test is skipped."""
+    if not LLAMAFACTORY.is_dir():
+        pytest.skip(f"needs the peer datasets in {LLAMAFACTORY} (the shared folder beside this checkout)")
+    return LLAMAFACTORY
+
+
+def peer(name: str) -> Path:
+    return peers_dir() / name
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,11 +2,13 @@
 both sides of a message generate together and stream, switching runs reloads nothing, and errors are in words."""
 import shutil
 import threading
+import time
 
 import pytest
 
 from backend import workspace
-from backend.chat import ModelPool, Sampling, Source
+from backend.answers import Sampling, Source
+from backend.model_pool import ModelPool
 from backend.errors import ConfigError, RunNotFound, RunStateError
 from tests.fake_runs import fake_run
 
@@ -76,7 +78,7 @@ def test_sources_and_settings_refuse_in_words(tiny_model):
         pool.source("sft-nope")
     queued = fake_run(tiny_model, status="queued")
     shutil.rmtree(workspace.run_dir(queued) / "adapter")
-    with pytest.raises(RunStateError, match="no saved adapter"):
+    with pytest.raises(RunStateError, match="no finished adapter"):
         pool.source(queued)
     with pytest.raises(ConfigError, match="temperature"):
         Sampling(temperature=5)
@@ -99,8 +101,10 @@ def test_a_person_waiting_goes_before_answers_generated_ahead(tiny_model):
 
     thread = threading.Thread(target=generate_ahead)
     thread.start()
-    while not pool.busy() and thread.is_alive():
-        pass
+    deadline = time.time() + 60
+    while not pool.busy() and thread.is_alive() and time.time() < deadline:
+        time.sleep(0.01)
+    assert pool.busy() and thread.is_alive(), "the batch generated ahead was not running when the person asked"
     chat = list(pool.stream([(source, HELLO)], GREEDY))[-1]
     finished.append("chat")
     thread.join()

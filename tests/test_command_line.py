@@ -3,16 +3,15 @@ import shlex
 
 import pytest
 
-from backend.command_line import config_to_command
+from backend.cli.runs import config_from_args
 from backend.config import build_config
 from backend.data import DatasetStore, inspect_file
 from backend.db import connect
-from backend.presets import preset_values
-from backend.run_config import config_from_cli
+from backend.presets import config_as_command, parse_changes, preset_values
 
 
 def round_trip(config):
-    command = config_to_command(config)
+    command = config_as_command(config)
     words = shlex.split(command)
     assert words[:3] == ["python", "app.py", "train"]
     options = {"--data": "data", "--method": "method", "--preset": "preset", "--model": "model",
@@ -24,7 +23,7 @@ def round_trip(config):
         else:
             kwargs[options[words[i]]] = words[i + 1]
         i += 2
-    return command, config_from_cli(overrides=overrides, **kwargs)
+    return command, config_from_args(changed=parse_changes(overrides), **kwargs)
 
 
 def saved(path, name: str) -> str:

@@ -62,3 +62,49 @@ def test_every_command_and_option_has_help():
                 assert action.help, f"'{path}' option {action.dest} has no help text"
 
     check(build_parser(), "app.py")
+
+
+def test_presets_list_only_what_differs_from_the_defaults():
+    import yaml
+
+    from backend.presets import PRESETS_DIR
+    defaults = {d.name: d.default for d in declarations()}
+    for path in PRESETS_DIR.glob("*.yaml"):
+        preset = yaml.safe_load(path.read_text())
+        for section in ("common", "sft", "dpo", "kto"):
+            for key, value in (preset.get(section) or {}).items():
+                assert value != defaults[key], f"{path.name} {section}.{key} repeats the default {value!r}"
+
+
+def test_every_setting_has_a_label_and_numbers_must_be_finite():
+    for d in declarations():
+        assert d.meta["label"] and d.meta["label"][0].isupper(), d.name
+    for bad in ("nan", float("nan"), "inf", float("-inf")):
+        with pytest.raises(ConfigError, match="finite"):
+            build_config({"learning_rate": bad})
+
+
+def test_one_coercion_for_form_cli_and_presets():
+    from backend.config import coerce
+    assert coerce("batch_size", 8.0) == 8 and coerce("batch_size", "8") == 8 and coerce("epochs", 2) == 2.0
+    with pytest.raises(ConfigError, match="whole number"):
+        build_config({"batch_size": 2.5})
+
+
+def test_answers_share_one_declaration_of_their_bounds():
+    from backend.answers import Sampling, sampling_declarations
+    bounds = {d.name: (d.meta["min"], d.meta["max"]) for d in sampling_declarations()}
+    low, high = bounds["temperature"]
+    Sampling.of(temperature=str(high))
+    with pytest.raises(ConfigError, match="temperature"):
+        Sampling.of(temperature=high + 0.01)
+    with pytest.raises(ConfigError, match="max_new_tokens"):
+        Sampling.of(max_new_tokens=bounds["max_new_tokens"][1] + 1)
+
+
+def test_steps_are_counted_as_the_trainer_counts_them():
+    from backend.config import planned_steps, rows_per_epoch
+    config = build_config({"batch_size": 8, "grad_accum": 2, "epochs": 3})
+    assert planned_steps(config, 40) == 9  # 5 batches per pass, 3 updates per pass (the last one partial), 3 passes
+    assert rows_per_epoch(config, 40) == 40 + config.keep_everyday
+    assert planned_steps(build_config({"max_steps": 7}), 1000) == 7

@@ -4,17 +4,14 @@ import json
 
 import pytest
 
-from backend.data import commands
+from backend.cli import data as commands
 from backend.errors import DataError
-from data_corpus import LLAMAFACTORY, qa, tokenizer, write_csv, write_jsonl
+from data_corpus import peer, qa, tokenizer, write_csv, write_jsonl
 
 
 @pytest.fixture(scope="module")
 def tok():
     return tokenizer()
-
-
-REAL_LOAD_TOKENIZER = commands.load_tokenizer
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +44,7 @@ def test_inspect_prints_detection_errors_and_stats(tmp_path, capsys):
 
 
 def test_inspect_json_last_line_is_the_report(capsys):
-    assert run("inspect", LLAMAFACTORY / "dpo_en_demo.json", "--json", "--max-length", "2048") == 0
+    assert run("inspect", peer("dpo_en_demo.json"), "--json", "--max-length", "2048") == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     report = json.loads(last)
     assert (report["kind"], report["format"], report["rows"], report["valid_rows"], report["invalid_rows"]) == (
@@ -80,7 +77,7 @@ def test_data_add_list_rename_rm(tmp_path, capsys, cli_home):
     path = write_jsonl(tmp_path / "chats.jsonl", qa(50))
     assert run("data", "add", path) == 0
     assert "Stored as dataset 'chats': 45 training and 5 validation examples." in capsys.readouterr().out
-    assert run("data", "add", LLAMAFACTORY / "kto_en_demo.json", "--name", "ratings", "--kind", "kto") == 0
+    assert run("data", "add", peer("kto_en_demo.json"), "--name", "ratings", "--kind", "kto") == 0
     with pytest.raises(DataError, match="already exists"):
         run("data", "add", path)
     capsys.readouterr()
@@ -116,14 +113,3 @@ def test_every_argument_has_help():
             elif not isinstance(action, argparse._HelpAction):
                 assert action.help, f"{p.prog}: {action.dest}"
     check(parser())
-
-
-def test_tokenizer_falls_back_when_models_is_unavailable(monkeypatch):
-    import sys
-    monkeypatch.setattr(commands, "load_tokenizer", REAL_LOAD_TOKENIZER)  # the real loader, backend.models unimportable
-    monkeypatch.setitem(sys.modules, "backend.models", None)
-    commands.load_tokenizer.cache_clear()
-    try:
-        assert commands.load_tokenizer() is None
-    finally:
-        REAL_LOAD_TOKENIZER.cache_clear()

@@ -6,7 +6,7 @@ import pytest
 
 from backend.data import inspect_file
 from backend.errors import DataError
-from data_corpus import LLAMAFACTORY, chat, qa, tokenizer, write_csv, write_json, write_jsonl, write_xlsx
+from data_corpus import peer, peers_dir, chat, qa, tokenizer, write_csv, write_json, write_jsonl, write_xlsx
 
 PEER_FILES = {
     # file: (kind, format, rows, valid rows: the demo files repeat a few examples, which are dropped as duplicates)
@@ -26,13 +26,13 @@ def tok():
 
 
 def test_every_peer_file_is_listed():
-    assert sorted(p.name for p in LLAMAFACTORY.iterdir()) == sorted(PEER_FILES)
+    assert sorted(p.name for p in peers_dir().iterdir()) == sorted(PEER_FILES)
 
 
 @pytest.mark.parametrize("name", sorted(PEER_FILES))
 def test_peer_file_detected(name, tok):
     kind, fmt, rows, valid = PEER_FILES[name]
-    report = inspect_file(LLAMAFACTORY / name, tokenizer=tok)
+    report = inspect_file(peer(name), tokenizer=tok)
     assert (report.kind, report.format, report.rows, report.valid_rows) == (kind, fmt, rows, valid)
     assert report.confidence >= 0.9
     assert report.invalid_rows == rows - valid == report.stats["duplicates"]
@@ -67,26 +67,26 @@ def _assert_canonical(kind, ex):
 
 
 def test_peer_details_survive(tok):
-    identity = inspect_file(LLAMAFACTORY / "identity.json")
+    identity = inspect_file(peer("identity.json"))
     assert identity.examples[0] == {"messages": [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "Hello! I am {{name}}, an AI assistant developed by {{author}}. How can I assist you today?"}]}
     assert any("{{name}}" in n for n in identity.notices)
-    glaive = inspect_file(LLAMAFACTORY / "glaive_toolcall_en_demo.json")
+    glaive = inspect_file(peer("glaive_toolcall_en_demo.json"))
     roles = [m["role"] for m in glaive.examples[0]["messages"]]
     assert roles == ["system", "user", "assistant", "user", "assistant", "tool", "assistant", "user", "assistant"]
     assert glaive.examples[0]["messages"][0]["content"].startswith("You can call these tools:")
     assert "search_recipes" in glaive.examples[0]["messages"][0]["content"]
     assert json.loads(glaive.examples[0]["messages"][4]["content"])["name"] == "search_recipes"
-    v1 = inspect_file(LLAMAFACTORY / "v1_dpo_demo.jsonl")
+    v1 = inspect_file(peer("v1_dpo_demo.jsonl"))
     assert v1.examples[0]["prompt"][0]["content"].startswith("You are an AI assistant.")
     assert v1.examples[0]["chosen"][0]["content"].startswith("Abdulah Hasanagic is the proud owner")
-    kto = inspect_file(LLAMAFACTORY / "kto_en_demo.json")
+    kto = inspect_file(peer("kto_en_demo.json"))
     assert kto.stats["labels"] == {"desirable": 150, "undesirable": 150, "desirable_share": 0.5}
 
 
 def test_inspect_is_fast_on_the_largest_peer_file(tok):
-    largest = max(LLAMAFACTORY.iterdir(), key=lambda p: p.stat().st_size)
+    largest = max(peers_dir().iterdir(), key=lambda p: p.stat().st_size)
     start = time.perf_counter()
     report = inspect_file(largest, tokenizer=tok)
     assert time.perf_counter() - start < 10

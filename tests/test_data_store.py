@@ -4,7 +4,7 @@ import pytest
 from backend import db as db_mod
 from backend.data import DatasetStore, inspect_file, load_examples
 from backend.errors import DataError
-from data_corpus import LLAMAFACTORY, qa, write_jsonl
+from data_corpus import peer, qa, write_jsonl
 
 
 @pytest.fixture
@@ -75,12 +75,12 @@ def test_store_survives_reopening(tmp_path, report):
 
 
 def test_load_examples_from_name_or_file(db, tmp_path):
-    report = inspect_file(LLAMAFACTORY / "kto_en_demo.json")
+    report = inspect_file(peer("kto_en_demo.json"))
     DatasetStore(db).add(report, name="ratings")
     kind, train, validation = load_examples("ratings", db=db)
     assert (kind, len(train), len(validation)) == ("kto", 270, 30)
     assert train == report.train_examples() and validation == report.validation_examples()
-    kind, train, validation = load_examples(LLAMAFACTORY / "dpo_en_demo.json")
+    kind, train, validation = load_examples(peer("dpo_en_demo.json"))
     assert (kind, len(train) + len(validation), len(validation)) == ("dpo", 295, 30)
     with pytest.raises(DataError, match="holds kto examples, but sft examples are needed"):
         load_examples("ratings", db=db, kind="sft")

@@ -4,10 +4,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from backend.errors import RunStateError
 from backend.export import export_run
-from backend.generate import generate
 from backend import workspace
 from backend.runner import JobRunner
-from tests.conftest import tiny_config
+from tests.conftest import greedy, tiny_config
 
 PROMPTS = ["Say hello number 3.", "What is the capital of France?"]
 
@@ -34,7 +33,7 @@ def test_merged_export_matches_base_plus_adapter(tiny_model, chat_file, tmp_path
     base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
     with_adapter = PeftModel.from_pretrained(base, str(workspace.run_dir(run_id) / "adapter"))
     tok = AutoTokenizer.from_pretrained(tiny_model)
-    assert generate(merged, tokenizer, PROMPTS, max_new_tokens=12) == generate(with_adapter, tok, PROMPTS, max_new_tokens=12)
+    assert greedy(merged, tokenizer, PROMPTS, max_new_tokens=12) == greedy(with_adapter, tok, PROMPTS, max_new_tokens=12)
     ids = tokenizer(["Hello there"], return_tensors="pt")
     with torch.no_grad():
         assert torch.allclose(merged(**ids).logits, with_adapter(**ids).logits, atol=1e-4)
@@ -62,5 +61,5 @@ def test_export_refuses_unfinished_run_and_nonempty_folder(tiny_model, chat_file
         export_run(store, run_id, busy)
     store.set_status(run_id, "failed")
     (workspace.run_dir(run_id) / "adapter" / "adapter_model.safetensors").unlink()
-    with pytest.raises(RunStateError, match="no saved adapter"):
+    with pytest.raises(RunStateError, match="no finished adapter"):
         export_run(store, run_id, tmp_path / "new")

@@ -59,8 +59,8 @@ def test_heldout_comparison_answers_twice_within_the_cap(tiny_model, monkeypatch
                                                               target_modules=["q_proj", "v_proj"]))
     rows = [{"messages": user(f"Say {i}.") + assistant(f"The number {i}" + " and more" * (i % 3))} for i in range(6)]
     calls = []
-    real = heldout.generate
-    monkeypatch.setattr(heldout, "generate", lambda *a, **k: calls.append(k["max_new_tokens"]) or real(*a, **k))
+    real = heldout.generate_texts
+    monkeypatch.setattr(heldout, "generate_texts", lambda *a, **k: calls.append(a[3].max_new_tokens) or real(*a, **k))
     result = heldout_comparison(model, tokenizer, rows, limit=4, max_new_tokens=20)
     assert result["count"] == 4 and result["available"] == 6 and result["limit"] == 4
     assert [e["prompt"] for e in result["examples"]] == [f"Say {i}." for i in range(4)]

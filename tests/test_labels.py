@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from backend.chat import Answer, Sampling, Source
+from backend.answers import Answer, Sampling, Source
 from backend.db import connect
 from backend.errors import DataError
 from backend.labels import LabelError, LabelStore, dpo_rows, kto_rows, label_stats, new_session, sft_rows
@@ -83,7 +83,7 @@ def test_labels_survive_a_killed_process():
     """The writer is killed (SIGKILL) right after add_* returns; a new connection sees every label."""
     script = (
         "import os, signal\n"
-        "from backend.chat import Answer, Sampling, Source\n"
+        "from backend.answers import Answer, Sampling, Source\n"
         "from backend.db import connect\n"
         "from backend.labels import LabelStore\n"
         "store = LabelStore(connect())\n"

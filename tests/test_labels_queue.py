@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from backend.chat import ModelPool, Sampling
+from backend.answers import Sampling
+from backend.model_pool import ModelPool
 from backend.errors import ConfigError
 from backend.labels import LabelQueue, Side
 from backend.labels.prompts import prompts_from_dataset, prompts_from_text
@@ -25,9 +26,9 @@ def test_thumbs_queue_stays_ahead_and_hands_out_every_prompt_in_order(tiny_model
     prompts = prompts_from_text("\n".join(f"Question {i}?" for i in range(11)) + "\nQuestion 3?\n\n")
     assert len(prompts) == 11  # repeats and blank lines dropped
     queue = LabelQueue(pool, prompts, [Side(pool.source(fake_run(tiny_model)), SHORT)], ahead=4, batch_size=3)
-    wait_until(lambda: queue.ready() >= 4)
-    time.sleep(0.3)
-    assert queue.ready() <= 4 + 2  # it stops a batch or so ahead
+    wait_until(queue.full.is_set)  # it has stopped, waiting for the person
+    # batches of 2, then 3: it stops at the first batch that brings it `ahead` or more, and generates no more
+    assert queue.ready() == queue.generated() == 5
     seen = []
     while (item := queue.next(timeout=60)) is not None:
         assert len(item.answers) == 1 and item.answers[0].text

@@ -2,9 +2,11 @@
 trains on top of the run whose answers were judged (tiny model: seconds)."""
 import pytest
 
-from backend.chat import Answer, Sampling, Source
+from backend import workspace
+from backend.answers import Answer, Sampling, Source
 from backend.data import DatasetStore
 from backend.db import connect
+from backend.errors import ConfigError, ModelError
 from backend.labels import LabelStore, labels_to_dataset, train_on_labels
 from backend.runner import JobRunner
 from tests.fake_runs import fake_run
@@ -30,8 +32,39 @@ def test_labels_become_a_stored_dataset_in_trls_format(tiny_model):
     name = labels_to_dataset(db, "dpo")
     info = DatasetStore(db).get(name)
     assert (info["kind"], info["valid_rows"]) == ("dpo", 12)  # the tie makes no pair
-    assert name.startswith("labels-dpo-") and info["source"].endswith(f"{name}.jsonl")
+    assert name.startswith("labels-dpo-") and info["source"].startswith("labels: A/B choices")
     assert labels_to_dataset(db, "dpo") != name  # a second export gets its own name
+    assert not (workspace.home() / "labels").exists()  # straight from the labels: no file written and read back
+
+
+def test_a_bad_setting_leaves_no_dataset_and_no_run_behind(tiny_model):
+    give_labels(fake_run(tiny_model), tiny_model)
+    runner = JobRunner()
+    try:
+        before = (len(DatasetStore(runner.db).list()), len(runner.store.list()))
+        with pytest.raises(ConfigError, match="learning_rate"):
+            train_on_labels(runner.db, runner, "kto", overrides=dict(TINY, learning_rate="fast"))
+        with pytest.raises(ModelError):
+            train_on_labels(runner.db, runner, "kto", overrides=dict(TINY, model="/no/such/model"))
+        assert (len(DatasetStore(runner.db).list()), len(runner.store.list())) == before
+    finally:
+        runner.close()
+
+
+def test_the_run_uses_the_split_that_was_stored(tiny_model):
+    give_labels(fake_run(tiny_model), tiny_model)
+    runner = JobRunner()
+    try:
+        run_id, dataset = train_on_labels(runner.db, runner, "kto", overrides=dict(TINY, validation_split=0.25))
+        run = runner.wait(run_id, timeout=300)
+    finally:
+        runner.close()
+    assert run["status"] == "done", run.get("reason")
+    stored = DatasetStore(runner.db)
+    held_back = stored.rows(dataset, "validation")
+    assert len(held_back) == 3 and len(stored.rows(dataset, "train")) == 9  # 12 thumbs, a quarter held back
+    log = (workspace.run_dir(run_id) / "train.log").read_text()
+    assert "Training KTO on 9 examples (3 held out)" in log
 
 
 @pytest.mark.parametrize("kind", ["kto", "dpo"])

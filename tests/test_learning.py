@@ -19,7 +19,7 @@ HELD_OUT_NAME_QUESTIONS = [
 
 
 def generate(*source, prompts):
-    args = ["generate", *source, "--max-new-tokens", "40", "--json"]
+    args = ["generate", *source, "--max-new-tokens", "40", "--temperature", "0", "--json"]
     for prompt in prompts:
         args += ["--prompt", prompt]
     result = app(*args)
@@ -48,11 +48,11 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
 
 def held_out_margin(run_id=None):
     from backend import workspace
-    from backend.generate import load_for_generation
-    from backend.scoring import preference_margins
+    from tests.conftest import model_with_adapter
+    from tests.scoring import preference_margins
 
     adapter = workspace.run_dir(run_id) / "adapter" if run_id else None
-    model, tokenizer = load_for_generation(None, adapter)
+    model, tokenizer = model_with_adapter(None, adapter)
     return preference_margins(model, tokenizer, held_out_pairs())
 
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from backend.chat import ModelPool, Sampling
+from backend.answers import Sampling
+from backend.model_pool import ModelPool
 from backend.db import connect
 from backend.labels import LabelQueue, LabelStore, Side, label_stats, new_session, train_on_labels
 from backend.runner import JobRunner

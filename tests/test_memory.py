@@ -57,13 +57,13 @@ def test_too_big_blocks_with_a_reason_naming_what_to_change():
 
 
 def test_tight_between_share_and_all_of_free_memory():
-    config = build_config({})
+    config = build_config({"gradient_checkpointing": "off"})
     need = estimate_memory(config, hardware=CPU32, available=100 * GB).total
     assert estimate_memory(config, hardware=CPU32, available=int(need / 0.95)).verdict == "tight"
 
 
 def test_short_data_needs_less_than_max_length():
-    config = build_config({"max_length": 2048, "keep_everyday": 0})
+    config = build_config({"max_length": 2048, "keep_everyday": 0, "gradient_checkpointing": "off"})
     full = estimate_memory(config, hardware=CPU32, available=64 * GB)
     short = estimate_memory(config, hardware=CPU32, available=64 * GB, seq_length=100)
     assert short.activations < full.activations / 10

@@ -146,8 +146,8 @@ def test_run_probe_answers_with_the_adapter_on_and_off_and_caches_the_base_side(
     model = get_peft_model(load_model(tiny_model), LoraConfig(r=4, lora_alpha=8, task_type="CAUSAL_LM",
                                                               target_modules=["q_proj", "v_proj"]))
     calls = []
-    real = probe.generate
-    monkeypatch.setattr(probe, "generate", lambda *a, **k: calls.append(k["max_new_tokens"]) or real(*a, **k))
+    real = probe.generate_texts
+    monkeypatch.setattr(probe, "generate_texts", lambda *a, **k: calls.append(a[3].max_new_tokens) or real(*a, **k))
     first = probe.run_probe(model, tokenizer)
     budgets = {q.max_new_tokens for q in PROBE.questions}
     assert sorted(calls) == sorted(list(budgets) * 2)  # one batch per token budget, for each side

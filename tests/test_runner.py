@@ -73,9 +73,9 @@ def test_stop_then_resume_from_checkpoint(tiny_model, chat_file):
     stopped_at = run["final_metrics"]["steps"]
     assert 3 <= stopped_at < 400
     assert (workspace.run_dir(run_id) / "checkpoints" / f"checkpoint-{stopped_at}").exists()
-    from backend.generate import generate, load_for_generation
-    model, tokenizer = load_for_generation(tiny_model, workspace.run_dir(run_id) / "adapter")
-    assert len(generate(model, tokenizer, ["Say hello number 1."], max_new_tokens=4)) == 1  # the adapter loads and answers
+    from tests.conftest import greedy, model_with_adapter
+    model, tokenizer = model_with_adapter(tiny_model, workspace.run_dir(run_id) / "adapter")
+    assert len(greedy(model, tokenizer, ["Say hello number 1."], max_new_tokens=4)) == 1  # the adapter loads and answers
 
     runner.resume(run_id)
     while runner.store.get(run_id)["status"] != "running":

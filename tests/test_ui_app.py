@@ -60,6 +60,10 @@ def test_files_outside_the_workspace_are_not_served(served, home, tmp_path):
 
 
 def test_tabs_in_order_and_a_timer_reads_the_database(home):
+    from backend.config import build_config
+    from ui import live_tab
+    from ui.common import Context
+
     runner = JobRunner()
     demo = build_app(runner)
     runner.close()
@@ -67,7 +71,23 @@ def test_tabs_in_order_and_a_timer_reads_the_database(home):
     assert tabs == ["1. Data", "2. Train", "3. Progress", "4. Runs", "5. Export", "6. Chat", "7. Label"]
     timers = [block for block in demo.blocks.values() if isinstance(block, gr.Timer)]
     assert len(timers) == 1 and timers[0].value <= 3
+    ticking = [fn for fn in demo.fns.values() if any(t[0] == timers[0]._id and t[1] == "tick" for t in fn.targets)]
+    assert len(ticking) == 1  # the timer's one handler is live_tab.tick, checked below on the database
     assert not any(type(block).__name__ == "Interface" for block in demo.blocks.values())  # no flagging
+
+    ctx = Context(runner)
+    idle = live_tab.tick(ctx, {"run": None, "log_y": False, "seen": None})
+    assert "No run yet" in idle[1]
+    run_id = runner.store.create(build_config({"dataset": "chats", "name": "first try"}))
+    runner.store.set_status(run_id, "running")
+    runner.store.add_metrics(run_id, 1, {"train_loss": 2.0, "total_steps": 4})
+    shown = live_tab.tick(ctx, {"run": None, "log_y": False, "seen": idle[-1]})  # picks up the run training
+    assert "<b>first try</b> is training" in shown[1] and "Step 1 of 4" in shown[2]
+    unchanged = live_tab.tick(ctx, {"run": run_id, "log_y": False, "seen": shown[-1]})
+    assert unchanged == gr.skip()  # nothing new in the database: nothing redrawn
+    runner.store.add_metrics(run_id, 2, {"train_loss": 1.5, "total_steps": 4})
+    moved = live_tab.tick(ctx, {"run": run_id, "log_y": False, "seen": shown[-1]})
+    assert "Step 2 of 4" in moved[2]
 
 
 def test_a_password_keeps_the_app_and_its_files_closed(home):
@@ -99,16 +119,15 @@ def test_only_loopback_counts_as_local():
 def test_command_line_starts_the_web_app_with_safe_defaults(monkeypatch):
     seen = {}
     monkeypatch.setattr("ui.app.serve", lambda **kwargs: seen.update(kwargs) or 0)
-    monkeypatch.delenv("TUNELOOP_AUTH", raising=False)
-    assert main([]) == 0
-    assert seen == {"host": "127.0.0.1", "port": 7860, "auth": None}
-    monkeypatch.setenv("TUNELOOP_AUTH", "anna:pw")
-    assert main(["--host", "0.0.0.0", "--port", "9000"]) == 0
-    assert seen == {"host": "0.0.0.0", "port": 9000, "auth": "anna:pw"}
+    import app
+    assert main([], serve=app.serve) == 0
+    assert seen == {"host": "127.0.0.1", "port": 7860, "auth": None, "auth_file": None, "insecure_no_auth": False}
+    assert main(["--host", "0.0.0.0", "--port", "9000", "--auth-file", "pw.txt"], serve=app.serve) == 0  # read by serve()
+    assert seen == {"host": "0.0.0.0", "port": 9000, "auth": None, "auth_file": "pw.txt", "insecure_no_auth": False}
 
 
 def test_every_web_option_has_help():
     parser = build_parser()
     for action in parser._actions:
-        if action.dest in ("host", "port", "auth"):
+        if action.dest in ("host", "port", "auth", "auth_file", "insecure_no_auth"):
             assert action.help and len(action.help) > 20

@@ -2,15 +2,15 @@
 import gradio as gr
 import pytest
 
-from backend.config import declarations
+from backend.config import coerce, declarations
 from backend.errors import DataError
 from backend.presets import preset_values
 from ui import charts
-from ui.common import plain_errors, probe_markdown, runs_ahead
+from ui.common import plain_errors, probe_markdown
 from ui.data_tab import format_in_words, stats_markdown
 from ui.live_tab import pick_run, progress_html, status_html
 from ui.preview import example_html
-from ui.settings_form import LABELS, advanced_declarations, create_settings_form, form_values, typed_values
+from ui.settings_form import advanced_declarations, create_settings_form, form_values
 from ui.train_tab import memory_html, mismatch
 
 
@@ -63,7 +63,7 @@ def test_advanced_form_has_one_typed_widget_per_advanced_setting():
     assert list(widgets) == names
     for name, kind, _, meta in advanced_declarations():
         widget = widgets[name]
-        assert name in LABELS
+        assert widget.label == meta["label"]  # the label lives in the declaration, nowhere else
         if meta["choices"]:
             assert isinstance(widget, gr.Dropdown)
         elif kind in (bool, "bool"):
@@ -79,7 +79,7 @@ def test_form_values_are_the_preset_over_the_defaults_and_typed():
     values = form_values("balanced", "dpo")
     assert values["learning_rate"] == preset_values("balanced", "dpo")["learning_rate"]
     assert set(values) == {d[0] for d in declarations()}
-    assert typed_values({"batch_size": 8.0, "learning_rate": 1e-4}) == {"batch_size": 8, "learning_rate": 1e-4}
+    assert coerce("batch_size", 8.0) == 8 and coerce("learning_rate", 1e-4) == 1e-4  # number boxes give floats
 
 
 def test_mismatch_explains_which_data_the_method_needs():
@@ -104,7 +104,6 @@ def test_live_view_picks_the_running_run_and_counts_the_queue():
     assert pick_run(runs) == "a"
     assert pick_run(runs[:2]) == "b"
     assert pick_run([runs[3]]) == "z" and pick_run([]) is None
-    assert runs_ahead(runs, "c") == 2
 
 
 def test_progress_says_step_of_total_time_left_and_speed():
@@ -116,7 +115,7 @@ def test_progress_says_step_of_total_time_left_and_speed():
 
 def test_failed_run_shows_its_reason_in_words():
     run = {"id": "r", "name": "try <1>", "status": "failed", "reason": "The run ran out of memory."}
-    html = status_html(run, [run])
+    html = status_html(run)
     assert "<b>try &lt;1&gt;</b> failed: The run ran out of memory." in html and "Traceback" not in html
 
 

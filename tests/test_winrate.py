@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from backend.chat import Answer, Sampling, Source
+from backend.answers import Answer, Sampling, Source
 from backend.db import connect
 from backend.labels.store import LabelStore
 from backend.labels.winrate import bradley_terry, model_id, wilson_interval, win_rate_report, win_rates

@@ -1,31 +1,32 @@
 """The web app: build_app() puts the tabs together; launch() serves it with safe defaults.
 
-Safe defaults: localhost only unless a host is given, optional password, an upload size limit, uploads kept in
-the workspace (GRADIO_TEMP_DIR), files served only from the workspace's exports folder, no flagging, no
-analytics, no fonts fetched from the internet.
+Safe defaults: localhost only unless a host is given, and then only with a password; host, origin and sign-in
+checks (ui/exposure.py) before Gradio sees a request; an upload size limit, uploads kept in the workspace
+(GRADIO_TEMP_DIR), files served only from the workspace's exports folder, no flagging, no analytics, no fonts
+fetched from the internet.
 """
-import ipaddress
 import os
 import signal
 import sys
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from backend import workspace
-from backend.chat import ModelPool
 from backend.data.read import max_upload_bytes
-from backend.errors import ConfigError
+from backend.model_pool import ModelPool
 from ui import label_tab, live_tab, preview, train_tab
 from ui.chat_tab import create_chat_tab
 from ui.common import Context
 from ui.data_tab import create_data_tab
-from ui.export_tab import create_export_tab, exports_dir
+from ui.export_tab import create_export_tab
+from ui.exposure import (HostOriginGuard, LoginLimiter, LoginThrottle, allowed_host_names, check_exposure,
+                         extra_host_names, is_local, parse_auth, read_auth)  # noqa: F401 (is_local: tests)
 from ui.label_tab import create_label_tab
 from ui.live_tab import create_live_tab
 from ui.runs_tab import create_runs_tab
 from ui.train_tab import create_train_tab
 
-AUTH_ENV = "TUNELOOP_AUTH"
 INTRO = ("# Tuneloop\nTeach a language model new behaviour from your own examples, on this computer. "
          "Go through the tabs in order: **1. Data** (your examples) → **2. Train** → **3. Progress** → "
          "**4. Runs** (history) → **5. Export** (download the model). Then close the loop: **6. Chat** with "
@@ -50,8 +51,7 @@ def build_app(runner=None) -> gr.Blocks:
         from backend.runner import JobRunner
         runner = JobRunner()
     runner.start()  # runs left waiting by an earlier session start without a new submit
-    ctx = Context(runner)
-    pool = ModelPool()  # one base model in memory serves both chat panes and the label queue
+    ctx = Context(runner, ModelPool())  # one base model in memory serves both chat panes and the label queue
     with gr.Blocks(title="Tuneloop", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         watch = gr.State(None)  # a run to show in the Progress tab, set by Start, Rerun and Follow
@@ -61,52 +61,41 @@ def build_app(runner=None) -> gr.Blocks:
             create_live_tab(ctx, demo, watch)
             create_runs_tab(ctx, demo, tabs, watch)
             create_export_tab(ctx, demo)
-            create_chat_tab(ctx, demo, pool)
-            create_label_tab(ctx, demo, pool, tabs, watch)
+            create_chat_tab(ctx, demo)
+            create_label_tab(ctx, demo, tabs, watch)
     demo.tuneloop_runner = runner
     return demo
 
 
-def parse_auth(text: str | None) -> tuple[str, str] | None:
-    if not text:
-        return None
-    user, sep, password = text.partition(":")
-    if not sep or not user or not password:
-        raise ConfigError("auth", "write it as user:password, e.g. --auth anna:s3cret.")
-    return user, password
-
-
-def is_local(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
-           prevent_thread_lock: bool = False, quiet: bool = False):
+           prevent_thread_lock: bool = False, quiet: bool = False, insecure_no_auth: bool = False):
     credentials = parse_auth(auth)
-    if not is_local(host) and credentials is None:
-        print(f"Warning: listening on {host} without a password: anyone who can reach this computer can use "
-              f"the app. Add --auth user:password (or set {AUTH_ENV}).", file=sys.stderr)
+    if not insecure_no_auth:  # serve() has warned about the insecure case already
+        check_exposure(host, auth)
+    limiter = demo.tuneloop_login_limiter = LoginLimiter()
+    guards = [Middleware(HostOriginGuard, host_names=allowed_host_names(host), origin_names=extra_host_names()),
+              Middleware(LoginThrottle, limiter=limiter)]
     font = ["ui-sans-serif", "system-ui", "sans-serif"]
     return demo.launch(
         server_name=host, server_port=port, auth=credentials, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
-        max_file_size=max_upload_bytes(), allowed_paths=[str(exports_dir())], show_error=False, ssr_mode=False,
-        mcp_server=False, run_history=False, footer_links=[], css=CSS,
+        max_file_size=max_upload_bytes(), allowed_paths=[str(workspace.exports_dir())], show_error=False,
+        ssr_mode=False, mcp_server=False, run_history=False, footer_links=[], css=CSS,
+        app_kwargs={"middleware": guards},
         theme=gr.themes.Default(font=font, font_mono=["ui-monospace", "monospace"]),
         auth_message="Tuneloop: sign in with the user and password given to the app." if credentials else None,
     )
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None) -> int:
+def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, auth_file: str | None = None,
+          insecure_no_auth: bool = False) -> int:
     """`python app.py`: serve until Ctrl-C, then let a training run save and stop."""
-    parse_auth(auth)  # a malformed --auth stops here, before anything starts
+    auth = read_auth(auth, auth_file)  # a malformed or missing password stops here, before anything starts
+    check_exposure(host, auth, insecure_no_auth)
     signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, `kill`: shut down as on Ctrl-C
     demo = build_app()
     print(f"Tuneloop is starting at http://{host}:{port} (workspace: {workspace.home()})", file=sys.stderr)
     try:
-        launch(demo, host, port, auth)
+        launch(demo, host, port, auth, insecure_no_auth=insecure_no_auth)
     except OSError as exc:
         print(f"Error: cannot listen on {host}:{port} ({str(exc).split('.')[0]}). Is Tuneloop already running? "
               "Choose another port with --port.", file=sys.stderr)

@@ -1,6 +1,13 @@
-"""What every tab shares: the app's context (runner, database), plain-language errors, and formatting."""
+"""What the tabs share: the app's context (runner, database, model pool), the bridge from Gradio events to
+handlers, plain-language errors, formatting, and the choice of models to answer with.
+
+Each tab is a layout plus handlers. A handler is a plain function `handler(ctx, values)` of the app's Context and a
+dict of the form's values by name; it returns what the outputs show. `bind` turns one into a Gradio callback, so
+handlers are tested directly, without a browser.
+"""
 import functools
 import html
+import inspect
 import logging
 import threading
 from datetime import datetime
@@ -10,21 +17,24 @@ import gradio as gr
 from backend.data import DatasetStore
 from backend.db import connect
 from backend.errors import TuneloopError
-from backend.runs import RunStore
+from backend.runs import ACTIVE, FINISHED, RunStore
 
 log = logging.getLogger("tuneloop.ui")
-ACTIVE = ("running", "queued")
-FINISHED = ("done", "stopped")
 METHOD_NAMES = {"sft": "SFT", "dpo": "DPO", "kto": "KTO"}
 STATUS_WORDS = {"queued": "Waiting", "running": "Training", "done": "Finished", "failed": "Failed",
                 "stopped": "Stopped"}
+BASE = "base"  # the dropdown value for the base model, without a run's adapter
+BASE_LABEL = "Base model (no tuning)"
+
+__all__ = ["ACTIVE", "FINISHED", "Context", "bind", "plain_errors"]
 
 
 class Context:
-    """The one JobRunner of the app process, and a database connection per server thread."""
+    """The one JobRunner and model pool of the app process, and a database connection per server thread."""
 
-    def __init__(self, runner):
+    def __init__(self, runner, pool=None):
         self.runner = runner
+        self.pool = pool
         self._local = threading.local()
 
     def db(self):
@@ -40,23 +50,96 @@ class Context:
 
 
 def plain_errors(fn):
-    """Event handlers raise gr.Error with a sentence for people; the traceback goes to the server log only."""
+    """Handlers raise gr.Error with a sentence for people; the traceback goes to the server log only."""
+    def translate(exc: Exception):
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, TuneloopError):
+            return gr.Error(str(exc), print_exception=False)
+        log.error("Unexpected error in %s", getattr(fn, "__name__", fn), exc_info=exc)
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return gr.Error(f"Something went wrong ({type(exc).__name__}{': ' + first if first else ''}). "
+                        "The app keeps working; the details are in the terminal that runs it.", print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise translate(exc) from None
+        return generator
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except TuneloopError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:
-            log.exception("Unexpected error in %s", fn.__name__)
-            first = str(exc).splitlines()[0][:200] if str(exc) else ""
-            raise gr.Error(f"Something went wrong ({type(exc).__name__}{': ' + first if first else ''}). "
-                           "The app keeps working; the details are in the terminal that runs it.",
-                           print_exception=False) from None
+            raise translate(exc) from None
     return wrapper
 
+
+def bind(ctx: Context, handler, fields: dict | None = None, progress: bool = False):
+    """(callback, inputs) for an event listener: the callback calls `handler(ctx, values)`, values by field name
+    (and `values["progress"]`, a gr.Progress, when asked for); backend errors become plain messages."""
+    fields = fields or {}
+    safe = plain_errors(handler)
+    names = {component: name for name, component in fields.items()}
+
+    def values_of(data: dict) -> dict:
+        return {names[component]: value for component, value in data.items()}
+
+    if not fields:
+        if inspect.isgeneratorfunction(handler):
+            def callback():
+                yield from safe(ctx, {})
+        else:
+            def callback():
+                return safe(ctx, {})
+        return callback, None
+    if progress:
+        def callback(data, progress=gr.Progress()):
+            return safe(ctx, {**values_of(data), "progress": progress})
+    elif inspect.isgeneratorfunction(handler):
+        def callback(data):
+            yield from safe(ctx, values_of(data))
+    else:
+        def callback(data):
+            return safe(ctx, values_of(data))
+    return callback, set(fields.values())
+
+
+def on(triggers, ctx: Context, handler, fields: dict | None, outputs, progress: bool = False, **kwargs):
+    """Wire `handler(ctx, values)` to one event or a list of events."""
+    callback, inputs = bind(ctx, handler, fields, progress)
+    return gr.on(triggers if isinstance(triggers, list) else [triggers], callback, inputs, outputs, **kwargs)
+
+
+# --- models to answer with (chat and label tabs) ---------------------------------------------------------------
+
+def source_choices(ctx: Context) -> list[tuple[str, str]]:
+    return [(BASE_LABEL, BASE)] + [(run_label(r), r["id"]) for r in ctx.runs().finished()]
+
+
+def default_pair(ctx: Context) -> tuple[str, str]:
+    """The newest finished run on the right, what it was built on (a run, or the base model) on the left."""
+    finished = ctx.runs().finished()
+    if not finished:
+        return BASE, BASE
+    newest = finished[0]
+    ids = {r["id"] for r in finished}
+    return (newest["base_run"] if newest.get("base_run") in ids else BASE), newest["id"]
+
+
+def resolve_source(ctx: Context, choice: str, other: str):
+    """A dropdown value as a Source; 'base' is the base model of the other side's run (or the built-in one)."""
+    if choice and choice != BASE:
+        return ctx.pool.source(choice)
+    model = ctx.runs().get(other)["config"]["model"] if other and other != BASE else None
+    return ctx.pool.source(model=model)
+
+
+# --- words and numbers for people ------------------------------------------------------------------------------
 
 def duration(seconds: float | None) -> str:
     if seconds is None:
@@ -92,13 +175,6 @@ def run_choices(runs: list[dict], statuses=None) -> list[tuple[str, str]]:
     return [(run_label(r), r["id"]) for r in runs if statuses is None or r["status"] in statuses]
 
 
-def runs_ahead(runs: list[dict], run_id: str) -> int:
-    """How many runs train or wait before this one (the runner takes the oldest waiting run next)."""
-    line = sorted((r for r in runs if r["status"] in ACTIVE), key=lambda r: (r["status"] == "queued", r["created"]))
-    ids = [r["id"] for r in line]
-    return ids.index(run_id) if run_id in ids else 0
-
-
 def final_loss(run: dict) -> float | None:
     metrics = run.get("final_metrics") or {}
     return metrics.get("eval_loss", metrics.get("train_loss"))
@@ -106,6 +182,14 @@ def final_loss(run: dict) -> float | None:
 
 def esc(text) -> str:
     return html.escape(str(text))
+
+
+def waiting_text(name: str, ahead: int) -> str:
+    """What Start says: training now, or waiting in line behind `ahead` runs."""
+    if ahead > 0:
+        return (f"Another run is training now. '{name}' waits in line ({ahead} ahead of it) and starts by itself "
+                "when the computer is free.")
+    return f"Training '{name}' started. Follow it in the Progress tab."
 
 
 def probe_markdown(probe: dict | None) -> str:

@@ -3,13 +3,14 @@ from pathlib import Path
 
 import gradio as gr
 
+from backend.config import default
 from backend.data import inspect_file
 from backend.data.detect import LOW_CONFIDENCE
 from backend.data.read import read_file
 from backend.data.report import KIND_NAMES
 from backend.errors import DataError
 from ui import charts
-from ui.common import Context, esc, plain_errors, when
+from ui.common import Context, esc, on, when
 from ui.preview import examples_html
 
 FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv", ".xlsx", ".parquet", ".ndjson", ".txt"]
@@ -34,7 +35,6 @@ FORMAT_WORDS = {
     "chosen_rejected_conversations": "two conversations, a chosen (better) and a rejected (worse) one",
     "chosen_rejected_messages": "two conversations, a chosen (better) and a rejected (worse) one",
 }
-DEFAULT_MAX_LENGTH = 512
 
 
 SUFFIX_WORDS = {"preference": "each with a better and a worse answer", "label": "each answer marked good or bad"}
@@ -97,7 +97,86 @@ def _notes_markdown(report) -> str:
     return ("**Worth knowing**\n\n" + "\n".join(lines)) if lines else ""
 
 
-def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
+def check(ctx: Context, v: dict, mapping: dict | None):
+    """Inspect the uploaded file with the chosen kind, max length and columns; everything the tab shows."""
+    path, progress = v["upload"], v["progress"]
+    if not path:
+        return clear(ctx, v)
+    progress(0.1, desc="Loading the model's word list (up to a minute the first time)")
+    from backend.models import load_tokenizer  # loaded on the first upload only
+    tokenizer = load_tokenizer()
+    progress(0.4, desc="Reading the file and checking every row")
+    try:
+        report = inspect_file(path, mapping=mapping or None, kind=None if v["kind"] == "auto" else v["kind"],
+                              tokenizer=tokenizer, max_length=int(v["max_length"] or default("max_length")))
+    except DataError as exc:
+        return failed(path, str(exc), mapping or {})
+    figure = charts.length_histogram(report.stats)
+    return (report, detected_markdown(report), gr.Accordion(open=report.confidence < LOW_CONFIDENCE),
+            *_mapping_updates(report.columns, report.mapping), stats_markdown(report.stats),
+            gr.update(value=figure, visible=True), _notes_markdown(report),
+            examples_html(report.kind, report.examples, report.example_rows), _errors_table(report),
+            Path(path).stem, gr.update(interactive=True))
+
+
+def on_upload(ctx: Context, v: dict):
+    return check(ctx, v, None)
+
+
+def on_recheck(ctx: Context, v: dict):
+    chosen = {f: v[f] for f, _ in FIELDS if v[f] not in (None, NOT_USED)}
+    return check(ctx, v, chosen)
+
+
+def failed(path, message: str, user_mapping: dict):
+    try:
+        columns = read_file(path).columns
+    except DataError:
+        columns = []
+    hint = "\n\nPick the columns below and press *Check again*." if columns else ""
+    message = esc(message).replace("--map FIELD=COLUMN", "the boxes below")
+    return (None, f"### Could not use this file\n\n{message}{hint}",
+            gr.Accordion(open=bool(columns)), *_mapping_updates(columns, user_mapping), "",
+            gr.update(visible=False), "", "", gr.update(value=None, visible=False), "",
+            gr.update(interactive=False))
+
+
+def clear(ctx: Context, v: dict):
+    return (None, "No file yet.", gr.Accordion(open=False), *_mapping_updates([], {}), "", gr.update(visible=False),
+            "", "", gr.update(value=None, visible=False), "", gr.update(interactive=False))
+
+
+def saved_datasets(ctx: Context, v: dict):
+    datasets = ctx.datasets().list()
+    rows = [[d["name"], d["kind"].upper(), d["valid_rows"], d["train_rows"], d["validation_rows"],
+             when(d["created"])] for d in datasets]
+    return gr.update(value=rows or None), gr.update(choices=[d["name"] for d in datasets], value=None)
+
+
+def save_dataset(ctx: Context, v: dict):
+    report, path = v["report"], v["upload"]
+    if report is None:
+        raise gr.Error("Drop a data file first.")
+    stored = ctx.datasets().add(report, name=v["name"], source=Path(path).name if path else report.source)
+    gr.Info(f"Saved '{stored}'. Next: the Train tab.")
+    return (f"Saved as **{esc(stored)}**: {report.stats['split']['train']:,} examples to learn from and "
+            f"{report.stats['split']['validation']:,} held back to check the learning. Next: open **2. Train**.",
+            *saved_datasets(ctx, v))
+
+
+def ask_remove(ctx: Context, v: dict):
+    if not v["to_remove"]:
+        raise gr.Error("Pick the dataset to remove first.")
+    return gr.Row(visible=True), f"Remove **{esc(v['to_remove'])}**? Runs that used it keep their results."
+
+
+def do_remove(ctx: Context, v: dict):
+    ctx.datasets().delete(v["to_remove"])
+    gr.Info(f"Removed '{v['to_remove']}'.")
+    return gr.Row(visible=False), *saved_datasets(ctx, v)
+
+
+def create_data_tab(ctx: Context, demo: gr.Blocks):
     with gr.Tab("1. Data", id="data") as tab:
         gr.Markdown("Give the model examples of what it should do. Drop a file of questions and answers, "
                     "conversations, or preference pairs: JSONL, JSON, CSV, TSV, Excel (.xlsx) or Parquet.")
@@ -113,12 +192,12 @@ def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
                         "wrong column, then press *Check again*.")
             with gr.Row():
                 kind = gr.Radio(KINDS, value="auto", label="Kind of examples")
-                max_length = gr.Number(DEFAULT_MAX_LENGTH, label="Longest example to allow, in tokens",
+                max_length = gr.Number(default("max_length"), label="Longest example to allow, in tokens",
                                        info="Tokens are word pieces. Longer examples get cut during training.",
                                        precision=0, minimum=32, maximum=32768)
             with gr.Row():
-                mapping = [gr.Dropdown([NOT_USED], value=NOT_USED, label=label, interactive=False, min_width=200)
-                           for _, label in FIELDS]
+                mapping = {f: gr.Dropdown([NOT_USED], value=NOT_USED, label=label, interactive=False, min_width=200)
+                           for f, label in FIELDS}
             recheck = gr.Button("Check again", size="md")
         with gr.Row():
             with gr.Column(scale=3):
@@ -145,89 +224,15 @@ def create_data_tab(ctx: Context, demo: gr.Blocks) -> dict:
             confirm = gr.Button("Yes, remove it", variant="stop")
             cancel = gr.Button("Keep it")
 
-    results = [report_state, detected, mapping_box, *mapping, stats, histogram, notes, preview, errors, name, save]
-
-    def check(path, kind_value, max_len, user_mapping, progress):
-        if not path:
-            return clear()
-        progress(0.1, desc="Loading the model's word list (up to a minute the first time)")
-        from backend.data.commands import load_tokenizer  # the tokenizer is loaded on the first upload only
-        tokenizer = load_tokenizer()
-        progress(0.4, desc="Reading the file and checking every row")
-        try:
-            report = inspect_file(path, mapping=user_mapping or None, kind=None if kind_value == "auto" else kind_value,
-                                  tokenizer=tokenizer, max_length=int(max_len or DEFAULT_MAX_LENGTH))
-        except DataError as exc:
-            return failed(path, str(exc), user_mapping or {})
-        figure = charts.length_histogram(report.stats)
-        return (report, detected_markdown(report), gr.Accordion(open=report.confidence < LOW_CONFIDENCE),
-                *_mapping_updates(report.columns, report.mapping), stats_markdown(report.stats),
-                gr.update(value=figure, visible=True), _notes_markdown(report),
-                examples_html(report.kind, report.examples, report.example_rows), _errors_table(report),
-                Path(path).stem, gr.update(interactive=True))
-
-    @plain_errors
-    def on_upload(path, kind_value, max_len, progress=gr.Progress()):
-        return check(path, kind_value, max_len, None, progress)
-
-    @plain_errors
-    def on_recheck(values: dict, progress=gr.Progress()):
-        chosen = {f: values[box] for (f, _), box in zip(FIELDS, mapping) if values[box] not in (None, NOT_USED)}
-        return check(values[upload], values[kind], values[max_length], chosen, progress)
-
-    def failed(path, message: str, user_mapping: dict):
-        try:
-            columns = read_file(path).columns
-        except DataError:
-            columns = []
-        hint = "\n\nPick the columns below and press *Check again*." if columns else ""
-        message = esc(message).replace("--map FIELD=COLUMN", "the boxes below")
-        return (None, f"### Could not use this file\n\n{message}{hint}",
-                gr.Accordion(open=bool(columns)), *_mapping_updates(columns, user_mapping), "",
-                gr.update(visible=False), "", "", gr.update(value=None, visible=False), "",
-                gr.update(interactive=False))
-
-    @plain_errors
-    def clear():
-        return (None, "No file yet.", gr.Accordion(open=False), *_mapping_updates([], {}), "", gr.update(visible=False),
-                "", "", gr.update(value=None, visible=False), "", gr.update(interactive=False))
-
-    @plain_errors
-    def saved_datasets():
-        datasets = ctx.datasets().list()
-        rows = [[d["name"], d["kind"].upper(), d["valid_rows"], d["train_rows"], d["validation_rows"],
-                 when(d["created"])] for d in datasets]
-        return gr.update(value=rows or None), gr.update(choices=[d["name"] for d in datasets], value=None)
-
-    @plain_errors
-    def save_dataset(report, dataset_name, path):
-        if report is None:
-            raise gr.Error("Drop a data file first.")
-        stored = ctx.datasets().add(report, name=dataset_name, source=Path(path).name if path else report.source)
-        gr.Info(f"Saved '{stored}'. Next: the Train tab.")
-        return (f"Saved as **{esc(stored)}**: {report.stats['split']['train']:,} examples to learn from and "
-                f"{report.stats['split']['validation']:,} held back to check the learning. Next: open **2. Train**.",
-                *saved_datasets())
-
-    @plain_errors
-    def ask_remove(dataset_name):
-        if not dataset_name:
-            raise gr.Error("Pick the dataset to remove first.")
-        return gr.Row(visible=True), f"Remove **{esc(dataset_name)}**? Runs that used it keep their results."
-
-    @plain_errors
-    def do_remove(dataset_name):
-        ctx.datasets().delete(dataset_name)
-        gr.Info(f"Removed '{dataset_name}'.")
-        return gr.Row(visible=False), *saved_datasets()
-
-    upload.upload(on_upload, [upload, kind, max_length], results)
-    upload.clear(clear, None, results)
-    recheck.click(on_recheck, {upload, kind, max_length, *mapping}, results)
-    save.click(save_dataset, [report_state, name, upload], [saved_status, table, to_remove])
-    remove.click(ask_remove, to_remove, [confirm_row, confirm_text])
-    confirm.click(do_remove, to_remove, [confirm_row, table, to_remove])
+    results = [report_state, detected, mapping_box, *mapping.values(), stats, histogram, notes, preview, errors, name,
+               save]
+    file_fields = {"upload": upload, "kind": kind, "max_length": max_length}
+    on(upload.upload, ctx, on_upload, file_fields, results, progress=True)
+    on(upload.clear, ctx, clear, None, results)
+    on(recheck.click, ctx, on_recheck, {**file_fields, **mapping}, results, progress=True)
+    on(save.click, ctx, save_dataset, {"report": report_state, "name": name, "upload": upload},
+       [saved_status, table, to_remove])
+    on(remove.click, ctx, ask_remove, {"to_remove": to_remove}, [confirm_row, confirm_text])
+    on(confirm.click, ctx, do_remove, {"to_remove": to_remove}, [confirm_row, table, to_remove])
     cancel.click(lambda: gr.Row(visible=False), None, confirm_row)
-    tab.select(saved_datasets, None, [table, to_remove])
-    demo.load(saved_datasets, None, [table, to_remove])
-    return {"tab": tab, "table": table}
+    on([tab.select, demo.load], ctx, saved_datasets, None, [table, to_remove])

@@ -5,17 +5,18 @@ trains on the labels, on top of the run whose answers were judged."""
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import gradio as gr
 
-from backend.chat import ModelPool, Sampling
+from backend import workspace
+from backend.answers import Sampling, sampling_declarations
 from backend.labels import (LabelQueue, LabelStore, Side, label_stats, new_session, train_on_labels, write_jsonl)
 from backend.labels.export import rows_for
 from backend.labels.prompts import prompts_from_dataset, prompts_from_text
 from backend.presets import list_presets
-from ui.chat_tab import BASE, default_pair, resolve, source_choices
-from ui.common import Context, esc, plain_errors
-from ui.export_tab import exports_dir
+from ui.common import BASE, BASE_LABEL, Context, default_pair, esc, on, resolve_source, source_choices
+from ui.settings_form import slider
 
 AHEAD = 8  # answers kept ready ahead of the person
 BATCH = 16  # answers generated together: on a CPU a batch of 16 costs little more than a few one at a time
@@ -48,6 +49,7 @@ VALUE_WORDS = {"up": "👍 good", "down": "👎 bad", "left": "left better", "ri
 MODES = [("Thumbs: is this answer good or bad? (trains KTO)", "thumb"),
          ("A/B: which of two answers is better? (trains DPO)", "ab")]
 PROMPT_SOURCES = [("A saved dataset", "dataset"), ("A list I paste", "pasted")]
+SECOND_TEMPERATURE = 1.0  # the second side of an A/B session varies more by default, so the two answers differ
 
 
 @dataclass
@@ -67,8 +69,168 @@ def _close(session):
         session.close()
 
 
-def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Tabs, watch: gr.State) -> dict:
+def refresh(ctx: Context, v: dict):
+    """New runs and datasets join the choices; a run finished since the last look becomes the source."""
+    choices = source_choices(ctx)
+    values = {value for _, value in choices}
+    _, newest = default_pair(ctx)
+    datasets = [d["name"] for d in ctx.datasets().list()]
+
+    def pick(current):  # no value sent when keeping it: a reply from an earlier look may still be on its way
+        keep = newest == v["seen"] and current in values
+        return gr.update(choices=choices) if keep else gr.update(choices=choices, value=newest)
+    return (pick(v["source_a"]), pick(v["source_b"]),
+            gr.update(choices=datasets, value=v["dataset"] if v["dataset"] in datasets else
+                      (datasets[0] if datasets else None)),
+            totals_text(ctx), newest)
+
+
+def totals_text(ctx: Context) -> str:
+    s = label_stats(ctx.db())
+    t = s["thumbs"]
+    return (f"**All labels so far:** 👍 {t['up']} good, 👎 {t['down']} bad → {s['kto_examples']} KTO examples · "
+            f"{s['dpo_pairs']} A/B choices → DPO pairs (and {s['not_trained']} ties or 'both bad', which make "
+            f"no pair) · {s['edits']} corrections → SFT examples.")
+
+
+def show_mode(ctx: Context, v: dict):
+    ab = v["mode"] == "ab"
+    return (gr.update(label="Left answers from" if ab else "Answers from"), gr.update(visible=ab),
+            gr.update(visible=ab), gr.update(visible=ab))
+
+
+def show_prompt_source(ctx: Context, v: dict):
+    return gr.update(visible=v["prompt_from"] == "dataset"), gr.update(visible=v["prompt_from"] == "pasted")
+
+
+def begin(ctx: Context, v: dict):
+    _close(v["state"])
+    if v["prompt_from"] == "dataset":
+        if not v["dataset"]:
+            raise gr.Error("Pick a dataset, or paste a list of prompts.")
+        prompts = prompts_from_dataset(ctx.db(), v["dataset"])
+    else:
+        prompts = prompts_from_text(v["pasted"])
+    system = (v["system"] or "").strip()
+    sides = [Side(resolve_source(ctx, v["source_a"], v["source_b"]),
+                  Sampling.of(temperature=v["temperature_a"], max_new_tokens=v["max_tokens"], system=system))]
+    if v["mode"] == "ab":
+        sides.append(Side(resolve_source(ctx, v["source_b"], v["source_a"]),
+                          Sampling.of(temperature=v["temperature_b"], max_new_tokens=v["max_tokens"], system=system)))
+    session = LabelSession(LabelQueue(ctx.pool, prompts, sides, ahead=AHEAD, batch_size=BATCH))
+    ab = v["mode"] == "ab"
+    return (*advance(ctx, session, f"Generating the first answers ({len(prompts)} prompts)..."),
+            gr.Column(visible=True), gr.Accordion(open=False), gr.Row(visible=not ab), gr.Row(visible=ab),
+            gr.update(visible=ab))
+
+
+def advance(ctx: Context, session: LabelSession, note: str = ""):
+    try:
+        session.item = session.queue.next(timeout=NEXT_TIMEOUT)
+    except TimeoutError:
+        session.item = None
+        note = "The next answer is still being generated (the computer is busy): press Skip [S] in a moment."
+    return render(ctx, session, note)
+
+
+def render(ctx: Context, session: LabelSession, note: str = ""):
+    item = session.item
+    ab = session.queue.mode == "ab"
+    if item is None:
+        prompt = ("<b>All prompts are judged.</b> Train on your labels below, or start again with more prompts."
+                  if session.queue.left() == 0 else "<b>Waiting for the next answer...</b>")
+        a = b = ""
+    else:
+        prompt = f'<div class="tl-prompt">{_conversation_html(item.prompt)}</div>'
+        a = _answer_html("Left" if ab else "Answer", item.answers[0].text)
+        b = _answer_html("Right", item.answers[1].text) if ab else ""
+    return session, count_text(ctx, session, note), prompt, a, b, item.id if item else "", totals_text(ctx)
+
+
+def count_text(ctx: Context, session: LabelSession, note: str) -> str:
+    s = label_stats(ctx.db(), session.session)
+    if session.queue.mode == "thumb":
+        t = s["thumbs"]
+        done = f"**{t['up'] + t['down']} judged** · 👍 {t['up']} good · 👎 {t['down']} bad"
+    else:
+        c = s["choices"]
+        done = (f"**{sum(c.values())} judged** · left {c['left']} · right {c['right']} · tie {c['tie']} · "
+                f"both bad {c['both_bad']}")
+    return (f"{done} · {session.skipped} skipped · {session.queue.ready()} ready · {session.queue.left()} to go"
+            + (f"  \n{esc(note)}" if note else ""))
+
+
+def current(session) -> LabelSession:
+    if not isinstance(session, LabelSession):
+        raise gr.Error("Press 'Start labelling' first.")
+    return session
+
+
+def judge(ctx: Context, v: dict, value: str):
+    session = current(v["state"])
+    item = session.item
+    if item is None or item.id != v["shown"]:
+        return NOTHING  # a key pressed twice for one answer, or after the end
+    store = LabelStore(ctx.db())
+    if session.queue.mode == "thumb":
+        label_id = store.add_thumb(item.prompt, item.answers[0], value, session=session.session, origin="label")
+    else:
+        label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value,
+                                    session=session.session, origin="label")
+    session.given.append((label_id, item))
+    return advance(ctx, session)
+
+
+def skip_item(ctx: Context, v: dict):
+    session = current(v["state"])
+    if session.item is None:  # waiting for an answer that was late: look again
+        return advance(ctx, session)
+    if session.item.id != v["shown"]:
+        return NOTHING
+    session.skipped += 1
+    return advance(ctx, session)
+
+
+def undo_last(ctx: Context, v: dict):
+    session = current(v["state"])
+    label = LabelStore(ctx.db()).undo(session.session)
+    if label is None:
+        return render(ctx, session, "Nothing to undo.")
+    for i, (label_id, item) in enumerate(session.given):
+        if label_id == label["id"]:
+            session.given.pop(i)
+            if session.item is not None:
+                session.queue.put_back(session.item)
+            session.item = item
+            break
+    return render(ctx, session, f"Took back your last judgement ({VALUE_WORDS[label['value']]}): judge it again.")
+
+
+def train(ctx: Context, v: dict, kind: str):
+    run_id, dataset_name = train_on_labels(ctx.db(), ctx.runner, kind, preset=v["preset"])
+    run = ctx.runs().get(run_id)
+    base_run = run["config"]["base_run"]
+    built_on = f"on top of run '{esc(base_run)}'" if base_run else "from the base model"
+    gr.Info(f"Started {kind.upper()} on your labels.")
+    text = (f"Started **{esc(run['name'])}** ({kind.upper()} on dataset '{esc(dataset_name)}', {built_on}). "
+            "When it has finished, compare it with the one before in the **6. Chat** tab.")
+    return text, run_id, gr.Tabs(selected="live")
+
+
+def export(ctx: Context, v: dict, kind: str):
+    rows = rows_for(ctx.db(), kind)
+    path = write_jsonl(rows, workspace.exports_dir() / f"labels-{kind}-{datetime.now():%Y%m%d-%H%M%S}.jsonl")
+    gr.Info(f"{len(rows)} {kind.upper()} rows written.")
+    return gr.File(value=str(path), visible=True)
+
+
+BOARD_OUTPUTS = 7  # state, count, prompt, answer a, answer b, shown id, totals
+NOTHING = tuple(gr.skip() for _ in range(BOARD_OUTPUTS))
+
+
+def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State):
     presets = list_presets()
+    answer_settings = {d.name: d for d in sampling_declarations()}
     with gr.Tab("7. Label", id="label") as tab:
         with gr.Accordion("1. What to label", open=True) as setup:
             with gr.Row():
@@ -78,14 +240,15 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
                                 placeholder="What is the capital of France?\nWrite a haiku about rain.")
             mode = gr.Radio(MODES, value="thumb", label="How to judge")
             with gr.Row():
-                source_a = gr.Dropdown(label="Answers from", choices=[("Base model (no tuning)", BASE)], value=BASE)
-                temperature_a = gr.Slider(0, 1.5, value=0.7, step=0.05, label="Temperature")
-                source_b = gr.Dropdown(label="Second answers from", choices=[("Base model (no tuning)", BASE)],
-                                       value=BASE, visible=False)
-                temperature_b = gr.Slider(0, 1.5, value=1.0, step=0.05, label="Second temperature", visible=False)
+                source_a = gr.Dropdown(label="Answers from", choices=[(BASE_LABEL, BASE)], value=BASE)
+                temperature_a = slider(answer_settings["temperature"])
+                source_b = gr.Dropdown(label="Second answers from", choices=[(BASE_LABEL, BASE)], value=BASE,
+                                       visible=False)
+                temperature_b = slider(answer_settings["temperature"], SECOND_TEMPERATURE,
+                                       label="Second temperature", visible=False)
             with gr.Row():
-                system = gr.Textbox(label="System prompt (optional)", scale=3)
-                max_tokens = gr.Slider(16, 512, value=128, step=16, label="Longest answer (tokens)", scale=2)
+                system = gr.Textbox(label=answer_settings["system"].meta["label"], scale=3)
+                max_tokens = slider(answer_settings["max_new_tokens"], scale=2)
             start = gr.Button("Start labelling", variant="primary", elem_id="tl-label-start")
         with gr.Column(visible=False) as board:
             count = gr.Markdown(elem_id="tl-label-count")
@@ -110,186 +273,43 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, pool: ModelPool, tabs: gr.Ta
             preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
                               label="How much training (preset)")
             with gr.Row():
-                train_kto = gr.Button("Train KTO on the thumbs", variant="primary", elem_id="tl-train-kto")
-                train_dpo = gr.Button("Train DPO on the A/B choices", variant="primary", elem_id="tl-train-dpo")
-                train_sft = gr.Button("Train SFT on the corrections", elem_id="tl-train-sft")
+                train_buttons = {"kto": gr.Button("Train KTO on the thumbs", variant="primary", elem_id="tl-train-kto"),
+                                 "dpo": gr.Button("Train DPO on the A/B choices", variant="primary",
+                                                  elem_id="tl-train-dpo"),
+                                 "sft": gr.Button("Train SFT on the corrections", elem_id="tl-train-sft")}
             trained = gr.Markdown(elem_id="tl-label-trained")
             with gr.Row():
-                export_kto = gr.Button("Download thumbs as KTO JSONL", size="sm")
-                export_dpo = gr.Button("Download choices as DPO JSONL", size="sm")
-                export_sft = gr.Button("Download corrections as SFT JSONL", size="sm")
+                export_buttons = {"kto": gr.Button("Download thumbs as KTO JSONL", size="sm"),
+                                  "dpo": gr.Button("Download choices as DPO JSONL", size="sm"),
+                                  "sft": gr.Button("Download corrections as SFT JSONL", size="sm")}
             download = gr.File(label="Download", visible=False, interactive=False)
         state = gr.State(None, delete_callback=_close)
         seen_newest = gr.State(None)  # the newest finished run at the last look
 
-    def refresh(current_a, current_b, current_dataset, seen):
-        """New runs and datasets join the choices; a run finished since the last look becomes the source."""
-        runs = ctx.runs().list()
-        choices = source_choices(runs)
-        values = {v for _, v in choices}
-        _, newest = default_pair(runs)
-        datasets = [d["name"] for d in ctx.datasets().list()]
-
-        def pick(current):  # no value sent when keeping it: a reply from an earlier look may still be on its way
-            keep = newest == seen and current in values
-            return gr.update(choices=choices) if keep else gr.update(choices=choices, value=newest)
-        return (pick(current_a), pick(current_b),
-                gr.update(choices=datasets, value=current_dataset if current_dataset in datasets else
-                          (datasets[0] if datasets else None)),
-                totals_text(), newest)
-
-    def totals_text() -> str:
-        s = label_stats(ctx.db())
-        t = s["thumbs"]
-        return (f"**All labels so far:** 👍 {t['up']} good, 👎 {t['down']} bad → {s['kto_examples']} KTO examples · "
-                f"{s['dpo_pairs']} A/B choices → DPO pairs (and {s['not_trained']} ties or 'both bad', which make "
-                f"no pair) · {s['edits']} corrections → SFT examples.")
-
-    def show_mode(value):
-        ab = value == "ab"
-        return (gr.update(label="Left answers from" if ab else "Answers from"), gr.update(visible=ab),
-                gr.update(visible=ab))
-
-    @plain_errors
-    def begin(old, source_kind, dataset_name, pasted_text, mode_value, a, temp_a, b, temp_b, system_text, tokens):
-        _close(old)
-        if source_kind == "dataset":
-            if not dataset_name:
-                raise gr.Error("Pick a dataset, or paste a list of prompts.")
-            prompts = prompts_from_dataset(ctx.db(), dataset_name)
-        else:
-            prompts = prompts_from_text(pasted_text)
-        system_text = (system_text or "").strip()
-        sides = [Side(resolve(pool, ctx, a, b), Sampling(float(temp_a), int(tokens), None, system_text))]
-        if mode_value == "ab":
-            sides.append(Side(resolve(pool, ctx, b, a), Sampling(float(temp_b), int(tokens), None, system_text)))
-        session = LabelSession(LabelQueue(pool, prompts, sides, ahead=AHEAD, batch_size=BATCH))
-        return (*advance(session, f"Generating the first answers ({len(prompts)} prompts)..."),
-                gr.Column(visible=True), gr.Accordion(open=False), gr.Row(visible=mode_value == "thumb"),
-                gr.Row(visible=mode_value == "ab"), gr.update(visible=mode_value == "ab"))
-
-    def advance(session: LabelSession, note: str = ""):
-        try:
-            session.item = session.queue.next(timeout=NEXT_TIMEOUT)
-        except TimeoutError:
-            session.item = None
-            note = "The next answer is still being generated (the computer is busy): press Skip [S] in a moment."
-        return render(session, note)
-
-    def render(session: LabelSession, note: str = ""):
-        item = session.item
-        ab = session.queue.mode == "ab"
-        if item is None:
-            prompt = ("<b>All prompts are judged.</b> Train on your labels below, or start again with more prompts."
-                      if session.queue.left() == 0 else "<b>Waiting for the next answer...</b>")
-            a = b = ""
-        else:
-            prompt = f'<div class="tl-prompt">{_conversation_html(item.prompt)}</div>'
-            a = _answer_html("Left" if ab else "Answer", item.answers[0].text)
-            b = _answer_html("Right", item.answers[1].text) if ab else ""
-        return session, count_text(session, note), prompt, a, b, item.id if item else "", totals_text()
-
-    def count_text(session: LabelSession, note: str) -> str:
-        s = label_stats(ctx.db(), session.session)
-        if session.queue.mode == "thumb":
-            t = s["thumbs"]
-            done = f"**{t['up'] + t['down']} judged** · 👍 {t['up']} good · 👎 {t['down']} bad"
-        else:
-            c = s["choices"]
-            done = (f"**{sum(c.values())} judged** · left {c['left']} · right {c['right']} · tie {c['tie']} · "
-                    f"both bad {c['both_bad']}")
-        left = session.queue.left()
-        return (f"{done} · {session.skipped} skipped · {session.queue.ready()} ready · {left} to go"
-                + (f"  \n{esc(note)}" if note else ""))
-
-    def current(session) -> LabelSession:
-        if not isinstance(session, LabelSession):
-            raise gr.Error("Press 'Start labelling' first.")
-        return session
-
-    @plain_errors
-    def judge(session, shown, value):
-        session = current(session)
-        item = session.item
-        if item is None or item.id != shown:
-            return NOTHING  # a key pressed twice for one answer, or after the end
-        store = LabelStore(ctx.db())
-        if session.queue.mode == "thumb":
-            label_id = store.add_thumb(item.prompt, item.answers[0], value, session=session.session, origin="label")
-        else:
-            label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value,
-                                        session=session.session, origin="label")
-        session.given.append((label_id, item))
-        return advance(session)
-
-    @plain_errors
-    def skip_item(session, shown):
-        session = current(session)
-        if session.item is None:  # waiting for an answer that was late: look again
-            return advance(session)
-        if session.item.id != shown:
-            return NOTHING
-        session.skipped += 1
-        return advance(session)
-
-    @plain_errors
-    def undo_last(session, shown):
-        session = current(session)
-        label = LabelStore(ctx.db()).undo(session.session)
-        if label is None:
-            return render(session, "Nothing to undo.")
-        for i, (label_id, item) in enumerate(session.given):
-            if label_id == label["id"]:
-                session.given.pop(i)
-                if session.item is not None:
-                    session.queue.put_back(session.item)
-                session.item = item
-                break
-        return render(session, f"Took back your last judgement ({VALUE_WORDS[label['value']]}): judge it again.")
-
-    @plain_errors
-    def train(kind, preset_name):
-        run_id, dataset_name = train_on_labels(ctx.db(), ctx.runner, kind, preset=preset_name)
-        run = ctx.runs().get(run_id)
-        base_run = run["config"]["base_run"]
-        built_on = f"on top of run '{esc(base_run)}'" if base_run else "from the base model"
-        gr.Info(f"Started {kind.upper()} on your labels.")
-        text = (f"Started **{esc(run['name'])}** ({kind.upper()} on dataset '{esc(dataset_name)}', {built_on}). "
-                "When it has finished, compare it with the one before in the **6. Chat** tab.")
-        return text, run_id, gr.Tabs(selected="live")
-
-    @plain_errors
-    def export(kind):
-        rows = rows_for(ctx.db(), kind)
-        path = write_jsonl(rows, exports_dir() / f"labels-{kind}-{datetime.now():%Y%m%d-%H%M%S}.jsonl")
-        gr.Info(f"{len(rows)} {kind.upper()} rows written.")
-        return gr.File(value=str(path), visible=True)
-
     board_outputs = [state, count, prompt_html, answer_a, answer_b, shown_id, totals]
-    NOTHING = tuple(gr.skip() for _ in board_outputs)
-    mode.change(show_mode, mode, [source_a, source_b, temperature_b])
-    mode.change(lambda m: gr.update(visible=m == "ab"), mode, answer_b)
-    prompt_from.change(lambda v: (gr.update(visible=v == "dataset"), gr.update(visible=v == "pasted")),
-                       prompt_from, [dataset, pasted])
-    start.click(begin, [state, prompt_from, dataset, pasted, mode, source_a, temperature_a, source_b, temperature_b,
-                        system, max_tokens],
-                board_outputs + [board, setup, thumb_row, ab_row, answer_b], concurrency_id="tl-generate")
-    good.click(lambda s, shown: judge(s, shown, "up"), [state, shown_id], board_outputs)
-    bad.click(lambda s, shown: judge(s, shown, "down"), [state, shown_id], board_outputs)
+    assert len(board_outputs) == BOARD_OUTPUTS
+    setup_fields = {"state": state, "prompt_from": prompt_from, "dataset": dataset, "pasted": pasted, "mode": mode,
+                    "source_a": source_a, "temperature_a": temperature_a, "source_b": source_b,
+                    "temperature_b": temperature_b, "system": system, "max_tokens": max_tokens}
+    on(mode.change, ctx, show_mode, {"mode": mode}, [source_a, source_b, temperature_b, answer_b])
+    on(prompt_from.change, ctx, show_prompt_source, {"prompt_from": prompt_from}, [dataset, pasted])
+    on(start.click, ctx, begin, setup_fields, board_outputs + [board, setup, thumb_row, ab_row, answer_b],
+       concurrency_id="tl-generate")
+    on_screen = {"state": state, "shown": shown_id}
+    on(good.click, ctx, partial(judge, value="up"), on_screen, board_outputs)
+    on(bad.click, ctx, partial(judge, value="down"), on_screen, board_outputs)
     for value, button in choices.items():
-        button.click(lambda s, shown, value=value: judge(s, shown, value), [state, shown_id], board_outputs)
-    skip.click(skip_item, [state, shown_id], board_outputs)
-    undo.click(undo_last, [state, shown_id], board_outputs)
-    train_kto.click(lambda p: train("kto", p), preset, [trained, watch, tabs])
-    train_dpo.click(lambda p: train("dpo", p), preset, [trained, watch, tabs])
-    train_sft.click(lambda p: train("sft", p), preset, [trained, watch, tabs])
-    for kind, button in (("kto", export_kto), ("dpo", export_dpo), ("sft", export_sft)):
-        button.click(lambda kind=kind: export(kind), None, download)
-    refresh_inputs = [source_a, source_b, dataset, seen_newest]
-    tab.select(refresh, refresh_inputs, [source_a, source_b, dataset, totals, seen_newest])
-    demo.load(refresh, refresh_inputs, [source_a, source_b, dataset, totals, seen_newest])
+        on(button.click, ctx, partial(judge, value=value), on_screen, board_outputs)
+    on(skip.click, ctx, skip_item, on_screen, board_outputs)
+    on(undo.click, ctx, undo_last, on_screen, board_outputs)
+    for kind, button in train_buttons.items():
+        on(button.click, ctx, partial(train, kind=kind), {"preset": preset}, [trained, watch, tabs])
+    for kind, button in export_buttons.items():
+        on(button.click, ctx, partial(export, kind=kind), None, download)
+    on([tab.select, demo.load], ctx, refresh,
+       {"source_a": source_a, "source_b": source_b, "dataset": dataset, "seen": seen_newest},
+       [source_a, source_b, dataset, totals, seen_newest])
     demo.load(None, None, None, js=KEYS_JS)
-    return {"tab": tab}
 
 
 def _conversation_html(messages: list[dict]) -> str:

@@ -8,9 +8,9 @@ import logging
 import gradio as gr
 
 from backend import workspace
+from backend.runs import RESUMABLE
 from ui import charts
-from ui.common import (ACTIVE, Context, duration, esc, final_loss, plain_errors, probe_markdown, run_choices,
-                       run_duration, runs_ahead)
+from ui.common import ACTIVE, Context, duration, esc, final_loss, on, probe_markdown, run_choices, run_duration
 
 TICK_SECONDS = 2.0
 log_error = logging.getLogger("tuneloop.ui")
@@ -37,11 +37,10 @@ def log_tail(run_id: str, lines: int = LOG_LINES) -> str:
     return "\n".join(kept[-lines:])
 
 
-def status_html(run: dict, runs: list[dict]) -> str:
+def status_html(run: dict, ahead: int = 0) -> str:
     name = esc(run["name"])
     status = run["status"]
     if status == "queued":
-        ahead = runs_ahead(runs, run["id"])
         text = f"<b>{name}</b> is waiting in line ({ahead} run{'s' if ahead != 1 else ''} ahead). It starts by itself."
     elif status == "running":
         text = f"<b>{name}</b> is training."
@@ -79,14 +78,83 @@ def progress_html(run: dict, metrics: list[dict]) -> str:
             f'<div class="tl-progress-text">{" · ".join(parts)}</div>')
 
 
-def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State) -> dict:
-    with gr.Tab("3. Progress", id="live") as tab:
+IDLE = '<div class="tl-status">No run yet: start one in the Train tab.</div>'
+
+
+def view(ctx: Context, v: dict, previous=None, follow_active: bool = False):
+    """Everything the tab shows for a run; gr.skip() where nothing changed since `previous`."""
+    store = ctx.runs()
+    runs = store.list()
+    run_id = v["run"]
+    if follow_active and (run_id is None or run_id not in {r["id"] for r in runs}):
+        run_id = pick_run(runs)
+    listing = tuple((r["id"], r["status"]) for r in runs)
+    current = next((r for r in runs if r["id"] == run_id), None)
+    if current is None:
+        signature = (listing, None)
+        if signature == previous:
+            return gr.skip()
+        return (gr.update(choices=run_choices(runs), value=None), *idle(), signature)
+    log_file = workspace.run_dir(run_id) / "train.log"
+    signature = (listing, run_id, store.metrics_count(run_id), log_file.stat().st_size if log_file.exists() else 0,
+                 v["log_y"])
+    if signature == previous:
+        return gr.skip()
+    metrics = store.metrics(run_id)
+    dropdown = gr.skip() if previous and previous[0] == listing and previous[1] == run_id else \
+        gr.update(choices=run_choices(runs), value=run_id)
+    waiting = current["status"] in ACTIVE
+    return (dropdown, status_html(current, store.ahead(run_id)), progress_html(current, metrics),
+            charts.loss_figure(metrics, v["log_y"], waiting=waiting),
+            charts.method_figure(metrics, current["method"], waiting),
+            charts.learning_rate_figure(metrics, waiting), probe_markdown(current.get("probe")), log_tail(run_id),
+            gr.update(interactive=current["status"] in ACTIVE),
+            gr.update(interactive=current["status"] in RESUMABLE), signature)
+
+
+def idle():
+    return (IDLE, "", charts.empty("Loss", "No run yet."), charts.empty("Measures", "No run yet."),
+            charts.empty("Learning rate", "No run yet."), "", "", gr.update(interactive=False),
+            gr.update(interactive=False))
+
+
+def tick(ctx: Context, v: dict):
+    """The timer: follow the run shown, or the one training, redrawing only what changed."""
+    try:
+        return view(ctx, v, v["seen"], follow_active=True)
+    except Exception:  # a busy or changing database: try again at the next tick, without a message each time
+        log_error.exception("Could not refresh the Progress tab")
+        return gr.skip()
+
+
+def show(ctx: Context, v: dict):
+    return view(ctx, v)
+
+
+def stop_run(ctx: Context, v: dict):
+    if not v["run"]:
+        raise gr.Error("Pick a run first.")
+    if ctx.runs().get(v["run"])["status"] not in ACTIVE:
+        raise gr.Error("This run is not training or waiting, so there is nothing to stop.")
+    ctx.runner.stop(v["run"])
+    gr.Info("Stopping after the current step; the run keeps what it learned so far.")
+
+
+def resume_run(ctx: Context, v: dict):
+    if not v["run"]:
+        raise gr.Error("Pick a run first.")
+    ctx.runner.resume(v["run"])
+    gr.Info("The run continues from its last saved checkpoint.")
+
+
+def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State):
+    with gr.Tab("3. Progress", id="live"):
         with gr.Row(equal_height=True):
             run = gr.Dropdown(label="Run", choices=[], scale=4, elem_id="tl-live-run")
             log_scale = gr.Checkbox(label="Loss on a log scale", value=False, scale=1)
             stop = gr.Button("Stop this run", variant="stop", scale=1, interactive=False)
             resume = gr.Button("Resume", scale=1, interactive=False)
-        status = gr.HTML('<div class="tl-status">No run yet: start one in the Train tab.</div>', elem_id="tl-status")
+        status = gr.HTML(IDLE, elem_id="tl-status")
         progress = gr.HTML(elem_id="tl-progress")
         loss = gr.Plot(charts.empty("Loss", "No run yet."), show_label=False, elem_id="tl-loss")
         with gr.Row():
@@ -99,76 +167,12 @@ def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State) -> dict:
         timer = gr.Timer(TICK_SECONDS)
 
     outputs = [run, status, progress, loss, method_plot, lr_plot, probe, log_box, stop, resume, seen]
-
-    def view(run_id, log_y, previous=None, follow_active=False):
-        """Everything the tab shows for a run; gr.skip() where nothing changed since `previous`."""
-        store = ctx.runs()
-        runs = store.list()
-        if follow_active and (run_id is None or run_id not in {r["id"] for r in runs}):
-            run_id = pick_run(runs)
-        listing = tuple((r["id"], r["status"]) for r in runs)
-        current = next((r for r in runs if r["id"] == run_id), None)
-        if current is None:
-            signature = (listing, None)
-            if signature == previous:
-                return gr.skip()
-            return (gr.update(choices=run_choices(runs), value=None), *idle(), signature)
-        count = ctx.db().execute("select count(*) from metrics where run_id = ?", [run_id]).fetchone()[0]
-        log_file = workspace.run_dir(run_id) / "train.log"
-        signature = (listing, run_id, count, log_file.stat().st_size if log_file.exists() else 0, log_y)
-        if signature == previous:
-            return gr.skip()
-        metrics = store.metrics(run_id)
-        dropdown = gr.skip() if previous and previous[0] == listing and previous[1] == run_id else \
-            gr.update(choices=run_choices(runs), value=run_id)
-        waiting = current["status"] in ACTIVE
-        return (dropdown, status_html(current, runs), progress_html(current, metrics),
-                charts.loss_figure(metrics, log_y, waiting=waiting),
-                charts.method_figure(metrics, current["method"], waiting),
-                charts.learning_rate_figure(metrics, waiting), probe_markdown(current.get("probe")), log_tail(run_id),
-                gr.update(interactive=current["status"] in ACTIVE),
-                gr.update(interactive=current["status"] in ("stopped", "failed")), signature)
-
-    def idle():
-        return ('<div class="tl-status">No run yet: start one in the Train tab.</div>', "",
-                charts.empty("Loss", "No run yet."), charts.empty("Measures", "No run yet."),
-                charts.empty("Learning rate", "No run yet."), "", "", gr.update(interactive=False),
-                gr.update(interactive=False))
-
-    def tick(run_id, log_y, previous):
-        try:
-            return view(run_id, log_y, previous, follow_active=True)
-        except Exception:  # a busy or changing database: try again at the next tick, without a message each time
-            log_error.exception("Could not refresh the Progress tab")
-            return gr.skip()
-
-    def show(run_id, log_y):
-        return view(run_id, log_y)
-
-    @plain_errors
-    def stop_run(run_id):
-        if not run_id:
-            raise gr.Error("Pick a run first.")
-        if ctx.runs().get(run_id)["status"] not in ACTIVE:
-            raise gr.Error("This run is not training or waiting, so there is nothing to stop.")
-        ctx.runner.stop(run_id)
-        gr.Info("Stopping after the current step; the run keeps what it learned so far.")
-
-    @plain_errors
-    def resume_run(run_id):
-        if not run_id:
-            raise gr.Error("Pick a run first.")
-        ctx.runner.resume(run_id)
-        gr.Info("The run continues from its last saved checkpoint.")
-
-    demo.load(tick, [run, log_scale, seen], outputs, show_progress="hidden")
-    timer.tick(tick, [run, log_scale, seen], outputs, show_progress="hidden")
-    run.input(show, [run, log_scale], outputs, show_progress="hidden")
-    log_scale.change(show, [run, log_scale], outputs, show_progress="hidden")
-    watch.change(show, [watch, log_scale], outputs, show_progress="hidden")
-    stop.click(stop_run, run, None)
-    resume.click(resume_run, run, None)
-    return {"tab": tab, "run": run}
+    following = {"run": run, "log_y": log_scale, "seen": seen}
+    on([demo.load, timer.tick], ctx, tick, following, outputs, show_progress="hidden")
+    on([run.input, log_scale.change], ctx, show, {"run": run, "log_y": log_scale}, outputs, show_progress="hidden")
+    on(watch.change, ctx, show, {"run": watch, "log_y": log_scale}, outputs, show_progress="hidden")
+    on(stop.click, ctx, stop_run, {"run": run}, None)
+    on(resume.click, ctx, resume_run, {"run": run}, None)
 
 
 CSS = """

@@ -5,11 +5,10 @@ from pathlib import Path
 import gradio as gr
 import yaml
 
-from backend.command_line import config_to_command
-from backend.errors import RunStateError
+from backend.presets import config_as_command
 from ui import charts
-from ui.common import (ACTIVE, METHOD_NAMES, STATUS_WORDS, Context, duration, esc, final_loss, plain_errors,
-                       probe_markdown, results_text, run_choices, run_duration, runs_ahead, when)
+from ui.common import (ACTIVE, METHOD_NAMES, STATUS_WORDS, Context, bind, duration, esc, final_loss, on, plain_errors,
+                       probe_markdown, results_text, run_choices, run_duration, when)
 
 HEADERS = ["Name", "Method", "Dataset", "Status", "Started", "Duration", "Final loss"]
 
@@ -38,7 +37,65 @@ def details_markdown(run: dict) -> str:
     return "\n\n".join(lines + ([probe] if probe else []))
 
 
-def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State) -> dict:
+def refresh(ctx: Context, v: dict):
+    runs = ctx.runs().list()
+    ids = {r["id"] for r in runs}
+    choices = run_choices(runs)
+    value = v["run"] if v["run"] in ids else (runs[0]["id"] if runs else None)
+    return (gr.update(value=history_rows(runs) or None), gr.update(choices=choices, value=value),
+            gr.update(choices=choices, value=v["other"] if v["other"] in ids else None))
+
+
+def show(ctx: Context, v: dict):
+    run_id, other = v["run"], v["other"]
+    if not run_id:
+        return gr.update(visible=True), gr.Column(visible=False), "", None, None, "", ""
+    store = ctx.runs()
+    run = store.get(run_id)
+    metrics = store.metrics(run_id)
+    if other and other != run_id:
+        both = [(run["name"], metrics), (store.get(other)["name"], store.metrics(other))]
+        figure = charts.overlay_figure(both, v["log_y"])
+    else:
+        figure = charts.loss_figure(metrics, v["log_y"], run["name"], waiting=run["status"] in ACTIVE)
+    config = store.config(run_id)
+    return (gr.update(visible=False), gr.Column(visible=True), details_markdown(run), figure,
+            charts.method_figure(metrics, run["method"], waiting=run["status"] in ACTIVE),
+            yaml.safe_dump(config.to_dict(), sort_keys=False), config_as_command(config))
+
+
+def run_again(ctx: Context, v: dict):
+    if not v["run"]:
+        raise gr.Error("Pick a run first.")
+    store = ctx.runs()
+    config = dataclasses.replace(store.config(v["run"]), name=f"{store.get(v['run'])['name']} (again)")
+    new_id = ctx.runner.submit(config)
+    ahead = store.ahead(new_id)
+    gr.Info(f"Started '{config.name}'." if ahead <= 0 else
+            f"'{config.name}' waits in line ({ahead} ahead) and starts by itself.")
+    return new_id, gr.Tabs(selected="live")
+
+
+def follow(ctx: Context, v: dict):
+    if not v["run"]:
+        raise gr.Error("Pick a run first.")
+    return v["run"], gr.Tabs(selected="live")
+
+
+def ask_delete(ctx: Context, v: dict):
+    if not v["run"]:
+        raise gr.Error("Pick a run first.")
+    name = ctx.runs().get(v["run"])["name"]
+    return gr.Row(visible=True), f"Delete **{esc(name)}** with its saved adapter and log? This cannot be undone."
+
+
+def do_delete(ctx: Context, v: dict):
+    ctx.runs().delete(v["run"])
+    gr.Info("Run deleted.")
+    return gr.Row(visible=False), *refresh(ctx, {"run": None, "other": v["other"]})
+
+
+def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State):
     with gr.Tab("4. Runs", id="runs") as tab:
         history = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, max_height=300, elem_id="tl-history",
                                label="All runs, newest first (click one to see it)",
@@ -66,80 +123,18 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
                                   interactive=False, show_line_numbers=False)
 
     @plain_errors
-    def refresh(current, other):
-        runs = ctx.runs().list()
-        ids = {r["id"] for r in runs}
-        choices = run_choices(runs)
-        value = current if current in ids else (runs[0]["id"] if runs else None)
-        return (gr.update(value=history_rows(runs) or None), gr.update(choices=choices, value=value),
-                gr.update(choices=choices, value=other if other in ids else None))
-
-    @plain_errors
-    def show(run_id, other, log_y):
-        if not run_id:
-            return gr.update(visible=True), gr.Column(visible=False), "", None, None, "", ""
-        store = ctx.runs()
-        run = store.get(run_id)
-        metrics = store.metrics(run_id)
-        if other and other != run_id:
-            both = [(run["name"], metrics), (store.get(other)["name"], store.metrics(other))]
-            figure = charts.overlay_figure(both, log_y)
-        else:
-            figure = charts.loss_figure(metrics, log_y, run["name"], waiting=run["status"] in ACTIVE)
-        config = store.config(run_id)
-        return (gr.update(visible=False), gr.Column(visible=True), details_markdown(run), figure,
-                charts.method_figure(metrics, run["method"], waiting=run["status"] in ACTIVE),
-                yaml.safe_dump(config.to_dict(), sort_keys=False),
-                config_to_command(config))
-
-    @plain_errors
-    def pick_row(event: gr.SelectData):
+    def pick_row(event: gr.SelectData):  # the clicked row of the history table (Gradio passes the event by type)
         runs = ctx.runs().list()
         return runs[event.index[0]]["id"] if event.index and event.index[0] < len(runs) else gr.skip()
 
-    @plain_errors
-    def run_again(run_id):
-        if not run_id:
-            raise gr.Error("Pick a run first.")
-        store = ctx.runs()
-        run = store.get(run_id)
-        config = dataclasses.replace(store.config(run_id), name=f"{run['name']} (again)")
-        new_id = ctx.runner.submit(config)
-        ahead = runs_ahead(store.list(), new_id)
-        gr.Info(f"Started '{config.name}'." if ahead <= 0 else
-                f"'{config.name}' waits in line ({ahead} ahead) and starts by itself.")
-        return new_id, gr.Tabs(selected="live")
-
-    @plain_errors
-    def follow(run_id):
-        if not run_id:
-            raise gr.Error("Pick a run first.")
-        return run_id, gr.Tabs(selected="live")
-
-    @plain_errors
-    def ask_delete(run_id):
-        if not run_id:
-            raise gr.Error("Pick a run first.")
-        name = ctx.runs().get(run_id)["name"]
-        return gr.Row(visible=True), f"Delete **{esc(name)}** with its saved adapter and log? This cannot be undone."
-
-    @plain_errors
-    def do_delete(run_id, other):
-        store = ctx.runs()
-        if store.get(run_id)["status"] in ACTIVE:
-            raise RunStateError("This run is training or waiting. Stop it in the Progress tab first, then delete it.")
-        store.delete(run_id)
-        gr.Info("Run deleted.")
-        return gr.Row(visible=False), *refresh(None, other)
-
+    picked = {"run": chosen, "other": compare}
     shown = [empty_note, panel, details, curves, measures, config_yaml, command]
-    for event in (tab.select, demo.load):
-        event(refresh, [chosen, compare], [history, chosen, compare]).then(show, [chosen, compare, log_scale], shown)
-    gr.on([chosen.change, compare.change, log_scale.change], show, [chosen, compare, log_scale], shown)
+    on([tab.select, demo.load], ctx, refresh, picked, [history, chosen, compare]).then(
+        *bind(ctx, show, {**picked, "log_y": log_scale}), shown)
+    on([chosen.change, compare.change, log_scale.change], ctx, show, {**picked, "log_y": log_scale}, shown)
     history.select(pick_row, None, chosen)
-    watch_button.click(follow, chosen, [watch, tabs])
-    rerun.click(run_again, chosen, [watch, tabs])
-    delete.click(ask_delete, chosen, [confirm_row, confirm_text])
-    confirm.click(do_delete, [chosen, compare], [confirm_row, history, chosen, compare])
+    on(watch_button.click, ctx, follow, {"run": chosen}, [watch, tabs])
+    on(rerun.click, ctx, run_again, {"run": chosen}, [watch, tabs])
+    on(delete.click, ctx, ask_delete, {"run": chosen}, [confirm_row, confirm_text])
+    on(confirm.click, ctx, do_delete, picked, [confirm_row, history, chosen, compare])
     cancel.click(lambda: gr.Row(visible=False), None, confirm_row)
-    return {"tab": tab}

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from backend.config import build_config
-from backend.errors import ConfigError, ModelError, TuneloopError
+from backend.config import build_config, planned_steps, rows_per_epoch
+from backend.errors import ConfigError, TuneloopError
 from backend.memory import estimate_memory, gb
 from backend.presets import list_presets
-from ui.common import FINISHED, Context, esc, plain_errors, run_choices, runs_ahead
-from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label, typed_values
+from ui.common import ACTIVE, FINISHED, Context, bind, esc, on, run_choices, waiting_text
+from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
 
 METHODS = {
     "sft": ("SFT: learn from examples",
@@ -25,7 +25,9 @@ DATA_WORDS = {"sft": "conversations (SFT data)", "dpo": "preference pairs (DPO d
               "kto": "answers marked good or bad (KTO data)"}
 SOURCES = [("The built-in model (SmolLM2, 135 million parameters: small and quick)", "builtin"),
            ("A model folder on this computer", "folder"), ("A finished run: keep building on it", "run")]
-TOKENS_PER_SECOND = {"cpu": 120, "cuda": 3000}  # measured here on the CPU (NOTES.md); a cautious guess for GPUs
+# Before a model has trained here: about 124 tokens/s measured for the built-in model with LoRA on a 2-core CPU
+# (docs/facts.md); a cautious guess for GPUs.
+TOKENS_PER_SECOND = {"cpu": 120, "cuda": 3000}
 FIXED_SECONDS = 60  # loading the model, the everyday answers, and the check after training
 
 
@@ -45,11 +47,10 @@ def method_markdown(method: str, dataset: dict | None) -> str:
 
 
 def estimate_seconds(values: dict, method: str, dataset: dict, tokens_per_second: float) -> tuple[int, float]:
-    rows = dataset["train_rows"] + (values["keep_everyday"] if method in ("sft", "kto") else 0)
-    per_step = values["batch_size"] * values["grad_accum"]
-    steps = values["max_steps"] or max(1, round(values["epochs"] * rows / per_step))
+    config = build_config(dict(values, method=method))
+    steps = planned_steps(config, rows_per_epoch(config, dataset["train_rows"]))
     mean = dataset["stats"].get("tokens", {}).get("mean", 100) or 100
-    tokens = steps * per_step * min(mean, values["max_length"])
+    tokens = steps * config.batch_size * config.grad_accum * min(mean, config.max_length)
     tokens *= 1 if method == "sft" else 2.5  # two answers per row, and the reference model's pass
     return steps, FIXED_SECONDS + tokens / tokens_per_second
 
@@ -77,21 +78,131 @@ def memory_html(estimate) -> str:
             f'<tr><td>Free on this {estimate.where}</td><td>{gb(estimate.available)}</td></tr></table></details></div>')
 
 
-def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State) -> dict:
+def dataset_info(ctx: Context, name: str | None) -> dict | None:
+    return ctx.datasets().get(name) if name and ctx.datasets().exists(name) else None
+
+
+def build_run(ctx: Context, v: dict):
+    """The RunConfig the form describes, and the dataset's info; errors name the box to fix."""
+    info = dataset_info(ctx, v["dataset"])
+    if info is None:
+        raise gr.Error("Pick a dataset first (save one in the Data tab).")
+    model, base = "smollm2", ""
+    if v["source"] == "folder":
+        path = (v["folder"] or "").strip()
+        if not path or not Path(path).expanduser().is_dir():
+            raise gr.Error(f"No model folder at '{path}'. Give the folder that holds config.json and the weights.")
+        model = str(Path(path).expanduser().resolve())
+    elif v["source"] == "run":
+        if not v["base_run"]:
+            raise gr.Error("Pick the finished run to build on.")
+        base = v["base_run"]
+        model = ctx.runs().get(base)["config"]["model"]
+    settings = {d.name: v[d.name] for d in advanced_declarations()}
+    name = (v["run_name"] or "").strip() or f"{info['name']}, {v['preset']}"
+    settings.update(method=v["method"], dataset=info["name"], model=model, base_run=base, name=name)
+    try:
+        return build_config(settings), info
+    except ConfigError as exc:
+        raise gr.Error(f"{label(exc.field)}: {str(exc).split(': ', 1)[-1]}") from None
+
+
+def check_memory(ctx: Context, v: dict):
+    """Shown as the form changes: a problem is written in the box, not raised."""
+    if not v["dataset"]:
+        return gr.skip()
+    try:
+        config, info = build_run(ctx, v)
+        return memory_html(estimate_memory(config, seq_length=info["stats"].get("tokens", {}).get("max")))
+    except (gr.Error, TuneloopError) as exc:
+        message = exc.message if isinstance(exc, gr.Error) else str(exc)
+    except Exception as exc:  # the estimate is advice: it never stops the form from working
+        message = f"The memory use could not be estimated ({type(exc).__name__})."
+    return f'<div class="tl-memory tl-too_big">{esc(message)}</div>'
+
+
+def start_run(ctx: Context, v: dict):
+    """Start: refuse what cannot work (wrong data, too big), queue the run, follow it in Progress."""
+    config, info = build_run(ctx, v)
+    if mismatch(config.method, info):
+        raise gr.Error(mismatch(config.method, info))
+    result = estimate_memory(config, seq_length=info["stats"].get("tokens", {}).get("max"))
+    if result.verdict == "too_big":
+        raise gr.Error(f"Not started: {result.message}")
+    if result.verdict == "tight":
+        gr.Warning(result.message)
+    run_id = ctx.runner.submit(config)
+    text = waiting_text(config.name or run_id, ctx.runs().ahead(run_id))
+    gr.Info(text)
+    return esc(text), run_id, gr.Tabs(selected="live"), memory_html(result)
+
+
+def stop_run(ctx: Context, v: dict) -> str:
+    """Stop acts on the run this page started or follows, never on someone else's."""
+    run_id = v["watch"]
+    if not run_id:
+        raise gr.Error("No run was started from this page. Stop a run from the Progress tab, where you can see it.")
+    run = ctx.runs().get(run_id)
+    if run["status"] not in ACTIVE:
+        raise gr.Error(f"'{run['name']}' is not training or waiting, so there is nothing to stop.")
+    ctx.runner.stop(run_id)
+    return f"Stopping '{esc(run['name'])}' after its current step; it saves what it learned so far."
+
+
+def speed(ctx: Context, model: str = "smollm2") -> float:
+    """Tokens per second of the last finished run of this model here, or a measured default for the device."""
+    for run in ctx.runs().list():
+        if run["status"] != "done" or run["config"]["model"] != model:
+            continue
+        rows = [m for m in ctx.runs().metrics(run["id"]) if m.get("tokens_per_second")]
+        if rows:
+            return rows[-1]["tokens_per_second"]
+    from backend.models import detect_hardware
+    return TOKENS_PER_SECOND[detect_hardware().device]
+
+
+def refresh_choices(ctx: Context, v: dict):
+    datasets = ctx.datasets().list()
+    names = [d["name"] for d in datasets]
+    choices = [(f"{d['name']} ({d['kind'].upper()}, {d['valid_rows']:,} examples)", d["name"]) for d in datasets]
+    finished = run_choices(ctx.runs().list(), FINISHED)
+    value = v["dataset"] if v["dataset"] in names else (names[-1] if names else None)
+    run_value = v["base_run"] if v["base_run"] in [c[1] for c in finished] else None
+    return gr.update(choices=choices, value=value), gr.update(choices=finished, value=run_value)
+
+
+def on_dataset(ctx: Context, v: dict):
+    info = dataset_info(ctx, v["dataset"])
+    kind = info["kind"] if info else v["method"]
+    return (gr.update(value=kind), method_markdown(kind, info),
+            preset_cards(v["preset"], kind, info, speed(ctx) if info else None))
+
+
+def on_method(ctx: Context, v: dict):
+    info = dataset_info(ctx, v["dataset"])
+    return (method_markdown(v["method"], info), *form_updates(v["preset"], v["method"]),
+            preset_cards(v["preset"], v["method"], info, speed(ctx) if info else None))
+
+
+def on_source(ctx: Context, v: dict):
+    return gr.update(visible=v["source"] == "folder"), gr.update(visible=v["source"] == "run")
+
+
+def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State):
     presets = list_presets()
     with gr.Tab("2. Train", id="train") as tab:
         with gr.Row():
             with gr.Column():
                 dataset = gr.Dropdown(label="Dataset", choices=[], info="Saved in the Data tab.")
-                method = gr.Radio([(METHODS[m][0], m) for m in METHODS], value="sft", label="What to learn (method)")
+                method = gr.Radio([(METHODS[m][0], m) for m in METHODS], value="sft", label=label("method"))
                 method_help = gr.Markdown(method_markdown("sft", None))
             with gr.Column():
                 source = gr.Radio(SOURCES, value="builtin", label="Start from")
                 folder = gr.Textbox(label="Model folder", visible=False, placeholder="/path/to/a/hugging-face-model",
                                     info="A folder with config.json and .safetensors weights.")
-                base_run = gr.Dropdown(label="Finished run to build on", choices=[], visible=False,
+                base_run = gr.Dropdown(label=label("base_run"), choices=[], visible=False,
                                        info="Its adapter is trained further, e.g. DPO after SFT.")
-                run_name = gr.Textbox(label="Name for this run (optional)", placeholder="e.g. polite answers, try 1")
+                run_name = gr.Textbox(label=label("name") + " (optional)", placeholder="e.g. polite answers, try 1")
         preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
                           label="How much training (preset)")
         cards = gr.HTML(preset_cards(presets[0]["name"], "sft", None, None))
@@ -105,135 +216,21 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
             stop = gr.Button("Stop training", variant="stop", scale=1)
         status = gr.Markdown()
 
-    fields = [name for name, *_ in advanced_declarations()]
-    form = [widgets[name] for name in fields]
-    everything = {dataset, method, source, folder, base_run, run_name, preset, *form}
-
-    def dataset_info(name):
-        return ctx.datasets().get(name) if name and ctx.datasets().exists(name) else None
-
-    def build(values: dict):
-        """The RunConfig the form describes, and the dataset's info; errors name the box to fix."""
-        info = dataset_info(values[dataset])
-        if info is None:
-            raise gr.Error("Pick a dataset first (save one in the Data tab).")
-        model, base = "smollm2", ""
-        if values[source] == "folder":
-            path = (values[folder] or "").strip()
-            if not path or not Path(path).expanduser().is_dir():
-                raise gr.Error(f"No model folder at '{path}'. Give the folder that holds config.json and the weights.")
-            model = str(Path(path).expanduser().resolve())
-        elif values[source] == "run":
-            if not values[base_run]:
-                raise gr.Error("Pick the finished run to build on.")
-            base = values[base_run]
-            model = ctx.runs().get(base)["config"]["model"]
-        settings = typed_values({name: values[widgets[name]] for name in fields})
-        name = (values[run_name] or "").strip() or f"{info['name']}, {values[preset]}"
-        settings.update(method=values[method], dataset=info["name"], model=model, base_run=base, name=name)
-        try:
-            return build_config(settings), info
-        except ConfigError as exc:
-            raise gr.Error(f"{label(exc.field)}: {str(exc).split(': ', 1)[-1]}") from None
-
-    def estimate(values: dict):
-        config, info = build(values)
-        longest = info["stats"].get("tokens", {}).get("max")
-        return estimate_memory(config, seq_length=longest)
-
-    def check_memory(values: dict):
-        """Shown as the form changes: a problem is written in the box, not raised."""
-        if not values[dataset]:
-            return gr.skip()
-        try:
-            return memory_html(estimate(values))
-        except (gr.Error, TuneloopError) as exc:
-            message = exc.message if isinstance(exc, gr.Error) else str(exc)
-        except Exception as exc:  # the estimate is advice: it never stops the form from working
-            message = f"The memory use could not be estimated ({type(exc).__name__})."
-        return f'<div class="tl-memory tl-too_big">{esc(message)}</div>'
-
-    @plain_errors
-    def start_run(values: dict):
-        config, info = build(values)
-        if mismatch(config.method, info):
-            raise gr.Error(mismatch(config.method, info))
-        try:
-            result = estimate_memory(config, seq_length=info["stats"].get("tokens", {}).get("max"))
-        except ModelError as exc:
-            raise gr.Error(str(exc)) from None
-        if result.verdict == "too_big":
-            raise gr.Error(f"Not started: {result.message}")
-        if result.verdict == "tight":
-            gr.Warning(result.message)
-        run_id = ctx.runner.submit(config)
-        ahead = runs_ahead(ctx.runs().list(), run_id)
-        name = config.name or run_id
-        if ahead > 0:
-            text = (f"Another run is training now. '{name}' waits in line ({ahead} ahead of it) and starts by "
-                    "itself when the computer is free.")
-        else:
-            text = f"Training '{name}' started. Follow it in the Progress tab."
-        gr.Info(text)
-        return esc(text), run_id, gr.Tabs(selected="live"), memory_html(result)
-
-    @plain_errors
-    def stop_running():
-        running = [r for r in ctx.runs().list() if r["status"] == "running"]
-        if not running:
-            raise gr.Error("No run is training right now.")
-        for run in running:
-            ctx.runner.stop(run["id"])
-        return f"Stopping '{esc(running[0]['name'])}' after its current step; it saves what it learned so far."
-
-    def speed(model="smollm2"):
-        """Tokens per second of the last finished run of this model here, or a measured default for the device."""
-        for run in ctx.runs().list():
-            if run["status"] != "done" or run["config"]["model"] != model:
-                continue
-            rows = [m for m in ctx.runs().metrics(run["id"]) if m.get("tokens_per_second")]
-            if rows:
-                return rows[-1]["tokens_per_second"]
-        from backend.models import detect_hardware
-        return TOKENS_PER_SECOND[detect_hardware().device]
-
-    @plain_errors
-    def refresh_choices(current_dataset, current_run):
-        datasets = ctx.datasets().list()
-        names = [d["name"] for d in datasets]
-        choices = [(f"{d['name']} ({d['kind'].upper()}, {d['valid_rows']:,} examples)", d["name"]) for d in datasets]
-        finished = run_choices(ctx.runs().list(), FINISHED)
-        value = current_dataset if current_dataset in names else (names[-1] if names else None)
-        run_value = current_run if current_run in [c[1] for c in finished] else None
-        return gr.update(choices=choices, value=value), gr.update(choices=finished, value=run_value)
-
-    @plain_errors
-    def on_dataset(name, chosen_preset, current_method):
-        info = dataset_info(name)
-        kind = info["kind"] if info else current_method
-        return (gr.update(value=kind), method_markdown(kind, info),
-                preset_cards(chosen_preset, kind, info, speed() if info else None))
-
-    @plain_errors
-    def on_method(name, chosen_preset, chosen_method):
-        info = dataset_info(name)
-        return (method_markdown(chosen_method, info), *form_updates(chosen_preset, chosen_method),
-                preset_cards(chosen_preset, chosen_method, info, speed() if info else None))
-
-    def on_source(choice):
-        return gr.update(visible=choice == "folder"), gr.update(visible=choice == "run")
-
-    tab.select(refresh_choices, [dataset, base_run], [dataset, base_run])
-    demo.load(refresh_choices, [dataset, base_run], [dataset, base_run])
-    dataset.change(on_dataset, [dataset, preset, method], [method, method_help, cards]).then(
-        check_memory, everything, memory)
-    gr.on([method.change, preset.change], on_method, [dataset, preset, method], [method_help, *form, cards]).then(
-        check_memory, everything, memory)
-    source.change(on_source, source, [folder, base_run]).then(check_memory, everything, memory)
-    gr.on([folder.blur, base_run.change, check.click], check_memory, everything, memory)
-    start.click(start_run, everything, [status, watch, tabs, memory])
-    stop.click(stop_running, None, status)
-    return {"tab": tab, "dataset": dataset, "start": start}
+    form = [widgets[d.name] for d in advanced_declarations()]
+    everything = {"dataset": dataset, "method": method, "source": source, "folder": folder, "base_run": base_run,
+                  "run_name": run_name, "preset": preset, **widgets}
+    choices = {"dataset": dataset, "base_run": base_run}
+    picks = {"dataset": dataset, "preset": preset, "method": method}
+    on([tab.select, demo.load], ctx, refresh_choices, choices, [dataset, base_run])
+    on(dataset.change, ctx, on_dataset, picks, [method, method_help, cards]).then(
+        *bind(ctx, check_memory, everything), memory)
+    on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards]).then(
+        *bind(ctx, check_memory, everything), memory)
+    on(source.change, ctx, on_source, {"source": source}, [folder, base_run]).then(
+        *bind(ctx, check_memory, everything), memory)
+    on([folder.blur, base_run.change, check.click], ctx, check_memory, everything, memory)
+    on(start.click, ctx, start_run, everything, [status, watch, tabs, memory])
+    on(stop.click, ctx, stop_run, {"watch": watch}, status)
 
 
 CSS = """

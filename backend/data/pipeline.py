@@ -1,39 +1,77 @@
-"""inspect_file: read, detect, validate, measure and split one data file. load_examples: file or stored dataset."""
+"""inspect_file: read, detect, validate, measure and split one data file. inspect_rows: the same for rows made in
+the app (labels), through their kind's converter. load_examples: file or stored dataset."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from backend.config import default
 from backend.errors import DataError
 
 from . import stats as stats_mod
-from .detect import LOW_CONFIDENCE, detect
+from .detect import LOW_CONFIDENCE, Detection, detect
 from .read import read_file
 from .report import DataReport, KIND_NAMES
+from .result import ReadResult
 from .validate import validate
 
+# Rows in TRL's conversational formats (what the label store makes), by kind: (format, converter, mapping).
+TRL_FORMATS = {
+    "sft": ("messages", "sft_messages", {"messages": "messages"}),
+    "dpo": ("prompt_chosen_rejected", "dpo_prompt_chosen_rejected",
+            {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}),
+    "kto": ("prompt_completion_label", "kto_prompt_completion",
+            {"prompt": "prompt", "completion": "completion", "label": "label"}),
+}
 
-def inspect_file(path, mapping: dict | None = None, kind: str | None = None, tokenizer=None, max_length: int = 1024,
-                 max_bytes: int | None = None, seed: int = 0, validation_fraction: float = 0.1) -> DataReport:
+
+def inspect_file(path, mapping: dict | None = None, kind: str | None = None, tokenizer=None,
+                 max_length: int | None = None, max_bytes: int | None = None, seed: int = 0,
+                 validation_fraction: float = 0.1) -> DataReport:
     """Everything Tuneloop finds in a data file. Raises DataError only when no usable example remains."""
-    if not isinstance(max_length, int) or max_length < 1:
-        raise DataError(f"The max length must be a whole number of tokens above 0, not {max_length!r}.")
-    if not 0 <= validation_fraction < 1:
-        raise DataError(f"The validation fraction must be between 0 and 1, not {validation_fraction!r}.")
+    _check_options(max_length, validation_fraction)
     path = Path(path)
     read = read_file(path, max_bytes=max_bytes)
     if not read.records:
         raise DataError(_nothing_readable(path.name, read))
     detection = detect([r for _, r in read.records[:200]], read.columns, mapping=mapping, kind=kind, name=path.name)
+    return _report(read, detection, str(path), tokenizer, max_length, seed, validation_fraction)
+
+
+def inspect_rows(kind: str, rows: list[dict], source: str, tokenizer=None, max_length: int | None = None,
+                 seed: int = 0, validation_fraction: float = 0.1) -> DataReport:
+    """A report for rows in TRL's format for `kind` (labels), checked row by row by that kind's converter:
+    the same report a file gives, with no file written and nothing detected."""
+    _check_options(max_length, validation_fraction)
+    fmt, converter, mapping = TRL_FORMATS[kind]
+    read = ReadResult(path=Path(source), file_format="labels", records=list(enumerate(rows, 1)),
+                      columns=list(mapping.values()))
+    if not read.records:
+        raise DataError(f"No rows to store from {source}.")
+    return _report(read, Detection(kind, fmt, converter, dict(mapping), 1.0), source, tokenizer, max_length, seed,
+                   validation_fraction)
+
+
+def _check_options(max_length, validation_fraction):
+    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+        raise DataError(f"The max length must be a whole number of tokens above 0, not {max_length!r}.")
+    if not 0 <= validation_fraction < 1:
+        raise DataError(f"The validation fraction must be between 0 and 1, not {validation_fraction!r}.")
+
+
+def _report(read: ReadResult, detection: Detection, source: str, tokenizer, max_length: int | None, seed: int,
+            validation_fraction: float) -> DataReport:
+    max_length = max_length or default("max_length")
+    name = Path(source).name
     checked = validate(read, detection)
     report = DataReport(
-        source=str(path), file_format=read.file_format, kind=detection.kind, format=detection.format,
+        source=source, file_format=read.file_format, kind=detection.kind, format=detection.format,
         mapping=detection.mapping, confidence=detection.confidence, rows=read.total_rows,
         valid_rows=len(checked.examples), invalid_rows=checked.invalid_rows, errors=checked.errors,
         notices=read.notices + detection.notices, examples=checked.examples, example_rows=checked.example_rows,
         columns=read.columns, encoding=read.encoding,
     )
     if not checked.examples:
-        raise DataError(_nothing_valid(path.name, report, checked.problems))
+        raise DataError(_nothing_valid(name, report, checked.problems))
     if detection.confidence < LOW_CONFIDENCE:
         report.warnings.append(
             f"Not sure this is {detection.kind} data in the '{detection.format}' format (sure at {detection.confidence:.0%}). "
@@ -69,16 +107,40 @@ def _nothing_valid(name: str, report: DataReport, problems: dict[str, int]) -> s
             "Fix those rows, or pass --map FIELD=COLUMN if the wrong columns were picked.")
 
 
-def load_examples(path_or_name, db=None, mapping: dict | None = None, kind: str | None = None, tokenizer=None,
-                  max_length: int = 1024, seed: int | None = None, validation_fraction: float | None = None):
-    """(kind, train rows, validation rows) from a data file or a stored dataset's name (a file path wins).
+def data_reference(text, db=None) -> tuple[str, str, str]:
+    """What `--data TEXT` names: ("dataset", name, note) for a saved dataset, ("file", absolute path, note) for a
+    file. A saved dataset's name wins; `./name` (or any path with a folder in it) means the file. The note says
+    which was taken when both could match (empty otherwise)."""
+    from .store import DatasetStore
+    text = str(text)
+    path = Path(text).expanduser()
+    looks_like_path = "/" in text or "\\" in text or text.startswith(".")
+    if not looks_like_path:
+        if db is None:
+            from backend import db as db_mod
+            db = db_mod.connect()
+        if DatasetStore(db).exists(text):
+            note = (f"Using the saved dataset '{text}'. A file of that name is here too: write ./{text} to train on "
+                    "the file instead.") if path.is_file() else ""
+            return "dataset", text, note
+    if path.is_file():
+        return "file", str(path.resolve()), ""
+    if path.exists():
+        raise DataError(f"'{text}' is a folder; give a data file (JSONL, JSON, CSV, TSV, Parquet or Excel).")
+    raise DataError(f"No dataset called '{text}' and no file at that path. See: python app.py data list")
 
-    A stored dataset keeps the split it was stored with unless seed or validation_fraction ask for another one.
+
+def load_examples(path_or_name, db=None, mapping: dict | None = None, kind: str | None = None, tokenizer=None,
+                  max_length: int | None = None, seed: int | None = None, validation_fraction: float | None = None):
+    """(kind, train rows, validation rows) from a saved dataset's name or a data file (see data_reference).
+
+    A saved dataset keeps the split it was stored with (the one the Data tab showed) unless another share
+    (validation_fraction) or another seed is asked for; then it is split again, with the stored seed by default.
     """
     from .store import DatasetStore
-    candidate = Path(str(path_or_name)).expanduser()
-    if candidate.is_file():
-        report = inspect_file(candidate, mapping=mapping, kind=kind, tokenizer=tokenizer, max_length=max_length,
+    what, ref, _ = data_reference(path_or_name, db)
+    if what == "file":
+        report = inspect_file(ref, mapping=mapping, kind=kind, tokenizer=tokenizer, max_length=max_length,
                               seed=0 if seed is None else seed,
                               validation_fraction=0.1 if validation_fraction is None else validation_fraction)
         return report.kind, report.train_examples(), report.validation_examples()
@@ -86,19 +148,17 @@ def load_examples(path_or_name, db=None, mapping: dict | None = None, kind: str 
         from backend import db as db_mod
         db = db_mod.connect()
     store = DatasetStore(db)
-    name = str(path_or_name)
-    if not store.exists(name):
-        raise DataError(f"No dataset called '{name}' and no file at that path. See: python app.py data list")
-    info = store.get(name)
+    info = store.get(ref)
     if kind is not None and info["kind"] != kind:
-        raise DataError(f"Dataset '{name}' holds {info['kind']} examples, but {kind} examples are needed here. "
+        raise DataError(f"Dataset '{ref}' holds {info['kind']} examples, but {kind} examples are needed here. "
                         f"Pick a {kind} dataset (see: python app.py data list).")
     stored = info["stats"].get("split", {})
-    if seed is None and validation_fraction is None:
-        return info["kind"], store.rows(name, "train"), store.rows(name, "validation")
+    same_share = validation_fraction is None or validation_fraction == stored.get("fraction", 0.1)
+    if seed is None and same_share:
+        return info["kind"], store.rows(ref, "train"), store.rows(ref, "validation")
     if not 0 <= (validation_fraction or 0) < 1:
         raise DataError(f"The validation fraction must be between 0 and 1, not {validation_fraction!r}.")
-    rows = store.rows(name)
+    rows = store.rows(ref)
     split = stats_mod.make_split(len(rows), stored.get("seed", 0) if seed is None else seed,
                                  stored.get("fraction", 0.1) if validation_fraction is None else validation_fraction)
     return info["kind"], [rows[i] for i in split["train"]], [rows[i] for i in split["validation"]]

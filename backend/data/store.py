@@ -30,7 +30,7 @@ class DatasetStore:
         self.db = db
 
     def _row(self, name: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM datasets WHERE name = ?", [name]))
+        rows = self.db.rows("SELECT * FROM datasets WHERE name = ?", [name])
         return rows[0] if rows else None
 
     def _require(self, name: str) -> dict:
@@ -51,17 +51,16 @@ class DatasetStore:
         split_of = {i: "validation" for i in report.split["validation"]}
         stats = dict(report.stats, warnings=report.warnings, notices=report.notices,
                      first_errors=[e.to_json() for e in report.errors[:50]])
-        conn = self.db.conn
         try:
-            with conn:
-                cursor = conn.execute(
+            with self.db.atomic():
+                cursor = self.db.execute(
                     "INSERT INTO datasets (name, kind, format, source, mapping, rows, valid_rows, invalid_rows, stats, created)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [name, report.kind, report.format, source, json.dumps(report.mapping), report.rows, report.valid_rows,
                      report.invalid_rows, json.dumps(stats, ensure_ascii=False),
                      datetime.now(timezone.utc).isoformat(timespec="seconds")])
                 dataset_id = cursor.lastrowid
-                conn.executemany(
+                self.db.conn.executemany(
                     "INSERT INTO dataset_rows (dataset_id, idx, split, data) VALUES (?, ?, ?, ?)",
                     ((dataset_id, i, split_of.get(i, "train"), json.dumps(ex, ensure_ascii=False))
                      for i, ex in enumerate(report.examples)))
@@ -74,7 +73,7 @@ class DatasetStore:
                    (SELECT COUNT(*) FROM dataset_rows r WHERE r.dataset_id = d.id AND r.split = 'train') AS train_rows,
                    (SELECT COUNT(*) FROM dataset_rows r WHERE r.dataset_id = d.id AND r.split = 'validation') AS validation_rows
                  FROM datasets d ORDER BY d.id"""
-        return list(self.db.query(sql))
+        return self.db.rows(sql)
 
     def get(self, name: str) -> dict:
         row = self._require(name)
@@ -92,7 +91,7 @@ class DatasetStore:
         dataset_id = self._require(name)["id"]
         sql = "SELECT data FROM dataset_rows WHERE dataset_id = ?" + (" AND split = ?" if split else "") + " ORDER BY idx"
         params = [dataset_id, split] if split else [dataset_id]
-        return [json.loads(data) for (data,) in self.db.execute(sql, params).fetchall()]
+        return [json.loads(row["data"]) for row in self.db.rows(sql, params)]
 
     def rename(self, old: str, new: str) -> str:
         row = self._require(old)
@@ -101,12 +100,12 @@ class DatasetStore:
             return new
         if self.exists(new):
             raise DataError(f"A dataset called '{new}' already exists. Pick another name, or remove that one first.")
-        with self.db.conn:
-            self.db.conn.execute("UPDATE datasets SET name = ? WHERE id = ?", [new, row["id"]])
+        with self.db.atomic():
+            self.db.execute("UPDATE datasets SET name = ? WHERE id = ?", [new, row["id"]])
         return new
 
     def delete(self, name: str) -> None:
         row = self._require(name)
-        with self.db.conn:
-            self.db.conn.execute("DELETE FROM dataset_rows WHERE dataset_id = ?", [row["id"]])
-            self.db.conn.execute("DELETE FROM datasets WHERE id = ?", [row["id"]])
+        with self.db.atomic():
+            self.db.execute("DELETE FROM dataset_rows WHERE dataset_id = ?", [row["id"]])
+            self.db.execute("DELETE FROM datasets WHERE id = ?", [row["id"]])

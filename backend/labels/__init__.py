@@ -2,12 +2,12 @@
 turned into training data.
 
     store = LabelStore(db)
-    store.add_thumb(prompt, answer, "up")                  # answer: backend.chat.Answer
+    store.add_thumb(prompt, answer, "up")                  # answer: backend.answers.Answer
     store.add_choice(prompt, left, right, "left")          # left | right | tie | both_bad
     store.add_edit(prompt, answer, "the corrected text")
     store.undo(session)                                    # the last label of a session
     kto_rows(db), dpo_rows(db), sft_rows(db)               # TRL's formats (see export.py)
-    train_on_labels(db, runner, "kto")                     # a stored dataset and a queued run
+    train_on_labels(db, runner, "kto")                     # a stored dataset and a queued run, in one transaction
 
 Thumbs and A/B choices are kept apart: a thumb becomes a KTO example, a left/right choice a DPO pair; a choice
 does not imply a thumb (the better of two answers may still be a bad answer). Ties and "both bad" are stored

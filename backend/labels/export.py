@@ -66,11 +66,11 @@ def write_jsonl(rows: list[dict], path: Path | str) -> Path:
 def label_stats(db, session: str | None = None) -> dict:
     """Counts of standing labels by kind and value, what they train, and how many were undone."""
     scope, params = (" and session = ?", [session]) if session else ("", [])
-    counts = {(k, v): n for k, v, n in db.execute(
-        f"select kind, value, count(*) from labels where undone = 0{scope} group by kind, value", params).fetchall()}
-    unpaired = db.execute("select count(*) from labels where undone = 0 and kind = 'ab' and value in ('left', 'right') "
-                          f"and prompt_b is not null{scope}", params).fetchone()[0]  # two conversations: no pair
-    undone = db.execute(f"select count(*) from labels where undone = 1{scope}", params).fetchone()[0]
+    counts = {(r["kind"], r["value"]): r["n"] for r in db.rows(
+        f"select kind, value, count(*) as n from labels where undone = 0{scope} group by kind, value", params)}
+    unpaired = db.value("select count(*) from labels where undone = 0 and kind = 'ab' and value in ('left', 'right') "
+                        f"and prompt_b is not null{scope}", params)  # two conversations: no pair
+    undone = db.value(f"select count(*) from labels where undone = 1{scope}", params)
     thumbs = {v: counts.get(("thumb", v), 0) for v in ("up", "down")}
     choices = {v: counts.get(("ab", v), 0) for v in ("left", "right", "tie", "both_bad")}
     return {

@@ -7,7 +7,7 @@ import json
 import secrets
 from datetime import datetime, timezone
 
-from backend.chat import Answer
+from backend.answers import Answer
 from backend.errors import TuneloopError
 
 VALUES = {
@@ -71,8 +71,8 @@ class LabelStore:
             row.update(_side(right, "_b"))
         if right_prompt is not None:
             row["prompt_b"] = json.dumps(right_prompt, ensure_ascii=False)
-        with self.db.conn:
-            cursor = self.db.conn.execute(
+        with self.db.atomic():
+            cursor = self.db.execute(
                 f"insert into labels ({', '.join(row)}) values ({', '.join('?' for _ in row)})", list(row.values()))
             if target is not None:  # a new judgement of the same answer(s) replaces the earlier one
                 self.db.execute("update labels set undone = 1, undone_at = ?, replaced_by = ? where target = ? "
@@ -85,19 +85,19 @@ class LabelStore:
         """Take back the latest label still standing (of `session`, when given). Returns it, or None."""
         sql = "select id from labels where undone = 0" + (" and session = ?" if session else "") + \
             " order by id desc limit 1"
-        rows = self.db.execute(sql, [session] if session else []).fetchall()
-        if not rows:
-            return None
-        with self.db.conn:
-            self.db.execute("update labels set undone = 1, undone_at = ? where id = ?", [_now(), rows[0][0]])
+        with self.db.atomic():
+            label_id = self.db.value(sql, [session] if session else [])
+            if label_id is None:
+                return None
+            self.db.execute("update labels set undone = 1, undone_at = ? where id = ?", [_now(), label_id])
             # the judgement it replaced (the same answer, judged before) stands again
             self.db.execute("update labels set undone = 0, undone_at = null, replaced_by = null "
-                            "where replaced_by = ?", [rows[0][0]])
-        return self.get(rows[0][0])
+                            "where replaced_by = ?", [label_id])
+        return self.get(label_id)
 
     # --- reading ----------------------------------------------------------------------------------
     def get(self, label_id: int) -> dict:
-        rows = list(self.db.query("select * from labels where id = ?", [label_id]))
+        rows = self.db.rows("select * from labels where id = ?", [label_id])
         if not rows:
             raise LabelError(f"No label with id {label_id}.")
         return _decode(rows[0])
@@ -113,12 +113,12 @@ class LabelStore:
         if not include_undone:
             where.append("undone = 0")
         sql = "select * from labels" + (" where " + " and ".join(where) if where else "") + " order by id"
-        return [_decode(r) for r in self.db.query(sql, params)]
+        return [_decode(r) for r in self.db.rows(sql, params)]
 
 
 def _side(answer: Answer, suffix: str) -> dict:
     if not isinstance(answer, Answer):
-        raise LabelError("An answer to label must come from the model pool (backend.chat.Answer).")
+        raise LabelError("An answer to label must come from the model pool (backend.answers.Answer).")
     if not answer.text.strip():
         raise LabelError("The answer is empty: there is nothing to judge. Generate it again.")
     settings = dict(answer.sampling.to_dict(), ended=answer.ended)

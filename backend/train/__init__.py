@@ -11,11 +11,14 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
                  on_metrics, on_total_steps, base_adapter: Path | None = None, resume: bool = False,
                  log=print) -> dict:
     """Train, save the adapter to run_dir/adapter, probe forgetting. Returns {'stopped', 'probe', 'metrics'}."""
-    from backend.models import resolve_model
+    from backend.models import detect_hardware, load_tokenizer, resolve_model
     from backend.train.dpo import build_dpo_trainer
     from backend.train.kto import build_kto_trainer
+    from backend.train.memory_plan import plan_checkpointing
     from backend.train.sft import build_sft_trainer
 
+    # Decided before the model is loaded, from the memory that is free for it.
+    checkpointing, why = plan_checkpointing(config, train_rows, load_tokenizer(config.model), detect_hardware())
     prepared = prepare_model(config, base_adapter)
     log(f"Model loaded on {prepared.hardware.device} ({prepared.hardware.dtype_name}, "
         f"{'QLoRA 4-bit' if prepared.quantization == '4bit' else 'LoRA'}).")
@@ -29,9 +32,12 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         train_rows = mixed(train_rows, config.seed)
     stop = StopCallback(run_dir / "STOP")
     metrics = MetricsCallback(on_metrics, on_total_steps, _tokens_per_example(prepared.tokenizer, train_rows))
-    args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows))
+    if why:
+        log(why)
+    args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows),
+                             gradient_checkpointing=checkpointing)
     builders = {
-        "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, [metrics, stop]),
+        "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], log=log),
         "dpo": lambda: build_dpo_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
         "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
     }

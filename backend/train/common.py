@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.config import TARGET_MODULES, RunConfig
+from backend.config import RunConfig, planned_steps, target_modules
 from backend.models import Hardware, detect_hardware, load_model, load_tokenizer
 
 
@@ -15,15 +15,11 @@ class Prepared:
     quantization: str
 
 
-def resolve_quantization(config: RunConfig, hardware: Hardware) -> str:
-    return hardware.default_quantization if config.quantization == "auto" else config.quantization
-
-
 def prepare_model(config: RunConfig, base_adapter: Path | None = None) -> Prepared:
     from peft import LoraConfig, PeftModel
 
     hardware = detect_hardware()
-    quantization = resolve_quantization(config, hardware)
+    quantization = hardware.quantization(config.quantization)
     tokenizer = load_tokenizer(config.model)
     model = load_model(config.model, quantization, hardware)
     if base_adapter is not None:
@@ -31,16 +27,16 @@ def prepare_model(config: RunConfig, base_adapter: Path | None = None) -> Prepar
         return Prepared(model, tokenizer, None, hardware, quantization)
     peft_config = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=TARGET_MODULES[config.target_modules], task_type="CAUSAL_LM",
+        target_modules=target_modules(config), task_type="CAUSAL_LM",
     )
     return Prepared(model, tokenizer, peft_config, hardware, quantization)
 
 
 def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, has_eval: bool,
-                      train_rows: int) -> dict:
-    """Keyword arguments shared by SFTConfig, DPOConfig and KTOConfig."""
-    effective_batch = config.batch_size * config.grad_accum
-    steps = config.max_steps or max(1, round(config.epochs * train_rows / effective_batch))
+                      train_rows: int, gradient_checkpointing: bool = True) -> dict:
+    """Keyword arguments shared by SFTConfig, DPOConfig and KTOConfig. gradient_checkpointing: from the memory plan
+    (backend/train/memory_plan.py); TRL's own default is on."""
+    steps = planned_steps(config, train_rows)
     save_every = config.save_every or max(5, steps // 4)
     return dict(
         output_dir=str(output_dir),
@@ -68,4 +64,6 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
         use_cpu=hardware.device == "cpu",
         dataloader_num_workers=0,
         remove_unused_columns=True,
+        gradient_checkpointing=gradient_checkpointing,
+        optim=config.optimizer,
     )

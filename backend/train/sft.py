@@ -2,19 +2,22 @@
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
-from backend.chat_template import with_generation_markers
+from backend.chat_template import training_template
 
 
-def build_sft_trainer(prepared, args: dict, train_rows, eval_rows, callbacks):
+def build_sft_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, log=print):
     tokenizer = prepared.tokenizer
-    marked = with_generation_markers(tokenizer.chat_template)
-    if marked:
-        # Every assistant turn is learned; system and user turns are context only.
-        tokenizer.chat_template = marked
+    choice = training_template(tokenizer)
+    log(choice.note)
+    if choice.loss == "assistant":
+        # Every assistant turn is learned; system and user turns are context only. A template TRL knows is swapped
+        # for TRL's training version inside SFTTrainer; ours (ChatML, Llama 3.x, added ChatML) is set here.
+        if choice.template:
+            tokenizer.chat_template = choice.template
         train, evaluation = train_rows, eval_rows
         extra = {"assistant_only_loss": True}
     else:
-        # A template we cannot mark: learn the last answer of each conversation, the rest is context.
+        # A template nobody can mark: learn the last answer of each conversation, the rest is context.
         train, evaluation = [as_prompt_completion(r) for r in train_rows], [as_prompt_completion(r) for r in eval_rows]
         extra = {"completion_only_loss": True}
     # Batches of similar lengths: less padding, so more of each step's compute goes to real tokens.

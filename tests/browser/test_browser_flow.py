@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PEERS, tiny_config
+from tests.conftest import tiny_config
+from tests.data_corpus import peer
 
 pytestmark = pytest.mark.browser
-LLAMAFACTORY = PEERS / "llamafactory"
 
 
 def write_questions_csv(path: Path) -> Path:
@@ -103,7 +103,7 @@ def test_csv_of_questions_to_downloaded_merged_model(app, page, tiny_model, tmp_
 def test_peer_datasets_are_detected_and_previewed(app, page, file, words, shown):
     url, _ = app
     page.goto(url)
-    upload(page, LLAMAFACTORY / file)
+    upload(page, peer(file))
     detected = page.locator("#tl-detected")
     detected.get_by_text("Found:").wait_for(timeout=120_000)
     assert words in detected.inner_text()
@@ -186,5 +186,5 @@ def test_failed_run_says_why_and_the_app_goes_on(app, page, tiny_model, pairs_fi
     page.get_by_role("tab", name="4. Runs").click()
     wait_for(lambda: "Failed" in page.locator("#tl-history").inner_text(), 30, "the history does not list the run")
     page.get_by_role("tab", name="1. Data").click()
-    upload(page, LLAMAFACTORY / "identity.json")
+    upload(page, peer("identity.json"))
     page.locator("#tl-detected").get_by_text("Found:").wait_for(timeout=120_000)

@@ -1,4 +1,9 @@
-"""The model pool: answers from base models and runs' adapters, batched or streamed, for chat and labelling.
+"""The model pool: the one generation engine. Answers from base models and runs' adapters, batched or streamed,
+for chat, the label queue, the command line, the forgetting probe and the rehearsed everyday answers.
+
+`generate_texts` is the engine itself: a batch of conversations in, one (text, ended) per conversation out, greedy or
+sampled, each row stopping at the model's end-of-turn tokens. It works on any model in memory (the training worker
+calls it on the model it has just trained). `ModelPool` keeps models loaded for the app and the CLI:
 
 One base model is kept in memory per base model name. Each run's LoRA adapter is attached to it once, by
 the run's id, and stays attached: switching runs never reloads anything already loaded. A batch may mix
@@ -10,62 +15,75 @@ for the model, and that batch is generated again afterwards, with the same seed,
 """
 from __future__ import annotations
 
+import contextlib
 import queue
-import random
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
-from backend import workspace
-from backend.errors import ConfigError, RunStateError
+from backend.answers import Answer, Sampling, Source
 
 BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 MAX_ADAPTERS = 8  # per base model; the least recently used is dropped beyond this (a few MB each)
 MAX_MODELS = 2  # base models kept loaded at once
+# Sampling draws from torch's one global random generator: two sampled generations at once (two models, or a queue
+# left running by another session) would draw from each other's stream, and a seed would no longer give the same
+# answers. They take turns; greedy generation draws nothing and needs no turn.
+_SAMPLING = threading.Lock()
 
 
-@dataclass(frozen=True)
-class Source:
-    """Who answers: a base model alone (run_id None) or with a finished run's adapter."""
-    model: str = "smollm2"
-    run_id: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self.run_id or "base model"
+def chat_prompt(tokenizer, conversation, system: str | None = None) -> str:
+    """The text the model continues: a conversation (or one user message) with the system prompt, if any, first."""
+    messages = conversation if isinstance(conversation, list) else [{"role": "user", "content": conversation}]
+    if system:
+        messages = [{"role": "system", "content": system}] + [m for m in messages if m["role"] != "system"]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """How an answer is made. temperature 0 is greedy; seed None draws one (and records it)."""
-    temperature: float = 0.7
-    max_new_tokens: int = 128
-    seed: int | None = None
-    system: str = ""
+def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *, batch_size: int = 16,
+                   adapter_names: list[str] | None = None, on_tokens: Callable | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> list[tuple[str, bool]]:
+    """(text, ended) for each conversation (a message list or one user message), in order. `ended` is False for an
+    answer cut off at max_new_tokens. `adapter_names` (PeftModel only): the adapter per row, BASE for none.
+    `on_tokens` gets every row's (text, ended) so far as tokens arrive (one batch at a time); `should_stop()`
+    returning True ends the current batch at its next token (rows end as they are)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
 
-    def __post_init__(self):
-        if not 0 <= self.temperature <= 2:
-            raise ConfigError("temperature", f"{self.temperature} is outside 0 to 2. 0 answers the same way each "
-                                             "time; around 0.7 varies the answers.")
-        if not 1 <= self.max_new_tokens <= 2048:
-            raise ConfigError("max_new_tokens", f"{self.max_new_tokens} is outside 1 to 2048.")
+    texts = [chat_prompt(tokenizer, c, sampling.system or None) for c in conversations]
+    eos_ids = _eos_ids(model, tokenizer)
+    kwargs = {"do_sample": True, "temperature": sampling.temperature} if sampling.temperature > 0 \
+        else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
 
-    def with_seed(self) -> "Sampling":
-        return self if self.seed is not None else Sampling(self.temperature, self.max_new_tokens,
-                                                           random.randrange(2**31), self.system)
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **_):
+            return torch.full((input_ids.shape[0],), bool(should_stop and should_stop()), dtype=torch.bool)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Answer:
-    text: str
-    source: Source
-    sampling: Sampling
-    ended: bool = True  # False: cut off at max_new_tokens
+    results: list[tuple[str, bool]] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with _SAMPLING if sampling.temperature > 0 else contextlib.nullcontext():
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            for start in range(0, len(texts), batch_size):
+                chunk = texts[start:start + batch_size]
+                batch = tokenizer(chunk, return_tensors="pt", padding=True, padding_side="left",
+                                  add_special_tokens=False).to(model.device)
+                streamer = _RowStreamer(tokenizer, len(chunk), eos_ids, None if on_tokens is None else
+                                        lambda rows, done=list(results): on_tokens(done + rows))
+                if adapter_names is not None:
+                    kwargs["adapter_names"] = adapter_names[start:start + batch_size]
+                with torch.no_grad():
+                    model.generate(**batch, max_new_tokens=sampling.max_new_tokens,
+                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos_ids),
+                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]), **kwargs)
+                results += streamer.results()
+    finally:
+        model.train(was_training)
+    return results
 
 
 @dataclass
@@ -92,10 +110,8 @@ class ModelPool:
         """The base model (run_id None) or a finished run; raises RunNotFound / RunStateError in words."""
         if not run_id:
             return Source(model or "smollm2")
-        run = self._run_store().get(run_id)
-        if not (workspace.run_dir(run_id) / "adapter" / "adapter_config.json").exists():
-            raise RunStateError(f"Run '{run_id}' is {run['status']} and has no saved adapter to answer with yet.")
-        return Source(run["config"]["model"], run_id)
+        self._run_store().finished_adapter(run_id)
+        return Source(self._run_store().get(run_id)["config"]["model"], run_id)
 
     def _run_store(self):
         if self._runs is None:
@@ -190,33 +206,11 @@ class ModelPool:
 
     def _generate_locked(self, entry: _Loaded, requests, sampling: Sampling, on_tokens, stop,
                          make_way) -> list[tuple[str, bool]]:
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
-
-        from backend.generate import chat_prompt
-
         names = [self._adapter(entry, source) for source, _ in requests]
-        tokenizer, model = entry.tokenizer, entry.model
-        texts = [chat_prompt(tokenizer, messages, sampling.system or None) for _, messages in requests]
-        batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
-                          add_special_tokens=False).to(model.device)
-        streamer = _RowStreamer(tokenizer, len(texts), _eos_ids(model, tokenizer), on_tokens)
-        kwargs = {"do_sample": True, "temperature": sampling.temperature} if sampling.temperature > 0 \
-            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        if _is_peft(model):
-            kwargs["adapter_names"] = names
-
-        class _Stop(StoppingCriteria):  # `stop` set, or a person waiting for a background batch's model
-            def __call__(self, input_ids, scores, **_):
-                end = (stop is not None and stop.is_set()) or make_way()
-                return torch.full((input_ids.shape[0],), end, dtype=torch.bool)
-
-        torch.manual_seed(sampling.seed)
-        model.eval()
-        with torch.no_grad():
-            model.generate(**batch, max_new_tokens=sampling.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                           streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]), **kwargs)
-        return streamer.results()
+        return generate_texts(entry.model, entry.tokenizer, [messages for _, messages in requests], sampling,
+                              batch_size=len(requests), adapter_names=names if _is_peft(entry.model) else None,
+                              on_tokens=on_tokens,
+                              should_stop=lambda: (stop is not None and stop.is_set()) or make_way())
 
     # --- loading ----------------------------------------------------------------------------------
     def _entry(self, key: str, model_name: str) -> _Loaded:
@@ -241,7 +235,9 @@ class ModelPool:
             entry.adapters.move_to_end(source.run_id)
             return entry.adapters[source.run_id]
         from peft import PeftModel
-        path = str(workspace.run_dir(source.run_id) / "adapter")
+
+        from backend.runs import adapter_dir
+        path = str(adapter_dir(source.run_id))
         name = "run_" + source.run_id.replace(".", "_").replace("-", "_")
         if _is_peft(entry.model):
             entry.model.load_adapter(path, adapter_name=name)

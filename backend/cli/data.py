@@ -1,30 +1,19 @@
-"""Command line: `inspect FILE` and `data add|list|rm|rename`. register(subparsers) adds them to the app's parser."""
+"""Commands about data: `inspect FILE` and `data add|list|rm|rename`."""
 from __future__ import annotations
 
 import argparse
-import functools
-import json
 
+from backend.cli.options import add_json, print_json
+from backend.config import METHODS, default
+from backend.data import DatasetStore, inspect_file
+from backend.data.detect import FIELD_ALIASES
 from backend.errors import DataError
 
-from .detect import FIELD_ALIASES
-from .pipeline import inspect_file
-from .store import DatasetStore
 
-KINDS = ("sft", "dpo", "kto")
-
-
-@functools.lru_cache(maxsize=1)
 def load_tokenizer():
-    """The base model's tokenizer for exact token counts; None (estimates) while backend.models is unavailable."""
-    try:
-        from backend.models import load_tokenizer as load
-    except Exception:
-        return None
-    try:
-        return load()
-    except Exception:
-        return None
+    """The built-in model's tokenizer, for exact token counts."""
+    from backend.models import load_tokenizer as load
+    return load()
 
 
 def _db():
@@ -48,11 +37,12 @@ def _add_detection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map", action="append", metavar="FIELD=COLUMN", default=None,
                         help="Say which column holds which field when detection picks wrong, e.g. --map prompt=Question "
                              f"--map completion=Answer (repeatable; fields: {', '.join(FIELD_ALIASES)}).")
-    parser.add_argument("--kind", choices=KINDS, default=None,
+    parser.add_argument("--kind", choices=METHODS, default=None,
                         help="The kind of data expected: sft (example conversations), dpo (chosen/rejected pairs), "
                              "kto (answers labelled good/bad); default: detected.")
-    parser.add_argument("--max-length", type=int, default=1024, metavar="N",
-                        help="The max length in tokens used in training; longer examples are reported (default 1024).")
+    parser.add_argument("--max-length", type=int, default=default("max_length"), metavar="N",
+                        help="The max length in tokens used in training; longer examples are reported "
+                             f"(default {default('max_length')}).")
 
 
 def _inspect(args) -> object:
@@ -63,7 +53,7 @@ def _inspect(args) -> object:
 def cmd_inspect(args) -> int:
     report = _inspect(args)
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False))
+        print_json(report.to_json())
     else:
         print(report.summary())
     return 0
@@ -81,7 +71,7 @@ def cmd_add(args) -> int:
 def cmd_list(args) -> int:
     datasets = DatasetStore(_db()).list()
     if args.json:
-        print(json.dumps(datasets, ensure_ascii=False))
+        print_json(datasets)
         return 0
     if not datasets:
         print("No datasets yet. Add one with: python app.py data add FILE")
@@ -110,7 +100,7 @@ def register(subparsers) -> None:
                               description="Read a data file (JSONL, JSON, CSV, TSV, Parquet, XLSX), detect its kind and "
                                           "format, list bad rows with their numbers and show stats. Nothing is stored.")
     p.add_argument("file", help="The data file to check.")
-    p.add_argument("--json", action="store_true", help="Print the report as one JSON object instead of text.")
+    add_json(p, "Print the report as one JSON object instead of text.")
     _add_detection_options(p)
     p.set_defaults(func=cmd_inspect)
 
@@ -125,7 +115,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("list", help="List the stored datasets.")
-    p.add_argument("--json", action="store_true", help="Print the list as one JSON array.")
+    add_json(p, "Print the list as one JSON array.")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("rm", help="Remove a stored dataset.")

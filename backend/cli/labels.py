@@ -1,10 +1,11 @@
-"""Command line: `labels stats`, `labels export`, `labels train`. register(subparsers) adds them to the app's parser."""
+"""Commands about labels: `labels stats`, `labels export`, `labels train`."""
 from __future__ import annotations
 
-import json
 import sys
 
-from .export import KINDS, label_stats, rows_for, stats_text, write_jsonl
+from backend.cli.follow import follow
+from backend.cli.options import add_json, add_preset, add_set, changes, print_json
+from backend.labels.export import KINDS, label_stats, rows_for, stats_text, write_jsonl
 
 KIND_HELP = "kto: thumbs (good/bad answers), dpo: A/B choices (chosen/rejected pairs), sft: edited answers."
 
@@ -16,7 +17,10 @@ def _db():
 
 def cmd_stats(args) -> int:
     stats = label_stats(_db())
-    print(json.dumps(stats) if args.json else stats_text(stats))
+    if args.json:
+        print_json(stats)
+    else:
+        print(stats_text(stats))
     return 0
 
 
@@ -29,23 +33,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from backend.cli import _follow
-    from backend.errors import ConfigError
+    from backend.labels import train_on_labels
     from backend.runner import JobRunner
 
-    from .training import train_on_labels
-
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(item, "write changes as key=value, for example --set learning_rate=1e-4.")
-        overrides[key.strip()] = value.strip()
     runner = JobRunner()
     run_id, dataset = train_on_labels(runner.db, runner, args.kind, preset=args.preset, base_run=args.base_run,
-                                      overrides=overrides)
+                                      overrides=changes(args))
     print(f"Run {run_id} queued ({args.kind.upper()} on dataset '{dataset}', preset {args.preset}).", file=sys.stderr)
-    return _follow(runner, run_id, args.json)
+    return follow(runner, run_id, args.json)
 
 
 def register(subparsers) -> None:
@@ -55,7 +50,7 @@ def register(subparsers) -> None:
     sub = labels.add_subparsers(dest="labels_command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("stats", help="Count the labels and what they amount to for training.")
-    p.add_argument("--json", action="store_true", help="Print the counts as one JSON object.")
+    add_json(p, "Print the counts as one JSON object.")
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("export", help="Write the labels as JSONL in TRL's format (an empty file when there are none).")
@@ -65,9 +60,8 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("train", help="Store the labels as a dataset and train on them, printing progress.")
     p.add_argument("--kind", required=True, choices=KINDS, help=KIND_HELP)
-    p.add_argument("--preset", default="quick", help="Preset: quick, balanced or thorough (default: quick).")
+    add_preset(p)
     p.add_argument("--base-run", help="Train on top of this run (default: the run whose answers were labelled most).")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="Change one setting, e.g. --set learning_rate=1e-4 (see: python app.py settings).")
-    p.add_argument("--json", action="store_true", help="End with one JSON line: run_id, status, metrics.")
+    add_set(p)
+    add_json(p)
     p.set_defaults(func=cmd_train)

@@ -1,0 +1,50 @@
+"""Following a run on the terminal: a progress bar read from the database the worker writes to, then the result."""
+import sys
+import time
+
+from tqdm import tqdm
+
+from backend.cli.options import print_json
+from backend.runs import ENDED
+
+
+def follow(runner, run_id: str, as_json: bool) -> int:
+    """Show the run until it ends (Ctrl-C asks it to stop and save), print the outcome; 0 when it finished."""
+    try:
+        run = _progress(runner.store, run_id)
+    except KeyboardInterrupt:
+        print("Stopping after the current step (press Ctrl-C again to leave it running)...", file=sys.stderr)
+        runner.stop(run_id)
+        run = runner.wait(run_id)
+    runner.close(stop_current=False)
+    print(f"Run {run_id}: {run['status']}" + (f" - {run['reason']}" if run.get("reason") else ""))
+    for key, value in (run.get("final_metrics") or {}).items():
+        print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
+    if run.get("probe"):
+        print(f"  {run['probe']['summary']}")
+    if as_json:
+        print_json({"run_id": run_id, "status": run["status"], "reason": run.get("reason"),
+                    "metrics": run.get("final_metrics") or {}, "probe": run.get("probe")})
+    return 0 if run["status"] == "done" else 1
+
+
+def _progress(store, run_id: str) -> dict:
+    bar = None
+    seen = 0
+    while True:
+        run = store.get(run_id)
+        if run["status"] == "running" and bar is None and run.get("total_steps"):
+            bar = tqdm(total=run["total_steps"], desc=run_id, unit="step", file=sys.stderr)
+        if bar is not None:
+            metrics = store.metrics(run_id)
+            for row in metrics[seen:]:
+                bar.n = min(row["step"], bar.total)
+                shown = {k: f"{row[k]:.3g}" for k in ("train_loss", "eval_loss", "tokens_per_second") if k in row}
+                bar.set_postfix(shown, refresh=False)
+                bar.refresh()
+            seen = len(metrics)
+        if run["status"] in ENDED:
+            if bar is not None:
+                bar.close()
+            return run
+        time.sleep(0.5)

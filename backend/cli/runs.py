@@ -1,0 +1,167 @@
+"""Commands about runs: train, resume, stop, runs, generate, export, settings, presets."""
+import sys
+from pathlib import Path
+
+from backend.cli.follow import follow
+from backend.cli.options import add_json, add_preset, add_set, changes, print_json
+
+
+def config_from_args(*, data: str, method: str | None = None, preset: str | None = None, model: str | None = None,
+                     base_run: str | None = None, name: str | None = None, changed: dict | None = None):
+    """The config `train` builds: the preset, the data (a saved dataset's name or a file), options, then --set."""
+    from backend.data import data_reference, load_examples
+    from backend.presets import config_from_preset
+
+    what, dataset, note = data_reference(data)
+    if note:
+        print(note, file=sys.stderr)
+    kind, _, _ = load_examples(dataset)  # the method that fits the data; unusable data is refused here, in words
+    values = {"dataset": dataset}
+    values.update({key: value for key, value in (("model", model), ("base_run", base_run), ("name", name)) if value})
+    values.update(changed or {})
+    return config_from_preset(preset, method or kind, values)
+
+
+def cmd_train(args) -> int:
+    from backend.runner import JobRunner
+
+    config = config_from_args(data=args.data, method=args.method, preset=args.preset, model=args.model,
+                              base_run=args.base_run, name=args.name, changed=changes(args))
+    runner = JobRunner()
+    run_id = runner.submit(config)
+    print(f"Run {run_id} queued ({config.method.upper()}, preset {args.preset}).", file=sys.stderr)
+    return follow(runner, run_id, args.json)
+
+
+def cmd_resume(args) -> int:
+    from backend.runner import JobRunner
+    runner = JobRunner()
+    runner.resume(args.run_id)
+    return follow(runner, args.run_id, args.json)
+
+
+def cmd_stop(args) -> int:
+    from backend.runner import JobRunner
+    JobRunner().stop(args.run_id)
+    print(f"Asked run {args.run_id} to stop; it saves and ends after its current step.")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from backend.answers import Sampling
+    from backend.model_pool import ModelPool
+
+    pool = ModelPool()
+    source = pool.source(args.run) if args.run else pool.source(model=args.model)
+    sampling = Sampling.of(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
+    answers = pool.answer([(source, [{"role": "user", "content": p}]) for p in args.prompt], sampling)
+    for prompt, answer in zip(args.prompt, answers):
+        print(f"> {prompt}\n{answer.text}\n")
+    if args.json:
+        print_json({"outputs": [a.text for a in answers], "seed": sampling.seed})
+    return 0
+
+
+def cmd_export(args) -> int:
+    from backend.db import connect
+    from backend.export import export_run
+    from backend.runs import RunStore
+
+    path = export_run(RunStore(connect()), args.run_id, Path(args.out), adapter_only=args.adapter_only,
+                      zip_it=args.zip, progress=lambda m: print(m + "...", file=sys.stderr))
+    print(f"Exported to {path}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from backend.db import connect
+    from backend.runs import RunStore
+
+    runs = RunStore(connect()).list()
+    if args.json:
+        print_json(runs)
+        return 0
+    if not runs:
+        print("No runs yet. Start one with: python app.py train --data FILE")
+    for run in runs:
+        probe = (run.get("probe") or {}).get("summary", "")
+        loss = (run.get("final_metrics") or {}).get("train_loss")
+        print(f"{run['id']:32} {run['status']:8} {run['method']:4} loss={loss if loss is None else round(loss, 4)} "
+              f"{run['dataset']} {probe}")
+    return 0
+
+
+def cmd_settings(args) -> int:
+    from backend.config import declarations
+    for d in declarations():
+        meta = d.meta
+        bounds = f" choices: {', '.join(meta['choices'])}" if meta["choices"] else (
+            f" range: {meta['min']} to {meta['max']}" if meta["min"] is not None else "")
+        print(f"{d.name} ({d.type}, default {d.default!r};{bounds})\n    {meta['label']}: {meta['help']}")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from backend.presets import list_presets
+    for preset in list_presets():
+        print(f"{preset['name']}: {preset['title']} - {preset['description']}")
+    return 0
+
+
+def register(commands):
+    from backend.answers import sampling_declarations
+    from backend.config import METHODS
+
+    sampling = {d.name: d for d in sampling_declarations()}
+
+    train = commands.add_parser("train", help="Train a model on a dataset until done, printing progress.")
+    train.add_argument("--data", required=True, help="A saved dataset's name, or a data file (JSON, JSONL, CSV, ...). "
+                       "A name that is both: the saved dataset; write ./NAME for the file.")
+    train.add_argument("--method", choices=METHODS, help="Training method (default: from the data).")
+    add_preset(train)
+    train.add_argument("--model", help="Base model: 'smollm2' (built in, default), a local folder or a hub id.")
+    train.add_argument("--base-run", help="Build on a finished run's adapter (e.g. DPO after SFT).")
+    train.add_argument("--name", help="A name for the run.")
+    add_set(train)
+    add_json(train)
+    train.set_defaults(func=cmd_train)
+
+    resume = commands.add_parser("resume", help="Continue a stopped or failed run from its last checkpoint.")
+    resume.add_argument("run_id", help="The run to continue.")
+    add_json(resume)
+    resume.set_defaults(func=cmd_resume)
+
+    stop = commands.add_parser("stop", help="Ask a training run to stop after its current step and save.")
+    stop.add_argument("run_id", help="The run to stop.")
+    stop.set_defaults(func=cmd_stop)
+
+    generate = commands.add_parser("generate", help="Answer prompts with a run's model or the base model.")
+    source = generate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="Use this run's tuned model.")
+    source.add_argument("--base", action="store_true", help="Use the base model, without any adapter.")
+    generate.add_argument("--model", help="Base model with --base (default: the built-in one).")
+    generate.add_argument("--prompt", action="append", required=True, help="A prompt; repeat for several.")
+    generate.add_argument("--max-new-tokens", default=sampling["max_new_tokens"].default,
+                          help=f"{sampling['max_new_tokens'].meta['help']} (default "
+                               f"{sampling['max_new_tokens'].default}).")
+    generate.add_argument("--temperature", default=sampling["temperature"].default,
+                          help=f"{sampling['temperature'].meta['help']} (default {sampling['temperature'].default}).")
+    add_json(generate, 'End with one JSON line: {"outputs": [...], "seed": N}.')
+    generate.set_defaults(func=cmd_generate)
+
+    export = commands.add_parser("export", help="Save a run as a merged model folder (or the adapter alone).")
+    export.add_argument("run_id", help="The run to export.")
+    export.add_argument("--out", required=True, help="A new or empty folder to write to.")
+    export.add_argument("--adapter-only", action="store_true", help="Export only the LoRA adapter.")
+    export.add_argument("--zip", action="store_true", help="Also make a .zip of the folder.")
+    export.set_defaults(func=cmd_export)
+
+    runs = commands.add_parser("runs", help="List runs with their status and results.")
+    add_json(runs, "Print the list as JSON.")
+    runs.set_defaults(func=cmd_runs)
+
+    settings = commands.add_parser("settings", help="List every training setting with its default, range and help.")
+    settings.set_defaults(func=cmd_settings)
+
+    presets = commands.add_parser("presets", help="List the presets and what they do.")
+    presets.set_defaults(func=cmd_presets)

@@ -1,0 +1,107 @@
+"""Will this model train on this machine, and with which settings? Asked before anything is downloaded.
+
+The ladder, cheapest change first: the settings as they are; 4-bit QLoRA (weights take a quarter of the room); a
+smaller batch with more gradient accumulation (same effective batch, same result, only slower); then a shorter max
+length (long examples get cut, so it goes last). The first rung that fits is the verdict. The UI's model list, the
+CLI and the Start button all call fit_verdict().
+"""
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from backend.config import RunConfig
+from backend.memory import GB, MemoryEstimate, estimate_memory, gb, model_config
+
+SHORTEST_MAX_LENGTH = 128
+
+
+@dataclass
+class FitVerdict:
+    fits: bool  # some rung fits (comfortably, or close to the limit when `tight`)
+    tight: bool
+    changes: dict  # settings that differ from the ones given, e.g. {"quantization": "4bit", "batch_size": 2, ...}
+    config: RunConfig  # the given settings with the changes applied (the cheapest one tried when nothing fits)
+    estimate: MemoryEstimate  # for `config`
+    message: str  # in words, for people
+
+
+def fit_verdict(entry_or_model, config: RunConfig, hardware=None, available: int | None = None,
+                seq_length: int | None = None) -> FitVerdict:
+    """entry_or_model: a CatalogueEntry, a model name (built-in, folder, hub id) or a config.json dict.
+    available: free bytes to fit in (default: the GPU's free memory, or the machine's available memory)."""
+    model_id, shape = _model(entry_or_model, config)
+    if hardware is None:
+        from backend.models import detect_hardware
+        hardware = detect_hardware()
+    config = dataclasses.replace(config, model=model_id)
+    tried = []
+    for changes in _ladder(config, hardware, seq_length):
+        candidate = dataclasses.replace(config, **changes)
+        estimate = estimate_memory(candidate, hardware, available, seq_length, model_cfg=shape)
+        available = estimate.available  # measured once, so every rung is judged against the same figure
+        tried.append((changes, candidate, estimate))
+    for wanted in ("fits", "tight"):
+        for changes, candidate, estimate in tried:
+            if estimate.verdict == wanted:
+                return FitVerdict(True, wanted == "tight", changes, candidate, estimate,
+                                  _fits_message(changes, config, wanted == "tight", estimate))
+    changes, candidate, estimate = min(tried, key=lambda t: t[2].total)
+    message = (f"Cannot fit on this machine: needs about {_gb(estimate.total)}, {_gb(estimate.available)} free"
+               f"{' on the GPU' if estimate.where == 'GPU' else ''}.")
+    return FitVerdict(False, False, changes, candidate, estimate, message)
+
+
+def _model(entry_or_model, config: RunConfig) -> tuple[str, dict]:
+    from backend.catalogue import CatalogueEntry, find
+
+    if isinstance(entry_or_model, CatalogueEntry):
+        return entry_or_model.id, dict(entry_or_model.config)
+    if isinstance(entry_or_model, dict):
+        return config.model, entry_or_model
+    name = entry_or_model or config.model
+    entry = find(name)
+    # A downloaded or local model is judged by its own config.json; a catalogue one not yet downloaded by its entry.
+    return (entry.id if entry else name), model_config(name)
+
+
+def _ladder(config: RunConfig, hardware, seq_length: int | None):
+    yield {}
+    current = hardware.quantization(config.quantization)
+    four_bit = {} if current == "4bit" else {"quantization": "4bit"}
+    if four_bit:
+        yield four_bit
+    effective = config.batch_size * config.grad_accum
+    batch = config.batch_size
+    while batch > 1:
+        batch = max(1, batch // 2)
+        yield {**four_bit, "batch_size": batch, "grad_accum": min(256, math.ceil(effective / batch))}
+    smallest = {**four_bit, "batch_size": 1, "grad_accum": min(256, effective)} if config.batch_size > 1 else four_bit
+    longest = min(config.max_length, seq_length) if seq_length else config.max_length
+    length = longest
+    while length // 2 >= SHORTEST_MAX_LENGTH:
+        length //= 2
+        yield {**smallest, "max_length": length}
+
+
+def _fits_message(changes: dict, config: RunConfig, tight: bool, estimate: MemoryEstimate) -> str:
+    parts = []
+    if changes.get("quantization") == "4bit":
+        parts.append("4-bit QLoRA")
+    if "batch_size" in changes:
+        parts.append(f"batch {changes['batch_size']} (gradient accumulation {changes['grad_accum']} keeps the "
+                     f"effective batch of {config.batch_size * config.grad_accum})")
+    if "max_length" in changes:
+        parts.append(f"max length {changes['max_length']} (longer examples are cut)")
+    if estimate.checkpointing and config.gradient_checkpointing == "auto":
+        parts.append("gradient checkpointing (about 20-30% slower)")
+    head = "Fits as set" if not parts else "Fits with " + _join(parts)
+    room = f"needs about {_gb(estimate.total)} of {_gb(estimate.available)} free"
+    return f"{head}, close to the limit: {room}." if tight else f"{head}: {room}."
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _gb(n: int) -> str:
+    return gb(n) if n < 10 * GB else f"{n / GB:.0f} GB"

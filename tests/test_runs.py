@@ -1,0 +1,58 @@
+"""RunStore owns the run lifecycle (statuses, queue order, finished adapters) on a Database whose atomic() block
+makes writes that span tables all or nothing."""
+import pytest
+
+from backend.config import build_config
+from backend.db import connect
+from backend.errors import RunNotFound, RunStateError
+from backend.runs import RunStore
+from tests.fake_runs import fake_run
+
+
+def queued(store, name):
+    return store.create(build_config({"dataset": "d", "name": name}))
+
+
+def test_queue_position_counts_the_run_training_and_those_waiting_before():
+    store = RunStore(connect())
+    first, second, third = queued(store, "1"), queued(store, "2"), queued(store, "3")
+    assert [store.ahead(r) for r in (first, second, third)] == [0, 1, 2]
+    store.set_status(second, "running")
+    assert [store.ahead(r) for r in (second, first, third)] == [0, 1, 2]  # the runner takes the oldest waiting next
+    store.set_status(second, "done")
+    assert store.ahead(second) == 0 and store.ahead(third) == 1
+
+
+def test_only_a_finished_run_with_its_adapter_can_answer_build_on_or_export(tiny_model):
+    store = RunStore(connect())
+    done = fake_run(tiny_model)
+    assert store.finished_adapter(done).name == "adapter"
+    assert [r["id"] for r in store.finished()] == [done]
+    waiting = fake_run(tiny_model, status="queued")
+    with pytest.raises(RunStateError, match="is queued and has no finished adapter"):
+        store.finished_adapter(waiting)
+    with pytest.raises(RunNotFound):
+        store.finished_adapter("sft-nope")
+
+
+def test_an_active_run_cannot_be_deleted_or_resumed():
+    store = RunStore(connect())
+    run_id = queued(store, "busy")
+    with pytest.raises(RunStateError, match="Stop it first"):
+        store.delete(run_id)
+    with pytest.raises(RunStateError, match="only a stopped or failed run can be resumed"):
+        store.queue_resume(run_id)
+
+
+def test_atomic_writes_all_or_nothing_and_nests():
+    db = connect()
+    store = RunStore(db)
+    with pytest.raises(ZeroDivisionError):
+        with db.atomic():
+            queued(store, "kept only if all goes well")  # its own atomic() nests inside this one
+            1 / 0
+    assert store.list() == []
+    with db.atomic():
+        queued(store, "a")
+        queued(store, "b")
+    assert sorted(r["name"] for r in store.list()) == ["a", "b"]

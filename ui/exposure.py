@@ -1,0 +1,216 @@
+"""Who may reach the web app, checked before Gradio sees a request.
+
+- Beyond this computer only with a password, read from TUNELOOP_AUTH or a file: never from the command line,
+  which every user of the machine sees in `ps`.
+- Failed sign-ins are limited per client address: a few tries, then a lockout that doubles with each further
+  failure. The right password works again once the lockout has passed.
+- Only known host names: a web page whose own name resolves to this machine (DNS rebinding) is refused.
+  An address like 192.168.1.5 is always accepted: a rebinding page needs a name of its own.
+- Only same-origin pages: a request sent by a page from another site (a cross-site form upload, a fetch
+  that would read answers back) is refused. Gradio itself only shapes CORS headers and lets such a request run.
+"""
+import ipaddress
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from backend.errors import ConfigError, TuneloopError
+
+AUTH_ENV = "TUNELOOP_AUTH"
+AUTH_FILE_ENV = "TUNELOOP_AUTH_FILE"
+ALLOWED_HOSTS_ENV = "TUNELOOP_ALLOWED_HOSTS"
+LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class ExposureError(TuneloopError):
+    """The app would be reachable by others without a password, or the password cannot be read."""
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("auth", "write it as user:password, e.g. TUNELOOP_AUTH=anna:s3cret.")
+    return user, password
+
+
+def read_auth(auth: str | None = None, auth_file: str | None = None) -> str | None:
+    """The 'user:password' to ask for: --auth-file, --auth, TUNELOOP_AUTH_FILE, then TUNELOOP_AUTH."""
+    if auth:
+        print("Warning: --auth puts the password where every user of this computer can read it (`ps`); "
+              f"set {AUTH_ENV} or use --auth-file instead.", file=sys.stderr)
+    path = auth_file or (None if auth else os.environ.get(AUTH_FILE_ENV))
+    if path:
+        try:
+            lines = Path(path).expanduser().read_text().splitlines()
+        except OSError as exc:
+            raise ExposureError(f"Cannot read the password file '{path}' ({exc.strerror}).") from None
+        auth = next((line.strip() for line in lines if line.strip()), "")
+        if not auth:
+            raise ExposureError(f"The password file '{path}' is empty: write user:password on its first line.")
+    auth = auth or os.environ.get(AUTH_ENV) or None
+    parse_auth(auth)
+    return auth
+
+
+def is_local(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def check_exposure(host: str, auth: str | None, insecure_no_auth: bool = False):
+    """Refuse to listen beyond this computer without a password, unless told so in plain words."""
+    if is_local(host) or auth:
+        return
+    if not insecure_no_auth:
+        raise ExposureError(f"Tuneloop will not listen on {host} without a password: set {AUTH_ENV}=user:password "
+                            f"(or {AUTH_FILE_ENV}=PATH, or --auth-file PATH), or add --insecure-no-auth if everyone "
+                            f"who can reach this port may use the app.")
+    print(f"Warning: listening on {host} without a password (--insecure-no-auth): anyone who can reach this port "
+          "can use the app and its data.", file=sys.stderr)
+
+
+def allowed_host_names(host: str) -> set[str]:
+    """Names a browser may use to reach the app: this computer's, the one it listens on, TUNELOOP_ALLOWED_HOSTS."""
+    names = set(LOCAL_NAMES) | {host.lower(), socket.gethostname().lower()} | extra_host_names()
+    return {name.strip("[]") for name in names if name}
+
+
+def extra_host_names() -> set[str]:
+    return {name.lower() for name in os.environ.get(ALLOWED_HOSTS_ENV, "").replace(",", " ").split()}
+
+
+def _hostname(netloc: str) -> str | None:
+    try:
+        return urlsplit("//" + netloc).hostname
+    except ValueError:
+        return None
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+async def _refuse(scope, receive, send, status: int, message: str):
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        return
+    body = (message + "\n").encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    if status == 429:
+        headers.append((b"retry-after", b"%d" % max(1, int(scope.get("retry_after", 1)))))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HostOriginGuard:
+    """ASGI middleware: a request must name a known host, and a page that sends it must come from that host."""
+
+    def __init__(self, app, host_names: set[str], origin_names: set[str]):
+        self.app = app
+        self.host_names = host_names
+        self.origin_names = origin_names  # extra names a reverse proxy may show as the page's origin
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        host = headers.get("host", "").lower()
+        name = _hostname(host)
+        if not name or not (name in self.host_names or _is_address(name)):
+            return await _refuse(scope, receive, send, 400,
+                                 f"Tuneloop does not answer to the host name '{name or host}'. If it is yours, "
+                                 f"add it to {ALLOWED_HOSTS_ENV}.")
+        origin = headers.get("origin")
+        if origin is not None and not self._same_site(origin, host):
+            return await _refuse(scope, receive, send, 403,
+                                 f"Tuneloop refuses requests sent by a page from {origin}. If that is your own "
+                                 f"address for the app, add its host name to {ALLOWED_HOSTS_ENV}.")
+        return await self.app(scope, receive, send)
+
+    def _same_site(self, origin: str, host: str) -> bool:
+        parts = urlsplit(origin.lower())
+        return parts.scheme in ("http", "https") and (parts.netloc == host or parts.hostname in self.origin_names)
+
+
+@dataclass
+class _Tries:
+    failures: int = 0
+    pending: int = 0
+    locked_until: float = 0.0
+
+
+class LoginLimiter:
+    """Failed sign-ins per client address: `free` tries, then a lockout of `lockout_s` that doubles with each
+    further failure (at most `max_lockout_s`). Tries in flight count as failures until they end, so a burst
+    of parallel requests gets no more password checks than a sequence of them."""
+
+    def __init__(self, free: int = 5, lockout_s: float = 30.0, max_lockout_s: float = 900.0):
+        self.free, self.lockout_s, self.max_lockout_s = free, lockout_s, max_lockout_s
+        self.clock = time.monotonic
+        self.tries: dict[str, _Tries] = {}
+
+    def begin(self, client: str) -> float:
+        """0 and the try is counted as pending, or the seconds to wait before the next try."""
+        now = self.clock()
+        if len(self.tries) > 10_000:  # many addresses: forget those neither locked nor trying now
+            self.tries = {key: t for key, t in self.tries.items() if t.pending or t.locked_until > now}
+        tries = self.tries.setdefault(client, _Tries())
+        if now < tries.locked_until:
+            return tries.locked_until - now
+        if tries.pending >= max(1, self.free - tries.failures):
+            return self.lockout_s
+        tries.pending += 1
+        return 0.0
+
+    def end(self, client: str, ok: bool):
+        tries = self.tries[client]
+        tries.pending -= 1
+        if ok:
+            tries.failures, tries.locked_until = 0, 0.0
+            return
+        tries.failures += 1
+        if tries.failures >= self.free:
+            wait = min(self.max_lockout_s, self.lockout_s * 2 ** (tries.failures - self.free))
+            tries.locked_until = self.clock() + wait
+
+
+class LoginThrottle:
+    """ASGI middleware around Gradio's POST /login: refuses tries from a locked-out address with 429."""
+
+    def __init__(self, app, limiter: LoginLimiter):
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/login":
+            return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("unknown",))[0]
+        wait = self.limiter.begin(client)
+        if wait:
+            scope = dict(scope, retry_after=wait)
+            return await _refuse(scope, receive, send, 429, f"Too many failed sign-ins from {client}: try again "
+                                                            f"in {max(1, round(wait))} seconds.")
+        status = []
+
+        async def watch(message):
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            self.limiter.end(client, ok=bool(status) and status[0] < 400)
