@@ -75,9 +75,22 @@ def test_spikes_mean_a_learning_rate_too_high_but_one_odd_batch_does_not():
     assert diagnose(rows(losses), GOOD_PROBE, QUICK, 80) == []
     losses[20] *= 3.0
     findings = diagnose(rows(losses), GOOD_PROBE, QUICK, 80)
-    assert codes(findings) == ["loss_spikes"]
+    assert codes(findings) == ["spikes"]
     assert "2 times" in findings[0]["detail"] and "step 11" in findings[0]["detail"]
     assert findings[0]["try_settings"] == {"learning_rate": 0.00025}
+
+
+def test_gradient_norms_that_jump_mean_a_learning_rate_too_high_even_when_the_loss_looks_calm():
+    metric_rows = rows(falling(2.5, 0.8, 20, noise=0.05))
+    calm = [1.2, 0.9, 1.5, 0.7, 1.1, 1.8, 0.6, 1.3, 0.9, 1.6, 0.8, 1.0, 1.4, 0.7, 1.2, 0.9, 1.1, 0.8, 1.0, 0.9]
+    for row, norm in zip(metric_rows, calm):
+        row["grad_norm"] = norm
+    assert diagnose(metric_rows, GOOD_PROBE, QUICK, 80) == []
+    for row, norm in zip(metric_rows, [2.0, 2.1, 2.9, 2.6, 7.7, 19.0, 23.6, 10.8, 41.3, 26.8, 11.6, 10.2, 51.7, 5.3]):
+        row["grad_norm"] = norm  # the gradient norms of a real run at 20x the quick preset's learning rate
+    findings = diagnose(metric_rows, GOOD_PROBE, QUICK, 80)
+    assert codes(findings) == ["spikes"]
+    assert "up to 51.7 at step 13" in findings[0]["detail"] and "loss jumped" not in findings[0]["detail"]
 
 
 def test_a_loss_that_barely_moved():

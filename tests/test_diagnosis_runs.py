@@ -34,7 +34,7 @@ def test_a_learning_rate_20_times_too_high_is_named():
     findings = train_and_diagnose(FIXTURES / "identity_quill.jsonl", "learning_rate=1e-2", "keep_everyday=0",
                                   "max_steps=16")
     codes = [f["code"] for f in findings]
-    rate_findings = [f for f in findings if f["code"] in ("nan_loss", "diverging", "loss_spikes")]
+    rate_findings = [f for f in findings if f["code"] in ("nan_loss", "diverging", "spikes")]
     assert rate_findings, findings
     assert rate_findings[0]["try_settings"]["learning_rate"] < 1e-2
     assert "learning rate" in rate_findings[0]["next_step"]
