@@ -90,7 +90,17 @@ def test_gradient_norms_that_jump_mean_a_learning_rate_too_high_even_when_the_lo
         row["grad_norm"] = norm  # the gradient norms of a real run at 20x the quick preset's learning rate
     findings = diagnose(metric_rows, GOOD_PROBE, QUICK, 80)
     assert codes(findings) == ["spikes"]
-    assert "up to 51.7 at step 13" in findings[0]["detail"] and "loss jumped" not in findings[0]["detail"]
+    assert "up to 51.7 (20x) at step 13" in findings[0]["detail"] and "loss jumped" not in findings[0]["detail"]
+
+
+def test_one_huge_gradient_jump_is_enough_one_moderate_one_is_not():
+    metric_rows = rows(falling(2.5, 0.8, 16, noise=0.05))
+    norms = [1.9, 2.2, 3.0, 2.6, 6.7, 9.4, 6.4, 5.9, 8.8, 4.4, 1.8, 1.8, 30.0, 1.6, 1.2, 0.1]
+    for row, norm in zip(metric_rows, norms):
+        row["grad_norm"] = norm
+    assert diagnose(metric_rows, GOOD_PROBE, QUICK, 80) == []  # 30 is 11.7x the early 2.6: one jump, not huge
+    metric_rows[12]["grad_norm"] = 54.3  # a real run at 20x the quick preset's learning rate: 21x
+    assert codes(diagnose(metric_rows, GOOD_PROBE, QUICK, 80)) == ["spikes"]
 
 
 def test_a_loss_that_barely_moved():
