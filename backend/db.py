@@ -156,3 +156,12 @@ def add_label_prompt_b(db: sqlite_utils.Database):
 def add_label_replaced_by(db: sqlite_utils.Database):
     """The label that replaced this one (a new judgement of the same answer); undoing that one restores this."""
     db["labels"].add_column("replaced_by", int)
+
+
+@migration
+def add_run_evaluation(db: sqlite_utils.Database):
+    """What a finished run was checked for: the held-back examples before and after (`heldout`), the diagnosis
+    (`diagnosis`, a list of findings) and what it trained on and how it ended (`outcome`: example counts, early
+    stopping). All JSON."""
+    for column in ("heldout", "diagnosis", "outcome"):
+        db["runs"].add_column(column, str)

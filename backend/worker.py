@@ -27,8 +27,8 @@ def main(run_id: str, home: str):
     try:
         run = store.get(run_id)
         result = train_run(store, run)
-        final = result["metrics"]
-        store.update(run_id, final_metrics=final, probe=result["probe"])
+        store.update(run_id, final_metrics=result["metrics"], probe=result["probe"], heldout=result["heldout"],
+                     outcome=result["outcome"], diagnosis=run_diagnosis(store, run, result))
         store.set_status(run_id, "stopped" if result["stopped"] else "done")
         print("Run stopped; resume it with: python app.py resume " + run_id if result["stopped"] else "Run finished.")
     except TuneloopError as exc:
@@ -78,6 +78,14 @@ def train_run(store, run: dict) -> dict:
         on_total_steps=lambda total: store.update(run["id"], total_steps=total),
         base_adapter=base_adapter, resume=bool(run.get("resume")),
     )
+
+
+def run_diagnosis(store, run: dict, result: dict) -> list[dict] | None:
+    """The plain-words findings about a run that ran to its end (a run stopped by hand has no end to read)."""
+    if result["stopped"]:
+        return None
+    from backend.diagnosis import diagnose
+    return diagnose(store.metrics(run["id"]), result["probe"], run["config"], result["outcome"]["train_examples"])
 
 
 METHOD_NEEDS = {

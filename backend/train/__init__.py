@@ -10,7 +10,8 @@ from backend.train.common import prepare_model, trainer_arguments
 def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: list, *,
                  on_metrics, on_total_steps, base_adapter: Path | None = None, resume: bool = False,
                  log=print) -> dict:
-    """Train, save the adapter to run_dir/adapter, probe forgetting. Returns {'stopped', 'probe', 'metrics'}."""
+    """Train, save the adapter to run_dir/adapter, probe forgetting, answer the held-back examples before and after.
+    Returns {'stopped', 'probe', 'heldout', 'metrics', 'outcome'} (outcome: what it trained on and how it ended)."""
     from backend.models import detect_hardware, load_tokenizer, resolve_model
     from backend.train.dpo import build_dpo_trainer
     from backend.train.kto import build_kto_trainer
@@ -20,6 +21,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     # Decided before the model is loaded, from the memory that is free for it.
     checkpointing, why = plan_checkpointing(config, train_rows, load_tokenizer(config.model), detect_hardware())
     prepared = prepare_model(config, base_adapter)
+    examples = len(train_rows)
     log(f"Model loaded on {prepared.hardware.device} ({prepared.hardware.dtype_name}, "
         f"{'QLoRA 4-bit' if prepared.quantization == '4bit' else 'LoRA'}).")
     if config.method in ("sft", "kto") and config.keep_everyday and not resume:
@@ -28,6 +30,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday, config.method)
         log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
         train_rows = train_rows + extra
+    outcome = {"train_examples": examples, "heldout_examples": len(eval_rows), "everyday_mixed": len(train_rows) - examples}
     if config.method == "kto":
         train_rows = mixed(train_rows, config.seed)
     stop = StopCallback(run_dir / "STOP")
@@ -56,9 +59,15 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     probe = None
     if config.probe and not stop.stopped:
         from backend.probe import run_probe
-        probe = run_probe(trainer.model, prepared.tokenizer)
+        probe = run_probe(trainer.model, prepared.tokenizer, config.to_dict())
         log(probe["summary"])
-    return {"stopped": stop.stopped, "probe": probe, "metrics": final}
+    heldout = None
+    if eval_rows and not stop.stopped:
+        from backend.heldout import heldout_comparison
+        heldout = heldout_comparison(trainer.model, prepared.tokenizer, eval_rows)
+        log(f"Held-back examples, {heldout['metric']} against the reference: base {heldout['base_mean']}, "
+            f"tuned {heldout['tuned_mean']} ({heldout['count']} examples).")
+    return {"stopped": stop.stopped, "probe": probe, "heldout": heldout, "metrics": final, "outcome": outcome}
 
 
 def mixed(rows: list, seed: int) -> list:
