@@ -45,8 +45,10 @@ GRAD_JUMP_RATIO = 15.0
 MIN_BATCHES_PER_EPOCH = 3
 
 
-def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, train_examples: int) -> list[dict]:
-    """Findings about one run, most serious first; [] when nothing looks wrong."""
+def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, train_examples: int,
+             early_stopping: dict | None = None) -> list[dict]:
+    """Findings about one run, most serious first; [] when nothing looks wrong. `early_stopping`: the run record's
+    (backend/train/callbacks.early_stopping_record), when it was on."""
     train = _series(metrics_rows, "train_loss")
     evals = _series(metrics_rows, "eval_loss")
     findings = []
@@ -58,7 +60,7 @@ def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, tr
         findings += [f for f in (_diverging(train, config_dict), _spikes(train, grads, config_dict)) if f]
     findings += [f for f in (_forgetting(probe, config_dict), _too_few_examples(train_examples, config_dict)) if f]
     if not broken:
-        findings += [f for f in (_overfitting(train, evals, metrics_rows, config_dict),) if f]
+        findings += [f for f in (_overfitting(train, evals, metrics_rows, config_dict, early_stopping),) if f]
         if not any(f["code"] == "diverging" for f in findings):
             findings += [f for f in (_learned_little(train, config_dict),) if f]
     return findings
@@ -179,12 +181,14 @@ def _too_few_examples(train_examples, config):
         f"Add examples: at least {MIN_BATCHES_PER_EPOCH * per_update} for these settings.", settings)
 
 
-def _overfitting(train, evals, rows, config):
+def _overfitting(train, evals, rows, config, early_stopping=None):
     if len(evals) < MIN_EVAL_POINTS or len(train) < 2:
         return None
     best_step, best = min(evals, key=lambda p: p[1])
     last_step, last = evals[-1]
-    if last <= best * (1 + OVERFIT_RISE) or best_step == last_step:
+    # Early stopping that fired saw the held-back loss fail to improve several checks in a row: a trend, not noise.
+    fired = bool(early_stopping and early_stopping.get("fired"))
+    if best_step == last_step or last <= best * (1 + (0 if fired else OVERFIT_RISE)):
         return None
     near_best = [v for s, v in train if s <= best_step][-TREND_POINTS:] or [train[0][1]]
     at_end = [v for _, v in train[-TREND_POINTS:]]
@@ -204,7 +208,10 @@ def _overfitting(train, evals, rows, config):
         f"The loss on held-back examples was lowest at step {best_step} ({best:.3g}) and rose to {last:.3g} by step "
         f"{last_step} ({last / best - 1:+.0%}), while the training loss kept falling ({train_then:.3g} -> "
         f"{train_now:.3g}).",
-        f"Train again with {stop}, where the held-back loss was lowest, or give it more varied examples.", settings)
+        (f"Early stopping already kept the adapter from step {early_stopping['best_step']}, where the held-back loss "
+         f"was lowest; next time train with {stop} to spend less time, or give it more varied examples."
+         if fired else
+         f"Train again with {stop}, where the held-back loss was lowest, or give it more varied examples."), settings)
 
 
 def _learned_little(train, config):

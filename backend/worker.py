@@ -85,7 +85,9 @@ def run_diagnosis(store, run: dict, result: dict) -> list[dict] | None:
     if result["stopped"]:
         return None
     from backend.diagnosis import diagnose
-    return diagnose(store.metrics(run["id"]), result["probe"], run["config"], result["outcome"]["train_examples"])
+    outcome = result["outcome"]
+    return diagnose(store.metrics(run["id"]), result["probe"], run["config"], outcome["train_examples"],
+                    outcome.get("early_stopping"))
 
 
 METHOD_NEEDS = {

@@ -54,6 +54,16 @@ def test_a_held_back_loss_that_wobbles_is_not_overfitting():
     assert findings == []
 
 
+def test_early_stopping_that_fired_counts_a_small_rise_and_says_the_best_was_kept():
+    history = rows(falling(2.5, 0.5, 32), [1.5, 1.2, 1.15, 1.2, 1.18, 1.19], eval_every=5)
+    assert diagnose(history, GOOD_PROBE, QUICK, 80) == []  # without early stopping: a wobble
+    fired = {"fired": True, "best_step": 15, "stopped_at_step": 30, "patience": 3}
+    (finding,) = diagnose(history, GOOD_PROBE, QUICK, 80, early_stopping=fired)
+    assert finding["code"] == "overfitting" and "lowest at step 15" in finding["detail"]
+    assert finding["next_step"].startswith("Early stopping already kept the adapter from step 15")
+    assert diagnose(history, GOOD_PROBE, QUICK, 80, early_stopping=dict(fired, fired=False)) == []
+
+
 def test_nan_loss_is_named_and_nothing_else_about_the_loss():
     losses = falling(2.5, 1.0, 20)
     losses[12:] = [math.nan] * 8

@@ -10,10 +10,9 @@ from tests.test_cli import app, last_json
 pytestmark = pytest.mark.slow
 
 
-def train_and_diagnose(data, *settings) -> list[dict]:
-    from backend.data import load_examples
+def train_and_diagnose(data, *settings) -> tuple[dict, list[dict]]:
+    """(the run record, its diagnosis as the worker stored it when the run ended)."""
     from backend.db import connect
-    from backend.diagnosis import diagnose
     from backend.runs import RunStore
 
     args = ["train", "--data", str(data), "--preset", "quick", "--json"]
@@ -21,18 +20,15 @@ def train_and_diagnose(data, *settings) -> list[dict]:
         args += ["--set", setting]
     result = app(*args)
     assert result.returncode == 0, result.stderr
-    run_id = last_json(result)["run_id"]
-    store = RunStore(connect())
-    run = store.get(run_id)
-    config = run["config"]
-    _, train_rows, _ = load_examples(config["dataset"], seed=config["seed"],
-                                     validation_fraction=config["validation_split"])
-    return diagnose(store.metrics(run_id), run.get("probe"), config, len(train_rows))
+    run = RunStore(connect()).get(last_json(result)["run_id"])
+    assert run["diagnosis"] is not None
+    return run, run["diagnosis"]
 
 
 def test_a_learning_rate_20_times_too_high_is_named():
-    findings = train_and_diagnose(FIXTURES / "identity_quill.jsonl", "learning_rate=1e-2", "keep_everyday=0",
-                                  "max_steps=16")
+    # early stopping off: this run is about what the curves say when they are let run
+    _, findings = train_and_diagnose(FIXTURES / "identity_quill.jsonl", "learning_rate=1e-2", "keep_everyday=0",
+                                     "max_steps=16", "patience=0")
     codes = [f["code"] for f in findings]
     rate_findings = [f for f in findings if f["code"] in ("nan_loss", "diverging", "spikes")]
     assert rate_findings, findings
@@ -57,9 +53,21 @@ def made_up_facts(count: int, seed: int) -> list[dict]:
     return rows
 
 
-def test_an_overfitted_run_is_named(tmp_path):
+def test_an_overfitted_run_is_named_and_early_stopping_keeps_its_best_checkpoint(tmp_path):
+    from safetensors.torch import load_file
+
+    from backend import workspace
+
     data = write_jsonl(tmp_path / "creatures.jsonl", made_up_facts(48, seed=1))
-    findings = train_and_diagnose(data, "epochs=12", "keep_everyday=0", "validation_split=0.25", "probe=false")
+    run, findings = train_and_diagnose(data, "epochs=12", "keep_everyday=0", "validation_split=0.25", "probe=false")
     overfitting = [f for f in findings if f["code"] == "overfitting"]
     assert overfitting, findings
     assert overfitting[0]["try_settings"]["epochs"] < 12
+    stopping = run["outcome"]["early_stopping"]  # the quick preset has patience 3
+    assert stopping["fired"] and stopping["best_step"] < stopping["stopped_at_step"] < run["total_steps"], stopping
+    assert overfitting[0]["next_step"].startswith(f"Early stopping already kept the adapter from step {stopping['best_step']}")
+    assert run["final_metrics"]["eval_loss"] == stopping["best_eval_loss"]
+    folder = workspace.run_dir(run["id"])
+    kept = load_file(folder / "adapter" / "adapter_model.safetensors")
+    best = load_file(folder / "checkpoints" / f"checkpoint-{stopping['best_step']}" / "adapter_model.safetensors")
+    assert all((kept[k] == best[k]).all() for k in kept)

@@ -10,7 +10,7 @@ from tests.conftest import tiny_config, write_jsonl
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_model):
-    """(home, run_id): one finished tiny run with a held-back share, in a home of its own. The probe is off here
+    """(home, run_id): one finished tiny run with a held-back share and early stopping on, in a home of its own. The probe is off here
     (40 questions cost a minute on a busy 2-core machine even for the tiny model; tests/test_probe.py covers it)."""
     from backend.runner import JobRunner
 
@@ -21,7 +21,7 @@ def trained(tmp_path_factory, tiny_model):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TUNELOOP_HOME", str(home))
         runner = JobRunner()
-        run_id = runner.submit(tiny_config(tiny_model, data, validation_split=0.25, max_steps=6))
+        run_id = runner.submit(tiny_config(tiny_model, data, validation_split=0.25, max_steps=6, patience=2))
         run = runner.wait(run_id, timeout=600)
         runner.close()
     assert run["status"] == "done", run.get("reason")
@@ -55,11 +55,13 @@ def test_the_run_keeps_its_outcome_and_diagnosis(run):
     from backend.db import connect
     from backend.runs import RunStore
 
+    stopping = run["outcome"].pop("early_stopping")
     assert run["outcome"] == {"train_examples": 18, "heldout_examples": 6, "everyday_mixed": 0}
+    assert stopping["patience"] == 2 and stopping["note"]
     assert isinstance(run["diagnosis"], list)
     # what the worker stored is the diagnosis of the run's own curves, probe and data
     metrics = RunStore(connect()).metrics(run["id"])
-    assert run["diagnosis"] == diagnose(metrics, run["probe"], run["config"], 18)
+    assert run["diagnosis"] == diagnose(metrics, run["probe"], run["config"], 18, stopping)
     for finding in run["diagnosis"]:
         assert set(finding) == {"code", "title", "detail", "next_step", "try_settings"}
 
@@ -122,3 +124,22 @@ def test_the_card_names_a_forgetting_warning_and_an_early_stop():
     assert "No held-back examples were checked" in text and "No blind A/B votes yet." in text
     assert "Nothing looked wrong" in text and "- Early stopping: stopped at step 30" in text
     assert '"learning_rate": 0.0005' in text
+
+
+def test_with_early_stopping_the_kept_adapter_is_the_best_checkpoint(run):
+    from safetensors.torch import load_file
+
+    from backend import workspace
+    from backend.db import connect
+    from backend.runs import RunStore
+
+    stopping = run["outcome"]["early_stopping"]
+    evals = [(r["step"], r["eval_loss"]) for r in RunStore(connect()).metrics(run["id"]) if "eval_loss" in r]
+    assert len(evals) == (stopping["stopped_at_step"] or 6)  # a check at every step of this short run
+    best_step, best = min(evals, key=lambda p: p[1])
+    assert (stopping["best_step"], stopping["best_eval_loss"]) == (best_step, best)
+    assert run["final_metrics"]["eval_loss"] == best
+    folder = workspace.run_dir(run["id"])
+    kept = load_file(folder / "adapter" / "adapter_model.safetensors")
+    at_best = load_file(folder / "checkpoints" / f"checkpoint-{best_step}" / "adapter_model.safetensors")
+    assert kept.keys() == at_best.keys() and all((kept[k] == at_best[k]).all() for k in kept)

@@ -3,7 +3,7 @@ import random
 from pathlib import Path
 
 from backend.config import RunConfig
-from backend.train.callbacks import MetricsCallback, StopCallback
+from backend.train.callbacks import MetricsCallback, PatienceCallback, StopCallback, early_stopping_record
 from backend.train.common import prepare_model, trainer_arguments
 
 
@@ -39,18 +39,27 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         log(why)
     args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows),
                              gradient_checkpointing=checkpointing)
+    patience = PatienceCallback(config.patience) if args.get("load_best_model_at_end") else None
+    callbacks = [metrics, stop] + ([patience] if patience else [])
     builders = {
-        "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], log=log),
-        "dpo": lambda: build_dpo_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
-        "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
+        "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, callbacks, log=log),
+        "dpo": lambda: build_dpo_trainer(prepared, args, train_rows, eval_rows, callbacks, config.beta),
+        "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, callbacks, config.beta),
     }
     trainer = builders[config.method]()
     checkpoint = latest_checkpoint(run_dir / "checkpoints") if resume else None
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if patience and not stop.stopped:
+        outcome["early_stopping"] = early_stopping_record(patience, trainer.state)
+        log(f"Early stopping: {outcome['early_stopping']['note']}")
     adapter_dir = run_dir / "adapter"
     trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
     final = {}
-    if eval_rows and not stop.stopped:
+    if patience and trainer.state.best_metric is not None:
+        # The kept adapter is the best checkpoint, whose held-back loss is known; evaluating it again would log a
+        # last point on the curve that hides the rise early stopping saw.
+        final["eval_loss"] = float(trainer.state.best_metric)
+    elif eval_rows and not stop.stopped:
         final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))})
     history = [h for h in trainer.state.log_history if "loss" in h]
     if history:
