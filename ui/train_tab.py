@@ -188,7 +188,7 @@ def on_source(ctx: Context, v: dict):
     return gr.update(visible=v["source"] == "folder"), gr.update(visible=v["source"] == "run")
 
 
-def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State):
+def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State, suggestion: gr.State | None = None):
     presets = list_presets()
     with gr.Tab("2. Train", id="train") as tab:
         with gr.Row():
@@ -231,6 +231,12 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     on([folder.blur, base_run.change, check.click], ctx, check_memory, everything, memory)
     on(start.click, ctx, start_run, everything, [status, watch, tabs, memory])
     on(stop.click, ctx, stop_run, {"watch": watch}, status)
+    if suggestion is not None:  # "Try this" in the Runs tab
+        from ui import verdict
+        on(suggestion.change, ctx, verdict.fill_train_form, {"suggestion": suggestion},
+           [dataset, method, source, folder, base_run, run_name, *form, status]).then(
+            *bind(ctx, verdict.refill_settings, {"suggestion": suggestion}), form).then(
+            *bind(ctx, check_memory, everything), memory)
 
 
 CSS = """
