@@ -48,8 +48,8 @@ def diagnosis_markdown(run: dict) -> str:
     stopping = (run.get("outcome") or {}).get("early_stopping")
     lines = []
     if diagnosis is None:
-        if run["status"] in ("done", "stopped", "failed"):
-            lines.append("**Diagnosis:** none, because the run did not run to its end.")
+        if run["status"] == "stopped":
+            lines.append("**Diagnosis:** none: the run was stopped before its end. Resume it to see one.")
     elif not diagnosis:
         lines.append("**Diagnosis:** nothing looks wrong in the curves or the everyday answers.")
     else:
