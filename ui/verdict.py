@@ -148,9 +148,11 @@ def fill_train_form(ctx: Context, v: dict):
     config = hint["config"]
     source = "run" if config.get("base_run") else ("builtin" if config["model"] == "smollm2" else "folder")
     change = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in hint["change"].items())
+    saved = config["dataset"] in {d["name"] for d in ctx.datasets().list()}
     status = (f"Filled in from run **{esc(hint['run'])}** with the diagnosis' change ({esc(change)}): check it, "
-              "then press Start training.")
-    return (gr.update(value=config["dataset"]), gr.update(value=config["method"]), gr.update(value=source),
+              "then press Start training." + ("" if saved else f" Its data, '{esc(config['dataset'])}', is not a saved "
+                                                               "dataset: save it in the Data tab and pick it above."))
+    return (gr.update(value=config["dataset"]) if saved else gr.skip(), gr.update(value=config["method"]), gr.update(value=source),
             gr.update(value=config["model"] if source == "folder" else "", visible=source == "folder"),
             gr.update(value=config.get("base_run") or None, visible=source == "run"), config["name"],
             *form_values_of(config), status)
