@@ -38,6 +38,10 @@ CHATML_TEMPLATE = (
 )
 CHATML_TOKENS = ("<|im_start|>", "<|im_end|>")
 NO_TEMPLATE_NOTE = "This model has no chat template; Tuneloop uses ChatML."
+NATIVE_NOTE = "The model's chat template already marks the assistant's words: each answer is learned."
+LAST_ANSWER_NOTE = ("The model's chat template is not one TRL or Tuneloop can mark for training, so only the last "
+                    "answer of each conversation is learned (earlier turns are context).")
+HAND_MARKED_FAMILIES = {"chatml": "chatml", "llama3_1": "llama3", "llama3_2": "llama3"}  # catalogue family -> ours
 
 
 @dataclass(frozen=True)
@@ -60,20 +64,38 @@ def training_template(tokenizer) -> TrainingTemplate:
         return TrainingTemplate("assistant", with_generation_markers(CHATML_TEMPLATE), "added-chatml", NO_TEMPLATE_NOTE)
     known = _trl_training_template(tokenizer)
     if known == "":
-        return TrainingTemplate("assistant", None, "native",
-                                "The model's chat template already marks the assistant's words: each answer is learned.")
+        return TrainingTemplate("assistant", None, "native", NATIVE_NOTE)
     if known:
         family = trl_family(template) or "known"
-        return TrainingTemplate("assistant", None, f"trl:{family}",
-                                f"Chat template: {family} (TRL's training version marks the assistant's words, so "
-                                f"each answer is learned).")
+        return TrainingTemplate("assistant", None, f"trl:{family}", _trl_note(family))
     marked, family = _hand_mark(template)
     if marked:
-        return TrainingTemplate("assistant", marked, family,
-                                f"Chat template: {family} (assistant turns marked for training, same text).")
-    return TrainingTemplate("completion", None, "unknown",
-                            "The model's chat template is not one TRL or Tuneloop can mark for training, so only the "
-                            "last answer of each conversation is learned (earlier turns are context).")
+        return TrainingTemplate("assistant", marked, family, _marked_note(family))
+    return TrainingTemplate("completion", None, "unknown", LAST_ANSWER_NOTE)
+
+
+def expected_note(family: str) -> str:
+    """The note training_template() will give a model of this catalogue family (catalogue.yaml's `template`), told
+    before the model is downloaded: from the training templates TRL ships (trl/chat_templates/<family>_training.jinja),
+    found without importing TRL (10 s and more) or loading a tokenizer."""
+    import importlib.util
+    from pathlib import Path
+
+    if family in HAND_MARKED_FAMILIES:
+        return _marked_note(HAND_MARKED_FAMILIES[family])
+    trl = importlib.util.find_spec("trl")
+    shipped = Path(next(iter(trl.submodule_search_locations))) / "chat_templates" if trl else None
+    if shipped and (shipped / f"{family}_training.jinja").is_file():
+        return _trl_note(family)
+    return LAST_ANSWER_NOTE
+
+
+def _trl_note(family: str) -> str:
+    return f"Chat template: {family} (TRL's training version marks the assistant's words, so each answer is learned)."
+
+
+def _marked_note(family: str) -> str:
+    return f"Chat template: {family} (assistant turns marked for training, same text)."
 
 
 def trl_family(template: str) -> str | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlite_utils
 
 from backend import workspace
+from backend.errors import StorageError
 
 MIGRATIONS = []
 
@@ -28,15 +29,18 @@ class Database(sqlite_utils.Database):
                     yield self
                 return
             # IMMEDIATE: take the write lock now, so another process cannot slip in between a read and a write.
-            self.conn.execute("BEGIN IMMEDIATE")
+            with in_words():
+                self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self
+                with in_words():
+                    yield self
             except BaseException:
                 self.rollback()
                 raise
             else:
                 try:
-                    self.conn.execute("COMMIT")
+                    with in_words():
+                        self.conn.execute("COMMIT")
                 except BaseException:
                     self.rollback()
                     raise
@@ -51,6 +55,22 @@ class Database(sqlite_utils.Database):
         with self.lock:
             row = self.execute(sql, params).fetchone()
         return row[0] if row else None
+
+
+@contextlib.contextmanager
+def in_words():
+    """A locked or full database raised as a StorageError in words; any other error as it was."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            raise StorageError("The workspace's database is busy: another program has held it for too long, so "
+                               "this was not saved. Try again in a moment.") from exc
+        if "disk is full" in text or "disk i/o error" in text:
+            raise StorageError("The disk that holds the workspace is full (or failing), so this was not saved. "
+                               "Free some space, then try again.") from exc
+        raise
 
 
 def migration(fn):
@@ -156,6 +176,19 @@ def add_label_prompt_b(db: sqlite_utils.Database):
 def add_label_replaced_by(db: sqlite_utils.Database):
     """The label that replaced this one (a new judgement of the same answer); undoing that one restores this."""
     db["labels"].add_column("replaced_by", int)
+
+
+@migration
+def add_run_pid_start(db: sqlite_utils.Database):
+    """When the worker process started (seconds since boot, from /proc): a pid reused by another process after the
+    worker died no longer passes for the worker (backend/processes.py)."""
+    db["runs"].add_column("pid_start", float)
+
+
+@migration
+def add_dataset_upload(db: sqlite_utils.Database):
+    """The web app's copy of the file a dataset was uploaded from, removed with the dataset."""
+    db["datasets"].add_column("upload", str)
 
 
 @migration

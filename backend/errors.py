@@ -45,3 +45,8 @@ class ExportCheckFailed(ExportError):
 
 class HubError(ExportError):
     """The Hugging Face Hub could not be reached or refused the upload. Never carries the token."""
+
+
+class StorageError(TuneloopError):
+    """The workspace's database could not be written: busy (locked by another program) for too long, or the disk is
+    full. Nothing of the write was kept; trying again later works."""

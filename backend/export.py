@@ -107,15 +107,13 @@ def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",
     from backend.gguf_bundle import export_gguf
 
     run = store.get(run_id)
-    adapter = workspace.run_dir(run_id) / "adapter"
-    if run["status"] not in ("done", "stopped") or not adapter.exists():
-        raise RunStateError(f"Run '{run_id}' is {run['status']} and has no saved adapter to export yet.")
+    adapter = store.finished_adapter(run_id)
     out = Path(out).expanduser().resolve()
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TuneloopError(f"The folder '{out}' is not empty; choose a new folder for the export.")
     config = run["config"]
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    # Like export_run: a folder of its own beside the target, renamed when complete; nothing there before is touched.
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
     try:
         progress(0.0, "Loading the base model in full precision")
         _merge(config["model"], adapter, tmp / "merged")

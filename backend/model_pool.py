@@ -44,11 +44,13 @@ def chat_prompt(tokenizer, conversation, system: str | None = None) -> str:
 
 def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *, batch_size: int = 16,
                    adapter_names: list[str] | None = None, on_tokens: Callable | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> list[tuple[str, bool]]:
+                   should_stop: Callable[[], bool] | None = None,
+                   max_seconds: float | None = None) -> list[tuple[str, bool]]:
     """(text, ended) for each conversation (a message list or one user message), in order. `ended` is False for an
     answer cut off at max_new_tokens. `adapter_names` (PeftModel only): the adapter per row, BASE for none.
     `on_tokens` gets every row's (text, ended) so far as tokens arrive (one batch at a time); `should_stop()`
-    returning True ends the current batch at its next token (rows end as they are)."""
+    returning True ends the current batch at its next token (rows end as they are). `max_seconds`: a batch ends after
+    this long (its rows cut off where they are)."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -79,7 +81,8 @@ def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *,
                 with torch.no_grad():
                     model.generate(**batch, max_new_tokens=sampling.max_new_tokens,
                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos_ids),
-                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]), **kwargs)
+                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]),
+                                   max_time=max_seconds, **kwargs)
                 results += streamer.results()
     finally:
         model.train(was_training)
@@ -97,9 +100,12 @@ class _Loaded:
 
 
 class ModelPool:
-    def __init__(self, runs=None):
-        """`runs`: a RunStore to look runs up in (default: the workspace's database)."""
+    def __init__(self, runs=None, max_seconds: float | None = None):
+        """`runs`: a RunStore to look runs up in (default: the workspace's database). `max_seconds`: the longest a
+        batch of answers may take (default: answer_seconds in backend/limits.py)."""
+        from backend.limits import current
         self._runs = runs
+        self.max_seconds = current().answer_seconds if max_seconds is None else max_seconds
         self._models: OrderedDict[str, _Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = {"models": 0, "adapters": 0}  # how often something was read from disk, for tests and logs
@@ -209,7 +215,7 @@ class ModelPool:
         names = [self._adapter(entry, source) for source, _ in requests]
         return generate_texts(entry.model, entry.tokenizer, [messages for _, messages in requests], sampling,
                               batch_size=len(requests), adapter_names=names if _is_peft(entry.model) else None,
-                              on_tokens=on_tokens,
+                              on_tokens=on_tokens, max_seconds=self.max_seconds,
                               should_stop=lambda: (stop is not None and stop.is_set()) or make_way())
 
     # --- loading ----------------------------------------------------------------------------------

@@ -2,27 +2,62 @@
 
 The queue lives in the database (status 'queued'), so a restarted app picks up where it was. The runner
 thread watches the worker process; a worker that dies without saying why is marked failed with a reason.
+
+What keeps it honest when things go wrong:
+- one trainer per workspace: a process trains only while it holds the workspace's trainer lock (trainer_lock.py),
+  so two apps and the command line on one workspace never train two runs at once, and each run is trained once;
+- the loop cannot die quietly: an error (a locked database, a full disk) is logged and the turn is tried again
+  after a growing pause;
+- a worker is known by its pid and its start time (processes.py), so a pid reused by another process does not
+  keep a dead run 'running';
+- a worker that makes no progress (no step, no log line) for `hang_minutes` is ended and its run failed with the
+  reason; Stop asks through the STOP file, then SIGTERM, then SIGKILL, each after a grace period, to the worker's
+  whole process group.
 """
+import logging
 import multiprocessing
 import signal
 import threading
 import time
+from dataclasses import dataclass
 
-from backend import workspace
+from backend import limits as limits_mod
+from backend import processes, workspace
 from backend.config import RunConfig
 from backend.db import connect
 from backend.runs import ACTIVE, ENDED, RunStore
+from backend.trainer_lock import TrainerLock, holder_words
 
-STOP_GRACE_SECONDS = 120
+log = logging.getLogger("tuneloop.runner")
+RECOVERED = "The app closed while this run was training. Resume it to continue from its last checkpoint."
+PROGRESS_CHECK_SECONDS = 5.0  # how often the watch reads the run's last step and log time
+
+
+@dataclass
+class _Ending:
+    """The runner is ending a worker: why, and the status the run gets."""
+    status: str
+    reason: str
+    term_sent: float | None = None  # monotonic time of SIGTERM
+    killed: bool = False
 
 
 class JobRunner:
-    def __init__(self, db=None, poll_seconds: float = 0.5):
+    def __init__(self, db=None, poll_seconds: float = 0.5, only_own: bool = False,
+                 limits: limits_mod.Limits | None = None):
+        """`only_own`: train only the runs submitted or resumed through this runner (the command line), never
+        someone else's queued run."""
         self.db = db or connect()
         self.store = RunStore(self.db)
         self.poll_seconds = poll_seconds
+        self.only_own = only_own
+        self.own: set[str] = set()
+        self.limits = limits or limits_mod.current()
+        self.lock = TrainerLock()
         self.current: str | None = None
         self.process = None
+        self.waiting_for: dict | None = None  # who holds the trainer lock while this runner waits for it
+        self._pending = None  # (run_id, ending) of a worker that ended but whose outcome is not recorded yet
         self._wake = threading.Event()
         self._closing = False
         self._thread = None
@@ -41,11 +76,13 @@ class JobRunner:
         """Queue a run; it starts as soon as no other run is training. Returns the run id."""
         self.check(config)
         run_id = self.store.create(config)
+        self.own.add(run_id)
         self.wake()
         return run_id
 
     def resume(self, run_id: str) -> str:
         self.store.queue_resume(run_id)
+        self.own.add(run_id)
         self.wake()
         return run_id
 
@@ -55,7 +92,8 @@ class JobRunner:
         self._wake.set()
 
     def stop(self, run_id: str):
-        """Ask a run to stop: a queued run is taken off the queue; a running one ends its step and saves."""
+        """Ask a run to stop: a queued run is taken off the queue; a running one ends its step and saves. The process
+        that trains it ends the worker if it has not stopped after the grace period (see _watch)."""
         run = self.store.get(run_id)
         if run["status"] == "queued":
             self.store.set_status(run_id, "stopped", reason="Stopped before it started.")
@@ -83,18 +121,56 @@ class JobRunner:
         self._wake.set()
         if stop_current and self.current:
             self.stop(self.current)
-        if self._thread:
-            self._thread.join(timeout=STOP_GRACE_SECONDS)
+        if self._thread:  # long enough for the stop to go through every step of its escalation
+            self._thread.join(timeout=self.limits.stop_grace_seconds + self.limits.term_grace_seconds + 30)
 
     # --- the loop -------------------------------------------------------------------------------
     def _loop(self):
+        """Turns until closed. An error is logged and the turn tried again after a pause that doubles up to
+        runner_backoff_max_seconds: a locked or full database must not end the thread that trains the queue."""
+        backoff = 0.0
         while not self._closing:
-            run_id = self.store.next_queued()
-            if run_id is None:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
-                continue
+            try:
+                self._turn()
+                backoff = 0.0
+            except Exception:
+                backoff = min(max(2 * backoff, self.poll_seconds), self.limits.runner_backoff_max_seconds)
+                log.exception("The runner hit an error; trying again in %.1f s", backoff)
+                self._pause(backoff)
+
+    def _turn(self):
+        """One look at the queue: record a pending outcome, then train the next run if the trainer lock is free."""
+        self._settle()
+        run_id = self._next()
+        if run_id is None:
+            self._pause(self.poll_seconds)
+            return
+        if not self.lock.acquire(run_id):
+            self._note_waiting(run_id)
+            self._pause(self.poll_seconds)
+            return
+        self.waiting_for = None
+        try:
+            self._recover_orphans()
             self._run_one(run_id)
+        finally:
+            if self._pending is None:  # an unrecorded outcome keeps the lock: nobody else trains until it is
+                self.lock.release()
+
+    def _next(self) -> str | None:
+        if self.only_own:
+            return self.store.next_queued(among=self.own) if self.own else None
+        return self.store.next_queued()
+
+    def _pause(self, seconds: float):
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def _note_waiting(self, run_id: str):
+        holder = self.lock.holder()
+        if holder and holder != self.waiting_for:
+            log.info("Run %s waits: %s.", run_id, holder_words(holder))
+        self.waiting_for = holder
 
     def _run_one(self, run_id: str):
         from backend import worker
@@ -102,24 +178,141 @@ class JobRunner:
         if not self.store.claim(run_id):  # another Tuneloop process took it first
             return
         self.current = run_id
+        (workspace.run_dir(run_id) / "STOP").unlink(missing_ok=True)  # a stop asked of an earlier attempt
         process = context.Process(target=worker.main, args=(run_id, str(workspace.home())), daemon=True)
         self.process = process
         process.start()
-        self.store.update(run_id, pid=process.pid)
-        process.join()
+        self._record_worker(run_id, process.pid)
+        ending = self._watch(run_id, process)
         self.current = None
         self.process = None
-        run = self.store.get(run_id)
-        if run["status"] == "running":  # the worker died without recording an outcome
-            self.store.set_status(run_id, "failed", reason=describe_exit(process.exitcode))
+        self._pending = (run_id, ending, exit_code(process))
+        self._settle()
 
+    def _record_worker(self, run_id: str, pid: int):
+        try:
+            self.store.update(run_id, pid=pid, pid_start=processes.start_time(pid))
+        except Exception:  # the worker runs and is watched all the same; recovery falls back on the trainer lock
+            log.exception("Could not record the worker of run %s (pid %s)", run_id, pid)
+
+    def _settle(self):
+        """Record the outcome of the worker that ended, unless the worker recorded it itself; then let the lock go."""
+        if self._pending is None:
+            return
+        run_id, ending, code = self._pending
+        if self.store.get(run_id)["status"] == "running":
+            if ending is not None:
+                self.store.set_status(run_id, ending.status, reason=ending.reason)
+            else:  # the worker died without recording an outcome
+                self.store.set_status(run_id, "failed", reason=describe_exit(code))
+        self._pending = None
+        self.lock.release()
+
+    # --- watching a worker ------------------------------------------------------------------------
+    def _watch(self, run_id: str, process) -> "_Ending | None":
+        """Wait for the worker to end. End it (SIGTERM, then SIGKILL) when it has not stopped `stop_grace_seconds`
+        after a stop was asked, or has made no progress for `hang_minutes`. Returns why it was ended, or None."""
+        limits = self.limits
+        stop_file = workspace.run_dir(run_id) / "STOP"
+        stop_seen = None
+        ending = None
+        last_check = 0.0
+        while wait_exit(process, self.poll_seconds) is None:
+            now = time.monotonic()
+            if ending is None:
+                if stop_file.exists():
+                    stop_seen = stop_seen or now
+                    if now - stop_seen > limits.stop_grace_seconds:
+                        ending = _Ending("stopped", stop_reason(limits.stop_grace_seconds))
+                else:
+                    stop_seen = None
+                if ending is None and now - last_check > PROGRESS_CHECK_SECONDS:
+                    last_check = now
+                    idle = self._idle_seconds(run_id)
+                    if idle is not None and idle > limits.hang_minutes * 60:
+                        ending = _Ending("failed", hang_reason(limits.hang_minutes))
+            if ending is not None:
+                self._escalate(process, ending, now)
+        return ending
+
+    def _idle_seconds(self, run_id: str) -> float | None:
+        """Seconds since the run last showed progress: its last metrics row, its log, or its start."""
+        try:
+            last = self.db.value("select max(time) from metrics where run_id = ?", [run_id]) or 0
+            started = self.store.get(run_id).get("started")
+        except Exception:  # a busy database: judge at the next check
+            return None
+        log_file = workspace.run_dir(run_id) / "train.log"
+        times = [last]
+        if log_file.exists():
+            times.append(log_file.stat().st_mtime)
+        if started:
+            from datetime import datetime
+            times.append(datetime.fromisoformat(started).timestamp())
+        return time.time() - max(times)
+
+    def _escalate(self, process, ending: _Ending, now: float):
+        """SIGTERM to the worker's process group at once, SIGKILL `term_grace_seconds` later."""
+        if ending.term_sent is None:
+            log.warning("Ending the worker of run %s (SIGTERM): %s", self.current, ending.reason)
+            processes.signal_group(process.pid, signal.SIGTERM)
+            ending.term_sent = now
+        elif not ending.killed and now - ending.term_sent > self.limits.term_grace_seconds:
+            log.warning("The worker of run %s did not end on SIGTERM: SIGKILL", self.current)
+            processes.signal_group(process.pid, signal.SIGKILL)
+            ending.killed = True
+
+    # --- recovery -------------------------------------------------------------------------------
     def _recover(self):
-        """Runs left 'running' by an app that was killed are marked failed, and can be resumed."""
-        for run in self.db.rows("select id, pid from runs where status = 'running'"):
-            if run["pid"] and _alive(run["pid"]):
-                continue  # trained by another Tuneloop process (the CLI beside the web app)
-            self.store.set_status(run["id"], "failed", reason="The app closed while this run was training. "
-                                  "Resume it to continue from its last checkpoint.")
+        """At start: runs left 'running' by a process that is gone are marked failed, and can be resumed."""
+        if self.lock.acquire():
+            try:
+                self._recover_orphans()
+            finally:
+                self.lock.release()
+            return
+        for run in self.db.rows("select id, pid, pid_start from runs where status = 'running'"):
+            # Someone holds the trainer lock: a run whose worker is not known yet may be starting there.
+            if run["pid_start"] is None or processes.alive(run["pid"], run["pid_start"]):
+                continue
+            self.store.set_status(run["id"], "failed", reason=RECOVERED)
+
+    def _recover_orphans(self):
+        """With the trainer lock held, no other process trains: every 'running' run whose worker (by pid and start
+        time) is gone is an orphan."""
+        for run in self.db.rows("select id, pid, pid_start from runs where status = 'running'"):
+            if run["id"] == self.current:
+                continue
+            if run["pid_start"] is not None and processes.alive(run["pid"], run["pid_start"]):
+                continue  # a worker whose app died and which still runs: it records its own outcome
+            self.store.set_status(run["id"], "failed", reason=RECOVERED)
+
+
+def wait_exit(process, timeout: float):
+    """The exit code of a worker handle (multiprocessing.Process or subprocess.Popen) once it has ended, after
+    waiting up to `timeout`; None while it runs."""
+    if hasattr(process, "poll"):
+        import subprocess
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+    process.join(timeout)
+    return process.exitcode
+
+
+def exit_code(process):
+    return process.returncode if hasattr(process, "poll") else process.exitcode
+
+
+def stop_reason(grace: float) -> str:
+    return (f"Asked to stop, it had not stopped {grace:g} s later, so it was ended. What it learned since its last "
+            "checkpoint was not saved: resume it to go on from there.")
+
+
+def hang_reason(minutes: float) -> str:
+    return (f"No training step and no log line for {minutes:g} minutes: the training process seemed stuck and was "
+            "ended. Resume it to continue from its last checkpoint; the log shows where it stopped.")
 
 
 def describe_exit(code: int | None) -> str:
@@ -131,16 +324,5 @@ def describe_exit(code: int | None) -> str:
 
 
 def _alive(pid: int) -> bool:
-    """True while the process runs (a zombie, dead but not yet reaped, counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the process itself
-        import os
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
+    """True while the process runs (kept for callers of the old name; see processes.alive)."""
+    return processes.alive(pid)

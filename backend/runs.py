@@ -109,8 +109,14 @@ class RunStore:
     def list(self) -> list[dict]:
         return [_decode(r) for r in self.db.rows("select * from runs order by created desc, rowid desc")]
 
-    def next_queued(self) -> str | None:
-        return self.db.value("select id from runs where status = 'queued' order by rowid limit 1")
+    def next_queued(self, among=None) -> str | None:
+        """The oldest waiting run; `among`: only one of these run ids (a command line trains only its own)."""
+        if among is None:
+            return self.db.value("select id from runs where status = 'queued' order by rowid limit 1")
+        ids = list(among)
+        marks = ", ".join("?" * len(ids))
+        return self.db.value(f"select id from runs where status = 'queued' and id in ({marks}) order by rowid limit 1",
+                             ids) if ids else None
 
     def ahead(self, run_id: str) -> int:
         """How many runs train or wait before this one (the runner takes the oldest waiting run next);

@@ -11,6 +11,8 @@ from pathlib import Path
 
 def main(run_id: str, home: str):
     os.environ["TUNELOOP_HOME"] = home
+    from backend.processes import own_process_group
+    own_process_group()  # the runner signals the worker's group: the worker and anything it starts
     _exit_with_parent()
     from backend import workspace
     folder = workspace.run_dir(run_id)
@@ -30,13 +32,22 @@ def main(run_id: str, home: str):
         store.update(run_id, final_metrics=result["metrics"], probe=result["probe"], heldout=result["heldout"],
                      outcome=result["outcome"], diagnosis=run_diagnosis(store, run, result))
         store.set_status(run_id, "stopped" if result["stopped"] else "done")
-        print("Run stopped; resume it with: python app.py resume " + run_id if result["stopped"] else "Run finished.")
+        _log(lambda: print("Run stopped; resume it with: python app.py resume " + run_id if result["stopped"]
+                           else "Run finished."))
     except TuneloopError as exc:
-        print(f"Run failed: {exc}")
         store.set_status(run_id, "failed", reason=str(exc))
-    except Exception as exc:  # anything else: keep the traceback in the log, a sentence in the database
-        traceback.print_exc()
-        store.set_status(run_id, "failed", reason=explain_failure(exc))
+        _log(lambda: print(f"Run failed: {exc}"))
+    except Exception as exc:  # anything else: a sentence in the database first, then the traceback in the log
+        store.set_status(run_id, "failed", reason=explain_failure(exc, folder))
+        _log(traceback.print_exc)
+
+
+def _log(write):
+    """Write to the run's log, unless that fails too (a full disk): the reason is in the database already."""
+    try:
+        write()
+    except OSError:
+        pass
 
 
 def _exit_with_parent():
@@ -97,10 +108,42 @@ METHOD_NEEDS = {
 }
 
 
-def explain_failure(exc: Exception) -> str:
+FULL_WORDS = ("No space left on device", "StorageFull", "database or disk is full", "Disk quota exceeded")
+FREE_BYTES_FULL = 64 * 1024 * 1024  # a failed write on a disk with less free space than this: the disk is full
+
+
+def explain_failure(exc: Exception, folder: Path | None = None) -> str:
+    """A sentence for the run's failure. `folder`: the run's folder, whose disk is looked at when a write failed
+    (libraries word a full disk in many ways, PyTorch's writer as "file write failed")."""
+    import errno
     text = f"{type(exc).__name__}: {exc}"
+    full = _caused_by(exc, lambda e: (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT))
+                      or any(words in str(e) for words in FULL_WORDS))
+    if not full and folder is not None and _caused_by(exc, lambda e: "write" in str(e).lower()):
+        import shutil
+        try:
+            full = shutil.disk_usage(folder).free < FREE_BYTES_FULL
+        except OSError:
+            pass
+    if full:
+        return ("The disk is full: the run could not write its checkpoint, log or results. Free some space on the "
+                "disk that holds the workspace, then resume the run; it goes on from its last complete checkpoint.")
+    if "database is locked" in text:
+        return ("The workspace's database stayed busy (locked by another program) for too long. Close what holds "
+                "it, then resume the run.")
     if "out of memory" in text.lower() or isinstance(exc, MemoryError):
         return ("The run ran out of memory. Lower batch_size or max_length, or use 4-bit (QLoRA). "
                 "Details are in the run's log.")
     first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
     return f"Training stopped with an error: {first}. The full details are in the run's log."
+
+
+def _caused_by(exc: BaseException, test) -> bool:
+    """Whether `exc`, or an exception it was raised from or while handling, passes `test`."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if test(exc):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -38,6 +38,13 @@ def exports_dir() -> Path:
     return path
 
 
+def uploads_dir() -> Path:
+    """Where the web app keeps uploaded files and the copies it serves (GRADIO_TEMP_DIR)."""
+    path = home() / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def write_text_atomic(path: Path, text: str):
     """Written beside and renamed: a crash leaves the old file or the new one, never half of one."""
     path = Path(path)

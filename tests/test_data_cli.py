@@ -6,18 +6,12 @@ import pytest
 
 from backend.cli import data as commands
 from backend.errors import DataError
-from data_corpus import peer, qa, tokenizer, write_csv, write_jsonl
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return tokenizer()
+from data_corpus import peer, qa, write_csv, write_jsonl
 
 
 @pytest.fixture(autouse=True)
-def cli_home(tmp_path, monkeypatch, tok):
+def cli_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNELOOP_HOME", str(tmp_path / "cli_home"))
-    monkeypatch.setattr(commands, "load_tokenizer", lambda: tok)  # the real one may convert the model: slow
     return tmp_path / "cli_home"
 
 

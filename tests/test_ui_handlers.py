@@ -112,10 +112,10 @@ def test_data_upload_save_and_remove(ctx, tmp_path):
     csv = tmp_path / "qa.csv"
     csv.write_text("question,answer\n" + "".join(f"What is {i}?,It is {i}.\n" for i in range(30)) + "Empty?,\n")
     shown = data_tab.on_upload(ctx, {"upload": str(csv), "kind": "auto", "max_length": 512, "progress": Progress()})
-    report = shown[0]
-    assert report.valid_rows == 30 and report.invalid_rows == 1
+    checked = shown[0]  # the sandbox's Inspection: a report with a preview of the examples
+    assert checked.report.valid_rows == 30 and checked.report.invalid_rows == 1
     assert "Found: supervised fine-tuning" in shown[1]
-    saved = data_tab.save_dataset(ctx, {"report": report, "name": "qa", "upload": str(csv)})
+    saved = data_tab.save_dataset(ctx, {"checked": checked, "name": "qa"})
     assert "Saved as **qa**" in saved[0] and ctx.datasets().exists("qa")
     data_tab.do_remove(ctx, {"to_remove": "qa"})
     assert not ctx.datasets().exists("qa")

@@ -58,9 +58,10 @@ def test_try_this_fills_the_train_tab_with_the_run_and_the_change(ctx, checked_r
     hint, tabs = verdict.try_this(ctx, {"run": checked_run})
     assert tabs.selected == "train" and hint["change"] == {"epochs": 1.2}
     filled = verdict.fill_train_form(ctx, {"suggestion": hint})
-    dataset, method, source, folder, base_run, name, *form, status = filled
+    dataset, method, source, folder, base_run, hub_model, name, *form, status = filled
     assert (method["value"], source["value"], folder["value"]) == ("sft", "folder", tiny_model)
     assert dataset == gr.skip() and "'fake.jsonl', is not a saved dataset" in status  # offered only when saved
+    assert hub_model == gr.skip()  # a folder, not a hub id
     settings = {d.name: update["value"] for d, update in zip(advanced_declarations(), form)}
     run_config = ctx.runs().get(checked_run)["config"]
     assert settings["epochs"] == 1.2 and settings["learning_rate"] == run_config["learning_rate"]

@@ -13,6 +13,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from backend import workspace
+from backend.data import sandbox
 from backend.data.read import max_upload_bytes
 from backend.model_pool import ModelPool
 from ui import label_tab, live_tab, preview, train_tab
@@ -39,20 +40,25 @@ footer { display: none !important; }
 
 def use_workspace_for_uploads():
     """Gradio keeps uploads and served copies in GRADIO_TEMP_DIR: inside the workspace, not /tmp."""
-    uploads = workspace.home() / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    os.environ["GRADIO_TEMP_DIR"] = str(uploads)
+    os.environ["GRADIO_TEMP_DIR"] = str(workspace.uploads_dir())
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 
+# Uploads and the copies Gradio serves are deleted every hour once a day old (all of them when the app stops); a
+# saved dataset lives in the database, and removing it removes its upload at once (DatasetStore.delete).
+DELETE_CACHE = (3600, 86400)
+
+
 def build_app(runner=None) -> gr.Blocks:
+    """The app's page. Its runner starts when the app is served (launch), not before: an app that cannot get its
+    port must not train anything."""
     use_workspace_for_uploads()
     if runner is None:
         from backend.runner import JobRunner
         runner = JobRunner()
-    runner.start()  # runs left waiting by an earlier session start without a new submit
+    sandbox.warm_up()  # the inspection fork server loads the tokenizer while the page is built
     ctx = Context(runner, ModelPool())  # one base model in memory serves both chat panes and the label queue
-    with gr.Blocks(title="Tuneloop", analytics_enabled=False) as demo:
+    with gr.Blocks(title="Tuneloop", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
         watch = gr.State(None)  # a run to show in the Progress tab, set by Start, Rerun and Follow
         suggestion = gr.State(None)  # settings a run's diagnosis suggests, set by "Try this" in Runs for Train
@@ -77,14 +83,18 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
     guards = [Middleware(HostOriginGuard, host_names=allowed_host_names(host), origin_names=extra_host_names()),
               Middleware(LoginThrottle, limiter=limiter)]
     font = ["ui-sans-serif", "system-ui", "sans-serif"]
-    return demo.launch(
-        server_name=host, server_port=port, auth=credentials, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
+    served = demo.launch(
+        server_name=host, server_port=port, auth=credentials, prevent_thread_lock=True, quiet=quiet,
         max_file_size=max_upload_bytes(), allowed_paths=[str(workspace.exports_dir())], show_error=False,
         ssr_mode=False, mcp_server=False, run_history=False, footer_links=[], css=CSS,
         app_kwargs={"middleware": guards},
         theme=gr.themes.Default(font=font, font_mono=["ui-monospace", "monospace"]),
         auth_message="Tuneloop: sign in with the user and password given to the app." if credentials else None,
     )
+    demo.tuneloop_runner.start()  # the port is ours: train runs left waiting by an earlier session
+    if not prevent_thread_lock:
+        demo.block_thread()
+    return served
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, auth_file: str | None = None,

@@ -9,6 +9,7 @@ import gradio as gr
 
 from backend.answers import Sampling, sampling_declarations
 from backend.labels import LabelStore, label_stats, new_session
+from backend.limits import text_cap
 from ui.common import BASE, BASE_LABEL, Context, default_pair, esc, on, resolve_source, source_choices
 from ui.settings_form import slider
 
@@ -168,7 +169,7 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks):
                                  "in the Runs tab.")
         with gr.Accordion("Settings (shared by both sides)", open=False):
             system = gr.Textbox(label=answer_settings["system"].meta["label"],
-                                placeholder="e.g. Answer in one short sentence.")
+                                placeholder="e.g. Answer in one short sentence.", max_length=text_cap("system"))
             with gr.Row():
                 temperature = slider(answer_settings["temperature"], info=answer_settings["temperature"].meta["help"])
                 max_tokens = slider(answer_settings["max_new_tokens"])
@@ -190,13 +191,13 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks):
                      ("both_bad", "Both bad"))}
         with gr.Group(visible=False) as edit_box:
             corrected = gr.Textbox(label="The answer it should have given (saved as a training example)", lines=4,
-                                   elem_id="tl-chat-corrected")
+                                   elem_id="tl-chat-corrected", max_length=text_cap("corrected"))
             with gr.Row():
                 save_edit = gr.Button("Save correction", variant="primary", elem_id="tl-chat-save-edit")
                 cancel_edit = gr.Button("Cancel")
         with gr.Row(equal_height=True):
             message = gr.Textbox(show_label=False, placeholder="Write a message to both models, then Enter",
-                                 scale=6, elem_id="tl-chat-message")
+                                 scale=6, elem_id="tl-chat-message", max_length=text_cap("message"))
             send = gr.Button("Send", variant="primary", scale=1, elem_id="tl-chat-send")
             clear = gr.Button("New conversation", scale=1)
         saved = gr.Markdown(elem_id="tl-chat-saved")

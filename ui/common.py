@@ -9,14 +9,20 @@ import functools
 import html
 import inspect
 import logging
+import os
+import re
+import sys
 import threading
 from datetime import datetime
+from pathlib import Path
 
 import gradio as gr
 
+from backend import workspace
 from backend.data import DatasetStore
 from backend.db import connect
 from backend.errors import TuneloopError
+from backend.limits import check_text
 from backend.runs import ACTIVE, FINISHED, RunStore
 
 log = logging.getLogger("tuneloop.ui")
@@ -83,7 +89,7 @@ def bind(ctx: Context, handler, fields: dict | None = None, progress: bool = Fal
     """(callback, inputs) for an event listener: the callback calls `handler(ctx, values)`, values by field name
     (and `values["progress"]`, a gr.Progress, when asked for); backend errors become plain messages."""
     fields = fields or {}
-    safe = plain_errors(handler)
+    safe = plain_errors(_capped(handler))
     names = {component: name for name, component in fields.items()}
 
     def values_of(data: dict) -> dict:
@@ -107,6 +113,25 @@ def bind(ctx: Context, handler, fields: dict | None = None, progress: bool = Fal
         def callback(data):
             return safe(ctx, values_of(data))
     return callback, set(fields.values())
+
+
+def _capped(handler):
+    """The handler, after every text value was checked against its length cap (backend/limits.py): a 20 MB chat
+    message sent to the API is refused in words like one typed on the page."""
+    def check(values: dict):
+        for name, value in values.items():
+            check_text(name, value)
+
+    if inspect.isgeneratorfunction(handler):
+        def generator(ctx, values):
+            check(values)
+            yield from handler(ctx, values)
+        return functools.update_wrapper(generator, handler)
+
+    def plain(ctx, values):
+        check(values)
+        return handler(ctx, values)
+    return functools.update_wrapper(plain, handler)
 
 
 def on(triggers, ctx: Context, handler, fields: dict | None, outputs, progress: bool = False, **kwargs):
@@ -182,6 +207,25 @@ def final_loss(run: dict) -> float | None:
 
 def esc(text) -> str:
     return html.escape(str(text))
+
+
+ROOT = Path(__file__).resolve().parents[1]  # the app's own code
+# An absolute path (not part of a URL): shown as its last part only.
+_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"():,]+/)+([^\s/'\"():,]*)")
+
+
+def without_paths(text: str) -> str:
+    """Text for people who use the app, not the server: the workspace, the Python installation and the code's
+    folders are named, any other absolute path shortened to its file name."""
+    if not text:
+        return text
+    places = [(str(workspace.home()), "workspace"), (sys.prefix, "python"), (sys.base_prefix, "python"),
+              (str(ROOT), "tuneloop"), (os.path.expanduser("~"), "~")]
+    for place, name in sorted(places, key=lambda p: -len(p[0])):
+        if len(place) > 1:
+            text = text.replace(place + "/", name + "/").replace(place, name)
+    text = re.sub(r"[^\s'\"]*/(?:site|dist)-packages/", "", text)
+    return _PATH.sub(lambda m: "…/" + m.group(1), text)
 
 
 def waiting_text(name: str, ahead: int) -> str:

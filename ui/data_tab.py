@@ -3,12 +3,11 @@ from pathlib import Path
 
 import gradio as gr
 
+from backend import limits
 from backend.config import default
-from backend.data import inspect_file
+from backend.data import sandbox
 from backend.data.detect import LOW_CONFIDENCE
-from backend.data.read import read_file
 from backend.data.report import KIND_NAMES
-from backend.errors import DataError
 from ui import charts
 from ui.common import Context, esc, on, when
 from ui.preview import examples_html
@@ -64,7 +63,10 @@ def detected_markdown(report) -> str:
 def stats_markdown(stats: dict) -> str:
     """The numbers that matter before training, in words."""
     t, turns, split = stats["tokens"], stats["turns"], stats["split"]
-    counted = "" if t["counted_with"] == "tokenizer" else " (estimated)"
+    # The built-in model's tokenizer counts here; another model's (chosen in the Train tab) splits words a little
+    # differently, so its counts differ by a few percent.
+    counted = " (in the built-in model's tokens; another model counts a little differently)" \
+        if t["counted_with"] == "tokenizer" else " (estimated)"
     over = (f"**{t['over_max_length']:,} are longer** and will be cut" if t["over_max_length"] else "none is longer")
     lines = [f"**Length{counted}:** half the examples are under {t['median']:,} tokens (word pieces), the longest has "
              f"{t['max']:,} (row {t['longest_row']}). The limit is {t['max_length']:,}: {over}."]
@@ -98,25 +100,24 @@ def _notes_markdown(report) -> str:
 
 
 def check(ctx: Context, v: dict, mapping: dict | None):
-    """Inspect the uploaded file with the chosen kind, max length and columns; everything the tab shows."""
+    """Inspect the uploaded file with the chosen kind, max length and columns; everything the tab shows.
+    The file is read in a child process under the caps of backend/limits.py (backend/data/sandbox.py): a crafted
+    file ends in a sentence, and this process never holds the file."""
     path, progress = v["upload"], v["progress"]
     if not path:
         return clear(ctx, v)
-    progress(0.1, desc="Loading the model's word list (up to a minute the first time)")
-    from backend.models import load_tokenizer  # loaded on the first upload only
-    tokenizer = load_tokenizer()
-    progress(0.4, desc="Reading the file and checking every row")
-    try:
-        report = inspect_file(path, mapping=mapping or None, kind=None if v["kind"] == "auto" else v["kind"],
-                              tokenizer=tokenizer, max_length=int(v["max_length"] or default("max_length")))
-    except DataError as exc:
-        return failed(path, str(exc), mapping or {})
+    progress(0.3, desc="Reading the file and checking every row (the first file waits for the model's word list)")
+    checked = sandbox.inspect(path, mapping=mapping or None, kind=None if v["kind"] == "auto" else v["kind"],
+                              max_length=int(v["max_length"] or default("max_length")))
+    if checked.error:
+        return failed(checked.error, checked.columns, mapping or {})
+    report = checked.report
     figure = charts.length_histogram(report.stats)
-    return (report, detected_markdown(report), gr.Accordion(open=report.confidence < LOW_CONFIDENCE),
+    return (checked, detected_markdown(report), gr.Accordion(open=report.confidence < LOW_CONFIDENCE),
             *_mapping_updates(report.columns, report.mapping), stats_markdown(report.stats),
             gr.update(value=figure, visible=True), _notes_markdown(report),
-            examples_html(report.kind, report.examples, report.example_rows), _errors_table(report),
-            Path(path).stem, gr.update(interactive=True))
+            examples_html(report.kind, report.examples, report.example_rows, total=report.valid_rows),
+            _errors_table(report), Path(path).stem, gr.update(interactive=True))
 
 
 def on_upload(ctx: Context, v: dict):
@@ -128,11 +129,7 @@ def on_recheck(ctx: Context, v: dict):
     return check(ctx, v, chosen)
 
 
-def failed(path, message: str, user_mapping: dict):
-    try:
-        columns = read_file(path).columns
-    except DataError:
-        columns = []
+def failed(message: str, columns: list[str], user_mapping: dict):
     hint = "\n\nPick the columns below and press *Check again*." if columns else ""
     message = esc(message).replace("--map FIELD=COLUMN", "the boxes below")
     return (None, f"### Could not use this file\n\n{message}{hint}",
@@ -154,10 +151,14 @@ def saved_datasets(ctx: Context, v: dict):
 
 
 def save_dataset(ctx: Context, v: dict):
-    report, path = v["report"], v["upload"]
-    if report is None:
+    """The checked file is read again and stored in a child process, with the options it was checked with; the app's
+    copy of the upload is kept with the dataset and removed with it."""
+    checked = v["checked"]
+    if checked is None or checked.report is None:
         raise gr.Error("Drop a data file first.")
-    stored = ctx.datasets().add(report, name=v["name"], source=Path(path).name if path else report.source)
+    path = checked.path
+    saved = sandbox.add(path, name=v["name"], source=Path(path).name, upload=path, **checked.options).raise_error()
+    stored, report = saved.stored, saved.report
     gr.Info(f"Saved '{stored}'. Next: the Train tab.")
     return (f"Saved as **{esc(stored)}**: {report.stats['split']['train']:,} examples to learn from and "
             f"{report.stats['split']['validation']:,} held back to check the learning. Next: open **2. Train**.",
@@ -180,7 +181,7 @@ def create_data_tab(ctx: Context, demo: gr.Blocks):
     with gr.Tab("1. Data", id="data") as tab:
         gr.Markdown("Give the model examples of what it should do. Drop a file of questions and answers, "
                     "conversations, or preference pairs: JSONL, JSON, CSV, TSV, Excel (.xlsx) or Parquet.")
-        report_state = gr.State(None)
+        report_state = gr.State(None)  # the sandbox's Inspection of the file shown
         with gr.Row():
             with gr.Column(scale=2):
                 upload = gr.File(label="Data file (drag and drop, or click to choose)", file_types=FILE_TYPES,
@@ -210,7 +211,8 @@ def create_data_tab(ctx: Context, demo: gr.Blocks):
                               interactive=False, wrap=True, column_widths=["80px", "auto"], max_height=300,
                               elem_id="tl-errors")
         with gr.Row(equal_height=True):
-            name = gr.Textbox(label="Save as", placeholder="a name for this dataset", scale=3)
+            name = gr.Textbox(label="Save as", placeholder="a name for this dataset", scale=3,
+                              max_length=limits.text_cap("name"))
             save = gr.Button("Save dataset", variant="primary", interactive=False, scale=1)
         saved_status = gr.Markdown()
         gr.Markdown("### Saved datasets")
@@ -227,11 +229,14 @@ def create_data_tab(ctx: Context, demo: gr.Blocks):
     results = [report_state, detected, mapping_box, *mapping.values(), stats, histogram, notes, preview, errors, name,
                save]
     file_fields = {"upload": upload, "kind": kind, "max_length": max_length}
-    on(upload.upload, ctx, on_upload, file_fields, results, progress=True)
+    # Inspections run in child processes (backend/data/sandbox.py): a few at once, so one person's slow or crafted
+    # file never keeps another's upload waiting.
+    reading = dict(concurrency_id="tl-inspect", concurrency_limit=limits.current().inspect_at_once)
+    on(upload.upload, ctx, on_upload, file_fields, results, progress=True, **reading)
     on(upload.clear, ctx, clear, None, results)
-    on(recheck.click, ctx, on_recheck, {**file_fields, **mapping}, results, progress=True)
-    on(save.click, ctx, save_dataset, {"report": report_state, "name": name, "upload": upload},
-       [saved_status, table, to_remove])
+    on(recheck.click, ctx, on_recheck, {**file_fields, **mapping}, results, progress=True, **reading)
+    on(save.click, ctx, save_dataset, {"checked": report_state, "name": name},
+       [saved_status, table, to_remove], **reading)
     on(remove.click, ctx, ask_remove, {"to_remove": to_remove}, [confirm_row, confirm_text])
     on(confirm.click, ctx, do_remove, {"to_remove": to_remove}, [confirm_row, table, to_remove])
     cancel.click(lambda: gr.Row(visible=False), None, confirm_row)

@@ -14,6 +14,7 @@ from backend.answers import Sampling, sampling_declarations
 from backend.labels import (LabelQueue, LabelStore, Side, label_stats, new_session, train_on_labels, write_jsonl)
 from backend.labels.export import rows_for
 from backend.labels.prompts import prompts_from_dataset, prompts_from_text
+from backend.limits import text_cap
 from backend.presets import list_presets
 from ui.common import BASE, BASE_LABEL, Context, default_pair, esc, on, resolve_source, source_choices
 from ui.settings_form import slider
@@ -250,6 +251,7 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                 prompt_from = gr.Radio(PROMPT_SOURCES, value="pasted", label="Prompts from")
                 dataset = gr.Dropdown(label="Dataset", choices=[], visible=False)
             pasted = gr.Textbox(label="Prompts, one per line", lines=5, elem_id="tl-label-pasted",
+                                max_length=text_cap("pasted"),
                                 placeholder="What is the capital of France?\nWrite a haiku about rain.")
             mode = gr.Radio(MODES, value="thumb", label="How to judge")
             with gr.Row():
@@ -260,7 +262,8 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                 temperature_b = slider(answer_settings["temperature"], SECOND_TEMPERATURE,
                                        label="Second temperature", visible=False)
             with gr.Row():
-                system = gr.Textbox(label=answer_settings["system"].meta["label"], scale=3)
+                system = gr.Textbox(label=answer_settings["system"].meta["label"], scale=3,
+                                    max_length=text_cap("system"))
                 max_tokens = slider(answer_settings["max_new_tokens"], scale=2)
             blind = gr.Checkbox(label="Blind: show which model gave which answer only after I vote", value=True,
                                 visible=False, elem_id="tl-label-blind",

@@ -10,7 +10,7 @@ import gradio as gr
 from backend import workspace
 from backend.runs import RESUMABLE
 from ui import charts, verdict
-from ui.common import ACTIVE, Context, duration, esc, final_loss, on, run_choices, run_duration
+from ui.common import ACTIVE, Context, duration, esc, final_loss, on, run_choices, run_duration, without_paths
 
 TICK_SECONDS = 2.0
 log_error = logging.getLogger("tuneloop.ui")
@@ -27,6 +27,7 @@ def pick_run(runs: list[dict]) -> str | None:
 
 
 def log_tail(run_id: str, lines: int = LOG_LINES) -> str:
+    """The last lines of the run's log, server paths taken out (shown behind the Details fold)."""
     path = workspace.run_dir(run_id) / "train.log"
     if not path.exists():
         return ""
@@ -34,7 +35,7 @@ def log_tail(run_id: str, lines: int = LOG_LINES) -> str:
         f.seek(max(0, path.stat().st_size - 8000))
         text = f.read().decode("utf-8", "replace")
     kept = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
-    return "\n".join(kept[-lines:])
+    return without_paths("\n".join(kept[-lines:]))
 
 
 def status_html(run: dict, ahead: int = 0) -> str:
@@ -49,10 +50,13 @@ def status_html(run: dict, ahead: int = 0) -> str:
         text = (f"<b>{name}</b> finished in {duration(run_duration(run))}"
                 + (f", final loss {loss:.3f}" if loss is not None else "") + ". Next: the Export tab.")
     elif status == "stopped":
-        text = f"<b>{name}</b> was stopped. {esc(run.get('reason') or '')} Resume it, or export what it learned."
+        text = (f"<b>{name}</b> was stopped. {esc(without_paths(run.get('reason') or ''))} "
+                "Resume it, or export what it learned.")
     else:
-        text = (f"<b>{name}</b> failed: {esc(run.get('reason') or 'no reason was recorded.')} "
-                "The app keeps working: change the settings and start again, or resume the run.")
+        reason = without_paths(run.get("reason") or "") or "no reason was recorded."
+        text = (f"<b>{name}</b> failed: {esc(reason)} "
+                "The app keeps working: change the settings and start again, or resume the run. "
+                "The last lines of its log are under Details, below.")
     return f'<div class="tl-status tl-status-{status}">{text}</div>'
 
 
@@ -161,8 +165,9 @@ def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State):
             method_plot = gr.Plot(charts.empty("Measures", "No run yet."), show_label=False)
             lr_plot = gr.Plot(charts.empty("Learning rate", "No run yet."), show_label=False)
         probe = gr.Markdown()
-        log_box = gr.Textbox(label="Last lines of the training log", lines=8, max_lines=8, interactive=False,
-                             autoscroll=True)
+        with gr.Accordion("Details: the last lines of the training log", open=False, elem_id="tl-live-details"):
+            log_box = gr.Textbox(label="Last lines of the training log", lines=8, max_lines=8, interactive=False,
+                                 autoscroll=True, elem_id="tl-live-log")
         seen = gr.State(None)
         timer = gr.Timer(TICK_SECONDS)
 

@@ -35,11 +35,13 @@ def example_html(kind: str, example: dict, row: int) -> str:
     return f'<div class="tl-example">{head}{body}</div>'
 
 
-def examples_html(kind: str, examples: list[dict], rows: list[int], limit: int = 5) -> str:
+def examples_html(kind: str, examples: list[dict], rows: list[int], limit: int = 5, total: int | None = None) -> str:
+    """The first `limit` examples; `total`: how many there are (`examples` may be a preview of them)."""
     if not examples:
         return ""
     shown = [example_html(kind, ex, row) for ex, row in list(zip(examples, rows))[:limit]]
-    more = f'<p class="tl-more">Showing {len(shown)} of {len(examples):,} usable examples.</p>'
+    total = len(examples) if total is None else total
+    more = f'<p class="tl-more">Showing {len(shown)} of {total:,} usable examples.</p>'
     return '<div class="tl-examples">' + "".join(shown) + more + "</div>"
 
 

@@ -8,7 +8,7 @@ import yaml
 from backend.presets import config_as_command
 from ui import charts, verdict
 from ui.common import (ACTIVE, METHOD_NAMES, STATUS_WORDS, Context, bind, duration, esc, final_loss, on, plain_errors,
-                       probe_markdown, results_text, run_choices, run_duration, when)
+                       probe_markdown, results_text, run_choices, run_duration, when, without_paths)
 
 HEADERS = ["Name", "Method", "Dataset", "Status", "Started", "Duration", "Final loss"]
 
@@ -29,7 +29,7 @@ def details_markdown(run: dict) -> str:
              f"'{esc(run['dataset'])}' · from {esc(run['config'].get('base_run') or run['config']['model'])} · "
              f"id `{run['id']}`"]
     if run.get("reason"):
-        lines.append(f"**Why:** {esc(run['reason'])}")
+        lines.append(f"**Why:** {esc(without_paths(run['reason']))}")
     results = results_text(run.get("final_metrics"))
     if results:
         lines.append(f"**Results:** {results}.")

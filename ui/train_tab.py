@@ -1,12 +1,19 @@
-"""Train tab: a dataset, a method, what to start from, a preset, the Advanced settings, a memory check, Start."""
+"""Train tab: a dataset, a method, what to start from (the built-in model, a Hugging Face model judged for this
+machine before it downloads, a folder, a finished run), a preset, the Advanced settings, a memory check, Start."""
 import math
 from pathlib import Path
 
 import gradio as gr
 
+from backend import hub
+from backend.catalogue import catalogue, find
 from backend.config import build_config, planned_steps, rows_per_epoch
-from backend.errors import ConfigError, TuneloopError
+from backend.errors import ConfigError, ModelError, TuneloopError
+from backend.limits import text_cap
 from backend.memory import estimate_memory, gb
+from backend.model_choice import (WHAT_CHANGES, change_words, hub_id, needs_download, offers, refuse_too_big,
+                                  template_note)
+from backend.model_fit import fit_verdict
 from backend.presets import list_presets
 from ui.common import ACTIVE, FINISHED, Context, bind, esc, on, run_choices, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
@@ -24,7 +31,10 @@ METHODS = {
 DATA_WORDS = {"sft": "conversations (SFT data)", "dpo": "preference pairs (DPO data)",
               "kto": "answers marked good or bad (KTO data)"}
 SOURCES = [("The built-in model (SmolLM2, 135 million parameters: small and quick)", "builtin"),
+           ("A model from the Hugging Face Hub (downloaded once)", "hub"),
            ("A model folder on this computer", "folder"), ("A finished run: keep building on it", "run")]
+PICK_A_MODEL = '<div class="tl-memory">Pick a model from the list to see whether the run fits in memory.</div>'
+USE_FIT_HOW = "Press 'Use these settings' under the memory box to apply them."
 # Before a model has trained here: about 124 tokens/s measured for the built-in model with LoRA on a 2-core CPU
 # (docs/facts.md); a cautious guess for GPUs.
 TOKENS_PER_SECOND = {"cpu": 120, "cuda": 3000}
@@ -82,53 +92,231 @@ def dataset_info(ctx: Context, name: str | None) -> dict | None:
     return ctx.datasets().get(name) if name and ctx.datasets().exists(name) else None
 
 
+def longest(info: dict | None) -> int | None:
+    """The dataset's longest example in tokens, when a dataset is chosen: batches are padded to it, not further."""
+    return info["stats"].get("tokens", {}).get("max") if info else None
+
+
+def chosen_model(ctx: Context, v: dict) -> tuple[str, str]:
+    """(model, base run) that the "Start from" choice names; errors name the box to fix."""
+    if v["source"] == "hub":
+        if not (v["hub_model"] or "").strip():
+            raise gr.Error("Pick a model from the Hugging Face Hub list, or type its id (owner/name).")
+        return hub_id(v["hub_model"]), ""
+    if v["source"] == "folder":
+        path = (v["folder"] or "").strip()
+        if not path or not Path(path).expanduser().is_dir():
+            raise gr.Error(f"No model folder at '{path}'. Give the folder that holds config.json and the weights.")
+        return str(Path(path).expanduser().resolve()), ""
+    if v["source"] == "run":
+        if not v["base_run"]:
+            raise gr.Error("Pick the finished run to build on.")
+        return ctx.runs().get(v["base_run"])["config"]["model"], v["base_run"]
+    return "smollm2", ""
+
+
+def form_config(v: dict, info: dict | None, model: str = "smollm2", base: str = ""):
+    """The RunConfig the form's settings describe (with or without a dataset chosen)."""
+    settings = {d.name: v[d.name] for d in advanced_declarations()}
+    name = (v["run_name"] or "").strip() or (f"{info['name']}, {v['preset']}" if info else "")
+    settings.update(method=v["method"], dataset=info["name"] if info else "", model=model, base_run=base, name=name)
+    try:
+        return build_config(settings)
+    except ConfigError as exc:
+        raise gr.Error(f"{label(exc.field)}: {str(exc).split(': ', 1)[-1]}") from None
+
+
 def build_run(ctx: Context, v: dict):
     """The RunConfig the form describes, and the dataset's info; errors name the box to fix."""
     info = dataset_info(ctx, v["dataset"])
     if info is None:
         raise gr.Error("Pick a dataset first (save one in the Data tab).")
-    model, base = "smollm2", ""
-    if v["source"] == "folder":
-        path = (v["folder"] or "").strip()
-        if not path or not Path(path).expanduser().is_dir():
-            raise gr.Error(f"No model folder at '{path}'. Give the folder that holds config.json and the weights.")
-        model = str(Path(path).expanduser().resolve())
-    elif v["source"] == "run":
-        if not v["base_run"]:
-            raise gr.Error("Pick the finished run to build on.")
-        base = v["base_run"]
-        model = ctx.runs().get(base)["config"]["model"]
-    settings = {d.name: v[d.name] for d in advanced_declarations()}
-    name = (v["run_name"] or "").strip() or f"{info['name']}, {v['preset']}"
-    settings.update(method=v["method"], dataset=info["name"], model=model, base_run=base, name=name)
-    try:
-        return build_config(settings), info
-    except ConfigError as exc:
-        raise gr.Error(f"{label(exc.field)}: {str(exc).split(': ', 1)[-1]}") from None
+    return form_config(v, info, *chosen_model(ctx, v)), info
 
 
-def check_memory(ctx: Context, v: dict):
-    """Shown as the form changes: a problem is written in the box, not raised."""
-    if not v["dataset"]:
-        return gr.skip()
-    try:
-        config, info = build_run(ctx, v)
-        return memory_html(estimate_memory(config, seq_length=info["stats"].get("tokens", {}).get("max")))
-    except (gr.Error, TuneloopError) as exc:
-        message = exc.message if isinstance(exc, gr.Error) else str(exc)
-    except Exception as exc:  # the estimate is advice: it never stops the form from working
+def judge(ctx: Context, v: dict):
+    """(estimate as set, fit verdict or None) for the chosen model and settings. The verdict is asked for only when
+    the run as set does not fit comfortably: it names the settings that make it fit."""
+    info = dataset_info(ctx, v["dataset"])
+    config = form_config(v, info, *chosen_model(ctx, v))
+    if needs_download(config.model) and not find(config.model):
+        raise ModelError(f"How much memory '{config.model}' needs is known once it is downloaded: press Download.")
+    estimate = estimate_memory(config, seq_length=longest(info))
+    if estimate.verdict == "fits":
+        return estimate, None
+    return estimate, fit_verdict(config.model, config, available=estimate.available, seq_length=longest(info))
+
+
+def problem_html(exc: Exception) -> str:
+    if isinstance(exc, gr.Error):
+        message = exc.message
+    elif isinstance(exc, TuneloopError):
+        message = str(exc)
+    else:  # the estimate is advice: it never stops the form from working
         message = f"The memory use could not be estimated ({type(exc).__name__})."
     return f'<div class="tl-memory tl-too_big">{esc(message)}</div>'
 
 
+def check_memory(ctx: Context, v: dict):
+    """Shown as the form changes: a problem is written in the box, not raised."""
+    return refresh_fit(ctx, v)[0]
+
+
+def advice_html(verdict) -> str:
+    if verdict is None:
+        return ""
+    if not verdict.fits:
+        return (f'<div class="tl-advice tl-too_big"><b>{esc(verdict.message)}</b> Start refuses it: pick a smaller '
+                f'model.</div>')
+    if not verdict.changes:
+        return ""
+    return (f'<div class="tl-advice tl-fits"><b>{esc(verdict.message)}</b> Changes: '
+            f'{esc(change_words(verdict.changes))}.</div>')
+
+
+def refresh_fit(ctx: Context, v: dict):
+    """The memory box, the advice under it with its "Use these settings" button, and the catalogue's verdicts."""
+    table = catalogue_html(ctx, v) if v["source"] == "hub" else gr.skip()
+    if v["source"] == "hub" and not (v["hub_model"] or "").strip():
+        return PICK_A_MODEL, "", gr.update(visible=False), table
+    try:
+        estimate, verdict = judge(ctx, v)
+    except Exception as exc:
+        return problem_html(exc), "", gr.update(visible=False), table
+    offer = verdict is not None and verdict.fits and bool(verdict.changes)
+    return memory_html(estimate), advice_html(verdict), gr.update(visible=offer), table
+
+
+def use_fit_settings(ctx: Context, v: dict):
+    """'Use these settings': the fit verdict's changes go into the Advanced settings, shown open."""
+    try:
+        _, verdict = judge(ctx, v)
+    except Exception:
+        verdict = None
+    if verdict is None or not verdict.fits or not verdict.changes:
+        raise gr.Error("There is nothing to change: press Check memory to see where the run stands.")
+    changed = {name: getattr(verdict.config, name) for name in WHAT_CHANGES}
+    gr.Info(f"Changed the Advanced settings: {change_words(verdict.changes)}.")
+    return (*[gr.update(value=changed[name]) for name in WHAT_CHANGES], gr.Accordion(open=True),
+            *refresh_fit(ctx, {**v, **changed}))
+
+
+def verdict_words(verdict) -> str:
+    room = f"needs about {gb(verdict.estimate.total)} of {gb(verdict.estimate.available)}"
+    if not verdict.fits:
+        return f"Cannot fit here: {room}"
+    if verdict.changes:
+        return f"Fits with {change_words(verdict.changes)}: {room}"
+    return f"Fits{', close to the limit' if verdict.tight else ''}: {room}"
+
+
+def catalogue_html(ctx: Context, v: dict) -> str:
+    """Every catalogue model with its size, licence, template and whether it fits here with the form's settings."""
+    info = dataset_info(ctx, v["dataset"])
+    try:
+        listed = offers(form_config(v, info), seq_length=longest(info))
+    except gr.Error as exc:
+        return problem_html(exc)
+    chosen = (v.get("hub_model") or "").strip().lower()
+    rows = []
+    for offer in listed:
+        e, verdict = offer.entry, offer.verdict
+        kind = "too_big" if not verdict.fits else ("tight" if verdict.tight or verdict.changes else "fits")
+        where = " on the GPU" if verdict.estimate.where == "GPU" else ""
+        rows.append(
+            f'<tr class="{"tl-chosen" if e.id.lower() == chosen else ""}">'
+            f'<td><b>{esc(e.name)}</b><br><span class="tl-id">{esc(e.id)}</span></td>'
+            f'<td>{e.params_b:g} billion</td><td>{gb(e.download_bytes)}</td><td>{esc(e.licence)}</td>'
+            f'<td>{"gated: needs a token" if e.gated else "open"}</td><td>{esc(e.template)}</td>'
+            f'<td class="tl-verdict tl-{kind}">{esc(verdict_words(verdict))}{where}</td>'
+            f'<td>{esc(offer.state)}</td></tr>')
+    head = "".join(f"<th>{h}</th>" for h in ("Model", "Parameters", "Download", "Licence", "Access", "Chat template",
+                                             "Memory on this computer, with these settings", "Status"))
+    return f'<div class="tl-models"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def entry_label(entry) -> str:
+    gated = " · gated (needs a token)" if entry.gated else ""
+    return f"{entry.name} · {entry.params_b:g}B parameters · licence {entry.licence}{gated} · template {entry.template}"
+
+
+def describe_model(ctx: Context, v: dict) -> str:
+    """A few words on the chosen model: for a hub model its size, licence and state; for any model what training
+    does with its chat template. Never downloads anything."""
+    try:
+        model, _ = chosen_model(ctx, v)
+    except (gr.Error, TuneloopError):
+        return ""
+    lines = []
+    if v["source"] == "hub":
+        entry = find(model)
+        folder = hub.pulled(model)
+        if entry:
+            access = (f" Gated: accept its licence on huggingface.co/{esc(entry.id)}, then give a Hugging Face token."
+                      if entry.gated else "")
+            lines.append(f"**{esc(entry.name)}**: {entry.params_b:g} billion parameters, {gb(entry.download_bytes)} "
+                         f"to download, licence {esc(entry.licence)}.{access}")
+        else:
+            lines.append(f"**{esc(model)}** is not in Tuneloop's list: its size is known once it is downloaded.")
+        lines.append(f"Downloaded: it lies in {esc(folder)}." if folder else
+                     "Not downloaded yet: press **Download** (an interrupted download goes on where it stopped).")
+        lines = [" ".join(lines)]
+    try:
+        lines.append(esc(template_note(model)))
+    except TuneloopError:
+        pass
+    return "\n\n".join(lines)
+
+
+def on_hub_model(ctx: Context, v: dict):
+    """The chosen hub model: its description, and the Download button while it is not downloaded, with the token box
+    for a gated catalogue model or one typed by id (which may be gated)."""
+    try:
+        model_id = hub_id(v["hub_model"])
+    except ModelError:
+        model_id = ""
+    entry = find(model_id)
+    missing = bool(model_id) and needs_download(model_id)
+    return (describe_model(ctx, v), gr.update(visible=missing and (entry is None or entry.gated)),
+            gr.update(visible=missing), "")
+
+
+def download(ctx: Context, v: dict):
+    """Download the chosen hub model once, with a progress bar; pressing it again goes on from where it stopped.
+    The token goes to the Hub only: it is not kept anywhere, and the box is emptied afterwards."""
+    if v["source"] != "hub" or not (v["hub_model"] or "").strip():
+        raise gr.Error("Pick a model from the Hugging Face Hub list first.")
+    model_id = hub_id(v["hub_model"])
+    progress, last = v["progress"], []
+
+    def report(p: hub.DownloadProgress):
+        last[:] = [p.text]
+        progress(p.done_bytes / max(p.total_bytes, 1), desc=p.text)
+
+    progress(0, desc=f"Asking the Hugging Face Hub for {model_id}")
+    try:
+        folder = hub.pull(model_id, token=(v["token"] or "").strip() or None, progress=report)
+    except ModelError as exc:  # said next to the button (no network, gated, not found, cut off: press it again)
+        return f"**Not downloaded.** {esc(exc)}", gr.skip(), gr.skip(), gr.skip()
+    done = f" ({last[0]})" if last else ""
+    gr.Info(f"Downloaded {model_id}.")
+    return (f"Downloaded **{esc(model_id)}**{esc(done)}: kept in {esc(folder)} for every later run.",
+            gr.update(value="", visible=False), gr.update(visible=False), describe_model(ctx, v))
+
+
 def start_run(ctx: Context, v: dict):
-    """Start: refuse what cannot work (wrong data, too big), queue the run, follow it in Progress."""
+    """Start: refuse what cannot work (wrong data, too big, not downloaded), queue the run, follow it in Progress.
+    A catalogue model is judged before it is downloaded; any other hub model once it is."""
     config, info = build_run(ctx, v)
     if mismatch(config.method, info):
         raise gr.Error(mismatch(config.method, info))
-    result = estimate_memory(config, seq_length=info["stats"].get("tokens", {}).get("max"))
-    if result.verdict == "too_big":
-        raise gr.Error(f"Not started: {result.message}")
+    entry = find(config.model)
+    if needs_download(config.model) and entry is None:
+        raise gr.Error(f"'{config.model}' is not downloaded yet: press Download first, then Start.")
+    result = refuse_too_big(config, longest(info), how=lambda changes: USE_FIT_HOW)  # a ModelError in words
+    if needs_download(config.model):
+        raise gr.Error(f"'{config.model}' is not downloaded yet: press Download ({gb(entry.download_bytes)}) "
+                       f"first, then Start.")
     if result.verdict == "tight":
         gr.Warning(result.message)
     run_id = ctx.runner.submit(config)
@@ -185,7 +373,17 @@ def on_method(ctx: Context, v: dict):
 
 
 def on_source(ctx: Context, v: dict):
-    return gr.update(visible=v["source"] == "folder"), gr.update(visible=v["source"] == "run")
+    """The boxes of the chosen source; what is said about the model goes under the hub list for a hub model, under
+    the choice otherwise."""
+    hub_chosen = v["source"] == "hub"
+    described = describe_model(ctx, v)
+    return (gr.update(visible=v["source"] == "folder"), gr.update(visible=v["source"] == "run"),
+            gr.update(visible=hub_chosen), *on_hub_model(ctx, v)[1:3], "" if hub_chosen else described,
+            described if hub_chosen else "")
+
+
+def on_model_change(ctx: Context, v: dict):
+    return describe_model(ctx, v)
 
 
 def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State, suggestion: gr.State | None = None):
@@ -197,19 +395,46 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                 method = gr.Radio([(METHODS[m][0], m) for m in METHODS], value="sft", label=label("method"))
                 method_help = gr.Markdown(method_markdown("sft", None))
             with gr.Column():
-                source = gr.Radio(SOURCES, value="builtin", label="Start from")
+                source = gr.Radio(SOURCES, value="builtin", label="Start from", elem_id="tl-source")
                 folder = gr.Textbox(label="Model folder", visible=False, placeholder="/path/to/a/hugging-face-model",
+                                    max_length=text_cap("folder"),
                                     info="A folder with config.json and .safetensors weights.")
                 base_run = gr.Dropdown(label=label("base_run"), choices=[], visible=False,
                                        info="Its adapter is trained further, e.g. DPO after SFT.")
-                run_name = gr.Textbox(label=label("name") + " (optional)", placeholder="e.g. polite answers, try 1")
+                model_info = gr.Markdown(elem_id="tl-model-info")
+                run_name = gr.Textbox(label=label("name") + " (optional)", placeholder="e.g. polite answers, try 1",
+                                      max_length=text_cap("run_name"))
+        with gr.Column(visible=False) as hub_box:
+            with gr.Row():
+                hub_model = gr.Dropdown([(entry_label(e), e.id) for e in catalogue()], value=None, scale=3,
+                                        label="Model from the Hugging Face Hub", allow_custom_value=True,
+                                        filterable=True, elem_id="tl-hub-model",
+                                        info="Pick one of the list (each is judged for this computer below), or "
+                                             "type any Hugging Face id, owner/name.")
+                token = gr.Textbox(label="Hugging Face token (gated models only)", type="password", visible=False,
+                                   scale=2, elem_id="tl-hub-token",
+                                   info="A read token from huggingface.co/settings/tokens; used for this download "
+                                        "only, never saved.")
+                with gr.Column(scale=1, min_width=160):
+                    get = gr.Button("Download", visible=False, elem_id="tl-download-model")
+            hub_info = gr.Markdown(elem_id="tl-hub-info")
+            download_status = gr.Markdown(elem_id="tl-download-status")
+            with gr.Accordion("Models from the Hugging Face Hub: will each fit on this computer?", open=True):
+                gr.Markdown("Judged with the settings below before anything is downloaded: the model's weights, the "
+                            "adapter, the optimizer and the examples in memory, against the free memory of this "
+                            "computer (its GPU where there is one).")
+                models_table = gr.HTML(elem_id="tl-models")
         preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
                           label="How much training (preset)")
         cards = gr.HTML(preset_cards(presets[0]["name"], "sft", None, None))
-        with gr.Accordion("Advanced settings", open=False):
+        with gr.Accordion("Advanced settings", open=False, elem_id="tl-advanced") as advanced:
             gr.Markdown("Filled in by the preset. Change them only if you know why; each says what it does.")
             widgets = create_settings_form(presets[0]["name"], "sft")
-        memory = gr.HTML('<div class="tl-memory">Pick a dataset to see whether the run fits in memory.</div>')
+        memory = gr.HTML('<div class="tl-memory">Pick a dataset to see whether the run fits in memory.</div>',
+                         elem_id="tl-memory")
+        with gr.Row(equal_height=True):
+            advice = gr.HTML(elem_id="tl-fit-advice")
+            use_fit = gr.Button("Use these settings", visible=False, scale=0, min_width=180, elem_id="tl-use-fit")
         with gr.Row():
             check = gr.Button("Check memory", scale=1)
             start = gr.Button("Start training", variant="primary", scale=2)
@@ -217,26 +442,38 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         status = gr.Markdown()
 
     form = [widgets[d.name] for d in advanced_declarations()]
-    everything = {"dataset": dataset, "method": method, "source": source, "folder": folder, "base_run": base_run,
-                  "run_name": run_name, "preset": preset, **widgets}
+    everything = {"dataset": dataset, "method": method, "source": source, "hub_model": hub_model, "folder": folder,
+                  "base_run": base_run, "run_name": run_name, "preset": preset, **widgets}
     choices = {"dataset": dataset, "base_run": base_run}
     picks = {"dataset": dataset, "preset": preset, "method": method}
+    fit = [memory, advice, use_fit, models_table]
+    model_fields = {"source": source, "hub_model": hub_model, "folder": folder, "base_run": base_run}
     on([tab.select, demo.load], ctx, refresh_choices, choices, [dataset, base_run])
     on(dataset.change, ctx, on_dataset, picks, [method, method_help, cards]).then(
-        *bind(ctx, check_memory, everything), memory)
+        *bind(ctx, refresh_fit, everything), fit)
     on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards]).then(
-        *bind(ctx, check_memory, everything), memory)
-    on(source.change, ctx, on_source, {"source": source}, [folder, base_run]).then(
-        *bind(ctx, check_memory, everything), memory)
-    on([folder.blur, base_run.change, check.click], ctx, check_memory, everything, memory)
+        *bind(ctx, refresh_fit, everything), fit)
+    on(source.change, ctx, on_source, model_fields, [folder, base_run, hub_box, token, get, model_info, hub_info]
+       ).then(*bind(ctx, refresh_fit, everything), fit)
+    on(hub_model.change, ctx, on_hub_model, model_fields, [hub_info, token, get, download_status]).then(
+        *bind(ctx, refresh_fit, everything), fit)
+    on([folder.blur, base_run.input], ctx, on_model_change, model_fields, model_info)
+    # The verdicts follow the settings they depend on as the person changes them (not when a preset fills them).
+    fit_inputs = [widgets[name].input for name in ("quantization", "batch_size", "grad_accum", "max_length", "lora_r",
+                                                   "target_modules", "gradient_checkpointing", "optimizer",
+                                                   "keep_everyday")]
+    on([folder.blur, base_run.change, check.click, *fit_inputs], ctx, refresh_fit, everything, fit)
+    on(use_fit.click, ctx, use_fit_settings, everything, [*[widgets[n] for n in WHAT_CHANGES], advanced, *fit])
+    on(get.click, ctx, download, {**model_fields, "token": token}, [download_status, token, get, hub_info],
+       progress=True).then(*bind(ctx, refresh_fit, everything), fit)
     on(start.click, ctx, start_run, everything, [status, watch, tabs, memory])
     on(stop.click, ctx, stop_run, {"watch": watch}, status)
     if suggestion is not None:  # "Try this" in the Runs tab
         from ui import verdict
         on(suggestion.change, ctx, verdict.fill_train_form, {"suggestion": suggestion},
-           [dataset, method, source, folder, base_run, run_name, *form, status]).then(
+           [dataset, method, source, folder, base_run, hub_model, run_name, *form, status]).then(
             *bind(ctx, verdict.refill_settings, {"suggestion": suggestion}), form).then(
-            *bind(ctx, check_memory, everything), memory)
+            *bind(ctx, refresh_fit, everything), fit)
 
 
 CSS = """
@@ -252,4 +489,16 @@ CSS = """
 .tl-fits { border-left: 5px solid #16a34a; }
 .tl-tight { border-left: 5px solid #d97706; }
 .tl-too_big { border-left: 5px solid #dc2626; }
+.tl-advice { border-radius: 8px; padding: 8px 12px; font-size: 14px; }
+.tl-models { max-height: 420px; overflow-y: auto; }
+.tl-models table { width: 100%; border-collapse: collapse; font-size: 13px; border: 0; }
+.tl-models tr { border: 0; }
+.tl-models th { text-align: left; position: sticky; top: 0; background: var(--background-fill-secondary); }
+.tl-models th, .tl-models td { padding: 4px 8px; border: 0; border-bottom: 1px solid var(--border-color-primary);
+                               vertical-align: top; }
+.tl-models .tl-id { font-size: 12px; color: var(--body-text-color-subdued); }
+.tl-models tr.tl-chosen td { background: var(--background-fill-secondary); font-weight: 600; }
+.tl-models td.tl-verdict.tl-fits { border-left: 4px solid #16a34a; }
+.tl-models td.tl-verdict.tl-tight { border-left: 4px solid #d97706; }
+.tl-models td.tl-verdict.tl-too_big { border-left: 4px solid #dc2626; }
 """

@@ -3,6 +3,7 @@ the diagnosis with a "Try this" that fills the Train tab, early stopping, and th
 
 Rendering is plain functions of the run record (Markdown or table rows); the handlers are `handler(ctx, values)`."""
 import time
+from pathlib import Path
 
 import gradio as gr
 
@@ -138,15 +139,16 @@ def run_checks(ctx: Context, v: dict):
 # --- the Train tab's side of "Try this" ---------------------------------------------------------------------------
 
 def fill_train_form(ctx: Context, v: dict):
-    """The Train tab filled from a suggestion: dataset, method, what to start from, name, then every advanced setting
-    (in declaration order), and a line saying what changed. Nothing is started."""
+    """The Train tab filled from a suggestion: dataset, method, what to start from (source, folder, run, hub model),
+    name, then every advanced setting (in declaration order), and a line saying what changed. Nothing is started."""
     from ui.settings_form import advanced_declarations
 
     hint = v["suggestion"]
     if not hint:
-        return tuple(gr.skip() for _ in range(7 + len(advanced_declarations())))
+        return tuple(gr.skip() for _ in range(8 + len(advanced_declarations())))
     config = hint["config"]
-    source = "run" if config.get("base_run") else ("builtin" if config["model"] == "smollm2" else "folder")
+    source = ("run" if config.get("base_run") else "builtin" if config["model"] == "smollm2" else
+              "folder" if Path(config["model"]).is_dir() else "hub")
     change = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in hint["change"].items())
     saved = config["dataset"] in {d["name"] for d in ctx.datasets().list()}
     status = (f"Filled in from run **{esc(hint['run'])}** with the diagnosis' change ({esc(change)}): check it, "
@@ -154,7 +156,8 @@ def fill_train_form(ctx: Context, v: dict):
                                                                "dataset: save it in the Data tab and pick it above."))
     return (gr.update(value=config["dataset"]) if saved else gr.skip(), gr.update(value=config["method"]), gr.update(value=source),
             gr.update(value=config["model"] if source == "folder" else "", visible=source == "folder"),
-            gr.update(value=config.get("base_run") or None, visible=source == "run"), config["name"],
+            gr.update(value=config.get("base_run") or None, visible=source == "run"),
+            gr.update(value=config["model"]) if source == "hub" else gr.skip(), config["name"],
             *form_values_of(config), status)
 
 

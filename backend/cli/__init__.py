@@ -1,7 +1,7 @@
 """The command line: `python app.py COMMAND`. User errors become one plain line and a nonzero exit.
 
-One package: this module builds the parser from the command modules (runs, data, labels), each of which registers
-its own subcommands; options several commands share are declared once in options.py.
+One package: this module builds the parser from the command modules (runs, models, data, labels), each of which
+registers its own subcommands; options several commands share are declared once in options.py.
 """
 import argparse
 import sys
@@ -10,7 +10,7 @@ from backend.errors import TuneloopError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from backend.cli import data, labels, runs
+    from backend.cli import data, labels, models, runs
 
     parser = argparse.ArgumentParser(prog="python app.py", description="Tuneloop: fine-tune a language model "
                                      "on your own data and feedback. With no command, starts the web app.")
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "the port can use the app).")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     runs.register(commands)
+    models.register(commands)
     data.register(commands)
     labels.register(commands)
     return parser

@@ -5,15 +5,9 @@ import argparse
 
 from backend.cli.options import add_json, print_json
 from backend.config import METHODS, default
-from backend.data import DatasetStore, inspect_file
+from backend.data import DatasetStore, sandbox
 from backend.data.detect import FIELD_ALIASES
 from backend.errors import DataError
-
-
-def load_tokenizer():
-    """The built-in model's tokenizer, for exact token counts."""
-    from backend.models import load_tokenizer as load
-    return load()
 
 
 def _db():
@@ -45,13 +39,13 @@ def _add_detection_options(parser: argparse.ArgumentParser) -> None:
                              f"(default {default('max_length')}).")
 
 
-def _inspect(args) -> object:
-    return inspect_file(args.file, mapping=parse_mapping(args.map), kind=args.kind, tokenizer=load_tokenizer(),
-                        max_length=args.max_length)
+def _options(args) -> dict:
+    return dict(mapping=parse_mapping(args.map), kind=args.kind, max_length=args.max_length)
 
 
 def cmd_inspect(args) -> int:
-    report = _inspect(args)
+    """The file is read in a child process under the caps of backend/limits.py (backend/data/sandbox.py)."""
+    report = sandbox.inspect(args.file, **_options(args)).raise_error().report
     if args.json:
         print_json(report.to_json())
     else:
@@ -60,8 +54,8 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_add(args) -> int:
-    report = _inspect(args)
-    name = DatasetStore(_db()).add(report, name=args.name, source=args.file)
+    added = sandbox.add(args.file, name=args.name, source=args.file, **_options(args)).raise_error()
+    report, name = added.report, added.stored
     print(report.summary())
     split = report.stats["split"]
     print(f"Stored as dataset '{name}': {split['train']:,} training and {split['validation']:,} validation examples.")

@@ -11,7 +11,7 @@ from backend.runs import ENDED
 def follow(runner, run_id: str, as_json: bool) -> int:
     """Show the run until it ends (Ctrl-C asks it to stop and save), print the outcome; 0 when it finished."""
     try:
-        run = _progress(runner.store, run_id)
+        run = _progress(runner.store, run_id, runner)
     except KeyboardInterrupt:
         print("Stopping after the current step (press Ctrl-C again to leave it running)...", file=sys.stderr)
         runner.stop(run_id)
@@ -34,11 +34,17 @@ def follow(runner, run_id: str, as_json: bool) -> int:
     return 0 if run["status"] == "done" else 1
 
 
-def _progress(store, run_id: str) -> dict:
+def _progress(store, run_id: str, runner=None) -> dict:
     bar = None
     seen = 0
+    said = None
     while True:
         run = store.get(run_id)
+        waiting = getattr(runner, "waiting_for", None) if run["status"] == "queued" else None
+        if waiting and waiting != said:  # another process trains: say so once per holder
+            from backend.trainer_lock import holder_words
+            print(f"Waiting: {holder_words(waiting)}. Run {run_id} starts when it ends.", file=sys.stderr)
+        said = waiting or said
         if run["status"] == "running" and bar is None and run.get("total_steps"):
             bar = tqdm(total=run["total_steps"], desc=run_id, unit="step", file=sys.stderr)
         if bar is not None:

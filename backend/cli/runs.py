@@ -23,11 +23,13 @@ def config_from_args(*, data: str, method: str | None = None, preset: str | None
 
 
 def cmd_train(args) -> int:
+    from backend.cli.models import prepare_model
     from backend.runner import JobRunner
 
     config = config_from_args(data=args.data, method=args.method, preset=args.preset, model=args.model,
                               base_run=args.base_run, name=args.name, changed=changes(args))
-    runner = JobRunner()
+    config = prepare_model(config)  # refused here when it cannot fit; a hub model is downloaded first, with progress
+    runner = JobRunner(only_own=True)  # trains this run only, never someone else's queued run
     run_id = runner.submit(config)
     print(f"Run {run_id} queued ({config.method.upper()}, preset {args.preset}).", file=sys.stderr)
     return follow(runner, run_id, args.json)
@@ -35,7 +37,7 @@ def cmd_train(args) -> int:
 
 def cmd_resume(args) -> int:
     from backend.runner import JobRunner
-    runner = JobRunner()
+    runner = JobRunner(only_own=True)
     runner.resume(args.run_id)
     return follow(runner, args.run_id, args.json)
 
@@ -121,7 +123,8 @@ def register(commands):
                        "A name that is both: the saved dataset; write ./NAME for the file.")
     train.add_argument("--method", choices=METHODS, help="Training method (default: from the data).")
     add_preset(train)
-    train.add_argument("--model", help="Base model: 'smollm2' (built in, default), a local folder or a hub id.")
+    train.add_argument("--model", help="Base model: 'smollm2' (built in, default), a local folder, or a Hugging Face "
+                       "id (owner/name, downloaded once with a progress bar; see: python app.py models).")
     train.add_argument("--base-run", help="Build on a finished run's adapter (e.g. DPO after SFT).")
     train.add_argument("--name", help="A name for the run.")
     add_set(train)

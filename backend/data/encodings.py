@@ -53,3 +53,16 @@ def _decode_strict(data: bytes, encoding: str, name: str) -> str:
             f"{name} looks like {encoding.upper()} text but has a broken character at byte {e.start}. "
             "Save it again as UTF-8."
         ) from None
+
+
+def lines(text: str, keepends: bool = False):
+    """The lines of a text one at a time (\\n, \\r\\n or, in a file with no \\n, \\r), without a list of them all:
+    a file of millions of tiny rows stops at the row cap having held only the rows read."""
+    sep = "\n" if "\n" in text or "\r" not in text else "\r"
+    start, end_of_text = 0, len(text)
+    while start < end_of_text:
+        end = text.find(sep, start)
+        end = end_of_text if end == -1 else end + 1
+        line = text[start:end]
+        start = end
+        yield line if keepends else line.rstrip("\r\n")

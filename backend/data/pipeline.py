@@ -26,11 +26,13 @@ TRL_FORMATS = {
 
 def inspect_file(path, mapping: dict | None = None, kind: str | None = None, tokenizer=None,
                  max_length: int | None = None, max_bytes: int | None = None, seed: int = 0,
-                 validation_fraction: float = 0.1) -> DataReport:
-    """Everything Tuneloop finds in a data file. Raises DataError only when no usable example remains."""
+                 validation_fraction: float = 0.1, read: ReadResult | None = None) -> DataReport:
+    """Everything Tuneloop finds in a data file. Raises DataError only when no usable example remains.
+    `read`: the file as read_file already read it (the sandbox reads first, to keep the columns of a file it
+    cannot use)."""
     _check_options(max_length, validation_fraction)
     path = Path(path)
-    read = read_file(path, max_bytes=max_bytes)
+    read = read if read is not None else read_file(path, max_bytes=max_bytes)
     if not read.records:
         raise DataError(_nothing_readable(path.name, read))
     detection = detect([r for _, r in read.records[:200]], read.columns, mapping=mapping, kind=kind, name=path.name)

@@ -13,7 +13,8 @@ from typing import Any
 
 from backend.errors import ConfigError, DataError
 
-from .encodings import SUPPORTED, decode
+from .caps import RowCap
+from .encodings import SUPPORTED, decode, lines
 from .report import RowError
 from .result import ReadResult
 from .tables import read_csv, read_parquet, read_xlsx
@@ -93,8 +94,7 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> ReadResult:
         if head.startswith(magic):
             raise DataError(f"{name} is {what}, not a text data file. {todo}.")
     with open(path, "rb") as f:
-        data = f.read()
-    text, encoding, notices = decode(data, name)
+        text, encoding, notices = decode(f.read(), name)  # the bytes are let go as soon as they are text
     if not text.strip():
         raise DataError(f"{name} holds only blank lines, no examples. Pick the file that holds your examples.")
     if fmt is None:
@@ -142,9 +142,11 @@ def _not_object(value: Any) -> str:
 def _read_jsonl(text: str, path: Path) -> ReadResult:
     result = ReadResult(path, "jsonl")
     keys: dict[str, None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    cap = RowCap(path.name)
+    for number, line in enumerate(lines(text), start=1):
         if not line.strip():
             continue
+        cap(number)
         try:
             value = json.loads(line)
         except json.JSONDecodeError as e:
@@ -193,6 +195,8 @@ def _read_json(text: str, path: Path) -> ReadResult:
         raise DataError(f"{name} holds {_what(value)}, not a list of examples. Put the examples in a JSON list.")
     if not value:
         raise DataError(f"{name} holds an empty list: no examples. Pick the file that holds your examples.")
+    cap = RowCap(name)
+    cap.check_total(len(value))
     keys: dict[str, None] = {}
     for i, item in enumerate(value, start=1):
         if isinstance(item, dict):

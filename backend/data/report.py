@@ -42,6 +42,7 @@ class DataReport:
     stats: dict[str, Any] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)
     encoding: str | None = None
+    preview_only: bool = False  # examples trimmed to a preview (backend/data/sandbox.py): not storable
 
     def train_examples(self) -> list[dict]:
         return [self.examples[i] for i in self.split["train"]]

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
+from backend import workspace
 from backend.errors import DataError
 
 from .report import DataReport
@@ -42,7 +43,12 @@ class DatasetStore:
     def exists(self, name: str) -> bool:
         return self._row(str(name)) is not None
 
-    def add(self, report: DataReport, name: str | None = None, source: str | Path | None = None) -> str:
+    def add(self, report: DataReport, name: str | None = None, source: str | Path | None = None,
+            upload: str | Path | None = None) -> str:
+        """Store a report's examples as a dataset. `upload`: the app's own copy of an uploaded file (inside the
+        workspace's uploads folder), removed when the dataset is."""
+        if report.preview_only:
+            raise ValueError("a report trimmed to a preview cannot be stored: store it where it was inspected")
         source = str(source if source is not None else report.source)
         name = _clean_name(name if name is not None else Path(source).stem)
         if self.exists(name):
@@ -54,11 +60,11 @@ class DatasetStore:
         try:
             with self.db.atomic():
                 cursor = self.db.execute(
-                    "INSERT INTO datasets (name, kind, format, source, mapping, rows, valid_rows, invalid_rows, stats, created)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO datasets (name, kind, format, source, mapping, rows, valid_rows, invalid_rows, stats, created,"
+                    " upload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [name, report.kind, report.format, source, json.dumps(report.mapping), report.rows, report.valid_rows,
                      report.invalid_rows, json.dumps(stats, ensure_ascii=False),
-                     datetime.now(timezone.utc).isoformat(timespec="seconds")])
+                     datetime.now(timezone.utc).isoformat(timespec="seconds"), _upload_path(upload)])
                 dataset_id = cursor.lastrowid
                 self.db.conn.executemany(
                     "INSERT INTO dataset_rows (dataset_id, idx, split, data) VALUES (?, ?, ?, ?)",
@@ -105,7 +111,35 @@ class DatasetStore:
         return new
 
     def delete(self, name: str) -> None:
+        """Remove a dataset, and the app's copy of the file it was uploaded from."""
         row = self._require(name)
         with self.db.atomic():
             self.db.execute("DELETE FROM dataset_rows WHERE dataset_id = ?", [row["id"]])
             self.db.execute("DELETE FROM datasets WHERE id = ?", [row["id"]])
+        remove_upload(row.get("upload"))
+
+
+def _upload_path(upload) -> str | None:
+    """An uploaded copy is remembered only when it lies in the workspace's uploads folder: removing a dataset never
+    touches a file the user gave by its own path."""
+    if not upload:
+        return None
+    path = Path(upload).resolve()
+    return str(path) if path.is_relative_to(workspace.uploads_dir()) else None
+
+
+def remove_upload(upload: str | None) -> None:
+    """Delete an uploaded copy and the folder Gradio made for it, when empty (only inside the uploads folder)."""
+    if not upload:
+        return
+    path = Path(upload)
+    uploads = workspace.uploads_dir()
+    if not path.resolve().is_relative_to(uploads):
+        return
+    path.unlink(missing_ok=True)
+    folder = path.parent
+    if folder != uploads and folder.resolve().is_relative_to(uploads):
+        try:
+            folder.rmdir()
+        except OSError:  # other files still in it
+            pass

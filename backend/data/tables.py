@@ -1,17 +1,25 @@
-"""Tables: CSV/TSV (delimiter sniffed, huge cells allowed), Parquet (pyarrow) and the first sheet of an .xlsx (openpyxl)."""
+"""Tables: CSV/TSV (delimiter sniffed, huge cells allowed), Parquet (pyarrow) and the first sheet of an .xlsx (openpyxl).
+
+Each is read as a stream, row by row, under the row cap (caps.py): Parquet one batch at a time, and a sheet up to
+its last real row whatever size it claims to be.
+"""
 from __future__ import annotations
 
 import csv
-import io
 import math
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from backend.errors import DataError
 
+from .caps import RowCap, check_unpacked
+from .encodings import lines
 from .report import RowError
 from .result import ReadResult
+
+PARQUET_BATCH = 1024
 
 
 def _pick_delimiter(header: str) -> str:
@@ -45,7 +53,8 @@ def read_csv(text: str, path: Path, fmt: str) -> ReadResult:
         result.file_format = "tsv"
     elif delimiter not in ",\t":
         result.notices.append(f"Columns are separated by '{delimiter}'.")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(lines(text, keepends=True), delimiter=delimiter)
+    cap = RowCap(path.name)
     number = 0
     try:
         header = None
@@ -60,6 +69,7 @@ def read_csv(text: str, path: Path, fmt: str) -> ReadResult:
             number += 1
             if not any(cell.strip() for cell in row):
                 continue
+            cap(number)
             if len(row) > len(header) and any(c.strip() for c in row[len(header):]):
                 result.errors.append(RowError(
                     number,
@@ -85,21 +95,57 @@ def _clean_cell(value: Any) -> Any:
     return value
 
 
+def _parquet_failed(path: Path, e: Exception) -> DataError:
+    return DataError(f"{path.name} could not be read as Parquet ({(str(e).splitlines() or [type(e).__name__])[0][:200]}). "
+                     "Export it again.")
+
+
 def read_parquet(path: Path) -> ReadResult:
+    """Batch by batch: the row count the file declares is checked against the cap before anything is unpacked
+    (a few kilobytes of repeated values can stand for a million rows)."""
     try:
         import pyarrow.parquet as pq
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        total = parquet.metadata.num_rows
+        columns = [str(c) for c in parquet.schema_arrow.names]
     except Exception as e:  # pyarrow raises many kinds
-        raise DataError(f"{path.name} could not be read as Parquet ({str(e).splitlines()[0][:200]}). Export it again.") from None
-    result = ReadResult(path, "parquet", columns=[str(c) for c in table.column_names])
-    if table.num_rows == 0:
+        raise _parquet_failed(path, e) from None
+    result = ReadResult(path, "parquet", columns=columns)
+    if total == 0:
         raise DataError(f"{path.name} has columns ({', '.join(result.columns[:8])}) but no rows.")
-    for i, row in enumerate(table.to_pylist(), start=1):
-        result.records.append((i, {str(k): _clean_cell(v) for k, v in row.items()}))
+    cap = RowCap(path.name)
+    cap.check_total(total)
+    number = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH):
+            for row in batch.to_pylist():
+                number += 1
+                cap(number)
+                result.records.append((number, {str(k): _clean_cell(v) for k, v in row.items()}))
+    except (DataError, MemoryError):
+        raise
+    except Exception as e:
+        raise _parquet_failed(path, e) from None
+    finally:
+        parquet.close()
     return result
 
 
+def unpacked_size(path: Path) -> int:
+    """What a ZIP file's members unpack to, from its directory (no member is read)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DataError(f"{path.name} could not be opened as an Excel workbook ({str(e)[:200]}). "
+                        "Save it again as .xlsx or CSV.") from None
+
+
 def read_xlsx(path: Path) -> ReadResult:
+    """The first sheet, row by row. The size a sheet declares (its 'dimension', e.g. A1:XFD1048576) is ignored:
+    rows are read as they are stored and padded to the header's width, so a claimed million rows of 16,384 columns
+    costs nothing, and the reading ends at the last real row."""
+    check_unpacked(path.name, path.stat().st_size, unpacked_size(path))
     try:
         import openpyxl
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -110,6 +156,8 @@ def read_xlsx(path: Path) -> ReadResult:
         result = ReadResult(path, "xlsx")
         if len(book.worksheets) > 1:
             result.notices.append(f"Read the first sheet ('{sheet.title}'); the other {len(book.worksheets) - 1} sheet(s) were not used.")
+        if hasattr(sheet, "reset_dimensions"):  # read-only sheets: forget the declared size
+            sheet.reset_dimensions()
         rows = sheet.iter_rows(values_only=True)
         header = None
         for row in rows:
@@ -119,11 +167,13 @@ def read_xlsx(path: Path) -> ReadResult:
         if header is None:
             raise DataError(f"The first sheet of {path.name} is empty. Put the examples there, one per row, under a header row.")
         result.columns = header
+        cap = RowCap(path.name)
         number = 0
         for row in rows:
             number += 1
             if not any(c is not None and str(c).strip() for c in row):
                 continue
+            cap(number)
             result.records.append((number, {h: _clean_cell(row[i]) if i < len(row) else None for i, h in enumerate(header)}))
     finally:
         book.close()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from backend.config import RunConfig
 from backend.train.callbacks import MetricsCallback, PatienceCallback, StopCallback, early_stopping_record
+from backend.train.checkpoints import latest_complete, save_adapter
 from backend.train.common import prepare_model, trainer_arguments
 
 
@@ -47,13 +48,14 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, callbacks, config.beta),
     }
     trainer = builders[config.method]()
-    checkpoint = latest_checkpoint(run_dir / "checkpoints") if resume else None
+    checkpoint = latest_checkpoint(run_dir / "checkpoints", log) if resume else None
+    if checkpoint:
+        log(f"Resuming from {checkpoint.name}.")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if patience and not stop.stopped:
         outcome["early_stopping"] = early_stopping_record(patience, trainer.state)
         log(f"Early stopping: {outcome['early_stopping']['note']}")
-    adapter_dir = run_dir / "adapter"
-    trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+    save_adapter(trainer.model, run_dir / "adapter", selected_adapters=["default"])
     final = {}
     if patience and trainer.state.best_metric is not None:
         # The kept adapter is the best checkpoint, whose held-back loss is known; evaluating it again would log a
@@ -89,9 +91,9 @@ def mixed(rows: list, seed: int) -> list:
     return rows
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    checkpoints = sorted(Path(folder).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return checkpoints[-1] if checkpoints else None
+def latest_checkpoint(folder: Path, log=print) -> Path | None:
+    """The newest complete checkpoint; an incomplete newer one (a crash during its save) is logged and skipped."""
+    return latest_complete(folder, log)
 
 
 def _tokens_per_example(tokenizer, rows: list) -> float:

@@ -1,0 +1,63 @@
+"""A model from the Hugging Face Hub as its users meet it, in headless Chromium: the catalogue judged for this
+computer before anything downloads, a model picked from the list, its fit verdict read on the page, and "Use these
+settings" changing the Advanced settings. Nothing is downloaded (the Hub cannot be reached from tests)."""
+import re
+
+import pytest
+
+from backend.catalogue import catalogue
+from tests.browser.test_browser_flow import choose, wait_for
+from ui.train_tab import entry_label
+
+pytestmark = pytest.mark.browser
+PICKED = "HuggingFaceTB/SmolLM2-360M-Instruct"
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    from tests.hub_standin import closed_port
+    monkeypatch.setenv("HF_ENDPOINT", closed_port())
+
+
+def test_pick_a_catalogue_model_read_its_verdict_and_use_the_settings_that_fit(offline, app, page):
+    url, _ = app
+    page.goto(url)
+    page.get_by_role("tab", name="2. Train").click()
+    page.get_by_label("A model from the Hugging Face Hub (downloaded once)").check()
+    table = page.locator("#tl-models")
+    table.locator("td.tl-verdict").first.wait_for()
+    assert table.locator("td.tl-verdict").count() == len(catalogue())
+    for entry in catalogue():
+        assert entry.name in table.inner_text()
+    assert all(t.startswith(("Fits", "Cannot fit here")) for t in table.locator("td.tl-verdict").all_inner_texts())
+
+    entry = next(e for e in catalogue() if e.id == PICKED)
+    choose(page, "Model from the Hugging Face Hub", entry_label(entry))
+    page.locator("#tl-hub-info").get_by_text("0.36 billion parameters").wait_for()
+    assert "Chat template: chatml" in page.locator("#tl-hub-info").inner_text()
+    page.get_by_role("button", name="Download").wait_for()  # not downloaded yet
+    chosen = table.locator("tr.tl-chosen")
+    chosen.wait_for()
+    assert PICKED in chosen.inner_text() and chosen.locator("td.tl-verdict").inner_text().startswith("Fits")
+    page.locator("#tl-memory").get_by_text("Memory: Fits").wait_for()
+
+    # 512 examples per step cannot fit on this computer; the verdict names the settings that can.
+    page.get_by_text("Advanced settings").click()
+    batch = page.get_by_role("spinbutton", name="Examples per step (batch size)")
+    batch.fill("512")
+    batch.press("Tab")
+    page.locator("#tl-memory").get_by_text("Memory: Too big").wait_for()
+    advice = page.locator("#tl-fit-advice")
+    advice.get_by_text("Fits with").wait_for()
+    words = advice.inner_text()
+    smaller = int(re.search(r"batch (\d+) \(accumulation (\d+)\)", words)[1])
+    assert smaller < 512
+    assert chosen.locator("td.tl-verdict").inner_text().startswith("Fits with")  # the table follows the form
+
+    page.get_by_role("button", name="Use these settings").click()
+    wait_for(lambda: batch.input_value() == str(smaller), 60, "the batch size was not changed")
+    page.locator("#tl-memory").get_by_text(re.compile("Memory: (Fits|Tight)")).wait_for()
+    if "4-bit QLoRA" in words:
+        quantization = page.get_by_role("combobox", name="Compress the model to save memory (quantization)")
+        assert quantization.input_value() == "4bit"
+    page.get_by_role("button", name="Use these settings").wait_for(state="hidden")
