@@ -1,6 +1,5 @@
-"""Commands about runs: train, resume, stop, runs, generate, export, settings, presets."""
+"""Commands about runs: train, resume, stop, runs, generate, settings, presets (export: cli/export.py)."""
 import sys
-from pathlib import Path
 
 from backend.cli.follow import follow
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
@@ -61,17 +60,6 @@ def cmd_generate(args) -> int:
         print(f"> {prompt}\n{answer.text}\n")
     if args.json:
         print_json({"outputs": [a.text for a in answers], "seed": sampling.seed})
-    return 0
-
-
-def cmd_export(args) -> int:
-    from backend.db import connect
-    from backend.export import export_run
-    from backend.runs import RunStore
-
-    path = export_run(RunStore(connect()), args.run_id, Path(args.out), adapter_only=args.adapter_only,
-                      zip_it=args.zip, progress=lambda m: print(m + "...", file=sys.stderr))
-    print(f"Exported to {path}")
     return 0
 
 
@@ -153,13 +141,6 @@ def register(commands):
                           help=f"{sampling['temperature'].meta['help']} (default {sampling['temperature'].default}).")
     add_json(generate, 'End with one JSON line: {"outputs": [...], "seed": N}.')
     generate.set_defaults(func=cmd_generate)
-
-    export = commands.add_parser("export", help="Save a run as a merged model folder (or the adapter alone).")
-    export.add_argument("run_id", help="The run to export.")
-    export.add_argument("--out", required=True, help="A new or empty folder to write to.")
-    export.add_argument("--adapter-only", action="store_true", help="Export only the LoRA adapter.")
-    export.add_argument("--zip", action="store_true", help="Also make a .zip of the folder.")
-    export.set_defaults(func=cmd_export)
 
     runs = commands.add_parser("runs", help="List runs with their status and results.")
     add_json(runs, "Print the list as JSON.")
