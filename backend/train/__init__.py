@@ -13,7 +13,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
                  log=print) -> dict:
     """Train, save the adapter to run_dir/adapter, probe forgetting. Returns {'stopped', 'probe', 'metrics'}."""
     from backend.config import batch_plan
-    from backend.launcher import Ranks
+    from backend.ranks import Ranks
     from backend.models import detect_hardware, load_tokenizer, resolve_model
     from backend.train.dpo import build_dpo_trainer
     from backend.train.kto import build_kto_trainer
