@@ -214,7 +214,7 @@ def main(argv=None) -> int:
         from torch.distributed.elastic.multiprocessing.api import SignalException
         from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
         if isinstance(exc, ChildFailedError):
-            rank, failure = exc.get_first_failure()
+            rank, failure = first_cause(exc.failures)
             return _failed(store, run_id, describe_rank_failure(rank, world, failure.exitcode, failure.message))
         if isinstance(exc, SignalException):  # the agent has ended the ranks; end as a signalled worker ends
             print(f"The training processes were ended ({exc.sigval.name}).", flush=True)
@@ -237,6 +237,17 @@ def run_accelerate(arguments: list[str]):
     from accelerate.commands.launch import launch_command as accelerate_launch
     from accelerate.commands.launch import launch_command_parser
     accelerate_launch(launch_command_parser().parse_args(arguments))
+
+
+def first_cause(failures: dict) -> tuple:
+    """(rank, failure) of the rank that most likely caused the others to fail: one ended by a signal other than the
+    SIGTERM the agent sends, before one that ended with an error (the others fail on the lost connection), earliest
+    first, then the lowest rank."""
+    def order(item):
+        rank, failure = item
+        code = failure.exitcode if failure.exitcode is not None else 0
+        return (0 if code < 0 and code != -signal.SIGTERM else 1 if code < 0 else 2, failure.timestamp, rank)
+    return min(failures.items(), key=order)
 
 
 def describe_rank_failure(rank: int, world: int, exitcode: int, message) -> str:

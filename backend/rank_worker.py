@@ -37,7 +37,7 @@ def train(run_id: str, ranks) -> int:
 
     store = RunStore(connect())
     if ranks.main:
-        return 0 if worker.finish(store, run_id) else 1  # records the outcome, as the single worker does
+        return 0 if worker.finish(store, run_id, crashes=False) else 1  # records the outcome, as the single worker does
     worker.train_run(store, store.get(run_id), writes=False)
     return 0
 
