@@ -19,12 +19,12 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+
+from backend.ranks import AGENT_ENV, local_gpus, local_processes, log_name
 
 ROOT = Path(__file__).resolve().parent.parent
 FORCE_ENV = "TUNELOOP_LAUNCH"
-AGENT_ENV = "TUNELOOP_AGENT_PID"  # the launcher's pid, so that a rank started after it died ends at once
 CONFIG_NAME = "accelerate.yaml"
 # Accelerate starts several processes only through torchrun, which its config calls MULTI_GPU (its MULTI_CPU type
 # needs MPI's mpirun instead). Processes that find no GPU join with gloo on the CPU.
@@ -41,69 +41,12 @@ DEEPSPEED_CONFIG = {"zero_stage": 3, "offload_optimizer_device": "none", "offloa
                     "zero3_init_flag": True, "zero3_save_16bit_model": True, "gradient_clipping": 1.0}
 
 
-@dataclass(frozen=True)
-class Ranks:
-    """This process's place among a run's training processes, as torchrun describes it (0 of 1 when alone)."""
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @classmethod
-    def here(cls) -> "Ranks":
-        env = os.environ
-        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
-
-    @property
-    def main(self) -> bool:
-        """Rank 0 alone writes: the log, metrics, status, checkpoints, the adapter and the probe."""
-        return self.rank == 0
-
-    @property
-    def launched(self) -> bool:
-        return "RANK" in os.environ and AGENT_ENV in os.environ
-
-    def join(self, hardware):
-        """Join the run's other processes now (Accelerate's shared state, which the Trainer uses later as well), so that
-        decisions made before the Trainer exists are the same everywhere. None when alone."""
-        if self.world == 1:
-            return None
-        from accelerate import PartialState
-        return PartialState(cpu=hardware.device != "cuda")
-
-    def same_everywhere(self, state, value):
-        """Rank 0's `value`, on every rank."""
-        if state is None:
-            return value
-        from accelerate.utils import broadcast_object_list
-        return broadcast_object_list([value], from_process=0)[0]
-
-
-def log_name(rank: int) -> str:
-    return "train.log" if rank == 0 else f"train.rank{rank}.log"
-
-
 # --- how many processes, where ---------------------------------------------------------------------------------
 
-def local_gpus() -> int:
-    if os.environ.get("TUNELOOP_FORCE_CPU") == "1":
-        return 0
-    import torch
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def local_processes(config, hardware=None, gpus: int | None = None) -> int:
-    """Processes on this computer: the setting, or 0 (auto): one per GPU here, one on a computer without a GPU."""
-    if config.processes:
-        return config.processes
+def world_size(config, hardware=None) -> int:
     if hardware is None:
         from backend.models import detect_hardware
         hardware = detect_hardware()
-    if hardware.device != "cuda":
-        return 1
-    return max(1, local_gpus() if gpus is None else gpus)
-
-
-def world_size(config, hardware=None) -> int:
     return local_processes(config, hardware) * config.machines
 
 
@@ -129,18 +72,6 @@ def check_devices(config, hardware, gpus: int | None = None):
         if importlib.util.find_spec("deepspeed") is None:
             raise ConfigError("strategy", "deepspeed-zero3 needs DeepSpeed, which is not installed: run "
                               "`pip install deepspeed`, or choose fsdp, which needs nothing more.")
-
-
-def device_map():
-    """Where a process loads the model on a GPU: its own card; none when FSDP or DeepSpeed place the shards."""
-    if sharded():
-        return None
-    return {"": Ranks.here().local_rank}
-
-
-def sharded() -> bool:
-    """True in a process whose model FSDP or DeepSpeed splits (Accelerate's launcher says so in the environment)."""
-    return any(os.environ.get(name, "").lower() == "true" for name in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
 
 
 # --- the launch ------------------------------------------------------------------------------------------------
@@ -283,7 +214,7 @@ def main(argv=None) -> int:
         from torch.distributed.elastic.multiprocessing.api import SignalException
         from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
         if isinstance(exc, ChildFailedError):
-            rank, failure = exc.get_first_failure()
+            rank, failure = first_cause(exc.failures)
             return _failed(store, run_id, describe_rank_failure(rank, world, failure.exitcode, failure.message))
         if isinstance(exc, SignalException):  # the agent has ended the ranks; end as a signalled worker ends
             print(f"The training processes were ended ({exc.sigval.name}).", flush=True)
@@ -306,6 +237,17 @@ def run_accelerate(arguments: list[str]):
     from accelerate.commands.launch import launch_command as accelerate_launch
     from accelerate.commands.launch import launch_command_parser
     accelerate_launch(launch_command_parser().parse_args(arguments))
+
+
+def first_cause(failures: dict) -> tuple:
+    """(rank, failure) of the rank that most likely caused the others to fail: one ended by a signal other than the
+    SIGTERM the agent sends, before one that ended with an error (the others fail on the lost connection), earliest
+    first, then the lowest rank."""
+    def order(item):
+        rank, failure = item
+        code = failure.exitcode if failure.exitcode is not None else 0
+        return (0 if code < 0 and code != -signal.SIGTERM else 1 if code < 0 else 2, failure.timestamp, rank)
+    return min(failures.items(), key=order)
 
 
 def describe_rank_failure(rank: int, world: int, exitcode: int, message) -> str:

@@ -152,7 +152,7 @@ def estimate_memory(config: RunConfig, hardware=None, available: int | None = No
     if available is None:
         available = free_memory(hardware.device)
     if processes is None:
-        from backend.launcher import local_processes
+        from backend.ranks import local_processes
         processes = local_processes(config, hardware)
     if checkpointing is None:
         if config.gradient_checkpointing == "auto":

@@ -31,7 +31,7 @@ def fit_verdict(entry_or_model, config: RunConfig, hardware=None, available: int
     """entry_or_model: a CatalogueEntry, a model name (built-in, folder, hub id) or a config.json dict.
     available: free bytes to fit in (default: the GPU's free memory, or the machine's available memory), per card.
     gpus: the GPUs of this computer (default: counted)."""
-    from backend.launcher import local_gpus, local_processes
+    from backend.ranks import local_gpus, local_processes
 
     model_id, shape = _model(entry_or_model, config)
     if hardware is None:

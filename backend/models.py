@@ -145,7 +145,7 @@ def load_model(name: str | None, quantization: str = "none", hardware: Hardware 
     hardware = hardware or detect_hardware()
     path = resolve_model(name)
     kwargs = {"dtype": hardware.dtype, "trust_remote_code": False, "use_safetensors": True}
-    from backend.launcher import device_map, sharded
+    from backend.ranks import device_map, sharded
     if quantization == "4bit":
         # FSDP can only split float tensors: packed 4-bit weights are then stored as the training dtype (FSDP-QLoRA).
         storage = {"bnb_4bit_quant_storage": hardware.dtype} if sharded() else {}

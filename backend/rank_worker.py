@@ -14,7 +14,7 @@ def main(argv=None) -> int:
     os.environ["TUNELOOP_HOME"] = home
     from backend.worker import _exit_with_parent
     _exit_with_parent()  # the agent's end ends this rank
-    from backend.launcher import AGENT_ENV, Ranks, log_name
+    from backend.ranks import AGENT_ENV, Ranks, log_name
     if os.environ.get(AGENT_ENV) and os.getppid() != int(os.environ[AGENT_ENV]):
         os._exit(3)  # the agent died before the request above took effect
 
@@ -37,7 +37,7 @@ def train(run_id: str, ranks) -> int:
 
     store = RunStore(connect())
     if ranks.main:
-        return 0 if worker.finish(store, run_id) else 1  # records the outcome, as the single worker does
+        return 0 if worker.finish(store, run_id, crashes=False) else 1  # records the outcome, as the single worker does
     worker.train_run(store, store.get(run_id), writes=False)
     return 0
 

@@ -27,8 +27,10 @@ def main(run_id: str, home: str):
     finish(RunStore(connect()), run_id)
 
 
-def finish(store, run_id: str) -> bool:
-    """Train the run and record how it went in the database; False when it failed."""
+def finish(store, run_id: str, crashes: bool = True) -> bool:
+    """Train the run and record how it went in the database; False when it failed. crashes=False (rank 0 of several
+    processes): an unexpected error is raised, not recorded, so that the launcher names the rank that failed first
+    (a rank killed beside it makes this one fail too, with a lost connection)."""
     from backend import workspace
     from backend.errors import TuneloopError
     folder = workspace.run_dir(run_id)
@@ -45,6 +47,8 @@ def finish(store, run_id: str) -> bool:
         store.set_status(run_id, "failed", reason=str(exc))
         _log(lambda: print(f"Run failed: {exc}"))
     except Exception as exc:  # anything else: a sentence in the database first, then the traceback in the log
+        if not crashes:
+            raise
         store.set_status(run_id, "failed", reason=explain_failure(exc, folder))
         _log(traceback.print_exc)
     return False

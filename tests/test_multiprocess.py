@@ -186,6 +186,18 @@ def test_a_failed_rank_is_named_with_how_it_failed():
     assert "train.log" in describe_rank_failure(0, 2, 1, "")
 
 
+def test_the_rank_killed_is_named_before_the_one_that_lost_its_connection_to_it():
+    from types import SimpleNamespace
+
+    from backend.launcher import first_cause
+    lost = SimpleNamespace(exitcode=1, timestamp=100)  # rank 0: "Connection closed by peer", recorded first
+    killed = SimpleNamespace(exitcode=-9, timestamp=101)
+    ended = SimpleNamespace(exitcode=-15, timestamp=99)  # SIGTERM: what the agent sends the others
+    assert first_cause({0: lost, 1: killed, 2: ended})[0] == 1
+    assert first_cause({0: lost, 2: ended})[0] == 2
+    assert first_cause({0: lost, 1: SimpleNamespace(exitcode=1, timestamp=101)})[0] == 0
+
+
 # --- memory on several devices --------------------------------------------------------------------------------
 
 def test_memory_per_card_with_ddp_keeps_the_model_and_fsdp_splits_it():

@@ -14,7 +14,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     """Train, save the adapter to run_dir/adapter, probe forgetting, answer the held-back examples before and after.
     Returns {'stopped', 'probe', 'heldout', 'metrics', 'outcome'} (outcome: what it trained on and how it ended)."""
     from backend.config import batch_plan
-    from backend.launcher import Ranks
+    from backend.ranks import Ranks
     from backend.models import detect_hardware, load_tokenizer, resolve_model
     from backend.train.dpo import build_dpo_trainer
     from backend.train.kto import build_kto_trainer
