@@ -15,7 +15,6 @@ What keeps it honest when things go wrong:
   whole process group.
 """
 import logging
-import multiprocessing
 import signal
 import threading
 import time
@@ -173,13 +172,12 @@ class JobRunner:
         self.waiting_for = holder
 
     def _run_one(self, run_id: str):
-        from backend import worker
-        context = multiprocessing.get_context("spawn")
+        from backend import launcher
         if not self.store.claim(run_id):  # another Tuneloop process took it first
             return
         self.current = run_id
         (workspace.run_dir(run_id) / "STOP").unlink(missing_ok=True)  # a stop asked of an earlier attempt
-        process = context.Process(target=worker.main, args=(run_id, str(workspace.home())), daemon=True)
+        process = launcher.worker_process(run_id, str(workspace.home()), self.store)
         self.process = process
         process.start()
         self._record_worker(run_id, process.pid)

@@ -22,10 +22,16 @@ def main(run_id: str, home: str):
     os.dup2(log_file.fileno(), 2)
 
     from backend.db import connect
-    from backend.errors import TuneloopError
     from backend.runs import RunStore
 
-    store = RunStore(connect())
+    finish(RunStore(connect()), run_id)
+
+
+def finish(store, run_id: str) -> bool:
+    """Train the run and record how it went in the database; False when it failed."""
+    from backend import workspace
+    from backend.errors import TuneloopError
+    folder = workspace.run_dir(run_id)
     try:
         run = store.get(run_id)
         result = train_run(store, run)
@@ -34,12 +40,14 @@ def main(run_id: str, home: str):
         store.set_status(run_id, "stopped" if result["stopped"] else "done")
         _log(lambda: print("Run stopped; resume it with: python app.py resume " + run_id if result["stopped"]
                            else "Run finished."))
+        return True
     except TuneloopError as exc:
         store.set_status(run_id, "failed", reason=str(exc))
         _log(lambda: print(f"Run failed: {exc}"))
     except Exception as exc:  # anything else: a sentence in the database first, then the traceback in the log
         store.set_status(run_id, "failed", reason=explain_failure(exc, folder))
         _log(traceback.print_exc)
+    return False
 
 
 def _log(write):
@@ -66,7 +74,8 @@ def _exit_with_parent():
         os._exit(3)
 
 
-def train_run(store, run: dict) -> dict:
+def train_run(store, run: dict, writes: bool = True) -> dict:
+    """writes=False: a rank other than 0 of a run trained by several processes, which writes nothing to the database."""
     from backend import workspace
     from backend.config import build_config
     from backend.data import load_examples
@@ -74,7 +83,8 @@ def train_run(store, run: dict) -> dict:
 
     config = build_config(run["config"])
     folder = workspace.run_dir(run["id"])
-    (folder / "STOP").unlink(missing_ok=True)
+    if writes and not os.environ.get("RANK"):  # several processes: the launcher cleared it before they started
+        (folder / "STOP").unlink(missing_ok=True)
     base_adapter = store.finished_adapter(config.base_run) if config.base_run else None
     kind, train_rows, eval_rows = load_examples(config.dataset, db=store.db,
                                                 validation_fraction=config.validation_split)
@@ -85,10 +95,14 @@ def train_run(store, run: dict) -> dict:
     print(f"Training {config.method.upper()} on {len(train_rows)} examples ({len(eval_rows)} held out).")
     return run_training(
         config, folder, train_rows, eval_rows,
-        on_metrics=lambda step, row: store.add_metrics(run["id"], step, row),
-        on_total_steps=lambda total: store.update(run["id"], total_steps=total),
+        on_metrics=(lambda step, row: store.add_metrics(run["id"], step, row)) if writes else _nothing,
+        on_total_steps=(lambda total: store.update(run["id"], total_steps=total)) if writes else _nothing,
         base_adapter=base_adapter, resume=bool(run.get("resume")),
     )
+
+
+def _nothing(*_):
+    pass
 
 
 METHOD_NEEDS = {

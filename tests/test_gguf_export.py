@@ -207,3 +207,21 @@ def test_a_near_tie_is_told_apart_from_a_real_difference():
     assert _parts_at_near_tie([5, 6, 1], [5, 7, 1], logits, tolerance=0.05)  # 4.00 vs 3.98 at the second token
     assert not _parts_at_near_tie([5, 6, 1], [5, 2, 1], logits, tolerance=0.05)  # 4.00 vs 0: a real change
     assert not _parts_at_near_tie([5, 6, 1], [5, 6], logits, tolerance=0.05)  # stopped early: not a tie
+
+
+def test_a_q8_parting_counts_only_where_rounding_outweighs_the_gap_and_gross_errors_fail():
+    import torch
+    from backend.gguf_check import _parts_within_rounding, _verdict
+
+    merged = torch.zeros(3, 8)
+    merged[1, 6], merged[1, 7], merged[1, 2] = 4.0, 3.9, 1.0  # at the second token: 6 leads 7 by 0.1, 2 by 3.0
+    moved = merged.clone()
+    moved[1, 6], moved[1, 7] = 3.94, 3.96  # the file moved both by 0.06: more than the 0.1 gap together
+    assert _parts_within_rounding([5, 6, 1], [5, 7, 1], merged, moved)
+    assert not _parts_within_rounding([5, 6, 1], [5, 2, 1], merged, moved)  # a 3.0 gap: a real change
+    assert not _parts_within_rounding([5, 6, 1], [5, 7, 1], merged, merged)  # nothing moved: no excuse
+    tolerance = 0.4  # 1% of a largest logit of 40
+    assert _verdict("q8_0", 3, 1, 1.0, tolerance)[0]
+    assert not _verdict("q8_0", 3, 0, 1.0, tolerance)[0]
+    passed, reason = _verdict("q8_0", 5, 0, 41.0, tolerance)  # logits off by more than the largest one
+    assert not passed and "8-bit rounding" in reason

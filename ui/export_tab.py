@@ -1,23 +1,24 @@
-"""Export tab: a finished run as a merged model or its adapter alone, with progress, a zip to download,
-the folder it was written to, and its model card."""
-import re
-from datetime import datetime
-from pathlib import Path
+"""Export tab: a finished run as a merged model, its adapter alone, or one GGUF file for llama.cpp and Ollama
+(f16, q8_0, q4_0) with its Modelfile; the expected size of each before starting; progress through merge, convert,
+check and zip; then the files to download (only a GGUF file that passed its check is offered), the check in
+words, the two Ollama commands, the folder and the model card. Below: upload the run's newest export to the
+Hugging Face Hub with a token that is used for that upload and kept nowhere."""
+import os
 
 import gradio as gr
 
-from backend import workspace
-from backend.export import export_run
-from ui.common import FINISHED, Context, on, run_choices
+from backend.errors import ExportCheckFailed
+from backend.export import export_gguf_for_run, export_run
+from backend.export_plan import (DEFAULT_QUANT, FORMAT_WORDS, QUANTS, check_gguf_possible, check_words,
+                                 expected_sizes, export_folder, latest_export, modelfile_zip, size_text)
+from backend.hub_upload import upload_export
+from ui.common import FINISHED, Context, esc, on, run_choices
 
 WHAT = [("Merged model: complete, ready to use anywhere (larger)", "merged"),
-        ("Adapter only: small, used together with the same base model", "adapter")]
+        ("Adapter only: small, used together with the same base model", "adapter"),
+        ("GGUF for llama.cpp and Ollama: one file, runs on a laptop", "gguf")]
 STEPS = {"Loading": 0.1, "Copying": 0.1, "Writing": 0.7, "Zipping": 0.8}
-
-
-def export_folder(run: dict, what: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", run["name"]).strip("-.")[:60] or run["id"]
-    return workspace.exports_dir() / f"{slug}-{what}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+NO_RUN = "Pick a finished run first. Runs finish in the Progress tab."
 
 
 def refresh(ctx: Context, v: dict):
@@ -26,39 +27,149 @@ def refresh(ctx: Context, v: dict):
     return gr.update(choices=choices, value=v["run"] if v["run"] in ids else (ids[0] if ids else None))
 
 
-def do_export(ctx: Context, v: dict):
+def format_choices(gguf_sizes: dict) -> list[tuple[str, str]]:
+    return [(f"{q} · {size_text(gguf_sizes[q])}: {FORMAT_WORDS[q]}" if q in gguf_sizes else f"{q}: {FORMAT_WORDS[q]}", q)
+            for q in QUANTS]
+
+
+def describe(ctx: Context, v: dict):
+    """Before starting: the expected sizes, the GGUF formats with theirs (or why GGUF cannot be written), and
+    which export an upload would send. Returns (sizes, formats, hub note)."""
     if not v["run"]:
-        raise gr.Error("Pick a finished run first. Runs finish in the Progress tab.")
-    progress = v["progress"]
+        return "", gr.update(visible=v["what"] == "gguf", choices=format_choices({})), hub_note(None)
+    sizes = expected_sizes(ctx.runs(), v["run"])
+    if sizes.gguf_refusal:
+        gguf = f"GGUF: not possible for this run. {esc(sizes.gguf_refusal)}"
+    else:
+        gguf = "GGUF " + ", ".join(f"{q} {size_text(s)}" for q, s in sizes.gguf.items())
+    text = (f"**Expected size:** merged model {size_text(sizes.merged)} · adapter {size_text(sizes.adapter)} · "
+            f"{gguf}")
+    formats = gr.update(visible=v["what"] == "gguf" and not sizes.gguf_refusal, choices=format_choices(sizes.gguf),
+                        value=v.get("quant") or DEFAULT_QUANT)
+    return text, formats, hub_note(v["run"])
+
+
+def hub_note(run_id: str | None) -> str:
+    latest = latest_export(run_id) if run_id else None
+    if latest is None:
+        return ("Export this run first: the upload sends its newest export (merged model, adapter or GGUF) with its "
+                "model card.")
+    return (f"Uploads this run's newest export: the **{latest.kind}** of {latest.when:%b %d, %H:%M} "
+            f"(`{esc(latest.folder.name)}`), with its model card.")
+
+
+def do_export(ctx: Context, v: dict):
+    """Returns (download, status, commands, folder, model card, hub note)."""
+    if not v["run"]:
+        raise gr.Error(NO_RUN)
     store = ctx.runs()
-    out = export_folder(store.get(v["run"]), v["what"])
+    run_id, what, progress = v["run"], v["what"], v["progress"]
+    store.finished_adapter(run_id)  # refuses an unfinished run in words, before any work
+    if what == "gguf":
+        return _export_gguf(ctx, run_id, v.get("quant") or DEFAULT_QUANT, progress)
+    out = export_folder(store.get(run_id), what)
     progress(0.02, desc="Starting")
 
     def report(message: str):
         progress(STEPS.get(message.split()[0], 0.5), desc=message + "...")
 
-    archive = export_run(store, v["run"], out, adapter_only=v["what"] == "adapter", zip_it=True, progress=report)
+    archive = export_run(store, run_id, out, adapter_only=what == "adapter", zip_it=True, progress=report)
     progress(1.0, desc="Done")
     gr.Info("Exported. Download the zip, or use the folder.")
-    card_text = (out / "README.md").read_text()
-    return str(archive), str(out), "### Model card (README.md in the folder)\n\n" + card_text.split("\n", 1)[-1]
+    status = f"Exported the {'adapter' if what == 'adapter' else 'merged model'}: {size_text(archive.stat().st_size)} zipped."
+    return ([str(archive)], status, gr.update(visible=False, value=""), str(out), _card(out), hub_note(run_id))
+
+
+def _export_gguf(ctx: Context, run_id: str, quant: str, progress):
+    store = ctx.runs()
+    check_gguf_possible(store, run_id)  # an architecture we cannot write: its sentence, before any merge
+    out = export_folder(store.get(run_id), quant)
+    progress(0.0, desc="Starting")
+    try:
+        result = export_gguf_for_run(store, run_id, out, quant,
+                                     progress=lambda fraction, message: progress(0.97 * fraction, desc=message))
+    except ExportCheckFailed as failed:
+        gr.Warning("The file failed its check and is not offered.")
+        other = " Try f16, which keeps the merged model's answers." if quant != "f16" else ""
+        status = f"**Not offered:** {esc(failed)}{other}"
+        return None, status, gr.update(visible=False, value=""), "", "", hub_note(run_id)
+    progress(0.98, desc="Zipping the Modelfile and model card")
+    bundle = modelfile_zip(out)
+    progress(1.0, desc="Done")
+    gr.Info("Exported and checked. Download the .gguf file and the Modelfile.")
+    checked = check_words(result.check).replace("Checked:", "**Checked:**", 1)
+    status = (f"{checked}\n\n`{esc(result.path.name)}`: {quant}, {size_text(result.size_bytes)}. Put it in one "
+              "folder with the Modelfile from the zip, then run the commands below there.")
+    commands = gr.update(visible=True, value="\n".join(result.commands))
+    return [str(result.path), str(bundle)], status, commands, str(out), _card(out), hub_note(run_id)
+
+
+def _card(folder) -> str:
+    text = (folder / "README.md").read_text()
+    return "### Model card (README.md in the folder)\n\n" + text.split("\n", 1)[-1]
+
+
+def upload(ctx: Context, v: dict):
+    """Upload the run's newest export. The token goes to upload_export and nowhere else; the box is emptied after a
+    successful upload. Returns (status, token box)."""
+    if not v["run"]:
+        raise gr.Error(NO_RUN)
+    ctx.runs().get(v["run"])
+    latest = latest_export(v["run"])
+    if latest is None:
+        raise gr.Error("This run has no export yet: export it above first (merged model, adapter or GGUF), then upload.")
+    repo = (v["repo"] or "").strip()
+    if not repo:
+        raise gr.Error("Give the repository to upload to, as your-name/model-name.")
+    progress = v["progress"]
+    result = upload_export(latest.folder, repo, v["token"] or "", private=bool(v["private"]),
+                           endpoint=os.environ.get("HF_ENDPOINT") or None,
+                           progress=lambda fraction, message: progress(fraction, desc=message))
+    shown = "private" if result.private else "public"
+    status = (f"Uploaded the {latest.kind} ({result.files} files) to [{esc(result.url)}]({result.url}), {shown}. "
+              "The token was used for this upload only and is not kept.")
+    return status, gr.update(value="")
 
 
 def create_export_tab(ctx: Context, demo: gr.Blocks):
     with gr.Tab("5. Export", id="export") as tab:
         gr.Markdown("Save a finished run as a model to use in other programs, or to share. **Merged** joins what "
                     "the run learned into a copy of the base model: one folder that loads like any Hugging Face "
-                    "model. **Adapter only** keeps just the small part that learned (LoRA).")
+                    "model. **Adapter only** keeps just the small part that learned (LoRA). **GGUF** is one file "
+                    "for llama.cpp and Ollama; each GGUF file is loaded back and checked against the merged model "
+                    "before it is offered.")
         with gr.Row(equal_height=True):
             run = gr.Dropdown(label="Finished run", choices=[], scale=2)
             what = gr.Radio(WHAT, value="merged", label="What to export", scale=3)
+        quant = gr.Radio(format_choices({}), value=DEFAULT_QUANT, label="GGUF format", visible=False,
+                         elem_id="tl-gguf-format")
+        sizes = gr.Markdown(elem_id="tl-export-sizes")
         start = gr.Button("Export", variant="primary")
+        status = gr.Markdown(elem_id="tl-export-status")
         with gr.Row():
-            download = gr.File(label="Download (zip)", interactive=False, elem_id="tl-download", height=110)
-            folder = gr.Textbox(label="Also saved in this folder", interactive=False, buttons=["copy"],
-                                elem_id="tl-export-folder")
+            download = gr.File(label="Download", interactive=False, file_count="multiple", elem_id="tl-download",
+                               height=130)
+            with gr.Column():
+                commands = gr.Textbox(label="Run it with Ollama, in the folder with the .gguf and the Modelfile",
+                                      lines=2, interactive=False, buttons=["copy"], visible=False,
+                                      elem_id="tl-ollama-commands")
+                folder = gr.Textbox(label="Also saved in this folder", interactive=False, buttons=["copy"],
+                                    elem_id="tl-export-folder")
+        with gr.Accordion("Upload to the Hugging Face Hub", open=False):
+            note = gr.Markdown(elem_id="tl-hub-note")
+            with gr.Row(equal_height=True):
+                repo = gr.Textbox(label="Repository", placeholder="your-name/model-name", scale=2, elem_id="tl-hub-repo")
+                token = gr.Textbox(label="Access token (write)", type="password", scale=2, elem_id="tl-hub-token",
+                                   info="Used for this upload only; never saved.")
+                private = gr.Checkbox(value=True, label="Private", scale=1,
+                                      info="Only you (and your organisation) can see it.")
+            send = gr.Button("Upload")
+            sent = gr.Markdown(elem_id="tl-hub-status")
         card = gr.Markdown(elem_id="tl-model-card")
 
     on([tab.select, demo.load], ctx, refresh, {"run": run}, run)
-    on(start.click, ctx, do_export, {"run": run, "what": what}, [download, folder, card], progress=True,
-       concurrency_limit=1)
+    on([run.change, what.change], ctx, describe, {"run": run, "what": what, "quant": quant}, [sizes, quant, note])
+    on(start.click, ctx, do_export, {"run": run, "what": what, "quant": quant},
+       [download, status, commands, folder, card, note], progress=True, concurrency_limit=1)
+    on(send.click, ctx, upload, {"run": run, "repo": repo, "token": token, "private": private}, [sent, token],
+       progress=True, concurrency_limit=1)

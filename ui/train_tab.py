@@ -83,7 +83,7 @@ def memory_html(estimate) -> str:
     icon = {"fits": "Fits", "tight": "Tight", "too_big": "Too big"}[estimate.verdict]
     rows = "".join(f"<tr><td>{esc(name)}</td><td>{gb(size)}</td></tr>" for name, size in estimate.parts())
     return (f'<div class="tl-memory tl-{estimate.verdict}"><b>Memory: {icon}.</b> {esc(estimate.message)}'
-            f'<details><summary>Where the memory goes</summary><table>{rows}'
+            f'<div class="tl-layout">{esc(estimate.layout())}</div><details><summary>Where the memory goes</summary><table>{rows}'
             f'<tr><td><b>Total</b></td><td><b>{gb(estimate.total)}</b></td></tr>'
             f'<tr><td>Free on this {estimate.where}</td><td>{gb(estimate.available)}</td></tr></table></details></div>')
 

@@ -10,7 +10,7 @@ from backend.errors import TuneloopError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from backend.cli import data, labels, models, runs
+    from backend.cli import data, export, labels, models, runs
 
     parser = argparse.ArgumentParser(prog="python app.py", description="Tuneloop: fine-tune a language model "
                                      "on your own data and feedback. With no command, starts the web app.")
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "the port can use the app).")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     runs.register(commands)
+    export.register(commands)
     models.register(commands)
     data.register(commands)
     labels.register(commands)

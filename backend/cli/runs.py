@@ -1,6 +1,5 @@
-"""Commands about runs: train, resume, stop, runs, generate, export, settings, presets."""
+"""Commands about runs: train, resume, stop, runs, generate, settings, presets (export: cli/export.py)."""
 import sys
-from pathlib import Path
 
 from backend.cli.follow import follow
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
@@ -23,11 +22,12 @@ def config_from_args(*, data: str, method: str | None = None, preset: str | None
 
 
 def cmd_train(args) -> int:
+    from backend.cli.devices import device_changes
     from backend.cli.models import prepare_model
     from backend.runner import JobRunner
 
     config = config_from_args(data=args.data, method=args.method, preset=args.preset, model=args.model,
-                              base_run=args.base_run, name=args.name, changed=changes(args))
+                              base_run=args.base_run, name=args.name, changed={**device_changes(args), **changes(args)})
     config = prepare_model(config)  # refused here when it cannot fit; a hub model is downloaded first, with progress
     runner = JobRunner(only_own=True)  # trains this run only, never someone else's queued run
     run_id = runner.submit(config)
@@ -61,17 +61,6 @@ def cmd_generate(args) -> int:
         print(f"> {prompt}\n{answer.text}\n")
     if args.json:
         print_json({"outputs": [a.text for a in answers], "seed": sampling.seed})
-    return 0
-
-
-def cmd_export(args) -> int:
-    from backend.db import connect
-    from backend.export import export_run
-    from backend.runs import RunStore
-
-    path = export_run(RunStore(connect()), args.run_id, Path(args.out), adapter_only=args.adapter_only,
-                      zip_it=args.zip, progress=lambda m: print(m + "...", file=sys.stderr))
-    print(f"Exported to {path}")
     return 0
 
 
@@ -112,6 +101,7 @@ def cmd_presets(args) -> int:
 
 def register(commands):
     from backend.answers import sampling_declarations
+    from backend.cli.devices import add_devices
     from backend.config import METHODS
 
     sampling = {d.name: d for d in sampling_declarations()}
@@ -126,6 +116,7 @@ def register(commands):
     train.add_argument("--base-run", help="Build on a finished run's adapter (e.g. DPO after SFT).")
     train.add_argument("--name", help="A name for the run.")
     add_set(train)
+    add_devices(train)
     add_json(train)
     train.set_defaults(func=cmd_train)
 
@@ -151,13 +142,6 @@ def register(commands):
                           help=f"{sampling['temperature'].meta['help']} (default {sampling['temperature'].default}).")
     add_json(generate, 'End with one JSON line: {"outputs": [...], "seed": N}.')
     generate.set_defaults(func=cmd_generate)
-
-    export = commands.add_parser("export", help="Save a run as a merged model folder (or the adapter alone).")
-    export.add_argument("run_id", help="The run to export.")
-    export.add_argument("--out", required=True, help="A new or empty folder to write to.")
-    export.add_argument("--adapter-only", action="store_true", help="Export only the LoRA adapter.")
-    export.add_argument("--zip", action="store_true", help="Also make a .zip of the folder.")
-    export.set_defaults(func=cmd_export)
 
     runs = commands.add_parser("runs", help="List runs with their status and results.")
     add_json(runs, "Print the list as JSON.")

@@ -12,21 +12,33 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
                  on_metrics, on_total_steps, base_adapter: Path | None = None, resume: bool = False,
                  log=print) -> dict:
     """Train, save the adapter to run_dir/adapter, probe forgetting. Returns {'stopped', 'probe', 'metrics'}."""
+    from backend.config import batch_plan
+    from backend.launcher import Ranks
     from backend.models import detect_hardware, load_tokenizer, resolve_model
     from backend.train.dpo import build_dpo_trainer
     from backend.train.kto import build_kto_trainer
     from backend.train.memory_plan import plan_checkpointing
     from backend.train.sft import build_sft_trainer
 
-    # Decided before the model is loaded, from the memory that is free for it.
-    checkpointing, why = plan_checkpointing(config, train_rows, load_tokenizer(config.model), detect_hardware())
+    # Several processes (backend/launcher.py): each trains on its share of every step; rank 0 alone writes.
+    ranks = Ranks.here()
+    together = ranks.join(detect_hardware())
+    # Decided before the model is loaded, from the memory that is free for it (by rank 0, for all: the same graph).
+    checkpointing, why = ranks.same_everywhere(together, plan_checkpointing(
+        config, train_rows, load_tokenizer(config.model), detect_hardware()))
     prepared = prepare_model(config, base_adapter)
     log(f"Model loaded on {prepared.hardware.device} ({prepared.hardware.dtype_name}, "
         f"{'QLoRA 4-bit' if prepared.quantization == '4bit' else 'LoRA'}).")
+    layout = f" ({config.strategy.upper()}, this is rank {ranks.rank})" if ranks.world > 1 else ""
+    log(f"Batch: {batch_plan(config, ranks.world).describe()}{layout}.")
     if config.method in ("sft", "kto") and config.keep_everyday and not resume:
+        from contextlib import nullcontext
+
         from backend.replay import replay_examples
         key = f"{resolve_model(config.model)}|{prepared.quantization}|{base_adapter or ''}"
-        extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday, config.method)
+        # The first process of each computer makes and caches the answers; the others then read them.
+        with together.local_main_process_first() if together else nullcontext():
+            extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday, config.method)
         log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
         train_rows = train_rows + extra
     if config.method == "kto":
@@ -36,7 +48,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     if why:
         log(why)
     args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows),
-                             gradient_checkpointing=checkpointing)
+                             gradient_checkpointing=checkpointing, processes=ranks.world)
     builders = {
         "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], log=log),
         "dpo": lambda: build_dpo_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
@@ -47,7 +59,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     if checkpoint:
         log(f"Resuming from {checkpoint.name}.")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    save_adapter(trainer.model, run_dir / "adapter", selected_adapters=["default"])
+    save_trained_adapter(trainer, run_dir / "adapter", ranks)
     final = {}
     if eval_rows and not stop.stopped:
         final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))})
@@ -56,7 +68,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         final["train_loss"] = float(history[-1]["loss"])
     final["steps"] = trainer.state.global_step
     probe = None
-    if config.probe and not stop.stopped:
+    if config.probe and not stop.stopped and ranks.main:
         from backend.probe import run_probe
         probe = run_probe(trainer.model, prepared.tokenizer)
         log(probe["summary"])
@@ -71,6 +83,18 @@ def mixed(rows: list, seed: int) -> list:
     rows = list(rows)
     random.Random(seed).shuffle(rows)
     return rows
+
+
+def save_trained_adapter(trainer, adapter_dir: Path, ranks):
+    """The trained adapter, by rank 0. Split by FSDP or DeepSpeed, every process hands in its part (the Trainer
+    gathers it whole, as PEFT's FSDP guide does); whole in each process (DDP, or one process), rank 0 writes its own,
+    swapped in whole (checkpoints.save_adapter)."""
+    if getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False):
+        if trainer.is_fsdp_enabled:
+            trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        trainer.save_model(str(adapter_dir))
+    elif ranks.main:
+        save_adapter(trainer.model, adapter_dir, selected_adapters=["default"])
 
 
 def latest_checkpoint(folder: Path, log=print) -> Path | None:

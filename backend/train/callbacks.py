@@ -47,7 +47,8 @@ class MetricsCallback(TrainerCallback):
                     self.start_tokens = row["tokens"] - row["tokens"] / max(done, 1)
                 trained = row["tokens"] - self.start_tokens
             else:  # DPO/KTO: estimated from the data's average example length
-                trained = done * args.per_device_train_batch_size * args.gradient_accumulation_steps * self.tokens_per_example
+                trained = (done * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+                           * self.tokens_per_example)
             row["tokens_per_second"] = trained / max(elapsed, 1e-6)
         row["total_steps"] = state.max_steps
         self.on_metrics(state.global_step, row)
@@ -61,8 +62,20 @@ class StopCallback(TrainerCallback):
         self.stopped = False
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.stop_file.exists():
+        if self.asked(args):
             self.stopped = True
             control.should_training_stop = True
             control.should_save = True
         return control
+
+    def asked(self, args) -> bool:
+        """Several processes must stop after the same step, or the others wait for the stopped one forever: rank 0
+        reads the file (the only one that can, on another computer) and every process goes by its answer."""
+        if args.world_size == 1:
+            return self.stop_file.exists()
+        asked = args.process_index == 0 and self.stop_file.exists()
+        import torch
+        import torch.distributed as dist
+        flag = torch.tensor([int(asked)], device=args.device)
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
