@@ -173,6 +173,7 @@ class JobRunner:
 
     def _run_one(self, run_id: str):
         from backend import launcher
+        from backend.worker import disk_full
         if not self.store.claim(run_id):  # another Tuneloop process took it first
             return
         self.current = run_id
@@ -185,7 +186,7 @@ class JobRunner:
         self.current = None
         self.process = None
         # A worker that died on a full disk could not record why (the database shares the disk): judge it now.
-        self._pending = (run_id, ending, exit_code(process), worker.disk_full(workspace.run_dir(run_id)))
+        self._pending = (run_id, ending, exit_code(process), disk_full(workspace.run_dir(run_id)))
         self._settle()
 
     def _record_worker(self, run_id: str, pid: int):
