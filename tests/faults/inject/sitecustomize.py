@@ -43,7 +43,10 @@ def _install(spec: str) -> None:
             if full and os.path.abspath(path).startswith(home):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
         elif kind == "hang" and text in path:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            except ValueError:  # not the main thread: SIGTERM ends it then
+                pass
             while True:
                 time.sleep(3600)
 
