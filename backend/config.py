@@ -99,6 +99,11 @@ class RunConfig:
                                  min=0, max=400, group="Safety", methods=("sft", "kto"))
     probe: bool = setting(True, "After training, ask base and tuned model everyday questions and report "
                           "how many answers were kept.", label="Check everyday answers after training", group="Safety")
+    patience: int = setting(0, "Early stopping: the loss on the held-back examples is checked about ten times "
+                            "during the run; when it has not improved for this many checks in a row, training stops "
+                            "and the adapter from the check where it was lowest is kept (0: off; needs a share "
+                            "held back).", label="Stop when the held-back loss stops improving (patience, in checks)",
+                            min=0, max=100, group="Safety")
     save_every: int = setting(0, "Save a checkpoint every this many steps, to resume from (0: automatic).",
                               label="Save a checkpoint every N steps (0: automatic)", min=0, max=1_000_000,
                               group="Safety")

@@ -1,9 +1,11 @@
-"""Everyday questions: a probe that checks what a run kept, and prompts whose base answers are replayed
-during SFT so the model keeps answering ordinary questions. The two lists never overlap, so the probe
-measures what was kept rather than what was rehearsed."""
-import re
+"""Everyday prompts whose base-model answers are replayed during SFT (and KTO) so the model keeps answering
+ordinary questions, and five everyday questions the GGUF export check compares models on.
 
-# (question, pattern a right answer matches)
+The forgetting probe is backend/probe_questions.yaml (40 questions graded by rule). It never asks a replayed
+prompt, so it measures what a run kept rather than what it rehearsed (tests/test_probe.py checks it)."""
+
+# (question, pattern a right answer matches): the five questions of the first forgetting probe, now the GGUF
+# export check's prompts (backend/gguf_check.py; its tolerances were measured on them).
 PROBE = [
     ("What is the capital of France?", r"\bparis\b"),
     ("What is 2 + 2?", r"\b4\b|\bfour\b"),
@@ -11,11 +13,6 @@ PROBE = [
     ("How many days are there in a week?", r"\b7\b|\bseven\b"),
     ("What is the opposite of hot?", r"\bcold\b"),
 ]
-
-
-def answer_is_right(answer: str, pattern: str) -> bool:
-    return re.search(pattern, answer.lower()) is not None
-
 
 REPLAY_PROMPTS = [
     "What is the capital of Italy?", "What is the capital of Japan?", "What is the capital of Germany?",

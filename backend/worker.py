@@ -35,8 +35,8 @@ def finish(store, run_id: str) -> bool:
     try:
         run = store.get(run_id)
         result = train_run(store, run)
-        final = result["metrics"]
-        store.update(run_id, final_metrics=final, probe=result["probe"])
+        store.update(run_id, final_metrics=result["metrics"], probe=result["probe"], heldout=result["heldout"],
+                     outcome=result["outcome"], diagnosis=run_diagnosis(store, run, result))
         store.set_status(run_id, "stopped" if result["stopped"] else "done")
         _log(lambda: print("Run stopped; resume it with: python app.py resume " + run_id if result["stopped"]
                            else "Run finished."))
@@ -103,6 +103,16 @@ def train_run(store, run: dict, writes: bool = True) -> dict:
 
 def _nothing(*_):
     pass
+
+
+def run_diagnosis(store, run: dict, result: dict) -> list[dict] | None:
+    """The plain-words findings about a run that ran to its end (a run stopped by hand has no end to read)."""
+    if result["stopped"]:
+        return None
+    from backend.diagnosis import diagnose
+    outcome = result["outcome"]
+    return diagnose(store.metrics(run["id"]), result["probe"], run["config"], outcome["train_examples"],
+                    outcome.get("early_stopping"))
 
 
 METHOD_NEEDS = {

@@ -488,9 +488,8 @@ def cli_run(folder: Path, work: Path, steps: int, timeout: float) -> str:
     env = dict(os.environ, TUNELOOP_HOME=str(work / "cli-home"), TUNELOOP_MODEL_CACHE=str(work / "cli-models"),
                PYTHONUNBUFFERED="1")
     command = [sys.executable, str(ROOT / "app.py"), "train", "--data", str(data), "--preset", "quick",
-               "--model", str(folder), "--set", f"max_steps={steps}", "--set", "probe=false", "--json"]
-    say(f"  $ python app.py train --data cli.jsonl --preset quick --model FOLDER --set max_steps={steps} "
-        "--set probe=false --json")
+               "--model", str(folder), "--set", f"max_steps={steps}", "--json"]
+    say(f"  $ python app.py train --data cli.jsonl --preset quick --model FOLDER --set max_steps={steps} --json")
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     killer = threading.Timer(timeout, process.kill)
@@ -511,6 +510,9 @@ def cli_run(folder: Path, work: Path, steps: int, timeout: float) -> str:
         status = f"{result['status']}, {result['metrics'].get('steps', '?')} steps"
     except (ValueError, KeyError, TypeError):
         status = f"no JSON result (exit {process.returncode})"
+    if process.returncode:  # the run's own log says where it failed
+        for log in (work / "cli-home" / "runs").glob("*/train.log"):
+            say("\n".join("  log| " + line for line in log.read_text().splitlines()[-40:]))
     return f"{status} in {seconds:.0f} s (exit {process.returncode})"
 
 

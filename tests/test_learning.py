@@ -41,9 +41,9 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
     named = sum("quill" in answer.lower() for answer in tuned)
     assert named >= 7, tuned
     probe = summary["probe"]
-    assert probe["base_right"] == 5
-    assert probe["kept"] >= 4, probe["items"]
-    assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of 5")
+    assert probe["base_right"] >= probe["asked"] - 1  # the probe's questions were chosen for this model
+    assert probe["kept"] >= 0.8 * probe["base_right"], probe["items"]
+    assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of {probe['base_right']}")
 
 
 def held_out_margin(run_id=None):
@@ -71,4 +71,4 @@ def test_quick_preference_training_raises_the_held_out_margin(method, rows, tmp_
     assert mean(tuned) > mean(base) + 1.0, (base, tuned)  # chosen gained over rejected, in log-probability
     raised = sum(t > b for t, b in zip(tuned, base))
     assert raised >= 0.9 * len(base), (base, tuned)
-    assert summary["probe"]["kept"] >= 4
+    assert summary["probe"]["kept"] >= 0.8 * summary["probe"]["base_right"]

@@ -68,9 +68,11 @@ def cmd_runs(args) -> int:
     from backend.db import connect
     from backend.runs import RunStore
 
-    runs = RunStore(connect()).list()
+    store = RunStore(connect())
+    runs = store.list()
     if args.json:
-        print_json(runs)
+        from backend.report_card import preferred
+        print_json([{**run, "preferred": preferred(store.db, run["id"])} for run in runs])
         return 0
     if not runs:
         print("No runs yet. Start one with: python app.py train --data FILE")

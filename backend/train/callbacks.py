@@ -2,7 +2,7 @@
 import time
 from pathlib import Path
 
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
 
 # Logged keys kept, and the names we store them under.
 KEPT = {
@@ -79,3 +79,32 @@ class StopCallback(TrainerCallback):
         flag = torch.tensor([int(asked)], device=args.device)
         dist.broadcast(flag, src=0)
         return bool(flag.item())
+
+
+class PatienceCallback(EarlyStoppingCallback):
+    """Transformers' early stopping on the held-back loss, remembering the step at which it ended the run."""
+
+    def __init__(self, patience: int):
+        super().__init__(early_stopping_patience=patience)
+        self.fired_at = None
+
+    def on_evaluate(self, args, state, control, metrics, **kwargs):
+        super().on_evaluate(args, state, control, metrics, **kwargs)
+        if control.should_training_stop and self.early_stopping_patience_counter >= self.early_stopping_patience:
+            self.fired_at = state.global_step
+
+
+def early_stopping_record(callback: PatienceCallback, state) -> dict:
+    """What the run record says about early stopping: whether it fired, where, and which checkpoint was kept."""
+    best_step = state.best_global_step
+    record = {"patience": callback.early_stopping_patience, "fired": callback.fired_at is not None,
+              "stopped_at_step": callback.fired_at, "best_step": best_step,
+              "best_eval_loss": None if state.best_metric is None else float(state.best_metric)}
+    if callback.fired_at is not None:
+        record["note"] = (f"the held-back loss did not improve for {callback.early_stopping_patience} checks in a row, "
+                          f"so training stopped at step {callback.fired_at} of {state.max_steps}; the adapter kept is "
+                          f"the best checkpoint, from step {best_step} (held-back loss {state.best_metric:.4g}).")
+    else:
+        record["note"] = (f"on (patience {callback.early_stopping_patience}) but not needed: the run went to its end; "
+                          f"the adapter kept is the best checkpoint, from step {best_step}.")
+    return record

@@ -6,6 +6,9 @@ from backend.config import RunConfig, batch_plan, planned_steps, target_modules
 from backend.models import Hardware, detect_hardware, load_model, load_tokenizer
 
 
+CHECKS_WITH_PATIENCE = 10  # held-back loss checks in a run with early stopping (4 without)
+
+
 @dataclass
 class Prepared:
     model: object  # base model, or a PeftModel when starting from a finished run's adapter
@@ -40,6 +43,13 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
     steps = planned_steps(config, train_rows, processes)
     save_every = config.save_every or max(5, steps // 4)
     plan = batch_plan(config, processes)
+    eval_every = max(1, steps // 4)
+    stopping = {}
+    if has_eval and config.patience:
+        # Early stopping checks the held-back loss about ten times, and the best adapter must be on disk to come
+        # back to, so a checkpoint is saved at every check (the Trainer keeps the best one and the latest).
+        eval_every = save_every = max(1, steps // CHECKS_WITH_PATIENCE)
+        stopping = dict(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
     return dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=plan.per_device,
@@ -56,7 +66,7 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
         save_steps=save_every,
         save_total_limit=2,
         eval_strategy="steps" if has_eval else "no",
-        eval_steps=max(1, steps // 4),
+        eval_steps=eval_every,
         seed=config.seed,
         data_seed=config.seed,
         report_to="none",
@@ -69,6 +79,7 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
         gradient_checkpointing=gradient_checkpointing,
         optim=config.optimizer,
         **(several_processes(config) if processes > 1 else {}),
+        **stopping,
     )
 
 
