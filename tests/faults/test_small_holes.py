@@ -29,8 +29,8 @@ def test_nan_and_infinite_settings_are_refused_by_the_command_line(chat_file, va
                              f"learning_rate={value}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "learning_rate" in lines[0].lower() or \
-        "Learning rate" in lines[0], result.stderr
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "learning_rate" in lines[0] or "Learning rate" in lines[0], lines[0]
     assert "finite" in lines[0] or "number" in lines[0], lines[0]
     assert RunStore(connect()).list() == []
 
