@@ -56,7 +56,7 @@ class JobRunner:
         self.current: str | None = None
         self.process = None
         self.waiting_for: dict | None = None  # who holds the trainer lock while this runner waits for it
-        self._pending = None  # (run_id, ending) of a worker that ended but whose outcome is not recorded yet
+        self._pending = None  # (run_id, ending, exit code, disk full) of a worker whose outcome is not recorded yet
         self._wake = threading.Event()
         self._closing = False
         self._thread = None
@@ -173,6 +173,7 @@ class JobRunner:
 
     def _run_one(self, run_id: str):
         from backend import launcher
+        from backend.worker import disk_full
         if not self.store.claim(run_id):  # another Tuneloop process took it first
             return
         self.current = run_id
@@ -184,7 +185,8 @@ class JobRunner:
         ending = self._watch(run_id, process)
         self.current = None
         self.process = None
-        self._pending = (run_id, ending, exit_code(process))
+        # A worker that died on a full disk could not record why (the database shares the disk): judge it now.
+        self._pending = (run_id, ending, exit_code(process), disk_full(workspace.run_dir(run_id)))
         self._settle()
 
     def _record_worker(self, run_id: str, pid: int):
@@ -197,12 +199,13 @@ class JobRunner:
         """Record the outcome of the worker that ended, unless the worker recorded it itself; then let the lock go."""
         if self._pending is None:
             return
-        run_id, ending, code = self._pending
+        run_id, ending, code, full = self._pending
         if self.store.get(run_id)["status"] == "running":
             if ending is not None:
                 self.store.set_status(run_id, ending.status, reason=ending.reason)
             else:  # the worker died without recording an outcome
-                self.store.set_status(run_id, "failed", reason=describe_exit(code))
+                from backend.worker import DISK_FULL
+                self.store.set_status(run_id, "failed", reason=DISK_FULL if full and code else describe_exit(code))
         self._pending = None
         self.lock.release()
 

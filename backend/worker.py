@@ -128,6 +128,18 @@ METHOD_NEEDS = {
 
 FULL_WORDS = ("No space left on device", "StorageFull", "database or disk is full", "Disk quota exceeded")
 FREE_BYTES_FULL = 64 * 1024 * 1024  # a failed write on a disk with less free space than this: the disk is full
+DISK_FULL = ("The disk is full: the run could not write its checkpoint, log or results. Free some space on the disk "
+             "that holds the workspace, then resume the run; it goes on from its last complete checkpoint.")
+
+
+def disk_full(folder: Path) -> bool:
+    """Whether the disk that holds `folder` is (nearly) full: asked when a worker died without recording why, which
+    it cannot do when the database shares that disk."""
+    import shutil
+    try:
+        return shutil.disk_usage(folder).free < FREE_BYTES_FULL
+    except OSError:
+        return False
 
 
 def explain_failure(exc: Exception, folder: Path | None = None) -> str:
@@ -138,14 +150,9 @@ def explain_failure(exc: Exception, folder: Path | None = None) -> str:
     full = _caused_by(exc, lambda e: (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT))
                       or any(words in str(e) for words in FULL_WORDS))
     if not full and folder is not None and _caused_by(exc, lambda e: "write" in str(e).lower()):
-        import shutil
-        try:
-            full = shutil.disk_usage(folder).free < FREE_BYTES_FULL
-        except OSError:
-            pass
+        full = disk_full(folder)
     if full:
-        return ("The disk is full: the run could not write its checkpoint, log or results. Free some space on the "
-                "disk that holds the workspace, then resume the run; it goes on from its last complete checkpoint.")
+        return DISK_FULL
     if "database is locked" in text:
         return ("The workspace's database stayed busy (locked by another program) for too long. Close what holds "
                 "it, then resume the run.")
