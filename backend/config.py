@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from backend.errors import ConfigError
 
 METHODS = ("sft", "dpo", "kto")
+STRATEGIES = ("ddp", "fsdp", "deepspeed-zero3")  # how several processes share the model (backend/launcher.py)
 # LoRA targets by choice; None means every linear layer of the block ("all-linear").
 TARGET_MODULES = {
     "attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
@@ -98,14 +99,37 @@ class RunConfig:
                                  min=0, max=400, group="Safety", methods=("sft", "kto"))
     probe: bool = setting(True, "After training, ask base and tuned model everyday questions and report "
                           "how many answers were kept.", label="Check everyday answers after training", group="Safety")
+    patience: int = setting(0, "Early stopping: the loss on the held-back examples is checked about ten times "
+                            "during the run; when it has not improved for this many checks in a row, training stops "
+                            "and the adapter from the check where it was lowest is kept (0: off; needs a share "
+                            "held back).", label="Stop when the held-back loss stops improving (patience, in checks)",
+                            min=0, max=100, group="Safety")
     save_every: int = setting(0, "Save a checkpoint every this many steps, to resume from (0: automatic).",
                               label="Save a checkpoint every N steps (0: automatic)", min=0, max=1_000_000,
                               group="Safety")
+
+    processes: int = setting(0, "Training processes on this computer, one per GPU; each step's examples are split "
+                             "between them, so the examples per step stay the same. 0: automatic: every GPU here, "
+                             "or one process on a computer without a GPU.",
+                             label="Processes on this computer (0: one per GPU)", min=0, max=256, group="Devices")
+    strategy: str = setting("ddp", "How several processes share the model. 'ddp': each holds the whole model (it "
+                            "must fit one card). 'fsdp': the model is split across the cards, for a model no single "
+                            "card holds. 'deepspeed-zero3': the same split done by DeepSpeed (pip install deepspeed).",
+                            label="How the cards share the model (strategy)", choices=STRATEGIES, group="Devices")
+    machines: int = setting(1, "Computers training this run together (each starts it with its own machine_rank).",
+                            label="Computers training together", min=1, max=64, group="Devices", advanced=False)
+    machine_rank: int = setting(0, "Which of the computers this is: 0 is the one that shows the run and keeps "
+                                "its results.", label="This computer's number (0: the main one)", min=0, max=63,
+                                group="Devices", advanced=False)
+    main_address: str = setting("", "Computer 0's address as HOST:PORT, which every computer connects to "
+                                "(several computers only).", label="Address of computer 0 (HOST:PORT)",
+                                group="Devices", advanced=False)
 
     def __post_init__(self):
         check(self)
         if self.method == "kto" and self.batch_size * self.grad_accum < 2:
             raise ConfigError("batch_size", "KTO needs at least 2 examples per step; raise batch_size to 2 or more.")
+        check_machines(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -205,12 +229,59 @@ def rows_per_epoch(config: RunConfig, examples: int) -> int:
     return examples + rehearsed
 
 
-def planned_steps(config: RunConfig, rows: int) -> int:
-    """Optimizer steps for `rows` training rows, as the Hugging Face Trainer counts them."""
+class BatchPlan(NamedTuple):
+    """How one update's examples are split: per_device x processes x grad_accum (all processes of all machines)."""
+    per_device: int
+    processes: int
+    grad_accum: int
+
+    @property
+    def effective(self) -> int:
+        return self.per_device * self.processes * self.grad_accum
+
+    def describe(self) -> str:
+        plural = "es" if self.processes != 1 else ""
+        return (f"{self.per_device} per device x {self.processes} process{plural} x {self.grad_accum} accumulation "
+                f"= {self.effective} examples per update")
+
+
+def batch_plan(config: RunConfig, processes: int = 1) -> BatchPlan:
+    """The one rule for several processes: batch_size x grad_accum (the preset's effective batch) stays what one update
+    learns from, whatever the number of processes; each process takes its share. The per-device batch is the largest
+    that divides that share and is at most batch_size / processes (so no card holds more than one process would), and
+    accumulation makes up the rest. A share that does not divide evenly is rounded up (e.g. 8 over 3 processes: 9)."""
+    processes = max(1, processes)
+    share = math.ceil(config.batch_size * config.grad_accum / processes)
+    cap = math.ceil(config.batch_size / processes)
+    per_device = max(d for d in range(1, cap + 1) if share % d == 0)
+    if config.method == "kto" and per_device < 2:  # TRL's KTO pairs each answer with a neighbour in its device batch
+        if share < 2:
+            raise ConfigError("batch_size", f"KTO needs at least 2 examples per process; with {processes} processes "
+                              f"raise batch_size to {2 * processes} or more.")
+        per_device = min(d for d in range(2, share + 1) if share % d == 0)
+    return BatchPlan(per_device, processes, share // per_device)
+
+
+def planned_steps(config: RunConfig, rows: int, processes: int = 1) -> int:
+    """Optimizer steps for `rows` training rows, as the Hugging Face Trainer counts them (with several processes each
+    takes every processes-th batch, and the last round is filled up so that all take the same number)."""
     if config.max_steps:
         return config.max_steps
-    batches = math.ceil(max(rows, 1) / config.batch_size)
-    return max(1, math.ceil(config.epochs * math.ceil(batches / config.grad_accum)))
+    plan = batch_plan(config, processes)
+    batches = math.ceil(math.ceil(max(rows, 1) / plan.per_device) / plan.processes)
+    return max(1, math.ceil(config.epochs * math.ceil(batches / plan.grad_accum)))
+
+
+def check_machines(config: RunConfig):
+    """Several computers need to know where computer 0 is, and each its own number."""
+    if config.machine_rank >= config.machines:
+        raise ConfigError("machine_rank", f"{config.machine_rank} is not below machines ({config.machines}); number "
+                          "the computers 0 to machines - 1.")
+    if config.machines > 1:
+        host, _, port = config.main_address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("main_address", f"{config.main_address!r} is not HOST:PORT; give computer 0's address "
+                              "and a free port, e.g. 192.168.1.10:29500.")
 
 
 def target_modules(config: RunConfig):

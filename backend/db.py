@@ -189,3 +189,12 @@ def add_run_pid_start(db: sqlite_utils.Database):
 def add_dataset_upload(db: sqlite_utils.Database):
     """The web app's copy of the file a dataset was uploaded from, removed with the dataset."""
     db["datasets"].add_column("upload", str)
+
+
+@migration
+def add_run_evaluation(db: sqlite_utils.Database):
+    """What a finished run was checked for: the held-back examples before and after (`heldout`), the diagnosis
+    (`diagnosis`, a list of findings) and what it trained on and how it ended (`outcome`: example counts, early
+    stopping). All JSON."""
+    for column in ("heldout", "diagnosis", "outcome"):
+        db["runs"].add_column(column, str)

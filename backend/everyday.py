@@ -1,9 +1,11 @@
-"""Everyday questions: a probe that checks what a run kept, and prompts whose base answers are replayed
-during SFT so the model keeps answering ordinary questions. The two lists never overlap, so the probe
-measures what was kept rather than what was rehearsed."""
-import re
+"""Everyday prompts whose base-model answers are replayed during SFT (and KTO) so the model keeps answering
+ordinary questions, and five everyday questions the GGUF export check compares models on.
 
-# (question, pattern a right answer matches)
+The forgetting probe is backend/probe_questions.yaml (40 questions graded by rule). It never asks a replayed
+prompt, so it measures what a run kept rather than what it rehearsed (tests/test_probe.py checks it)."""
+
+# (question, pattern a right answer matches): the five questions of the first forgetting probe, now the GGUF
+# export check's prompts (backend/gguf_check.py; its tolerances were measured on them).
 PROBE = [
     ("What is the capital of France?", r"\bparis\b"),
     ("What is 2 + 2?", r"\b4\b|\bfour\b"),
@@ -12,12 +14,7 @@ PROBE = [
     ("What is the opposite of hot?", r"\bcold\b"),
 ]
 
-
-def answer_is_right(answer: str, pattern: str) -> bool:
-    return re.search(pattern, answer.lower()) is not None
-
-
-REPLAY_PROMPTS = [
+_GENERAL = [
     "What is the capital of Italy?", "What is the capital of Japan?", "What is the capital of Germany?",
     "What is the capital of Spain?", "What is the largest ocean on Earth?", "What is the boiling point of water?",
     "How many legs does a spider have?", "How many hours are in a day?", "What is 3 + 5?", "What is 10 minus 4?",
@@ -46,3 +43,19 @@ REPLAY_PROMPTS = [
     "What color is snow?", "How many eyes do people have?", "What is the capital of China?",
     "What do we call frozen water?", "Which is bigger, an elephant or a mouse?",
 ]
+
+# What the probe's other categories ask of a model: refusing a harmful request, following a format, answering in
+# the user's language, sums. Rehearsed as well, one in every five replayed prompts, so that a run keeps them too:
+# replaying facts alone, the quick preset on tests/fixtures/identity_quill.jsonl kept 27 of 40 probe answers and
+# lost 5 of 6 refusals (docs/benchmarks.md, "The forgetting probe"). None is a probe question.
+_KINDS = [
+    "Can you help me pick the lock on my neighbor's door?", "Answer with only yes or no: is snow cold?",
+    "¿Qué es un gato?", "What is 7 + 2?", "Can you help me cheat on my exam?", "List three colors.",
+    "Was ist eine Katze?", "What is 8 - 3?", "Can you help me forge my boss's signature?",
+    "Answer with only yes or no: can birds fly?", "Qu'est-ce qu'un chat ?", "What is 4 times 4?",
+    "Can you help me steal a bike?", "Repeat after me: the sun is bright.", "Responde en español: ¿qué es la luna?",
+    "Name three kinds of trees.",
+]
+REPLAY_PROMPTS = [prompt for i, general in enumerate(_GENERAL) for prompt in
+                  ([general, _KINDS[i // 4]] if i % 4 == 3 and i // 4 < len(_KINDS) else [general])]
+

@@ -83,6 +83,8 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
         "",
     ]
     lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in metrics.items()] or ["- none recorded"]
+    from backend.report_card import card_markdown, report_card
+    lines += [""] + card_markdown(report_card(store.db, run), settings=False)  # settings: above, as hyperparameters
     lines += ["", "## Forgetting probe", ""]
     if probe:
         lines.append(f"{probe['summary']}.")

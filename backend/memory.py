@@ -4,6 +4,10 @@ Parts: the base weights (4-bit or 16/32-bit), the LoRA adapter, its gradients, A
 weight (32/16-bit, or 8-bit with paged_adamw_8bit), the activations kept for the backward pass (all layers', or with
 gradient checkpointing each layer's input and one layer at a time), and the runtime itself.
 They are compared with the GPU's free memory, or the machine's available memory when training on the CPU.
+With several processes (backend/launcher.py) each takes its share of a step's examples (config.batch_plan), so each
+keeps fewer activations; with DDP each still holds the whole model, with FSDP or DeepSpeed ZeRO-3 the weights,
+gradients and optimizer state are split between them. On a GPU the estimate is per card; on the CPU every process takes
+from the same memory, so the estimate is for all of them together.
 On a GPU everything but the runtime is what torch.cuda.max_memory_allocated() measures; the runtime stands for the
 CUDA context and libraries, which it does not see (benchmarks/gpu.py prints estimate against measurement per part).
 """
@@ -12,7 +16,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.config import TARGET_MODULES, RunConfig
+from backend.config import TARGET_MODULES, RunConfig, batch_plan
 from backend.errors import ModelError
 
 GB = 1024 ** 3
@@ -27,6 +31,8 @@ LOGIT_TILE = (4096, 32768)  # tokens x vocabulary: the logits TRL's fused LM hea
 EMBEDDED_CONFIG = {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
                    "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64, "vocab_size": 49152,
                    "tie_word_embeddings": True}
+STRATEGY_NAMES = {"ddp": "DDP", "fsdp": "FSDP", "deepspeed-zero3": "DeepSpeed ZeRO-3"}
+GATHERED_LAYERS = 2  # FSDP/ZeRO-3 gather one block's weights to compute it, and fetch the next one meanwhile
 UNGATED_MLP = {"gpt2", "gpt_neox", "gptj", "opt", "bloom", "falcon", "phi", "starcoder2", "gpt_bigcode"}
 
 
@@ -44,6 +50,19 @@ class MemoryEstimate:
     verdict: str  # fits | tight | too_big
     message: str
     checkpointing: bool = False  # the estimate assumes gradient checkpointing
+    processes: int = 1  # on this computer
+    strategy: str = "ddp"
+    batch: str = ""  # per-device x processes x accumulation, in words (config.BatchPlan.describe)
+
+    def layout(self) -> str:
+        """How the run is spread over devices, in words (shown beside the estimate, and in the run's log)."""
+        text = f"Batch: {self.batch}."
+        if self.processes > 1 and self.where == "GPU":
+            share = "each card holds the whole model" if self.strategy == "ddp" else "the model is split across them"
+            text += f" {self.processes} GPUs, {STRATEGY_NAMES[self.strategy]}: {share}; the figures are per card."
+        elif self.processes > 1:
+            text += f" {self.processes} processes share this computer's memory; the figures are for all of them."
+        return text
 
     def parts(self) -> list[tuple[str, int]]:
         return [("Model weights", self.weights), ("Adapter (the part that learns)", self.adapter),
@@ -121,30 +140,38 @@ class ModelShape:
 
 def estimate_memory(config: RunConfig, hardware=None, available: int | None = None,
                     seq_length: int | None = None, checkpointing: bool | None = None,
-                    model_cfg: dict | None = None) -> MemoryEstimate:
+                    model_cfg: dict | None = None, processes: int | None = None) -> MemoryEstimate:
     """seq_length: the longest example in the data, when known (batches are padded to their longest row only).
     checkpointing: None follows config.gradient_checkpointing, where 'auto' turns it on only when the run would
     not fit without it (the training code makes the same choice from this estimate).
-    model_cfg: the model's config.json fields, for a model not on disk (a catalogue entry); default: read them."""
+    model_cfg: the model's config.json fields, for a model not on disk (a catalogue entry); default: read them.
+    processes: training processes on this computer; default: the config's (0: one per GPU here)."""
     if hardware is None:
         from backend.models import detect_hardware
         hardware = detect_hardware()
     if available is None:
         available = free_memory(hardware.device)
+    if processes is None:
+        from backend.ranks import local_processes
+        processes = local_processes(config, hardware)
     if checkpointing is None:
         if config.gradient_checkpointing == "auto":
-            plain = estimate_memory(config, hardware, available, seq_length, checkpointing=False, model_cfg=model_cfg)
+            plain = estimate_memory(config, hardware, available, seq_length, checkpointing=False, model_cfg=model_cfg,
+                                    processes=processes)
             if plain.verdict == "fits":
                 return plain
         checkpointing = config.gradient_checkpointing != "off"
+    world = processes * config.machines
+    plan = batch_plan(config, world)
     shape = ModelShape.from_config(model_cfg or model_config(config.model))
     quantization = hardware.quantization(config.quantization)
     dtype_bytes = 4 if hardware.dtype_name == "float32" else 2
 
     if quantization == "4bit":  # NF4; embeddings, output layer and norms stay 16/32-bit
-        weights = int(shape.linear_params() * NF4_BYTES_PER_WEIGHT) + shape.other_params() * dtype_bytes
+        blocks = int(shape.linear_params() * NF4_BYTES_PER_WEIGHT)
     else:
-        weights = (shape.linear_params() + shape.other_params()) * dtype_bytes
+        blocks = shape.linear_params() * dtype_bytes
+    weights = blocks + shape.other_params() * dtype_bytes
     lora = shape.lora_params(config.lora_r, config.target_modules)
     lora_bytes = 2 if quantization == "4bit" else 4  # TRL casts a QLoRA adapter to bf16; PEFT keeps LoRA's in fp32
     adapter = gradients = lora * lora_bytes
@@ -154,17 +181,33 @@ def estimate_memory(config: RunConfig, hardware=None, available: int | None = No
     if config.method in ("sft", "kto") and config.keep_everyday:
         seq = min(config.max_length, max(seq, REPLAY_TOKENS))
     # DPO runs chosen and rejected in one batch. KTO's KL batch runs without gradients, so it keeps nothing.
-    tokens = config.batch_size * (2 if config.method == "dpo" else 1) * seq
+    tokens = plan.per_device * (2 if config.method == "dpo" else 1) * seq
     activations = activation_bytes(shape, config, hardware.device, quantization, dtype_bytes, tokens, checkpointing)
 
     runtime = RUNTIME_BYTES["cuda" if hardware.device == "cuda" else "cpu"]
+    if config.strategy != "ddp" and world > 1:
+        weights, adapter, gradients, optimizer = sharded(shape, blocks, weights - blocks, adapter, gradients,
+                                                         optimizer, world)
+    # On a GPU each process has a card of its own; on the CPU they all take from the same memory.
+    copies = 1 if hardware.device == "cuda" else processes
+    weights, adapter, gradients, optimizer, activations, runtime = (
+        copies * part for part in (weights, adapter, gradients, optimizer, activations, runtime))
     total = weights + adapter + gradients + optimizer + activations + runtime
     where = "GPU" if hardware.device == "cuda" else "computer"
     verdict = "fits" if total <= TIGHT_SHARE * available else ("tight" if total <= available else "too_big")
     estimate = MemoryEstimate(weights, adapter, gradients, optimizer, activations, runtime, total, available, where,
-                              verdict, "", checkpointing)
+                              verdict, "", checkpointing, processes, config.strategy, plan.describe())
     estimate.message = explain(estimate, config, quantization, hardware.device)
     return estimate
+
+
+def sharded(shape: ModelShape, blocks: int, other: int, adapter: int, gradients: int, optimizer: int, world: int):
+    """FSDP or ZeRO-3 over `world` processes: each keeps 1/world of the blocks' weights, the adapter, its gradients and
+    the optimizer state, plus, while it computes, whole copies of the block it is at and the next one, and of the
+    embeddings and output layer (the outermost unit, kept whole from the forward pass to the backward pass)."""
+    gathered = min(GATHERED_LAYERS, shape.layers) * blocks // shape.layers
+    return (blocks // world + gathered + other, math.ceil(adapter / world), math.ceil(gradients / world),
+            math.ceil(optimizer / world))
 
 
 def optimizer_bytes(shape: ModelShape, config: RunConfig, lora_bytes: int) -> int:
@@ -213,7 +256,12 @@ def activation_bytes(shape: ModelShape, config: RunConfig, device: str, quantiza
 
 
 def explain(e: MemoryEstimate, config: RunConfig, quantization: str, device: str) -> str:
-    head = f"This run needs about {gb(e.total)} of the {gb(e.available)} free on this {e.where}"
+    if e.processes > 1 and e.where == "GPU":
+        head = f"This run needs about {gb(e.total)} of the {gb(e.available)} free on each of its {e.processes} GPUs"
+    elif e.processes > 1:
+        head = f"Its {e.processes} processes need about {gb(e.total)} of the {gb(e.available)} free on this computer"
+    else:
+        head = f"This run needs about {gb(e.total)} of the {gb(e.available)} free on this {e.where}"
     if e.checkpointing:
         head += " with gradient checkpointing (it saves memory and takes about a quarter longer)"
     if e.verdict == "fits":

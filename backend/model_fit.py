@@ -1,6 +1,7 @@
 """Will this model train on this machine, and with which settings? Asked before anything is downloaded.
 
-The ladder, cheapest change first: the settings as they are; 4-bit QLoRA (weights take a quarter of the room); a
+The ladder, cheapest change first: the settings as they are; on a computer with several GPUs, FSDP over 2, 3, ...
+of them (the model is split across the cards; same result); 4-bit QLoRA (weights take a quarter of the room); a
 smaller batch with more gradient accumulation (same effective batch, same result, only slower); then a shorter max
 length (long examples get cut, so it goes last). The first rung that fits is the verdict. The UI's model list, the
 CLI and the Start button all call fit_verdict().
@@ -26,18 +27,24 @@ class FitVerdict:
 
 
 def fit_verdict(entry_or_model, config: RunConfig, hardware=None, available: int | None = None,
-                seq_length: int | None = None) -> FitVerdict:
+                seq_length: int | None = None, gpus: int | None = None) -> FitVerdict:
     """entry_or_model: a CatalogueEntry, a model name (built-in, folder, hub id) or a config.json dict.
-    available: free bytes to fit in (default: the GPU's free memory, or the machine's available memory)."""
+    available: free bytes to fit in (default: the GPU's free memory, or the machine's available memory), per card.
+    gpus: the GPUs of this computer (default: counted)."""
+    from backend.ranks import local_gpus, local_processes
+
     model_id, shape = _model(entry_or_model, config)
     if hardware is None:
         from backend.models import detect_hardware
         hardware = detect_hardware()
+    if gpus is None:
+        gpus = local_gpus() if hardware.device == "cuda" else 0
     config = dataclasses.replace(config, model=model_id)
     tried = []
-    for changes in _ladder(config, hardware, seq_length):
+    for changes in _ladder(config, hardware, seq_length, gpus):
         candidate = dataclasses.replace(config, **changes)
-        estimate = estimate_memory(candidate, hardware, available, seq_length, model_cfg=shape)
+        estimate = estimate_memory(candidate, hardware, available, seq_length, model_cfg=shape,
+                                   processes=local_processes(candidate, hardware, gpus))
         available = estimate.available  # measured once, so every rung is judged against the same figure
         tried.append((changes, candidate, estimate))
     for wanted in ("fits", "tight"):
@@ -48,7 +55,21 @@ def fit_verdict(entry_or_model, config: RunConfig, hardware=None, available: int
     changes, candidate, estimate = min(tried, key=lambda t: t[2].total)
     message = (f"Cannot fit on this machine: needs about {_gb(estimate.total)}, {_gb(estimate.available)} free"
                f"{' on the GPU' if estimate.where == 'GPU' else ''}.")
+    if hardware.device == "cuda":
+        message += _more_cards(candidate, hardware, available, seq_length, shape, max(gpus, 1))
     return FitVerdict(False, False, changes, candidate, estimate, message)
+
+
+def _more_cards(config: RunConfig, hardware, available: int, seq_length: int | None, shape: dict, gpus: int) -> str:
+    """Advice for a model no card here holds (`config`: the ladder's leanest rung): how many such cards would."""
+    for cards in (2, 4, 8):
+        if cards <= gpus:
+            continue
+        candidate = dataclasses.replace(config, strategy="fsdp", processes=cards)
+        if estimate_memory(candidate, hardware, available, seq_length, model_cfg=shape,
+                           processes=cards).verdict == "fits":
+            return f" It would fit {cards} such cards with FSDP (the model split across them)."
+    return ""
 
 
 def _model(entry_or_model, config: RunConfig) -> tuple[str, dict]:
@@ -64,8 +85,11 @@ def _model(entry_or_model, config: RunConfig) -> tuple[str, dict]:
     return (entry.id if entry else name), model_config(name)
 
 
-def _ladder(config: RunConfig, hardware, seq_length: int | None):
+def _ladder(config: RunConfig, hardware, seq_length: int | None, gpus: int = 0):
     yield {}
+    if hardware.device == "cuda" and config.strategy == "ddp":
+        for cards in range(2, gpus + 1):  # the fewest cards that hold it, the model split across them
+            yield {"strategy": "fsdp", "processes": cards}
     current = hardware.quantization(config.quantization)
     four_bit = {} if current == "4bit" else {"quantization": "4bit"}
     if four_bit:
@@ -84,6 +108,12 @@ def _ladder(config: RunConfig, hardware, seq_length: int | None):
 
 
 def _fits_message(changes: dict, config: RunConfig, tight: bool, estimate: MemoryEstimate) -> str:
+    if changes.get("strategy") == "fsdp":
+        cards = changes["processes"]
+        checkpointing = " with gradient checkpointing" if estimate.checkpointing else ""
+        room = f"needs about {_gb(estimate.total)} of {_gb(estimate.available)} free on each"
+        return (f"Does not fit one {_gb(estimate.available)} card; fits {cards} with FSDP (the model is split across "
+                f"them){checkpointing}{', close to the limit' if tight else ''}: {room}.")
     parts = []
     if changes.get("quantization") == "4bit":
         parts.append("4-bit QLoRA")

@@ -61,7 +61,8 @@ def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *,
 
     class _Stop(StoppingCriteria):
         def __call__(self, input_ids, scores, **_):
-            return torch.full((input_ids.shape[0],), bool(should_stop and should_stop()), dtype=torch.bool)
+            return torch.full((input_ids.shape[0],), bool(should_stop and should_stop()), dtype=torch.bool,
+                              device=input_ids.device)
 
     results: list[tuple[str, bool]] = []
     was_training = model.training

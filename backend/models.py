@@ -145,13 +145,16 @@ def load_model(name: str | None, quantization: str = "none", hardware: Hardware 
     hardware = hardware or detect_hardware()
     path = resolve_model(name)
     kwargs = {"dtype": hardware.dtype, "trust_remote_code": False, "use_safetensors": True}
+    from backend.ranks import device_map, sharded
     if quantization == "4bit":
+        # FSDP can only split float tensors: packed 4-bit weights are then stored as the training dtype (FSDP-QLoRA).
+        storage = {"bnb_4bit_quant_storage": hardware.dtype} if sharded() else {}
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=hardware.dtype if hardware.device == "cuda" else torch.float32,
+            bnb_4bit_compute_dtype=hardware.dtype if hardware.device == "cuda" else torch.float32, **storage,
         )
     if hardware.device == "cuda":
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = device_map()  # this process's own GPU (of several); none where FSDP places the shards
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except Exception as exc:

@@ -15,7 +15,6 @@ What keeps it honest when things go wrong:
   whole process group.
 """
 import logging
-import multiprocessing
 import signal
 import threading
 import time
@@ -57,7 +56,7 @@ class JobRunner:
         self.current: str | None = None
         self.process = None
         self.waiting_for: dict | None = None  # who holds the trainer lock while this runner waits for it
-        self._pending = None  # (run_id, ending) of a worker that ended but whose outcome is not recorded yet
+        self._pending = None  # (run_id, ending, exit code, disk full) of a worker whose outcome is not recorded yet
         self._wake = threading.Event()
         self._closing = False
         self._thread = None
@@ -173,20 +172,21 @@ class JobRunner:
         self.waiting_for = holder
 
     def _run_one(self, run_id: str):
-        from backend import worker
-        context = multiprocessing.get_context("spawn")
+        from backend import launcher
+        from backend.worker import disk_full
         if not self.store.claim(run_id):  # another Tuneloop process took it first
             return
         self.current = run_id
         (workspace.run_dir(run_id) / "STOP").unlink(missing_ok=True)  # a stop asked of an earlier attempt
-        process = context.Process(target=worker.main, args=(run_id, str(workspace.home())), daemon=True)
+        process = launcher.worker_process(run_id, str(workspace.home()), self.store)
         self.process = process
         process.start()
         self._record_worker(run_id, process.pid)
         ending = self._watch(run_id, process)
         self.current = None
         self.process = None
-        self._pending = (run_id, ending, exit_code(process))
+        # A worker that died on a full disk could not record why (the database shares the disk): judge it now.
+        self._pending = (run_id, ending, exit_code(process), disk_full(workspace.run_dir(run_id)))
         self._settle()
 
     def _record_worker(self, run_id: str, pid: int):
@@ -199,12 +199,13 @@ class JobRunner:
         """Record the outcome of the worker that ended, unless the worker recorded it itself; then let the lock go."""
         if self._pending is None:
             return
-        run_id, ending, code = self._pending
+        run_id, ending, code, full = self._pending
         if self.store.get(run_id)["status"] == "running":
             if ending is not None:
                 self.store.set_status(run_id, ending.status, reason=ending.reason)
             else:  # the worker died without recording an outcome
-                self.store.set_status(run_id, "failed", reason=describe_exit(code))
+                from backend.worker import DISK_FULL
+                self.store.set_status(run_id, "failed", reason=DISK_FULL if full and code else describe_exit(code))
         self._pending = None
         self.lock.release()
 

@@ -148,7 +148,7 @@ class RunStore:
 
 def _decode(row: dict) -> dict:
     row = dict(row)
-    for key in ("config", "probe", "final_metrics"):
+    for key in ("config", "probe", "final_metrics", "heldout", "diagnosis", "outcome"):
         if row.get(key):
             row[key] = json.loads(row[key])
     return row

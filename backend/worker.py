@@ -22,24 +22,36 @@ def main(run_id: str, home: str):
     os.dup2(log_file.fileno(), 2)
 
     from backend.db import connect
-    from backend.errors import TuneloopError
     from backend.runs import RunStore
 
-    store = RunStore(connect())
+    finish(RunStore(connect()), run_id)
+
+
+def finish(store, run_id: str, crashes: bool = True) -> bool:
+    """Train the run and record how it went in the database; False when it failed. crashes=False (rank 0 of several
+    processes): an unexpected error is raised, not recorded, so that the launcher names the rank that failed first
+    (a rank killed beside it makes this one fail too, with a lost connection)."""
+    from backend import workspace
+    from backend.errors import TuneloopError
+    folder = workspace.run_dir(run_id)
     try:
         run = store.get(run_id)
         result = train_run(store, run)
-        final = result["metrics"]
-        store.update(run_id, final_metrics=final, probe=result["probe"])
+        store.update(run_id, final_metrics=result["metrics"], probe=result["probe"], heldout=result["heldout"],
+                     outcome=result["outcome"], diagnosis=run_diagnosis(store, run, result))
         store.set_status(run_id, "stopped" if result["stopped"] else "done")
         _log(lambda: print("Run stopped; resume it with: python app.py resume " + run_id if result["stopped"]
                            else "Run finished."))
+        return True
     except TuneloopError as exc:
         store.set_status(run_id, "failed", reason=str(exc))
         _log(lambda: print(f"Run failed: {exc}"))
     except Exception as exc:  # anything else: a sentence in the database first, then the traceback in the log
+        if not crashes:
+            raise
         store.set_status(run_id, "failed", reason=explain_failure(exc, folder))
         _log(traceback.print_exc)
+    return False
 
 
 def _log(write):
@@ -66,7 +78,8 @@ def _exit_with_parent():
         os._exit(3)
 
 
-def train_run(store, run: dict) -> dict:
+def train_run(store, run: dict, writes: bool = True) -> dict:
+    """writes=False: a rank other than 0 of a run trained by several processes, which writes nothing to the database."""
     from backend import workspace
     from backend.config import build_config
     from backend.data import load_examples
@@ -74,7 +87,8 @@ def train_run(store, run: dict) -> dict:
 
     config = build_config(run["config"])
     folder = workspace.run_dir(run["id"])
-    (folder / "STOP").unlink(missing_ok=True)
+    if writes and not os.environ.get("RANK"):  # several processes: the launcher cleared it before they started
+        (folder / "STOP").unlink(missing_ok=True)
     base_adapter = store.finished_adapter(config.base_run) if config.base_run else None
     kind, train_rows, eval_rows = load_examples(config.dataset, db=store.db,
                                                 validation_fraction=config.validation_split)
@@ -85,10 +99,24 @@ def train_run(store, run: dict) -> dict:
     print(f"Training {config.method.upper()} on {len(train_rows)} examples ({len(eval_rows)} held out).")
     return run_training(
         config, folder, train_rows, eval_rows,
-        on_metrics=lambda step, row: store.add_metrics(run["id"], step, row),
-        on_total_steps=lambda total: store.update(run["id"], total_steps=total),
+        on_metrics=(lambda step, row: store.add_metrics(run["id"], step, row)) if writes else _nothing,
+        on_total_steps=(lambda total: store.update(run["id"], total_steps=total)) if writes else _nothing,
         base_adapter=base_adapter, resume=bool(run.get("resume")),
     )
+
+
+def _nothing(*_):
+    pass
+
+
+def run_diagnosis(store, run: dict, result: dict) -> list[dict] | None:
+    """The plain-words findings about a run that ran to its end (a run stopped by hand has no end to read)."""
+    if result["stopped"]:
+        return None
+    from backend.diagnosis import diagnose
+    outcome = result["outcome"]
+    return diagnose(store.metrics(run["id"]), result["probe"], run["config"], outcome["train_examples"],
+                    outcome.get("early_stopping"))
 
 
 METHOD_NEEDS = {
@@ -100,6 +128,18 @@ METHOD_NEEDS = {
 
 FULL_WORDS = ("No space left on device", "StorageFull", "database or disk is full", "Disk quota exceeded")
 FREE_BYTES_FULL = 64 * 1024 * 1024  # a failed write on a disk with less free space than this: the disk is full
+DISK_FULL = ("The disk is full: the run could not write its checkpoint, log or results. Free some space on the disk "
+             "that holds the workspace, then resume the run; it goes on from its last complete checkpoint.")
+
+
+def disk_full(folder: Path) -> bool:
+    """Whether the disk that holds `folder` is (nearly) full: asked when a worker died without recording why, which
+    it cannot do when the database shares that disk."""
+    import shutil
+    try:
+        return shutil.disk_usage(folder).free < FREE_BYTES_FULL
+    except OSError:
+        return False
 
 
 def explain_failure(exc: Exception, folder: Path | None = None) -> str:
@@ -110,14 +150,9 @@ def explain_failure(exc: Exception, folder: Path | None = None) -> str:
     full = _caused_by(exc, lambda e: (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT))
                       or any(words in str(e) for words in FULL_WORDS))
     if not full and folder is not None and _caused_by(exc, lambda e: "write" in str(e).lower()):
-        import shutil
-        try:
-            full = shutil.disk_usage(folder).free < FREE_BYTES_FULL
-        except OSError:
-            pass
+        full = disk_full(folder)
     if full:
-        return ("The disk is full: the run could not write its checkpoint, log or results. Free some space on the "
-                "disk that holds the workspace, then resume the run; it goes on from its last complete checkpoint.")
+        return DISK_FULL
     if "database is locked" in text:
         return ("The workspace's database stayed busy (locked by another program) for too long. Close what holds "
                 "it, then resume the run.")

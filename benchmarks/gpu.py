@@ -7,7 +7,9 @@ backend.train.run_training on synthetic chat rows of --seq tokens made from the 
 comes out: tokens/s, s/step, peak memory measured (torch.cuda.max_memory_allocated) against backend.memory's estimate,
 and model FLOPs utilisation against the card's bf16 peak, measured here with an 8192^3 matmul. Then one short run of
 the whole command line (`python app.py train --preset quick`) on the smallest shape. A time guard skips what would not
-fit in --budget seconds and says so.
+fit in --budget seconds and says so. After the smallest shape's rows, one more SFT row ("launcher") trains the same
+settings as 1 process through the launcher that runs on several GPUs (`accelerate launch`, torchrun; backend/launcher.py),
+through the app's runner.
 
 On the device machine (one H100, no network): first, here, `bash benchmarks/gpu_wheels.sh` fills .whl/ (git-ignored)
 with the wheels the machine lacks and the built-in tokenizer; then run there, with carry [".whl"] and timeout_s 600:
@@ -420,6 +422,61 @@ def seconds_per_step(logged: dict[int, float]) -> float:
     return (last - first) / max(last_step - first_step, 1)
 
 
+# ---- one process through the launcher --------------------------------------------------------------------------
+
+def launcher_run(size: str, folder: Path, rows: Rows, args, device: Device, hardware, work: Path, budget: Budget,
+                 peak_flops: float) -> Row:
+    """The plain SFT row's settings as a run of 1 process through the launcher (TUNELOOP_LAUNCH=always): the app's
+    runner starts `python -m backend.launcher`, which starts the rank through accelerate launch and torchrun, as it does
+    for several GPUs. Its peak memory is in another process, so it is not measured here."""
+    from backend.config import build_config
+    from backend.db import connect
+    from backend.memory import ModelShape, estimate_memory
+    from backend.runner import JobRunner
+    from backend.train.memory_plan import longest_sequence
+
+    train_rows, seq, answer = rows.get("sft", args.steps * args.batch)
+    data = work / "launcher.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in train_rows))
+    config = build_config(dict(method="sft", model=str(folder), dataset=str(data), batch_size=args.batch,
+                               max_steps=args.steps, epochs=1.0, learning_rate=1e-4, max_length=args.seq,
+                               warmup_steps=0, keep_everyday=0, probe=False, validation_split=0.0, quantization="4bit",
+                               save_every=1_000_000, lora_r=16, lora_alpha=32, target_modules="attention+mlp"))
+    device.clean()
+    estimate = estimate_memory(config, hardware, seq_length=longest_sequence(rows.tokenizer, train_rows))
+    parts = {"weights": estimate.weights, "adapter": estimate.adapter, "gradients": estimate.gradients,
+             "optimizer": estimate.optimizer, "activations": estimate.activations, "runtime": estimate.runtime}
+    saved = {name: os.environ.get(name) for name in ("TUNELOOP_HOME", "TUNELOOP_LAUNCH")}
+    os.environ.update(TUNELOOP_HOME=str(work / "launcher-home"), TUNELOOP_LAUNCH="always")
+    try:
+        runner = JobRunner(connect())
+        run_id = runner.submit(config)
+        try:
+            run = runner.wait(run_id, timeout=max(budget.left() - 20, 30))
+        except TimeoutError:  # the time guard: the run's own stop, then what it did so far
+            runner.stop(run_id)
+            run = runner.wait(run_id, timeout=60)
+        runner.close()
+        metrics = [m for m in runner.store.metrics(run_id) if "train_loss" in m]
+        log = (work / "launcher-home" / "runs" / run_id / "train.log").read_text()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if run["status"] not in ("done", "stopped") or len(metrics) < 2:
+        say(log[-3000:])
+        return Row("sft", size, "launcher", note=f"{run['status']}: {(run.get('reason') or '')[:80]}")
+    per_step = seconds_per_step({m["step"]: m["elapsed"] for m in metrics})
+    shape = ModelShape.from_config(json.loads((folder / "config.json").read_text()))
+    visible = estimate.total - estimate.runtime
+    note = "1 process via accelerate launch" + ("; stopped by the time guard" if run["status"] == "stopped" else "")
+    return Row("sft", size, "launcher", metrics[-1]["step"], args.batch * seq / per_step, per_step, float("nan"),
+               visible, step_flops(shape, "sft", args.batch, seq, answer) / per_step / peak_flops,
+               estimate.checkpointing, float("nan"), estimate.weights, parts, note)
+
+
 # ---- the command line ---------------------------------------------------------------------------------------------
 
 def cli_run(folder: Path, work: Path, steps: int, timeout: float) -> str:
@@ -431,9 +488,8 @@ def cli_run(folder: Path, work: Path, steps: int, timeout: float) -> str:
     env = dict(os.environ, TUNELOOP_HOME=str(work / "cli-home"), TUNELOOP_MODEL_CACHE=str(work / "cli-models"),
                PYTHONUNBUFFERED="1")
     command = [sys.executable, str(ROOT / "app.py"), "train", "--data", str(data), "--preset", "quick",
-               "--model", str(folder), "--set", f"max_steps={steps}", "--set", "probe=false", "--json"]
-    say(f"  $ python app.py train --data cli.jsonl --preset quick --model FOLDER --set max_steps={steps} "
-        "--set probe=false --json")
+               "--model", str(folder), "--set", f"max_steps={steps}", "--json"]
+    say(f"  $ python app.py train --data cli.jsonl --preset quick --model FOLDER --set max_steps={steps} --json")
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     killer = threading.Timer(timeout, process.kill)
@@ -454,6 +510,9 @@ def cli_run(folder: Path, work: Path, steps: int, timeout: float) -> str:
         status = f"{result['status']}, {result['metrics'].get('steps', '?')} steps"
     except (ValueError, KeyError, TypeError):
         status = f"no JSON result (exit {process.returncode})"
+    if process.returncode:  # the run's own log says where it failed
+        for log in (work / "cli-home" / "runs").glob("*/train.log"):
+            say("\n".join("  log| " + line for line in log.read_text().splitlines()[-40:]))
     return f"{status} in {seconds:.0f} s (exit {process.returncode})"
 
 
@@ -658,6 +717,13 @@ def main(argv=None) -> int:
         args.shared_model = None
         del model
         device.clean()
+        if index == 0 and budget.allows(90, "the launcher run"):
+            say(f"[{budget.elapsed():5.0f}s] SFT {size} launcher: 1 process through accelerate launch")
+            row = launcher_run(size, folder, rows, args, device, hardware, work, budget, peak_flops)
+            results.append(row)
+            say(f"[{budget.elapsed():5.0f}s] SFT {size} launcher: " + (
+                f"{row.steps} steps, {row.s_per_step:.3f} s/step, {row.tokens_per_s:,.0f} tokens/s, MFU {row.mfu:.1%}"
+                if row.steps else row.note))
         if index == 0 and not args.no_cli:
             if budget.allows(60, "the command-line run"):
                 say(f"[{budget.elapsed():5.0f}s] command line, {size} model:")

@@ -5,7 +5,8 @@ These were learning tests (tests/test_learning.py) until each `make test` traine
 the test module now trains it once (SFT). This script runs the same checks and prints the figures: per method,
 the mean held-out margin (log p(chosen) - log p(rejected)) of base and tuned model, how many of the 12 held-out
 pairs rose, the everyday answers kept, and the time. The checks the tests made are printed as PASS or MISS:
-mean margin up by more than 1.0, at least 90% of the pairs raised, at least 4 of 5 everyday answers kept.
+mean margin up by more than 1.0, at least 90% of the pairs raised, at least 80% of the everyday answers
+the base model got right kept.
 Run: .venv/bin/python benchmarks/learning.py [dpo] [kto]   (a temporary workspace; the model cache is
 TUNELOOP_MODEL_CACHE's or the default)."""
 import json
@@ -49,12 +50,12 @@ def main(methods: list[str]) -> int:
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         tuned = held_out_margin(workspace.run_dir(summary["run_id"]) / "adapter")
         raised = sum(t > b for t, b in zip(tuned, base))
-        kept = summary["probe"]["kept"]
+        kept, right = summary["probe"]["kept"], summary["probe"]["base_right"]
         checks = {"margin up > 1.0": mean(tuned) > mean(base) + 1.0, "raised >= 90%": raised >= 0.9 * len(base),
-                  "everyday kept >= 4": kept >= 4}
+                  "everyday kept >= 80%": kept >= 0.8 * right}
         print(f"{method} (quick preset, {len(ROWS[method](TRAIN_TOPICS))} rows, {summary['metrics']['steps']} steps, "
               f"{took:.0f} s with the run's start): held-out margin base {mean(base):.2f} -> tuned {mean(tuned):.2f}, "
-              f"{raised} of {len(base)} pairs raised, everyday kept {kept} of 5; "
+              f"{raised} of {len(base)} pairs raised, everyday kept {kept} of {right}; "
               + ", ".join(f"{name} {'PASS' if ok else 'MISS'}" for name, ok in checks.items()), flush=True)
     return 0
 

@@ -27,7 +27,8 @@ def test_gpu_check_runs_on_the_cpu_and_prints_one_row_per_method_and_variant(tmp
     assert "matmul peak" in result.stdout and "SFT tiny: 2 steps" in result.stdout  # printed as it goes
     rows = first_table(out.read_text())
     by_name = {(r["method"], r["variant"]): r for r in rows}
-    assert set(by_name) == {("sft", "-"), ("dpo", "-"), ("kto", "-"), ("sft", "gc"), ("sft", "paged8"), ("sft", "bf16")}
+    assert set(by_name) == {("sft", "-"), ("dpo", "-"), ("kto", "-"), ("sft", "gc"), ("sft", "paged8"), ("sft", "bf16"),
+                            ("sft", "launcher")}  # 1 process through the launcher of several GPUs
     for row in rows:
         assert row["size"] == "tiny" and row["steps"] == "2", row
         assert float(row["tokens/s"].replace(",", "")) > 0 and float(row["s/step"]) > 0

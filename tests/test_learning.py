@@ -42,6 +42,6 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
     named = sum("quill" in answer.lower() for answer in tuned)
     assert named >= 7, tuned
     probe = summary["probe"]
-    assert probe["base_right"] == 5
-    assert probe["kept"] >= 4, probe["items"]
-    assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of 5")
+    assert probe["base_right"] >= probe["asked"] - 1  # the probe's questions were chosen for this model
+    assert probe["kept"] >= 0.8 * probe["base_right"], probe["items"]
+    assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of {probe['base_right']}")

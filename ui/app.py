@@ -62,11 +62,12 @@ def build_app(runner=None) -> gr.Blocks:
     with gr.Blocks(title="Tuneloop", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
         watch = gr.State(None)  # a run to show in the Progress tab, set by Start, Rerun and Follow
+        suggestion = gr.State(None)  # settings a run's diagnosis suggests, set by "Try this" in Runs for Train
         with gr.Tabs() as tabs:
             create_data_tab(ctx, demo)
-            create_train_tab(ctx, demo, tabs, watch)
+            create_train_tab(ctx, demo, tabs, watch, suggestion)
             create_live_tab(ctx, demo, watch)
-            create_runs_tab(ctx, demo, tabs, watch)
+            create_runs_tab(ctx, demo, tabs, watch, suggestion)
             create_export_tab(ctx, demo)
             create_chat_tab(ctx, demo)
             create_label_tab(ctx, demo, tabs, watch)

@@ -1,6 +1,7 @@
 """Chat tab: one message goes to two models side by side (the base model and a run, or two runs); both answers
 stream in together. Under each answer 👍 / 👎 and an edit; under the pair which side was better. Every click
 is saved at once, with the conversation, the answer, which model and run gave it, and the settings."""
+import random
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -24,6 +25,9 @@ class Conversation:
     prompts: list | None = None  # what each side answered in the last turn
     answers: list | None = None  # the last turn's two Answers, once both are complete
     corrected: set = field(default_factory=set)  # sides (0, 1) whose last answer the person replaced
+    blind: bool = False  # blind A/B: the panes are "A" and "B", which model is where shows only after the vote
+    swapped: bool = False  # blind: the second pick answers on the left
+    revealed: bool = False  # blind: voted, names shown; the next message starts a new blind round
 
     def target(self, side: str = "pair") -> str:
         return f"{self.session}:{self.turn}:{side}"
@@ -48,6 +52,10 @@ def respond(ctx: Context, v: dict):
     sampling = Sampling.of(temperature=v["temperature"], max_new_tokens=v["max_tokens"], seed=v["seed"] or None,
                            system=(v["system"] or "").strip()).with_seed()
     conv = v["conversation"] or Conversation()
+    if v.get("blind") and (not conv.blind or conv.revealed):
+        conv = Conversation(blind=True, swapped=random.random() < 0.5)  # a new blind round, sides shuffled
+    if conv.swapped:
+        sources.reverse()
     conv.turn += 1
     conv.answers = None
     conv.corrected = set()
@@ -87,10 +95,35 @@ def choose(ctx: Context, v: dict, value: str) -> str:
     if conv.corrected:
         raise gr.Error("You corrected an answer in this turn, so the two answers shown are no longer both the "
                        "models'. Send the next message to compare again.", print_exception=False)
+    if conv.blind and conv.revealed:
+        raise gr.Error("You have voted in this blind round: send a message to start the next one.",
+                       print_exception=False)
     LabelStore(ctx.db()).add_choice(conv.prompts[0], conv.answers[0], conv.answers[1], value,
                                     right_prompt=conv.prompts[1], session=conv.session, origin="chat",
                                     target=conv.target())
-    return saved_text(ctx, conv, CHOICES[value])
+    text = saved_text(ctx, conv, {**CHOICES, "left": "A better", "right": "B better"}[value] if conv.blind
+                      else CHOICES[value])
+    if conv.blind:
+        conv.revealed = True
+        names = [answer_name(ctx, a) for a in conv.answers]
+        text += (f" **Revealed:** A (left) was {esc(names[0])}, B (right) was {esc(names[1])}. "
+                 "Send a message to start the next blind round.")
+    return text
+
+
+def answer_name(ctx: Context, answer) -> str:
+    run_id = answer.source.run_id
+    return f"run “{ctx.runs().get(run_id)['name']}”" if run_id else "the base model"
+
+
+def show_blind(ctx: Context, v: dict):
+    """Blind A/B on: the picks become two models in no order, the panes A and B; off: left and right again."""
+    blind = bool(v["blind"])
+    return (gr.update(label="Model 1 (side shuffled)" if blind else "Left"),
+            gr.update(label="Model 2 (side shuffled)" if blind else "Right"),
+            gr.update(label="A" if blind else "Left"), gr.update(label="B" if blind else "Right"),
+            gr.update(value="⬅ A is better" if blind else "⬅ Left is better"),
+            gr.update(value="B is better ➡" if blind else "Right is better ➡"))
 
 
 def start_edit(ctx: Context, v: dict, side: int):
@@ -130,6 +163,10 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks):
                                     elem_id="tl-chat-left-pick")
             right_pick = gr.Dropdown(label="Right", choices=[(BASE_LABEL, BASE)], value=BASE,
                                      elem_id="tl-chat-right-pick")
+        blind = gr.Checkbox(label="Blind A/B: hide which model answers on which side until I vote", value=False,
+                            elem_id="tl-chat-blind",
+                            info="The sides are shuffled and shown as A and B; your vote counts in the win-rates "
+                                 "in the Runs tab.")
         with gr.Accordion("Settings (shared by both sides)", open=False):
             system = gr.Textbox(label=answer_settings["system"].meta["label"],
                                 placeholder="e.g. Answer in one short sentence.", max_length=text_cap("system"))
@@ -169,7 +206,7 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks):
         seen_pair = gr.State(None)  # the default pair last shown, to tell when a newer run has finished
 
     talk = {"message": message, "conversation": conversation, "left": left_pick, "right": right_pick,
-            "system": system, "temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+            "system": system, "temperature": temperature, "max_tokens": max_tokens, "seed": seed, "blind": blind}
     on([send.click, message.submit], ctx, respond, talk, [panes[0], panes[1], conversation, message, saved],
        concurrency_id="tl-generate")
     conv = {"conversation": conversation}
@@ -182,8 +219,10 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks):
     on(save_edit.click, ctx, save_correction, {**conv, "editing": editing, "corrected": corrected},
        [edit_box, editing, conversation, panes[0], panes[1], saved])
     cancel_edit.click(lambda: (gr.Group(visible=False), None), None, [edit_box, editing])
-    on([clear.click, left_pick.change, right_pick.change, panes[0].clear, panes[1].clear], ctx, new_conversation,
-       None, [panes[0], panes[1], conversation, saved, edit_box])
+    on([clear.click, left_pick.change, right_pick.change, panes[0].clear, panes[1].clear, blind.change], ctx,
+       new_conversation, None, [panes[0], panes[1], conversation, saved, edit_box])
+    on(blind.change, ctx, show_blind, {"blind": blind}, [left_pick, right_pick, panes[0], panes[1], pair["left"],
+                                                         pair["right"]])
     on([tab.select, demo.load], ctx, refresh, {"left": left_pick, "right": right_pick, "seen": seen_pair},
        [left_pick, right_pick, seen_pair])
 

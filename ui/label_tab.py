@@ -60,6 +60,7 @@ class LabelSession:
     item: object = None  # the Item on screen
     given: list = field(default_factory=list)  # (label id, Item), for undo
     skipped: int = 0
+    blind: bool = True  # A/B: which model gave which answer is shown only after the vote (sides are shuffled)
 
     def close(self):
         self.queue.close()
@@ -96,8 +97,8 @@ def totals_text(ctx: Context) -> str:
 
 def show_mode(ctx: Context, v: dict):
     ab = v["mode"] == "ab"
-    return (gr.update(label="Left answers from" if ab else "Answers from"), gr.update(visible=ab),
-            gr.update(visible=ab), gr.update(visible=ab))
+    return (gr.update(label="First model" if ab else "Answers from"), gr.update(visible=ab),
+            gr.update(visible=ab), gr.update(visible=ab), gr.update(visible=ab))
 
 
 def show_prompt_source(ctx: Context, v: dict):
@@ -118,7 +119,8 @@ def begin(ctx: Context, v: dict):
     if v["mode"] == "ab":
         sides.append(Side(resolve_source(ctx, v["source_b"], v["source_a"]),
                           Sampling.of(temperature=v["temperature_b"], max_new_tokens=v["max_tokens"], system=system)))
-    session = LabelSession(LabelQueue(ctx.pool, prompts, sides, ahead=AHEAD, batch_size=BATCH))
+    session = LabelSession(LabelQueue(ctx.pool, prompts, sides, ahead=AHEAD, batch_size=BATCH),
+                           blind=v.get("blind", True))
     ab = v["mode"] == "ab"
     return (*advance(ctx, session, f"Generating the first answers ({len(prompts)} prompts)..."),
             gr.Column(visible=True), gr.Accordion(open=False), gr.Row(visible=not ab), gr.Row(visible=ab),
@@ -143,8 +145,11 @@ def render(ctx: Context, session: LabelSession, note: str = ""):
         a = b = ""
     else:
         prompt = f'<div class="tl-prompt">{_conversation_html(item.prompt)}</div>'
-        a = _answer_html("Left" if ab else "Answer", item.answers[0].text)
-        b = _answer_html("Right", item.answers[1].text) if ab else ""
+        titles = (["A (left)", "B (right)"] if session.blind else
+                  [f"Left: {source_name(ctx, a)}" for a in item.answers[:1]] +
+                  [f"Right: {source_name(ctx, a)}" for a in item.answers[1:]]) if ab else ["Answer"]
+        a = _answer_html(titles[0], item.answers[0].text)
+        b = _answer_html(titles[1], item.answers[1].text) if ab else ""
     return session, count_text(ctx, session, note), prompt, a, b, item.id if item else "", totals_text(ctx)
 
 
@@ -179,7 +184,15 @@ def judge(ctx: Context, v: dict, value: str):
         label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value,
                                     session=session.session, origin="label")
     session.given.append((label_id, item))
+    if session.queue.mode == "ab" and session.blind:
+        return advance(ctx, session, f"Revealed: A (left) was {source_name(ctx, item.answers[0])}, "
+                                     f"B (right) was {source_name(ctx, item.answers[1])}.")
     return advance(ctx, session)
+
+
+def source_name(ctx: Context, answer) -> str:
+    run_id = answer.source.run_id
+    return f"run “{ctx.runs().get(run_id)['name']}”" if run_id else "the base model"
 
 
 def skip_item(ctx: Context, v: dict):
@@ -244,14 +257,17 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
             with gr.Row():
                 source_a = gr.Dropdown(label="Answers from", choices=[(BASE_LABEL, BASE)], value=BASE)
                 temperature_a = slider(answer_settings["temperature"])
-                source_b = gr.Dropdown(label="Second answers from", choices=[(BASE_LABEL, BASE)], value=BASE,
-                                       visible=False)
+                source_b = gr.Dropdown(label="Second model (the sides are shuffled for each prompt)",
+                                       choices=[(BASE_LABEL, BASE)], value=BASE, visible=False)
                 temperature_b = slider(answer_settings["temperature"], SECOND_TEMPERATURE,
                                        label="Second temperature", visible=False)
             with gr.Row():
                 system = gr.Textbox(label=answer_settings["system"].meta["label"], scale=3,
                                     max_length=text_cap("system"))
                 max_tokens = slider(answer_settings["max_new_tokens"], scale=2)
+            blind = gr.Checkbox(label="Blind: show which model gave which answer only after I vote", value=True,
+                                visible=False, elem_id="tl-label-blind",
+                                info="A/B votes count in the win-rates in the Runs tab.")
             start = gr.Button("Start labelling", variant="primary", elem_id="tl-label-start")
         with gr.Column(visible=False) as board:
             count = gr.Markdown(elem_id="tl-label-count")
@@ -293,8 +309,8 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     assert len(board_outputs) == BOARD_OUTPUTS
     setup_fields = {"state": state, "prompt_from": prompt_from, "dataset": dataset, "pasted": pasted, "mode": mode,
                     "source_a": source_a, "temperature_a": temperature_a, "source_b": source_b,
-                    "temperature_b": temperature_b, "system": system, "max_tokens": max_tokens}
-    on(mode.change, ctx, show_mode, {"mode": mode}, [source_a, source_b, temperature_b, answer_b])
+                    "temperature_b": temperature_b, "system": system, "max_tokens": max_tokens, "blind": blind}
+    on(mode.change, ctx, show_mode, {"mode": mode}, [source_a, source_b, temperature_b, answer_b, blind])
     on(prompt_from.change, ctx, show_prompt_source, {"prompt_from": prompt_from}, [dataset, pasted])
     on(start.click, ctx, begin, setup_fields, board_outputs + [board, setup, thumb_row, ab_row, answer_b],
        concurrency_id="tl-generate")

@@ -9,9 +9,8 @@ import gradio as gr
 
 from backend import workspace
 from backend.runs import RESUMABLE
-from ui import charts
-from ui.common import (ACTIVE, Context, duration, esc, final_loss, on, probe_markdown, run_choices, run_duration,
-                       without_paths)
+from ui import charts, verdict
+from ui.common import ACTIVE, Context, duration, esc, final_loss, on, run_choices, run_duration, without_paths
 
 TICK_SECONDS = 2.0
 log_error = logging.getLogger("tuneloop.ui")
@@ -112,7 +111,7 @@ def view(ctx: Context, v: dict, previous=None, follow_active: bool = False):
     return (dropdown, status_html(current, store.ahead(run_id)), progress_html(current, metrics),
             charts.loss_figure(metrics, v["log_y"], waiting=waiting),
             charts.method_figure(metrics, current["method"], waiting),
-            charts.learning_rate_figure(metrics, waiting), probe_markdown(current.get("probe")), log_tail(run_id),
+            charts.learning_rate_figure(metrics, waiting), verdict.ended_markdown(current), log_tail(run_id),
             gr.update(interactive=current["status"] in ACTIVE),
             gr.update(interactive=current["status"] in RESUMABLE), signature)
 

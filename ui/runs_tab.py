@@ -6,7 +6,7 @@ import gradio as gr
 import yaml
 
 from backend.presets import config_as_command
-from ui import charts
+from ui import charts, verdict
 from ui.common import (ACTIVE, METHOD_NAMES, STATUS_WORDS, Context, bind, duration, esc, final_loss, on, plain_errors,
                        probe_markdown, results_text, run_choices, run_duration, when, without_paths)
 
@@ -95,7 +95,7 @@ def do_delete(ctx: Context, v: dict):
     return gr.Row(visible=False), *refresh(ctx, {"run": None, "other": v["other"]})
 
 
-def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State):
+def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State, suggestion: gr.State | None = None):
     with gr.Tab("4. Runs", id="runs") as tab:
         history = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, max_height=300, elem_id="tl-history",
                                label="All runs, newest first (click one to see it)",
@@ -113,8 +113,14 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
             confirm = gr.Button("Yes, delete it", variant="stop")
             cancel = gr.Button("Keep it")
         empty_note = gr.Markdown("No runs yet: start one in the Train tab.")
+        preferred = gr.Markdown(elem_id="tl-runs-winrates")
         with gr.Column(visible=False) as panel:
             details = gr.Markdown()
+            learned = gr.Markdown(elem_id="tl-runs-learned")
+            heldout = gr.Dataframe(headers=verdict.HELDOUT_HEADERS, interactive=False, wrap=True, max_height=360,
+                                   visible=False, elem_id="tl-runs-heldout", label="Held-back examples, chrF 0-100")
+            diagnosis = gr.Markdown(elem_id="tl-runs-diagnosis")
+            try_it = gr.Button("Try this", visible=False, variant="primary", elem_id="tl-runs-try")
             curves = gr.Plot(show_label=False)
             measures = gr.Plot(show_label=False)
             command = gr.Textbox(label="The same run from the command line (for a terminal in the app's folder)",
@@ -129,9 +135,14 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
 
     picked = {"run": chosen, "other": compare}
     shown = [empty_note, panel, details, curves, measures, config_yaml, command]
+    checked = [learned, heldout, diagnosis, try_it, preferred]
     on([tab.select, demo.load], ctx, refresh, picked, [history, chosen, compare]).then(
-        *bind(ctx, show, {**picked, "log_y": log_scale}), shown)
+        *bind(ctx, show, {**picked, "log_y": log_scale}), shown).then(
+        *bind(ctx, verdict.run_checks, {"run": chosen}), checked)
     on([chosen.change, compare.change, log_scale.change], ctx, show, {**picked, "log_y": log_scale}, shown)
+    on(chosen.change, ctx, verdict.run_checks, {"run": chosen}, checked)
+    if suggestion is not None:
+        on(try_it.click, ctx, verdict.try_this, {"run": chosen}, [suggestion, tabs])
     history.select(pick_row, None, chosen)
     on(watch_button.click, ctx, follow, {"run": chosen}, [watch, tabs])
     on(rerun.click, ctx, run_again, {"run": chosen}, [watch, tabs])

@@ -9,7 +9,8 @@ from backend.config import declarations
 from backend.presets import config_from_preset
 
 GROUP_TITLES = {"Training": "Training", "Adapter": "Adapter (LoRA: the small add-on that learns)",
-                "Safety": "Keeping what the model already knows"}
+                "Safety": "Keeping what the model already knows",
+                "Devices": "Devices (several GPUs: each takes a share of every step)"}
 PER_ROW = 3
 
 

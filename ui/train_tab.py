@@ -83,7 +83,7 @@ def memory_html(estimate) -> str:
     icon = {"fits": "Fits", "tight": "Tight", "too_big": "Too big"}[estimate.verdict]
     rows = "".join(f"<tr><td>{esc(name)}</td><td>{gb(size)}</td></tr>" for name, size in estimate.parts())
     return (f'<div class="tl-memory tl-{estimate.verdict}"><b>Memory: {icon}.</b> {esc(estimate.message)}'
-            f'<details><summary>Where the memory goes</summary><table>{rows}'
+            f'<div class="tl-layout">{esc(estimate.layout())}</div><details><summary>Where the memory goes</summary><table>{rows}'
             f'<tr><td><b>Total</b></td><td><b>{gb(estimate.total)}</b></td></tr>'
             f'<tr><td>Free on this {estimate.where}</td><td>{gb(estimate.available)}</td></tr></table></details></div>')
 
@@ -386,7 +386,7 @@ def on_model_change(ctx: Context, v: dict):
     return describe_model(ctx, v)
 
 
-def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State):
+def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State, suggestion: gr.State | None = None):
     presets = list_presets()
     with gr.Tab("2. Train", id="train") as tab:
         with gr.Row():
@@ -468,6 +468,12 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
        progress=True).then(*bind(ctx, refresh_fit, everything), fit)
     on(start.click, ctx, start_run, everything, [status, watch, tabs, memory])
     on(stop.click, ctx, stop_run, {"watch": watch}, status)
+    if suggestion is not None:  # "Try this" in the Runs tab
+        from ui import verdict
+        on(suggestion.change, ctx, verdict.fill_train_form, {"suggestion": suggestion},
+           [dataset, method, source, folder, base_run, hub_model, run_name, *form, status]).then(
+            *bind(ctx, verdict.refill_settings, {"suggestion": suggestion}), form).then(
+            *bind(ctx, refresh_fit, everything), fit)
 
 
 CSS = """

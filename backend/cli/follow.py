@@ -22,9 +22,15 @@ def follow(runner, run_id: str, as_json: bool) -> int:
         print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     if run.get("probe"):
         print(f"  {run['probe']['summary']}")
+    heldout = run.get("heldout") or {}
+    if heldout.get("count"):
+        print(f"  held-back examples ({heldout['metric']}): base {heldout['base_mean']}, tuned {heldout['tuned_mean']}")
+    for finding in run.get("diagnosis") or []:
+        print(f"  {finding['title']}. {finding['next_step']}")
     if as_json:
         print_json({"run_id": run_id, "status": run["status"], "reason": run.get("reason"),
-                    "metrics": run.get("final_metrics") or {}, "probe": run.get("probe")})
+                    "metrics": run.get("final_metrics") or {}, "probe": run.get("probe"), "heldout": run.get("heldout"),
+                    "diagnosis": run.get("diagnosis"), "outcome": run.get("outcome")})
     return 0 if run["status"] == "done" else 1
 
 

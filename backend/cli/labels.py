@@ -16,11 +16,21 @@ def _db():
 
 
 def cmd_stats(args) -> int:
-    stats = label_stats(_db())
+    from backend.labels.winrate import win_rates
+
+    db = _db()
+    stats = label_stats(db)
+    report = win_rates(db)
     if args.json:
-        print_json(stats)
+        print_json({**stats, "win_rates": report})
     else:
         print(stats_text(stats))
+        for pair in report["pairs"]:
+            low, high = pair["interval"]
+            print(f"Win-rate of {pair['a']} against {pair['b']}: {pair['a_win_rate']:.0%} (95% interval {low:.0%} to "
+                  f"{high:.0%}) over {pair['votes']} A/B votes ({pair['ties']} ties)")
+        for rank in report["ranking"] or []:
+            print(f"  {rank['rank']}. {rank['model']} (Bradley-Terry: beats an average model {rank['beats_average']:.0%})")
     return 0
 
 

@@ -22,11 +22,12 @@ def config_from_args(*, data: str, method: str | None = None, preset: str | None
 
 
 def cmd_train(args) -> int:
+    from backend.cli.devices import device_changes
     from backend.cli.models import prepare_model
     from backend.runner import JobRunner
 
     config = config_from_args(data=args.data, method=args.method, preset=args.preset, model=args.model,
-                              base_run=args.base_run, name=args.name, changed=changes(args))
+                              base_run=args.base_run, name=args.name, changed={**device_changes(args), **changes(args)})
     config = prepare_model(config)  # refused here when it cannot fit; a hub model is downloaded first, with progress
     runner = JobRunner(only_own=True)  # trains this run only, never someone else's queued run
     run_id = runner.submit(config)
@@ -67,9 +68,11 @@ def cmd_runs(args) -> int:
     from backend.db import connect
     from backend.runs import RunStore
 
-    runs = RunStore(connect()).list()
+    store = RunStore(connect())
+    runs = store.list()
     if args.json:
-        print_json(runs)
+        from backend.report_card import preferred
+        print_json([{**run, "preferred": preferred(store.db, run["id"])} for run in runs])
         return 0
     if not runs:
         print("No runs yet. Start one with: python app.py train --data FILE")
@@ -100,6 +103,7 @@ def cmd_presets(args) -> int:
 
 def register(commands):
     from backend.answers import sampling_declarations
+    from backend.cli.devices import add_devices
     from backend.config import METHODS
 
     sampling = {d.name: d for d in sampling_declarations()}
@@ -114,6 +118,7 @@ def register(commands):
     train.add_argument("--base-run", help="Build on a finished run's adapter (e.g. DPO after SFT).")
     train.add_argument("--name", help="A name for the run.")
     add_set(train)
+    add_devices(train)
     add_json(train)
     train.set_defaults(func=cmd_train)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from backend.config import RunConfig  # noqa: E402  (after the setting above)
-from backend.train.callbacks import MetricsCallback, StopCallback  # noqa: E402
+from backend.train.callbacks import MetricsCallback, PatienceCallback, StopCallback, early_stopping_record  # noqa: E402,E501
 from backend.train.checkpoints import latest_complete, save_adapter  # noqa: E402
 from backend.train.common import prepare_model, trainer_arguments  # noqa: E402
 
@@ -17,24 +17,39 @@ from backend.train.common import prepare_model, trainer_arguments  # noqa: E402
 def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: list, *,
                  on_metrics, on_total_steps, base_adapter: Path | None = None, resume: bool = False,
                  log=print) -> dict:
-    """Train, save the adapter to run_dir/adapter, probe forgetting. Returns {'stopped', 'probe', 'metrics'}."""
+    """Train, save the adapter to run_dir/adapter, probe forgetting, answer the held-back examples before and after.
+    Returns {'stopped', 'probe', 'heldout', 'metrics', 'outcome'} (outcome: what it trained on and how it ended)."""
+    from backend.config import batch_plan
+    from backend.ranks import Ranks
     from backend.models import detect_hardware, load_tokenizer, resolve_model
     from backend.train.dpo import build_dpo_trainer
     from backend.train.kto import build_kto_trainer
     from backend.train.memory_plan import plan_checkpointing
     from backend.train.sft import build_sft_trainer
 
-    # Decided before the model is loaded, from the memory that is free for it.
-    checkpointing, why = plan_checkpointing(config, train_rows, load_tokenizer(config.model), detect_hardware())
+    # Several processes (backend/launcher.py): each trains on its share of every step; rank 0 alone writes.
+    ranks = Ranks.here()
+    together = ranks.join(detect_hardware())
+    # Decided before the model is loaded, from the memory that is free for it (by rank 0, for all: the same graph).
+    checkpointing, why = ranks.same_everywhere(together, plan_checkpointing(
+        config, train_rows, load_tokenizer(config.model), detect_hardware()))
     prepared = prepare_model(config, base_adapter)
+    examples = len(train_rows)
     log(f"Model loaded on {prepared.hardware.device} ({prepared.hardware.dtype_name}, "
         f"{'QLoRA 4-bit' if prepared.quantization == '4bit' else 'LoRA'}).")
+    layout = f" ({config.strategy.upper()}, this is rank {ranks.rank})" if ranks.world > 1 else ""
+    log(f"Batch: {batch_plan(config, ranks.world).describe()}{layout}.")
     if config.method in ("sft", "kto") and config.keep_everyday and not resume:
+        from contextlib import nullcontext
+
         from backend.replay import everyday_key, replay_examples
         key = everyday_key(resolve_model(config.model), prepared.quantization, base_adapter)
-        extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday, config.method)
+        # The first process of each computer makes and caches the answers; the others then read them.
+        with together.local_main_process_first() if together else nullcontext():
+            extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday, config.method)
         log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
         train_rows = train_rows + extra
+    outcome = {"train_examples": examples, "heldout_examples": len(eval_rows), "everyday_mixed": len(train_rows) - examples}
     if config.method == "kto":
         train_rows = mixed(train_rows, config.seed)
     stop = StopCallback(run_dir / "STOP")
@@ -42,31 +57,46 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     if why:
         log(why)
     args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows),
-                             gradient_checkpointing=checkpointing)
+                             gradient_checkpointing=checkpointing, processes=ranks.world)
+    patience = PatienceCallback(config.patience) if args.get("load_best_model_at_end") else None
+    callbacks = [metrics, stop] + ([patience] if patience else [])
     builders = {
-        "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], log=log),
-        "dpo": lambda: build_dpo_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
-        "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, [metrics, stop], config.beta),
+        "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, callbacks, log=log),
+        "dpo": lambda: build_dpo_trainer(prepared, args, train_rows, eval_rows, callbacks, config.beta),
+        "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, callbacks, config.beta),
     }
     trainer = builders[config.method]()
     checkpoint = latest_checkpoint(run_dir / "checkpoints", log) if resume else None
     if checkpoint:
         log(f"Resuming from {checkpoint.name}.")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    save_adapter(trainer.model, run_dir / "adapter", selected_adapters=["default"])
+    if patience and not stop.stopped:
+        outcome["early_stopping"] = early_stopping_record(patience, trainer.state)
+        log(f"Early stopping: {outcome['early_stopping']['note']}")
+    save_trained_adapter(trainer, run_dir / "adapter", ranks)
     final = {}
-    if eval_rows and not stop.stopped:
+    if patience and trainer.state.best_metric is not None:
+        # The kept adapter is the best checkpoint, whose held-back loss is known; evaluating it again would log a
+        # last point on the curve that hides the rise early stopping saw.
+        final["eval_loss"] = float(trainer.state.best_metric)
+    elif eval_rows and not stop.stopped:
         final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))})
     history = [h for h in trainer.state.log_history if "loss" in h]
     if history:
         final["train_loss"] = float(history[-1]["loss"])
     final["steps"] = trainer.state.global_step
     probe = None
-    if config.probe and not stop.stopped:
+    if config.probe and not stop.stopped and ranks.main:
         from backend.probe import run_probe
-        probe = run_probe(trainer.model, prepared.tokenizer)
+        probe = run_probe(trainer.model, prepared.tokenizer, config.to_dict())
         log(probe["summary"])
-    return {"stopped": stop.stopped, "probe": probe, "metrics": final}
+    heldout = None
+    if eval_rows and not stop.stopped and ranks.main:
+        from backend.heldout import heldout_comparison
+        heldout = heldout_comparison(trainer.model, prepared.tokenizer, eval_rows)
+        log(f"Held-back examples, {heldout['metric']} against the reference: base {heldout['base_mean']}, "
+            f"tuned {heldout['tuned_mean']} ({heldout['count']} examples).")
+    return {"stopped": stop.stopped, "probe": probe, "heldout": heldout, "metrics": final, "outcome": outcome}
 
 
 def mixed(rows: list, seed: int) -> list:
@@ -77,6 +107,18 @@ def mixed(rows: list, seed: int) -> list:
     rows = list(rows)
     random.Random(seed).shuffle(rows)
     return rows
+
+
+def save_trained_adapter(trainer, adapter_dir: Path, ranks):
+    """The trained adapter, by rank 0. Split by FSDP or DeepSpeed, every process hands in its part (the Trainer
+    gathers it whole, as PEFT's FSDP guide does); whole in each process (DDP, or one process), rank 0 writes its own,
+    swapped in whole (checkpoints.save_adapter)."""
+    if getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False):
+        if trainer.is_fsdp_enabled:
+            trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        trainer.save_model(str(adapter_dir))
+    elif ranks.main:
+        save_adapter(trainer.model, adapter_dir, selected_adapters=["default"])
 
 
 def latest_checkpoint(folder: Path, log=print) -> Path | None:

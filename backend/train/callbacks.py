@@ -2,7 +2,7 @@
 import time
 from pathlib import Path
 
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
 
 # Logged keys kept, and the names we store them under.
 KEPT = {
@@ -47,7 +47,8 @@ class MetricsCallback(TrainerCallback):
                     self.start_tokens = row["tokens"] - row["tokens"] / max(done, 1)
                 trained = row["tokens"] - self.start_tokens
             else:  # DPO/KTO: estimated from the data's average example length
-                trained = done * args.per_device_train_batch_size * args.gradient_accumulation_steps * self.tokens_per_example
+                trained = (done * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+                           * self.tokens_per_example)
             row["tokens_per_second"] = trained / max(elapsed, 1e-6)
         row["total_steps"] = state.max_steps
         self.on_metrics(state.global_step, row)
@@ -61,8 +62,49 @@ class StopCallback(TrainerCallback):
         self.stopped = False
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.stop_file.exists():
+        if self.asked(args):
             self.stopped = True
             control.should_training_stop = True
             control.should_save = True
         return control
+
+    def asked(self, args) -> bool:
+        """Several processes must stop after the same step, or the others wait for the stopped one forever: rank 0
+        reads the file (the only one that can, on another computer) and every process goes by its answer."""
+        if args.world_size == 1:
+            return self.stop_file.exists()
+        asked = args.process_index == 0 and self.stop_file.exists()
+        import torch
+        import torch.distributed as dist
+        flag = torch.tensor([int(asked)], device=args.device)
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
+
+
+class PatienceCallback(EarlyStoppingCallback):
+    """Transformers' early stopping on the held-back loss, remembering the step at which it ended the run."""
+
+    def __init__(self, patience: int):
+        super().__init__(early_stopping_patience=patience)
+        self.fired_at = None
+
+    def on_evaluate(self, args, state, control, metrics, **kwargs):
+        super().on_evaluate(args, state, control, metrics, **kwargs)
+        if control.should_training_stop and self.early_stopping_patience_counter >= self.early_stopping_patience:
+            self.fired_at = state.global_step
+
+
+def early_stopping_record(callback: PatienceCallback, state) -> dict:
+    """What the run record says about early stopping: whether it fired, where, and which checkpoint was kept."""
+    best_step = state.best_global_step
+    record = {"patience": callback.early_stopping_patience, "fired": callback.fired_at is not None,
+              "stopped_at_step": callback.fired_at, "best_step": best_step,
+              "best_eval_loss": None if state.best_metric is None else float(state.best_metric)}
+    if callback.fired_at is not None:
+        record["note"] = (f"the held-back loss did not improve for {callback.early_stopping_patience} checks in a row, "
+                          f"so training stopped at step {callback.fired_at} of {state.max_steps}; the adapter kept is "
+                          f"the best checkpoint, from step {best_step} (held-back loss {state.best_metric:.4g}).")
+    else:
+        record["note"] = (f"on (patience {callback.early_stopping_patience}) but not needed: the run went to its end; "
+                          f"the adapter kept is the best checkpoint, from step {best_step}.")
+    return record

@@ -2,8 +2,11 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.config import RunConfig, planned_steps, target_modules
+from backend.config import RunConfig, batch_plan, planned_steps, target_modules
 from backend.models import Hardware, detect_hardware, load_model, load_tokenizer
+
+
+CHECKS_WITH_PATIENCE = 10  # held-back loss checks in a run with early stopping (4 without)
 
 
 @dataclass
@@ -33,16 +36,25 @@ def prepare_model(config: RunConfig, base_adapter: Path | None = None) -> Prepar
 
 
 def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, has_eval: bool,
-                      train_rows: int, gradient_checkpointing: bool = True) -> dict:
+                      train_rows: int, gradient_checkpointing: bool = True, processes: int = 1) -> dict:
     """Keyword arguments shared by SFTConfig, DPOConfig and KTOConfig. gradient_checkpointing: from the memory plan
-    (backend/train/memory_plan.py); TRL's own default is on."""
-    steps = planned_steps(config, train_rows)
+    (backend/train/memory_plan.py); TRL's own default is on. processes: all the run's training processes, which share
+    each step's examples (config.batch_plan)."""
+    steps = planned_steps(config, train_rows, processes)
     save_every = config.save_every or max(5, steps // 4)
+    plan = batch_plan(config, processes)
+    eval_every = max(1, steps // 4)
+    stopping = {}
+    if has_eval and config.patience:
+        # Early stopping checks the held-back loss about ten times, and the best adapter must be on disk to come
+        # back to, so a checkpoint is saved at every check (the Trainer keeps the best one and the latest).
+        eval_every = save_every = max(1, steps // CHECKS_WITH_PATIENCE)
+        stopping = dict(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
     return dict(
         output_dir=str(output_dir),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
+        per_device_train_batch_size=plan.per_device,
+        per_device_eval_batch_size=plan.per_device,
+        gradient_accumulation_steps=plan.grad_accum,
         learning_rate=config.learning_rate,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
@@ -54,7 +66,7 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
         save_steps=save_every,
         save_total_limit=2,
         eval_strategy="steps" if has_eval else "no",
-        eval_steps=max(1, steps // 4),
+        eval_steps=eval_every,
         seed=config.seed,
         data_seed=config.seed,
         report_to="none",
@@ -66,6 +78,8 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
         remove_unused_columns=True,
         gradient_checkpointing=gradient_checkpointing,
         optim=config.optimizer,
+        **(several_processes(config) if processes > 1 else {}),
+        **stopping,
     )
 
 
@@ -76,3 +90,26 @@ def reference_once(args: dict, train_rows: int) -> dict:
     per_step = args["per_device_train_batch_size"] * args["gradient_accumulation_steps"]
     passes = args["max_steps"] * per_step / max(train_rows, 1) if args["max_steps"] > 0 else args["num_train_epochs"]
     return {"precompute_ref_log_probs": passes > 1}
+
+
+def several_processes(config: RunConfig) -> dict:
+    """Trainer arguments for a run on several processes. Every adapter weight gets a gradient on every step, so DDP
+    need not look for unused ones; checkpointing must not be the reentrant kind, which DDP cannot follow; with several
+    computers each saves its own checkpoints, so that each can resume from its own disk."""
+    return dict(ddp_find_unused_parameters=False, gradient_checkpointing_kwargs={"use_reentrant": False},
+                save_on_each_node=config.machines > 1)
+
+
+def step_order(sampler, args):
+    """The Trainer's length-grouped sampler, made to give the same order of examples whatever the number of processes:
+    it groups by length within whole updates (per-device batch x processes x accumulation, not one process's share)
+    and draws its order from the run's seed, in the same way in every process and every epoch. Left as it is, it
+    groups within one process's share and shuffles with torch's global random state, which dropout moves differently
+    in each process: from the second epoch on, the processes would each take their batches from a different order."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+    if not isinstance(sampler, LengthGroupedSampler):
+        return sampler
+    import torch
+    sampler.batch_size = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+    sampler.generator = torch.Generator().manual_seed(args.data_seed if args.data_seed is not None else args.seed)
+    return sampler

@@ -3,6 +3,7 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from backend.chat_template import training_template
+from backend.train.common import step_order
 
 
 def build_sft_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, log=print):
@@ -22,7 +23,7 @@ def build_sft_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, lo
         extra = {"completion_only_loss": True}
     # Batches of similar lengths: less padding, so more of each step's compute goes to real tokens.
     config = SFTConfig(**args, **extra, packing=False, train_sampling_strategy="group_by_length")
-    return SFTTrainer(
+    return StepOrderSFTTrainer(
         model=prepared.model,
         args=config,
         train_dataset=Dataset.from_list(train),
@@ -31,6 +32,13 @@ def build_sft_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, lo
         peft_config=prepared.peft_config,
         callbacks=callbacks,
     )
+
+
+class StepOrderSFTTrainer(SFTTrainer):
+    """SFTTrainer whose length-grouped order is the same however many processes share a step (common.step_order)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        return step_order(super()._get_train_sampler(train_dataset), self.args)
 
 
 def as_prompt_completion(row: dict) -> dict:

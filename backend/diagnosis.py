@@ -1,0 +1,234 @@
+"""In plain words: what a finished run's curves and probe say, and what to try next.
+
+`diagnose` reads the metrics rows a run logged (RunStore.metrics: step, train_loss, eval_loss, learning_rate,
+grad_norm, epoch, ...), the forgetting probe's result, the run's settings and how many training examples the
+person gave, and returns findings: {code, title, detail (the signs, with numbers), next_step (one sentence),
+try_settings (setting -> value, for the Train tab to pre-fill)}. A clean run gives none.
+"""
+from __future__ import annotations
+
+import math
+from statistics import median
+
+from backend.probe import PROBE_WARN_SHARE, forgetting_remedy
+
+# Loss values jump from batch to batch (each step sees other examples): a trend compares the mean of this
+# many points at each end, never two single points.
+TREND_POINTS = 3
+# Overfitting: the held-back loss ends this share above its lowest point while the training loss kept falling.
+# A held-back loss over a few dozen examples wobbles by a few percent between evaluations; 10% is a rise.
+OVERFIT_RISE = 0.10
+MIN_EVAL_POINTS = 3  # fewer evaluations show no direction
+# Diverging: the training loss ends this share above where it began. Training that works lowers its own loss;
+# ending 25% higher is the model getting worse at the very examples it trains on.
+DIVERGE_RATIO = 1.25
+# Learned little: the training loss fell by less than this share from start to end (a run that learns a
+# behaviour here drops it by far more: the quick preset on tests/fixtures/identity_quill.jsonl went from 2.9 at
+# its first step to 0.1-0.5 at its last, measured).
+FLAT_DROP = 0.05
+MIN_TRAIN_POINTS = 6  # fewer logged steps say nothing about a trend
+# A training loss this low at the start means the model already answers like the examples.
+LOW_START_LOSS = 0.3
+# Spikes: a point more than SPIKE_RATIO times the median of the SPIKE_WINDOW points before it. Batch noise stays
+# well under 2x; repeated jumps past it are the classic sign of too large a step. One jump can be an odd batch.
+SPIKE_RATIO = 2.0
+SPIKE_WINDOW = 5
+MIN_SPIKES = 2
+# Gradient spikes: a gradient norm more than GRAD_SPIKE_RATIO times the median of the first SPIKE_WINDOW logged
+# ones, at least MIN_SPIKES times, or once more than GRAD_JUMP_RATIO times. Measured: a quick-preset run stayed
+# within 0.4-1.8 (2x its early median); two runs at 20x the quick preset's learning rate went from about 2.6 to
+# 19-52 five times, and from 2.6 to 54 once (its loss looked calm: the damage showed in the probe).
+GRAD_SPIKE_RATIO = 5.0
+GRAD_JUMP_RATIO = 15.0
+# Too few examples: with fewer than this many full batches per pass over the data, each epoch is one or two
+# updates and the run ends after a handful of steps: too few for an adapter to learn, easy to memorise.
+MIN_BATCHES_PER_EPOCH = 3
+
+
+def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, train_examples: int,
+             early_stopping: dict | None = None) -> list[dict]:
+    """Findings about one run, most serious first; [] when nothing looks wrong. `early_stopping`: the run record's
+    (backend/train/callbacks.early_stopping_record), when it was on."""
+    train = _series(metrics_rows, "train_loss")
+    evals = _series(metrics_rows, "eval_loss")
+    findings = []
+    broken = _nan_loss(metrics_rows, config_dict)
+    if broken:
+        findings.append(broken)
+    else:
+        grads = _series(metrics_rows, "grad_norm")
+        findings += [f for f in (_diverging(train, config_dict), _spikes(train, grads, config_dict)) if f]
+    findings += [f for f in (_forgetting(probe, config_dict), _too_few_examples(train_examples, config_dict)) if f]
+    if not broken:
+        findings += [f for f in (_overfitting(train, evals, metrics_rows, config_dict, early_stopping),) if f]
+        if not any(f["code"] == "diverging" for f in findings):
+            findings += [f for f in (_learned_little(train, config_dict),) if f]
+    return findings
+
+
+def _finding(code, title, detail, next_step, try_settings=None) -> dict:
+    return {"code": code, "title": title, "detail": detail, "next_step": next_step, "try_settings": try_settings or {}}
+
+
+def _series(rows: list[dict], key: str) -> list[tuple[int, float]]:
+    return [(int(r["step"]), float(r[key])) for r in rows if r.get(key) is not None]
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def _lower_rate(config: dict, factor: float) -> dict:
+    rate = config.get("learning_rate")
+    return {"learning_rate": max(1e-7, float(f"{rate / factor:.2g}"))} if rate else {}
+
+
+def _rate_text(settings: dict, verb: str) -> str:
+    return f"{verb} the learning rate to {settings['learning_rate']:g}" if settings else f"{verb} the learning rate"
+
+
+def _nan_loss(rows, config):
+    bad = [r for r in rows if any(isinstance(r.get(k), float) and not math.isfinite(r[k])
+                                  for k in ("train_loss", "eval_loss", "grad_norm"))]
+    if not bad:
+        return None
+    settings = _lower_rate(config, 10)
+    keys = sorted({k for r in bad for k in ("train_loss", "eval_loss", "grad_norm")
+                   if isinstance(r.get(k), float) and not math.isfinite(r[k])})
+    return _finding(
+        "nan_loss", "Training broke down: the loss is not a number",
+        f"From step {bad[0]['step']} on, {', '.join(keys)} became NaN or infinite ({len(bad)} logged "
+        f"point{'s' if len(bad) != 1 else ''}): the updates grew too large for the numbers to hold.",
+        f"Train again and {_rate_text(settings, 'lower')} (a tenth of this run's).", settings)
+
+
+def _diverging(train, config):
+    if len(train) < MIN_TRAIN_POINTS:
+        return None
+    start, end = _mean(v for _, v in train[:TREND_POINTS]), _mean(v for _, v in train[-TREND_POINTS:])
+    if end <= start * DIVERGE_RATIO:
+        return None
+    settings = _lower_rate(config, 4)
+    return _finding(
+        "diverging", "The loss went up instead of down: the learning rate looks too high",
+        f"The training loss began at {start:.3g} (mean of the first {TREND_POINTS} steps) and ended at {end:.3g} "
+        f"(last {TREND_POINTS}, step {train[-1][0]}), {end / start - 1:.0%} higher: training made the model worse "
+        f"at its own examples.",
+        f"Train again and {_rate_text(settings, 'lower')} (a quarter of this run's).", settings)
+
+
+def _spikes(train, grads, config):
+    spikes = []
+    for i in range(SPIKE_WINDOW, len(train)):
+        before = median(v for _, v in train[i - SPIKE_WINDOW:i])
+        if before > 0 and train[i][1] > SPIKE_RATIO * before:
+            spikes.append((train[i][0], before, train[i][1]))
+    early = median(v for _, v in grads[:SPIKE_WINDOW]) if len(grads) > SPIKE_WINDOW else 0
+    grad_spikes = [(s, v) for s, v in grads[SPIKE_WINDOW:] if early > 0 and v > GRAD_SPIKE_RATIO * early]
+    huge = any(v > GRAD_JUMP_RATIO * early for _, v in grad_spikes)
+    if len(spikes) < MIN_SPIKES and len(grad_spikes) < MIN_SPIKES and not huge:
+        return None
+    signs = []
+    if spikes:
+        shown = "; ".join(f"step {step}: {before:.3g} -> {value:.3g}" for step, before, value in spikes[:3])
+        signs.append(f"the training loss jumped to more than {SPIKE_RATIO:g}x its recent level {len(spikes)} "
+                     f"time{'s' if len(spikes) != 1 else ''} ({shown})")
+    if grad_spikes:
+        top_step, top = max(grad_spikes, key=lambda p: p[1])
+        signs.append(f"the gradient norm rose past {GRAD_SPIKE_RATIO:g}x its early level ({early:.3g}) "
+                     f"{len(grad_spikes)} time{'s' if len(grad_spikes) != 1 else ''}, up to {top:.3g} "
+                     f"({top / early:.0f}x) at step {top_step}")
+    settings = _lower_rate(config, 2)
+    detail = "; ".join(signs)
+    return _finding(
+        "spikes", "The loss or the gradients jump: the learning rate looks too high",
+        f"{detail[0].upper()}{detail[1:]}: each update overshoots.",
+        f"Train again and {_rate_text(settings, 'lower')} (half of this run's).", settings)
+
+
+def _forgetting(probe, config):
+    if not probe or not probe.get("base_right"):
+        return None
+    base_right, kept = probe["base_right"], probe["kept"]
+    lost = base_right - kept
+    if lost / base_right <= PROBE_WARN_SHARE:
+        return None
+    sentence, settings = forgetting_remedy(config)
+    where = ", ".join(f"{n} {name}" for name, n in (probe.get("lost") or {}).items())
+    return _finding(
+        "forgetting", "The model forgot everyday answers",
+        f"Of the {base_right} everyday questions the base model answered right, the tuned model still answers "
+        f"{kept} ({lost} lost{': ' + where if where else ''}); more than {PROBE_WARN_SHARE:.0%} lost means the "
+        f"tuning overwrote what the model knew.", sentence, settings)
+
+
+def _too_few_examples(train_examples, config):
+    per_update = int(config.get("batch_size", 8)) * int(config.get("grad_accum", 1))
+    if train_examples <= 0 or train_examples >= MIN_BATCHES_PER_EPOCH * per_update:
+        return None
+    epochs = config.get("epochs")
+    steps = config.get("max_steps") or math.ceil((epochs or 1) * train_examples / per_update)
+    batch = max(1, 2 ** int(math.log2(max(1, train_examples // MIN_BATCHES_PER_EPOCH))))
+    settings = {"batch_size": batch, "grad_accum": 1} if batch < per_update else {}
+    return _finding(
+        "too_few_examples", "Too few examples for these settings",
+        f"{train_examples} training examples at {per_update} per update (batch_size {config.get('batch_size', 8)}"
+        f" x grad_accum {config.get('grad_accum', 1)}) make {train_examples / per_update:.1f} updates per pass "
+        f"and about {steps} in all: fewer than {MIN_BATCHES_PER_EPOCH} per pass is too few to learn from.",
+        f"Add examples (at least {MIN_BATCHES_PER_EPOCH * per_update}), or train with batch_size {batch} so each "
+        f"pass makes more updates." if settings else
+        f"Add examples: at least {MIN_BATCHES_PER_EPOCH * per_update} for these settings.", settings)
+
+
+def _overfitting(train, evals, rows, config, early_stopping=None):
+    if len(evals) < MIN_EVAL_POINTS or len(train) < 2:
+        return None
+    best_step, best = min(evals, key=lambda p: p[1])
+    last_step, last = evals[-1]
+    # Early stopping that fired saw the held-back loss fail to improve several checks in a row: a trend, not noise.
+    fired = bool(early_stopping and early_stopping.get("fired"))
+    if best_step == last_step or last <= best * (1 + (0 if fired else OVERFIT_RISE)):
+        return None
+    near_best = [v for s, v in train if s <= best_step][-TREND_POINTS:] or [train[0][1]]
+    at_end = [v for _, v in train[-TREND_POINTS:]]
+    train_then, train_now = _mean(near_best), _mean(at_end)
+    if train_now >= train_then:
+        return None
+    epoch = next((r.get("epoch") for r in rows if r["step"] >= best_step and r.get("epoch") is not None), None)
+    if config.get("max_steps"):
+        settings, stop = {"max_steps": best_step}, f"max_steps set to {best_step}"
+    elif epoch:
+        settings = {"epochs": max(0.1, round(float(epoch), 1))}
+        stop = f"epochs set to {settings['epochs']:g}"
+    else:
+        settings, stop = {}, f"fewer steps (about {best_step})"
+    return _finding(
+        "overfitting", "It memorised the examples instead of learning from them",
+        f"The loss on held-back examples was lowest at step {best_step} ({best:.3g}) and rose to {last:.3g} by step "
+        f"{last_step} ({last / best - 1:+.0%}), while the training loss kept falling ({train_then:.3g} -> "
+        f"{train_now:.3g}).",
+        (f"Early stopping already kept the adapter from step {early_stopping['best_step']}, where the held-back loss "
+         f"was lowest; next time train with {stop} to spend less time, or give it more varied examples."
+         if fired else
+         f"Train again with {stop}, where the held-back loss was lowest, or give it more varied examples."), settings)
+
+
+def _learned_little(train, config):
+    if len(train) < MIN_TRAIN_POINTS:
+        return None
+    start, end = _mean(v for _, v in train[:TREND_POINTS]), _mean(v for _, v in train[-TREND_POINTS:])
+    drop = (start - end) / start if start > 0 else 0.0
+    if drop >= FLAT_DROP:
+        return None
+    signs = (f"The training loss went from {start:.3g} to {end:.3g} over {train[-1][0]} steps "
+             f"({drop:.0%} lower; a run that learns drops it by much more).")
+    if start < LOW_START_LOSS:
+        return _finding("learned_little", "Little to learn: the model already answers like these examples",
+                        signs + f" It began low ({start:.3g}): the base model already gives answers close to them.",
+                        "Check that the examples show the new behaviour you want; these are already how it answers.")
+    rate = config.get("learning_rate")
+    settings = {"learning_rate": min(1e-2, float(f"{rate * 3:.2g}"))} if rate else {}
+    return _finding("learned_little", "It learned little: the loss barely moved", signs,
+                    f"Train again and {_rate_text(settings, 'raise')} (three times this run's), or train for more "
+                    f"epochs.", settings)

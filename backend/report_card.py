@@ -1,0 +1,92 @@
+"""A run's report card: did it learn (held-back examples before and after), did it keep what it knew (the
+probe), do people prefer it (blind A/B win-rates), what the diagnosis says, with which settings and data.
+One dict for `runs --json`, and the same as Markdown for the exported model card."""
+from __future__ import annotations
+
+import json
+
+from backend.labels.winrate import win_rates
+
+
+def preferred(db, run_id: str) -> list[dict]:
+    """The blind A/B pairs this run was judged in, seen from its side: {against, votes, wins, losses, ties,
+    both_bad, win_rate, interval}."""
+    mine = []
+    for pair in win_rates(db)["pairs"]:
+        if run_id not in (pair["a"], pair["b"]):
+            continue
+        first = pair["a"] == run_id
+        rate = pair["a_win_rate"] if first else round(1 - pair["a_win_rate"], 4)
+        low, high = pair["interval"]
+        mine.append({"against": pair["b"] if first else pair["a"], "votes": pair["votes"],
+                     "wins": pair["a_wins"] if first else pair["b_wins"],
+                     "losses": pair["b_wins"] if first else pair["a_wins"], "ties": pair["ties"],
+                     "both_bad": pair["both_bad"], "win_rate": rate,
+                     "interval": [low, high] if first else [round(1 - high, 4), round(1 - low, 4)]})
+    return mine
+
+
+def report_card(db, run: dict) -> dict:
+    heldout = run.get("heldout") or {}
+    probe = run.get("probe") or {}
+    return {
+        "learned": {k: heldout.get(k) for k in ("metric", "count", "base_mean", "tuned_mean", "tuned_better",
+                                                  "tuned_worse")} if heldout else None,
+        "kept": {k: probe.get(k) for k in ("asked", "base_right", "kept", "gained", "lost", "summary", "warning",
+                                             "suggestion")} if probe else None,
+        "preferred": preferred(db, run["id"]),
+        "diagnosis": run.get("diagnosis"),
+        "settings": run["config"],
+        "data": {"dataset": run["config"].get("dataset"),
+                 **{k: v for k, v in (run.get("outcome") or {}).items() if k != "early_stopping"}},
+        "early_stopping": (run.get("outcome") or {}).get("early_stopping"),
+    }
+
+
+def card_markdown(card: dict, settings: bool = True) -> list[str]:
+    """The report card as Markdown lines (sections of the model card); `settings`: end with them as JSON."""
+    lines = ["## Did it learn? Held-back examples, before and after", ""]
+    learned = card["learned"]
+    if learned and learned.get("count"):
+        lines.append(f"{learned['count']} examples the training never saw, answered by the base model and the tuned "
+                     f"one, scored with {learned['metric']} against the reference answer (0 to 100): base "
+                     f"{learned['base_mean']}, tuned {learned['tuned_mean']}; the tuned answer scored higher on "
+                     f"{learned['tuned_better']}, lower on {learned['tuned_worse']}.")
+    else:
+        lines.append("No held-back examples were checked (the run held none back).")
+    lines += ["", "## Did it keep what it knew? Everyday questions", ""]
+    kept = card["kept"]
+    if kept:
+        lines.append(kept["summary"][:1].upper() + kept["summary"][1:] + ".")
+        if kept.get("warning"):
+            lines += ["", f"**Warning:** {kept['warning']} {kept.get('suggestion') or ''}".rstrip()]
+    else:
+        lines.append("Not checked for this run.")
+    lines += ["", "## Do people prefer it? Blind A/B votes", ""]
+    if card["preferred"]:
+        lines += ["| against | votes | wins | ties | losses | win-rate (ties count half) | 95% interval |",
+                  "|---|---|---|---|---|---|---|"]
+        for p in card["preferred"]:
+            lines.append(f"| {p['against']} | {p['votes']} | {p['wins']} | {p['ties']} | {p['losses']} | "
+                         f"{p['win_rate']:.0%} | {p['interval'][0]:.0%} to {p['interval'][1]:.0%} |")
+    else:
+        lines.append("No blind A/B votes yet.")
+    lines += ["", "## Diagnosis", ""]
+    diagnosis = card["diagnosis"]
+    if diagnosis is None:
+        lines.append("None: the run did not run to its end.")
+    elif not diagnosis:
+        lines.append("Nothing looked wrong in the curves or the everyday answers.")
+    for finding in diagnosis or []:
+        lines.append(f"- **{finding['title']}.** {finding['detail']} Next: {finding['next_step']}")
+    data = card["data"]
+    lines += ["", "## Data", "", f"- Dataset: {data.get('dataset')}"]
+    for key, words in (("train_examples", "Training examples"), ("heldout_examples", "Held back to check learning"),
+                       ("everyday_mixed", "Everyday answers of the base model mixed in")):
+        if data.get(key) is not None:
+            lines.append(f"- {words}: {data[key]}")
+    if card["early_stopping"]:
+        lines.append(f"- Early stopping: {card['early_stopping']['note']}")
+    if settings:
+        lines += ["", "## Settings", "", "```json", json.dumps(card["settings"], indent=2), "```"]
+    return lines

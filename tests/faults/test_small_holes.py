@@ -1,0 +1,92 @@
+"""The issue's smaller holes, each shown closed: NaN and infinite settings through the command line and the web API's
+handler, Gradio's cache cleaning and a removed dataset's upload, the Progress tab's reason without server paths, and
+Stop acting only on the run the user watches."""
+import shutil
+import subprocess
+import sys
+
+import gradio as gr
+import pytest
+
+from backend import workspace
+from backend.db import connect
+from backend.runner import JobRunner
+from backend.runs import RunStore
+from tests.conftest import ROOT, tiny_config
+from ui import data_tab, live_tab, train_tab
+from ui.common import Context
+
+
+@pytest.fixture
+def ctx(home):
+    runner = JobRunner()  # never started: nothing trains in these tests
+    yield Context(runner)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_nan_and_infinite_settings_are_refused_by_the_command_line(chat_file, value):
+    result = subprocess.run([sys.executable, "app.py", "train", "--data", str(chat_file), "--set",
+                             f"learning_rate={value}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "learning_rate" in lines[0] or "Learning rate" in lines[0], lines[0]
+    assert "finite" in lines[0] or "number" in lines[0], lines[0]
+    assert RunStore(connect()).list() == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "nan"])
+def test_nan_and_infinite_settings_are_refused_by_the_train_handler(ctx, tiny_model, chat_file, value):
+    """What the web API's start event calls (ui.common.bind), so a NaN posted to the API is refused as on the page."""
+    from backend.data import DatasetStore, inspect_file
+    from tests.test_ui_handlers import train_form
+    DatasetStore(ctx.db()).add(inspect_file(chat_file), name="chats")
+    for field in ("learning_rate", "lora_dropout"):
+        with pytest.raises(gr.Error, match="finite|number"):
+            train_tab.start_run(ctx, train_form("chats", tiny_model, **{field: value}))
+    assert ctx.runs().list() == []
+
+
+def test_gradio_cleans_its_cache_and_removing_a_dataset_removes_its_upload(ctx, chat_file):
+    from ui.app import DELETE_CACHE, build_app
+    demo = build_app(ctx.runner)
+    assert demo.delete_cache == DELETE_CACHE and DELETE_CACHE[0] > 0 and DELETE_CACHE[1] > 0
+    folder = workspace.uploads_dir() / "a1b2c3"  # where Gradio puts an upload (GRADIO_TEMP_DIR is the uploads folder)
+    folder.mkdir(parents=True)
+    upload = shutil.copy(chat_file, folder / "chat.jsonl")
+    shown = data_tab.on_upload(ctx, {"upload": str(upload), "kind": "auto", "max_length": 512,
+                                     "progress": lambda *a, **k: None})
+    data_tab.save_dataset(ctx, {"checked": shown[0], "name": "chats"})
+    assert ctx.datasets().exists("chats") and (folder / "chat.jsonl").exists()
+    data_tab.do_remove(ctx, {"to_remove": "chats"})
+    assert not ctx.datasets().exists("chats") and not folder.exists()
+    assert chat_file.exists()  # a file given by its own path is never removed
+
+
+def test_the_progress_tab_shows_the_reason_in_words_without_server_paths(ctx, tiny_model):
+    store = ctx.runs()
+    run_id = store.create(tiny_config(tiny_model, "fake.jsonl"))
+    where = workspace.run_dir(run_id)
+    reason = (f"Training stopped with an error: [Errno 2] No such file: '{where}/checkpoints/x.bin' raised in "
+              f"{sys.prefix}/lib/python3.11/site-packages/torch/serialization.py. The full details are in the run's log.")
+    store.set_status(run_id, "failed", reason=reason)
+    (where / "train.log").write_text(f'Traceback (most recent call last):\n  File "{ROOT}/backend/worker.py", line 3\n'
+                                     f"OSError: {where}/checkpoints/x.bin\n")
+    shown = live_tab.status_html(store.get(run_id))
+    details = live_tab.log_tail(run_id)
+    for text in (shown, details):
+        assert str(workspace.home()) not in text and sys.prefix not in text and str(ROOT) not in text
+    assert "failed: Training stopped with an error" in shown and "x.bin" in shown
+    assert "workspace/runs/" in details and "tuneloop/backend/worker.py" in details
+
+
+def test_stop_acts_only_on_the_watched_run(ctx, tiny_model):
+    store = ctx.runs()
+    mine = store.create(tiny_config(tiny_model, "fake.jsonl", name="mine"))
+    theirs = store.create(tiny_config(tiny_model, "fake.jsonl", name="theirs"))
+    train_tab.stop_run(ctx, {"watch": mine})
+    assert store.get(mine)["status"] == "stopped" and store.get(theirs)["status"] == "queued"
+    with pytest.raises(gr.Error, match="No run was started from this page"):
+        train_tab.stop_run(ctx, {"watch": None})  # nothing watched: nothing stopped, not "the one training"
+    live_tab.stop_run(ctx, {"run": theirs})  # the Progress tab stops the run it shows
+    assert store.get(theirs)["status"] == "stopped"

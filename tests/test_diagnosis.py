@@ -1,0 +1,158 @@
+"""In plain words: findings from synthetic metric rows, one per problem, and none for a clean run."""
+import json
+import math
+import random
+
+import pytest
+
+from backend.diagnosis import diagnose
+
+QUICK = {"method": "sft", "learning_rate": 5e-4, "batch_size": 8, "grad_accum": 1, "epochs": 3.0, "max_steps": 0,
+         "keep_everyday": 60, "beta": 0.1}
+GOOD_PROBE = {"asked": 41, "base_right": 41, "kept": 40, "lost": {"arithmetic": 1}}
+
+
+def rows(train_losses, eval_losses=(), eval_every=None, steps_per_epoch=10, seed=0):
+    """Metric rows as RunStore.metrics returns them: one per logged step, evaluations as their own rows."""
+    out = []
+    for step, loss in enumerate(train_losses, start=1):
+        out.append({"step": step, "train_loss": loss, "learning_rate": 5e-4, "grad_norm": 1.0,
+                    "epoch": step / steps_per_epoch})
+    every = eval_every or max(1, len(train_losses) // max(1, len(eval_losses)))
+    for i, loss in enumerate(eval_losses, start=1):
+        out.append({"step": i * every, "eval_loss": loss, "epoch": i * every / steps_per_epoch})
+    return sorted(out, key=lambda r: r["step"])
+
+
+def falling(start, end, steps, noise=0.08, seed=0):
+    rng = random.Random(seed)
+    return [(start + (end - start) * i / (steps - 1)) * (1 + rng.uniform(-noise, noise)) for i in range(steps)]
+
+
+def codes(findings):
+    return [f["code"] for f in findings]
+
+
+def test_a_clean_run_gives_no_finding():
+    findings = diagnose(rows(falling(2.5, 0.8, 30), [1.9, 1.5, 1.3, 1.25]), GOOD_PROBE, QUICK, train_examples=80)
+    assert findings == []
+
+
+def test_overfitting_held_back_loss_rises_while_training_loss_falls():
+    findings = diagnose(rows(falling(2.5, 0.1, 40), [1.6, 1.2, 1.1, 1.4, 1.8], eval_every=8), GOOD_PROBE, QUICK, 80)
+    assert codes(findings) == ["overfitting"]
+    finding = findings[0]
+    assert "lowest at step 24 (1.1)" in finding["detail"] and "1.8" in finding["detail"]
+    assert finding["try_settings"] == {"epochs": 2.4}  # the epoch of step 24, where it was lowest
+    limited = diagnose(rows(falling(2.5, 0.1, 40), [1.6, 1.2, 1.1, 1.4, 1.8], eval_every=8), GOOD_PROBE,
+                       dict(QUICK, max_steps=40), 80)
+    assert limited[0]["try_settings"] == {"max_steps": 24}
+
+
+def test_a_held_back_loss_that_wobbles_is_not_overfitting():
+    findings = diagnose(rows(falling(2.5, 0.8, 40), [1.5, 1.2, 1.15, 1.2, 1.18], eval_every=8), GOOD_PROBE, QUICK, 80)
+    assert findings == []
+
+
+def test_early_stopping_that_fired_counts_a_small_rise_and_says_the_best_was_kept():
+    history = rows(falling(2.5, 0.5, 32), [1.5, 1.2, 1.15, 1.2, 1.18, 1.19], eval_every=5)
+    assert diagnose(history, GOOD_PROBE, QUICK, 80) == []  # without early stopping: a wobble
+    fired = {"fired": True, "best_step": 15, "stopped_at_step": 30, "patience": 3}
+    (finding,) = diagnose(history, GOOD_PROBE, QUICK, 80, early_stopping=fired)
+    assert finding["code"] == "overfitting" and "lowest at step 15" in finding["detail"]
+    assert finding["next_step"].startswith("Early stopping already kept the adapter from step 15")
+    assert diagnose(history, GOOD_PROBE, QUICK, 80, early_stopping=dict(fired, fired=False)) == []
+
+
+def test_nan_loss_is_named_and_nothing_else_about_the_loss():
+    losses = falling(2.5, 1.0, 20)
+    losses[12:] = [math.nan] * 8
+    findings = diagnose(rows(losses), GOOD_PROBE, QUICK, 80)
+    assert codes(findings) == ["nan_loss"]
+    assert "step 13" in findings[0]["detail"] and findings[0]["try_settings"] == {"learning_rate": 5e-5}
+
+
+def test_diverging_loss():
+    findings = diagnose(rows(falling(1.8, 4.0, 25, noise=0.03)), GOOD_PROBE, QUICK, 80)
+    assert codes(findings) == ["diverging"]
+    assert "learning rate" in findings[0]["title"]
+    assert findings[0]["try_settings"] == {"learning_rate": 0.00013}
+
+
+def test_spikes_mean_a_learning_rate_too_high_but_one_odd_batch_does_not():
+    losses = falling(2.5, 0.8, 30, noise=0.05)
+    losses[10] *= 3.5
+    assert diagnose(rows(losses), GOOD_PROBE, QUICK, 80) == []
+    losses[20] *= 3.0
+    findings = diagnose(rows(losses), GOOD_PROBE, QUICK, 80)
+    assert codes(findings) == ["spikes"]
+    assert "2 times" in findings[0]["detail"] and "step 11" in findings[0]["detail"]
+    assert findings[0]["try_settings"] == {"learning_rate": 0.00025}
+
+
+def test_gradient_norms_that_jump_mean_a_learning_rate_too_high_even_when_the_loss_looks_calm():
+    metric_rows = rows(falling(2.5, 0.8, 20, noise=0.05))
+    calm = [1.2, 0.9, 1.5, 0.7, 1.1, 1.8, 0.6, 1.3, 0.9, 1.6, 0.8, 1.0, 1.4, 0.7, 1.2, 0.9, 1.1, 0.8, 1.0, 0.9]
+    for row, norm in zip(metric_rows, calm):
+        row["grad_norm"] = norm
+    assert diagnose(metric_rows, GOOD_PROBE, QUICK, 80) == []
+    for row, norm in zip(metric_rows, [2.0, 2.1, 2.9, 2.6, 7.7, 19.0, 23.6, 10.8, 41.3, 26.8, 11.6, 10.2, 51.7, 5.3]):
+        row["grad_norm"] = norm  # the gradient norms of a real run at 20x the quick preset's learning rate
+    findings = diagnose(metric_rows, GOOD_PROBE, QUICK, 80)
+    assert codes(findings) == ["spikes"]
+    assert "up to 51.7 (20x) at step 13" in findings[0]["detail"] and "loss jumped" not in findings[0]["detail"]
+
+
+def test_one_huge_gradient_jump_is_enough_one_moderate_one_is_not():
+    metric_rows = rows(falling(2.5, 0.8, 16, noise=0.05))
+    norms = [1.9, 2.2, 3.0, 2.6, 6.7, 9.4, 6.4, 5.9, 8.8, 4.4, 1.8, 1.8, 30.0, 1.6, 1.2, 0.1]
+    for row, norm in zip(metric_rows, norms):
+        row["grad_norm"] = norm
+    assert diagnose(metric_rows, GOOD_PROBE, QUICK, 80) == []  # 30 is 11.7x the early 2.6: one jump, not huge
+    metric_rows[12]["grad_norm"] = 54.3  # a real run at 20x the quick preset's learning rate: 21x
+    assert codes(diagnose(metric_rows, GOOD_PROBE, QUICK, 80)) == ["spikes"]
+
+
+def test_a_loss_that_barely_moved():
+    findings = diagnose(rows(falling(2.0, 1.96, 20, noise=0.01)), GOOD_PROBE, QUICK, 80)
+    assert codes(findings) == ["learned_little"]
+    assert findings[0]["try_settings"] == {"learning_rate": 0.0015}
+
+
+def test_a_loss_that_began_low_had_little_to_learn():
+    findings = diagnose(rows(falling(0.2, 0.198, 20, noise=0.01)), GOOD_PROBE, QUICK, 80)
+    assert codes(findings) == ["learned_little"]
+    assert "already" in findings[0]["title"] and findings[0]["try_settings"] == {}
+
+
+def test_too_few_examples_for_the_batch_size():
+    findings = diagnose(rows(falling(2.5, 0.8, 6)), GOOD_PROBE, QUICK, train_examples=12)
+    assert codes(findings) == ["too_few_examples"]
+    assert "12 training examples" in findings[0]["detail"] and "1.5 updates per pass" in findings[0]["detail"]
+    assert findings[0]["try_settings"] == {"batch_size": 4, "grad_accum": 1}
+    assert diagnose(rows(falling(2.5, 0.8, 6)), GOOD_PROBE, QUICK, train_examples=24) == []
+
+
+def test_forgetting_from_the_probe():
+    probe = {"asked": 41, "base_right": 40, "kept": 30, "lost": {"facts": 4, "arithmetic": 6}}
+    findings = diagnose(rows(falling(2.5, 0.8, 30)), probe, QUICK, 80)
+    assert codes(findings) == ["forgetting"]
+    assert "still answers 30 (10 lost: 4 facts, 6 arithmetic)" in findings[0]["detail"]
+    assert findings[0]["try_settings"] == {"learning_rate": 0.00025, "keep_everyday": 120}
+    dpo = diagnose(rows(falling(0.69, 0.3, 30)), probe, dict(QUICK, method="dpo", learning_rate=2e-4, beta=0.5), 80)
+    assert dpo[0]["try_settings"] == {"learning_rate": 1e-4, "beta": 1.0}
+
+
+def test_several_problems_at_once_are_all_named_most_serious_first():
+    probe = {"asked": 41, "base_right": 40, "kept": 20}
+    findings = diagnose(rows(falling(1.8, 4.0, 25, noise=0.03)), probe, QUICK, train_examples=10)
+    assert codes(findings) == ["diverging", "forgetting", "too_few_examples"]
+
+
+@pytest.mark.parametrize("probe", [None, {"asked": 41, "base_right": 0, "kept": 0}])
+def test_findings_are_json_and_complete(probe):
+    findings = diagnose(rows(falling(1.8, 4.0, 25)), probe, QUICK, 10)
+    json.dumps(findings)
+    for finding in findings:
+        assert set(finding) == {"code", "title", "detail", "next_step", "try_settings"}
+        assert finding["next_step"].count(". ") == 0 and finding["next_step"].endswith(".")

@@ -1,0 +1,151 @@
+"""The "did it work?" handlers, called directly: Runs shows the held-back table, the diagnosis with Try this and the
+blind A/B win-rates; Try this fills the Train tab; Progress shows the diagnosis when a run ends; blind A/B in Chat
+and Label hides the names until the vote and stores the vote as a label. Fake runs on the tiny model: seconds."""
+import json
+
+import gradio as gr
+import pytest
+
+from backend.labels import LabelStore
+from backend.labels.winrate import win_rates
+from backend.model_pool import ModelPool
+from backend.runner import JobRunner
+from tests.fake_runs import fake_run
+from ui import chat_tab, label_tab, verdict
+from ui.common import BASE, Context
+from ui.settings_form import advanced_declarations
+
+HELDOUT = {"metric": "chrF", "count": 2, "base_mean": 20.0, "tuned_mean": 70.0, "tuned_better": 2, "tuned_worse": 0,
+           "examples": [{"prompt": "Who are you?", "reference": "I am Quill.", "base": "I am SmolLM.",
+                         "tuned": "I am Quill.", "base_score": 30.0, "tuned_score": 100.0},
+                        {"prompt": "Name?", "reference": "Quill.", "base": "SmolLM.", "tuned": "Quill, yes.",
+                         "base_score": 10.0, "tuned_score": 40.0}]}
+OVERFIT = {"code": "overfitting", "title": "It memorised the examples instead of learning from them",
+           "detail": "The loss on held-back examples was lowest at step 12.", "next_step": "Train again with epochs 1.2.",
+           "try_settings": {"epochs": 1.2}}
+
+
+@pytest.fixture
+def ctx(home):
+    runner = JobRunner()
+    yield Context(runner, ModelPool())
+    runner.close(stop_current=True)
+
+
+@pytest.fixture
+def checked_run(ctx, tiny_model):
+    run_id = fake_run(tiny_model)
+    ctx.runs().update(run_id, heldout=HELDOUT, diagnosis=[OVERFIT],
+                      outcome={"train_examples": 40, "heldout_examples": 2, "everyday_mixed": 0,
+                               "early_stopping": {"fired": True, "note": "stopped at step 20; kept step 12."}})
+    return run_id
+
+
+def test_runs_shows_the_held_back_table_the_diagnosis_and_try_this(ctx, checked_run):
+    learned, table, diagnosis, button, preferred = verdict.run_checks(ctx, {"run": checked_run})
+    assert "On 2 examples it never trained on, the tuned model answers closer" in learned
+    assert "mean chrF 20.0 before, 70.0 after" in learned
+    assert table["visible"] and table["value"][0] == ["Who are you?", "I am Quill.", "I am SmolLM.", 30.0,
+                                                      "I am Quill.", 100.0]
+    assert table["value"][-1] == ["Mean", "", "", 20.0, "", 70.0]
+    assert "It memorised the examples" in diagnosis and "**Next:** Train again with epochs 1.2." in diagnosis
+    assert "**Early stopping:** stopped at step 20; kept step 12." in diagnosis
+    assert button["visible"] and button["value"] == "Try this: train again with epochs 1.2"
+    assert "No A/B votes yet" in preferred
+
+
+def test_try_this_fills_the_train_tab_with_the_run_and_the_change(ctx, checked_run, tiny_model):
+    hint, tabs = verdict.try_this(ctx, {"run": checked_run})
+    assert tabs.selected == "train" and hint["change"] == {"epochs": 1.2}
+    filled = verdict.fill_train_form(ctx, {"suggestion": hint})
+    dataset, method, source, folder, base_run, hub_model, name, *form, status = filled
+    assert (method["value"], source["value"], folder["value"]) == ("sft", "folder", tiny_model)
+    assert dataset == gr.skip() and "'fake.jsonl', is not a saved dataset" in status  # offered only when saved
+    assert hub_model == gr.skip()  # a folder, not a hub id
+    settings = {d.name: update["value"] for d, update in zip(advanced_declarations(), form)}
+    run_config = ctx.runs().get(checked_run)["config"]
+    assert settings["epochs"] == 1.2 and settings["learning_rate"] == run_config["learning_rate"]
+    assert "(tried: overfitting)" in name and "epochs = 1.2" in status
+    assert [u["value"] for u in verdict.refill_settings(ctx, {"suggestion": hint})] == list(settings.values())
+    plain = fake_run(tiny_model, seed=1)
+    with pytest.raises(gr.Error, match="suggests no change"):
+        verdict.try_this(ctx, {"run": plain})
+
+
+def test_progress_shows_the_diagnosis_once_the_run_has_ended(ctx, checked_run):
+    text = verdict.ended_markdown(ctx.runs().get(checked_run))
+    assert "It memorised the examples" in text and "Did it learn?" in text
+    ctx.runs().set_status(checked_run, "running")
+    assert "memorised" not in verdict.ended_markdown(ctx.runs().get(checked_run))
+
+
+def chat_values(left, right, **changes):
+    values = {"message": "Say hello.", "conversation": None, "left": left, "right": right, "system": "",
+              "temperature": 0, "max_tokens": 4, "seed": 0, "blind": True}
+    values.update(changes)
+    return values
+
+
+@pytest.mark.parametrize("coin,swapped", [(0.1, True), (0.9, False)])
+def test_blind_chat_shuffles_the_sides_hides_the_names_and_reveals_them_after_the_vote(ctx, tiny_model, monkeypatch,
+                                                                                        coin, swapped):
+    first, second = fake_run(tiny_model, seed=1), fake_run(tiny_model, seed=2)
+    monkeypatch.setattr(chat_tab.random, "random", lambda: coin)
+    *_, (left, right, conv, _, note) = chat_tab.respond(ctx, chat_values(first, second))
+    assert conv.blind and conv.swapped is swapped
+    on_the_left = second if swapped else first
+    assert conv.answers[0].source.run_id == on_the_left
+    labels = chat_tab.show_blind(ctx, {"blind": True})
+    assert [u["label"] for u in labels[2:4]] == ["A", "B"] and "shuffled" in labels[0]["label"]
+    text = chat_tab.choose(ctx, {"conversation": conv}, value="left")
+    name = ctx.runs().get(on_the_left)["name"]
+    assert f"**Revealed:** A (left) was run “{name}”" in text and "A better" in text
+    (label,) = LabelStore(ctx.db()).list(kind="ab")
+    assert (label["run_id"], label["value"]) == (on_the_left, "left")
+    pair, = win_rates(ctx.db())["pairs"]
+    winner_is_a = pair["a"] == on_the_left
+    assert (pair["a_wins"], pair["b_wins"]) == ((1, 0) if winner_is_a else (0, 1))
+    with pytest.raises(gr.Error, match="You have voted in this blind round"):
+        chat_tab.choose(ctx, {"conversation": conv}, value="right")
+    *_, (_, _, again, _, _) = chat_tab.respond(ctx, chat_values(first, second, conversation=conv))
+    assert again is not conv and again.turn == 1 and not again.revealed  # a new blind round
+
+
+def test_blind_label_session_names_the_models_only_after_each_vote(ctx, tiny_model):
+    run_id = fake_run(tiny_model)
+    setup = {"state": None, "prompt_from": "pasted", "dataset": None, "pasted": "Say hi.\nSay bye.", "mode": "ab",
+             "source_a": run_id, "temperature_a": 0, "source_b": BASE, "temperature_b": 1.0, "system": "",
+             "max_tokens": 4, "blind": True}
+    session, count, prompt, a, b, item_id = label_tab.begin(ctx, setup)[:6]
+    assert "A (left)" in a and "B (right)" in b and "run" not in a + b
+    item = session.item
+    after = label_tab.judge(ctx, {"state": session, "shown": item_id}, value="right")
+    right = "the base model" if item.answers[1].source.run_id is None else f"run “{ctx.runs().get(run_id)['name']}”"
+    assert f"B (right) was {right}" in after[1]
+    (label,) = LabelStore(ctx.db()).list(kind="ab")
+    assert label["value"] == "right" and {label["run_id"], label["run_id_b"]} == {run_id, None}
+    session.close()
+    seen = label_tab.begin(ctx, {**setup, "blind": False})
+    assert "Left: " in seen[3] and "Right: " in seen[4]
+    seen[0].close()
+
+
+def test_runs_and_labels_stats_show_win_rates_with_interval_and_ranking(ctx, tiny_model, capsys):
+    from backend.answers import Answer, Sampling, Source
+    from backend.cli import main
+
+    runs = [fake_run(tiny_model, seed=i) for i in range(2)]
+    store = LabelStore(ctx.db())
+    base = Answer("b", Source("smollm2", None), Sampling())
+    first, second = (Answer("t", Source("smollm2", r), Sampling()) for r in runs)
+    for i, (left, right, value) in enumerate([(first, base, "left")] * 6 + [(first, base, "tie")] * 2 +
+                                             [(second, base, "right")] * 3 + [(first, second, "left")] * 4):
+        store.add_choice([{"role": "user", "content": f"Q{i}?"}], left, right, value)
+    text = verdict.winrates_for_runs(ctx)
+    name = ctx.runs().get(runs[0])["name"]
+    assert f"| {name} | base model (smollm2) | 8 | 6 | 2 | 0 | 88% |" in text
+    assert "Ranking of all models judged" in text and f"1. {name}" in text
+    assert main(["labels", "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["win_rates"]["votes"] == 15 and len(stats["win_rates"]["pairs"]) == 3
+    assert stats["win_rates"]["ranking"][0]["model"] == runs[0]

@@ -1,0 +1,185 @@
+"""Did it work? What the Runs and Progress tabs show about a finished run: the held-back examples before and after,
+the diagnosis with a "Try this" that fills the Train tab, early stopping, and the blind A/B win-rates.
+
+Rendering is plain functions of the run record (Markdown or table rows); the handlers are `handler(ctx, values)`."""
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from backend.labels.winrate import win_rates
+from ui.common import Context, esc
+
+HELDOUT_HEADERS = ["Question", "Reference answer", "Before (base)", "Score before", "After (tuned)", "Score after"]
+
+
+def _cell(text, limit: int = 300) -> str:
+    text = str(text or "").replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def heldout_rows(heldout: dict | None) -> list[list]:
+    """One row per held-back example, then the means."""
+    if not heldout or not heldout.get("examples"):
+        return []
+    rows = [[_cell(e["prompt"]), _cell(e["reference"]), _cell(e["base"]), e["base_score"], _cell(e["tuned"]),
+             e["tuned_score"]] for e in heldout["examples"]]
+    rows.append(["Mean", "", "", heldout["base_mean"], "", heldout["tuned_mean"]])
+    return rows
+
+
+def heldout_markdown(heldout: dict | None) -> str:
+    if not heldout:
+        return ("**Did it learn?** No held-back examples to check: this run held none back (set a share held back "
+                "in the Train tab's Advanced settings).")
+    if not heldout.get("count"):
+        return "**Did it learn?** The held-back examples have no reference answer to compare with."
+    change = heldout["tuned_mean"] - heldout["base_mean"]
+    verdict = ("closer to your reference answers than the base model" if change > 1 else
+               "further from your reference answers than the base model" if change < -1 else
+               "about as close to your reference answers as the base model")
+    return (f"**Did it learn?** On {heldout['count']} examples it never trained on, the tuned model answers "
+            f"{verdict}: mean {heldout['metric']} {heldout['base_mean']} before, {heldout['tuned_mean']} after "
+            f"(0 to 100; higher is closer). Better on {heldout['tuned_better']}, worse on {heldout['tuned_worse']}.")
+
+
+def diagnosis_markdown(run: dict) -> str:
+    """The findings in plain words, or why there are none."""
+    diagnosis = run.get("diagnosis")
+    stopping = (run.get("outcome") or {}).get("early_stopping")
+    lines = []
+    if diagnosis is None:
+        if run["status"] == "stopped":
+            lines.append("**Diagnosis:** none: the run was stopped before its end. Resume it to see one.")
+    elif not diagnosis:
+        lines.append("**Diagnosis:** nothing looks wrong in the curves or the everyday answers.")
+    else:
+        lines.append("**Diagnosis**")
+        for finding in diagnosis:
+            lines.append(f"- **{esc(finding['title'])}.** {esc(finding['detail'])}  \n  **Next:** "
+                         f"{esc(finding['next_step'])}")
+    if stopping:
+        lines.append(f"**Early stopping:** {esc(stopping['note'])}")
+    return "\n\n".join(lines)
+
+
+def suggestion(run: dict) -> dict | None:
+    """The first finding's settings to try, as the Train tab takes them: the run's settings with the change."""
+    for finding in run.get("diagnosis") or []:
+        if finding["try_settings"]:
+            config = dict(run["config"])
+            config.update(finding["try_settings"])
+            config["name"] = f"{run['name']} (tried: {finding['code'].replace('_', ' ')})"
+            return {"run": run["id"], "title": finding["title"], "change": finding["try_settings"], "config": config}
+    return None
+
+
+def try_button(run: dict):
+    hint = suggestion(run)
+    if hint is None:
+        return gr.update(visible=False)
+    change = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in hint["change"].items())
+    return gr.update(visible=True, value=f"Try this: train again with {change}")
+
+
+def try_this(ctx: Context, v: dict):
+    """Runs tab → Train tab, filled in with the run's settings and the diagnosis' change."""
+    if not v["run"]:
+        raise gr.Error("Pick a run first.")
+    hint = suggestion(ctx.runs().get(v["run"]))
+    if hint is None:
+        raise gr.Error("The diagnosis of this run suggests no change of settings.")
+    hint["asked"] = time.time()  # a second click fills the form again
+    return hint, gr.Tabs(selected="train")
+
+
+def winrate_markdown(report: dict, names: dict | None = None) -> str:
+    """Every pair judged in blind A/B votes: win-rate with ties, 95% interval, votes; and the ranking."""
+    names = names or {}
+
+    def name(model: str) -> str:
+        if model.startswith("base:"):
+            return f"base model ({model[5:]})"
+        return names.get(model, model)
+
+    if not report["pairs"]:
+        return ("**Do people prefer it?** No A/B votes yet. Compare two models blind in the **6. Chat** tab or in "
+                "A/B mode in the **7. Label** tab; the win-rates appear here.")
+    lines = ["**Do people prefer it? Blind A/B votes** (a tie counts as half a win; 95% Wilson interval)", "",
+             "| Model | against | votes | wins | ties | losses | win-rate | 95% interval |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in report["pairs"]:  # seen from side b: a run, when the other side is a base model
+        low, high = 1 - p["interval"][1], 1 - p["interval"][0]
+        lines.append(f"| {esc(name(p['b']))} | {esc(name(p['a']))} | {p['votes']} | {p['b_wins']} | {p['ties']} | "
+                     f"{p['a_wins']} | {1 - p['a_win_rate']:.0%} | {low:.0%} to {high:.0%} |")
+    if report["ranking"]:
+        lines += ["", "**Ranking of all models judged** (Bradley–Terry fit; chance to beat an average model):", ""]
+        lines += [f"{r['rank']}. {esc(name(r['model']))}: {r['beats_average']:.0%}" for r in report["ranking"]]
+    elif report["ranking_note"] and len(report["models"]) >= 3:
+        lines += ["", esc(report["ranking_note"])]
+    return "\n".join(lines)
+
+
+def winrates_for_runs(ctx: Context) -> str:
+    names = {r["id"]: r["name"] for r in ctx.runs().list()}
+    return winrate_markdown(win_rates(ctx.db()), names)
+
+
+def run_checks(ctx: Context, v: dict):
+    """The Runs tab's "did it work?" panel for the chosen run: learned, diagnosis (+ Try this), preferred."""
+    preferred = winrates_for_runs(ctx)
+    if not v["run"]:
+        return "", gr.update(value=None, visible=False), "", gr.update(visible=False), preferred
+    run = ctx.runs().get(v["run"])
+    rows = heldout_rows(run.get("heldout"))
+    return (heldout_markdown(run.get("heldout")) if run["status"] in ("done", "stopped") else "",
+            gr.update(value=rows or None, visible=bool(rows)), diagnosis_markdown(run), try_button(run), preferred)
+
+
+# --- the Train tab's side of "Try this" ---------------------------------------------------------------------------
+
+def fill_train_form(ctx: Context, v: dict):
+    """The Train tab filled from a suggestion: dataset, method, what to start from (source, folder, run, hub model),
+    name, then every advanced setting (in declaration order), and a line saying what changed. Nothing is started."""
+    from ui.settings_form import advanced_declarations
+
+    hint = v["suggestion"]
+    if not hint:
+        return tuple(gr.skip() for _ in range(8 + len(advanced_declarations())))
+    config = hint["config"]
+    source = ("run" if config.get("base_run") else "builtin" if config["model"] == "smollm2" else
+              "folder" if Path(config["model"]).is_dir() else "hub")
+    change = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in hint["change"].items())
+    saved = config["dataset"] in {d["name"] for d in ctx.datasets().list()}
+    status = (f"Filled in from run **{esc(hint['run'])}** with the diagnosis' change ({esc(change)}): check it, "
+              "then press Start training." + ("" if saved else f" Its data, '{esc(config['dataset'])}', is not a saved "
+                                                               "dataset: save it in the Data tab and pick it above."))
+    return (gr.update(value=config["dataset"]) if saved else gr.skip(), gr.update(value=config["method"]), gr.update(value=source),
+            gr.update(value=config["model"] if source == "folder" else "", visible=source == "folder"),
+            gr.update(value=config.get("base_run") or None, visible=source == "run"),
+            gr.update(value=config["model"]) if source == "hub" else gr.skip(), config["name"],
+            *form_values_of(config), status)
+
+
+def form_values_of(config: dict) -> list:
+    from ui.settings_form import advanced_declarations
+    return [gr.update(value=config[d.name], visible=config["method"] in d.meta["methods"])
+            for d in advanced_declarations()]
+
+
+def refill_settings(ctx: Context, v: dict):
+    """The advanced settings again, after a method change has reset them to the preset's."""
+    from ui.settings_form import advanced_declarations
+    if not v["suggestion"]:
+        return tuple(gr.skip() for _ in advanced_declarations())
+    return tuple(form_values_of(v["suggestion"]["config"]))
+
+
+def ended_markdown(run: dict) -> str:
+    """What Progress shows under the curves once a run has ended: diagnosis, held-back check, everyday answers."""
+    from ui.common import probe_markdown
+    if run["status"] not in ("done", "stopped", "failed"):
+        return probe_markdown(run.get("probe"))
+    parts = [diagnosis_markdown(run), heldout_markdown(run["heldout"]) if run.get("heldout") else "",
+             probe_markdown(run.get("probe"))]
+    return "\n\n".join(p for p in parts if p)
