@@ -100,12 +100,13 @@ def test_reference_once_counts_passes_over_the_rows():
     assert reference_once(args(6), 40)["precompute_ref_log_probs"]
 
 
-def test_everyday_answers_made_ahead_are_the_ones_a_run_uses(tiny_model, monkeypatch):
+def test_everyday_answers_made_ahead_are_the_ones_a_run_uses(tiny_model, monkeypatch, tmp_path):
     """The web app makes the everyday answers when it starts; the first run then finds them instead of generating
     them before its first step."""
     from backend import replay
     from backend.models import detect_hardware, resolve_model
 
+    monkeypatch.setenv("TUNELOOP_MODEL_CACHE", str(tmp_path / "cache"))  # a cache with no answers yet
     assert replay.prepare_everyday(tiny_model, count=3) is True
     assert replay.prepare_everyday(tiny_model, count=3) is False  # made once per base model
 
