@@ -156,3 +156,12 @@ def test_findings_are_json_and_complete(probe):
     for finding in findings:
         assert set(finding) == {"code", "title", "detail", "next_step", "try_settings"}
         assert finding["next_step"].count(". ") == 0 and finding["next_step"].endswith(".")
+
+
+def test_gradient_jumps_inside_the_first_steps_count_too():
+    metric_rows = rows(falling(2.5, 0.2, 16, noise=0.05))
+    for row, norm in zip(metric_rows, [2.047, 2.478, 3.223, 2.721, 13.963, 16.167, 3.816, 1.688, 3.601, 2.8, 1.274,
+                                       0.887, 0.618, 0.705, 0.328, 0.729]):
+        row["grad_norm"] = norm  # a real run at 20x the quick preset's learning rate, no rehearsal, 16 steps
+    findings = diagnose(metric_rows, GOOD_PROBE, QUICK, 80)
+    assert codes(findings) == ["spikes"] and "2 times, up to 16.2" in findings[0]["detail"]
