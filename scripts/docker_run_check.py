@@ -165,7 +165,7 @@ def main():
     check(link.is_symlink() and os.readlink(link) == f"/opt/tuneloop/models/{MODEL}",
           "the entrypoint links the built-in model into the workspace volume", os.readlink(link) if link.is_symlink() else "")
     t0 = time.monotonic()
-    generate = image.start(image.entrypoint + ["python", "app.py", "generate", "--base", "--max-new-tokens", "12",
+    generate = image.start(image.entrypoint + ["python", "app.py", "generate", "--base", "--max-new-tokens", "12", "--temperature", "0",
                                                "--prompt", "What is the capital of France?"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = generate.communicate(timeout=600)

@@ -42,7 +42,7 @@ def test_thumbs_train_kto_and_choices_train_dpo_on_the_judged_run(served, page, 
     open_tab(page, "7. Label")
     page.get_by_text("1. What to label").click()  # folded away while labelling
     page.get_by_label("A/B: which of two answers is better? (trains DPO)").check()
-    for box in ("Left answers from", "Second answers from"):  # one run at two temperatures
+    for box in ("First model", "Second model (the sides are shuffled for each prompt)"):  # one run, two temperatures
         combo = page.get_by_role("combobox", name=box, exact=True)
         combo.click()
         page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option").filter(
