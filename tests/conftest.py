@@ -53,14 +53,26 @@ def embedded_model(model_cache):
 @pytest.fixture(scope="session")
 def tiny_model(model_cache):
     """A 2-layer Llama with the embedded model's tokenizer and chat template: trains in seconds."""
+    return write_tiny_model(model_cache / "tiny-llama")
+
+
+def write_tiny_model(folder: Path) -> str:
+    """The tests' tiny model, written once into `folder` (benchmarks/processes.py uses it too)."""
+    if (folder / "model.safetensors").exists():
+        return str(folder)
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from backend.models import load_tokenizer
-
-    folder = model_cache / "tiny-llama"
-    if (folder / "model.safetensors").exists():
-        return str(folder)
+    tokenizer = load_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
     tokenizer = load_tokenizer()
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
