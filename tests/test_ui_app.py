@@ -88,6 +88,13 @@ def test_tabs_in_order_and_a_timer_reads_the_database(home):
     runner.store.add_metrics(run_id, 2, {"train_loss": 1.5, "total_steps": 4})
     moved = live_tab.tick(ctx, {"run": run_id, "log_y": False, "seen": shown[-1]})
     assert "Step 2 of 4" in moved[2]
+    # Start queues a second run and shows it; a tick sent before that choice arrived lists the new run but does
+    # not put the first one back in the Run box (it did, and the page went on showing the first run).
+    second = runner.store.create(build_config({"dataset": "chats", "name": "second try"}))
+    chosen = live_tab.show(ctx, {"run": second, "log_y": False})
+    assert chosen[0]["value"] == second and "<b>second try</b> is waiting in line" in chosen[1]
+    stale = live_tab.tick(ctx, {"run": run_id, "log_y": False, "seen": moved[-1]})
+    assert "value" not in stale[0] and second in [value for _, value in stale[0]["choices"]]
 
 
 def test_a_password_keeps_the_app_and_its_files_closed(home):

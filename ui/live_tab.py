@@ -105,8 +105,14 @@ def view(ctx: Context, v: dict, previous=None, follow_active: bool = False):
     if signature == previous:
         return gr.skip()
     metrics = store.metrics(run_id)
-    dropdown = gr.skip() if previous and previous[0] == listing and previous[1] == run_id else \
-        gr.update(choices=run_choices(runs), value=run_id)
+    if previous and previous[0] == listing and previous[1] == run_id:
+        dropdown = gr.skip()
+    elif follow_active and run_id == v["run"]:
+        # The timer's copy of the chosen run may be older than a choice just made (Start, Follow, the list):
+        # it refreshes the list only, and the next tick draws whatever run the list then shows.
+        dropdown = gr.update(choices=run_choices(runs))
+    else:
+        dropdown = gr.update(choices=run_choices(runs), value=run_id)
     waiting = current["status"] in ACTIVE
     return (dropdown, status_html(current, store.ahead(run_id)), progress_html(current, metrics),
             charts.loss_figure(metrics, v["log_y"], waiting=waiting),

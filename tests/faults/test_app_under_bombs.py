@@ -29,11 +29,16 @@ def wait_until(predicate, timeout: float, what: str):
         time.sleep(0.02)
 
 
+SLOW_FILE_CAP = 8  # seconds: the time cap while the slow file is read (longer than the second user's 5 s)
+
+
 def slow_file(folder: Path) -> Path:
-    """A legitimate file too big to inspect within the (lowered) time cap."""
+    """A legitimate file far too big to inspect within SLOW_FILE_CAP on any machine: 240,000 rows (under the row
+    cap) of about 40 words each. A 100,000-row file of two-word rows took 20 s on one machine and less on another."""
     path = folder / "slow.jsonl"
-    path.write_text("".join(json.dumps({"prompt": f"Question {i}?", "completion": f"Answer {i}."}) + "\n"
-                            for i in range(100_000)))
+    words = " ".join(f"word{k}" for k in range(20))
+    path.write_text("".join(json.dumps({"prompt": f"Question {i}: {words}?", "completion": f"Answer {i}: {words}."})
+                            + "\n" for i in range(240_000)))
     return path
 
 
@@ -45,7 +50,7 @@ BOMBS = {
     "xlsx_zip_bomb": (bombs.xlsx_zip_bomb, "over the 64.0 MB limit"),
     "tiny_rows_jsonl_200mb": (bombs.tiny_rows_jsonl, "has more than 250,000 rows"),
     "deeply_nested_json": (bombs.deeply_nested_json, "nested too deeply"),
-    "slow_file": (slow_file, "took longer than 20 s, the limit"),
+    "slow_file": (slow_file, f"took longer than {SLOW_FILE_CAP} s, the limit"),
 }
 
 
@@ -83,7 +88,7 @@ def inspecting() -> set:
 
 
 @pytest.mark.parametrize("bomb", list(BOMBS))
-def test_a_second_upload_is_answered_within_5_s_under_each_bomb(app, bomb, tmp_path):
+def test_a_second_upload_is_answered_within_5_s_under_each_bomb(app, bomb, tmp_path, monkeypatch):
     demo, url = app
     fn_index, arguments = upload_event(demo)
     normal = bombs.normal_jsonl(tmp_path)
@@ -92,6 +97,8 @@ def test_a_second_upload_is_answered_within_5_s_under_each_bomb(app, bomb, tmp_p
     assert warm[0].startswith("### Found")
 
     make, expected = BOMBS[bomb]
+    if bomb == "slow_file":
+        monkeypatch.setenv("TUNELOOP_INSPECT_SECONDS", str(SLOW_FILE_CAP))
     before = inspecting()
     hostile = first.submit(*arguments(make(tmp_path)), fn_index=fn_index)
     # The bomb is being inspected (or was already refused) before the second person uploads.
@@ -99,7 +106,7 @@ def test_a_second_upload_is_answered_within_5_s_under_each_bomb(app, bomb, tmp_p
     normal_job = second.submit(*arguments(normal), fn_index=fn_index)
     wait_until(normal_job.done, timeout=SECOND_USER_DEADLINE, what=f"the second upload's answer under {bomb}")
     assert normal_job.result()[0].startswith("### Found: supervised fine-tuning")
-    if bomb == "slow_file":  # runs until its 20 s time cap: the answer above came while it was being read
+    if bomb == "slow_file":  # runs until its time cap: the answer above came while it was being read
         assert not hostile.done()
 
     answer = hostile.result(timeout=300)[0]
