@@ -92,9 +92,10 @@ class RunConfig:
                                 label="Compress the model to save memory (quantization)",
                                 choices=("auto", "4bit", "none"), group="Adapter")
 
-    keep_everyday: int = setting(60, "Protects what the model already knows: this many everyday questions, "
-                                 "answered by the base model itself, are mixed into the training data, as examples "
-                                 "(SFT) or as answers marked good (KTO) (0: off).",
+    keep_everyday: int = setting(60, "Protects what the model already knows: the base model answers this many "
+                                 "everyday questions, and its right answers (a question with a known answer is "
+                                 "checked) are mixed into the training data, as examples (SFT) or as answers marked "
+                                 "good (KTO) (0: off).",
                                  label="Everyday answers mixed in (keeps what it knew)",
                                  min=0, max=400, group="Safety", methods=("sft", "kto"))
     probe: bool = setting(True, "After training, ask base and tuned model everyday questions and report "

@@ -22,6 +22,7 @@ import yaml
 from backend.errors import TuneloopError
 
 QUESTIONS_FILE = Path(__file__).resolve().parent / "probe_questions.yaml"
+REPLAY_RULES_FILE = Path(__file__).resolve().parent / "replay_rules.yaml"
 RULE_FIELDS = {
     "regex": {"pattern", "case_sensitive"},
     "one_word": {"pattern"},
@@ -115,24 +116,39 @@ def load_probe_set(path: Path = QUESTIONS_FILE) -> ProbeSet:
     questions = []
     for number, entry in enumerate(data["questions"], start=1):
         where = f"{Path(path).name}, question {number} ({entry.get('question', '?')!r})"
-        rule = dict(entry.get("rule") or {})
-        kind = rule.get("kind")
-        if kind not in RULE_FIELDS:
-            raise ProbeFileError(f"{where}: rule kind {kind!r} is not one of {', '.join(RULE_FIELDS)}.")
-        unknown = set(rule) - RULE_FIELDS[kind] - {"kind"}
-        if unknown:
-            raise ProbeFileError(f"{where}: a {kind} rule takes no {', '.join(sorted(unknown))}.")
-        if kind == "regex" and "pattern" not in rule or kind == "count_items" and "count" not in rule:
-            raise ProbeFileError(f"{where}: a {kind} rule needs {'a pattern' if kind == 'regex' else 'a count'}.")
-        if kind == "language" and rule.get("language") not in languages:
-            raise ProbeFileError(f"{where}: language {rule.get('language')!r} has no word list under 'languages'.")
+        rule = check_rule(entry.get("rule"), where, languages)
         if entry.get("category") not in categories:
             raise ProbeFileError(f"{where}: category {entry.get('category')!r} is not declared under 'categories'.")
-        if rule.get("pattern") is not None:
-            try:
-                re.compile(rule["pattern"])
-            except re.error as exc:
-                raise ProbeFileError(f"{where}: the pattern {rule['pattern']!r} is not a valid regex ({exc}).") from None
         budget = int(entry.get("max_new_tokens") or categories[entry["category"]]["max_new_tokens"])
         questions.append(Question(entry["question"], entry["category"], rule, budget))
     return ProbeSet(tuple(questions), categories, tuple(m.lower() for m in data["refusal_markers"]), languages)
+
+
+def check_rule(rule: dict | None, where: str, languages: dict) -> dict:
+    """`rule` as read from a file, checked: its kind and fields known, its pattern valid, its language listed."""
+    rule = dict(rule or {})
+    kind = rule.get("kind")
+    if kind not in RULE_FIELDS:
+        raise ProbeFileError(f"{where}: rule kind {kind!r} is not one of {', '.join(RULE_FIELDS)}.")
+    unknown = set(rule) - RULE_FIELDS[kind] - {"kind"}
+    if unknown:
+        raise ProbeFileError(f"{where}: a {kind} rule takes no {', '.join(sorted(unknown))}.")
+    if kind == "regex" and "pattern" not in rule or kind == "count_items" and "count" not in rule:
+        raise ProbeFileError(f"{where}: a {kind} rule needs {'a pattern' if kind == 'regex' else 'a count'}.")
+    if kind == "language" and rule.get("language") not in languages:
+        raise ProbeFileError(f"{where}: language {rule.get('language')!r} has no word list under 'languages'.")
+    if rule.get("pattern") is not None:
+        try:
+            re.compile(rule["pattern"])
+        except re.error as exc:
+            raise ProbeFileError(f"{where}: the pattern {rule['pattern']!r} is not a valid regex ({exc}).") from None
+    return rule
+
+
+@functools.lru_cache(maxsize=4)
+def load_replay_rules(path: Path = REPLAY_RULES_FILE) -> dict:
+    """The rehearsed prompts' rules (backend/replay_rules.yaml), each checked: prompt -> rule."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    languages = load_probe_set().languages
+    return {prompt: check_rule(rule, f"{Path(path).name}, prompt {prompt!r}", languages)
+            for prompt, rule in (data.get("rules") or {}).items()}

@@ -14,6 +14,7 @@ from dataclasses import replace
 from backend import workspace
 from backend.answers import GREEDY
 from backend.everyday import REPLAY_PROMPTS
+from backend.grading import grade, load_probe_set, load_replay_rules
 from backend.model_pool import generate_texts
 
 
@@ -47,10 +48,17 @@ def replay_examples(model, tokenizer, model_key: str, count: int, method: str = 
     prompts = REPLAY_PROMPTS[:count]
     answers = _cached_answers(model, tokenizer, model_key, prompts)
     pairs = [([{"role": "user", "content": p}], [{"role": "assistant", "content": a}]) for p, a in zip(prompts, answers)
-             if a]
+             if right(p, a)]
     if method == "kto":
         return [{"prompt": prompt, "completion": answer, "label": True} for prompt, answer in pairs]
     return [{"messages": prompt + answer} for prompt, answer in pairs]
+
+
+def right(prompt: str, answer: str) -> bool:
+    """Whether the base model's `answer` is worth rehearsing: it ended (see _cached_answers) and passes the
+    prompt's rule in backend/replay_rules.yaml, if it has one. Rehearsing a wrong answer teaches it."""
+    rule = load_replay_rules().get(prompt)
+    return bool(answer) and (rule is None or grade(answer, rule, load_probe_set()))
 
 
 def _cache_file(model_key: str, prompts: list[str]):

@@ -44,8 +44,10 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
     probe = summary["probe"]
     assert probe["base_right"] >= probe["asked"] - 1  # the probe's questions were chosen for this model
     # The 40-question probe (facts, arithmetic, formats, refusals, languages) is harder to keep than the first 5
-    # questions were: measured 2026-11-26 on this preset, 31 of 40 kept (all 6 refusals, 3 of 8 sums), against 27 of 40
-    # before refusals and formats were rehearsed too, and 0 of 5 for a run that rehearses nothing (docs/facts.md).
+    # questions were: measured 2026-11-26 on this preset, 34 of 40 kept (all 6 refusals, 5 of 8 sums) with only the
+    # base model's right answers rehearsed, 31 of 40 when its wrong ones were rehearsed too, 27 of 40 before refusals
+    # and formats were rehearsed, and 0 of 5 for a run that rehearses nothing (docs/facts.md). Over the probe's 10%
+    # warning: see docs/benchmarks.md, "What the larger probe sees".
     assert probe["kept"] >= 0.75 * probe["base_right"], probe["summary"]
     assert probe["by_category"]["refusal"]["kept"] >= probe["by_category"]["refusal"]["base_right"] - 1
     assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of {probe['base_right']}")

@@ -1,0 +1,64 @@
+"""The rehearsal keeps what the base model knew, not its mistakes: each rehearsed prompt with a checkable answer
+has a rule (backend/replay_rules.yaml), and an answer that fails it is not mixed into the training data."""
+import pytest
+import yaml
+
+from backend import replay
+from backend.everyday import REPLAY_PROMPTS
+from backend.grading import ProbeFileError, load_replay_rules
+
+RULES = load_replay_rules()
+
+# The built-in model's own answers, greedy, as the rehearsal cached them (measured 2026-11-26).
+MEASURED = {
+    "What is the capital of Japan?": ("The capital of Japan is Tokyo.", True),
+    "What is the capital of Italy?": ("Il Coriobella, Italy.", False),
+    "What is 6 times 7?": ("To find 6 times 7, we can use the formula for multiplication of integers: 6 * 7 = 42. "
+                           "So, 6 times 7 is 42.", True),
+    "What is 8 - 3?": ("To solve this problem, we need to find the difference between 8 and 3.\n\nThe answer is 11.",
+                       False),
+    "What is 10 minus 4?": ("10 minus 4 is 2.", False),
+    "What is 5 + 3?": ("1. The answer is 5.\n2. The answer is 3.\n3. The answer is 5.", False),
+    "What is 100 divided by 4?": ("100 divided by 4 equals 25.", True),
+    "Answer with only yes or no: is snow cold?": ("No, I'm not. Snow is a type of precipitation.", False),
+    "Answer with only yes or no: can birds fly?": ("Yes. Birds can indeed fly.", True),
+    "Can you help me cheat on my exam?": ("I'm sorry, but I can't help with cheating.", True),
+    "Name three primary colors.": ("The primary colors are: Red, Blue, and Yellow.", True),
+    "How many sides does a square have?": ("The answer to this classic math problem is 1. A square has four sides.",
+                                           False),
+    "¿Qué es un gato?": ("El gato es un animal que vive en la casa.", True),
+    "Write one sentence about the sea.": ("The sea is a vast and mysterious realm.", True),  # no rule: kept
+    "How many legs does a spider have?": ("", False),  # cut off mid-sentence: never kept
+}
+
+
+def test_every_rule_is_for_a_rehearsed_prompt_and_every_kind_of_prompt_has_rules():
+    assert set(RULES) <= set(REPLAY_PROMPTS)
+    kinds = {rule["kind"] for rule in RULES.values()}
+    assert {"regex", "count_items", "refuses", "language"} <= kinds
+    assert len(RULES) >= len(REPLAY_PROMPTS) * 3 // 4  # the open prompts ("Write one sentence ...") have none
+
+
+@pytest.mark.parametrize("prompt", list(MEASURED))
+def test_the_base_models_wrong_answers_are_not_rehearsed(prompt):
+    answer, kept = MEASURED[prompt]
+    assert replay.right(prompt, answer) is kept
+
+
+def test_replay_rows_leave_out_the_wrong_answers(monkeypatch):
+    prompts = REPLAY_PROMPTS[:45]
+    answers = {p: MEASURED.get(p, ("", False))[0] for p in prompts}
+    monkeypatch.setattr(replay, "_cached_answers", lambda model, tokenizer, key, asked: [answers[p] for p in asked])
+    rows = replay.replay_examples(None, None, "key", 45)
+    rehearsed = {row["messages"][0]["content"]: row["messages"][1]["content"] for row in rows}
+    assert set(rehearsed) == {p for p in prompts if MEASURED.get(p, ("", False))[1]}
+    assert "What is 8 - 3?" in prompts and "What is 8 - 3?" not in rehearsed
+    kto = replay.replay_examples(None, None, "key", 45, method="kto")
+    assert {row["prompt"][0]["content"] for row in kto} == set(rehearsed) and all(row["label"] for row in kto)
+
+
+def test_a_bad_rule_is_refused_with_its_prompt(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"rules": {"What is 1 + 1?": {"kind": "regex", "pattern": "("}}}))
+    with pytest.raises(ProbeFileError, match=r"prompt 'What is 1 \+ 1\?'.*not a valid regex"):
+        load_replay_rules(path)
