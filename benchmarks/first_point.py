@@ -47,7 +47,8 @@ def one_run(home: Path, cache: Path, held_out: bool) -> dict:
     finally:
         runner.close()
     result = {"first": first, "total": total, "status": run["status"], "reason": run.get("reason"),
-              "steps": (run.get("final_metrics") or {}).get("steps"), "kept": (run.get("probe") or {}).get("kept")}
+              "steps": (run.get("final_metrics") or {}).get("steps"), "kept": (run.get("probe") or {}).get("kept"),
+              "asked": (run.get("probe") or {}).get("base_right")}
     if held_out and run["status"] == "done":
         from tests.test_learning import HELD_OUT_NAME_QUESTIONS, generate
         answers = generate("--run", run_id, prompts=HELD_OUT_NAME_QUESTIONS)
@@ -71,7 +72,7 @@ def main():
         result = one_run(scratch / "home", cache, settings.held_out)
         load = "/".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"{case}: first loss point {result['first']:.0f} s after Start, run {result['status']} after "
-              f"{result['total']:.0f} s ({result['steps']} steps), everyday answers kept {result['kept']} of 5"
+              f"{result['total']:.0f} s ({result['steps']} steps), everyday answers kept {result['kept']} of {result['asked']}"
               + (f", held-out name questions {result['held_out']} of 8" if "held_out" in result else "")
               + (f"; {result['reason']}" if result["reason"] else "") + f"; load {load}", flush=True)
         shutil.rmtree(scratch, ignore_errors=True)

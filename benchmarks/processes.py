@@ -38,19 +38,6 @@ def uptime() -> str:
 def tiny_model(folder: Path) -> str:
     from tests.conftest import write_tiny_model  # the tests' tiny model, the same weights
     return write_tiny_model(folder)
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from backend.models import load_tokenizer
-    tokenizer = load_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 def chat_rows(count: int) -> list[dict]:
