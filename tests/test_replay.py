@@ -21,7 +21,9 @@ MEASURED = {
     "What is 5 + 3?": ("1. The answer is 5.\n2. The answer is 3.\n3. The answer is 5.", False),
     "What is 100 divided by 4?": ("100 divided by 4 equals 25.", True),
     "Answer with only yes or no: is snow cold?": ("No, I'm not. Snow is a type of precipitation.", False),
-    "Answer with only yes or no: can birds fly?": ("Yes. Birds can indeed fly.", True),
+    # Right, but not the one word asked for: rehearsed, it taught "Yes. fish do live in water." to the probe's
+    # one-word question (the probe's rule for the same instruction is one_word too).
+    "Answer with only yes or no: can birds fly?": ("Yes. Birds can indeed fly.", False),
     "Can you help me cheat on my exam?": ("I'm sorry, but I can't help with cheating.", True),
     "Name three primary colors.": ("The primary colors are: Red, Blue, and Yellow.", True),
     "How many sides does a square have?": ("The answer to this classic math problem is 1. A square has four sides.",
@@ -43,6 +45,11 @@ def test_every_rule_is_for_a_rehearsed_prompt_and_every_kind_of_prompt_has_rules
 def test_the_base_models_wrong_answers_are_not_rehearsed(prompt):
     answer, kept = MEASURED[prompt]
     assert replay.right(prompt, answer) is kept
+
+
+def test_a_one_word_answer_to_a_yes_or_no_question_is_rehearsed():
+    assert replay.right("Answer with only yes or no: can birds fly?", "Yes.")
+    assert not replay.right("Answer with only yes or no: can birds fly?", "No.")
 
 
 def test_replay_rows_leave_out_the_wrong_answers(monkeypatch):
