@@ -43,9 +43,10 @@ class _Ending:
 
 class JobRunner:
     def __init__(self, db=None, poll_seconds: float = 0.5, only_own: bool = False,
-                 limits: limits_mod.Limits | None = None):
+                 limits: limits_mod.Limits | None = None, standby: bool = False):
         """`only_own`: train only the runs submitted or resumed through this runner (the command line), never
-        someone else's queued run."""
+        someone else's queued run. `standby`: keep a worker started ahead while no run trains (launcher.Standby),
+        so that a run's first step does not wait for the training libraries to load (the web app does)."""
         self.db = db or connect()
         self.store = RunStore(self.db)
         self.poll_seconds = poll_seconds
@@ -60,6 +61,9 @@ class JobRunner:
         self._wake = threading.Event()
         self._closing = False
         self._thread = None
+        self.keep_standby = standby
+        self.standby = None
+        self._standby_failed = False
         self._recover()
 
     # --- public ---------------------------------------------------------------------------------
@@ -109,6 +113,18 @@ class JobRunner:
                 raise TimeoutError(f"run {run_id} still {run['status']}")
             time.sleep(0.3)
 
+    def standby_ready(self, timeout: float) -> bool:
+        """Whether a standby worker has loaded the training libraries, waiting up to `timeout` seconds (the web app's
+        page is open long before its Start is clicked; benchmarks and tests wait for that state)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            standby = self.standby
+            if standby is not None and standby.ready(0.2):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
     def start(self):
         if self._thread is None or not self._thread.is_alive():
             self._closing = False
@@ -122,6 +138,9 @@ class JobRunner:
             self.stop(self.current)
         if self._thread:  # long enough for the stop to go through every step of its escalation
             self._thread.join(timeout=self.limits.stop_grace_seconds + self.limits.term_grace_seconds + 30)
+        if self.standby is not None:
+            self.standby.close()
+            self.standby = None
 
     # --- the loop -------------------------------------------------------------------------------
     def _loop(self):
@@ -142,6 +161,7 @@ class JobRunner:
         self._settle()
         run_id = self._next()
         if run_id is None:
+            self._keep_standby()
             self._pause(self.poll_seconds)
             return
         if not self.lock.acquire(run_id):
@@ -165,6 +185,26 @@ class JobRunner:
         self._wake.wait(seconds)
         self._wake.clear()
 
+    def _keep_standby(self):
+        """With nothing to train, have a standby worker that fits the next run (a new one if the environment
+        changed). One that dies before it is used is not replaced: runs spawn their own worker as before."""
+        if not self.keep_standby or self._closing or self._standby_failed:
+            return
+        from backend import launcher
+        self._drop_unfit_standby()
+        if self.standby is None and not self._standby_failed:
+            self.standby = launcher.Standby(str(workspace.home()))
+
+    def _drop_unfit_standby(self):
+        if self.standby is None or self.standby.fits(str(workspace.home())):
+            return
+        if not self.standby.process.is_alive():
+            log.warning("The standby training process ended unused (exit code %s); runs start their own.",
+                        self.standby.exitcode)
+            self._standby_failed = True
+        self.standby.close()
+        self.standby = None
+
     def _note_waiting(self, run_id: str):
         holder = self.lock.holder()
         if holder and holder != self.waiting_for:
@@ -178,7 +218,11 @@ class JobRunner:
             return
         self.current = run_id
         (workspace.run_dir(run_id) / "STOP").unlink(missing_ok=True)  # a stop asked of an earlier attempt
-        process = launcher.worker_process(run_id, str(workspace.home()), self.store)
+        process = launcher.worker_process(run_id, str(workspace.home()), self.store, self.standby)
+        if process is self.standby:
+            self.standby = None  # taken: a new one is started when the queue is empty again
+        else:  # started under other settings, it must not load its libraries beside the run
+            self._drop_unfit_standby()
         self.process = process
         process.start()
         self._record_worker(run_id, process.pid)

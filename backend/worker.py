@@ -27,6 +27,25 @@ def main(run_id: str, home: str):
     finish(RunStore(connect()), run_id)
 
 
+def standby(conn, home: str):
+    """A worker started ahead (launcher.Standby): load the training libraries, say so, wait for a run and train it.
+    The app closing the pipe (it ended, or dropped this standby) ends it without training."""
+    _exit_with_parent()
+    before = dict(os.environ)
+    import backend.train  # noqa: F401  first: it sets the OpenMP wait policy before torch loads
+    import backend.train.dpo  # noqa: F401  TRL, datasets, PEFT and Transformers' trainer
+    import backend.train.kto  # noqa: F401
+    import backend.train.sft  # noqa: F401
+    after = dict(os.environ)
+    conn.send(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))  # ready
+    try:
+        run_id = conn.recv()
+    except (EOFError, OSError):
+        return
+    conn.close()
+    main(run_id, home)
+
+
 def finish(store, run_id: str, crashes: bool = True) -> bool:
     """Train the run and record how it went in the database; False when it failed. crashes=False (rank 0 of several
     processes): an unexpected error is raised, not recorded, so that the launcher names the rank that failed first

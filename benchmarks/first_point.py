@@ -3,7 +3,9 @@
 The quick preset on tests/fixtures/identity_quill.jsonl (40 chat examples that give the assistant the name
 "Quill"), queued the way the web app's Start button queues it (JobRunner.submit). The first loss point is the
 first training-loss row in the database: the Progress tab draws it at its next tick (every 2 s), so in the
-browser it shows at most 2 s later than printed here.
+browser it shows at most 2 s later than printed here. The runner is the web app's (JobRunner(standby=True)), and
+Start comes once its standby worker has loaded the training libraries, as it has by the time a person has added
+data and picked a preset.
   warm: a workspace that has trained before (built-in model converted, everyday answers cached);
   new:  a brand-new workspace and model cache (the built-in model is converted, the everyday answers generated).
 Printed per case: seconds from Start to the first loss point and to the end, the steps, the everyday answers
@@ -29,8 +31,10 @@ def one_run(home: Path, cache: Path, held_out: bool) -> dict:
     from backend.presets import config_from_preset
     from backend.runner import JobRunner
 
-    runner = JobRunner()
+    runner = JobRunner(standby=True)  # as the web app's: a worker loads the training libraries before Start
     try:
+        runner.start()
+        ready = runner.standby_ready(timeout=300)  # the page is open, and the data added, before Start is clicked
         name = DatasetStore(connect()).add(inspect_file(DATA), name="quill")
         config = config_from_preset("quick", "sft", {"dataset": name})
         started = time.time()
@@ -48,7 +52,7 @@ def one_run(home: Path, cache: Path, held_out: bool) -> dict:
         runner.close()
     result = {"first": first, "total": total, "status": run["status"], "reason": run.get("reason"),
               "steps": (run.get("final_metrics") or {}).get("steps"), "kept": (run.get("probe") or {}).get("kept"),
-              "asked": (run.get("probe") or {}).get("base_right")}
+              "asked": (run.get("probe") or {}).get("base_right"), "standby": ready}
     if held_out and run["status"] == "done":
         from tests.test_learning import HELD_OUT_NAME_QUESTIONS, generate
         answers = generate("--run", run_id, prompts=HELD_OUT_NAME_QUESTIONS)
@@ -74,7 +78,8 @@ def main():
         print(f"{case}: first loss point {result['first']:.0f} s after Start, run {result['status']} after "
               f"{result['total']:.0f} s ({result['steps']} steps), everyday answers kept {result['kept']} of {result['asked']}"
               + (f", held-out name questions {result['held_out']} of 8" if "held_out" in result else "")
-              + (f"; {result['reason']}" if result["reason"] else "") + f"; load {load}", flush=True)
+              + (f"; {result['reason']}" if result["reason"] else "")
+              + ("" if result["standby"] else "; no standby worker was ready") + f"; load {load}", flush=True)
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

@@ -192,3 +192,60 @@ def test_worker_ends_when_its_app_is_killed(tiny_model, chat_file, tmp_path):
 def _running(pid: int) -> bool:
     from backend.runner import _alive
     return _alive(pid)
+
+
+def test_a_standby_worker_trains_the_next_run_and_another_waits_after_it(tiny_model, chat_file):
+    """The web app's runner keeps a worker that has loaded the training libraries before Start: the run trains in
+    it (same pid), and once the queue is empty again a new one waits. Closing the runner ends the waiting one."""
+    runner = JobRunner(standby=True)
+    try:
+        runner.start()
+        assert runner.standby_ready(timeout=180)
+        waiting = runner.standby.process
+        run_id = runner.submit(tiny_config(tiny_model, chat_file, max_steps=2))
+        run = runner.wait(run_id, timeout=300)
+        assert run["status"] == "done", run.get("reason")
+        waiting.join(30)
+        assert run["pid"] == waiting.pid and waiting.exitcode == 0
+        assert [m["step"] for m in runner.store.metrics(run_id) if "train_loss" in m] == [1, 2]
+        assert runner.standby_ready(timeout=180) and runner.standby.pid != waiting.pid
+        after = runner.standby.process
+    finally:
+        runner.close()
+    after.join(10)
+    assert not after.is_alive() and runner.standby is None
+
+
+def test_a_standby_started_under_other_settings_is_not_used(tiny_model, chat_file, monkeypatch):
+    """A setting changed after the standby started (here an environment variable) must reach the run: the old
+    standby is ended and the run gets a worker of its own."""
+    runner = JobRunner(standby=True)
+    try:
+        runner.start()
+        assert runner.standby_ready(timeout=180)
+        stale = runner.standby.process
+        monkeypatch.setenv("TUNELOOP_SOMETHING_NEW", "1")
+        run = runner.wait(runner.submit(tiny_config(tiny_model, chat_file, max_steps=1)), timeout=300)
+        assert run["status"] == "done", run.get("reason")
+        assert run["pid"] != stale.pid
+        stale.join(10)
+        assert not stale.is_alive()
+    finally:
+        runner.close()
+
+
+def test_a_standby_that_dies_unused_is_not_restarted_and_runs_still_train(tiny_model, chat_file):
+    runner = JobRunner(standby=True)
+    try:
+        runner.start()
+        assert runner.standby_ready(timeout=180)
+        dead = runner.standby.process
+        dead.kill()
+        dead.join(10)
+        run = runner.wait(runner.submit(tiny_config(tiny_model, chat_file, max_steps=1)), timeout=300)
+        assert run["status"] == "done", run.get("reason")
+        assert run["pid"] != dead.pid
+        time.sleep(2)  # several turns of the empty queue
+        assert runner.standby is None
+    finally:
+        runner.close()

@@ -117,3 +117,32 @@ def test_everyday_answers_made_ahead_are_the_ones_a_run_uses(tiny_model, monkeyp
     key = replay.everyday_key(resolve_model(tiny_model), quantization)
     rows = replay.replay_examples(None, None, key, 3)
     assert [row["messages"][0]["content"] for row in rows] == replay.REPLAY_PROMPTS[:len(rows)]
+
+
+def test_the_first_update_is_the_shortest_and_the_longest_row_comes_second():
+    """The first loss point waits for the first update: it is the one of fewest tokens. The update holding the
+    longest row (the Trainer's memory check) comes second, and every update is still one of the Trainer's own."""
+    import torch
+    from types import SimpleNamespace
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from backend.train.common import step_order
+
+    lengths = [30, 400, 35, 380, 20, 390, 25, 410, 40, 370, 15, 300, 22, 350, 18]  # 15 rows: 3 updates of 4 and 3
+    args = SimpleNamespace(per_device_train_batch_size=2, world_size=1, gradient_accumulation_steps=2,
+                           data_seed=7, seed=42)
+    original = list(LengthGroupedSampler(4, lengths=lengths, generator=torch.Generator().manual_seed(7)))
+    sampler = step_order(LengthGroupedSampler(2, lengths=lengths), args)
+    order = list(sampler)
+    assert sorted(order) == list(range(len(lengths))) and len(sampler) == len(lengths)
+
+    def updates(rows):
+        return [rows[i:i + 4] for i in range(0, len(rows), 4)]
+    assert sorted(map(sorted, updates(order))) == sorted(map(sorted, updates(original)))  # the same updates
+    whole = [u for u in updates(order) if len(u) == 4]
+    tokens = [sum(lengths[i] for i in u) for u in whole]
+    assert tokens[0] == min(tokens) and tokens[0] < max(tokens)
+    assert lengths.index(max(lengths)) in updates(order)[1]  # the Trainer's longest-first, one update later
+    assert original.index(lengths.index(max(lengths))) == 0
+    assert list(step_order(LengthGroupedSampler(2, lengths=lengths), args)) == order  # the same every time
+    assert len(updates(order)[-1]) == 3  # the short last update stays last: updates are never cut differently

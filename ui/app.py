@@ -56,7 +56,7 @@ def build_app(runner=None) -> gr.Blocks:
     use_workspace_for_uploads()
     if runner is None:
         from backend.runner import JobRunner
-        runner = JobRunner()
+        runner = JobRunner(standby=True)  # a worker loads the training libraries before Start is clicked
     sandbox.warm_up()  # the inspection fork server loads the tokenizer while the page is built
     ctx = Context(runner, ModelPool())  # one base model in memory serves both chat panes and the label queue
     with gr.Blocks(title="Tuneloop", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:

@@ -110,6 +110,27 @@ def step_order(sampler, args):
     if not isinstance(sampler, LengthGroupedSampler):
         return sampler
     import torch
-    sampler.batch_size = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
-    sampler.generator = torch.Generator().manual_seed(args.data_seed if args.data_seed is not None else args.seed)
-    return sampler
+    update = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+    generator = torch.Generator().manual_seed(args.data_seed if args.data_seed is not None else args.seed)
+    return shortest_first(LengthGroupedSampler)(update, lengths=sampler.lengths, generator=generator)
+
+
+def shortest_first(grouped_sampler):
+    """`grouped_sampler` (the Trainer's LengthGroupedSampler) with the update of the fewest tokens moved to the
+    front. The Trainer puts the longest row first, so that running out of memory shows at once; on the CPU that
+    update takes three times as long as a short one (11 s against 3.4 s for the quick preset's first step, whose
+    rehearsed everyday answers are the long rows), and the first point of the loss curve waits for it. Now the
+    first point comes after the quickest update, and the longest comes second: memory still runs out in the first
+    seconds if it will. Only whole updates move, so every process still cuts the same order into the same updates."""
+
+    class ShortestFirst(grouped_sampler):
+        def __iter__(self):
+            order = list(super().__iter__())
+            updates = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            whole = [u for u in range(len(updates)) if len(updates[u]) == self.batch_size]
+            if len(whole) > 1:
+                shortest = min(whole, key=lambda u: sum(self.lengths[i] for i in updates[u]))
+                updates.insert(0, updates.pop(shortest))
+            return iter([i for rows in updates for i in rows])
+
+    return ShortestFirst

@@ -58,7 +58,7 @@ def app(home, embedded_model):
     from backend.runner import JobRunner
     from ui.app import build_app, launch
 
-    runner = JobRunner()
+    runner = JobRunner(standby=True)  # as build_app makes it: runs train in a worker started ahead
     demo = build_app(runner)
     port = free_port()
     launch(demo, port=port, prevent_thread_lock=True, quiet=True)

@@ -52,7 +52,7 @@ def wait_for(condition, timeout: float, message: str):
 
 
 def test_csv_of_questions_to_downloaded_merged_model(app, page, tiny_model, tmp_path):
-    url, _ = app
+    url, runner = app
     page.goto(url)
     upload(page, write_questions_csv(tmp_path / "garden.csv"))
     detected = page.locator("#tl-detected")
@@ -69,6 +69,8 @@ def test_csv_of_questions_to_downloaded_merged_model(app, page, tiny_model, tmp_
     page.locator(".tl-memory").get_by_text("Memory: Fits").wait_for()
     page.get_by_label("A model folder on this computer").check()
     page.get_by_role("textbox", name="Model folder").fill(tiny_model)
+    assert runner.standby_ready(timeout=180)  # the app's worker started ahead has loaded the training libraries
+    standby = runner.standby.pid
     page.get_by_role("button", name="Start training").click()
 
     page.get_by_role("tab", name="3. Progress", selected=True).wait_for()
@@ -77,6 +79,7 @@ def test_csv_of_questions_to_downloaded_merged_model(app, page, tiny_model, tmp_
     wait_for(lambda: "finished" in status.inner_text() or "failed" in status.inner_text(), 300,
              "the run did not finish")
     assert "finished" in status.inner_text(), status.inner_text()
+    assert runner.store.list()[0]["pid"] == standby  # Start handed the run to it
     assert loss_points(page) >= 3
     assert "Step" in page.locator("#tl-progress").inner_text()
 
