@@ -39,6 +39,15 @@ def test_loss_chart_has_raw_smoothed_and_eval_lines_and_log_scale():
     assert charts.loss_figure([]).layout.annotations[0].text.startswith("Waiting")
 
 
+def test_the_first_step_shows_as_a_point_not_an_empty_chart():
+    first = [{"step": 1, "train_loss": 2.5, "learning_rate": 0.0, "token_accuracy": 0.9}]
+    assert charts.loss_figure(first).data[1].mode == "lines+markers"
+    assert charts.learning_rate_figure(first).data[0].mode == "lines+markers"
+    assert all(trace.mode == "lines+markers" for trace in charts.method_figure(first, "sft").data)
+    two = first + [{"step": 2, "train_loss": 2.0, "learning_rate": 1e-4, "token_accuracy": 0.8}]
+    assert charts.loss_figure(two).data[1].mode == "lines"
+
+
 def test_dpo_chart_shows_rewards_margin_and_accuracy():
     metrics = [{"step": i, "rewards_chosen": 0.1 * i, "rewards_rejected": -0.1 * i, "rewards_margin": 0.2 * i,
                 "rewards_accuracy": 0.5 + 0.05 * i} for i in range(1, 5)]

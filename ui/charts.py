@@ -60,6 +60,11 @@ def series(metrics: list[dict], key: str) -> tuple[list[int], list[float]]:
 NOTHING_LOGGED = "No training step was logged."
 
 
+def line_mode(steps: list) -> str:
+    """A line through one point draws nothing: the first step of a run (12 s after Start) shows as a dot."""
+    return "lines" if len(steps) > 1 else "lines+markers"
+
+
 def loss_figure(metrics: list[dict], log: bool = False, name: str = "", waiting: bool = True) -> go.Figure:
     steps, train = series(metrics, "train_loss")
     eval_steps, evals = series(metrics, "eval_loss")
@@ -68,7 +73,7 @@ def loss_figure(metrics: list[dict], log: bool = False, name: str = "", waiting:
     fig = go.Figure()
     fig.add_scatter(x=steps, y=train, name="training (raw)", mode="lines", line=dict(color=COLORS[0], width=1),
                     opacity=0.35)
-    fig.add_scatter(x=steps, y=smooth(train), name="training (smoothed)", mode="lines",
+    fig.add_scatter(x=steps, y=smooth(train), name="training (smoothed)", mode=line_mode(steps),
                     line=dict(color=COLORS[0], width=2.5))
     if eval_steps:
         fig.add_scatter(x=eval_steps, y=evals, name="held-back examples", mode="lines+markers",
@@ -107,11 +112,13 @@ def method_figure(metrics: list[dict], method: str, waiting: bool = True) -> go.
     for i, (key, label) in enumerate(METHOD_SERIES.get(method, [])):
         steps, values = series(metrics, key)
         if steps:
-            fig.add_scatter(x=steps, y=values, name=label, mode="lines", line=dict(color=COLORS[i % len(COLORS)]))
+            fig.add_scatter(x=steps, y=values, name=label, mode=line_mode(steps),
+                            line=dict(color=COLORS[i % len(COLORS)]))
     if method in ACCURACY:
         steps, values = series(metrics, ACCURACY[method][0])
         if steps:
-            fig.add_scatter(x=steps, y=values, name=ACCURACY[method][1] + " (right axis)", mode="lines", yaxis="y2",
+            fig.add_scatter(x=steps, y=values, name=ACCURACY[method][1] + " (right axis)", mode=line_mode(steps),
+                            yaxis="y2",
                             line=dict(color="#6b7280", dash="dot"))
             fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 1], tickformat=".0%",
                                           showgrid=False))
@@ -127,6 +134,7 @@ def learning_rate_figure(metrics: list[dict], waiting: bool = True) -> go.Figure
     steps, values = series(metrics, "learning_rate")
     if not steps:
         return empty("Learning rate", "Shown once training logs its first steps." if waiting else NOTHING_LOGGED)
-    fig = go.Figure(go.Scatter(x=steps, y=values, mode="lines", line=dict(color=COLORS[2]), name="learning rate"))
+    fig = go.Figure(go.Scatter(x=steps, y=values, mode=line_mode(steps), line=dict(color=COLORS[2]),
+                               name="learning rate"))
     fig.update_yaxes(exponentformat="e")
     return _layout(fig, "Learning rate (step size, by schedule)", "step", "learning rate")
