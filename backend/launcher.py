@@ -181,7 +181,13 @@ class Standby:
 
     # the worker handle the runner watches, as a multiprocessing.Process
     def start(self):
-        self._conn.send(self.run_id)
+        try:
+            self._conn.send(self.run_id)
+        except OSError:  # it ended after fits() said it was alive: the run gets a worker of its own, as before
+            from backend import worker
+            self.process = multiprocessing.get_context("spawn").Process(target=worker.main,
+                                                                        args=(self.run_id, self.home), daemon=True)
+            self.process.start()
 
     @property
     def pid(self) -> int | None:

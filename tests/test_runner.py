@@ -249,3 +249,19 @@ def test_a_standby_that_dies_unused_is_not_restarted_and_runs_still_train(tiny_m
         assert runner.standby is None
     finally:
         runner.close()
+
+
+def test_a_standby_that_ended_just_before_its_run_is_replaced_by_a_worker_of_its_own(tiny_model, chat_file):
+    from backend import launcher
+    store = JobRunner().store
+    run_id = store.create(tiny_config(tiny_model, chat_file, max_steps=1))
+    standby = launcher.Standby(str(workspace.home()))
+    assert standby.ready(timeout=180)
+    gone = standby.process
+    gone.kill()
+    gone.join(10)
+    handle = standby.take(run_id)
+    handle.start()  # the pipe is broken: a worker is spawned for the run instead
+    handle.join(300)
+    assert handle.pid != gone.pid and handle.exitcode == 0
+    assert store.get(run_id)["status"] == "done", store.get(run_id).get("reason")
