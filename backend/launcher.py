@@ -125,9 +125,14 @@ def worker_process(run_id: str, home: str, store, standby: "Standby | None" = No
     if not launched:
         if standby is not None and standby.fits(home):
             return standby.take(run_id)
-        from backend import worker
-        return multiprocessing.get_context("spawn").Process(target=worker.main, args=(run_id, home), daemon=True)
+        return spawned_worker(run_id, home)
     return LaunchedRun(run_id, home)
+
+
+def spawned_worker(run_id: str, home: str):
+    """A fresh process for one run (worker.main), not started yet."""
+    from backend import worker
+    return multiprocessing.get_context("spawn").Process(target=worker.main, args=(run_id, home), daemon=True)
 
 
 class Standby:
@@ -184,9 +189,7 @@ class Standby:
         try:
             self._conn.send(self.run_id)
         except OSError:  # it ended after fits() said it was alive: the run gets a worker of its own, as before
-            from backend import worker
-            self.process = multiprocessing.get_context("spawn").Process(target=worker.main,
-                                                                        args=(self.run_id, self.home), daemon=True)
+            self.process = spawned_worker(self.run_id, self.home)
             self.process.start()
 
     @property
