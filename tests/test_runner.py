@@ -205,10 +205,11 @@ def test_a_standby_worker_trains_the_next_run_and_another_waits_after_it(tiny_mo
         run_id = runner.submit(tiny_config(tiny_model, chat_file, max_steps=2))
         run = runner.wait(run_id, timeout=300)
         assert run["status"] == "done", run.get("reason")
-        waiting.join(30)
-        assert run["pid"] == waiting.pid and waiting.exitcode == 0
         assert [m["step"] for m in runner.store.metrics(run_id) if "train_loss" in m] == [1, 2]
+        # A new standby is started only after the runner has seen the worker end (and reaped it): joining it here
+        # as well would race the runner's thread for its exit status (os.waitpid in two threads, one gets ECHILD).
         assert runner.standby_ready(timeout=180) and runner.standby.pid != waiting.pid
+        assert run["pid"] == waiting.pid and waiting.exitcode == 0
         after = runner.standby.process
     finally:
         runner.close()
