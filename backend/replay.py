@@ -5,17 +5,24 @@ Training on a few dozen examples of one behaviour teaches the model to answer ev
 (docs/facts.md: 0 of 5 everyday answers kept by a naive run). Rehearsing its own everyday answers keeps them.
 The answers are generated once per base model and cached next to it. The web app makes them for the built-in
 model when it starts (prepare_everyday, in the background), so that a first run does not wait for them before
-its first step.
+its first step. For the built-in model on a CPU they are made ahead and shipped (backend/everyday_builtin.json,
+written by scripts/everyday_builtin.py): generating them took 55 s of a brand-new workspace's first run.
 """
 import hashlib
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from backend import workspace
 from backend.answers import GREEDY
 from backend.everyday import REPLAY_PROMPTS
 from backend.grading import grade, load_probe_set, load_replay_rules
 from backend.model_pool import generate_texts
+
+# How the everyday answers are made: greedy, up to 96 tokens (an answer cut off there is not rehearsed), 32 at a time.
+GENERATION = replace(GREEDY, max_new_tokens=96)
+BATCH_SIZE = 32
+SHIPPED = Path(__file__).with_name("everyday_builtin.json")
 
 
 def everyday_key(model_path: str, quantization: str, base_adapter=None) -> str:
@@ -25,7 +32,8 @@ def everyday_key(model_path: str, quantization: str, base_adapter=None) -> str:
 
 def prepare_everyday(model: str | None = None, count: int | None = None) -> bool:
     """Convert `model` (the built-in one by default) if needed and cache its everyday answers, as a run with the
-    default settings would make them before its first step. Returns True when they had to be generated."""
+    default settings would make them before its first step. Returns True when the cache had to be filled (from the
+    shipped answers of the built-in model, or by generating them)."""
     from backend.config import RunConfig
     from backend.models import detect_hardware, load_model, load_tokenizer, resolve_model
 
@@ -73,9 +81,53 @@ def _cached_answers(model, tokenizer, model_key: str, prompts: list[str]) -> lis
             return json.loads(path.read_text())
         except ValueError:  # cut short by a crash before writes became atomic: make it again
             path.unlink(missing_ok=True)
-    # An answer cut off mid-sentence would teach the model to stop mid-sentence: those are left out.
-    answers = [text if ended else "" for text, ended in
-               generate_texts(model, tokenizer, prompts, replace(GREEDY, max_new_tokens=96), batch_size=32)]
+    answers = shipped_answers(model_key, prompts, model)
+    if answers is None:
+        answers = generate_answers(model, tokenizer, prompts)
     path.parent.mkdir(parents=True, exist_ok=True)
     workspace.write_text_atomic(path, json.dumps(answers))
+    return answers
+
+
+def generate_answers(model, tokenizer, prompts: list[str]) -> list[str]:
+    """The model's everyday answers; "" for one cut off mid-sentence, which would teach it to stop mid-sentence."""
+    return [text if ended else "" for text, ended in
+            generate_texts(model, tokenizer, prompts, GENERATION, batch_size=BATCH_SIZE)]
+
+
+def precision_key(model) -> str:
+    """What the answers of one model file depend on besides the prompts: the device and number type it ran in."""
+    parameter = next(model.parameters())
+    return f"{parameter.device.type}-{str(parameter.dtype).removeprefix('torch.')}"
+
+
+def builtin_fingerprint() -> str | None:
+    """The built-in model file's SHA-256 (its answers are shipped for that file only), None when it is missing."""
+    from backend.models import embedded_gguf
+    path = embedded_gguf()
+    if path is None:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_answers(model_key: str, prompts: list[str], model) -> list[str] | None:
+    """The built-in model's answers from backend/everyday_builtin.json, when `model_key` is the built-in model as
+    converted here (no 4-bit, no adapter), the prompts and the way of generating are those they were made with, the
+    model file is the one they were made from, and `model` runs on the device and number type they were made in.
+    None otherwise: then they are generated."""
+    from backend.models import embedded_folder
+    if model_key != everyday_key(str(embedded_folder()), "none") or not SHIPPED.exists():
+        return None
+    shipped = json.loads(SHIPPED.read_text())
+    made_with = {"max_new_tokens": GENERATION.max_new_tokens, "temperature": GENERATION.temperature,
+                 "batch_size": BATCH_SIZE}
+    if shipped["prompts"] != prompts or shipped["generation"] != made_with:
+        return None
+    answers = shipped["answers"].get(precision_key(model))
+    if answers is None or shipped["gguf_sha256"] != builtin_fingerprint():
+        return None
     return answers

