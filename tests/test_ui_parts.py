@@ -46,6 +46,10 @@ def test_the_first_step_shows_as_a_point_not_an_empty_chart():
     assert all(trace.mode == "lines+markers" for trace in charts.method_figure(first, "sft").data)
     two = first + [{"step": 2, "train_loss": 2.0, "learning_rate": 1e-4, "token_accuracy": 0.8}]
     assert charts.loss_figure(two).data[1].mode == "lines"
+    # and on axes that fit what they show: a share from 0 to 100%, a learning rate never below 0 (seen in the
+    # browser: one point autoscaled the share from 0% to 150% and the learning rate down to -0.5)
+    assert tuple(charts.method_figure(first, "sft").layout.yaxis.range) == (0, 1)
+    assert charts.learning_rate_figure(first).layout.yaxis.rangemode == "nonnegative"
 
 
 def test_dpo_chart_shows_rewards_margin_and_accuracy():

@@ -125,8 +125,8 @@ def method_figure(metrics: list[dict], method: str, waiting: bool = True) -> go.
     if not fig.data:
         return empty(title, "Shown once training logs its first steps." if waiting else NOTHING_LOGGED)
     y = "share" if method == "sft" else "reward"
-    if method == "sft":
-        fig.update_yaxes(tickformat=".1~%")
+    if method == "sft":  # a share: 0 to 100% (autoscaled, one point drew an axis from 0% to 150%)
+        fig.update_yaxes(tickformat=".1~%", range=[0, 1])
     return _layout(fig, title, "step", y)
 
 
@@ -136,5 +136,5 @@ def learning_rate_figure(metrics: list[dict], waiting: bool = True) -> go.Figure
         return empty("Learning rate", "Shown once training logs its first steps." if waiting else NOTHING_LOGGED)
     fig = go.Figure(go.Scatter(x=steps, y=values, mode=line_mode(steps), line=dict(color=COLORS[2]),
                                name="learning rate"))
-    fig.update_yaxes(exponentformat="e")
+    fig.update_yaxes(exponentformat="e", rangemode="nonnegative")  # never below 0 (a first point at 0 drew -0.5)
     return _layout(fig, "Learning rate (step size, by schedule)", "step", "learning rate")
