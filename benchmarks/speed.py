@@ -183,8 +183,9 @@ def _rss(process) -> int:
         return 0
 
 
-def run_tuneloop(method, data_file, work: Path, settings, source: Path = ROOT) -> dict:
-    """Tuneloop's CLI in a fresh workspace; source: the tree to run (this one, or a baseline for A/B)."""
+def run_tuneloop(method, data_file, work: Path, settings, source: Path = ROOT, extra: dict | None = None) -> dict:
+    """Tuneloop's CLI in a fresh workspace; source: the tree to run (this one, or a baseline for A/B); extra: settings
+    set on top of the shared work's (a contender 'tuneloop+KEY=VALUE')."""
     home = work / "tuneloop-home"
     env = dict(os.environ, TUNELOOP_HOME=str(home), TUNELOOP_MODEL_CACHE=str(MODEL.parent))
     overrides = {"keep_everyday": 0, "probe": "false", "validation_split": 0, "max_steps": settings.steps,
@@ -195,6 +196,7 @@ def run_tuneloop(method, data_file, work: Path, settings, source: Path = ROOT) -
         overrides["beta"] = BETA
     if method == "dpo":  # the everyday rehearsal is an SFT/KTO setting
         del overrides["keep_everyday"]
+    overrides.update(extra or {})
     command = [sys.executable, "app.py", "train", "--data", str(data_file), "--method", method, "--preset", "quick",
                "--json"] + [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
     code, peak = run_measured(command, env, source, work / "tuneloop.log")
@@ -270,7 +272,11 @@ RUNNERS = {"tuneloop": run_tuneloop, "trl": run_trl, "llamafactory": run_llamafa
 
 
 def runner(contender: str):
-    """'tuneloop@REV' runs Tuneloop as committed at REV (a copy in .bench/), for A/B against this tree."""
+    """'tuneloop@REV' runs Tuneloop as committed at REV (a copy in .bench/), for A/B against this tree;
+    'tuneloop+KEY=VALUE[+KEY=VALUE...]' runs this tree with those settings too (a setting's A/B)."""
+    if contender.startswith("tuneloop+"):
+        extra = dict(pair.split("=", 1) for pair in contender.split("+")[1:])
+        return lambda *args: run_tuneloop(*args, extra=extra)
     if "@" not in contender:
         return RUNNERS[contender]
     tree = BENCH / f"tree-{contender.split('@', 1)[1]}"
@@ -343,7 +349,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="Runs per contender and method; the median is shown.")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--contenders", default=",".join(CONTENDERS),
-                        help="Any of tuneloop, trl, llamafactory, and tuneloop@REV (Tuneloop at a git revision).")
+                        help="Any of tuneloop, trl, llamafactory, tuneloop@REV (Tuneloop at a git revision) and "
+                             "tuneloop+KEY=VALUE (this tree with a setting changed).")
     parser.add_argument("--precision", choices=["auto", "bfloat16", "float32"], default="auto",
                         help="auto: what Tuneloop picks on this machine (it has no setting to change that).")
     parser.add_argument("--seed", type=int, default=42)

@@ -146,3 +146,42 @@ def test_the_first_update_is_the_shortest_and_the_longest_row_comes_second():
     assert original.index(lengths.index(max(lengths))) == 0
     assert list(step_order(LengthGroupedSampler(2, lengths=lengths), args)) == order  # the same every time
     assert len(updates(order)[-1]) == 3  # the short last update stays last: updates are never cut differently
+
+
+def test_the_lm_head_scores_only_the_positions_that_have_a_label(tiny_model, monkeypatch):
+    """On the CPU, TRL's fused LM head projected every position (prompt and padding too) through the 49,152-wide
+    head and again in the backward pass; now only the positions with a label, as on a GPU: the same log-probabilities
+    and gradients, from fewer rows (backend/train/lm_head.py; 6 quick-preset updates 52.7 s -> 39.5 s)."""
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+
+    from backend.train import lm_head
+
+    from trl.kernels.chunked_logprob import _use_triton as every_position  # TRL's own choice: False on the CPU
+    assert lm_head.score_labelled_positions_only()  # the switch this relies on is still in this TRL
+    labelled_only = trl_utils._use_triton
+    assert labelled_only(torch.device("cpu")) and not every_position(torch.device("cpu"))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    trl_utils.add_fused_lm_head(model, outputs=("log_probs", "is_top1"))
+    input_ids = torch.randint(0, 200, (2, 12), generator=torch.Generator().manual_seed(0))
+    labels = input_ids.clone()
+    labels[:, :8] = -100  # the prompt
+    labels[1, 10:] = -100  # padding
+    scored = []
+    apply = trl_utils._ChunkedLogProbFunction.apply
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply",
+                        lambda hidden, *rest: scored.append(hidden.shape[0]) or apply(hidden, *rest))
+
+    def run(choice):
+        monkeypatch.setattr(trl_utils, "_use_triton", choice)
+        model.zero_grad()
+        out = model(input_ids=input_ids, labels=labels, fused_lm_head=True)
+        out.loss.backward()
+        return out.log_probs.detach(), out.is_top1, model.lm_head.weight.grad.clone()
+
+    full, compact = run(every_position), run(labelled_only)
+    assert scored == [2 * 11, 4 + 2]  # every next-token position, then only the labelled ones
+    assert torch.equal(full[0], compact[0]) and torch.equal(full[1], compact[1])  # log-probabilities, top-1
+    # the head's gradient: the same sums over fewer zero rows, so only float rounding (measured 3e-6 of 0.68)
+    assert (full[2] - compact[2]).abs().max() <= 1e-5 * full[2].abs().max()
