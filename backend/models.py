@@ -108,7 +108,7 @@ def _gguf_read_once():
     """Within one conversion, each GGUF file is parsed once and the tensor-name table built once. Transformers parses
     the file for the tokenizer, twice for the model and once for the config (6.8 s each for the built-in model: most
     of it its 49,152-word vocabulary), and builds the name table again for every module (397 times, 7.8 s): 32 s of
-    a new workspace's first run went to the conversion, 11 s with this (docs/benchmarks.md). The file is the same
+    a new workspace's first run went to the conversion, 15.5 s with this (docs/benchmarks.md). The file is the same
     file throughout (read by path, size and time of change), and both are only read."""
     import gguf
     original_reader, original_names = gguf.GGUFReader, gguf.get_tensor_name_map
