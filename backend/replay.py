@@ -5,8 +5,9 @@ Training on a few dozen examples of one behaviour teaches the model to answer ev
 (docs/facts.md: 0 of 5 everyday answers kept by a naive run). Rehearsing its own everyday answers keeps them.
 The answers are generated once per base model and cached next to it. The web app makes them for the built-in
 model when it starts (prepare_everyday, in the background), so that a first run does not wait for them before
-its first step. For the built-in model on a CPU they are made ahead and shipped (backend/everyday_builtin.json,
-written by scripts/everyday_builtin.py): generating them took 55 s of a brand-new workspace's first run.
+its first step. For the built-in model on a CPU in float32 they are made ahead and shipped
+(backend/everyday_builtin.json, written by scripts/everyday_builtin.py): generating them took 55 s of a brand-new
+workspace's first run.
 """
 import hashlib
 import json

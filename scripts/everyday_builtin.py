@@ -1,8 +1,9 @@
 """Writes backend/everyday_builtin.json: the built-in model's answers to the everyday prompts a default run
 rehearses (backend/replay.py), made ahead so that a brand-new workspace's first run does not spend 55 s making them
-before its first step. Made on the CPU in bfloat16 (the number type a CPU with bf16 instructions trains in) and in
-float32 (the others); replay.shipped_answers uses them only for that model file, those prompts and that way of
-generating. tests/test_replay.py checks the file against answers made again on the machine that runs the tests.
+before its first step. Made on the CPU in float32, the number type a CPU without native bf16 instructions trains
+in (a CPU with them trains in bfloat16 and makes its own: bfloat16 answers made here, where bf16 is emulated, could
+differ from that CPU's); replay.shipped_answers uses them only for that model file, those prompts, that way of
+generating and that number type. tests/test_replay.py checks the file against answers made again on the CPU.
 
 Run after changing the everyday prompts, the default keep_everyday or how the answers are generated:
     .venv/bin/python scripts/everyday_builtin.py
@@ -24,7 +25,7 @@ def main() -> int:
     tokenizer = load_tokenizer(None)
     prompts = REPLAY_PROMPTS[:RunConfig().keep_everyday]
     answers = {}
-    for dtype in ("bfloat16", "float32"):
+    for dtype in ("float32",):
         model = load_model(str(path), "none", Hardware("cpu", dtype, "none"))
         answers[replay.precision_key(model)] = replay.generate_answers(model, tokenizer, prompts)
         print(f"{dtype}: {sum(map(bool, answers[replay.precision_key(model)]))} of {len(prompts)} answers ended",

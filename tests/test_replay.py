@@ -90,7 +90,7 @@ def test_the_shipped_answers_are_used_only_for_what_they_were_made_from(embedded
     assert replay.shipped_answers(replay.everyday_key(str(embedded_folder()), "none", "/a/run/adapter"), prompts,
                                   float32) is None
     assert replay.shipped_answers(builtin, prompts[:10], float32) is None  # keep_everyday=10: other batches
-    assert replay.shipped_answers(builtin, prompts, torch.nn.Linear(2, 2).to(torch.float16)) is None
+    assert replay.shipped_answers(builtin, prompts, torch.nn.Linear(2, 2).to(torch.bfloat16)) is None  # not shipped: made there
     monkeypatch.setattr(replay, "builtin_fingerprint", lambda: "another model file")
     assert replay.shipped_answers(builtin, prompts, float32) is None
 
@@ -104,19 +104,27 @@ def test_a_new_workspace_takes_the_shipped_answers_without_generating(embedded_m
 
     monkeypatch.setattr(replay, "generate_answers", generate)
     builtin = replay.everyday_key(str(embedded_folder()), "none")
-    replay._cache_file(builtin, _default_prompts()).unlink(missing_ok=True)
-    answers = replay._cached_answers(torch.nn.Linear(2, 2), None, builtin, _default_prompts())
-    assert answers == replay.shipped_answers(builtin, _default_prompts(), torch.nn.Linear(2, 2))
-    assert replay._cache_file(builtin, _default_prompts()).exists()  # and cached like answers made here
+    cache = replay._cache_file(builtin, _default_prompts())
+    before = cache.read_text() if cache.exists() else None  # the session's model cache: left as it was
+    cache.unlink(missing_ok=True)
+    try:
+        answers = replay._cached_answers(torch.nn.Linear(2, 2), None, builtin, _default_prompts())
+        assert answers == replay.shipped_answers(builtin, _default_prompts(), torch.nn.Linear(2, 2))
+        assert cache.exists()  # and cached like answers made here
+    finally:
+        if before is None:
+            cache.unlink(missing_ok=True)
+        else:
+            cache.write_text(before)
 
 
 def test_the_shipped_answers_are_the_built_in_models_own(embedded_model):
-    """Made again here, as a run makes them (the first batch of 32 prompts, in this machine's number type), they are
+    """Made again here, as a run makes them (the first batch of 32 prompts, on the CPU in float32), they are
     the shipped ones: the file is not stale (other prompts, settings or model would change nearly all of them). A
     CPU with other instructions may round differently and change an answer or two, which is still the model's own."""
-    from backend.models import load_model, load_tokenizer
+    from backend.models import Hardware, load_model, load_tokenizer
 
-    model = load_model(None)
+    model = load_model(None, "none", Hardware("cpu", "float32", "none"))  # what they were made in
     first = _default_prompts()[:replay.BATCH_SIZE]
     made = replay.generate_answers(model, load_tokenizer(None), first)
     shipped = replay.shipped_answers(replay.everyday_key(str(embedded_model), "none"), _default_prompts(), model)
