@@ -90,7 +90,8 @@ def test_the_shipped_answers_are_used_only_for_what_they_were_made_from(embedded
     assert replay.shipped_answers(replay.everyday_key(str(embedded_folder()), "none", "/a/run/adapter"), prompts,
                                   float32) is None
     assert replay.shipped_answers(builtin, prompts[:10], float32) is None  # keep_everyday=10: other batches
-    assert replay.shipped_answers(builtin, prompts, torch.nn.Linear(2, 2).to(torch.bfloat16)) is None  # not shipped: made there
+    bfloat16 = torch.nn.Linear(2, 2).to(torch.bfloat16)
+    assert replay.shipped_answers(builtin, prompts, bfloat16) is None  # not shipped: a bf16 CPU makes its own
     monkeypatch.setattr(replay, "builtin_fingerprint", lambda: "another model file")
     assert replay.shipped_answers(builtin, prompts, float32) is None
 

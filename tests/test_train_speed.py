@@ -186,3 +186,20 @@ def test_the_lm_head_scores_only_the_positions_that_have_a_label(tiny_model, mon
     assert torch.equal(full[1], compact[1])  # top-1 flags
     # the head's gradient: the same sums over fewer zero rows, so only float rounding (measured 3e-6 of 0.68)
     assert (full[2] - compact[2]).abs().max() <= 1e-5 * full[2].abs().max()
+
+
+def test_every_run_turns_on_the_labelled_positions_only_head(tiny_model, chat_file, tmp_path, monkeypatch):
+    """run_training switches it on for every method, before the trainer is built: with TRL's own choice put back
+    first, one tiny run leaves it on."""
+    import torch
+    import trl.trainer.utils as trl_utils
+    from trl.kernels.chunked_logprob import _use_triton as every_position
+
+    from backend.train import run_training
+    from tests.conftest import tiny_config
+
+    monkeypatch.setattr(trl_utils, "_use_triton", every_position)
+    rows = [json.loads(line) for line in chat_file.read_text().splitlines() if line.strip()]
+    run_training(tiny_config(tiny_model, chat_file, max_steps=1), tmp_path / "run", rows, [],
+                 on_metrics=lambda *a: None, on_total_steps=lambda *a: None, log=lambda *a: None)
+    assert trl_utils._use_triton(torch.device("cpu"))

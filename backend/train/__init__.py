@@ -24,6 +24,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     from backend.models import detect_hardware, load_tokenizer, resolve_model
     from backend.train.dpo import build_dpo_trainer
     from backend.train.kto import build_kto_trainer
+    from backend.train.lm_head import score_labelled_positions_only
     from backend.train.memory_plan import plan_checkpointing
     from backend.train.sft import build_sft_trainer
 
@@ -60,6 +61,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
                              gradient_checkpointing=checkpointing, processes=ranks.world)
     patience = PatienceCallback(config.patience) if args.get("load_best_model_at_end") else None
     callbacks = [metrics, stop] + ([patience] if patience else [])
+    score_labelled_positions_only()  # TRL's LM head, on the CPU too (backend/train/lm_head.py)
     builders = {
         "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, callbacks, log=log),
         "dpo": lambda: build_dpo_trainer(prepared, args, train_rows, eval_rows, callbacks, config.beta),

@@ -3,11 +3,9 @@ from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
 from backend.train.common import reference_once
-from backend.train.lm_head import score_labelled_positions_only
 
 
 def build_dpo_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, beta: float):
-    score_labelled_positions_only()  # on the CPU too (backend/train/lm_head.py)
     config = DPOConfig(**args, beta=beta, **reference_once(args, len(train_rows)))
     return DPOTrainer(
         model=prepared.model,

@@ -4,11 +4,9 @@ from trl import KTOConfig, KTOTrainer
 
 from backend.errors import DataError
 from backend.train.common import reference_once
-from backend.train.lm_head import score_labelled_positions_only
 
 
 def build_kto_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, beta: float):
-    score_labelled_positions_only()  # on the CPU too (backend/train/lm_head.py)
     labels = {bool(r["label"]) for r in train_rows}
     if labels != {True, False}:
         missing = "bad (undesirable)" if True in labels else "good (desirable)"

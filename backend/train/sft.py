@@ -4,11 +4,9 @@ from trl import SFTConfig, SFTTrainer
 
 from backend.chat_template import training_template
 from backend.train.common import step_order
-from backend.train.lm_head import score_labelled_positions_only
 
 
 def build_sft_trainer(prepared, args: dict, train_rows, eval_rows, callbacks, log=print):
-    score_labelled_positions_only()  # on the CPU too (backend/train/lm_head.py)
     tokenizer = prepared.tokenizer
     choice = training_template(tokenizer)
     log(choice.note)
