@@ -83,7 +83,9 @@ class RunConfig:
                           label="Adapter size (LoRA rank)", min=1, max=512, group="Adapter")
     lora_alpha: int = setting(32, "LoRA scale (usually twice the rank).", label="Adapter strength (LoRA alpha)",
                               min=1, max=1024, group="Adapter")
-    lora_dropout: float = setting(0.05, "LoRA dropout, against overfitting small data.", label="Adapter dropout",
+    lora_dropout: float = setting(0.0, "LoRA dropout: the share of each adapter's inputs left out at random while "
+                                  "training, against overfitting a small file. 0 trains fastest; try 0.05 to 0.1 when "
+                                  "the held-back loss rises.", label="Adapter dropout",
                                   min=0.0, max=0.5, group="Adapter")
     target_modules: str = setting("attention+mlp", "Which layers get an adapter.",
                                   label="Layers that get an adapter", choices=tuple(TARGET_MODULES), group="Adapter")
