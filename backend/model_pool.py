@@ -45,12 +45,14 @@ def chat_prompt(tokenizer, conversation, system: str | None = None) -> str:
 def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *, batch_size: int = 16,
                    adapter_names: list[str] | None = None, on_tokens: Callable | None = None,
                    should_stop: Callable[[], bool] | None = None,
-                   max_seconds: float | None = None) -> list[tuple[str, bool]]:
+                   max_seconds: float | None = None,
+                   row_max_new_tokens: list[int] | None = None) -> list[tuple[str, bool]]:
     """(text, ended) for each conversation (a message list or one user message), in order. `ended` is False for an
     answer cut off at max_new_tokens. `adapter_names` (PeftModel only): the adapter per row, BASE for none.
     `on_tokens` gets every row's (text, ended) so far as tokens arrive (one batch at a time); `should_stop()`
     returning True ends the current batch at its next token (rows end as they are). `max_seconds`: a batch ends after
-    this long (its rows cut off where they are)."""
+    this long (its rows cut off where they are). `row_max_new_tokens`: each conversation's own longest answer (at most
+    `sampling.max_new_tokens`), so that answers of different lengths share one batch: a row stops at its own budget."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -60,9 +62,15 @@ def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *,
         else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
 
     class _Stop(StoppingCriteria):
+        def __init__(self, streamer):
+            self.streamer = streamer
+
         def __call__(self, input_ids, scores, **_):
-            return torch.full((input_ids.shape[0],), bool(should_stop and should_stop()), dtype=torch.bool,
+            stop = torch.full((input_ids.shape[0],), bool(should_stop and should_stop()), dtype=torch.bool,
                               device=input_ids.device)
+            if self.streamer.budgets is not None:  # generate() hands the streamer each token before this check
+                stop |= torch.tensor(self.streamer.cut, dtype=torch.bool, device=input_ids.device)
+            return stop
 
     results: list[tuple[str, bool]] = []
     was_training = model.training
@@ -76,13 +84,15 @@ def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *,
                 batch = tokenizer(chunk, return_tensors="pt", padding=True, padding_side="left",
                                   add_special_tokens=False).to(model.device)
                 streamer = _RowStreamer(tokenizer, len(chunk), eos_ids, None if on_tokens is None else
-                                        lambda rows, done=list(results): on_tokens(done + rows))
+                                        lambda rows, done=list(results): on_tokens(done + rows),
+                                        None if row_max_new_tokens is None else
+                                        row_max_new_tokens[start:start + batch_size])
                 if adapter_names is not None:
                     kwargs["adapter_names"] = adapter_names[start:start + batch_size]
                 with torch.no_grad():
                     model.generate(**batch, max_new_tokens=sampling.max_new_tokens,
                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos_ids),
-                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]),
+                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop(streamer)]),
                                    max_time=max_seconds, **kwargs)
                 results += streamer.results()
     finally:
@@ -260,12 +270,14 @@ class ModelPool:
 
 
 class _RowStreamer:
-    """A generate() streamer for a whole batch: keeps each row's tokens until its end-of-turn token."""
+    """A generate() streamer for a whole batch: keeps each row's tokens until its end-of-turn token, or until its own
+    budget of tokens (`budgets`, one per row) when the rows have different ones."""
 
-    def __init__(self, tokenizer, rows: int, eos_ids: set[int], on_tokens=None):
-        self.tokenizer, self.eos_ids, self.on_tokens = tokenizer, eos_ids, on_tokens
+    def __init__(self, tokenizer, rows: int, eos_ids: set[int], on_tokens=None, budgets: list[int] | None = None):
+        self.tokenizer, self.eos_ids, self.on_tokens, self.budgets = tokenizer, eos_ids, on_tokens, budgets
         self.ids = [[] for _ in range(rows)]
         self.done = [False] * rows
+        self.cut = [False] * rows  # reached its budget before its end-of-turn token
         self.prompt_seen = False
 
     def put(self, value):
@@ -273,12 +285,13 @@ class _RowStreamer:
             self.prompt_seen = True
             return
         for row, token in enumerate(value.reshape(-1).tolist()):
-            if self.done[row]:
+            if self.done[row] or self.cut[row]:
                 continue
             if token in self.eos_ids:
                 self.done[row] = True
             else:
                 self.ids[row].append(token)
+                self.cut[row] = self.budgets is not None and len(self.ids[row]) >= self.budgets[row]
         if self.on_tokens is not None:
             self.on_tokens(self.results())
 

@@ -111,3 +111,24 @@ def test_a_person_waiting_goes_before_answers_generated_ahead(tiny_model):
     assert len(chat) == 1 and finished == ["chat", "ahead"]
     assert pool.preempted >= 1
     assert [a.text for a in ahead["answers"]] == [a.text for a in alone]
+
+
+def test_rows_of_one_batch_stop_at_their_own_token_budgets(embedded_model):
+    """The probe asks all its questions in one batch, each with its own budget: a row stops at its budget (not
+    ended: cut off), and answers as it would alone with that budget."""
+    from dataclasses import replace
+
+    from backend.answers import GREEDY
+    from backend.model_pool import generate_texts
+    from backend.models import load_model, load_tokenizer
+
+    model, tokenizer = load_model(None), load_tokenizer(None)
+    prompts, budgets = ["Tell me about the sea.", "Tell me about the sea in a long story.", "Hi, who are you?"], [3, 9, 5]
+    together = generate_texts(model, tokenizer, prompts, replace(GREEDY, max_new_tokens=9), batch_size=3,
+                              row_max_new_tokens=budgets)
+    alone = [generate_texts(model, tokenizer, [prompt], replace(GREEDY, max_new_tokens=budget))[0]
+             for prompt, budget in zip(prompts, budgets)]
+    assert together == alone
+    assert [ended for _, ended in together] == [False, False, False]  # none ends within so few tokens
+    lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text, _ in together]
+    assert [abs(length - budget) <= 1 for length, budget in zip(lengths, budgets)] == [True] * 3, lengths
