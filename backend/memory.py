@@ -228,7 +228,10 @@ def activation_bytes(shape: ModelShape, config: RunConfig, device: str, quantiza
     h, kv, i, layers = shape.hidden, shape.kv_heads * shape.head_dim, shape.intermediate, shape.layers
     if device != "cuda":
         # Per token and layer: what the block keeps for backward, plus the LoRA path's float32 copies. Calibrated
-        # against the peak memory of SmolLM2 LoRA r16 steps on a CPU, fp32 and bf16, 128 to 1024 tokens (within 5%).
+        # against the peak memory of SmolLM2 LoRA r16 steps on a CPU, fp32 and bf16, 128 to 1024 tokens (within 5%),
+        # with LoRA dropout 0.05. Without dropout the adapters share their inputs (the process peak on
+        # benchmarks/speed.py's work: 8.86 -> 7.29 GB), so this errs on the safe side there: a run may get
+        # gradient checkpointing it did not need.
         per_layer = (16 * h + 4 * kv + 6 * i) * dtype_bytes + 16 * h * 4
         logits = shape.vocab * (8 + dtype_bytes)  # the logits, their fp32 copy for the loss, and its gradient
         kept = per_layer + h * dtype_bytes * (layers - 1) if checkpointing else per_layer * layers

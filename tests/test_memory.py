@@ -90,7 +90,9 @@ def test_available_memory_is_read_from_the_machine():
 ])
 def test_activations_match_peaks_measured_here(dtype, seq, batch, measured_mb):
     """Peak RSS growth of one forward and backward pass of SmolLM2 with LoRA r16 on all linear layers, measured
-    on this 2-core CPU (2026-11): the estimate of activations and gradients stays within 10% of it."""
-    config = build_config({"batch_size": batch, "max_length": seq, "keep_everyday": 0})
+    on this 2-core CPU (2026-11, with LoRA dropout 0.05, then the default): the estimate of activations and
+    gradients stays within 10% of it. Without dropout the peak is lower (8.86 -> 7.29 GB on benchmarks/speed.py's
+    work), so the same estimate errs on the safe side there."""
+    config = build_config({"batch_size": batch, "max_length": seq, "keep_everyday": 0, "lora_dropout": 0.05})
     estimate = estimate_memory(config, Hardware("cpu", dtype, "none"), available=64 * GB)
     assert (estimate.activations + estimate.gradients) / 1024 ** 2 == pytest.approx(measured_mb, rel=0.10)
