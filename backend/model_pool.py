@@ -61,15 +61,21 @@ def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *,
     kwargs = {"do_sample": True, "temperature": sampling.temperature} if sampling.temperature > 0 \
         else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
 
+    if row_max_new_tokens is not None and (len(row_max_new_tokens) != len(conversations) or not all(
+            1 <= budget <= sampling.max_new_tokens for budget in row_max_new_tokens)):
+        raise ValueError(f"row_max_new_tokens needs one budget per conversation ({len(conversations)}), each from 1 to "
+                         f"{sampling.max_new_tokens}; got {row_max_new_tokens}")
+
     class _Stop(StoppingCriteria):
-        def __init__(self, streamer):
-            self.streamer = streamer
+        def __init__(self, prompt_length: int, budgets: list[int] | None):
+            self.prompt_length = prompt_length
+            self.budgets = None if budgets is None else torch.tensor(budgets, device=model.device)
 
         def __call__(self, input_ids, scores, **_):
             stop = torch.full((input_ids.shape[0],), bool(should_stop and should_stop()), dtype=torch.bool,
                               device=input_ids.device)
-            if self.streamer.budgets is not None:  # generate() hands the streamer each token before this check
-                stop |= torch.tensor(self.streamer.cut, dtype=torch.bool, device=input_ids.device)
+            if self.budgets is not None:  # a row that has its budget of new tokens ends now (the streamer trims too)
+                stop |= (input_ids.shape[1] - self.prompt_length) >= self.budgets
             return stop
 
     results: list[tuple[str, bool]] = []
@@ -83,16 +89,15 @@ def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *,
                 chunk = texts[start:start + batch_size]
                 batch = tokenizer(chunk, return_tensors="pt", padding=True, padding_side="left",
                                   add_special_tokens=False).to(model.device)
+                budgets = None if row_max_new_tokens is None else row_max_new_tokens[start:start + batch_size]
                 streamer = _RowStreamer(tokenizer, len(chunk), eos_ids, None if on_tokens is None else
-                                        lambda rows, done=list(results): on_tokens(done + rows),
-                                        None if row_max_new_tokens is None else
-                                        row_max_new_tokens[start:start + batch_size])
+                                        lambda rows, done=list(results): on_tokens(done + rows), budgets)
                 if adapter_names is not None:
                     kwargs["adapter_names"] = adapter_names[start:start + batch_size]
                 with torch.no_grad():
                     model.generate(**batch, max_new_tokens=sampling.max_new_tokens,
                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos_ids),
-                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop(streamer)]),
+                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop(batch["input_ids"].shape[1], budgets)]),
                                    max_time=max_seconds, **kwargs)
                 results += streamer.results()
     finally:

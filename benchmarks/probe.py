@@ -48,7 +48,7 @@ def main():
     hardware = detect_hardware()
     tokenizer = load_tokenizer(None)
     model = load_model(None, "none", hardware)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM",
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
                                              target_modules=TARGET_MODULES["attention+mlp"]))
     print(f"before: {uptime()}")
     print(f"torch threads {torch.get_num_threads()}, dtype {hardware.dtype_name}, "

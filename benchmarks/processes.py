@@ -8,7 +8,7 @@ and the loss of each step side by side with the largest difference.
 
   python benchmarks/processes.py                      # a tiny random model (2 layers), 12 steps
   python benchmarks/processes.py --model builtin      # SmolLM2-135M, the built-in model
-  python benchmarks/processes.py --dropout 0          # without LoRA dropout (each process draws its own masks)
+  python benchmarks/processes.py --dropout 0.05       # with LoRA dropout (each process draws its own masks)
 
 This machine has 2 cores: 2 processes share them, so they are not faster here; on a computer with a GPU per process
 the step time falls with the share of the batch.
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=12, help="Training steps per run (%(default)s).")
     parser.add_argument("--batch", type=int, default=8, help="Examples per step, all processes together (%(default)s).")
     parser.add_argument("--rows", type=int, default=48, help="Training examples (%(default)s).")
-    parser.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout (%(default)s, the default).")
+    parser.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout (%(default)s, the default).")
     parser.add_argument("--timeout", type=float, default=900, help="Seconds each run may take (%(default)s).")
     args = parser.parse_args(argv)
 
