@@ -94,10 +94,11 @@ def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *,
                                         lambda rows, done=list(results): on_tokens(done + rows), budgets)
                 if adapter_names is not None:
                     kwargs["adapter_names"] = adapter_names[start:start + batch_size]
+                stop = _Stop(batch["input_ids"].shape[1], budgets)
                 with torch.no_grad():
                     model.generate(**batch, max_new_tokens=sampling.max_new_tokens,
                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos_ids),
-                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop(batch["input_ids"].shape[1], budgets)]),
+                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([stop]),
                                    max_time=max_seconds, **kwargs)
                 results += streamer.results()
     finally:

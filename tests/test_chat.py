@@ -123,7 +123,8 @@ def test_rows_of_one_batch_stop_at_their_own_token_budgets(embedded_model):
     from backend.models import load_model, load_tokenizer
 
     model, tokenizer = load_model(None), load_tokenizer(None)
-    prompts, budgets = ["Tell me about the sea.", "Tell me about the sea in a long story.", "Hi, who are you?"], [3, 9, 5]
+    prompts = ["Tell me about the sea.", "Tell me about the sea in a long story.", "Hi, who are you?"]
+    budgets = [3, 9, 5]
     together = generate_texts(model, tokenizer, prompts, replace(GREEDY, max_new_tokens=9), batch_size=3,
                               row_max_new_tokens=budgets)
     alone = [generate_texts(model, tokenizer, [prompt], replace(GREEDY, max_new_tokens=budget))[0]
