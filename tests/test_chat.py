@@ -116,25 +116,23 @@ def test_a_person_waiting_goes_before_answers_generated_ahead(tiny_model):
 def test_rows_of_one_batch_stop_at_their_own_token_budgets(embedded_model):
     """The probe asks all its questions in one batch, each with its own budget: a row stops at its budget (not
     ended: cut off), and answers as it would alone with that budget."""
-    from dataclasses import replace
-
-    from backend.answers import GREEDY
     from backend.model_pool import generate_texts
     from backend.models import load_model, load_tokenizer
 
     model, tokenizer = load_model(None), load_tokenizer(None)
     prompts = ["Tell me about the sea.", "Tell me about the sea in a long story.", "Hi, who are you?"]
     budgets = [3, 9, 5]
-    together = generate_texts(model, tokenizer, prompts, replace(GREEDY, max_new_tokens=9), batch_size=3,
+    together = generate_texts(model, tokenizer, prompts, Sampling(temperature=0, max_new_tokens=9), batch_size=3,
                               row_max_new_tokens=budgets)
-    alone = [generate_texts(model, tokenizer, [prompt], replace(GREEDY, max_new_tokens=budget))[0]
+    alone = [generate_texts(model, tokenizer, [prompt], Sampling(temperature=0, max_new_tokens=budget))[0]
              for prompt, budget in zip(prompts, budgets)]
     assert together == alone
     assert [ended for _, ended in together] == [False, False, False]  # none ends within so few tokens
     # The batch itself ends at the longest budget, not at the batch's max_new_tokens.
     steps = []
-    generate_texts(model, tokenizer, prompts[:2], replace(GREEDY, max_new_tokens=40), batch_size=2,
+    generate_texts(model, tokenizer, prompts[:2], Sampling(temperature=0, max_new_tokens=40), batch_size=2,
                    row_max_new_tokens=[3, 5], on_tokens=steps.append)
     assert len(steps) == 5 and [len(tokenizer(text)["input_ids"]) for text, _ in steps[-1]] == [3, 5]
     with pytest.raises(ValueError, match="one budget per conversation"):
-        generate_texts(model, tokenizer, prompts, replace(GREEDY, max_new_tokens=9), row_max_new_tokens=[3, 9])
+        generate_texts(model, tokenizer, prompts, Sampling(temperature=0, max_new_tokens=9),
+                       row_max_new_tokens=[3, 9])
