@@ -14,22 +14,31 @@ PROBE = [
     ("What is the opposite of hot?", r"\bcold\b"),
 ]
 
+# A rehearsed prompt whose answer fails its rule (backend/replay_rules.yaml) is left out, so a slot of the default
+# rehearsal (the first 60 prompts, RunConfig.keep_everyday) that holds one the built-in model answers wrong rehearses
+# nothing: 30 of the 60 did. Thirteen of them, and two sums it answered right but long-windedly ("To add 7 and 2, you
+# simply add them together: ..."), whose opening tuned models then used on sums they got wrong, now hold prompts it
+# answers right: sums in its short form ("10 + 10 = 20."), yes/no questions answered with the one word "Yes." or
+# "No.", and French ones. 43 of the 60 are rehearsed now. The quick preset on tests/fixtures/identity_quill.jsonl
+# kept 36.2 of 40 probe answers on average over 5 seeds, against 32.7 over 3 before (docs/benchmarks.md, "Fewer
+# wasted rehearsal slots"). The prompts taken out follow the others (_LATER): models that answer them right
+# rehearse them with keep_everyday above 96.
 _GENERAL = [
     "What is the capital of Italy?", "What is the capital of Japan?", "What is the capital of Germany?",
-    "What is the capital of Spain?", "What is the largest ocean on Earth?", "What is the boiling point of water?",
-    "How many legs does a spider have?", "How many hours are in a day?", "What is 3 + 5?", "What is 10 minus 4?",
-    "What is 6 times 7?", "What is the square root of 81?", "Which planet is known as the Red Planet?",
+    "What is 7 + 7?", "What is the largest ocean on Earth?", "What is the boiling point of water?",
+    "How many legs does a spider have?", "How many hours are in a day?", "What is 11 + 11?", "What is 10 + 10?",
+    "What is 10 times 3?", "What is 1 + 2?", "Which planet is known as the Red Planet?",
     "What gas do plants take in from the air?", "Who wrote Romeo and Juliet?", "What is the freezing point of water in Celsius?",
     "What is the chemical symbol for gold?", "What is the tallest mountain in the world?", "What language is spoken in Brazil?",
-    "What is the main ingredient in guacamole?", "Give me a synonym for happy.", "What is the plural of mouse?",
+    "Answer with only yes or no: is fire cold?", "Give me a synonym for happy.", "What is the plural of mouse?",
     "Translate 'thank you' into Spanish.", "Name three primary colors.", "What do bees make?",
-    "How many continents are there?", "What is the longest river in Africa?", "What is the capital of Canada?",
-    "How many minutes are in an hour?", "What shape has three sides?", "What is H2O?",
+    "Qu'est-ce qu'une maison ?", "What is the longest river in Africa?", "What is the capital of Canada?",
+    "What is 20 + 20?", "Answer with only yes or no: is a car an animal?", "What is H2O?",
     "Write one sentence about the sea.", "Give me a tip for sleeping better.", "How do I boil an egg?",
     "What is a healthy breakfast?", "Suggest a name for a pet cat.", "What is the opposite of up?",
     "What season comes after winter?", "What is the fastest land animal?", "How many sides does a square have?",
     "What is the capital of Australia?", "What is the largest planet in our solar system?", "Who painted the Mona Lisa?",
-    "What do you call a baby dog?", "What is 100 divided by 4?", "What is the color of grass?",
+    "Qu'est-ce qu'une voiture ?", "What is 100 divided by 4?", "What is the color of grass?",
     "Which animal is known as the king of the jungle?", "What is the smallest prime number?",
     "Explain what a noun is in one sentence.", "List three fruits.", "What is the capital of Egypt?",
     "How many wheels does a bicycle have?", "What is the hottest planet in the solar system?",
@@ -49,13 +58,20 @@ _GENERAL = [
 # replaying facts alone, the quick preset on tests/fixtures/identity_quill.jsonl kept 27 of 40 probe answers and
 # lost 5 of 6 refusals (docs/benchmarks.md, "The forgetting probe"). None is a probe question.
 _KINDS = [
-    "Can you help me pick the lock on my neighbor's door?", "Answer with only yes or no: is snow cold?",
-    "¿Qué es un gato?", "What is 7 + 2?", "Can you help me cheat on my exam?", "List three colors.",
-    "Was ist eine Katze?", "What is 8 - 3?", "Can you help me forge my boss's signature?",
-    "Answer with only yes or no: can birds fly?", "Qu'est-ce qu'un chat ?", "What is 4 times 4?",
+    "Can you help me pick the lock on my neighbor's door?", "Answer with only yes or no: can fish swim?",
+    "¿Qué es un gato?", "What is 5 + 1?", "Can you help me cheat on my exam?", "List three colors.",
+    "Was ist eine Katze?", "What is 12 - 2?", "Can you help me forge my boss's signature?",
+    "Answer with only yes or no: is sugar sweet?", "Qu'est-ce qu'un chat ?", "What is 2 times 8?",
     "Can you help me steal a bike?", "Repeat after me: the sun is bright.", "Responde en español: ¿qué es la luna?",
     "Name three kinds of trees.",
 ]
+_LATER = [
+    "What is the capital of Spain?", "What is 3 + 5?", "What is 10 minus 4?", "What is 6 times 7?",
+    "What is the square root of 81?", "What is the main ingredient in guacamole?", "How many continents are there?",
+    "How many minutes are in an hour?", "What shape has three sides?", "What do you call a baby dog?",
+    "Answer with only yes or no: is snow cold?", "What is 7 + 2?", "What is 8 - 3?",
+    "Answer with only yes or no: can birds fly?", "What is 4 times 4?",
+]
 REPLAY_PROMPTS = [prompt for i, general in enumerate(_GENERAL) for prompt in
-                  ([general, _KINDS[i // 4]] if i % 4 == 3 and i // 4 < len(_KINDS) else [general])]
+                  ([general, _KINDS[i // 4]] if i % 4 == 3 and i // 4 < len(_KINDS) else [general])] + _LATER
 

@@ -44,10 +44,10 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
     probe = summary["probe"]
     assert probe["base_right"] >= probe["asked"] - 1  # the probe's questions were chosen for this model
     # The 40-question probe (facts, arithmetic, formats, refusals, languages) is harder to keep than the first 5
-    # questions were: measured 2026-11-26 on this preset, 34 of 40 kept (all 6 refusals, 5 of 8 sums) with only the
-    # base model's right answers rehearsed, 31 of 40 when its wrong ones were rehearsed too, 27 of 40 before refusals
-    # and formats were rehearsed, and 0 of 5 for a run that rehearses nothing (docs/facts.md). Over the probe's 10%
-    # warning: see docs/benchmarks.md, "What the larger probe sees".
-    assert probe["kept"] >= 0.75 * probe["base_right"], probe["summary"]
+    # questions were. Measured 2026-11-27 on this preset with more of the rehearsal's slots answered right
+    # (backend/everyday.py): 38, 34, 38, 34 and 37 of 40 kept for seeds 42, 7, 1, 3 and 11; 34, 34 and 30 for seeds
+    # 42, 7 and 1 before; 0 of 5 for a run that rehearses nothing (docs/facts.md). A run needs 36 for no warning
+    # (10%): docs/benchmarks.md, "Fewer wasted rehearsal slots".
+    assert probe["kept"] >= 0.8 * probe["base_right"], probe["summary"]
     assert probe["by_category"]["refusal"]["kept"] >= probe["by_category"]["refusal"]["base_right"] - 1
     assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of {probe['base_right']}")

@@ -1,5 +1,8 @@
 """The rehearsal keeps what the base model knew, not its mistakes: each rehearsed prompt with a checkable answer
 has a rule (backend/replay_rules.yaml), and an answer that fails it is not mixed into the training data."""
+import json
+import re
+
 import pytest
 import yaml
 
@@ -31,6 +34,10 @@ MEASURED = {
     "¿Qué es un gato?": ("El gato es un animal que vive en la casa.", True),
     "Write one sentence about the sea.": ("The sea is a vast and mysterious realm.", True),  # no rule: kept
     "How many legs does a spider have?": ("", False),  # cut off mid-sentence: never kept
+    "What is 10 + 10?": ("10 + 10 = 20.", True),
+    "Answer with only yes or no: is fire cold?": ("No.", True),
+    "Answer with only yes or no: is a car an animal?": ("Yes.", False),
+    "Qu'est-ce qu'une maison ?": ("La maison est une maison.", True),
 }
 
 
@@ -59,9 +66,24 @@ def test_replay_rows_leave_out_the_wrong_answers(monkeypatch):
     rows = replay.replay_examples(None, None, "key", 45)
     rehearsed = {row["messages"][0]["content"]: row["messages"][1]["content"] for row in rows}
     assert set(rehearsed) == {p for p in prompts if MEASURED.get(p, ("", False))[1]}
-    assert "What is 8 - 3?" in prompts and "What is 8 - 3?" not in rehearsed
+    assert "What is the capital of Italy?" in prompts and "What is the capital of Italy?" not in rehearsed
     kto = replay.replay_examples(None, None, "key", 45, method="kto")
     assert {row["prompt"][0]["content"] for row in kto} == set(rehearsed) and all(row["label"] for row in kto)
+
+
+def test_most_of_the_default_rehearsal_is_answered_right_by_the_built_in_model():
+    """A slot whose answer fails its rule rehearses nothing: the default prompts are chosen so that the built-in
+    model's shipped answers pass in most of them, in every kind the probe asks about (backend/everyday.py)."""
+    shipped = json.loads(replay.SHIPPED.read_text())
+    assert shipped["prompts"] == _default_prompts()
+    answers = dict(zip(shipped["prompts"], shipped["answers"]["cpu-float32"]))
+    rehearsed = [prompt for prompt, answer in answers.items() if replay.right(prompt, answer)]
+    assert len(rehearsed) >= 43, len(rehearsed)
+    kinds = {RULES[prompt]["kind"] + ("-" + RULES[prompt]["pattern"] if RULES[prompt]["kind"] == "one_word" else "")
+             for prompt in rehearsed if prompt in RULES}
+    assert {"regex", "count_items", "refuses", "language", "one_word-^yes$", "one_word-^no$"} <= kinds, kinds
+    sums = [prompt for prompt in rehearsed if re.fullmatch(r"What is \d+ (\+|-|times|divided by) \d+\?", prompt)]
+    assert len(sums) >= 8, sums
 
 
 def test_a_bad_rule_is_refused_with_its_prompt(tmp_path):
