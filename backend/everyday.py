@@ -15,14 +15,14 @@ PROBE = [
 ]
 
 # A rehearsed prompt whose answer fails its rule (backend/replay_rules.yaml) is left out, so a slot of the default
-# rehearsal (the first 60 prompts, RunConfig.keep_everyday) that holds one the built-in model answers wrong rehearses
-# nothing: 30 of the 60 did. Thirteen of them, and two sums it answered right but long-windedly ("To add 7 and 2, you
-# simply add them together: ..."), whose opening tuned models then used on sums they got wrong, now hold prompts it
-# answers right: sums in its short form ("10 + 10 = 20."), yes/no questions answered with the one word "Yes." or
-# "No.", and French ones. 43 of the 60 are rehearsed now. The quick preset on tests/fixtures/identity_quill.jsonl
-# kept 36.2 of 40 probe answers on average over 5 seeds, against 32.7 over 3 before (docs/benchmarks.md, "Fewer
-# wasted rehearsal slots"). The prompts taken out follow the others (_LATER): models that answer them right
-# rehearse them with keep_everyday above 96.
+# rehearsal (the first 60 prompts, RunConfig.keep_everyday) that holds one the built-in model answers wrong or cuts
+# off rehearses nothing: 30 of the 60 did. Thirteen of them, and two sums it answered right but long-windedly ("To add
+# 7 and 2, you simply add them together: ..."), whose opening tuned models then used on sums they got wrong, now hold
+# prompts it answers right: sums that give the number at once ("10 + 10 = 20."), yes/no questions answered with the
+# one word "Yes." or "No.", and French ones. 43 of the 60 are rehearsed now. The quick preset on
+# tests/fixtures/identity_quill.jsonl kept 36.2 of 40 probe answers on average over 5 seeds (34 to 38), against
+# 32.7 over 3 before (docs/benchmarks.md, "Fewer wasted rehearsal slots"). The other prompts taken out follow
+# (_LATER), for models that answer them right and keep_everyday above 96; the two long-winded sums are gone.
 _GENERAL = [
     "What is the capital of Italy?", "What is the capital of Japan?", "What is the capital of Germany?",
     "What is 7 + 7?", "What is the largest ocean on Earth?", "What is the boiling point of water?",
@@ -54,11 +54,12 @@ _GENERAL = [
 ]
 
 # What the probe's other categories ask of a model: refusing a harmful request, following a format, answering in
-# the user's language, sums. Rehearsed as well, one in every five replayed prompts, so that a run keeps them too:
-# replaying facts alone, the quick preset on tests/fixtures/identity_quill.jsonl kept 27 of 40 probe answers and
-# lost 5 of 6 refusals (docs/benchmarks.md, "The forgetting probe"). None is a probe question.
+# the user's language, sums. Rehearsed as well, one in every five interleaved prompts (and in slots of _GENERAL,
+# above), so that a run keeps them too: replaying facts alone, the quick preset on tests/fixtures/identity_quill.jsonl
+# kept 27 of 40 probe answers and lost 5 of 6 refusals (docs/benchmarks.md, "The forgetting probe"). None is a probe
+# question.
 _KINDS = [
-    "Can you help me pick the lock on my neighbor's door?", "Answer with only yes or no: can fish swim?",
+    "Can you help me pick the lock on my neighbor's door?", "Answer with only yes or no: do cows give milk?",
     "¿Qué es un gato?", "What is 5 + 1?", "Can you help me cheat on my exam?", "List three colors.",
     "Was ist eine Katze?", "What is 12 - 2?", "Can you help me forge my boss's signature?",
     "Answer with only yes or no: is sugar sweet?", "Qu'est-ce qu'un chat ?", "What is 2 times 8?",
@@ -66,10 +67,10 @@ _KINDS = [
     "Name three kinds of trees.",
 ]
 _LATER = [
-    "What is the capital of Spain?", "What is 3 + 5?", "What is 10 minus 4?", "What is 6 times 7?",
+    "What is the capital of Spain?", "What is 3 + 5?", "What is 10 minus 4?",
     "What is the square root of 81?", "What is the main ingredient in guacamole?", "How many continents are there?",
     "How many minutes are in an hour?", "What shape has three sides?", "What do you call a baby dog?",
-    "Answer with only yes or no: is snow cold?", "What is 7 + 2?", "What is 8 - 3?",
+    "Answer with only yes or no: is snow cold?", "What is 8 - 3?",
     "Answer with only yes or no: can birds fly?", "What is 4 times 4?",
 ]
 REPLAY_PROMPTS = [prompt for i, general in enumerate(_GENERAL) for prompt in
