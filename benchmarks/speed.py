@@ -233,6 +233,11 @@ LLAMAFACTORY_DATASETS = {
 }
 
 
+def _has_gpu() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
 def run_llamafactory(method, data_file, work: Path, settings) -> dict:
     if not LLAMAFACTORY_CLI.exists():
         raise RuntimeError("LLaMA-Factory is not installed: run benchmarks/setup_peers.sh")
@@ -251,6 +256,9 @@ def run_llamafactory(method, data_file, work: Path, settings) -> dict:
         "learning_rate": LEARNING_RATE[method], "max_steps": settings.steps, "lr_scheduler_type": "cosine",
         "warmup_steps": 2, "seed": 42, "bf16": settings.precision == "bfloat16",
         "include_num_input_tokens_seen": "non_padding",
+        # Without a GPU the Trainer refuses bf16 ("Your setup doesn't support bf16/gpu") unless told it runs on the
+        # CPU, as Tuneloop's trainer is (use_cpu): on a CPU with native bf16 (AMX) that is how the peer trains bf16.
+        "use_cpu": not _has_gpu(),
     }
     if method != "sft":
         config["pref_beta"] = BETA

@@ -30,6 +30,7 @@ def main():
     extra = {"beta": args.beta} if args.method != "sft" else {}
     config = config_class(output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=args.batch,
                           max_length=args.max_length, learning_rate=args.learning_rate, bf16=bf16,
+                          use_cpu=not torch.cuda.is_available(),  # else bf16 on a CPU is refused
                           report_to="none", **extra)
     lora = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, target_modules="all-linear", task_type="CAUSAL_LM")
     with open(args.data) as file:
