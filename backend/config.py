@@ -71,7 +71,8 @@ class RunConfig:
                                       label="Share held back to check learning", min=0.0, max=0.5)
     gradient_checkpointing: str = setting("auto", "Saves memory by working out parts of the model again during "
                                           "learning, about 20-30% slower. 'auto': only when the memory estimate "
-                                          "says the run would not fit without it.",
+                                          "says the run would not fit without it, and for DPO on the CPU, where "
+                                          "it is no slower.",
                                           label="Save memory by recomputing (gradient checkpointing)",
                                           choices=("auto", "on", "off"))
     optimizer: str = setting("adamw_torch", "'adamw_torch': plain AdamW. 'paged_adamw_8bit': AdamW whose state "

@@ -2,7 +2,8 @@
 
 Checkpointing keeps only each layer's input during the forward pass and works the rest out again during the
 backward pass: much less memory for about a quarter more time. TRL turns it on for every run by default; here it is
-on only when asked ('on') or when the estimate says the run would not fit without it ('auto').
+on only when asked ('on') or, with 'auto', when the estimate says the run would not fit without it, or for DPO on the
+CPU, where it costs no time (memory.checkpointing_is_free).
 """
 from backend.config import RunConfig
 from backend.errors import TuneloopError

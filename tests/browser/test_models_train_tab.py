@@ -61,3 +61,18 @@ def test_pick_a_catalogue_model_read_its_verdict_and_use_the_settings_that_fit(o
         quantization = page.get_by_role("combobox", name="Compress the model to save memory (quantization)")
         assert quantization.input_value() == "4bit"
     page.get_by_role("button", name="Use these settings").wait_for(state="hidden")
+
+
+def test_dpo_on_the_cpu_shows_checkpointing_that_costs_it_no_time(app, page):
+    """Picking DPO turns gradient checkpointing on for a run on the CPU (backend/memory.checkpointing_is_free), and
+    the memory box says why, not the "quarter longer" it costs elsewhere; back on SFT it is off again."""
+    url, _ = app
+    page.goto(url)
+    page.get_by_role("tab", name="2. Train").click()
+    box = page.locator("#tl-memory")
+    page.get_by_label("DPO: prefer the better answer").check()
+    box.get_by_text(re.compile("with gradient checkpointing .*for DPO on the CPU it is no slower")).wait_for()
+    assert "quarter longer" not in box.inner_text()
+    page.get_by_label("SFT: learn from examples").check()
+    wait_for(lambda: "Memory: Fits" in box.inner_text() and "gradient checkpointing" not in box.inner_text(), 60,
+             "the memory box still shows gradient checkpointing for SFT")
