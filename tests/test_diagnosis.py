@@ -165,3 +165,20 @@ def test_gradient_jumps_inside_the_first_steps_count_too():
         row["grad_norm"] = norm  # a real run at 20x the quick preset's learning rate, no rehearsal, 16 steps
     findings = diagnose(metric_rows, GOOD_PROBE, QUICK, 80)
     assert codes(findings) == ["spikes"] and "2 times, up to 16.2" in findings[0]["detail"]
+
+
+def test_a_loss_jump_and_a_gradient_jump_at_the_same_step_mean_a_learning_rate_too_high():
+    """A real run at 20x the quick preset's learning rate on a CPU with native bf16: one loss jump and one gradient
+    jump, each alone not enough, at the same step (6)."""
+    losses = [3.591, 2.503, 2.057, 0.832, 1.822, 4.967, 2.082, 0.621, 0.469, 0.514, 0.299, 0.497, 0.131, 0.324, 0.098,
+              0.127]
+    norms = [2.5, 2.02, 3.0, 2.59, 12.51, 32.69, 12.87, 2.02, 2.67, 11.33, 2.24, 2.56, 1.15, 1.93, 0.55, 0.88]
+    metric_rows = rows(losses)
+    for row, norm in zip(metric_rows, norms):
+        row["grad_norm"] = norm
+    findings = diagnose(metric_rows, GOOD_PROBE, QUICK, 80)
+    assert "spikes" in codes(findings)
+    spikes = next(f for f in findings if f["code"] == "spikes")
+    assert "1 time (step 6: 2.06 -> 4.97)" in spikes["detail"] and "up to 32.7 (13x) at step 6" in spikes["detail"]
+    metric_rows[5]["train_loss"] = 1.9  # the same gradient jump with a calm loss: one moderate jump, not enough
+    assert "spikes" not in codes(diagnose(metric_rows, GOOD_PROBE, QUICK, 80))
