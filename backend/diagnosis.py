@@ -134,7 +134,7 @@ def _spikes(train, grads, config):
     huge = any(v > GRAD_JUMP_RATIO * early for _, v in grad_spikes)
     # An update that overshoots shows in both at once: the loss and the gradient norm jump at the same step. Measured
     # (2026-11-27, a CPU with native bf16): a run at 20x the quick preset's rate, no rehearsal, 16 steps, went
-    # 2.0-3.0 -> 12.5 -> 32.7 -> 12.9 -> 11.3 in gradient norm, one point past 5x and three just under it, with the
+    # 2.0-3.0 -> 12.5 -> 32.7 -> 12.9 -> 11.3 in gradient norm, one point past 5x and two just under it, with the
     # loss 0.83 -> 1.82 -> 4.97 at the 32.7; 25 quick-preset runs (bf16 and float32, 5 seeds) never went past 4.4x.
     together = {step for step, _, _ in spikes} & {step for step, _ in grad_spikes}
     if len(spikes) < MIN_SPIKES and len(grad_spikes) < MIN_SPIKES and not huge and not together:
