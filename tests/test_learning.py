@@ -48,7 +48,8 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
     # (backend/everyday.py): 38, 34, 38, 34 and 37 of 40 kept for seeds 42, 7, 1, 3 and 11; 34, 34 and 30 for seeds
     # 42, 7 and 1 before; 0 of 5 for a run that rehearses nothing (docs/facts.md). A run needs 36 for no warning
     # (10%): docs/benchmarks.md, "Fewer wasted rehearsal slots". On a CPU with native bf16 (AMX), which trains in
-    # bf16, seed 42 kept 32 of 39 (82%), and 34, 35, 35 for seeds 7, 3, 1: "A CPU with native bf16".
+    # bf16, seed 42 kept 32 of 39 (82%), and 34, 35, 35 for seeds 7, 3, 1, with "3 + 4" in the probe; 33 of 40 once
+    # it became "14 + 4": "A CPU with native bf16".
     assert probe["kept"] >= 0.8 * probe["base_right"], probe["summary"]
     assert probe["by_category"]["refusal"]["kept"] >= probe["by_category"]["refusal"]["base_right"] - 1
     assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of {probe['base_right']}")
