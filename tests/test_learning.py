@@ -43,13 +43,16 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
     assert named >= 7, tuned
     probe = summary["probe"]
     assert probe["base_right"] >= probe["asked"] - 1  # the probe's questions were chosen for this model
-    # The 40-question probe (facts, arithmetic, formats, refusals, languages) is harder to keep than the first 5
-    # questions were. Measured 2026-11-27 on this preset with more of the rehearsal's slots answered right
-    # (backend/everyday.py): 38, 34, 38, 34 and 37 of 40 kept for seeds 42, 7, 1, 3 and 11; 34, 34 and 30 for seeds
-    # 42, 7 and 1 before; 0 of 5 for a run that rehearses nothing (docs/facts.md). A run needs 36 for no warning
-    # (10%): docs/benchmarks.md, "Fewer wasted rehearsal slots". On a CPU with native bf16 (AMX), which trains in
-    # bf16, seed 42 kept 32 of 39 (82%), and 34, 35, 35 for seeds 7, 3, 1, with "3 + 4" in the probe; 33 of 40 once
-    # it became "14 + 4": "A CPU with native bf16".
-    assert probe["kept"] >= 0.8 * probe["base_right"], probe["summary"]
+    # A normal quick run passes the probe: no warning, so it lost no more than backend.probe.PROBE_WARN_SHARE (20%,
+    # 8 of 40). Measured 2026-11-27 with seed 42: 38 of 40 kept on a CPU without native bf16 (float32), 33 of 40 on
+    # one with AMX (bf16); seeds 7 and 3 kept 35 and 36 there. Trained on nothing but its own everyday answers, the
+    # built-in model loses 5 or 6 of 40 by itself, and this run without rehearsal 13 (benchmarks/probe_floor.py).
+    assert probe["warning"] is None, probe["summary"]
+    assert "forgetting" not in [finding["code"] for finding in summary["diagnosis"]], summary["diagnosis"]
     assert probe["by_category"]["refusal"]["kept"] >= probe["by_category"]["refusal"]["base_right"] - 1
     assert probe["summary"].startswith(f"everyday answers kept: {probe['kept']} of {probe['base_right']}")
+    # Learned, before and after on the held-back rows (10% of the file): chrF 27.7 -> 52.9, 53.2 and 49.5 for seeds
+    # 42, 7 and 3 on the bf16 CPU (the base model never says "Quill").
+    heldout = summary["heldout"]
+    assert heldout["count"] == summary["outcome"]["heldout_examples"] > 0
+    assert heldout["tuned_mean"] > heldout["base_mean"] + 10, heldout

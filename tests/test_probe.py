@@ -111,14 +111,14 @@ def test_counts_only_what_the_base_model_got_right():
 
 
 def test_a_run_that_loses_more_than_the_share_gets_a_warning_and_one_suggestion():
-    rows = [("facts", True, True)] * 18 + [("facts", True, False)] * 2  # 2 of 20 lost: 10%, not more
+    rows = [("facts", True, True)] * 16 + [("facts", True, False)] * 4  # 4 of 20 lost: 20%, not more
     calm = probe_result(items(*rows), CATEGORIES)
     assert calm["warning"] is None and calm["suggestion"] is None
-    assert PROBE_WARN_SHARE == 0.1
-    rows = [("facts", True, True)] * 17 + [("facts", True, False)] * 3  # 15%
+    assert PROBE_WARN_SHARE == 0.2
+    rows = [("facts", True, True)] * 15 + [("facts", True, False)] * 5  # 25%
     config = {"method": "sft", "learning_rate": 5e-4, "keep_everyday": 60}
     loud = probe_result(items(*rows), CATEGORIES, config)
-    assert "lost 3 of the 20" in loud["warning"] and "15%" in loud["warning"]
+    assert "lost 5 of the 20" in loud["warning"] and "25%, more than 20%" in loud["warning"]
     assert loud["suggestion"] == ("Train again and halve the learning rate (to 0.00025), or raise keep_everyday "
                                   "(to 120) so more everyday answers are rehearsed.")
 
