@@ -1,0 +1,27 @@
+"""The adapters' share of a mixed-precision step: no round trip of every activation through float32.
+
+The base model runs in bfloat16 (or float16) and its LoRA adapters are kept in float32, as PEFT keeps them for the
+optimizer's sake. Before each adapter, PEFT casts the layer's input to the adapter's float32; the Trainer's autocast
+then casts it straight back to bfloat16 for the adapter's matrix product. So every adapted layer copies its whole
+input twice in the forward pass and its gradient twice in the backward pass (q, k and v each do it for the same input),
+for a product whose numbers are the same either way: a bfloat16 value survives float32 unchanged, and autocast
+computes in bfloat16 whatever it is given. Under autocast the cast is skipped; outside it (the probe, chat, export:
+no autocast) PEFT's cast is what makes the dtypes meet, so it is left on there.
+"""
+from contextlib import contextmanager
+
+
+@contextmanager
+def adapters_take_autocast_inputs(model, args: dict):
+    """While the trainer trains `model` under autocast (args: the trainer arguments, bf16 or fp16 on), its adapters
+    take their inputs in the compute dtype instead of a float32 copy. Without autocast nothing changes. (PEFT's own
+    switch, peft.helpers.disable_input_dtype_casting, reads the flag on every tuner layer; some kinds, IA3's, have none.)"""
+    mixed = bool(args.get("bf16") or args.get("fp16"))
+    layers = [m for m in model.modules() if getattr(m, "cast_input_dtype_enabled", None) is True] if mixed else []
+    for layer in layers:
+        layer.cast_input_dtype_enabled = False
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.cast_input_dtype_enabled = True

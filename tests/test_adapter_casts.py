@@ -1,0 +1,62 @@
+"""Adapters under autocast take their inputs as they come (backend/train/adapter_casts.py): the same loss and the same
+gradients as with PEFT's float32 copy, and PEFT's cast back in place afterwards, where nothing else makes dtypes meet."""
+import pytest
+import torch
+
+from backend.train.adapter_casts import adapters_take_autocast_inputs
+
+
+@pytest.fixture
+def bf16_model_with_float32_adapters(tiny_model):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False))
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}  # PEFT's default
+    return model
+
+
+def loss_and_gradients(model, ids):
+    """Loss, gradients, and how many tensors were copied to float32 on the way."""
+    to_float32 = []
+    original = torch.Tensor.to
+
+    def counting(tensor, *args, **kwargs):
+        to_float32.append(kwargs.get("dtype", args[0] if args else None) == torch.float32)
+        return original(tensor, *args, **kwargs)
+
+    model.zero_grad()
+    torch.Tensor.to = counting
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+    finally:
+        torch.Tensor.to = original
+    return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}, sum(to_float32)
+
+
+def test_the_same_numbers_without_the_float32_round_trip(bf16_model_with_float32_adapters):
+    model = bf16_model_with_float32_adapters
+    adapted = [m for m in model.modules() if hasattr(m, "lora_A")]
+    ids = torch.randint(0, 1000, (2, 24), generator=torch.Generator().manual_seed(1))
+    loss, grads, copies = loss_and_gradients(model, ids)
+    with adapters_take_autocast_inputs(model, {"bf16": True}):
+        lean_loss, lean_grads, lean_copies = loss_and_gradients(model, ids)
+    assert copies - lean_copies == len(adapted) == 14  # one input copy per adapted layer (2 layers x 7) saved
+    assert lean_loss == loss
+    assert grads.keys() == lean_grads.keys()
+    assert all(torch.equal(grads[n], lean_grads[n]) for n in grads)
+
+
+def test_outside_autocast_peft_casts_as_before(bf16_model_with_float32_adapters):
+    model = bf16_model_with_float32_adapters
+    layers = [m for m in model.modules() if hasattr(m, "cast_input_dtype_enabled")]
+    with adapters_take_autocast_inputs(model, {"bf16": False, "fp16": False}):  # a float32 run: nothing to skip
+        assert all(m.cast_input_dtype_enabled for m in layers)
+    with adapters_take_autocast_inputs(model, {"bf16": True}):
+        assert not any(m.cast_input_dtype_enabled for m in layers)
+    assert layers and all(m.cast_input_dtype_enabled for m in layers)
+    with torch.no_grad():  # generation and the probe run without autocast: PEFT's cast makes the dtypes meet
+        assert model(input_ids=torch.tensor([[1, 2, 3]])).logits.shape[-1] == model.config.vocab_size
