@@ -3,7 +3,7 @@ gradients as with PEFT's float32 copy, and PEFT's cast back in place afterwards,
 import pytest
 import torch
 
-from backend.train.adapter_casts import adapters_take_autocast_inputs
+from backend.train.adapter_casts import adapters_take_autocast_inputs, train_with_autocast_inputs
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_the_same_numbers_without_the_float32_round_trip(bf16_model_with_float32
     adapted = [m for m in model.modules() if hasattr(m, "lora_A")]
     ids = torch.randint(0, 1000, (2, 24), generator=torch.Generator().manual_seed(1))
     loss, grads, copies = loss_and_gradients(model, ids)
-    with adapters_take_autocast_inputs(model, {"bf16": True}):
+    with adapters_take_autocast_inputs(model, True):
         lean_loss, lean_grads, lean_copies = loss_and_gradients(model, ids)
     assert copies - lean_copies == len(adapted) == 14  # one input copy per adapted layer (2 layers x 7) saved
     assert lean_loss == loss
@@ -53,10 +53,49 @@ def test_the_same_numbers_without_the_float32_round_trip(bf16_model_with_float32
 def test_outside_autocast_peft_casts_as_before(bf16_model_with_float32_adapters):
     model = bf16_model_with_float32_adapters
     layers = [m for m in model.modules() if hasattr(m, "cast_input_dtype_enabled")]
-    with adapters_take_autocast_inputs(model, {"bf16": False, "fp16": False}):  # a float32 run: nothing to skip
+    with adapters_take_autocast_inputs(model, False):  # a float32 run, or DeepSpeed's bf16: no autocast
         assert all(m.cast_input_dtype_enabled for m in layers)
-    with adapters_take_autocast_inputs(model, {"bf16": True}):
+    with adapters_take_autocast_inputs(model, True):
         assert not any(m.cast_input_dtype_enabled for m in layers)
     assert layers and all(m.cast_input_dtype_enabled for m in layers)
     with torch.no_grad():  # generation and the probe run without autocast: PEFT's cast makes the dtypes meet
         assert model(input_ids=torch.tensor([[1, 2, 3]])).logits.shape[-1] == model.config.vocab_size
+
+
+def test_a_failed_step_still_puts_the_cast_back(bf16_model_with_float32_adapters):
+    model = bf16_model_with_float32_adapters
+    layers = [m for m in model.modules() if hasattr(m, "cast_input_dtype_enabled")]
+    with pytest.raises(RuntimeError, match="out of memory"):
+        with adapters_take_autocast_inputs(model, True):
+            raise RuntimeError("out of memory")
+    assert all(m.cast_input_dtype_enabled for m in layers)
+
+
+def test_a_bf16_trainer_on_the_cpu_trains_without_the_round_trip_and_gives_the_cast_back(tiny_model, tmp_path):
+    """The wiring: the Trainer autocasts a bf16 run on the CPU (accelerate's native_amp), so during its steps the
+    adapters take bf16 inputs; after train() PEFT's cast is back for the probe and chat."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from backend.models import load_tokenizer
+
+    seen = []
+
+    class Flags(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            seen.append({m.cast_input_dtype_enabled for m in model.modules() if hasattr(m, "cast_input_dtype_enabled")})
+
+    rows = [{"messages": [{"role": "user", "content": f"Say {i}."}, {"role": "assistant", "content": f"{i}."}]}
+            for i in range(4)]
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16),
+        args=SFTConfig(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, bf16=True, use_cpu=True,
+                       report_to="none", save_strategy="no", disable_tqdm=True),
+        train_dataset=Dataset.from_list(rows), processing_class=load_tokenizer(tiny_model),
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"), callbacks=[Flags()])
+    assert trainer.accelerator.native_amp
+    train_with_autocast_inputs(trainer)
+    assert seen == [{False}, {False}]
+    assert all(m.cast_input_dtype_enabled for m in trainer.model.modules() if hasattr(m, "cast_input_dtype_enabled"))

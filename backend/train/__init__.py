@@ -22,7 +22,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     from backend.config import batch_plan
     from backend.ranks import Ranks
     from backend.models import detect_hardware, load_tokenizer, resolve_model
-    from backend.train.adapter_casts import adapters_take_autocast_inputs
+    from backend.train.adapter_casts import train_with_autocast_inputs
     from backend.train.dpo import build_dpo_trainer
     from backend.train.kto import build_kto_trainer
     from backend.train.lm_head import score_labelled_positions_only
@@ -72,8 +72,8 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     checkpoint = latest_checkpoint(run_dir / "checkpoints", log) if resume else None
     if checkpoint:
         log(f"Resuming from {checkpoint.name}.")
-    with adapters_take_autocast_inputs(trainer.model, args):  # backend/train/adapter_casts.py
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    # backend/train/adapter_casts.py: no float32 round trip of every adapter's input under autocast
+    train_with_autocast_inputs(trainer, resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if patience and not stop.stopped:
         outcome["early_stopping"] = early_stopping_record(patience, trainer.state)
         log(f"Early stopping: {outcome['early_stopping']['note']}")
