@@ -44,6 +44,8 @@ def lost(data: Path, seed: int, *overrides: str) -> tuple[int, int, int]:
     """(lost, base_right, steps) of one quick-preset run."""
     settings = [arg for setting in (f"seed={seed}", *overrides) for arg in ("--set", setting)]
     summary = app("train", "--data", str(data), "--preset", "quick", "--json", *settings)
+    if summary["status"] != "done" or not summary.get("probe"):
+        sys.exit(f"the run with {' '.join(settings)} ended {summary['status']}: {summary.get('reason')}")
     probe = summary["probe"]
     return probe["base_right"] - probe["kept"], probe["base_right"], summary["metrics"]["steps"]
 
