@@ -21,7 +21,7 @@ from backend.model_pool import generate_texts
 # line belongs"; measured in bf16): trained on nothing but its own everyday answers (nothing new to learn), it lost
 # 5, 6, 5 and 5 of 40 over four seeds (6 for seed 42 in the script's own run), because the 135M model gives many
 # right answers with a thin margin that any update flips; the shipped quick run lost 7, 5 and 4; the same run
-# without rehearsal lost 13, 11 and 16. At 10% the warning fired on every run that taught nothing new.
+# without rehearsal lost 13, 11 and 16. At 10% the warning fired on 5 of 6 runs that taught nothing new.
 PROBE_WARN_SHARE = 0.2
 
 # How answers are batched is part of what the base answers depend on (padding changes the arithmetic slightly), so
