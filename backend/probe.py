@@ -17,11 +17,11 @@ from backend.model_pool import generate_texts
 
 # A run that loses more than this share of the answers the base model got right gets a warning: with 40 questions,
 # 9 or more. The line sits above what tuning costs by itself and below what a run without rehearsal loses, measured
-# with the quick preset on the built-in model (benchmarks/probe_floor.py; docs/benchmarks.md, "Where the warning's
-# line belongs"; measured in bf16): trained on nothing but its own everyday answers (nothing new to learn), it lost
-# 5, 6, 5 and 5 of 40 over four seeds (6 for seed 42 in the script's own run), because the 135M model gives many
-# right answers with a thin margin that any update flips; the shipped quick run lost 7, 5 and 4; the same run
-# without rehearsal lost 13, 11 and 16. At 10% the warning fired on 5 of 6 runs that taught nothing new.
+# in bf16 with the quick preset on the built-in model (benchmarks/probe_floor.py; docs/benchmarks.md, "Where the
+# warning's line belongs"): trained on nothing but its own everyday answers (nothing new to learn), it lost 6, 4 and 5
+# of 40 for seeds 42, 7 and 3, because the 135M model gives many right answers with a thin margin that any update
+# flips; the shipped quick run lost 7, 5 and 4; the same run without rehearsal 13, 11 and 16. At 10% the warning
+# fired on most runs that taught nothing new.
 PROBE_WARN_SHARE = 0.2
 
 # How answers are batched is part of what the base answers depend on (padding changes the arithmetic slightly), so
