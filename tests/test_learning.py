@@ -46,7 +46,7 @@ def test_quick_sft_teaches_a_new_name_and_keeps_everyday_answers():
     # A normal quick run passes the probe: no warning, so it lost no more than backend.probe.PROBE_WARN_SHARE (20%,
     # 8 of 40). Measured 2026-11-27 with seed 42: 38 of 40 kept on a CPU without native bf16 (float32), 33 of 40 on
     # one with AMX (bf16); seeds 7 and 3 kept 35 and 36 there. Trained on nothing but its own everyday answers, the
-    # built-in model loses 5 or 6 of 40 by itself, and this run without rehearsal 13 (benchmarks/probe_floor.py).
+    # built-in model loses 4 to 6 of 40 by itself, and this run without rehearsal 11 to 16 (benchmarks/probe_floor.py).
     assert probe["warning"] is None, probe["summary"]
     assert "forgetting" not in [finding["code"] for finding in summary["diagnosis"]], summary["diagnosis"]
     assert probe["by_category"]["refusal"]["kept"] >= probe["by_category"]["refusal"]["base_right"] - 1
