@@ -261,9 +261,10 @@ def activation_bytes(shape: ModelShape, config: RunConfig, device: str, quantiza
 
 def checkpointing_is_free(method: str, device: str) -> bool:
     """Whether gradient checkpointing costs no time: DPO on the CPU, where it measured no slower in float32 and faster
-    in bf16, while keeping far less in memory (why it pays there and not for SFT was not profiled). Measured with benchmarks/speed.py, 4 DPO steps of 8 pairs on the built-in model
-    (docs/benchmarks.md): float32 300.6 s with it against 300.9 s without, peak RSS 9.4 against 14.8 GB; bf16 (AMX)
-    237-260 against 211-218 real tokens/s, 5.0-5.2 against 9.2 GB. SFT in bf16 was 0.92x with it, so only DPO."""
+    in bf16, while keeping far less in memory (why it pays there and not for SFT was not profiled). Measured with
+    benchmarks/speed.py, 4 DPO steps of 8 pairs on the built-in model (docs/benchmarks.md): float32 300.6 s with it
+    against 300.9 s without, peak RSS 9.4 against 14.8 GB; bf16 (AMX) 237-260 against 211-218 real tokens/s, 5.0-5.2
+    against 9.2 GB. SFT in bf16 was 0.92x with it, so only DPO."""
     return method == "dpo" and device == "cpu"
 
 

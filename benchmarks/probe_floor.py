@@ -31,12 +31,12 @@ def own_answers_file(folder: Path) -> Path:
     path = str(resolve_model(None))
     hardware = detect_hardware()
     quantization = hardware.quantization(RunConfig().quantization)
-    rows = replay_examples(load_model(path, quantization, hardware), load_tokenizer(path), everyday_key(path, quantization),
-                           RunConfig().keep_everyday)
+    model = load_model(path, quantization, hardware)
+    rows = replay_examples(model, load_tokenizer(path), everyday_key(path, quantization), RunConfig().keep_everyday)
     data = folder / "own_answers.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    print(f"floor data: {len(rows)} of the base model's own everyday answers ({hardware.device}, {hardware.dtype_name})",
-          flush=True)
+    print(f"floor data: {len(rows)} of the base model's own everyday answers ({hardware.device}, "
+          f"{hardware.dtype_name})", flush=True)
     return data
 
 

@@ -1,5 +1,6 @@
-"""Adapters under autocast take their inputs as they come (backend/train/adapter_casts.py): the same loss and the same
-gradients as with PEFT's float32 copy, and PEFT's cast back in place afterwards, where nothing else makes dtypes meet."""
+"""Adapters under autocast take their inputs as they come (backend/train/adapter_casts.py): the same loss and the
+same gradients as with PEFT's float32 copy, and PEFT's cast back in place afterwards, where nothing else makes dtypes
+meet."""
 import pytest
 import torch
 
@@ -99,3 +100,33 @@ def test_a_bf16_trainer_on_the_cpu_trains_without_the_round_trip_and_gives_the_c
     train_with_autocast_inputs(trainer)
     assert seen == [{False}, {False}]
     assert all(m.cast_input_dtype_enabled for m in trainer.model.modules() if hasattr(m, "cast_input_dtype_enabled"))
+
+
+def test_run_training_in_bf16_trains_without_the_round_trip(tiny_model, chat_file, tmp_path, monkeypatch):
+    """Through the app's own training code, on hardware that trains in bf16: every adapter call made while training
+    finds PEFT's cast off."""
+    import json
+
+    import backend.models
+    import backend.train.common
+    from backend.models import Hardware
+    from backend.train import run_training
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from tests.conftest import tiny_config
+
+    bf16 = Hardware("cpu", "bfloat16", "none")
+    monkeypatch.setattr(backend.models, "detect_hardware", lambda: bf16)
+    monkeypatch.setattr(backend.train.common, "detect_hardware", lambda: bf16)
+    calls = []
+    original = BaseTunerLayer._cast_input_dtype
+
+    def recording(self, x, dtype):
+        if x is not None and self.training:
+            calls.append(self.cast_input_dtype_enabled)
+        return original(self, x, dtype)
+
+    monkeypatch.setattr(BaseTunerLayer, "_cast_input_dtype", recording)
+    rows = [json.loads(line) for line in chat_file.read_text().splitlines() if line.strip()]
+    run_training(tiny_config(tiny_model, chat_file, max_steps=1), tmp_path / "run", rows, [],
+                 on_metrics=lambda *a: None, on_total_steps=lambda *a: None, log=lambda *a: None)
+    assert calls and not any(calls)
