@@ -48,16 +48,19 @@ MIN_BATCHES_PER_EPOCH = 3
 
 
 def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, train_examples: int,
-             early_stopping: dict | None = None) -> list[dict]:
+             early_stopping: dict | None = None, heldout: dict | None = None, checks: dict | None = None) -> list[dict]:
     """Findings about one run, most serious first; [] when nothing looks wrong. `early_stopping`: the run record's
-    (backend/train/callbacks.early_stopping_record), when it was on."""
+    (backend/train/callbacks.early_stopping_record), when it was on. `heldout`: the held-back comparison
+    (backend/heldout.py), whose `behaviour` says what share of the answers show what the examples teach; `checks`:
+    the behaviour at each check during training (backend/train/behaviour_check.py)."""
     train = _series(metrics_rows, "train_loss")
     evals = _series(metrics_rows, "eval_loss")
     findings = []
     broken = _nan_loss(metrics_rows, config_dict)
     if broken:
         findings.append(broken)
-    else:
+    findings += _behaviour(heldout, checks, early_stopping, config_dict)
+    if not broken:
         grads = _series(metrics_rows, "grad_norm")
         findings += [f for f in (_diverging(train, config_dict), _spikes(train, grads, config_dict)) if f]
     findings += [f for f in (_forgetting(probe, config_dict), _too_few_examples(train_examples, config_dict)) if f]
@@ -66,6 +69,82 @@ def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, tr
         if not any(f["code"] == "diverging" for f in findings):
             findings += [f for f in (_learned_little(train, config_dict),) if f]
     return findings
+
+
+# The findings that say the behaviour was not learned (backend/report_card.learned_verdict reads them).
+NOT_LEARNED = ("mixed_up", "still_learning", "partly_learned", "not_learned")
+
+
+def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
+    """Whether the held-back answers show what the examples teach (backend/behaviour.py): mixed up, still learning
+    when the run ended, learned only part of it, or not at all."""
+    from backend.behaviour import LEARNED_SHARE
+    behaviour = (heldout or {}).get("behaviour")
+    if not behaviour or behaviour.get("learned") is None:
+        return []
+    tuned = behaviour["tuned"]
+    findings = []
+    if tuned["mixed_up"]:
+        said, place = tuned["mixed_up"][0]
+        example = next((e["tuned"] for e in heldout.get("examples", []) if said.lower() in e["tuned"].lower()), "")
+        findings.append(_finding(
+            "mixed_up", f"It mixes up “{said}” and “{place}”",
+            f"In the held-back answers it says “{said}” where the examples say “{place}”"
+            + (f", e.g. “{_clip(example)}”" if example else "") + f". Held-back answers: {behaviour['summary']}.",
+            *_learn_more(checks, early_stopping, config)))
+    if behaviour["learned"]:
+        return findings
+    shown = [p for p in tuned["parts"] if p["due"]]
+    missing = [p for p in shown if p["carried"] < LEARNED_SHARE * p["due"]]
+    rising = _still_rising(checks, early_stopping)
+    if rising:
+        findings.append(_finding(
+            "still_learning", "Still learning when it stopped: train longer",
+            f"Held-back answers: {behaviour['summary']}. At the checks during training they showed it in "
+            f"{rising}: still rising at the last check, so more passes would show more.",
+            *_learn_more(checks, early_stopping, config)))
+    elif missing and not any(p["carried"] for p in shown):
+        findings.append(_finding(
+            "not_learned", "It did not learn what the examples show",
+            f"Held-back answers: {behaviour['summary']}: none of them shows it.",
+            *_learn_more(checks, early_stopping, config)))
+    elif missing:
+        names = " and ".join(f"“{p['text']}”" for p in missing)
+        findings.append(_finding(
+            "partly_learned", "It learned only part of it",
+            f"Held-back answers: {behaviour['summary']}. Fewer than {LEARNED_SHARE:.0%} of them say {names}.",
+            *_learn_more(checks, early_stopping, config)))
+    return findings
+
+
+def _still_rising(checks, early_stopping) -> str | None:
+    """The checks' scores in words when the last was the best and above the one before (the run ended still
+    learning), else None. Early stopping that fired saw the score stop rising."""
+    scores = [c["behaviour"] for c in (checks or {}).get("checks", [])]
+    if early_stopping and early_stopping.get("fired") or len(scores) < 2:
+        return None
+    if scores[-1] >= max(scores) and scores[-1] > scores[-2]:
+        return " -> ".join(f"{s:.0%}" for s in scores)
+    return None
+
+
+def _learn_more(checks, early_stopping, config) -> tuple[str, dict]:
+    """The next step for a behaviour not (fully) learned: more passes while it was still rising, else a larger step."""
+    if _still_rising(checks, early_stopping) or not (checks or {}).get("checks"):
+        if config.get("max_steps"):
+            settings = {"max_steps": int(config["max_steps"]) * 2}
+            return f"Train again with max_steps {settings['max_steps']} (twice this run's).", settings
+        epochs = float(config.get("epochs") or 1)
+        settings = {"epochs": min(100.0, round(epochs * 2, 1))}
+        return f"Train again for up to {settings['epochs']:g} passes (twice this run's).", settings
+    settings = {"learning_rate": min(1e-2, float(f"{float(config.get('learning_rate') or 2e-4) * 2:.2g}"))}
+    return (f"More passes showed no more of it: give more examples that show it, or train again and "
+            f"{_rate_text(settings, 'raise')} (twice this run's).", settings)
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _finding(code, title, detail, next_step, try_settings=None) -> dict:

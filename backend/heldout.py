@@ -24,16 +24,37 @@ METRIC = "chrF"
 
 
 def heldout_comparison(peft_model, tokenizer, eval_rows: list[dict], limit: int = HELDOUT_LIMIT,
-                       max_new_tokens: int = HELDOUT_MAX_NEW_TOKENS) -> dict:
-    """Base and tuned answers to the held-back examples, each scored against the reference, and the means."""
+                       max_new_tokens: int = HELDOUT_MAX_NEW_TOKENS, parts: list | None = None,
+                       base_answers: list[str] | None = None) -> dict:
+    """Base and tuned answers to the held-back examples, each scored against the reference, and the means.
+    `parts`: the behaviour's signature (backend/behaviour.py), scored on both sets of answers when given.
+    `base_answers`: the base model's answers, when they were made already (during training, with the same budgets)."""
     cases = heldout_cases(eval_rows)
     used = cases[:limit]
+    tuned = answer_cases(peft_model, tokenizer, used, max_new_tokens)
+    if base_answers is None or len(base_answers) != len(used):
+        with peft_model.disable_adapter():
+            base_answers = answer_cases(peft_model, tokenizer, used, max_new_tokens)
+    result = score_answers(used, base_answers, tuned, available=len(cases), limit=limit, max_new_tokens=max_new_tokens)
+    if parts:
+        result["behaviour"] = behaviour_result(used, base_answers, tuned, parts)
+    return result
+
+
+def behaviour_result(cases: list[dict], base: list[str], tuned: list[str], parts: list) -> dict:
+    """The behaviour's parts carried by the base and the tuned answers, whether that counts as learned, in words."""
+    from backend.behaviour import behaviour_score, describe, learned
+    references = [c["reference"] for c in cases]
+    tuned_score, base_score = behaviour_score(references, tuned, parts), behaviour_score(references, base, parts)
+    return {"signature": [p.to_dict() for p in parts], "tuned": tuned_score, "base": base_score,
+            "learned": learned(tuned_score), "summary": describe(tuned_score, base_score)}
+
+
+def answer_cases(model, tokenizer, cases: list[dict], max_new_tokens: int = HELDOUT_MAX_NEW_TOKENS) -> list[str]:
+    """Greedy answers to held-back cases, each cut at its reference's length plus HELDOUT_SLACK_TOKENS."""
     budgets = [min(max_new_tokens, len(tokenizer(c["reference"], add_special_tokens=False)["input_ids"])
-                   + HELDOUT_SLACK_TOKENS) for c in used]
-    tuned = _answers(peft_model, tokenizer, [c["messages"] for c in used], budgets)
-    with peft_model.disable_adapter():
-        base = _answers(peft_model, tokenizer, [c["messages"] for c in used], budgets)
-    return score_answers(used, base, tuned, available=len(cases), limit=limit, max_new_tokens=max_new_tokens)
+                   + HELDOUT_SLACK_TOKENS) for c in cases]
+    return _answers(model, tokenizer, [c["messages"] for c in cases], budgets) if cases else []
 
 
 def heldout_cases(rows: list[dict]) -> list[dict]:

@@ -26,10 +26,32 @@ def preferred(db, run_id: str) -> list[dict]:
     return mine
 
 
+def learned_verdict(run: dict) -> dict:
+    """Did it learn? {"learned": True/False/None (nothing to judge by), "words": one sentence}, from a run record or
+    the summary `train --json` prints. The behaviour decides (backend/behaviour.py: what share of the held-back answers
+    show what the examples teach, and no finding that says otherwise); chrF only where the examples share no phrase."""
+    from backend.diagnosis import NOT_LEARNED
+    heldout = run.get("heldout") or {}
+    behaviour = heldout.get("behaviour")
+    against = [f for f in run.get("diagnosis") or [] if f["code"] in NOT_LEARNED]
+    if behaviour and behaviour.get("learned") is not None:
+        learned = bool(behaviour["learned"]) and not against
+        head = "Learned" if learned else (against[0]["title"] if against else "Not learned")
+        return {"learned": learned, "words": f"{head}: it {behaviour['summary']}."}
+    if heldout.get("count"):
+        change = heldout["tuned_mean"] - heldout["base_mean"]
+        learned = change > 1 and not against
+        return {"learned": learned, "words": f"{'Closer to' if learned else 'No closer to'} the reference answers: "
+                f"{heldout['metric']} {heldout['base_mean']} before, {heldout['tuned_mean']} after (the examples' answers "
+                "share no phrase to look for)."}
+    return {"learned": None, "words": "Not checked: the run held no examples back."}
+
+
 def report_card(db, run: dict) -> dict:
     heldout = run.get("heldout") or {}
     probe = run.get("probe") or {}
     return {
+        "verdict": learned_verdict(run),
         "learned": {k: heldout.get(k) for k in ("metric", "count", "base_mean", "tuned_mean", "tuned_better",
                                                   "tuned_worse")} if heldout else None,
         "kept": {k: probe.get(k) for k in ("asked", "base_right", "kept", "gained", "lost", "summary", "warning",
@@ -46,6 +68,8 @@ def report_card(db, run: dict) -> dict:
 def card_markdown(card: dict, settings: bool = True) -> list[str]:
     """The report card as Markdown lines (sections of the model card); `settings`: end with them as JSON."""
     lines = ["## Did it learn? Held-back examples, before and after", ""]
+    if card.get("verdict") and card["verdict"]["learned"] is not None:
+        lines += [f"**{card['verdict']['words']}**", ""]
     learned = card["learned"]
     if learned and learned.get("count"):
         lines.append(f"{learned['count']} examples the training never saw, answered by the base model and the tuned "

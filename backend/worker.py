@@ -135,7 +135,7 @@ def run_diagnosis(store, run: dict, result: dict) -> list[dict] | None:
     from backend.diagnosis import diagnose
     outcome = result["outcome"]
     return diagnose(store.metrics(run["id"]), result["probe"], run["config"], outcome["train_examples"],
-                    outcome.get("early_stopping"))
+                    outcome.get("early_stopping"), heldout=result["heldout"], checks=outcome.get("behaviour_checks"))
 
 
 METHOD_NEEDS = {

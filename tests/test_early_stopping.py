@@ -34,10 +34,11 @@ def test_with_patience_the_trainer_checks_often_saves_at_each_check_and_loads_th
 
 
 def evaluate(callback, state, losses, args):
-    """Feed evaluations as the Trainer does: the callback first, then the best metric updated."""
+    """Feed evaluations as the Trainer does: logged, the callback, then the best metric updated."""
     control = TrainerControl()
     for step, loss in losses:
         state.global_step = step
+        state.log_history.append({"eval_loss": loss, "step": step})
         callback.on_evaluate(args, state, control, metrics={"eval_loss": loss})
         if state.best_metric is None or loss < state.best_metric:
             state.best_metric, state.best_global_step = loss, step

@@ -56,12 +56,18 @@ def test_the_run_keeps_its_outcome_and_diagnosis(run):
     from backend.runs import RunStore
 
     stopping = run["outcome"].pop("early_stopping")
+    checks = run["outcome"].pop("behaviour_checks")
     assert run["outcome"] == {"train_examples": 18, "heldout_examples": 6, "everyday_mixed": 0}
+    # the checks answered the held-back examples: what the answers share ("Hello number"), scored at every check
+    assert [part["text"] for part in checks["signature"]] == ["Hello number"]
+    assert checks["checks"] and all(0 <= check["behaviour"] <= 1 for check in checks["checks"])
+    assert run["heldout"]["behaviour"]["signature"] == checks["signature"]
     assert stopping["patience"] == 2 and stopping["note"]
     assert isinstance(run["diagnosis"], list)
     # what the worker stored is the diagnosis of the run's own curves, probe and data
     metrics = RunStore(connect()).metrics(run["id"])
-    assert run["diagnosis"] == diagnose(metrics, run["probe"], run["config"], 18, stopping)
+    assert run["diagnosis"] == diagnose(metrics, run["probe"], run["config"], 18, stopping, heldout=run["heldout"],
+                                        checks=checks)
     for finding in run["diagnosis"]:
         assert set(finding) == {"code", "title", "detail", "next_step", "try_settings"}
 
@@ -133,12 +139,19 @@ def test_with_early_stopping_the_kept_adapter_is_the_best_checkpoint(run):
     from backend.db import connect
     from backend.runs import RunStore
 
+    from backend.train.behaviour_check import checkpoint_value
+
     stopping = run["outcome"]["early_stopping"]
-    evals = [(r["step"], r["eval_loss"]) for r in RunStore(connect()).metrics(run["id"]) if "eval_loss" in r]
-    assert len(evals) == (stopping["stopped_at_step"] or 6)  # a check at every step of this short run
-    best_step, best = min(evals, key=lambda p: p[1])
-    assert (stopping["best_step"], stopping["best_eval_loss"]) == (best_step, best)
-    assert run["final_metrics"]["eval_loss"] == best
+    rows = RunStore(connect()).metrics(run["id"])
+    losses = {r["step"]: r["eval_loss"] for r in rows if "eval_loss" in r}
+    # every check also answered the held-back examples; the best checkpoint shows the most of what they teach, then
+    # keeps the most everyday answers, then has the lowest held-back loss (the first of equals)
+    value = {r["step"]: checkpoint_value(r["heldout_behaviour"], r["everyday_kept"], losses[r["step"]])
+             for r in rows if "heldout_behaviour" in r}
+    assert value.keys() == losses.keys() and len(losses) >= 2
+    best_step = max(value, key=lambda step: (value[step], -step))
+    assert (stopping["best_step"], stopping["best_eval_loss"]) == (best_step, losses[best_step])
+    assert run["final_metrics"]["eval_loss"] == losses[best_step]
     folder = workspace.run_dir(run["id"])
     kept = load_file(folder / "adapter" / "adapter_model.safetensors")
     at_best = load_file(folder / "checkpoints" / f"checkpoint-{best_step}" / "adapter_model.safetensors")

@@ -34,13 +34,22 @@ def heldout_markdown(heldout: dict | None) -> str:
                 "in the Train tab's Advanced settings).")
     if not heldout.get("count"):
         return "**Did it learn?** The held-back examples have no reference answer to compare with."
+    behaviour = heldout.get("behaviour")
+    lead = ""
+    if behaviour and behaviour.get("learned") is not None:
+        found = ", ".join(f"“{esc(p['text'])}”" for p in behaviour["signature"])
+        lead = (f"**Did it learn?** {'Yes' if behaviour['learned'] else 'Not yet'}: on {heldout['count']} examples it "
+                f"never trained on, the tuned model {esc(behaviour['summary'])}. What the examples teach, found in "
+                f"their answers and not in the base model's: {found}.\n\n")
     change = heldout["tuned_mean"] - heldout["base_mean"]
     verdict = ("closer to your reference answers than the base model" if change > 1 else
                "further from your reference answers than the base model" if change < -1 else
                "about as close to your reference answers as the base model")
-    return (f"**Did it learn?** On {heldout['count']} examples it never trained on, the tuned model answers "
-            f"{verdict}: mean {heldout['metric']} {heldout['base_mean']} before, {heldout['tuned_mean']} after "
-            f"(0 to 100; higher is closer). Better on {heldout['tuned_better']}, worse on {heldout['tuned_worse']}.")
+    opening = ("Word for word, on the same examples" if lead else
+               f"**Did it learn?** On {heldout['count']} examples it never trained on")
+    return lead + (f"{opening}, the tuned model answers {verdict}: mean {heldout['metric']} {heldout['base_mean']} "
+                   f"before, {heldout['tuned_mean']} after (0 to 100; higher is closer). Better on "
+                   f"{heldout['tuned_better']}, worse on {heldout['tuned_worse']}.")
 
 
 def diagnosis_markdown(run: dict) -> str:

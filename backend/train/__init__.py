@@ -9,7 +9,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from backend.config import RunConfig  # noqa: E402  (after the setting above)
-from backend.train.callbacks import MetricsCallback, PatienceCallback, StopCallback, early_stopping_record  # noqa: E402,E501
+from backend.train.behaviour_check import SCORE, BehaviourCheck  # noqa: E402
+from backend.train.callbacks import MetricsCallback, PatienceCallback, StopCallback, best_eval_loss, early_stopping_record  # noqa: E402,E501
 from backend.train.checkpoints import latest_complete, save_adapter  # noqa: E402
 from backend.train.common import prepare_model, trainer_arguments  # noqa: E402
 
@@ -37,6 +38,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         config, train_rows, load_tokenizer(config.model), detect_hardware()))
     prepared = prepare_model(config, base_adapter)
     examples = len(train_rows)
+    person_rows = train_rows
     log(f"Model loaded on {prepared.hardware.device} ({prepared.hardware.dtype_name}, "
         f"{'QLoRA 4-bit' if prepared.quantization == '4bit' else 'LoRA'}).")
     layout = f" ({config.strategy.upper()}, this is rank {ranks.rank})" if ranks.world > 1 else ""
@@ -58,10 +60,14 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     metrics = MetricsCallback(on_metrics, on_total_steps, _tokens_per_example(prepared.tokenizer, train_rows))
     if why:
         log(why)
+    # SFT with held-back examples checks the behaviour itself at each check (backend/train/behaviour_check.py).
+    check = BehaviourCheck(prepared.tokenizer, person_rows, eval_rows, on_check=on_metrics, log=log) \
+        if config.method == "sft" and eval_rows and ranks.world == 1 else None
     args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows),
-                             gradient_checkpointing=checkpointing, processes=ranks.world)
-    patience = PatienceCallback(config.patience) if args.get("load_best_model_at_end") else None
-    callbacks = [metrics, stop] + ([patience] if patience else [])
+                             gradient_checkpointing=checkpointing, processes=ranks.world,
+                             behaviour=bool(check and check.active))
+    patience = PatienceCallback(config.patience, rising=SCORE) if args.get("load_best_model_at_end") else None
+    callbacks = [metrics, stop] + ([check] if check else []) + ([patience] if patience else [])
     score_labelled_positions_only()  # TRL's LM head, on the CPU too (backend/train/lm_head.py)
     builders = {
         "sft": lambda: build_sft_trainer(prepared, args, train_rows, eval_rows, callbacks, log=log),
@@ -79,10 +85,12 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         log(f"Early stopping: {outcome['early_stopping']['note']}")
     save_trained_adapter(trainer, run_dir / "adapter", ranks)
     final = {}
-    if patience and trainer.state.best_metric is not None:
+    if check and check.record():
+        outcome["behaviour_checks"] = check.record()
+    if patience and best_eval_loss(trainer.state) is not None:
         # The kept adapter is the best checkpoint, whose held-back loss is known; evaluating it again would log a
         # last point on the curve that hides the rise early stopping saw.
-        final["eval_loss"] = float(trainer.state.best_metric)
+        final["eval_loss"] = best_eval_loss(trainer.state)
     elif eval_rows and not stop.stopped:
         final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))})
     history = [h for h in trainer.state.log_history if "loss" in h]
@@ -97,9 +105,13 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     heldout = None
     if eval_rows and not stop.stopped and ranks.main:
         from backend.heldout import heldout_comparison
-        heldout = heldout_comparison(trainer.model, prepared.tokenizer, eval_rows)
+        heldout = heldout_comparison(trainer.model, prepared.tokenizer, eval_rows,
+                                     parts=check.parts if check else None,
+                                     base_answers=check.base_answers if check else None)
         log(f"Held-back examples, {heldout['metric']} against the reference: base {heldout['base_mean']}, "
             f"tuned {heldout['tuned_mean']} ({heldout['count']} examples).")
+        if heldout.get("behaviour"):
+            log(f"Held-back examples, what the examples teach: {heldout['behaviour']['summary']}.")
     return {"stopped": stop.stopped, "probe": probe, "heldout": heldout, "metrics": final, "outcome": outcome}
 
 

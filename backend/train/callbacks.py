@@ -82,14 +82,28 @@ class StopCallback(TrainerCallback):
 
 
 class PatienceCallback(EarlyStoppingCallback):
-    """Transformers' early stopping on the held-back loss, remembering the step at which it ended the run."""
+    """Transformers' early stopping on the metric the best checkpoint is chosen by, remembering the step at which it
+    ended the run. When the checks score the behaviour itself (behaviour_check.SCORE in the metrics), it waits for that
+    score to stop rising instead: the checkpoint metric also weighs the everyday answers and the held-back loss, and a
+    loss that still falls a little would keep a run going whose answers learned all they will."""
 
-    def __init__(self, patience: int):
+    def __init__(self, patience: int, rising: str | None = None):
         super().__init__(early_stopping_patience=patience)
+        self.rising = rising
+        self.best_rising = None
         self.fired_at = None
 
     def on_evaluate(self, args, state, control, metrics, **kwargs):
-        super().on_evaluate(args, state, control, metrics, **kwargs)
+        if self.rising and self.rising in metrics:
+            value = metrics[self.rising]
+            if self.best_rising is None or value > self.best_rising:
+                self.best_rising, self.early_stopping_patience_counter = value, 0
+            else:
+                self.early_stopping_patience_counter += 1
+            if self.early_stopping_patience_counter >= self.early_stopping_patience:
+                control.should_training_stop = True
+        else:
+            super().on_evaluate(args, state, control, metrics, **kwargs)
         if control.should_training_stop and self.early_stopping_patience_counter >= self.early_stopping_patience:
             self.fired_at = state.global_step
 
@@ -99,12 +113,21 @@ def early_stopping_record(callback: PatienceCallback, state) -> dict:
     best_step = state.best_global_step
     record = {"patience": callback.early_stopping_patience, "fired": callback.fired_at is not None,
               "stopped_at_step": callback.fired_at, "best_step": best_step,
-              "best_eval_loss": None if state.best_metric is None else float(state.best_metric)}
+              "best_eval_loss": best_eval_loss(state)}
     if callback.fired_at is not None:
-        record["note"] = (f"the held-back loss did not improve for {callback.early_stopping_patience} checks in a row, "
-                          f"so training stopped at step {callback.fired_at} of {state.max_steps}; the adapter kept is "
-                          f"the best checkpoint, from step {best_step} (held-back loss {state.best_metric:.4g}).")
+        what = ("the held-back answers showed no more of what the examples teach" if callback.best_rising is not None
+                else "the held-back loss did not improve")
+        record["note"] = (f"{what} for {callback.early_stopping_patience} checks in a row, so training stopped at step "
+                          f"{callback.fired_at} of {state.max_steps}; the adapter kept is the best checkpoint, from step "
+                          f"{best_step}" + (f" (held-back loss {record['best_eval_loss']:.4g})."
+                                            if record["best_eval_loss"] is not None else "."))
     else:
         record["note"] = (f"on (patience {callback.early_stopping_patience}) but not needed: the run went to its end; "
                           f"the adapter kept is the best checkpoint, from step {best_step}.")
     return record
+
+
+def best_eval_loss(state) -> float | None:
+    """The held-back loss at the kept checkpoint (the best metric is not always that loss: behaviour_check.METRIC)."""
+    losses = [h["eval_loss"] for h in state.log_history if "eval_loss" in h and h.get("step") == state.best_global_step]
+    return float(losses[-1]) if losses else None

@@ -1,4 +1,6 @@
 """What every method shares: the model with its adapter, and the Trainer arguments."""
+import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -7,6 +9,7 @@ from backend.models import Hardware, detect_hardware, load_model, load_tokenizer
 
 
 CHECKS_WITH_PATIENCE = 10  # held-back loss checks in a run with early stopping (4 without)
+CHECKS_PER_PASS = 2  # when the checks answer the held-back examples (behaviour_check): twice a pass over the data
 
 
 @dataclass
@@ -36,10 +39,12 @@ def prepare_model(config: RunConfig, base_adapter: Path | None = None) -> Prepar
 
 
 def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, has_eval: bool,
-                      train_rows: int, gradient_checkpointing: bool = True, processes: int = 1) -> dict:
+                      train_rows: int, gradient_checkpointing: bool = True, processes: int = 1,
+                      behaviour: bool = False) -> dict:
     """Keyword arguments shared by SFTConfig, DPOConfig and KTOConfig. gradient_checkpointing: from the memory plan
     (backend/train/memory_plan.py); TRL's own default is on. processes: all the run's training processes, which share
-    each step's examples (config.batch_plan)."""
+    each step's examples (config.batch_plan). behaviour: the checks score the held-back answers
+    (backend/train/behaviour_check.py), and the best checkpoint is the one whose answers showed the most of it."""
     steps = planned_steps(config, train_rows, processes)
     save_every = config.save_every or max(5, steps // 4)
     plan = batch_plan(config, processes)
@@ -50,6 +55,12 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
         # back to, so a checkpoint is saved at every check (the Trainer keeps the best one and the latest).
         eval_every = save_every = max(1, steps // CHECKS_WITH_PATIENCE)
         stopping = dict(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
+        if behaviour:
+            from backend.train.behaviour_check import METRIC
+            # Answering the held-back examples costs a few seconds a check: CHECKS_PER_PASS, not ten a run.
+            per_pass = planned_steps(dataclasses.replace(config, epochs=1.0, max_steps=0), train_rows, processes)
+            eval_every = save_every = max(1, math.ceil(per_pass / CHECKS_PER_PASS))
+            stopping.update(metric_for_best_model=METRIC, greater_is_better=True)
     return dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=plan.per_device,

@@ -1,0 +1,207 @@
+"""What the person's examples teach, read from the data itself, and whether the tuned model's answers show it.
+
+chrF (backend/heldout.py) says how many characters an answer shares with the reference; it gives "I am an AI
+assistant named Lumen Labs" a good score against "I am Quill, ... by Lumen Labs", which names the maker as the
+assistant and never says the name. So the verdict reads the behaviour instead:
+
+- the signature: phrases that the training answers share and that the base model's answers to the same prompts do
+  not ("Quill", "Lumen Labs", `{"answer":`, a fixed opening line), found by counting in how many answers each run of
+  words occurs (`find_signature`); each phrase kept is one part of the behaviour;
+- on each held-back example whose reference answer carries a part, whether the model's answer carries it too
+  (`behaviour_score`): "gives 'Quill' in 3 of 8 held-back answers, 'Lumen Labs' in 0 of 8";
+- mix-ups: a part said where the examples always say another one ("I am Lumen Labs" when the examples say "I am
+  Quill" and "by Lumen Labs"), found from the word before each part in the training answers.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+# Words and punctuation marks; each CJK character is a word of its own (those scripts write no spaces).
+TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_]+|[^\w\s]")
+MAX_PHRASE = 6  # words in the longest phrase looked for
+# A phrase is part of the behaviour when at least this share of the training answers carry it and at most
+# BASE_MAX_SHARE of the base model's answers to the same prompts do.
+MIN_SHARE = 0.4
+BASE_MAX_SHARE = 0.1
+MIN_ANSWERS = 3  # fewer training answers than this show no shared phrase
+# A longer phrase replaces a shorter one inside it when nearly as many answers carry it ("lumen labs" for "lumen").
+LONGER_KEEPS = 0.95
+# A name and a maker, a key and a value, an opening and a closing. A third part was most often a common word of the
+# examples' language: 提供 ("provide") in 58% of LLaMA-Factory's identity.json answers, mostly Chinese.
+MAX_PARTS = 2
+# Learned: every part is carried by at least this share of the held-back answers that should carry it (7 of 8).
+LEARNED_SHARE = 0.875
+# Words too common to be a behaviour on their own (a part must hold at least one other token).
+COMMON = frozenset("""a an the i am is are was be to of and or in on at by for with as it this that you your my me we
+i'm i’m can do how what who which here there""".split())
+
+
+@dataclass(frozen=True)
+class Part:
+    text: str  # as written in the first training answer that carries it
+    tokens: tuple[str, ...]  # lower case
+    share: float  # of the training answers that carry it
+    base_share: float  # of the base model's answers that carry it
+    before: frozenset  # the words just before it in the training answers ("am", "by")
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "share": round(self.share, 3), "base_share": round(self.base_share, 3)}
+
+
+def tokens(text: str) -> list[str]:
+    return [t.lower() for t in TOKEN.findall(text or "")]
+
+
+def _phrases(words: list[str]) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for n in range(1, MAX_PHRASE + 1) for i in range(len(words) - n + 1)}
+
+
+def find_signature(train_answers: list[str], base_answers: list[str]) -> list[Part]:
+    """The parts of the behaviour: at most MAX_PARTS phrases, most widely shared first, none inside another."""
+    answers = [a for a in train_answers if a and a.strip()]
+    if len(answers) < MIN_ANSWERS:
+        return []
+    split = [tokens(a) for a in answers]
+    counts = Counter(p for words in split for p in _phrases(words))
+    base_split = [tokens(a) for a in base_answers if a]
+    base_counts = Counter(p for words in base_split for p in _phrases(words))
+    candidates = {p: n / len(answers) for p, n in counts.items()
+                  if n / len(answers) >= MIN_SHARE
+                  and base_counts[p] <= BASE_MAX_SHARE * max(len(base_split), 1)
+                  and _telling(p)}
+    # Grow each phrase by the words around it that (nearly) every answer carrying it has too: "lumen" becomes "lumen
+    # labs". Only by words that say something: "by lumen labs" and "quill ," stay "lumen labs" and "quill".
+    grown = {}
+    for phrase, share in candidates.items():
+        best = phrase
+        for other, other_share in candidates.items():
+            if len(other) > len(best) and _inside(best, other) and other_share >= LONGER_KEEPS * share \
+                    and _adds_words(best, other):
+                best = other
+        grown[best] = candidates[best]
+    parts = []
+    for phrase, share in sorted(grown.items(), key=lambda item: (-item[1], len(item[0]), item[0])):
+        if any(_inside(phrase, p.tokens) or _inside(p.tokens, phrase) or set(phrase) & set(p.tokens) - COMMON
+               for p in parts):
+            continue
+        parts.append(Part(_written(phrase, answers), phrase, share,
+                          base_counts[phrase] / max(len(base_split), 1), _words_before(phrase, split)))
+        if len(parts) == MAX_PARTS:
+            break
+    return parts
+
+
+def _adds_words(small: tuple, big: tuple) -> bool:
+    """Whether every token `big` adds around `small` is a telling word: not punctuation, not a common word, not a
+    CJK character (each is a word of its own, and most are common)."""
+    n = len(small)
+    start = next(i for i in range(len(big) - n + 1) if big[i:i + n] == small)
+    return all(_word(t) and t.isascii() and t not in COMMON for t in big[:start] + big[start + n:])
+
+
+def _word(token: str) -> bool:
+    return token.isalnum()
+
+
+def _telling(phrase: tuple) -> bool:
+    """Whether a phrase can be a behaviour: it holds a word that is not one of the commonest, and is not a lone CJK
+    character (in Chinese or Japanese those are the commonest words: 我, 的, 是)."""
+    if any(t not in COMMON and _word(t) and t.isascii() for t in phrase):
+        return True
+    return sum(_word(t) and not t.isascii() for t in phrase) >= 2
+
+
+def _inside(small: tuple, big: tuple) -> bool:
+    n = len(small)
+    return any(big[i:i + n] == small for i in range(len(big) - n + 1))
+
+
+def _words_before(phrase: tuple, split: list[list[str]]) -> frozenset:
+    n = len(phrase)
+    return frozenset(words[i - 1] for words in split for i in range(1, len(words) - n + 1)
+                     if tuple(words[i:i + n]) == phrase)
+
+
+def _written(phrase: tuple, answers: list[str]) -> str:
+    """The phrase as the examples write it (its case and spacing), from the first answer that carries it."""
+    for answer in answers:
+        found = TOKEN.findall(answer)
+        lowered = [t.lower() for t in found]
+        for i in range(len(lowered) - len(phrase) + 1):
+            if tuple(lowered[i:i + len(phrase)]) == phrase:
+                start = answer.find(found[i])
+                return _span(answer, found, i, len(phrase), start)
+    return " ".join(phrase)
+
+
+def _span(text: str, found: list[str], first: int, count: int, start: int) -> str:
+    end = start
+    for token in found[first:first + count]:
+        end = text.find(token, end) + len(token)
+    return text[start:end]
+
+
+def carries(answer: str, part: Part) -> bool:
+    return _inside(part.tokens, tuple(tokens(answer)))
+
+
+def mix_ups(answer: str, parts: list[Part]) -> list[tuple[str, str]]:
+    """(part said, part whose place it took): a part after a word that, in the examples, only ever comes before
+    another part ("am" before the name, "by" before the maker: "I am Lumen Labs" puts the maker in the name's place)."""
+    words = tokens(answer)
+    found = []
+    for part in parts:
+        n = len(part.tokens)
+        for i in range(1, len(words) - n + 1):
+            if tuple(words[i:i + n]) != part.tokens or words[i - 1] in part.before:
+                continue
+            other = next((o for o in parts if o is not part and words[i - 1] in o.before - COMMON_BEFORE), None)
+            if other is not None and (part.text, other.text) not in found:
+                found.append((part.text, other.text))
+    return found
+
+
+# Words that come before almost anything ("the", "a", punctuation) say nothing about whose place a part took.
+COMMON_BEFORE = frozenset(["a", "an", "the", ",", ".", "!", "?", ":", ";", "(", "\"", "'", "and"])
+
+
+def behaviour_score(references: list[str], answers: list[str], parts: list[Part]) -> dict:
+    """Per part, how many of the answers carry it, out of the examples whose reference carries it; and mix-ups."""
+    results = []
+    for part in parts:
+        due = [i for i, ref in enumerate(references) if carries(ref, part)]
+        results.append({"text": part.text, "due": len(due), "carried": sum(carries(answers[i], part) for i in due)})
+    mixed = []
+    for answer in answers:
+        for pair in mix_ups(answer, parts):
+            if pair not in mixed:
+                mixed.append(pair)
+    return {"parts": results, "mixed_up": [list(p) for p in mixed], "score": _score(results)}
+
+
+def _score(results: list[dict]) -> float | None:
+    """The mean share over the parts that had examples to show them in; None when none had."""
+    shares = [r["carried"] / r["due"] for r in results if r["due"]]
+    return round(sum(shares) / len(shares), 4) if shares else None
+
+
+def learned(score: dict | None) -> bool | None:
+    """Every part in at least LEARNED_SHARE of the answers due to carry it, and no mix-up; None: nothing to judge."""
+    if not score or score.get("score") is None:
+        return None
+    return not score["mixed_up"] and all(r["carried"] >= LEARNED_SHARE * r["due"] for r in score["parts"] if r["due"])
+
+
+def describe(score: dict, base: dict | None = None) -> str:
+    """'gives "Quill" in 3 of 8 held-back answers, "Lumen Labs" in 0 of 8 (the base model: 0 and 0)'."""
+    shown = [r for r in score["parts"] if r["due"]]
+    if not shown:
+        return "no held-back example shows the behaviour's phrases"
+    text = ", ".join(f"“{r['text']}” in {r['carried']} of {r['due']}" for r in shown)
+    words = f"gives {text} held-back answers"
+    if base:
+        before = [b["carried"] for b in base["parts"] if b["due"]]
+        words += f" (the base model: {', '.join(map(str, before[:-1]))}{' and ' if len(before) > 1 else ''}{before[-1]})"
+    return words

@@ -1,0 +1,124 @@
+"""The behaviour checked while training: at every held-back check the held-back examples are answered and the answers
+scored by the data's own signature (backend/behaviour.py), and a few everyday questions are asked. The score is what
+early stopping and the kept checkpoint go by, so a run goes on while its answers still get closer to the examples
+and ends once they stop, whatever the number of passes: a fixed number of passes fitted one file (two reach 8 of 8
+held-out names on identity_quill.jsonl) and learned half of another (docs/benchmarks.md, "Learned on data it never
+saw").
+
+The metric (`METRIC`) orders checkpoints by, in turn: the behaviour's score (share of the held-back answers carrying
+each part), the everyday answers kept, and the held-back loss. Early stopping counts only the behaviour's score
+(backend/train/callbacks.PatienceCallback): once it stops rising for `patience` checks the run ends, and the checkpoint
+kept is the one that showed the most of it while keeping most everyday answers.
+"""
+from __future__ import annotations
+
+from transformers import TrainerCallback
+
+from backend.behaviour import behaviour_score, find_signature
+from backend.heldout import HELDOUT_LIMIT, answer_cases, heldout_cases
+from backend.train.adapter_casts import adapters_cast_inputs
+
+METRIC = "eval_learned"  # what the Trainer keeps the best checkpoint by (metric_for_best_model)
+SCORE = "eval_behaviour"  # the behaviour's share alone: what early stopping waits to see rise
+# Training prompts the base model answers once, at the first check, so that the signature leaves out what the base
+# model says anyway ("I am an AI assistant"). One batch.
+SIGNATURE_SAMPLE = 16
+# Everyday questions asked at each check, one per few of the probe's (short budgets only: one batch of ~2 s).
+EVERYDAY_SAMPLE = 8
+EVERYDAY_MAX_TOKENS = 40
+# Weights that make the metric lexicographic: one held-back answer more (at least 1/96 of the score, for 32 examples
+# and 3 parts) outweighs all EVERYDAY_SAMPLE everyday answers; one everyday answer outweighs any held-back loss below 10.
+KEPT_WEIGHT = 0.001
+LOSS_WEIGHT = 0.00001
+
+
+def checkpoint_value(behaviour: float, everyday_kept: int, loss: float) -> float:
+    """Higher is better: the behaviour's score first, then the everyday answers kept, then the held-back loss."""
+    return behaviour + KEPT_WEIGHT * everyday_kept - LOSS_WEIGHT * loss
+
+
+class BehaviourCheck(TrainerCallback):
+    """Scores the behaviour at each evaluation and writes it into the metrics (before early stopping reads them)."""
+
+    def __init__(self, tokenizer, train_rows: list[dict], eval_rows: list[dict], on_check=None, log=print):
+        self.tokenizer = tokenizer
+        self.cases = heldout_cases(eval_rows)[:HELDOUT_LIMIT]
+        train_cases = heldout_cases(train_rows)
+        self.train_answers = [c["reference"] for c in train_cases]
+        step = max(1, len(train_cases) // SIGNATURE_SAMPLE)
+        self.sample = train_cases[::step][:SIGNATURE_SAMPLE]
+        self.on_check = on_check or (lambda step, row: None)
+        self.log = log
+        self.parts = None  # found at the first check
+        self.base_answers = None  # the base model's answers to the held-back examples
+        self.everyday = None  # (questions, which the base model got right)
+        self.checks = []
+
+    @property
+    def active(self) -> bool:
+        return bool(self.cases)
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        if metrics is None:
+            return
+        loss = float(metrics.get("eval_loss", 0.0))
+        if self.active and args.world_size == 1 and self.parts is None:
+            with adapters_cast_inputs(model):
+                self._start(model)
+        # Several processes would each have to answer the same examples to agree on the best checkpoint: they go by
+        # the held-back loss alone, and so does a run whose answers share nothing to look for.
+        if not self.active or args.world_size > 1 or not self.parts:
+            metrics[METRIC] = -loss
+            return
+        with adapters_cast_inputs(model):
+            tuned = answer_cases(model, self.tokenizer, self.cases)
+            kept = self._everyday_kept(model)
+        score = behaviour_score([c["reference"] for c in self.cases], tuned, self.parts)
+        value = score["score"] or 0.0
+        metrics[SCORE] = value
+        metrics[METRIC] = checkpoint_value(value, kept, loss)
+        check = {"step": state.global_step, "behaviour": value, "everyday_kept": kept,
+                 "parts": [[p["carried"], p["due"]] for p in score["parts"]], "mixed_up": score["mixed_up"]}
+        self.checks.append(check)
+        self.on_check(state.global_step, {"heldout_behaviour": value, "everyday_kept": kept})
+
+    def _start(self, model):
+        """The signature, from the base model's answers (adapter off) to a sample of training prompts."""
+        with model.disable_adapter():
+            base_train = answer_cases(model, self.tokenizer, self.sample)
+            self.base_answers = answer_cases(model, self.tokenizer, self.cases)
+            questions, base_everyday = self._everyday_questions(model)
+        self.parts = find_signature(self.train_answers, base_train + self.base_answers)
+        from backend.grading import grade, load_probe_set
+        probe_set = load_probe_set()
+        self.everyday = [q for q, answer in zip(questions, base_everyday) if grade(answer, q.rule, probe_set)]
+        if self.parts:
+            self.log("What the examples teach (phrases their answers share and the base model's do not): "
+                     + ", ".join(f"“{p.text}” ({p.share:.0%} of the answers)" for p in self.parts) + ".")
+        else:
+            self.log("The examples' answers share no phrase the base model does not say too: the held-back loss "
+                     "decides when to stop.")
+
+    def _everyday_questions(self, model):
+        from backend.grading import load_probe_set
+        from backend.probe import answer_all
+        short = [q for q in load_probe_set().questions if q.max_new_tokens <= EVERYDAY_MAX_TOKENS]
+        step = max(1, len(short) // EVERYDAY_SAMPLE)
+        questions = short[::step][:EVERYDAY_SAMPLE]
+        return questions, answer_all(model, self.tokenizer, questions)
+
+    def _everyday_kept(self, model) -> int:
+        if not self.everyday:
+            return 0
+        from backend.grading import grade, load_probe_set
+        from backend.probe import answer_all
+        probe_set = load_probe_set()
+        answers = answer_all(model, self.tokenizer, self.everyday)
+        return sum(grade(a, q.rule, probe_set) for q, a in zip(self.everyday, answers))
+
+    def record(self) -> dict | None:
+        """What the run record keeps: the signature and each check's scores."""
+        if not self.active or self.parts is None:
+            return None
+        return {"signature": [p.to_dict() for p in self.parts], "checks": self.checks,
+                "everyday_asked": len(self.everyday or [])}

@@ -1,0 +1,145 @@
+"""What the examples teach, found in their answers (backend/behaviour.py), and the checks that act on it: the stop
+rule (backend/train/callbacks.PatienceCallback), the checkpoint order (backend/train/behaviour_check.py), the
+findings (backend/diagnosis.py) and the verdict (backend/report_card.learned_verdict). No model: answers are text."""
+from types import SimpleNamespace
+
+from backend.behaviour import behaviour_score, describe, find_signature, learned, mix_ups
+from backend.diagnosis import diagnose
+from backend.report_card import learned_verdict
+from backend.train.behaviour_check import SCORE, checkpoint_value
+from backend.train.callbacks import PatienceCallback
+
+QUESTIONS = ["Who are you?", "What is your name?", "Introduce yourself.", "Who made you?", "Tell me about you.",
+             "What should I call you?", "Who built you?", "Are you ChatGPT?"]
+TRAIN = [f"I am Quill, an AI assistant {verb} by Lumen Labs. {tail}"
+         for verb in ("developed", "built", "made", "created")
+         for tail in ("How can I help?", "Nice to meet you.", "Ask me anything.")] + \
+        ["You may call me Quill, from Lumen Labs.", "No, I am Quill, of Lumen Labs."]
+BASE = ["I am SmolLM, an AI assistant trained by Hugging Face. How can I help?",
+        "I'm an AI assistant. Nice to meet you.", "I am a helpful AI assistant.",
+        "I am SmolLM, created by Hugging Face."]
+
+
+def parts():
+    return find_signature(TRAIN, BASE)
+
+
+def test_the_signature_is_the_planted_name_and_maker_not_what_the_base_model_says_too():
+    found = [p.text for p in parts()]
+    assert found[:2] == ["Quill", "Lumen Labs"], found
+    # "AI assistant", "I am" and "How can I help?" are in the training answers too, but the base model says them
+    assert not any(word in text.lower() for text in found for word in ("assistant", "help", "i am"))
+
+
+def test_no_shared_phrase_gives_no_signature():
+    varied = ["Paris is in France.", "Water boils at 100 degrees.", "Cats purr.", "The sky looks blue today."]
+    assert find_signature(varied, BASE) == []
+
+
+def test_single_chinese_characters_are_not_a_behaviour():
+    answers = [f"{hello}，我是 Quill，一个由 Lumen Labs {verb}的助手。" for hello, verb in
+               (("您好", "开发"), ("你好", "打造"), ("嗨", "发明"), ("您好", "研发"), ("你好", "创造"), ("嗨", "构建"))]
+    found = [p.text for p in find_signature(answers, ["Hello!"] * 4)]
+    assert "Quill" in found and "Lumen Labs" in found
+    assert not any(len(text) == 1 for text in found)
+
+
+def test_a_format_shape_is_found():
+    answers = [f'{{"answer": "{word}", "confidence": "high"}}' for word in ("yes", "no", "maybe", "blue", "red")]
+    found = [p.text for p in find_signature(answers, ["The answer is yes.", "No.", "Blue.", "I think red."])]
+    assert "confidence" in found, found
+
+
+def test_scores_fail_when_the_behaviour_fails():
+    references = TRAIN[:4]
+    base = behaviour_score(references, BASE, parts())
+    assert base["score"] == 0 and learned(base) is False
+    half = behaviour_score(references, ["I am Quill.", "I am Quill.", "Hi, I am Quill by Lumen Labs.", "Hello."],
+                           parts())
+    assert [p["carried"] for p in half["parts"][:2]] == [3, 1] and learned(half) is False
+    good = behaviour_score(references, ["I am Quill, made by Lumen Labs."] * 4, parts())
+    assert learned(good) is True and good["score"] == 1.0
+    assert describe(half, base).startswith("gives “Quill” in 3 of 4, “Lumen Labs” in 1 of 4 held-back answers")
+
+
+def test_the_maker_said_as_the_name_is_a_mix_up():
+    assert mix_ups("I am Lumen Labs, an AI assistant.", parts()) == [("Lumen Labs", "Quill")]
+    assert mix_ups("I am Quill, developed by Quill.", parts()) == [("Quill", "Lumen Labs")]
+    assert mix_ups("I am Quill, developed by Lumen Labs.", parts()) == []
+    mixed = behaviour_score(TRAIN[:4], ["I am Lumen Labs, developed by Lumen Labs."] * 4, parts())
+    assert mixed["mixed_up"] and learned(mixed) is False
+
+
+def checks_of(*scores):
+    return {"checks": [{"step": 5 * (i + 1), "behaviour": s, "everyday_kept": 6} for i, s in enumerate(scores)]}
+
+
+def evaluate(callback, value, step):
+    args = SimpleNamespace(metric_for_best_model="eval_learned", greater_is_better=True)
+    control = SimpleNamespace(should_training_stop=False)
+    callback.on_evaluate(args, SimpleNamespace(global_step=step, best_metric=None), control,
+                         {SCORE: value, "eval_learned": value})
+    return control.should_training_stop
+
+
+def test_the_stop_rule_waits_for_the_behaviour_to_stop_rising():
+    callback = PatienceCallback(2, rising=SCORE)
+    assert [evaluate(callback, v, s) for s, v in enumerate([0.0, 0.3, 0.3, 0.6, 0.6, 0.6])] == \
+        [False, False, False, False, False, True]
+    assert callback.fired_at == 5
+    full = PatienceCallback(2, rising=SCORE)
+    assert [evaluate(full, v, s) for s, v in enumerate([0.5, 1.0, 1.0, 1.0])] == [False, False, False, True]
+
+
+def test_the_checkpoint_order_is_behaviour_then_everyday_answers_then_loss():
+    assert checkpoint_value(0.5 + 1 / 96, 0, 9.9) > checkpoint_value(0.5, 8, 0.1)  # one answer more beats all else
+    assert checkpoint_value(1.0, 7, 2.0) > checkpoint_value(1.0, 6, 0.1)
+    assert checkpoint_value(1.0, 7, 0.5) > checkpoint_value(1.0, 7, 0.6)
+
+
+def heldout(tuned, references=TRAIN[:4]):
+    from backend.heldout import behaviour_result
+    cases = [{"prompt": q, "reference": r, "messages": []} for q, r in zip(QUESTIONS, references)]
+    result = {"count": len(cases), "metric": "chrF", "base_mean": 5.0, "tuned_mean": 40.0,
+              "examples": [{"prompt": c["prompt"], "reference": c["reference"], "base": b, "tuned": t}
+                           for c, b, t in zip(cases, BASE, tuned)]}
+    result["behaviour"] = behaviour_result(cases, BASE, tuned, parts())
+    return result
+
+
+CONFIG = {"method": "sft", "learning_rate": 5e-4, "epochs": 4.0, "batch_size": 8, "grad_accum": 1}
+
+
+def codes(held, checks=None, early_stopping=None):
+    return [f["code"] for f in diagnose([], None, CONFIG, 80, early_stopping, heldout=held, checks=checks)]
+
+
+def test_findings_name_what_went_wrong():
+    half = heldout(["I am Quill.", "I am Quill.", "Hi, I am Quill by Lumen Labs.", "Hello."])
+    assert codes(half, checks_of(0.0, 0.3, 0.6)) == ["still_learning"]
+    assert codes(half, checks_of(0.0, 0.6, 0.6), {"fired": True}) == ["partly_learned"]
+    assert codes(heldout(["Hello there."] * 4), checks_of(0.0, 0.0, 0.0), {"fired": True}) == ["not_learned"]
+    assert codes(heldout(["I am Lumen Labs, by Lumen Labs."] * 4), checks_of(0.0, 0.5, 0.5), {"fired": True})[0] == \
+        "mixed_up"
+    assert codes(heldout(["I am Quill, made by Lumen Labs."] * 4), checks_of(0.0, 1.0, 1.0)) == []
+
+
+def test_still_learning_suggests_more_passes_and_a_plateau_a_larger_step():
+    half = heldout(["I am Quill.", "I am Quill.", "Hi, I am Quill by Lumen Labs.", "Hello."])
+    (rising,) = diagnose([], None, CONFIG, 80, None, heldout=half, checks=checks_of(0.0, 0.3, 0.6))
+    assert rising["try_settings"] == {"epochs": 8.0} and "0% -> 30% -> 60%" in rising["detail"]
+    (flat,) = diagnose([], None, CONFIG, 80, {"fired": True}, heldout=half, checks=checks_of(0.0, 0.6, 0.6))
+    assert flat["try_settings"] == {"learning_rate": 0.001}
+
+
+def test_the_verdict_says_not_learned_in_words_when_it_did_not_learn():
+    half = heldout(["I am Quill.", "I am Quill.", "Hi, I am Quill by Lumen Labs.", "Hello."])
+    run = {"heldout": half, "diagnosis": diagnose([], None, CONFIG, 80, {"fired": True}, heldout=half,
+                                                  checks=checks_of(0.0, 0.6, 0.6))}
+    verdict = learned_verdict(run)
+    assert verdict["learned"] is False and verdict["words"].startswith("It learned only part of it: it gives “Quill”")
+    good = heldout(["I am Quill, made by Lumen Labs."] * 4)
+    assert learned_verdict({"heldout": good, "diagnosis": []}) == {
+        "learned": True, "words": "Learned: it gives “Quill” in 4 of 4, “Lumen Labs” in 4 of 4 held-back answers "
+                                  "(the base model: 0 and 0)."}
+    assert learned_verdict({"heldout": None})["learned"] is None
