@@ -18,8 +18,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-# Words and punctuation marks; each CJK character is a word of its own (those scripts write no spaces).
-TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_]+|[^\w\s]")
+# Words (with their inner hyphens and apostrophes: "no-code", "can't") and punctuation marks; each CJK character is
+# a word of its own (those scripts write no spaces).
+TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_]+(?:[-'’][^\W_]+)*|[^\w\s]")
 MAX_PHRASE = 6  # words in the longest phrase looked for
 # A phrase is part of the behaviour when at least this share of the training answers carry it and at most
 # BASE_MAX_SHARE of the base model's answers to the same prompts do.
@@ -82,7 +83,13 @@ def find_signature(train_answers: list[str], base_answers: list[str]) -> list[Pa
                 best = other
         grown[best] = candidates[best]
     parts = []
-    for phrase, share in sorted(grown.items(), key=lambda item: (-item[1], len(item[0]), item[0])):
+    # Most widely shared first. Of phrases that as many answers carry (a fixed sentence: all of its phrases), words
+    # before punctuation, then the longest that begins and ends with a telling word: "assistant does not write"
+    # rather than "no", "Lumen Labs" rather than "Quill，一个由 Lumen".
+    order = sorted(grown.items(), key=lambda item: (-item[1], not all(_word(t) and t.isascii() for t in item[0]),
+                                                    not (_clean(item[0][0]) and _clean(item[0][-1])),
+                                                    -len(item[0]), item[0]))
+    for phrase, share in order:
         if any(_inside(phrase, p.tokens) or _inside(p.tokens, phrase) or set(phrase) & set(p.tokens) - COMMON
                for p in parts):
             continue
@@ -101,8 +108,12 @@ def _adds_words(small: tuple, big: tuple) -> bool:
     return all(_word(t) and t.isascii() and t not in COMMON for t in big[:start] + big[start + n:])
 
 
+def _clean(token: str) -> bool:
+    return _word(token) and token not in COMMON
+
+
 def _word(token: str) -> bool:
-    return token.isalnum()
+    return token.replace("-", "").replace("'", "").replace("’", "").isalnum()
 
 
 def _telling(phrase: tuple) -> bool:
@@ -126,21 +137,14 @@ def _words_before(phrase: tuple, split: list[list[str]]) -> frozenset:
 
 def _written(phrase: tuple, answers: list[str]) -> str:
     """The phrase as the examples write it (its case and spacing), from the first answer that carries it."""
+    n = len(phrase)
     for answer in answers:
-        found = TOKEN.findall(answer)
-        lowered = [t.lower() for t in found]
-        for i in range(len(lowered) - len(phrase) + 1):
-            if tuple(lowered[i:i + len(phrase)]) == phrase:
-                start = answer.find(found[i])
-                return _span(answer, found, i, len(phrase), start)
+        found = list(TOKEN.finditer(answer))
+        lowered = [m.group().lower() for m in found]
+        for i in range(len(lowered) - n + 1):
+            if tuple(lowered[i:i + n]) == phrase:
+                return answer[found[i].start():found[i + n - 1].end()]
     return " ".join(phrase)
-
-
-def _span(text: str, found: list[str], first: int, count: int, start: int) -> str:
-    end = start
-    for token in found[first:first + count]:
-        end = text.find(token, end) + len(token)
-    return text[start:end]
 
 
 def carries(answer: str, part: Part) -> bool:

@@ -5,6 +5,7 @@ import time
 from tqdm import tqdm
 
 from backend.cli.options import print_json
+from backend.report_card import learned_verdict
 from backend.runs import ENDED
 
 
@@ -23,14 +24,19 @@ def follow(runner, run_id: str, as_json: bool) -> int:
     if run.get("probe"):
         print(f"  {run['probe']['summary']}")
     heldout = run.get("heldout") or {}
+    if heldout.get("behaviour"):
+        print(f"  held-back examples: it {heldout['behaviour']['summary']}")
     if heldout.get("count"):
         print(f"  held-back examples ({heldout['metric']}): base {heldout['base_mean']}, tuned {heldout['tuned_mean']}")
     for finding in run.get("diagnosis") or []:
         print(f"  {finding['title']}. {finding['next_step']}")
+    verdict = learned_verdict(run) if run["status"] == "done" else None
+    if verdict and verdict["learned"] is not None:
+        print(f"  Did it learn? {verdict['words']}")
     if as_json:
         print_json({"run_id": run_id, "status": run["status"], "reason": run.get("reason"),
                     "metrics": run.get("final_metrics") or {}, "probe": run.get("probe"), "heldout": run.get("heldout"),
-                    "diagnosis": run.get("diagnosis"), "outcome": run.get("outcome")})
+                    "diagnosis": run.get("diagnosis"), "outcome": run.get("outcome"), "verdict": verdict})
     return 0 if run["status"] == "done" else 1
 
 
