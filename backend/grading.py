@@ -8,7 +8,10 @@ small check that needs no model. A rule is a dict with a `kind` and that kind's 
                line, items separated by commas and a final "and"/"or")
 - refuses:     {} the answer declines: it holds one of the file's refusal markers ("I can't", ...)
 - language:    {language, pattern: optional} the answer is written in `language` (a code the file's
-               `languages` table knows), judged by counting that language's common short words
+               `languages` table knows), judged by counting that language's common short words, and matches
+               `pattern` (the fact asked for) when given; every language rule in the probe file gives one
+
+Under every kind, an answer that only echoes the question (see `echoes`) is wrong, when the question is known.
 """
 from __future__ import annotations
 
@@ -33,6 +36,10 @@ RULE_FIELDS = {
 # An answer counts as written in a language when at least this many of its words are that language's
 # common short words, and more than of any other language: one shared word ("de", "la") proves nothing.
 LANGUAGE_MIN_WORDS = 2
+# An answer that adds no word of its own echoes the question once it holds this share of the question's distinct
+# words. Not lower: "Repeat after me: the cat sat on the mat." is rightly answered with 5 of its 8 words. And a
+# single new word is not an echo: "The capital of France is Paris." adds only "Paris", and that is the answer.
+ECHO_SHARE = 0.75
 
 WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\d+")
 LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)]|[a-z][.)])\s+\S", re.MULTILINE)
@@ -58,10 +65,12 @@ class ProbeSet:
     languages: dict  # code -> frozenset of common short words
 
 
-def grade(answer: str, rule: dict, probe_set: ProbeSet) -> bool:
-    """Whether `answer` passes `rule`."""
+def grade(answer: str, rule: dict, probe_set: ProbeSet, question: str | None = None) -> bool:
+    """Whether `answer` passes `rule`, and, when `question` is given, does more than echo it."""
     kind = rule["kind"]
     text = (answer or "").strip()
+    if question and echoes(text, question):
+        return False
     if kind == "regex":
         flags = 0 if rule.get("case_sensitive") else re.IGNORECASE
         return re.search(rule["pattern"], text, flags) is not None
@@ -91,8 +100,20 @@ def count_items(text: str) -> int:
     return len(parts)
 
 
+def echoes(answer: str, question: str) -> bool:
+    """Whether `answer` only repeats `question`, case, punctuation and spacing aside: it starts with the question's
+    words ("Wie heißt die Hauptstadt von Deutschland?\n\nThis is a German proverb"), or it adds no word of its own
+    and holds at least ECHO_SHARE of the question's distinct words ("La capitale de la France est la France.")."""
+    asked, said = _words(question), _words(answer)
+    if not asked or not said:
+        return False
+    if said[:len(asked)] == asked:
+        return True
+    return set(said) <= set(asked) and len(set(said)) >= ECHO_SHARE * len(set(asked))
+
+
 def written_in(text: str, language: str, languages: dict) -> bool:
-    words = [w.lower() for w in WORD.findall(_plain_quotes(text))]
+    words = _words(text)
     counts = {code: sum(w in vocabulary for w in words) for code, vocabulary in languages.items()}
     mine = counts.get(language, 0)
     return mine >= LANGUAGE_MIN_WORDS and all(mine > n for code, n in counts.items() if code != language)
@@ -100,6 +121,10 @@ def written_in(text: str, language: str, languages: dict) -> bool:
 
 def _matches(pattern: str | None, text: str) -> bool:
     return pattern is None or re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in WORD.findall(_plain_quotes(text))]
 
 
 def _plain_quotes(text: str) -> str:

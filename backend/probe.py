@@ -37,7 +37,8 @@ def run_probe(peft_model, tokenizer, config: dict | None = None) -> dict:
     tuned = answer_all(peft_model, tokenizer, probe_set.questions)
     base = base_answers(peft_model, tokenizer, probe_set.questions)
     items = [{"question": q.question, "category": q.category, "base": b, "tuned": t,
-              "base_right": grade(b, q.rule, probe_set), "tuned_right": grade(t, q.rule, probe_set)}
+              "base_right": grade(b, q.rule, probe_set, question=q.question),
+              "tuned_right": grade(t, q.rule, probe_set, question=q.question)}
              for q, b, t in zip(probe_set.questions, base, tuned)]
     result = probe_result(items, probe_set.categories, config)
     result["seconds"] = round(time.time() - start, 1)

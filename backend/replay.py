@@ -67,7 +67,7 @@ def right(prompt: str, answer: str) -> bool:
     """Whether the base model's `answer` is worth rehearsing: it ended (see _cached_answers) and passes the
     prompt's rule in backend/replay_rules.yaml, if it has one. Rehearsing a wrong answer teaches it."""
     rule = load_replay_rules().get(prompt)
-    return bool(answer) and (rule is None or grade(answer, rule, load_probe_set()))
+    return bool(answer) and (rule is None or grade(answer, rule, load_probe_set(), question=prompt))
 
 
 def _cache_file(model_key: str, prompts: list[str]):

@@ -58,6 +58,12 @@ def test_a_one_word_answer_to_a_yes_or_no_question_is_rehearsed():
     assert not replay.right("Answer with only yes or no: is a car an animal?", "Yes.")
 
 
+def test_an_answer_that_echoes_its_prompt_is_not_rehearsed():
+    assert not replay.right("What is the capital of Japan?", "What is the capital of Japan? Tokyo is big.")
+    assert not replay.right("Qu'est-ce qu'un chat ?", "Qu'est-ce qu'un chat ? C'est un chat.")
+    assert replay.right("Repeat after me: the sun is bright.", "The sun is bright.")
+
+
 def test_replay_rows_leave_out_the_wrong_answers(monkeypatch):
     prompts = REPLAY_PROMPTS[:45]
     answers = {p: MEASURED.get(p, ("", False))[0] for p in prompts}
