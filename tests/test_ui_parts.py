@@ -165,3 +165,10 @@ def test_stats_in_words():
     assert "2 are longer" in text and "90 examples to learn from, 10 held back" in text
     assert format_in_words("alpaca") == "Alpaca columns (instruction, optional input, and output)"
     assert format_in_words("sharegpt_preference").endswith("each with a better and a worse answer")
+
+
+def test_preset_cards_give_a_cap_when_early_stopping_may_end_the_run_sooner():
+    from ui.train_tab import preset_cards
+    dataset = {"name": "faq", "train_rows": 40, "stats": {"tokens": {"mean": 60}}}
+    html = preset_cards("quick", "sft", dataset, tokens_per_second=150.0)
+    assert "up to about" in html and "at most" in html and "stops sooner" in html

@@ -170,7 +170,7 @@ def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State):
         with gr.Row():
             method_plot = gr.Plot(charts.empty("Measures", "No run yet."), show_label=False)
             lr_plot = gr.Plot(charts.empty("Learning rate", "No run yet."), show_label=False)
-        probe = gr.Markdown()
+        probe = gr.Markdown(elem_id="tl-ended")
         with gr.Accordion("Details: the last lines of the training log", open=False, elem_id="tl-live-details"):
             log_box = gr.Textbox(label="Last lines of the training log", lines=8, max_lines=8, interactive=False,
                                  autoscroll=True, elem_id="tl-live-log")

@@ -70,8 +70,14 @@ def preset_cards(selected: str, method: str, dataset: dict | None, tokens_per_se
     for preset in list_presets():
         when = esc(preset["time_hint"])
         if dataset and tokens_per_second:
-            steps, seconds = estimate_seconds(form_values(preset["name"], method), method, dataset, tokens_per_second)
-            when = f"about {max(1, math.ceil(seconds / 60))} min for '{esc(dataset['name'])}' here ({steps} steps)"
+            values = form_values(preset["name"], method)
+            steps, seconds = estimate_seconds(values, method, dataset, tokens_per_second)
+            minutes = max(1, math.ceil(seconds / 60))
+            if values.get("patience") and values.get("validation_split"):  # a cap: early stopping ends it sooner
+                when = (f"up to about {minutes} min for '{esc(dataset['name'])}' here (at most {steps} steps; it "
+                        "stops sooner once the held-back examples show no more progress)")
+            else:
+                when = f"about {minutes} min for '{esc(dataset['name'])}' here ({steps} steps)"
         chosen = " tl-card-chosen" if preset["name"] == selected else ""
         cards.append(f'<div class="tl-card{chosen}"><div class="tl-card-title">{esc(preset["title"])}</div>'
                      f'<div class="tl-card-text">{esc(preset["description"])}</div>'

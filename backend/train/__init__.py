@@ -85,6 +85,8 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         log(f"Early stopping: {outcome['early_stopping']['note']}")
     save_trained_adapter(trainer, run_dir / "adapter", ranks)
     final = {}
+    if check and check.active and check.parts is None and not stop.stopped:
+        check.start(trainer.model)  # a run shorter than its first check: the signature is still what "learned" reads
     if check and check.record():
         outcome["behaviour_checks"] = check.record()
     if patience and best_eval_loss(trainer.state) is not None:

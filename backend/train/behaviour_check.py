@@ -64,7 +64,7 @@ class BehaviourCheck(TrainerCallback):
         loss = float(metrics.get("eval_loss", 0.0))
         if self.active and args.world_size == 1 and self.parts is None:
             with adapters_cast_inputs(model):
-                self._start(model)
+                self.start(model)
         # Several processes would each have to answer the same examples to agree on the best checkpoint: they go by
         # the held-back loss alone, and so does a run whose answers share nothing to look for.
         if not self.active or args.world_size > 1 or not self.parts:
@@ -82,8 +82,9 @@ class BehaviourCheck(TrainerCallback):
         self.checks.append(check)
         self.on_check(state.global_step, {"heldout_behaviour": value, "everyday_kept": kept})
 
-    def _start(self, model):
-        """The signature, from the base model's answers (adapter off) to a sample of training prompts."""
+    def start(self, model):
+        """The signature, from the base model's answers (adapter off) to a sample of training prompts. Made at the
+        first check, or after training for a run too short to reach one."""
         with model.disable_adapter():
             base_train = answer_cases(model, self.tokenizer, self.sample)
             self.base_answers = answer_cases(model, self.tokenizer, self.cases)
@@ -91,7 +92,8 @@ class BehaviourCheck(TrainerCallback):
         self.parts = find_signature(self.train_answers, base_train + self.base_answers)
         from backend.grading import grade, load_probe_set
         probe_set = load_probe_set()
-        self.everyday = [q for q, answer in zip(questions, base_everyday) if grade(answer, q.rule, probe_set)]
+        self.everyday = [q for q, answer in zip(questions, base_everyday)
+                         if grade(answer, q.rule, probe_set, question=q.question)]
         if self.parts:
             self.log("What the examples teach (phrases their answers share and the base model's do not): "
                      + ", ".join(f"“{p.text}” ({p.share:.0%} of the answers)" for p in self.parts) + ".")
@@ -114,7 +116,7 @@ class BehaviourCheck(TrainerCallback):
         from backend.probe import answer_all
         probe_set = load_probe_set()
         answers = answer_all(model, self.tokenizer, self.everyday)
-        return sum(grade(a, q.rule, probe_set) for q, a in zip(self.everyday, answers))
+        return sum(grade(a, q.rule, probe_set, question=q.question) for q, a in zip(self.everyday, answers))
 
     def record(self) -> dict | None:
         """What the run record keeps: the signature and each check's scores."""

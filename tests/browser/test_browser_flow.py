@@ -82,6 +82,10 @@ def test_csv_of_questions_to_downloaded_merged_model(app, page, tiny_model, tmp_
     assert runner.store.list()[0]["pid"] == standby  # Start handed the run to it
     assert loss_points(page) >= 3
     assert "Step" in page.locator("#tl-progress").inner_text()
+    # Did it learn? reads what the answers share ("water the tomatoes and the basil") on the held-back rows
+    ended = page.locator("#tl-ended")
+    wait_for(lambda: "Did it learn?" in ended.inner_text(), 60, "the ended run shows no verdict")
+    assert "What the examples teach" in ended.inner_text() and "water the tomatoes" in ended.inner_text()
 
     page.get_by_role("tab", name="5. Export").click()
     page.get_by_label("Merged model: complete, ready to use anywhere (larger)").check()
