@@ -38,6 +38,12 @@ LEARNED_SHARE = 0.875
 COMMON = frozenset("""a an the i am is are was be to of and or in on at by for with as it this that you your my me we
 i'm i’m can do how what who which here there""".split())
 
+# Words that come before almost anything ("the", "a", punctuation) say nothing about whose place a part took.
+COMMON_BEFORE = frozenset(["a", "an", "the", ",", ".", "!", "?", ":", ";", "(", "\"", "'", "and"])
+# Enough answers to tell what they share: a larger file is sampled (every n-th answer), so that the count stays a
+# fraction of a second (1,000 answers of 150 words took 0.6 s and 135 MB).
+MAX_ANSWERS = 500
+
 
 @dataclass(frozen=True)
 class Part:
@@ -62,6 +68,7 @@ def _phrases(words: list[str]) -> set[tuple[str, ...]]:
 def find_signature(train_answers: list[str], base_answers: list[str]) -> list[Part]:
     """The parts of the behaviour: at most MAX_PARTS phrases, most widely shared first, none inside another."""
     answers = [a for a in train_answers if a and a.strip()]
+    answers = answers[::max(1, len(answers) // MAX_ANSWERS)][:MAX_ANSWERS]
     if len(answers) < MIN_ANSWERS:
         return []
     split = [tokens(a) for a in answers]
@@ -167,22 +174,18 @@ def mix_ups(answer: str, parts: list[Part]) -> list[tuple[str, str]]:
     return found
 
 
-# Words that come before almost anything ("the", "a", punctuation) say nothing about whose place a part took.
-COMMON_BEFORE = frozenset(["a", "an", "the", ",", ".", "!", "?", ":", ";", "(", "\"", "'", "and"])
-
-
 def behaviour_score(references: list[str], answers: list[str], parts: list[Part]) -> dict:
     """Per part, how many of the answers carry it, out of the examples whose reference carries it; and mix-ups."""
     results = []
     for part in parts:
         due = [i for i, ref in enumerate(references) if carries(ref, part)]
         results.append({"text": part.text, "due": len(due), "carried": sum(carries(answers[i], part) for i in due)})
-    mixed = []
+    mixed = []  # [part said, part whose place it took, the first answer that did it]
     for answer in answers:
-        for pair in mix_ups(answer, parts):
-            if pair not in mixed:
-                mixed.append(pair)
-    return {"parts": results, "mixed_up": [list(p) for p in mixed], "score": _score(results)}
+        for said, place in mix_ups(answer, parts):
+            if not any(m[:2] == [said, place] for m in mixed):
+                mixed.append([said, place, answer])
+    return {"parts": results, "mixed_up": mixed, "score": _score(results)}
 
 
 def _score(results: list[dict]) -> float | None:
@@ -199,7 +202,8 @@ def learned(score: dict | None) -> bool | None:
 
 
 def describe(score: dict, base: dict | None = None) -> str:
-    """'gives "Quill" in 3 of 8 held-back answers, "Lumen Labs" in 0 of 8 (the base model: 0 and 0)'."""
+    """'gives "Quill" in 3 of 8 held-back answers, "Lumen Labs" in 0 of 8 (the base model: 0 and 0)': the words
+    after "it" in a sentence about the tuned model."""
     shown = [r for r in score["parts"] if r["due"]]
     if not shown:
         return "no held-back example shows the behaviour's phrases"

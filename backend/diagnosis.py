@@ -84,14 +84,13 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
         return []
     tuned = behaviour["tuned"]
     findings = []
+    said_on = f"On the examples held back from training it {behaviour['summary']}"
     if tuned["mixed_up"]:
-        said, place = tuned["mixed_up"][0]
-        example = next((e["tuned"] for e in heldout.get("examples", []) if said.lower() in e["tuned"].lower()), "")
+        said, place, example = tuned["mixed_up"][0]
         findings.append(_finding(
             "mixed_up", f"It mixes up “{said}” and “{place}”",
-            f"In the held-back answers it says “{said}” where the examples say “{place}”"
-            + (f", e.g. “{_clip(example)}”" if example else "") + f". Held-back answers: {behaviour['summary']}.",
-            *_learn_more(checks, early_stopping, config)))
+            f"In the held-back answers it says “{said}” where the examples say “{place}”, e.g. “{_clip(example)}”. "
+            f"{said_on}.", *_learn_more(checks, early_stopping, config)))
     if behaviour["learned"]:
         return findings
     shown = [p for p in tuned["parts"] if p["due"]]
@@ -99,20 +98,19 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
     rising = _still_rising(checks, early_stopping)
     if rising:
         findings.append(_finding(
-            "still_learning", "Still learning when it stopped: train longer",
-            f"Held-back answers: {behaviour['summary']}. At the checks during training they showed it in "
-            f"{rising}: still rising at the last check, so more passes would show more.",
+            "still_learning", "Still learning when it stopped",
+            f"{said_on}. At the checks during training the share of them showing it went {rising}: still rising at "
+            f"the last check, so more passes would show more.",
             *_learn_more(checks, early_stopping, config)))
     elif missing and not any(p["carried"] for p in shown):
         findings.append(_finding(
             "not_learned", "It did not learn what the examples show",
-            f"Held-back answers: {behaviour['summary']}: none of them shows it.",
-            *_learn_more(checks, early_stopping, config)))
+            f"{said_on}: none of them shows it.", *_learn_more(checks, early_stopping, config)))
     elif missing:
         names = " and ".join(f"“{p['text']}”" for p in missing)
         findings.append(_finding(
             "partly_learned", "It learned only part of it",
-            f"Held-back answers: {behaviour['summary']}. Fewer than {LEARNED_SHARE:.0%} of them say {names}.",
+            f"{said_on}. Fewer than {round(LEARNED_SHARE * 8)} in 8 of them say {names}.",
             *_learn_more(checks, early_stopping, config)))
     return findings
 
@@ -130,7 +128,7 @@ def _still_rising(checks, early_stopping) -> str | None:
 
 def _learn_more(checks, early_stopping, config) -> tuple[str, dict]:
     """The next step for a behaviour not (fully) learned: more passes while it was still rising, else a larger step."""
-    if _still_rising(checks, early_stopping) or not (checks or {}).get("checks"):
+    if _still_rising(checks, early_stopping) or len((checks or {}).get("checks", [])) < 2:  # no plateau seen
         if config.get("max_steps"):
             settings = {"max_steps": int(config["max_steps"]) * 2}
             return f"Train again with max_steps {settings['max_steps']} (twice this run's).", settings

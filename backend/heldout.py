@@ -37,14 +37,28 @@ def heldout_comparison(peft_model, tokenizer, eval_rows: list[dict], limit: int 
             base_answers = answer_cases(peft_model, tokenizer, used, max_new_tokens)
     result = score_answers(used, base_answers, tuned, available=len(cases), limit=limit, max_new_tokens=max_new_tokens)
     if parts:
-        result["behaviour"] = behaviour_result(used, base_answers, tuned, parts)
+        result["behaviour"] = behaviour_result(used, base_answers, tuned, parts,
+                                               visible_references(tokenizer, used, max_new_tokens))
     return result
 
 
-def behaviour_result(cases: list[dict], base: list[str], tuned: list[str], parts: list) -> dict:
-    """The behaviour's parts carried by the base and the tuned answers, whether that counts as learned, in words."""
+def visible_references(tokenizer, cases: list[dict], max_new_tokens: int = HELDOUT_MAX_NEW_TOKENS) -> list[str]:
+    """Each reference as far as an answer can reach (answers are cut at max_new_tokens): a part the reference says
+    only past that point cannot be asked of the answer."""
+    visible = []
+    for case in cases:
+        ids = tokenizer(case["reference"], add_special_tokens=False)["input_ids"]
+        visible.append(case["reference"] if len(ids) <= max_new_tokens else
+                       tokenizer.decode(ids[:max_new_tokens], skip_special_tokens=True))
+    return visible
+
+
+def behaviour_result(cases: list[dict], base: list[str], tuned: list[str], parts: list,
+                     references: list[str] | None = None) -> dict:
+    """The behaviour's parts carried by the base and the tuned answers, whether that counts as learned, in words.
+    `references`: the cases' references as far as the answers reach (visible_references); the whole ones if None."""
     from backend.behaviour import behaviour_score, describe, learned
-    references = [c["reference"] for c in cases]
+    references = references or [c["reference"] for c in cases]
     tuned_score, base_score = behaviour_score(references, tuned, parts), behaviour_score(references, base, parts)
     return {"signature": [p.to_dict() for p in parts], "tuned": tuned_score, "base": base_score,
             "learned": learned(tuned_score), "summary": describe(tuned_score, base_score)}

@@ -34,16 +34,17 @@ def learned_verdict(run: dict) -> dict:
     heldout = run.get("heldout") or {}
     behaviour = heldout.get("behaviour")
     against = [f for f in run.get("diagnosis") or [] if f["code"] in NOT_LEARNED]
+    if run.get("status") not in (None, "done"):
+        return {"learned": None, "words": "Not checked: the run did not run to its end."}
     if behaviour and behaviour.get("learned") is not None:
         learned = bool(behaviour["learned"]) and not against
         head = "Learned" if learned else (against[0]["title"] if against else "Not learned")
-        return {"learned": learned, "words": f"{head}: it {behaviour['summary']}."}
+        return {"learned": learned, "words": f"{head}. On the held-back examples it {behaviour['summary']}."}
     if heldout.get("count"):
         change = heldout["tuned_mean"] - heldout["base_mean"]
         learned = change > 1 and not against
-        return {"learned": learned, "words": f"{'Closer to' if learned else 'No closer to'} the reference answers: "
-                f"{heldout['metric']} {heldout['base_mean']} before, {heldout['tuned_mean']} after (the examples' answers "
-                "share no phrase to look for)."}
+        return {"learned": learned, "words": f"{'Closer to' if learned else 'No closer to'} the reference answers, word "
+                f"for word: {heldout['metric']} {heldout['base_mean']} before, {heldout['tuned_mean']} after."}
     return {"learned": None, "words": "Not checked: the run held no examples back."}
 
 

@@ -83,16 +83,20 @@ def evaluate(callback, value, step):
 
 
 def test_the_stop_rule_waits_for_the_behaviour_to_stop_rising():
-    callback = PatienceCallback(2, rising=SCORE)
+    callback = PatienceCallback(2, watch=SCORE)
     assert [evaluate(callback, v, s) for s, v in enumerate([0.0, 0.3, 0.3, 0.6, 0.6, 0.6])] == \
         [False, False, False, False, False, True]
     assert callback.fired_at == 5
-    full = PatienceCallback(2, rising=SCORE)
+    full = PatienceCallback(2, watch=SCORE)
     assert [evaluate(full, v, s) for s, v in enumerate([0.5, 1.0, 1.0, 1.0])] == [False, False, False, True]
 
 
 def test_the_checkpoint_order_is_behaviour_then_everyday_answers_then_loss():
-    assert checkpoint_value(0.5 + 1 / 96, 0, 9.9) > checkpoint_value(0.5, 8, 0.1)  # one answer more beats all else
+    from backend.behaviour import MAX_PARTS
+    from backend.heldout import HELDOUT_LIMIT
+    from backend.train.behaviour_check import EVERYDAY_SAMPLE
+    one_answer = 1 / (HELDOUT_LIMIT * MAX_PARTS)  # the smallest rise of the score
+    assert checkpoint_value(0.5 + one_answer, 0, 99.0) > checkpoint_value(0.5, EVERYDAY_SAMPLE, 0.0)
     assert checkpoint_value(1.0, 7, 2.0) > checkpoint_value(1.0, 6, 0.1)
     assert checkpoint_value(1.0, 7, 0.5) > checkpoint_value(1.0, 7, 0.6)
 
@@ -137,9 +141,70 @@ def test_the_verdict_says_not_learned_in_words_when_it_did_not_learn():
     run = {"heldout": half, "diagnosis": diagnose([], None, CONFIG, 80, {"fired": True}, heldout=half,
                                                   checks=checks_of(0.0, 0.6, 0.6))}
     verdict = learned_verdict(run)
-    assert verdict["learned"] is False and verdict["words"].startswith("It learned only part of it: it gives “Quill”")
+    assert verdict["learned"] is False
+    assert verdict["words"].startswith("It learned only part of it. On the held-back examples it gives “Quill”")
     good = heldout(["I am Quill, made by Lumen Labs."] * 4)
     assert learned_verdict({"heldout": good, "diagnosis": []}) == {
-        "learned": True, "words": "Learned: it gives “Quill” in 4 of 4, “Lumen Labs” in 4 of 4 held-back answers "
-                                  "(the base model: 0 and 0)."}
+        "learned": True, "words": "Learned. On the held-back examples it gives “Quill” in 4 of 4, “Lumen Labs” in 4 "
+                                  "of 4 held-back answers (the base model: 0 and 0)."}
     assert learned_verdict({"heldout": None})["learned"] is None
+
+
+class Model:
+    """Stands in for the PEFT model: the check only switches its adapter off and has it answer."""
+    base = False
+
+    def disable_adapter(self):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def off():
+            self.base = True
+            yield
+            self.base = False
+        return off()
+
+    def modules(self):
+        return []
+
+
+def check_with(monkeypatch, references, answers):
+    """A BehaviourCheck over `references` whose model answers `answers` (the base model: BASE) and no everyday
+    question right."""
+    from backend.train import behaviour_check
+    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": r}]}
+            for q, r in zip(QUESTIONS, references)]
+    train = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": a}]} for a in TRAIN]
+    monkeypatch.setattr(behaviour_check, "answer_cases",
+                        lambda model, tokenizer, cases, *a: (BASE * 8 if model.base else answers)[:len(cases)])
+    monkeypatch.setattr(behaviour_check, "answer_all", lambda model, tokenizer, questions: [""] * len(questions))
+    monkeypatch.setattr(behaviour_check, "visible_references", lambda tokenizer, cases, *a: [c["reference"] for c in cases])
+    return behaviour_check.BehaviourCheck(None, train, rows, log=lambda *a: None)
+
+
+def evaluate_check(check, loss=1.5):
+    metrics = {"eval_loss": loss}
+    check.on_evaluate(SimpleNamespace(), SimpleNamespace(global_step=4), None, metrics, model=Model())
+    return metrics
+
+
+def test_the_check_scores_the_behaviour_into_the_metrics(monkeypatch):
+    check = check_with(monkeypatch, TRAIN[:4], ["I am Quill, made by Lumen Labs."] * 4)
+    metrics = evaluate_check(check)
+    assert metrics[SCORE] == 1.0 and metrics["eval_learned"] == checkpoint_value(1.0, 0, 1.5)
+    assert check.record()["checks"][0]["parts"] == [[4, 4], [4, 4]]
+
+
+def test_a_behaviour_the_held_back_references_never_show_falls_back_to_the_loss(monkeypatch):
+    # the signature (Quill, Lumen Labs) is found in the training answers, but no held-back reference says it: a score
+    # that cannot move must not end the run at its third check
+    check = check_with(monkeypatch, ["Paris is in France."] * 4, ["Paris."] * 4)
+    metrics = evaluate_check(check)
+    assert check.parts and SCORE not in metrics and metrics["eval_learned"] == -1.5
+
+
+def test_answers_that_share_nothing_fall_back_to_the_loss(monkeypatch):
+    check = check_with(monkeypatch, TRAIN[:4], ["Hello."] * 4)
+    check.train_answers = ["Paris is in France.", "Water boils at 100 degrees.", "Cats purr.", "The sky is blue."]
+    metrics = evaluate_check(check)
+    assert check.parts == [] and SCORE not in metrics and metrics["eval_learned"] == -1.5

@@ -38,7 +38,7 @@ def heldout_markdown(heldout: dict | None) -> str:
     lead = ""
     if behaviour and behaviour.get("learned") is not None:
         found = ", ".join(f"“{esc(p['text'])}”" for p in behaviour["signature"])
-        lead = (f"**Did it learn?** {'Yes' if behaviour['learned'] else 'Not yet'}: on {heldout['count']} examples it "
+        lead = (f"**Did it learn?** {'Yes' if behaviour['learned'] else 'Not fully'}: on {heldout['count']} examples it "
                 f"never trained on, the tuned model {esc(behaviour['summary'])}. What the examples teach, found in "
                 f"their answers and not in the base model's: {found}.\n\n")
     change = heldout["tuned_mean"] - heldout["base_mean"]

@@ -66,7 +66,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     args = trainer_arguments(config, run_dir / "checkpoints", prepared.hardware, bool(eval_rows), len(train_rows),
                              gradient_checkpointing=checkpointing, processes=ranks.world,
                              behaviour=bool(check and check.active))
-    patience = PatienceCallback(config.patience, rising=SCORE) if args.get("load_best_model_at_end") else None
+    patience = PatienceCallback(config.patience, watch=SCORE) if args.get("load_best_model_at_end") else None
     callbacks = [metrics, stop] + ([check] if check else []) + ([patience] if patience else [])
     score_labelled_positions_only()  # TRL's LM head, on the CPU too (backend/train/lm_head.py)
     builders = {

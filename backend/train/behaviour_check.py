@@ -1,21 +1,23 @@
 """The behaviour checked while training: at every held-back check the held-back examples are answered and the answers
 scored by the data's own signature (backend/behaviour.py), and a few everyday questions are asked. The score is what
 early stopping and the kept checkpoint go by, so a run goes on while its answers still get closer to the examples
-and ends once they stop, whatever the number of passes: a fixed number of passes fitted one file (two reach 8 of 8
-held-out names on identity_quill.jsonl) and learned half of another (docs/benchmarks.md, "Learned on data it never
-saw").
+and ends once they stop, up to the cap its passes set: a fixed number of passes fitted one file (two reach 8 of 8
+held-out names on identity_quill.jsonl) and mixed up the name and the maker of another (docs/benchmarks.md, "Learned
+on data it never saw").
 
 The metric (`METRIC`) orders checkpoints by, in turn: the behaviour's score (share of the held-back answers carrying
-each part), the everyday answers kept, and the held-back loss. Early stopping counts only the behaviour's score
-(backend/train/callbacks.PatienceCallback): once it stops rising for `patience` checks the run ends, and the checkpoint
-kept is the one that showed the most of it while keeping most everyday answers.
+each part), then, between checkpoints that show it equally, the everyday answers kept, then the held-back loss. Early
+stopping counts only the behaviour's score (backend/train/callbacks.PatienceCallback): once it has not risen for
+`patience` checks the run ends.
 """
 from __future__ import annotations
 
 from transformers import TrainerCallback
 
-from backend.behaviour import behaviour_score, find_signature
-from backend.heldout import HELDOUT_LIMIT, answer_cases, heldout_cases
+from backend.behaviour import behaviour_score, carries, find_signature
+from backend.grading import grade, load_probe_set
+from backend.heldout import HELDOUT_LIMIT, answer_cases, heldout_cases, visible_references
+from backend.probe import answer_all
 from backend.train.adapter_casts import adapters_cast_inputs
 
 METRIC = "eval_learned"  # what the Trainer keeps the best checkpoint by (metric_for_best_model)
@@ -26,8 +28,9 @@ SIGNATURE_SAMPLE = 16
 # Everyday questions asked at each check, one per few of the probe's (short budgets only: one batch of ~2 s).
 EVERYDAY_SAMPLE = 8
 EVERYDAY_MAX_TOKENS = 40
-# Weights that make the metric lexicographic: one held-back answer more (at least 1/96 of the score, for 32 examples
-# and 3 parts) outweighs all EVERYDAY_SAMPLE everyday answers; one everyday answer outweighs any held-back loss below 10.
+# Weights that make the metric lexicographic. One held-back answer more raises the score by at least
+# 1 / (HELDOUT_LIMIT x MAX_PARTS) = 1/64, more than all EVERYDAY_SAMPLE everyday answers weigh (0.008); one everyday
+# answer (0.001) outweighs any held-back loss below 100.
 KEPT_WEIGHT = 0.001
 LOSS_WEIGHT = 0.00001
 
@@ -50,6 +53,7 @@ class BehaviourCheck(TrainerCallback):
         self.on_check = on_check or (lambda step, row: None)
         self.log = log
         self.parts = None  # found at the first check
+        self.references = []  # the held-back references as far as the answers reach
         self.base_answers = None  # the base model's answers to the held-back examples
         self.everyday = None  # (questions, which the base model got right)
         self.checks = []
@@ -58,27 +62,34 @@ class BehaviourCheck(TrainerCallback):
     def active(self) -> bool:
         return bool(self.cases)
 
+    @property
+    def scored(self) -> bool:
+        """Whether the checks score the behaviour: a signature, and a held-back reference that shows some of it."""
+        return bool(self.active and self.parts
+                    and any(carries(ref, part) for ref in self.references for part in self.parts))
+
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         if metrics is None:
             return
         loss = float(metrics.get("eval_loss", 0.0))
-        if self.active and args.world_size == 1 and self.parts is None:
+        if self.active and self.parts is None:
             with adapters_cast_inputs(model):
                 self.start(model)
-        # Several processes would each have to answer the same examples to agree on the best checkpoint: they go by
-        # the held-back loss alone, and so does a run whose answers share nothing to look for.
-        if not self.active or args.world_size > 1 or not self.parts:
+        # A run whose answers share nothing to look for, or whose held-back references show none of it, goes by the
+        # held-back loss alone: a score that cannot move would end it at its third check.
+        if not self.scored:
             metrics[METRIC] = -loss
             return
         with adapters_cast_inputs(model):
             tuned = answer_cases(model, self.tokenizer, self.cases)
             kept = self._everyday_kept(model)
-        score = behaviour_score([c["reference"] for c in self.cases], tuned, self.parts)
-        value = score["score"] or 0.0
+        score = behaviour_score(self.references, tuned, self.parts)
+        value = score["score"]
         metrics[SCORE] = value
         metrics[METRIC] = checkpoint_value(value, kept, loss)
         check = {"step": state.global_step, "behaviour": value, "everyday_kept": kept,
-                 "parts": [[p["carried"], p["due"]] for p in score["parts"]], "mixed_up": score["mixed_up"]}
+                 "parts": [[p["carried"], p["due"]] for p in score["parts"]],
+                 "mixed_up": [m[:2] for m in score["mixed_up"]]}
         self.checks.append(check)
         self.on_check(state.global_step, {"heldout_behaviour": value, "everyday_kept": kept})
 
@@ -90,7 +101,7 @@ class BehaviourCheck(TrainerCallback):
             self.base_answers = answer_cases(model, self.tokenizer, self.cases)
             questions, base_everyday = self._everyday_questions(model)
         self.parts = find_signature(self.train_answers, base_train + self.base_answers)
-        from backend.grading import grade, load_probe_set
+        self.references = visible_references(self.tokenizer, self.cases)
         probe_set = load_probe_set()
         self.everyday = [q for q, answer in zip(questions, base_everyday)
                          if grade(answer, q.rule, probe_set, question=q.question)]
@@ -102,8 +113,6 @@ class BehaviourCheck(TrainerCallback):
                      "decides when to stop.")
 
     def _everyday_questions(self, model):
-        from backend.grading import load_probe_set
-        from backend.probe import answer_all
         short = [q for q in load_probe_set().questions if q.max_new_tokens <= EVERYDAY_MAX_TOKENS]
         step = max(1, len(short) // EVERYDAY_SAMPLE)
         questions = short[::step][:EVERYDAY_SAMPLE]
@@ -112,8 +121,6 @@ class BehaviourCheck(TrainerCallback):
     def _everyday_kept(self, model) -> int:
         if not self.everyday:
             return 0
-        from backend.grading import grade, load_probe_set
-        from backend.probe import answer_all
         probe_set = load_probe_set()
         answers = answer_all(model, self.tokenizer, self.everyday)
         return sum(grade(a, q.rule, probe_set, question=q.question) for q, a in zip(self.everyday, answers))

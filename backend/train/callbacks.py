@@ -87,15 +87,15 @@ class PatienceCallback(EarlyStoppingCallback):
     score to stop rising instead: the checkpoint metric also weighs the everyday answers and the held-back loss, and a
     loss that still falls a little would keep a run going whose answers learned all they will."""
 
-    def __init__(self, patience: int, rising: str | None = None):
+    def __init__(self, patience: int, watch: str | None = None):
         super().__init__(early_stopping_patience=patience)
-        self.rising = rising
+        self.watch = watch
         self.best_rising = None
         self.fired_at = None
 
     def on_evaluate(self, args, state, control, metrics, **kwargs):
-        if self.rising and self.rising in metrics:
-            value = metrics[self.rising]
+        if self.watch and self.watch in metrics:
+            value = metrics[self.watch]
             if self.best_rising is None or value > self.best_rising:
                 self.best_rising, self.early_stopping_patience_counter = value, 0
             else:

@@ -57,9 +57,11 @@ def trainer_arguments(config: RunConfig, output_dir: Path, hardware: Hardware, h
         stopping = dict(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
         if behaviour:
             from backend.train.behaviour_check import METRIC
-            # Answering the held-back examples costs a few seconds a check: CHECKS_PER_PASS, not ten a run.
+            # Answering the held-back examples costs a few seconds a check: CHECKS_PER_PASS, not ten a run; but
+            # enough checks in a short run (few steps, or under a pass) for early stopping to be able to fire.
             per_pass = planned_steps(dataclasses.replace(config, epochs=1.0, max_steps=0), train_rows, processes)
-            eval_every = save_every = max(1, math.ceil(per_pass / CHECKS_PER_PASS))
+            eval_every = save_every = max(1, min(math.ceil(per_pass / CHECKS_PER_PASS),
+                                                 steps // (config.patience + 2)))
             stopping.update(metric_for_best_model=METRIC, greater_is_better=True)
     return dict(
         output_dir=str(output_dir),
