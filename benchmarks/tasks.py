@@ -381,10 +381,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", metavar="NAME", help="Only these tasks (file names without .yaml).")
     parser.add_argument("--seeds", type=int, default=1, choices=range(1, len(SEEDS) + 1),
                         help=f"How many seeds, taken in this order: {', '.join(map(str, SEEDS))}.")
+    parser.add_argument("--skip-seeds", type=int, default=0, metavar="N",
+                        help="Leave out the first N seeds of that order (to add seeds to an earlier run).")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="A setting passed to every train call (repeat for several).")
     parser.add_argument("--out", type=Path, help="Where to write every run's raw results (JSON).")
+    parser.add_argument("--table", type=Path, nargs="+", metavar="FILE",
+                        help="Train nothing: print the table of earlier runs' raw results (several files: their "
+                             "seeds side by side).")
     args = parser.parse_args(argv)
+    if args.table:
+        print_table([r for path in args.table for r in json.loads(path.read_text())])
+        return 0
     if any(o.split("=", 1)[0].strip() == "seed" for o in args.overrides):
         parser.error("the seed comes from --seeds; leave it out of --set")
     try:
@@ -395,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="tasks-"))
     os.environ["TUNELOOP_HOME"] = str(home / "home")
     out = args.out or home / "tasks-results.json"
-    seeds = SEEDS[:args.seeds]
+    seeds = SEEDS[args.skip_seeds:args.skip_seeds + args.seeds]
     print(f"{len(tasks)} task(s) x {len(seeds)} seed(s) ({', '.join(map(str, seeds))}), quick preset"
           + (f", --set {' '.join(args.overrides)}" if args.overrides else "") + f"; workspace {home}", flush=True)
     results = {}
@@ -406,13 +414,19 @@ def main(argv: list[str] | None = None) -> int:
             results.setdefault(task.name, []).append(result)
             print(run_line(result), flush=True)
             out.write_text(json.dumps([r for rs in results.values() for r in rs], ensure_ascii=False, indent=1))
+    print_table([r for rs in results.values() for r in rs])
+    print(f"\nraw results: {out}")
+    return 0
+
+
+def print_table(results: list[dict]):
+    """One Markdown row per task, its seeds side by side."""
     print("\n| task | behaviour learned (x of 8, each part) | strict probe kept | steps | seconds | report card's "
           "verdict | verdict agrees with the rule |")
     print("|---|---|---|---|---|---|---|")
-    for task in tasks:
-        print(table_row(task, results[task.name]))
-    print(f"\nraw results: {out}")
-    return 0
+    names = list(dict.fromkeys(r["task"] for r in results))
+    for task in load_tasks(names):
+        print(table_row(task, [r for r in results if r["task"] == task.name]))
 
 
 if __name__ == "__main__":
