@@ -33,7 +33,11 @@ LONGER_KEEPS = 0.95
 # examples' language: 提供 ("provide") in 58% of LLaMA-Factory's identity.json answers, mostly Chinese.
 MAX_PARTS = 2
 # Learned: every part is carried by at least this share of the held-back answers that should carry it (7 of 8).
+# On fewer than 8 (a 40-row file holds 4 back) one miss is allowed from 4 on: 4 of 5 is what 7 of 8 looks like on a
+# handful, and requiring 5 of 5 called runs "partly learned" whose 8 reworded questions gave 8 and 7 of 8
+# (identity_zh, docs/benchmarks.md).
 LEARNED_SHARE = 0.875
+ONE_MISS_FROM = 4
 # Words too common to be a behaviour on their own (a part must hold at least one other token).
 COMMON = frozenset("""a an the i am is are was be to of and or in on at by for with as it this that you your my me we
 i'm i’m can do how what who which here there""".split())
@@ -195,10 +199,15 @@ def _score(results: list[dict]) -> float | None:
 
 
 def learned(score: dict | None) -> bool | None:
-    """Every part in at least LEARNED_SHARE of the answers due to carry it, and no mix-up; None: nothing to judge."""
+    """Every part in enough of the answers due to carry it, and no mix-up; None: nothing to judge."""
     if not score or score.get("score") is None:
         return None
-    return not score["mixed_up"] and all(r["carried"] >= LEARNED_SHARE * r["due"] for r in score["parts"] if r["due"])
+    return not score["mixed_up"] and all(enough(r["carried"], r["due"]) for r in score["parts"] if r["due"])
+
+
+def enough(carried: int, due: int) -> bool:
+    """Whether `carried` of `due` answers showing a part counts as learned (LEARNED_SHARE, one miss from ONE_MISS_FROM)."""
+    return carried >= LEARNED_SHARE * due or (due >= ONE_MISS_FROM and carried >= due - 1)
 
 
 def describe(score: dict, base: dict | None = None) -> str:

@@ -78,7 +78,7 @@ NOT_LEARNED = ("mixed_up", "still_learning", "partly_learned", "not_learned")
 def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
     """Whether the held-back answers show what the examples teach (backend/behaviour.py): mixed up, still learning
     when the run ended, learned only part of it, or not at all."""
-    from backend.behaviour import LEARNED_SHARE
+    from backend.behaviour import enough
     behaviour = (heldout or {}).get("behaviour")
     if not behaviour or behaviour.get("learned") is None:
         return []
@@ -94,7 +94,7 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
     if behaviour["learned"]:
         return findings
     shown = [p for p in tuned["parts"] if p["due"]]
-    missing = [p for p in shown if p["carried"] < LEARNED_SHARE * p["due"]]
+    missing = [p for p in shown if not enough(p["carried"], p["due"])]
     rising = _still_rising(checks, early_stopping)
     if rising:
         findings.append(_finding(
@@ -110,7 +110,7 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
         names = " and ".join(f"“{p['text']}”" for p in missing)
         findings.append(_finding(
             "partly_learned", "It learned only part of it",
-            f"{said_on}. Fewer than {round(LEARNED_SHARE * 8)} in 8 of them say {names}.",
+            f"{said_on}: too few of them say {names}.",
             *_learn_more(checks, early_stopping, config)))
     return findings
 

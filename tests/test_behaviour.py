@@ -208,3 +208,10 @@ def test_answers_that_share_nothing_fall_back_to_the_loss(monkeypatch):
     check.train_answers = ["Paris is in France.", "Water boils at 100 degrees.", "Cats purr.", "The sky is blue."]
     metrics = evaluate_check(check)
     assert check.parts == [] and SCORE not in metrics and metrics["eval_learned"] == -1.5
+
+
+def test_learned_asks_7_of_8_and_allows_one_miss_in_a_handful():
+    from backend.behaviour import enough
+    assert enough(7, 8) and not enough(6, 8) and enough(14, 16) and not enough(13, 16)
+    assert enough(4, 5) and enough(3, 4) and not enough(3, 5)
+    assert enough(3, 3) and not enough(2, 3)
