@@ -172,3 +172,12 @@ def test_preset_cards_give_a_cap_when_early_stopping_may_end_the_run_sooner():
     dataset = {"name": "faq", "train_rows": 40, "stats": {"tokens": {"mean": 60}}}
     html = preset_cards("quick", "sft", dataset, tokens_per_second=150.0)
     assert "up to about" in html and "at most" in html and "stops sooner" in html
+
+
+def test_the_sft_measures_draw_the_behaviour_at_each_check():
+    rows = [{"step": s, "token_accuracy": 0.5 + s / 100} for s in range(1, 9)]
+    rows += [{"step": 4, "heldout_behaviour": 0.25, "everyday_kept": 7}, {"step": 8, "heldout_behaviour": 0.75,
+                                                                          "everyday_kept": 7}]
+    fig = charts.method_figure(rows, "sft")
+    (behaviour,) = [trace for trace in fig.data if trace.name.startswith("held-back answers")]
+    assert list(behaviour.x) == [4, 8] and list(behaviour.y) == [0.25, 0.75]

@@ -95,14 +95,15 @@ def overlay_figure(runs: list[tuple[str, list[dict]]], log: bool = False) -> go.
 
 
 METHOD_SERIES = {
-    "sft": [("token_accuracy", "next words guessed right (training)")],
+    "sft": [("token_accuracy", "next words guessed right (training)"),
+            ("heldout_behaviour", "held-back answers showing what the examples teach")],
     "dpo": [("rewards_chosen", "better answer"), ("rewards_rejected", "worse answer"),
             ("rewards_margin", "margin (better minus worse)"), ("eval_rewards_margin", "margin, held back")],
     "kto": [("rewards_chosen", "good answers"), ("rewards_rejected", "bad answers"),
             ("rewards_margin", "margin (good minus bad)"), ("kl", "distance from the start (KL)")],
 }
 ACCURACY = {"dpo": ("rewards_accuracy", "pairs ranked right"), "kto": ("rewards_accuracy", "answers ranked right")}
-METHOD_TITLES = {"sft": "Next words guessed right", "dpo": "Rewards: how much more the model likes the better answer",
+METHOD_TITLES = {"sft": "Next words guessed right, and what the held-back answers show", "dpo": "Rewards: how much more the model likes the better answer",
                  "kto": "Rewards: good against bad answers"}
 
 
