@@ -29,7 +29,8 @@ def preferred(db, run_id: str) -> list[dict]:
 def learned_verdict(run: dict) -> dict:
     """Did it learn? {"learned": True/False/None (nothing to judge by), "words": one sentence}, from a run record or
     the summary `train --json` prints. The behaviour decides (backend/behaviour.py: what share of the held-back answers
-    show what the examples teach, and no finding that says otherwise); chrF only where the examples share no phrase."""
+    show what the examples teach, and no finding that says otherwise). Where the examples share no phrase there is
+    nothing to count, and chrF alone does not make a verdict: `learned` is None, and the words say how close it got."""
     from backend.diagnosis import NOT_LEARNED
     heldout = run.get("heldout") or {}
     behaviour = heldout.get("behaviour")
@@ -41,10 +42,11 @@ def learned_verdict(run: dict) -> dict:
         head = "Learned" if learned else (against[0]["title"] if against else "Not learned")
         return {"learned": learned, "words": f"{head}. On the held-back examples it {behaviour['summary']}."}
     if heldout.get("count"):
-        change = heldout["tuned_mean"] - heldout["base_mean"]
-        learned = change > 1 and not against
-        return {"learned": learned, "words": f"{'Closer to' if learned else 'No closer to'} the reference answers, word "
-                f"for word: {heldout['metric']} {heldout['base_mean']} before, {heldout['tuned_mean']} after."}
+        # chrF alone cannot say it: a playful style learned in 2 of 8 answers still rose from 27.6 to 30.2.
+        closer = "closer to" if heldout["tuned_mean"] - heldout["base_mean"] > 1 else "no closer to"
+        return {"learned": None, "words": f"Not measured: the examples' answers share no phrase that the base model's "
+                f"lack, so there is nothing to count in the held-back answers. Word for word they are {closer} the "
+                f"references ({heldout['metric']} {heldout['base_mean']} before, {heldout['tuned_mean']} after)."}
     return {"learned": None, "words": "Not checked: the run held no examples back."}
 
 

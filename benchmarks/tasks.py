@@ -331,7 +331,7 @@ def run_task(task: Task, data: Path, rows: int, seed: int, overrides: list[str])
     verdict = verdict_of(summary)
     result.update(answers=[{"question": q, "answer": a, "parts": g} for q, a, g in zip(task.heldout, outputs, grades)],
                   carried=carried, asked=len(task.heldout), rule_learned=rule_learned, verdict=verdict,
-                  agrees=None if verdict is None else bool(verdict["learned"]) == rule_learned)
+                  agrees=None if verdict is None or verdict["learned"] is None else verdict["learned"] == rule_learned)
     return result
 
 

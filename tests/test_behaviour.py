@@ -215,3 +215,11 @@ def test_learned_asks_7_of_8_and_allows_one_miss_in_a_handful():
     assert enough(7, 8) and not enough(6, 8) and enough(14, 16) and not enough(13, 16)
     assert enough(4, 5) and enough(3, 4) and not enough(3, 5)
     assert enough(3, 3) and not enough(2, 3)
+
+
+def test_without_a_phrase_to_count_the_verdict_claims_nothing():
+    heldout = {"count": 8, "metric": "chrF", "base_mean": 27.55, "tuned_mean": 30.17, "examples": []}
+    verdict = learned_verdict({"status": "done", "heldout": heldout, "diagnosis": []})
+    assert verdict["learned"] is None and verdict["words"].startswith("Not measured")
+    assert "closer to the references (chrF 27.55 before, 30.17 after)" in verdict["words"]
+    assert learned_verdict({"status": "stopped", "heldout": heldout})["words"].startswith("Not checked")
