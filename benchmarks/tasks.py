@@ -331,7 +331,8 @@ def run_task(task: Task, data: Path, rows: int, seed: int, overrides: list[str])
     verdict = verdict_of(summary)
     result.update(answers=[{"question": q, "answer": a, "parts": g} for q, a, g in zip(task.heldout, outputs, grades)],
                   carried=carried, asked=len(task.heldout), rule_learned=rule_learned, verdict=verdict,
-                  agrees=None if verdict is None or verdict["learned"] is None else verdict["learned"] == rule_learned)
+                  agrees=None)
+    result["agrees"] = agreement(result)
     return result
 
 
@@ -358,6 +359,12 @@ def with_spread(values: list) -> str:
     return f"{shown} ({low:g}-{high:g})" if low != high else f"{shown} (all {low:g})"
 
 
+def agreement(result: dict) -> bool | None:
+    """Whether the report card's verdict says what the rule says; None where it made none."""
+    verdict = result.get("verdict")
+    return None if verdict is None or verdict["learned"] is None else verdict["learned"] == result["rule_learned"]
+
+
 def table_row(task: Task, results: list[dict]) -> str:
     done = [r for r in results if r["status"] == "done"]
     if not done:
@@ -371,7 +378,7 @@ def table_row(task: Task, results: list[dict]) -> str:
     steps = with_spread([(r["summary"].get("metrics") or {}).get("steps") for r in done])
     seconds = with_spread([round(r["seconds"]) for r in done])
     verdicts = "; ".join("n/a" if r["verdict"] is None else r["verdict"]["words"] for r in done)
-    agrees = ", ".join("n/a" if r["agrees"] is None else "yes" if r["agrees"] else "no" for r in done)
+    agrees = ", ".join({None: "n/a", True: "yes", False: "no"}[agreement(r)] for r in done)
     failed = f" ({len(results) - len(done)} run(s) failed)" if len(done) < len(results) else ""
     return f"| {task.name}{failed} | {learned} | {kept} | {steps} | {seconds} | {verdicts} | {agrees} |"
 
@@ -389,9 +396,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", type=Path, nargs="+", metavar="FILE",
                         help="Train nothing: print the table of earlier runs' raw results (several files: their "
                              "seeds side by side).")
+    parser.add_argument("--verdicts-now", action="store_true",
+                        help="With --table: the report card's verdicts as the card words them now, from each run's "
+                             "stored summary (not as they were printed when the run ended).")
     args = parser.parse_args(argv)
     if args.table:
-        print_table([r for path in args.table for r in json.loads(path.read_text())])
+        results = [r for path in args.table for r in json.loads(path.read_text())]
+        for r in results if args.verdicts_now else []:
+            if r["status"] == "done":
+                r["verdict"] = verdict_of(r["summary"])
+        print_table(results)
         return 0
     if any(o.split("=", 1)[0].strip() == "seed" for o in args.overrides):
         parser.error("the seed comes from --seeds; leave it out of --set")
