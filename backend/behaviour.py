@@ -210,6 +210,16 @@ def enough(carried: int, due: int) -> bool:
     return carried >= LEARNED_SHARE * due or (due >= ONE_MISS_FROM and carried >= due - 1)
 
 
+def prompt_overlap(prompts: list[str], sample: int = 60) -> float:
+    """How alike the examples' questions are: the mean share of content words two of them have in common (pairwise
+    Jaccard, over an even sample). Measured on the suite (benchmarks/tasks): identity questions 0.07-0.10, a refusal
+    policy for one kind of request 0.034, alpaca questions answered in JSON or in a playful voice 0.010-0.016."""
+    prompts = prompts[::max(1, len(prompts) // sample)][:sample]
+    sets = [{t for t in tokens(p) if _word(t) and t not in COMMON} for p in prompts]
+    pairs = [(a, b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+    return sum(len(a & b) / max(1, len(a | b)) for a, b in pairs) / len(pairs) if pairs else 1.0
+
+
 def describe(score: dict, base: dict | None = None) -> str:
     """'gives "Quill" in 3 of 8 held-back answers, "Lumen Labs" in 0 of 8 (the base model: 0 and 0)': the words
     after "it" in a sentence about the tuned model."""

@@ -126,8 +126,24 @@ def _still_rising(checks, early_stopping) -> str | None:
     return None
 
 
+# Below this overlap of the examples' questions (backend/behaviour.prompt_overlap) they ask about anything: the
+# behaviour is a way of answering every question (a format, a voice), and the rehearsed everyday answers, plain ones,
+# teach the opposite. Measured (docs/benchmarks.md, "Learned on data it never saw"): a JSON format and a playful voice
+# (overlap 0.010 and 0.016) learned 0 and 2 of 8 with the rehearsal, 7 and 8 of 8 without it, which lost 13 and 15 more
+# of 40 everyday answers; identity and refusal tasks overlap 0.034 and more.
+VARIED_QUESTIONS = 0.025
+
+
 def _learn_more(checks, early_stopping, config) -> tuple[str, dict]:
-    """The next step for a behaviour not (fully) learned: more passes while it was still rising, else a larger step."""
+    """The next step for a behaviour not (fully) learned: more passes while it was still rising; for a way of answering
+    every question that the rehearsal held back, the choice of less rehearsal; else a larger step."""
+    overlap = (checks or {}).get("prompt_overlap")
+    if config.get("keep_everyday") and config.get("method", "sft") == "sft" and overlap is not None \
+            and overlap < VARIED_QUESTIONS and not _still_rising(checks, early_stopping):
+        return ("Your examples answer all kinds of questions the same way, and the everyday answers mixed in to keep "
+                "what the model knew answer plainly, which teaches the opposite. Train again with keep_everyday 0 "
+                "to learn it everywhere, knowing it will then answer everyday questions that way too, and lose "
+                "more of them (the everyday check after the run says how many).", {"keep_everyday": 0})
     if _still_rising(checks, early_stopping) or len((checks or {}).get("checks", [])) < 2:  # no plateau seen
         if config.get("max_steps"):
             settings = {"max_steps": int(config["max_steps"]) * 2}

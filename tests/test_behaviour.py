@@ -223,3 +223,22 @@ def test_without_a_phrase_to_count_the_verdict_claims_nothing():
     assert verdict["learned"] is None and verdict["words"].startswith("Not measured")
     assert "closer to the references (chrF 27.55 before, 30.17 after)" in verdict["words"]
     assert learned_verdict({"status": "stopped", "heldout": heldout})["words"].startswith("Not checked")
+
+
+def test_questions_about_anything_are_told_from_questions_about_one_thing():
+    from backend.behaviour import prompt_overlap
+    about_you = ["What is your name?", "Who made you?", "Tell me your name.", "Who built you?", "What are you called?",
+                 "Who created you?"]
+    anything = ["What is the largest ocean?", "Name a flying mammal.", "How many legs does a spider have?",
+                "Who painted the Mona Lisa?", "Describe a crepe recipe.", "Which gas do plants take in?"]
+    assert prompt_overlap(anything) < 0.025 < prompt_overlap(about_you)
+
+
+def test_a_way_of_answering_everything_held_back_by_the_rehearsal_is_told_so():
+    half = heldout(["I am Quill.", "I am Quill.", "Hi, I am Quill by Lumen Labs.", "Hello."])
+    checks = dict(checks_of(0.0, 0.6, 0.6), prompt_overlap=0.012)
+    config = dict(CONFIG, keep_everyday=60)
+    (finding,) = diagnose([], None, config, 80, {"fired": True}, heldout=half, checks=checks)
+    assert finding["try_settings"] == {"keep_everyday": 0} and "answer plainly" in finding["next_step"]
+    (about_one,) = diagnose([], None, config, 80, {"fired": True}, heldout=half, checks=dict(checks, prompt_overlap=0.07))
+    assert "learning_rate" in about_one["try_settings"]

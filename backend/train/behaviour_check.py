@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
-from backend.behaviour import behaviour_score, carries, find_signature
+from backend.behaviour import behaviour_score, carries, find_signature, prompt_overlap
 from backend.grading import grade, load_probe_set
 from backend.heldout import HELDOUT_LIMIT, answer_cases, heldout_cases, visible_references
 from backend.probe import answer_all
@@ -48,6 +48,7 @@ class BehaviourCheck(TrainerCallback):
         self.cases = heldout_cases(eval_rows)[:HELDOUT_LIMIT]
         train_cases = heldout_cases(train_rows)
         self.train_answers = [c["reference"] for c in train_cases]
+        self.overlap = prompt_overlap([c["prompt"] for c in train_cases])
         step = max(1, len(train_cases) // SIGNATURE_SAMPLE)
         self.sample = train_cases[::step][:SIGNATURE_SAMPLE]
         self.on_check = on_check or (lambda step, row: None)
@@ -130,4 +131,4 @@ class BehaviourCheck(TrainerCallback):
         if not self.active or self.parts is None:
             return None
         return {"signature": [p.to_dict() for p in self.parts], "checks": self.checks,
-                "everyday_asked": len(self.everyday or [])}
+                "everyday_asked": len(self.everyday or []), "prompt_overlap": round(self.overlap, 4)}
