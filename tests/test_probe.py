@@ -111,14 +111,14 @@ def test_counts_only_what_the_base_model_got_right():
 
 
 def test_a_run_that_loses_more_than_the_share_gets_a_warning_and_one_suggestion():
-    rows = [("facts", True, True)] * 16 + [("facts", True, False)] * 4  # 4 of 20 lost: 20%, not more
+    rows = [("facts", True, True)] * 14 + [("facts", True, False)] * 6  # 6 of 20 lost: 30%, not more
     calm = probe_result(items(*rows), CATEGORIES)
     assert calm["warning"] is None and calm["suggestion"] is None
-    assert PROBE_WARN_SHARE == 0.2
-    rows = [("facts", True, True)] * 15 + [("facts", True, False)] * 5  # 25%
+    assert PROBE_WARN_SHARE == 0.3
+    rows = [("facts", True, True)] * 13 + [("facts", True, False)] * 7  # 35%
     config = {"method": "sft", "learning_rate": 5e-4, "keep_everyday": 60}
     loud = probe_result(items(*rows), CATEGORIES, config)
-    assert "lost 5 of the 20" in loud["warning"] and "25%, more than 20%" in loud["warning"]
+    assert "lost 7 of the 20" in loud["warning"] and "35%, more than 30%" in loud["warning"]
     assert loud["suggestion"] == ("Train again and halve the learning rate (to 0.00025), or raise keep_everyday "
                                   "(to 120) so more everyday answers are rehearsed.")
 
