@@ -134,10 +134,10 @@ def test_too_few_examples_for_the_batch_size():
 
 
 def test_forgetting_from_the_probe():
-    probe = {"asked": 41, "base_right": 40, "kept": 30, "lost": {"facts": 4, "arithmetic": 6}}
+    probe = {"asked": 41, "base_right": 40, "kept": 26, "lost": {"facts": 4, "arithmetic": 10}}
     findings = diagnose(rows(falling(2.5, 0.8, 30)), probe, QUICK, 80)
     assert codes(findings) == ["forgetting"]
-    assert "still answers 30 (10 lost: 4 facts, 6 arithmetic)" in findings[0]["detail"]
+    assert "still answers 26 (14 lost: 4 facts, 10 arithmetic)" in findings[0]["detail"]
     assert findings[0]["try_settings"] == {"learning_rate": 0.00025, "keep_everyday": 120}
     dpo = diagnose(rows(falling(0.69, 0.3, 30)), probe, dict(QUICK, method="dpo", learning_rate=2e-4, beta=0.5), 80)
     assert dpo[0]["try_settings"] == {"learning_rate": 1e-4, "beta": 1.0}
