@@ -163,3 +163,21 @@ def _text(template) -> str | None:
     if isinstance(template, dict):  # a template shipped as named variants
         return template.get("default")
     return template
+
+
+def default_system_prompt(tokenizer) -> str | None:
+    """The system prompt the chat template inserts into a conversation that has none, or None. SmolLM2's says "You are
+    a helpful AI assistant named SmolLM, trained by Hugging Face": examples without a system turn are trained under
+    it, and Chat and the export answer under it. Kept, not removed (docs/benchmarks.md, "The hidden system prompt"):
+    the same identity task learned no better under a neutral one, and the base model then answered 11 fewer of the
+    probe's 40 everyday questions right."""
+    user = [{"role": "user", "content": "TLUSERMARK"}]
+    try:
+        alone = tokenizer.apply_chat_template(user, tokenize=False)
+        marked = tokenizer.apply_chat_template([{"role": "system", "content": "TLSYSTEMMARK"}] + user, tokenize=False)
+    except Exception:  # a template that cannot render a plain conversation says nothing about a system prompt
+        return None
+    before, found, after = marked.partition("TLSYSTEMMARK")
+    if not found or alone == after or not (alone.startswith(before) and alone.endswith(after)):
+        return None
+    return alone[len(before):len(alone) - len(after)] or None

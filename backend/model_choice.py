@@ -89,6 +89,19 @@ def template_note(model: str | None) -> str:
     return training_template(load_tokenizer(model)).note
 
 
+def system_note(model: str | None) -> str | None:
+    """The default system prompt a model on this computer trains and answers under, in one sentence; None when its
+    template adds none, or when it is not downloaded yet."""
+    from backend.chat_template import default_system_prompt
+    from backend.models import is_embedded, load_tokenizer
+
+    if not is_embedded(model) and needs_download(model):
+        return None
+    prompt = default_system_prompt(load_tokenizer(model))
+    return (f"Examples without a system turn are trained under the model's own system prompt, and Chat and the export "
+            f"answer under it too: “{prompt}”." if prompt else None)
+
+
 def change_words(changes: dict) -> str:
     """A verdict's changes in a few words: '4-bit QLoRA, batch 2 (accumulation 8), max length 256'."""
     parts = []

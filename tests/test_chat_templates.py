@@ -171,3 +171,16 @@ def test_loading_a_base_model_folder_gives_it_chatml_and_room_for_its_tokens(tmp
     assert model.generation_config.eos_token_id == loaded.convert_tokens_to_ids("<|im_end|>")
     prompt = loaded.apply_chat_template(CHAT[:1], tokenize=False, add_generation_prompt=True)
     assert prompt == "<|im_start|>user\nWhat is your name?<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_the_default_system_prompt_a_template_inserts_is_found_and_shown(embedded_model):
+    from backend.chat_template import default_system_prompt
+    from backend.model_choice import system_note
+    from backend.models import load_tokenizer
+
+    tokenizer = load_tokenizer(str(embedded_model))
+    assert default_system_prompt(tokenizer) == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    assert "“You are a helpful AI assistant named SmolLM, trained by Hugging Face”" in system_note(None)
+    plain = types.SimpleNamespace(apply_chat_template=lambda messages, tokenize: "".join(
+        f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages))
+    assert default_system_prompt(plain) is None  # a template that adds no system turn

@@ -173,7 +173,10 @@ def test_the_chat_template_note_is_told_before_download_and_matches_what_trainin
         assert expected_note(entry.template) in described and "Not downloaded yet" in described
         assert ("Gated: accept its licence" in described) == entry.gated and f"{entry.params_b:g} billion parameters" in described
     from backend.models import load_tokenizer
-    assert train_tab.describe_model(ctx, form(source="builtin")) == html.escape(training_template(load_tokenizer()).note)
+    builtin = train_tab.describe_model(ctx, form(source="builtin"))
+    assert builtin.startswith(html.escape(training_template(load_tokenizer()).note))
+    # the system prompt every example without one is trained under is said too (not hidden)
+    assert "“You are a helpful AI assistant named SmolLM, trained by Hugging Face”" in html.unescape(builtin)
 
 
 def test_a_gated_catalogue_model_downloads_with_a_token_then_trains_and_the_token_is_kept_nowhere(

@@ -12,7 +12,7 @@ from backend.errors import ConfigError, ModelError, TuneloopError
 from backend.limits import text_cap
 from backend.memory import estimate_memory, gb
 from backend.model_choice import (WHAT_CHANGES, change_words, hub_id, needs_download, offers, refuse_too_big,
-                                  template_note)
+                                  system_note, template_note)
 from backend.model_fit import fit_verdict
 from backend.presets import list_presets
 from ui.common import ACTIVE, FINISHED, Context, bind, esc, on, run_choices, waiting_text
@@ -269,6 +269,9 @@ def describe_model(ctx: Context, v: dict) -> str:
         lines = [" ".join(lines)]
     try:
         lines.append(esc(template_note(model)))
+        system = system_note(model)
+        if system:
+            lines.append(esc(system))
     except TuneloopError:
         pass
     return "\n\n".join(lines)
