@@ -1,5 +1,5 @@
 """The diagnosis on real runs of the built-in model: a run with a learning rate 20 times the quick preset's, and a
-run that memorises made-up facts for many epochs. Each trains for minutes on a 2-core CPU."""
+run on made-up facts that early stopping ends. Each trains for minutes on a 2-core CPU."""
 import random
 
 import pytest
@@ -53,20 +53,24 @@ def made_up_facts(count: int, seed: int) -> list[dict]:
     return rows
 
 
-def test_an_overfitted_run_is_named_and_early_stopping_keeps_its_best_checkpoint(tmp_path):
+def test_on_made_up_facts_early_stopping_ends_the_run_once_its_answers_take_their_shape_and_keeps_the_best(tmp_path):
+    # The examples share a shape ("The X is red, eats rice and lives 12 years") and nothing more can be learned from
+    # them: their facts are random. The checks see the held-back answers take that shape and stop rising, so the run
+    # ends long before its 12 passes, before the held-back loss can rise, with the best checkpoint kept. (Measured
+    # 2026-12-06 with early stopping off: 12 passes, held-back loss 0.601, 0.557, 0.577, 0.588, the shape in every
+    # answer from the first check.) Overfitting on curves is named in tests/test_diagnosis.py.
     from safetensors.torch import load_file
 
     from backend import workspace
 
     data = write_jsonl(tmp_path / "creatures.jsonl", made_up_facts(48, seed=1))
     run, findings = train_and_diagnose(data, "epochs=12", "keep_everyday=0", "validation_split=0.25", "probe=false")
-    overfitting = [f for f in findings if f["code"] == "overfitting"]
-    assert overfitting, findings
-    assert overfitting[0]["try_settings"]["epochs"] < 12
-    stopping = run["outcome"]["early_stopping"]  # the quick preset has patience 3
-    assert stopping["fired"] and stopping["best_step"] < stopping["stopped_at_step"] < run["total_steps"], stopping
-    assert overfitting[0]["next_step"].startswith(f"Early stopping already kept the adapter from step {stopping['best_step']}")
+    checks = run["outcome"]["behaviour_checks"]
+    assert checks["signature"] and checks["checks"][-1]["behaviour"] == 1.0, checks
+    stopping = run["outcome"]["early_stopping"]
+    assert stopping["fired"] and stopping["best_step"] <= stopping["stopped_at_step"] < run["total_steps"] // 2, stopping
     assert run["final_metrics"]["eval_loss"] == stopping["best_eval_loss"]
+    assert "still_learning" not in [f["code"] for f in findings]
     folder = workspace.run_dir(run["id"])
     kept = load_file(folder / "adapter" / "adapter_model.safetensors")
     best = load_file(folder / "checkpoints" / f"checkpoint-{stopping['best_step']}" / "adapter_model.safetensors")
