@@ -87,6 +87,9 @@ def test_the_stop_rule_waits_for_the_behaviour_to_stop_rising():
     assert [evaluate(callback, v, s) for s, v in enumerate([0.0, 0.3, 0.3, 0.6, 0.6, 0.6])] == \
         [False, False, False, False, False, True]
     assert callback.fired_at == 5
+    slow = PatienceCallback(2, watch=SCORE)  # nothing shown yet is no plateau: it waits for the first rise
+    assert [evaluate(slow, v, s) for s, v in enumerate([0.0, 0.0, 0.0, 0.0, 0.4, 0.4, 0.4])] == \
+        [False, False, False, False, False, False, True]
     full = PatienceCallback(2, watch=SCORE)
     assert [evaluate(full, v, s) for s, v in enumerate([0.5, 1.0, 1.0, 1.0])] == [False, False, False, True]
 
