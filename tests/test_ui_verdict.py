@@ -149,3 +149,17 @@ def test_runs_and_labels_stats_show_win_rates_with_interval_and_ranking(ctx, tin
     stats = json.loads(capsys.readouterr().out)
     assert stats["win_rates"]["votes"] == 15 and len(stats["win_rates"]["pairs"]) == 3
     assert stats["win_rates"]["ranking"][0]["model"] == runs[0]
+
+
+def test_the_page_says_the_same_verdict_as_the_cli_and_the_card():
+    from backend.report_card import learned_verdict
+    from ui.verdict import heldout_markdown
+    behaviour = {"signature": [{"text": "Quill"}], "learned": True,
+                 "summary": "gives “Quill” in 4 of 4 held-back answers (the base model: 0)"}
+    heldout = {"count": 4, "metric": "chrF", "base_mean": 5.0, "tuned_mean": 40.0, "tuned_better": 4,
+               "tuned_worse": 0, "behaviour": behaviour}
+    mixed = {"code": "mixed_up", "title": "It mixes up “Quill” and “Lumen Labs”"}
+    run = {"status": "done", "heldout": heldout, "diagnosis": [mixed]}
+    verdict = learned_verdict(run)
+    text = heldout_markdown(heldout, verdict)
+    assert verdict["learned"] is False and "It mixes up" in text and "What the examples teach" in text

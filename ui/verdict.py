@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from backend.labels.winrate import win_rates
+from backend.report_card import learned_verdict
 from ui.common import Context, esc
 
 HELDOUT_HEADERS = ["Question", "Reference answer", "Before (base)", "Score before", "After (tuned)", "Score after"]
@@ -28,7 +29,8 @@ def heldout_rows(heldout: dict | None) -> list[list]:
     return rows
 
 
-def heldout_markdown(heldout: dict | None) -> str:
+def heldout_markdown(heldout: dict | None, verdict: dict | None = None) -> str:
+    """`verdict`: backend.report_card.learned_verdict of the run, the sentence the CLI and the model card say too."""
     if not heldout:
         return ("**Did it learn?** No held-back examples to check: this run held none back (set a share held back "
                 "in the Train tab's Advanced settings).")
@@ -36,11 +38,10 @@ def heldout_markdown(heldout: dict | None) -> str:
         return "**Did it learn?** The held-back examples have no reference answer to compare with."
     behaviour = heldout.get("behaviour")
     lead = ""
-    if behaviour and behaviour.get("learned") is not None:
+    if behaviour and verdict and verdict["learned"] is not None:
         found = ", ".join(f"“{esc(p['text'])}”" for p in behaviour["signature"])
-        lead = (f"**Did it learn?** {'Yes' if behaviour['learned'] else 'Not fully'}: on {heldout['count']} examples it "
-                f"never trained on, the tuned model {esc(behaviour['summary'])}. What the examples teach, found in "
-                f"their answers and not in the base model's: {found}.\n\n")
+        lead = (f"**Did it learn?** {esc(verdict['words'])} What the examples teach, found in their answers and not in "
+                f"the base model's: {found}.\n\n")
     change = heldout["tuned_mean"] - heldout["base_mean"]
     verdict = ("closer to your reference answers than the base model" if change > 1 else
                "further from your reference answers than the base model" if change < -1 else
@@ -141,7 +142,7 @@ def run_checks(ctx: Context, v: dict):
         return "", gr.update(value=None, visible=False), "", gr.update(visible=False), preferred
     run = ctx.runs().get(v["run"])
     rows = heldout_rows(run.get("heldout"))
-    return (heldout_markdown(run.get("heldout")) if run["status"] in ("done", "stopped") else "",
+    return (heldout_markdown(run.get("heldout"), learned_verdict(run)) if run["status"] in ("done", "stopped") else "",
             gr.update(value=rows or None, visible=bool(rows)), diagnosis_markdown(run), try_button(run), preferred)
 
 
@@ -189,6 +190,7 @@ def ended_markdown(run: dict) -> str:
     from ui.common import probe_markdown
     if run["status"] not in ("done", "stopped", "failed"):
         return probe_markdown(run.get("probe"))
-    parts = [diagnosis_markdown(run), heldout_markdown(run["heldout"]) if run.get("heldout") else "",
+    heldout = heldout_markdown(run["heldout"], learned_verdict(run)) if run.get("heldout") else ""
+    parts = [diagnosis_markdown(run), heldout,
              probe_markdown(run.get("probe"))]
     return "\n\n".join(p for p in parts if p)
