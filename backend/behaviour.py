@@ -206,7 +206,8 @@ def learned(score: dict | None) -> bool | None:
 
 
 def enough(carried: int, due: int) -> bool:
-    """Whether `carried` of `due` answers showing a part counts as learned (LEARNED_SHARE, one miss from ONE_MISS_FROM)."""
+    """Whether `carried` of `due` answers showing a part counts as learned: LEARNED_SHARE of them, or all but one from
+    ONE_MISS_FROM on."""
     return carried >= LEARNED_SHARE * due or (due >= ONE_MISS_FROM and carried >= due - 1)
 
 
@@ -230,5 +231,6 @@ def describe(score: dict, base: dict | None = None) -> str:
     words = f"gives {text} held-back answers"
     if base:
         before = [b["carried"] for b in base["parts"] if b["due"]]
-        words += f" (the base model: {', '.join(map(str, before[:-1]))}{' and ' if len(before) > 1 else ''}{before[-1]})"
+        counts = ", ".join(map(str, before[:-1])) + (" and " if len(before) > 1 else "") + str(before[-1])
+        words += f" (the base model: {counts})"
     return words

@@ -89,7 +89,8 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
         said, place, example = tuned["mixed_up"][0]
         findings.append(_finding(
             "mixed_up", f"It mixes up “{said}” and “{place}”",
-            f"In the held-back answers it says “{said}” where the examples say “{place}”, e.g. “{_clip(example)}”. "
+            f"In the held-back answers it says “{said}” where the examples say “{place}”, "
+            f"e.g. “{_clip(example)}”. "
             f"{said_on}.", *_learn_more(checks, early_stopping, config)))
     if behaviour["learned"]:
         return findings

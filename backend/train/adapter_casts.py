@@ -38,7 +38,8 @@ def adapters_take_autocast_inputs(model, autocast: bool):
 @contextmanager
 def adapters_cast_inputs(model):
     """PEFT's cast back on for a while inside training, for code that runs the model without autocast (the
-    behaviour check's answers, backend/train/behaviour_check.py): without it a bfloat16 input meets a float32 adapter."""
+    behaviour check's answers, backend/train/behaviour_check.py): without it a bfloat16 input meets a float32
+    adapter."""
     layers = [m for m in model.modules() if getattr(m, "cast_input_dtype_enabled", None) is False]
     for layer in layers:
         layer.cast_input_dtype_enabled = True

@@ -119,10 +119,10 @@ def early_stopping_record(callback: PatienceCallback, state) -> dict:
     if callback.fired_at is not None:
         what = ("the held-back answers showed no more of what the examples teach" if callback.best_rising is not None
                 else "the held-back loss did not improve")
-        record["note"] = (f"{what} for {callback.early_stopping_patience} checks in a row, so training stopped at step "
-                          f"{callback.fired_at} of {state.max_steps}; the adapter kept is the best checkpoint, from step "
-                          f"{best_step}" + (f" (held-back loss {record['best_eval_loss']:.4g})."
-                                            if record["best_eval_loss"] is not None else "."))
+        loss = record["best_eval_loss"]
+        record["note"] = (f"{what} for {callback.early_stopping_patience} checks in a row, so training stopped at "
+                          f"step {callback.fired_at} of {state.max_steps}; the adapter kept is the best checkpoint, "
+                          f"from step {best_step}" + (f" (held-back loss {loss:.4g})." if loss is not None else "."))
     else:
         record["note"] = (f"on (patience {callback.early_stopping_patience}) but not needed: the run went to its end; "
                           f"the adapter kept is the best checkpoint, from step {best_step}.")
