@@ -79,15 +79,24 @@ def _cached_answers(model, tokenizer, model_key: str, prompts: list[str]) -> lis
     path = _cache_file(model_key, prompts)
     if path.exists():
         try:
-            return json.loads(path.read_text())
+            cached = json.loads(path.read_text())
         except ValueError:  # cut short by a crash before writes became atomic: make it again
-            path.unlink(missing_ok=True)
+            cached = None
+        if _one_answer_per_prompt(cached, prompts):
+            return cached
+        # Anything else (null, [], too few answers, numbers) would fail every run or rehearse nothing, turning the
+        # forgetting guard off in silence: made again.
+        path.unlink(missing_ok=True)
     answers = shipped_answers(model_key, prompts, model)
     if answers is None:
         answers = generate_answers(model, tokenizer, prompts)
     path.parent.mkdir(parents=True, exist_ok=True)
     workspace.write_text_atomic(path, json.dumps(answers))
     return answers
+
+
+def _one_answer_per_prompt(cached, prompts: list[str]) -> bool:
+    return isinstance(cached, list) and len(cached) == len(prompts) and all(isinstance(a, str) for a in cached)
 
 
 def generate_answers(model, tokenizer, prompts: list[str]) -> list[str]:

@@ -1,6 +1,7 @@
 """The issue's smaller holes, each shown closed: NaN and infinite settings through the command line and the web API's
 handler, Gradio's cache cleaning and a removed dataset's upload, the Progress tab's reason without server paths, and
 Stop acting only on the run the user watches."""
+import json
 import shutil
 import subprocess
 import sys
@@ -90,3 +91,18 @@ def test_stop_acts_only_on_the_watched_run(ctx, tiny_model):
         train_tab.stop_run(ctx, {"watch": None})  # nothing watched: nothing stopped, not "the one training"
     live_tab.stop_run(ctx, {"run": theirs})  # the Progress tab stops the run it shows
     assert store.get(theirs)["status"] == "stopped"
+
+
+@pytest.mark.parametrize("written", ["null", "[]", '{"answers": []}', '["Rome."]', "[1, 2, 3]"])
+def test_an_everyday_answers_cache_of_the_wrong_shape_is_made_again(monkeypatch, written):
+    """Valid JSON that is not one answer per prompt (null, an empty list, too few answers, numbers) is made again:
+    read as it was, `null` failed every run and `[]` mixed in no answer at all, turning the forgetting guard off."""
+    from backend import replay
+    made = ["Rome.", "Tokyo.", "Berlin."]
+    monkeypatch.setattr(replay, "generate_answers", lambda model, tokenizer, prompts: made[:len(prompts)])
+    path = replay._cache_file("tiny|shape-test", replay.REPLAY_PROMPTS[:3])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(written)
+    rows = replay.replay_examples(None, None, "tiny|shape-test", 3)
+    assert [row["messages"][1]["content"] for row in rows] == made
+    assert json.loads(path.read_text()) == made
