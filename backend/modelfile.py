@@ -132,8 +132,29 @@ def go_template(match: TemplateMatch) -> str:
     return text + fmt.generation
 
 
+# Ollama's parser knows no escapes: it ends a """ block at the first line break where the text so far, with trailing
+# white space trimmed and every character that Go's strconv.IsPrint rejects dropped, ends in three quotes. So
+# each line break is made a \n, those characters are dropped here, and a line that ends in quotes keeps two at
+# most, counting quotes apart only where an ASCII character stands between them (Go's Unicode tables may be
+# older than Python's). Quotes inside a line cannot end the block and stay. One pass of replace('"""', '"')
+# was not enough: five quotes became three.
+_LINE_END_QUOTES = re.compile(r'"(?:[^\x20-\x7e]*")*(?=[^\x21-\x7e]*$)')
+
+
+def _two_quotes_at_most(run: re.Match) -> str:
+    parts = run.group().split('"')
+    return '"'.join(parts[:3]) + "".join(parts[3:])
+
+
+def block_text(text: str) -> str:
+    """`text` as it can stand between triple quotes in a Modelfile: nothing in it ends the block early."""
+    text = "".join(c for c in text.replace("\r\n", "\n").replace("\r", "\n") if c in "\n\t" or c.isprintable())
+    lines = text.split("\n")
+    return "\n".join([_LINE_END_QUOTES.sub(_two_quotes_at_most, line, count=1) for line in lines[:-1]] + lines[-1:])
+
+
 def _quoted(text: str) -> str:
-    return '"""' + text + '"""'
+    return '"""' + block_text(text) + '"""'
 
 
 def build_modelfile(gguf_name: str, tokenizer, system_prompt: str | None = None) -> Modelfile:
@@ -144,8 +165,9 @@ def build_modelfile(gguf_name: str, tokenizer, system_prompt: str | None = None)
     if match is None:
         note = ("The model's chat template is neither ChatML nor Llama 3, so no TEMPLATE is written: Ollama picks "
                 "the closest of its own templates from the chat template stored in the GGUF.")
-    elif '"""' in go_template(match):
-        note, match = 'The chat template contains """, which a Modelfile cannot quote; no TEMPLATE is written.', None
+    elif block_text(go_template(match)) != go_template(match):
+        note, match = ('The chat template contains """ or control characters, which a Modelfile cannot quote; '
+                       "no TEMPLATE is written."), None
     if match is None:
         lines += ["# " + note, ""]
         stops = []
@@ -157,7 +179,7 @@ def build_modelfile(gguf_name: str, tokenizer, system_prompt: str | None = None)
         stops.append(eos)
     lines += [f'PARAMETER stop "{s}"' for s in stops]
     if system_prompt:
-        lines += ["", "SYSTEM " + _quoted(system_prompt.replace('"""', '"'))]
+        lines += ["", "SYSTEM " + _quoted(system_prompt)]
     return Modelfile("\n".join(lines) + "\n", gguf_name, match.format.name if match else None, note)
 
 
