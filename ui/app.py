@@ -23,7 +23,7 @@ from ui.common import Context
 from ui.data_tab import create_data_tab
 from ui.export_tab import create_export_tab
 from ui.exposure import (HostOriginGuard, LoginLimiter, LoginThrottle, allowed_host_names, check_exposure,
-                         extra_host_names, is_local, parse_auth, read_auth)  # noqa: F401 (is_local: tests)
+                         extra_host_names, is_local, parse_auth, read_auth, trusted_proxies)  # noqa: F401 (is_local)
 from ui.label_tab import create_label_tab
 from ui.live_tab import create_live_tab
 from ui.runs_tab import create_runs_tab
@@ -80,6 +80,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
     credentials = parse_auth(auth)
     if not insecure_no_auth:  # serve() has warned about the insecure case already
         check_exposure(host, auth)
+    os.environ["FORWARDED_ALLOW_IPS"] = trusted_proxies()  # read by uvicorn's Config, made inside demo.launch
     limiter = demo.tuneloop_login_limiter = LoginLimiter()
     guards = [Middleware(HostOriginGuard, host_names=allowed_host_names(host), origin_names=extra_host_names()),
               Middleware(LoginThrottle, limiter=limiter)]
@@ -103,6 +104,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, au
     """`python app.py`: serve until Ctrl-C, then let a training run save and stop."""
     auth = read_auth(auth, auth_file)  # a malformed or missing password stops here, before anything starts
     check_exposure(host, auth, insecure_no_auth)
+    trusted_proxies()  # a malformed list stops here too
     signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, `kill`: shut down as on Ctrl-C
     demo = build_app()
     threading.Thread(target=_prepare_everyday, name="tuneloop-everyday", daemon=True).start()

@@ -3,7 +3,8 @@
 - Beyond this computer only with a password, read from TUNELOOP_AUTH or a file: never from the command line,
   which every user of the machine sees in `ps`.
 - Failed sign-ins are limited per client address: a few tries, then a lockout that doubles with each further
-  failure. The right password works again once the lockout has passed.
+  failure. The right password works again once the lockout has passed. A client's address is the one it connects
+  from: X-Forwarded-For is believed only from the reverse proxies named in TUNELOOP_TRUSTED_PROXIES.
 - Only known host names: a web page whose own name resolves to this machine (DNS rebinding) is refused.
   An address like 192.168.1.5 is always accepted: a rebinding page needs a name of its own.
 - Only same-origin pages: a request sent by a page from another site (a cross-site form upload, a fetch
@@ -23,6 +24,7 @@ from backend.errors import ConfigError, TuneloopError
 AUTH_ENV = "TUNELOOP_AUTH"
 AUTH_FILE_ENV = "TUNELOOP_AUTH_FILE"
 ALLOWED_HOSTS_ENV = "TUNELOOP_ALLOWED_HOSTS"
+TRUSTED_PROXIES_ENV = "TUNELOOP_TRUSTED_PROXIES"
 LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -86,6 +88,20 @@ def allowed_host_names(host: str) -> set[str]:
 
 def extra_host_names() -> set[str]:
     return {name.lower() for name in os.environ.get(ALLOWED_HOSTS_ENV, "").replace(",", " ").split()}
+
+
+def trusted_proxies() -> str:
+    """The reverse proxies whose X-Forwarded-For names the client, as uvicorn's FORWARDED_ALLOW_IPS: none unless
+    TUNELOOP_TRUSTED_PROXIES lists them. Uvicorn by itself believes the header from 127.0.0.1, so any local user
+    could claim a new address for each sign-in try and never be locked out."""
+    entries = []
+    for entry in os.environ.get(TRUSTED_PROXIES_ENV, "").replace(",", " ").split():
+        try:
+            entries.append(str(ipaddress.ip_network(entry, strict=False) if "/" in entry else ipaddress.ip_address(entry)))
+        except ValueError:
+            raise ConfigError(TRUSTED_PROXIES_ENV, f"'{entry}' is not an IP address or network; list your reverse "
+                                                   "proxies' addresses, e.g. 127.0.0.1,10.0.0.0/8.") from None
+    return ",".join(entries)
 
 
 def _hostname(netloc: str) -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from backend.errors import TuneloopError
 from backend.runner import JobRunner
 from ui.app import build_app, launch
 from ui.exposure import read_auth
@@ -97,6 +98,39 @@ def test_a_burst_of_wrong_passwords_gets_only_a_few_checks(serve_app):
     signed_in = sign_in(url, "anna", "right-horse")
     assert signed_in.status_code == 200 and signed_in.json() == {"success": True}
     assert sign_in(url, "anna", "still-wrong").status_code == 400  # a success resets the count: checked again
+
+
+def test_forwarded_addresses_are_not_believed_unless_the_proxy_is_trusted(serve_app, monkeypatch):
+    """Uvicorn believes X-Forwarded-For from 127.0.0.1 by default: each guess claiming a new address got its own
+    count, unlimited guesses for any local user. Only a proxy named in TUNELOOP_TRUSTED_PROXIES is believed."""
+    monkeypatch.delenv("TUNELOOP_TRUSTED_PROXIES", raising=False)
+    demo, url = serve_app(auth="anna:right-horse")
+    statuses = [requests.post(f"{url}/login", data={"username": "anna", "password": f"guess-{i}"}, timeout=30,
+                              headers={"X-Forwarded-For": f"10.0.{i}.7"}).status_code for i in range(20)]
+    assert statuses.count(400) == demo.tuneloop_login_limiter.free and statuses.count(429) == 20 - statuses.count(400)
+    assert set(demo.tuneloop_login_limiter.tries) == {"127.0.0.1"}
+
+
+def test_a_trusted_proxy_passes_on_each_client_address(serve_app, monkeypatch):
+    monkeypatch.setenv("TUNELOOP_TRUSTED_PROXIES", "127.0.0.1, ::1")
+    demo, url = serve_app(auth="anna:right-horse")
+    free = demo.tuneloop_login_limiter.free
+    for client in ("203.0.113.7", "198.51.100.9"):  # two people behind the proxy: each has their own tries
+        statuses = [sign_in_from(url, client, f"guess-{i}").status_code for i in range(free + 1)]
+        assert statuses == [400] * free + [429]
+    assert set(demo.tuneloop_login_limiter.tries) == {"203.0.113.7", "198.51.100.9"}
+
+
+def test_a_malformed_trusted_proxy_is_refused_in_words(monkeypatch):
+    from ui.exposure import trusted_proxies
+    monkeypatch.setenv("TUNELOOP_TRUSTED_PROXIES", "10.0.0.1, proxy.example")
+    with pytest.raises(TuneloopError, match=r"TUNELOOP_TRUSTED_PROXIES.*'proxy.example' is not an IP address"):
+        trusted_proxies()
+
+
+def sign_in_from(url: str, client: str, password: str) -> requests.Response:
+    return requests.post(f"{url}/login", data={"username": "anna", "password": password}, timeout=30,
+                         headers={"X-Forwarded-For": client})
 
 
 def test_password_from_the_environment(serve_app, monkeypatch):
