@@ -97,7 +97,8 @@ def trusted_proxies() -> str:
     entries = []
     for entry in os.environ.get(TRUSTED_PROXIES_ENV, "").replace(",", " ").split():
         try:
-            entries.append(str(ipaddress.ip_network(entry, strict=False) if "/" in entry else ipaddress.ip_address(entry)))
+            address = ipaddress.ip_network(entry, strict=False) if "/" in entry else ipaddress.ip_address(entry)
+            entries.append(str(address))
         except ValueError:
             raise ConfigError(TRUSTED_PROXIES_ENV, f"'{entry}' is not an IP address or network; list your reverse "
                                                    "proxies' addresses, e.g. 127.0.0.1,10.0.0.0/8.") from None
