@@ -2,8 +2,9 @@
 beside its folder and swapped in whole.
 
 The Trainer writes a checkpoint's files one after another, trainer_state.json last: a kill or a full disk
-during a save leaves `checkpoint-N` without it, or with weights cut short. Taking the highest number would then fail
-on every retry, so incomplete checkpoints are skipped (and removed, with a line in the log).
+during a save leaves `checkpoint-N` without it, or with weights cut short, and a power cut can leave any file short
+even after trainer_state.json reached the disk. Taking the highest number would then fail on every retry, so every
+file that resume reads is checked and incomplete checkpoints are skipped (and removed, with a line in the log).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import secrets
 import shutil
 import struct
+import zipfile
 from pathlib import Path
 
 WEIGHTS = ("adapter_model.safetensors", "model.safetensors")
@@ -37,7 +39,36 @@ def problem(checkpoint: Path) -> str | None:
         return "no adapter weights"
     if not safetensors_whole(weights):
         return f"{weights.name} is cut short"
+    # Resume also reads the optimizer, the scheduler, the random states and the adapter's config: a power cut can
+    # leave any of them short even though trainer_state.json made it to the disk.
+    for path in sorted(checkpoint.iterdir()):
+        if path.suffix in TORCH_FILES and not torch_file_whole(path):
+            return f"{path.name} is cut short"
+        if path.suffix == ".json" and path.name != state.name and not json_whole(path):
+            return f"{path.name} is cut short"
     return None
+
+
+TORCH_FILES = (".pt", ".pth", ".bin")  # torch.save's zip archives: optimizer.pt, scheduler.pt, rng_state*.pth, ...
+
+
+def torch_file_whole(path: Path) -> bool:
+    """Whether a torch.save file is a whole zip archive: its central directory is readable at the end and every
+    member it lists lies inside the file. Cheap: nothing is unpacked."""
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            return all(m.header_offset + m.compress_size <= size for m in archive.infolist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+def json_whole(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def safetensors_whole(path: Path) -> bool:
