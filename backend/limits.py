@@ -5,6 +5,8 @@ computer. Each may be changed with an environment variable TUNELOOP_<NAME> (e.g.
   at once, so a crafted file ends in one sentence instead of stalling or killing the app.
 - Text typed into the web app has a length cap per kind of field; answers have a time limit.
 - The runner ends a worker that makes no progress for too long, and one that does not stop when asked.
+- A request to the web app carries at most max_request_mb (the largest capped text, 200,000 characters, is under
+  1 MB): a bigger body is refused before it is read.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ class Limits:
     stop_grace_seconds: float = 120  # after Stop, this long to end the step and save before SIGTERM
     term_grace_seconds: float = 30  # after SIGTERM, this long before SIGKILL
     runner_backoff_max_seconds: float = 30  # the runner's retry wait after an error grows up to this
+    # Requests to the web app.
+    max_request_mb: float = 16  # one request's body, uploads apart (they have TUNELOOP_MAX_UPLOAD_MB)
 
     def __post_init__(self):
         for f in fields(self):

@@ -1,9 +1,9 @@
 """The web app: build_app() puts the tabs together; launch() serves it with safe defaults.
 
 Safe defaults: localhost only unless a host is given, and then only with a password; host, origin and sign-in
-checks (ui/exposure.py) before Gradio sees a request; an upload size limit, uploads kept in the workspace
-(GRADIO_TEMP_DIR), files served only from the workspace's exports folder, no flagging, no analytics, no fonts
-fetched from the internet.
+checks and a cap on every request body (ui/exposure.py) before Gradio sees a request; an upload size limit, uploads
+kept in the workspace (GRADIO_TEMP_DIR), files served only from the workspace's exports folder, no flagging, no
+analytics, no fonts fetched from the internet.
 """
 import os
 import signal
@@ -13,7 +13,7 @@ import threading
 import gradio as gr
 from starlette.middleware import Middleware
 
-from backend import workspace
+from backend import limits, workspace
 from backend.data import sandbox
 from backend.data.read import max_upload_bytes
 from backend.model_pool import ModelPool
@@ -22,7 +22,7 @@ from ui.chat_tab import create_chat_tab
 from ui.common import Context
 from ui.data_tab import create_data_tab
 from ui.export_tab import create_export_tab
-from ui.exposure import (HostOriginGuard, LoginLimiter, LoginThrottle, allowed_host_names, check_exposure,
+from ui.exposure import (BodyCap, HostOriginGuard, LoginLimiter, LoginThrottle, allowed_host_names, check_exposure,
                          extra_host_names, is_local, parse_auth, read_auth, trusted_proxies)  # noqa: F401 (is_local)
 from ui.label_tab import create_label_tab
 from ui.live_tab import create_live_tab
@@ -83,6 +83,8 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
     os.environ["FORWARDED_ALLOW_IPS"] = trusted_proxies()  # read by uvicorn's Config, made inside demo.launch
     limiter = demo.tuneloop_login_limiter = LoginLimiter()
     guards = [Middleware(HostOriginGuard, host_names=allowed_host_names(host), origin_names=extra_host_names()),
+              Middleware(BodyCap, request_bytes=int(limits.current().max_request_mb * 2**20),
+                         upload_bytes=max_upload_bytes()),
               Middleware(LoginThrottle, limiter=limiter)]
     font = ["ui-sans-serif", "system-ui", "sans-serif"]
     served = demo.launch(

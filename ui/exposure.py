@@ -7,6 +7,8 @@
   from: X-Forwarded-For is believed only from the reverse proxies named in TUNELOOP_TRUSTED_PROXIES.
 - Only known host names: a web page whose own name resolves to this machine (DNS rebinding) is refused.
   An address like 192.168.1.5 is always accepted: a rebinding page needs a name of its own.
+- Request bodies are capped (TUNELOOP_MAX_REQUEST_MB, uploads TUNELOOP_MAX_UPLOAD_MB): a declared length over the
+  cap is refused unread, a chunked body as soon as it passes the cap. Gradio reads any body whole into memory.
 - Only same-origin pages: a request sent by a page from another site (a cross-site form upload, a fetch
   that would read answers back) is refused. Gradio itself only shapes CORS headers and lets such a request run.
 """
@@ -231,3 +233,61 @@ class LoginThrottle:
             await self.app(scope, receive, watch)
         finally:
             self.limiter.end(client, ok=bool(status) and status[0] < 400)
+
+
+UPLOAD_PATH = "/gradio_api/upload"
+MULTIPART_SLACK = 1024 * 1024  # an upload's form around its file: part headers and boundaries
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyCap:
+    """ASGI middleware: a request body over `request_bytes` (an upload over `upload_bytes`) is answered 413."""
+
+    def __init__(self, app, request_bytes: int, upload_bytes: int):
+        self.app = app
+        self.request_bytes, self.upload_bytes = request_bytes, upload_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        upload = scope["path"].rstrip("/").endswith(UPLOAD_PATH)
+        cap = self.upload_bytes + MULTIPART_SLACK if upload else self.request_bytes
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > cap:
+            return await _refuse(scope, receive, send, 413, self._too_large(upload, int(declared)))
+        received, over, started = 0, False, False
+
+        async def counted():
+            nonlocal received, over
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > cap:
+                over = True
+                raise _TooLarge
+            return message
+
+        async def unless_over(message):
+            nonlocal started
+            if over:  # the app's own answer to a body cut short (a 400 or a 500) gives way to the 413
+                return
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, unless_over)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await _refuse(scope, receive, send, 413, self._too_large(upload, None))
+
+    def _too_large(self, upload: bool, size: int | None) -> str:
+        what = "upload" if upload else "request"
+        limit = self.upload_bytes if upload else self.request_bytes
+        size_words = f"is {size / 2**20:.1f} MB, over" if size else "is over"
+        advice = ("choose a smaller file, or raise TUNELOOP_MAX_UPLOAD_MB" if upload else
+                  "send less, or raise TUNELOOP_MAX_REQUEST_MB")
+        return f"This {what} {size_words} the {limit / 2**20:.1f} MB limit: {advice}."
