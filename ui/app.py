@@ -92,6 +92,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
         max_file_size=max_upload_bytes(), allowed_paths=[str(workspace.exports_dir())], show_error=False,
         ssr_mode=False, mcp_server=False, run_history=False, footer_links=[], css=CSS,
         app_kwargs={"middleware": guards},
+        _frontend=False,  # skips Gradio's self-check (one request, 3 s timeout): on a busy machine it ended the app
         theme=gr.themes.Default(font=font, font_mono=["ui-monospace", "monospace"]),
         auth_message="Tuneloop: sign in with the user and password given to the app." if credentials else None,
     )
