@@ -2,7 +2,8 @@
 computer. Each may be changed with an environment variable TUNELOOP_<NAME> (e.g. TUNELOOP_INSPECT_SECONDS=300).
 
 - Inspecting a data file runs in a child process with a memory, time and row cap (backend/data/sandbox.py), a few
-  at once, so a crafted file ends in one sentence instead of stalling or killing the app.
+  at once, so a crafted file ends in one sentence instead of stalling or killing the app. A small file is read at
+  once; a big one waits for one of a few slots.
 - Text typed into the web app has a length cap per kind of field; answers have a time limit.
 - The runner ends a worker that makes no progress for too long, and one that does not stop when asked.
 - A request to the web app carries at most max_request_mb (the largest capped text, 200,000 characters, is under
@@ -22,10 +23,16 @@ from backend.errors import ConfigError, TuneloopError
 class Limits:
     # Inspecting a user's data file (the child process that reads it).
     inspect_memory_mb: int = 3072  # resident memory of the inspecting process, the loaded tokenizer included
-    inspect_seconds: float = 180  # a file that takes longer is stopped (about 250,000 short rows here)
+    # Processor time of the inspecting process: what the file costs, however busy the computer is (250,000 short
+    # rows, 78 MB, took 48 s of it here).
+    inspect_seconds: float = 180
+    inspect_wall_seconds: float = 1800  # a backstop in clock time, for a reader that waits instead of working
     inspect_rows: int = 250_000  # rows read from one file
     inspect_unpacked_mb: int = 1024  # what a compressed file (.xlsx) may unpack to
-    inspect_at_once: int = 2  # inspections running at once in the web app (each within the caps above)
+    inspect_decoded_mb: int = 256  # what a Parquet file's columns may decode to (a few kB can hold gigabytes)
+    inspect_at_once: int = 2  # inspections past their first inspect_small_seconds running at once in the web app
+    inspect_small_seconds: float = 2  # processor time an inspection may use before it needs one of those slots
+    inspect_small_at_once: int = 4  # inspections beside them, so that a small file never waits behind big ones
     # Generation in the web app.
     answer_seconds: float = 120  # one batch of answers (chat, label queue) ends after this long
     # The training worker.

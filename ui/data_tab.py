@@ -229,9 +229,9 @@ def create_data_tab(ctx: Context, demo: gr.Blocks):
     results = [report_state, detected, mapping_box, *mapping.values(), stats, histogram, notes, preview, errors, name,
                save]
     file_fields = {"upload": upload, "kind": kind, "max_length": max_length}
-    # Inspections run in child processes (backend/data/sandbox.py): a few at once, so one person's slow or crafted
-    # file never keeps another's upload waiting.
-    reading = dict(concurrency_id="tl-inspect", concurrency_limit=limits.current().inspect_at_once)
+    # Inspections run in child processes (backend/data/sandbox.py): big ones a few at a time, small ones beside them
+    # (sandbox.concurrency), so one person's slow or crafted file never keeps another's upload waiting.
+    reading = dict(concurrency_id="tl-inspect", concurrency_limit=sandbox.concurrency())
     on(upload.upload, ctx, on_upload, file_fields, results, progress=True, **reading)
     on(upload.clear, ctx, clear, None, results)
     on(recheck.click, ctx, on_recheck, {**file_fields, **mapping}, results, progress=True, **reading)

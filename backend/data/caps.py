@@ -1,5 +1,5 @@
 """The caps a reader applies while it reads one file: rows (backend/limits.py inspect_rows) and, for compressed
-files, the unpacked size. Every reader calls RowCap for each data row; in a sandboxed child the count is shared with
+files, the unpacked size (xlsx) or decoded size (Parquet). Every reader calls RowCap for each data row; in a sandboxed child the count is shared with
 the parent, which names the row reached when the time or memory cap ends the child."""
 from __future__ import annotations
 
@@ -51,6 +51,35 @@ def check_unpacked(name: str, size: int, unpacked: int) -> None:
     if unpacked > cap:
         raise DataError(f"{name} is {_mb(size)} but unpacks to {_mb(unpacked)}, over the {_mb(cap)} limit for what one "
                         "file may unpack to. Save the sheet as CSV, or raise TUNELOOP_INSPECT_UNPACKED_MB.")
+
+
+class DecodedCap:
+    """decoded(number, size) after each batch of a Parquet file: stops once its columns have decoded to more than
+    the cap, in one sentence. Per-column-chunk sizes in the file's metadata are checked first (check_declared), but
+    a dictionary-encoded column declares only its dictionary: one 5,000-character text repeated 200,000 times is
+    a 2 kB file that decodes to 1 GB. So the decoded size is counted as it is read, before rows become records."""
+
+    def __init__(self, name: str, size: int):
+        self.name, self.size = name, size
+        self.limit_mb = limits.current().inspect_decoded_mb
+        self.limit = self.limit_mb * 1024 * 1024
+        self.total = 0
+
+    def check_declared(self, declared: int) -> None:
+        if declared > self.limit:
+            raise DataError(f"{self.name} is {_mb(self.size)} but its columns decode to {_mb(declared)}, over the "
+                            f"{self.limit_mb:,} MB limit. {self._todo()}")
+
+    def __call__(self, number: int, size: int) -> None:
+        """`number`: the last row of the batch; `size`: the batch's decoded bytes."""
+        self.total += size
+        if self.total > self.limit:
+            raise DataError(f"{self.name} is {_mb(self.size)} but its columns decode to more than {self.limit_mb:,} MB, "
+                            f"the limit (reading stopped at row {number:,}). {self._todo()}")
+
+    @staticmethod
+    def _todo() -> str:
+        return "Save a smaller part of it, or raise the limit with TUNELOOP_INSPECT_DECODED_MB."
 
 
 def progress() -> int:

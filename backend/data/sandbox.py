@@ -3,9 +3,14 @@
 A crafted or unlucky file (a sheet that claims a million rows, a few kilobytes of Parquet that unpack to a
 million, a ZIP bomb, 200 MB of tiny rows) must cost one sentence, never the app: the file is read, detected,
 validated and measured in a child process that may use so much memory (its address space is capped, and the
-parent ends it when its resident memory passes the cap), so much time, and so many rows. The web process never
-holds the file: it gets back the report with a preview of the examples, and saving a dataset reads the file again
-in a child, which stores it.
+parent ends it when its resident memory passes the cap), so much processor time, and so many rows. The web process
+never holds the file: it gets back the report with a preview of the examples, and saving a dataset reads the file
+again in a child, which stores it.
+
+The time cap counts the child's own processor time, so a file that fits on an idle computer fits on a busy one.
+Every inspection starts at once; one that is still working after `inspect_small_seconds` of processor time is a big
+one, and needs one of `inspect_at_once` slots: while all are taken it is stopped (SIGSTOP) until one is free. So a
+small file never waits behind big ones, and big ones share the processor a few at a time.
 
 The children are forked from a fork server that has already imported the reading code and loaded the built-in
 tokenizer (backend/data/_preload.py), so an inspection starts in milliseconds instead of the seconds those imports
@@ -21,6 +26,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +68,10 @@ class _Job:
     env: dict  # the caller's TUNELOOP_* settings: the fork server's own may be older
     store: dict = field(default_factory=dict)  # add(): name, source, upload
     memory_mb: int = 0
-    seconds: float = 0
+    seconds: float = 0  # processor time
+    wall_seconds: float = 0  # clock time while running (not while waiting for a slot)
+    small_seconds: float = 0  # processor time before it needs a slot
+    at_once: int = 1  # slots for big inspections
 
 
 def inspect(path, *, mapping: dict | None = None, kind: str | None = None, max_length: int | None = None,
@@ -99,7 +108,14 @@ def _job(action, path, options, store, limits) -> _Job:
     env["TUNELOOP_HOME"] = os.environ.get("TUNELOOP_HOME", "workspace")
     env = {**env, **_limit_env(limits)}
     return _Job(action, str(Path(path).resolve()), options, env, store, limits.inspect_memory_mb,
-                limits.inspect_seconds)
+                limits.inspect_seconds, limits.inspect_wall_seconds, limits.inspect_small_seconds,
+                limits.inspect_at_once)
+
+
+def concurrency(limits: limits_mod.Limits | None = None) -> int:
+    """How many inspections the web app may run at once: the big ones' slots and the small ones beside them."""
+    limits = limits or limits_mod.current()
+    return limits.inspect_at_once + limits.inspect_small_at_once
 
 
 def _limit_env(limits: limits_mod.Limits) -> dict:
@@ -138,29 +154,82 @@ def _run(job: _Job) -> Inspection:
 
 
 def _watch(process, receive, progress, job: _Job, path: Path) -> Inspection:
-    """Wait for the child's answer, ending it past the time or memory cap."""
-    deadline = time.monotonic() + job.seconds
+    """Wait for the child's answer, ending it past the time or memory cap, and holding it stopped while it waits
+    for a slot once it has turned out to be a big one."""
     cap_kb = job.memory_mb * 1024
     peak_kb = 0
-    while True:
-        if receive.poll(POLL_SECONDS):
-            try:
-                outcome, payload, child_peak_kb = receive.recv()
-            except (EOFError, OSError):  # it died while answering
+    slot = _Slot(process.pid, job.at_once)
+    running, last = 0.0, time.monotonic()  # clock time while running
+    try:
+        while True:
+            if receive.poll(POLL_SECONDS):
+                try:
+                    outcome, payload, child_peak_kb = receive.recv()
+                except (EOFError, OSError):  # it died while answering
+                    process.join(timeout=5)
+                    return _ended(job, path, progress, "crash", peak_kb, process)
+                return _outcome(outcome, payload, max(peak_kb, child_peak_kb), job, path, progress)
+            now = time.monotonic()
+            running += 0 if slot.waiting else now - last
+            last = now
+            rss_kb, hwm_kb = _memory_kb(process.pid)
+            peak_kb = max(peak_kb, hwm_kb, rss_kb)
+            if rss_kb > cap_kb:
+                process.kill()
+                return _ended(job, path, progress, "memory", peak_kb, process)
+            processor = _processor_seconds(process.pid)
+            used = running if processor is None else processor
+            if used > job.seconds:
+                process.kill()
+                return _ended(job, path, progress, "time", peak_kb, process)
+            if running > job.wall_seconds:
+                process.kill()
+                return _ended(job, path, progress, "clock", peak_kb, process)
+            if used > job.small_seconds:
+                slot.take()
+            if not process.is_alive() and not receive.poll(0):
                 process.join(timeout=5)
                 return _ended(job, path, progress, "crash", peak_kb, process)
-            return _outcome(outcome, payload, max(peak_kb, child_peak_kb), job, path, progress)
-        rss_kb, hwm_kb = _memory_kb(process.pid)
-        peak_kb = max(peak_kb, hwm_kb, rss_kb)
-        if rss_kb > cap_kb:
-            process.kill()
-            return _ended(job, path, progress, "memory", peak_kb, process)
-        if time.monotonic() > deadline:
-            process.kill()
-            return _ended(job, path, progress, "time", peak_kb, process)
-        if not process.is_alive() and not receive.poll(0):
-            process.join(timeout=5)
-            return _ended(job, path, progress, "crash", peak_kb, process)
+    finally:
+        slot.give_back()
+
+
+class _Slot:
+    """One of `at_once` slots for big inspections (in this process), taken by the child `pid` once it needs one:
+    while none is free the child is stopped, and continued when it gets one."""
+
+    _lock = threading.Lock()
+    _semaphores: dict[int, threading.Semaphore] = {}
+
+    def __init__(self, pid: int, at_once: int):
+        self.pid, self.held, self.waiting = pid, False, False
+        with self._lock:
+            self.semaphore = self._semaphores.setdefault(at_once, threading.Semaphore(at_once))
+
+    def take(self) -> None:
+        if self.held or not hasattr(signal, "SIGSTOP"):  # Windows: no stopping; big ones all run
+            return
+        self.held = self.semaphore.acquire(blocking=False)
+        if self.held and self.waiting:
+            self._signal(signal.SIGCONT)
+            self.waiting = False
+        elif not self.held and not self.waiting:
+            self._signal(signal.SIGSTOP)
+            self.waiting = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.semaphore.release()
+            self.held = False
+        if self.waiting:  # ended while stopped: continued, so that it can die
+            self._signal(signal.SIGCONT)
+            self.waiting = False
+
+    def _signal(self, number) -> None:
+        try:
+            os.kill(self.pid, number)
+        except ProcessLookupError:
+            pass
 
 
 def _outcome(outcome: str, payload, peak_kb: int, job: _Job, path: Path, progress) -> Inspection:
@@ -191,8 +260,13 @@ def _ended(job: _Job, path: Path, progress, cap: str, peak_kb: int, process) -> 
         message = (f"Reading {name} ({size}) needed more than {job.memory_mb:,} MB of memory, the limit ({where}). "
                    "Split it into smaller files, or raise the limit with TUNELOOP_INSPECT_MEMORY_MB.")
     elif cap == "time":
-        message = (f"Reading {name} ({size}) took longer than {job.seconds:g} s, the limit ({where}). "
+        message = (f"Reading {name} ({size}) took longer than {job.seconds:g} s, the limit (processor time; {where}). "
                    "Split it into smaller files, or raise the limit with TUNELOOP_INSPECT_SECONDS.")
+    elif cap == "clock":
+        cap = "time"
+        message = (f"Reading {name} ({size}) went on for {job.wall_seconds:g} s, the limit in clock time, while using "
+                   f"little processor time ({where}): the computer is very busy or the file cannot be read. Try again "
+                   "later, or raise the limit with TUNELOOP_INSPECT_WALL_SECONDS.")
     else:
         process_end = _exit_words(process.exitcode if process is not None else None)
         message = (f"Reading {name} ({size}) stopped unexpectedly ({process_end}, {where}). "
@@ -207,6 +281,20 @@ def _exit_words(code) -> str:
         except ValueError:
             return f"the reading process was ended by signal {-code}"
     return f"the reading process exited with code {code}"
+
+
+def _processor_seconds(pid: int) -> float | None:
+    """The processor time a process has used (user and system, all its threads), from /proc; None where there is
+    none (then clock time counts instead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") and "SC_CLK_TCK" in os.sysconf_names else 100
 
 
 def _memory_kb(pid: int) -> tuple[int, int]:

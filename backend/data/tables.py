@@ -14,7 +14,7 @@ from typing import Any
 
 from backend.errors import DataError
 
-from .caps import RowCap, check_unpacked
+from .caps import DecodedCap, RowCap, check_unpacked
 from .encodings import lines
 from .report import RowError
 from .result import ReadResult
@@ -102,7 +102,8 @@ def _parquet_failed(path: Path, e: Exception) -> DataError:
 
 def read_parquet(path: Path) -> ReadResult:
     """Batch by batch: the row count the file declares is checked against the cap before anything is unpacked
-    (a few kilobytes of repeated values can stand for a million rows)."""
+    (a few kilobytes of repeated values can stand for a million rows), and the size its columns decode to as each
+    batch is decoded, before its rows become records (DecodedCap)."""
     try:
         import pyarrow.parquet as pq
         parquet = pq.ParquetFile(path)
@@ -115,9 +116,14 @@ def read_parquet(path: Path) -> ReadResult:
         raise DataError(f"{path.name} has columns ({', '.join(result.columns[:8])}) but no rows.")
     cap = RowCap(path.name)
     cap.check_total(total)
+    decoded = DecodedCap(path.name, path.stat().st_size)
     number = 0
     try:
+        metadata = parquet.metadata
+        decoded.check_declared(sum(metadata.row_group(g).column(c).total_uncompressed_size
+                                   for g in range(metadata.num_row_groups) for c in range(metadata.num_columns)))
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH):
+            decoded(number + batch.num_rows, _decoded_bytes(batch))
             for row in batch.to_pylist():
                 number += 1
                 cap(number)
@@ -129,6 +135,25 @@ def read_parquet(path: Path) -> ReadResult:
     finally:
         parquet.close()
     return result
+
+
+def _decoded_bytes(batch) -> int:
+    """What a batch's columns hold once decoded: a dictionary column counts each row's value, not the dictionary
+    once (which is all Arrow's nbytes counts)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    size = 0
+    for column in batch.columns:
+        if pa.types.is_dictionary(column.type) and (pa.types.is_string(column.dictionary.type)
+                                                    or pa.types.is_large_string(column.dictionary.type)
+                                                    or pa.types.is_binary(column.dictionary.type)):
+            lengths = pc.take(pc.binary_length(column.dictionary), column.indices)
+            size += (pc.sum(lengths).as_py() or 0) + column.indices.nbytes
+        elif pa.types.is_dictionary(column.type):
+            size += column.cast(column.type.value_type).nbytes
+        else:
+            size += column.nbytes
+    return size
 
 
 def unpacked_size(path: Path) -> int:

@@ -3,9 +3,12 @@ under the memory, time and row caps of backend/limits.py. Each file ends in a re
 the file and its row or size; each test reads the inspecting process's peak resident memory (measured from /proc and
 getrusage) and holds it under the memory cap, and holds the time under the time cap (the child is not ended by it).
 """
+import contextlib
+import dataclasses
 import json
 import signal
 import threading
+import time
 
 import psutil
 import pytest
@@ -51,12 +54,28 @@ def test_parquet_repeat_bomb_is_refused_by_its_declared_row_count(tmp_path):
 
 
 def test_parquet_bomb_under_the_row_cap_is_ended_by_the_memory_cap(tmp_path):
-    """200,000 rows (under the row cap) of one 20 kB text: 4 GB once unpacked, from a 2 kB file."""
+    """200,000 rows (under the row cap) of one 20 kB text: 4 GB once unpacked, from a 2 kB file. The decoded-size cap
+    stops it first (test_parquet_under_the_row_cap_that_decodes_past_the_size_cap_is_stopped_there); raised out of
+    the way here, the memory cap still ends it."""
     path = bombs.parquet_repeat_bomb(tmp_path, rows=200_000, text="x" * 20_000)
-    result = bounded(sandbox.inspect(path, limits=LIMITS), cap="memory")
+    limits = dataclasses.replace(LIMITS, inspect_decoded_mb=100_000)
+    result = bounded(sandbox.inspect(path, limits=limits), cap="memory")
     assert result.error.startswith(f"Reading {path.name} (0.0 MB) needed more than 1,500 MB of memory, the limit "
                                    "(it had read ")
     assert "TUNELOOP_INSPECT_MEMORY_MB" in result.error
+
+
+def test_parquet_under_the_row_cap_that_decodes_past_the_size_cap_is_stopped_there(tmp_path):
+    """200,000 rows of one dictionary-encoded 2,000-character text: 400 MB once decoded, from a 2 kB file. Read
+    whole, it held an inspection slot and most of the memory cap for a report; it is stopped at the decoded-size
+    cap instead, in one sentence."""
+    path = bombs.parquet_repeat_bomb(tmp_path, rows=200_000, text="x" * 2_000)
+    assert path.stat().st_size < 100_000
+    result = bounded(sandbox.inspect(path, limits=LIMITS))
+    assert result.error is not None and result.report is None
+    assert result.error.startswith(f"{path.name} is 0.0 MB but its columns decode to more than 256 MB, the limit "
+                                   "(reading stopped at row ")
+    assert "TUNELOOP_INSPECT_DECODED_MB" in result.error
 
 
 def test_xlsx_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
@@ -82,6 +101,29 @@ def test_a_file_that_takes_too_long_is_ended_by_the_time_cap(tmp_path):
     assert result.cap == "time" and result.peak_rss_mb < 1500
     assert result.error.startswith(f"Reading {path.name} (") and "took longer than 2 s, the limit" in result.error
     assert "TUNELOOP_INSPECT_SECONDS" in result.error
+
+
+def test_time_the_machine_spends_on_others_is_not_counted_against_a_file(tmp_path):
+    """The time cap counts the inspecting process's own processor time: a file that needs a second of it is read
+    even when the process waits longer than the cap for the processor (a busy machine; here it is stopped)."""
+    path = tmp_path / "ordinary.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"Q{i}?", "completion": f"A{i}."}) + "\n" for i in range(10_000)))
+    cap = 5
+    results = []
+    thread = threading.Thread(target=lambda: results.append(
+        sandbox.inspect(path, limits=Limits(inspect_memory_mb=1500, inspect_seconds=cap))))
+    before = set(_inspecting())
+    thread.start()
+    child = _wait_for_new_child(before)
+    child.send_signal(signal.SIGSTOP)
+    stopped = time.monotonic()
+    while time.monotonic() < stopped + cap + 1 and thread.is_alive():  # the cap passes while it waits
+        time.sleep(0.05)
+    with contextlib.suppress(psutil.NoSuchProcess):  # ended by a cap that counted the wait
+        child.send_signal(signal.SIGCONT)
+    thread.join(timeout=300)
+    assert results[0].error is None, results[0].error
+    assert results[0].error is None and results[0].report.valid_rows == 10_000
 
 
 def test_a_reader_that_dies_is_one_sentence(tmp_path):
