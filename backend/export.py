@@ -1,12 +1,16 @@
 """Export a finished run: the adapter merged into a full-precision base (a plain Hugging Face folder
 with a model card), or the adapter alone; optionally zipped."""
+import errno
 import json
 import secrets
 import shutil
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from backend.errors import TuneloopError
+from backend.errors import ExportError, TuneloopError
+
+FULL_WORDS = ("No space left on device", "os error 28", "StorageFull", "Disk quota exceeded")
 
 
 def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it: bool = False,
@@ -17,11 +21,14 @@ def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TuneloopError(f"'{out}' is not empty (or is a file); choose a new folder for the export.")
     config = store.config(run_id)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from backend.export_plan import expected_sizes
+    sizes = expected_sizes(store, run_id)
+    size = sizes.adapter if adapter_only else sizes.merged
+    room_for(out, size * (2 if zip_it else 1))  # a zip of weights is about as large as the weights
     # A folder of its own beside the target, renamed when complete: an interrupted export never looks finished,
     # and nothing that was there before is touched.
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
-    try:
+    with _nothing_left_if_it_fails(out, tmp):
         if adapter_only:
             progress("Copying the adapter")
             shutil.copytree(adapter, tmp)
@@ -33,12 +40,95 @@ def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it
         if out.exists():
             out.rmdir()
         tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     if zip_it:
         progress("Zipping")
-        return Path(shutil.make_archive(str(out), "zip", root_dir=out))
+        return zip_folder(out)
     return out
+
+
+def zip_folder(folder: Path) -> Path:
+    """`<folder>.zip` beside the folder, written under another name and renamed when whole: a full disk leaves no
+    corrupt zip behind, and the folder, complete already, stays."""
+    target = folder.with_name(folder.name + ".zip")
+    partial = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.partial")
+    try:
+        written = Path(shutil.make_archive(str(partial), "zip", root_dir=folder))
+        written.rename(target)
+    except Exception as exc:
+        Path(str(partial) + ".zip").unlink(missing_ok=True)
+        if disk_full(exc):
+            raise ExportError(f"The disk filled up during the export, while zipping: {_free_words(folder)}; the "
+                              f"folder '{folder}' is complete, but no zip was kept. Free some space and export "
+                              "again, or use the folder.") from None
+        raise
+    return target
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space on the disk that holds `folder`, or would hold it (its nearest existing parent)."""
+    path = Path(folder)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+MARGIN = 1024 * 1024  # model card, Modelfile, file system overhead
+
+
+def room_for(out: Path, needed: int):
+    """Refuses, before any work, an export the disk that would hold `out` has no room for."""
+    from backend.export_plan import size_text
+    free = free_bytes(out.parent)
+    if free < needed + MARGIN:
+        raise ExportError(f"The disk is full: this export needs {size_text(needed + MARGIN)}, {size_text(free)} "
+                          f"free in '{_existing(out.parent)}'. Free some space, or export to a folder on another "
+                          "disk.")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc`, or what it was raised from, is a full disk (safetensors words it as 'os error 28')."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+                any(words in str(exc) for words in FULL_WORDS):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _free_words(folder: Path) -> str:
+    from backend.export_plan import size_text
+    return f"{size_text(free_bytes(folder))} free in '{_existing(folder)}'"
+
+
+@contextmanager
+def _nothing_left_if_it_fails(out: Path, tmp: Path):
+    """Creates the folders above `out`; on any failure removes `tmp` and the folders it created (an empty
+    exports/<run>/ too), and words a full disk in one sentence."""
+    made = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if disk_full(exc):
+            raise ExportError(f"The disk filled up during the export: {_free_words(out.parent)}; nothing was kept. "
+                              "Free some space and export again.") from None
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _merge(model_name: str, adapter: Path, target: Path):
@@ -112,20 +202,20 @@ def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TuneloopError(f"The folder '{out}' is not empty; choose a new folder for the export.")
     config = run["config"]
+    from backend.export_plan import expected_sizes
+    sizes = expected_sizes(store, run_id)
+    room_for(out, sizes.merged + sizes.gguf.get(quant, sizes.merged))  # the merged folder and the file, side by side
     # Like export_run: a folder of its own beside the target, renamed when complete; nothing there before is touched.
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
-    try:
+    with _nothing_left_if_it_fails(out, tmp):
         progress(0.0, "Loading the base model in full precision")
         _merge(config["model"], adapter, tmp / "merged")
         description = f"Fine-tuned with Tuneloop ({config['method'].upper()}) from {config['model'] or 'the built-in SmolLM2-135M-Instruct'}."
         result = export_gguf(tmp / "merged", tmp / "gguf", quant, run["name"], description=description,
                              model_card=model_card(store, run, adapter_only=False),
                              progress=lambda fraction, message: progress(0.15 + 0.85 * fraction, message))
-        out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             out.rmdir()
         (tmp / "gguf").rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     result.path = out / result.path.name
     return result
