@@ -57,7 +57,8 @@ class JobRunner:
         self.current: str | None = None
         self.process = None
         self.waiting_for: dict | None = None  # who holds the trainer lock while this runner waits for it
-        self._pending = None  # (run_id, ending, exit code, disk full) of a worker whose outcome is not recorded yet
+        # (run_id, ending, exit code, disk full, out-of-memory kill seen) of a worker whose outcome is not recorded yet
+        self._pending = None
         self._wake = threading.Event()
         self._closing = False
         self._thread = None
@@ -224,13 +225,16 @@ class JobRunner:
         else:  # started under other settings, it must not load its libraries beside the run
             self._drop_unfit_standby()
         self.process = process
+        oom_before = processes.oom_kills()
         process.start()
         self._record_worker(run_id, process.pid)
         ending = self._watch(run_id, process)
         self.current = None
         self.process = None
         # A worker that died on a full disk could not record why (the database shares the disk): judge it now.
-        self._pending = (run_id, ending, exit_code(process), disk_full(workspace.run_dir(run_id)))
+        oom_after = processes.oom_kills()
+        oom = None if oom_before is None or oom_after is None else oom_after > oom_before
+        self._pending = (run_id, ending, exit_code(process), disk_full(workspace.run_dir(run_id)), oom)
         self._settle()
 
     def _record_worker(self, run_id: str, pid: int):
@@ -243,13 +247,13 @@ class JobRunner:
         """Record the outcome of the worker that ended, unless the worker recorded it itself; then let the lock go."""
         if self._pending is None:
             return
-        run_id, ending, code, full = self._pending
+        run_id, ending, code, full, oom = self._pending
         if self.store.get(run_id)["status"] == "running":
             if ending is not None:
                 self.store.set_status(run_id, ending.status, reason=ending.reason)
             else:  # the worker died without recording an outcome
                 from backend.worker import DISK_FULL
-                self.store.set_status(run_id, "failed", reason=DISK_FULL if full and code else describe_exit(code))
+                self.store.set_status(run_id, "failed", reason=DISK_FULL if full and code else describe_exit(code, oom))
         self._pending = None
         self.lock.release()
 
@@ -360,12 +364,31 @@ def hang_reason(minutes: float) -> str:
             "ended. Resume it to continue from its last checkpoint; the log shows where it stopped.")
 
 
-def describe_exit(code: int | None) -> str:
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        hint = " The system may have run out of memory: try a smaller batch_size or max_length." if name == "SIGKILL" else ""
-        return f"The training process was ended by the system ({name}).{hint} Details are in the run's log."
-    return f"The training process ended unexpectedly (exit code {code}). Details are in the run's log."
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
+RESUME = "Resume the run to go on from its last checkpoint."
+
+
+def describe_exit(code: int | None, oom: bool | None = None) -> str:
+    """Why a worker ended without recording why, in what is known: the signal, and whether the kernel's
+    out-of-memory killer ended a process meanwhile (`oom`: None where that cannot be read). Tuneloop's own SIGTERM
+    and SIGKILL (stop, hang) are recorded with their reason before this is asked."""
+    if code is None or code >= 0:
+        return f"The training process ended unexpectedly (exit code {code}). Details are in the run's log."
+    name = processes.signal_name(-code)
+    if -code in CRASH_SIGNALS:
+        return f"The training process crashed (signal {name}) in a library it uses. Details are in the run's log."
+    if -code != signal.SIGKILL:
+        return f"The training process was ended from outside Tuneloop (signal {name}). {RESUME}"
+    if oom:
+        return ("The training process was killed (signal SIGKILL) while the system was out of memory: the kernel "
+                "ended a process for lack of memory during the run, most likely this one. Try a smaller batch_size "
+                f"or max_length, or 4-bit (QLoRA). {RESUME}")
+    if oom is False:
+        return ("The training process was killed from outside Tuneloop (signal SIGKILL): the kernel counted no "
+                f"out-of-memory kill during the run, so a person or another program ended it. {RESUME}")
+    return ("The training process was killed from outside Tuneloop (signal SIGKILL), by hand or by the system when "
+            "memory ran out; this computer does not say which. If nobody ended it, try a smaller batch_size or "
+            f"max_length. {RESUME}")
 
 
 def _alive(pid: int) -> bool:

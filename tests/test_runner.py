@@ -143,7 +143,7 @@ def test_crashed_worker_fails_with_reason_and_queue_goes_on(tiny_model, chat_fil
     os.kill(runner.store.get(doomed)["pid"], signal.SIGKILL)
     run = runner.wait(doomed, timeout=60)
     assert run["status"] == "failed"
-    assert "ended by the system (SIGKILL)" in run["reason"] and "memory" in run["reason"]
+    assert "killed from outside Tuneloop (signal SIGKILL)" in run["reason"]  # by hand (faults/test_outside_kills.py)
     assert runner.wait(after, timeout=300)["status"] == "done"
     runner.close()
 
