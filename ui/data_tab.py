@@ -8,6 +8,7 @@ from backend.config import default
 from backend.data import sandbox
 from backend.data.detect import LOW_CONFIDENCE
 from backend.data.report import KIND_NAMES
+from backend.data.store import name_for
 from ui import charts
 from ui.common import Context, esc, on, when
 from ui.preview import examples_html
@@ -117,7 +118,7 @@ def check(ctx: Context, v: dict, mapping: dict | None):
             *_mapping_updates(report.columns, report.mapping), stats_markdown(report.stats),
             gr.update(value=figure, visible=True), _notes_markdown(report),
             examples_html(report.kind, report.examples, report.example_rows, total=report.valid_rows),
-            _errors_table(report), Path(path).stem, gr.update(interactive=True))
+            _errors_table(report), name_for(Path(path).stem), gr.update(interactive=True))
 
 
 def on_upload(ctx: Context, v: dict):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from backend.cli.options import add_json, print_json
 from backend.config import METHODS, default
@@ -44,8 +45,20 @@ def _options(args) -> dict:
 
 
 def cmd_inspect(args) -> int:
-    """The file is read in a child process under the caps of backend/limits.py (backend/data/sandbox.py)."""
-    report = sandbox.inspect(args.file, **_options(args)).raise_error().report
+    """A saved dataset's name or a file, read as `train --data` reads it (data_reference). A file is read in a child
+    process under the caps of backend/limits.py (backend/data/sandbox.py)."""
+    from backend.data import data_reference, inspect_dataset
+    what, ref, note = data_reference(args.file)
+    if note:
+        print(note, file=sys.stderr)
+    if what == "dataset":
+        if args.map:
+            raise DataError(f"'{ref}' is a saved dataset, whose columns were mapped when it was added; --map is for "
+                            f"a file: write ./{ref} to inspect the file of that name.")
+        from backend.models import load_tokenizer
+        report = inspect_dataset(ref, kind=args.kind, tokenizer=load_tokenizer(), max_length=args.max_length)
+    else:
+        report = sandbox.inspect(ref, **_options(args)).raise_error().report
     if args.json:
         print_json(report.to_json())
     else:
@@ -92,8 +105,9 @@ def cmd_rename(args) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("inspect", help="Check a data file: what it holds, what is wrong, how long the examples are.",
                               description="Read a data file (JSONL, JSON, CSV, TSV, Parquet, XLSX), detect its kind and "
-                                          "format, list bad rows with their numbers and show stats. Nothing is stored.")
-    p.add_argument("file", help="The data file to check.")
+                                          "format, list bad rows with their numbers and show stats. Nothing is stored. "
+                                          "A saved dataset's name shows that dataset, as train --data would use it.")
+    p.add_argument("file", help="The data file to check, or a saved dataset's name (./NAME for a file of that name).")
     add_json(p, "Print the report as one JSON object instead of text.")
     _add_detection_options(p)
     p.set_defaults(func=cmd_inspect)
@@ -104,7 +118,8 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("add", help="Check a data file and store its good rows as a dataset.")
     p.add_argument("file", help="The data file to add.")
-    p.add_argument("--name", default=None, help="The dataset's name (default: the file name without extension).")
+    p.add_argument("--name", default=None, help="The dataset's name: letters, digits, spaces, - or _ (default: the "
+                                                "file name without extension, other characters made '-').")
     _add_detection_options(p)
     p.set_defaults(func=cmd_add)
 

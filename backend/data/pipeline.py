@@ -110,26 +110,56 @@ def _nothing_valid(name: str, report: DataReport, problems: dict[str, int]) -> s
 
 
 def data_reference(text, db=None) -> tuple[str, str, str]:
-    """What `--data TEXT` names: ("dataset", name, note) for a saved dataset, ("file", absolute path, note) for a
-    file. A saved dataset's name wins; `./name` (or any path with a folder in it) means the file. The note says
-    which was taken when both could match (empty otherwise)."""
-    from .store import DatasetStore
+    """What `train --data TEXT` and `inspect TEXT` name, by one rule: ("dataset", name, note) for a saved dataset,
+    ("file", absolute path, note) for a file. A saved dataset's name wins over a file of that name (the note says
+    so, and that `./name` means the file); text that cannot be a dataset's name (a dot, a slash: `examples.jsonl`,
+    `./faq`) is a file. A dataset kept from before names could hold a dot is found when no such file is here."""
+    from .store import DatasetStore, is_name
     text = str(text)
     path = Path(text).expanduser()
-    looks_like_path = "/" in text or "\\" in text or text.startswith(".")
-    if not looks_like_path:
-        if db is None:
-            from backend import db as db_mod
-            db = db_mod.connect()
-        if DatasetStore(db).exists(text):
-            note = (f"Using the saved dataset '{text}'. A file of that name is here too: write ./{text} to train on "
-                    "the file instead.") if path.is_file() else ""
-            return "dataset", text, note
+    store = None
+
+    def saved(name: str) -> bool:
+        nonlocal store, db
+        if store is None:
+            if db is None:
+                from backend import db as db_mod
+                db = db_mod.connect()
+            store = DatasetStore(db)
+        return store.exists(name)
+
+    if is_name(text) and saved(text):
+        note = (f"Using the saved dataset '{text}'. A file of that name is here too: write ./{text} to use the file "
+                "instead.") if path.is_file() else ""
+        return "dataset", text, note
     if path.is_file():
         return "file", str(path.resolve()), ""
     if path.exists():
         raise DataError(f"'{text}' is a folder; give a data file (JSONL, JSON, CSV, TSV, Parquet or Excel).")
+    if text.strip() and saved(text):
+        return "dataset", text, (f"Using the saved dataset '{text}'. Dataset names hold no dots now: rename it with "
+                                 f"python app.py data rename \"{text}\" NEW_NAME.")
     raise DataError(f"No dataset called '{text}' and no file at that path. See: python app.py data list")
+
+
+def inspect_dataset(name: str, db=None, kind: str | None = None, tokenizer=None,
+                    max_length: int | None = None) -> DataReport:
+    """The report of a saved dataset, as `inspect` shows a file's: its stored rows checked and measured again, with
+    the split it was stored with."""
+    from .store import DatasetStore
+    if db is None:
+        from backend import db as db_mod
+        db = db_mod.connect()
+    store = DatasetStore(db)
+    info = store.get(name)
+    if kind is not None and info["kind"] != kind:
+        raise DataError(f"Dataset '{name}' holds {info['kind']} examples, not {kind} examples.")
+    split = info["stats"].get("split", {})
+    report = inspect_rows(info["kind"], store.rows(name), f"dataset '{name}'", tokenizer=tokenizer,
+                          max_length=max_length, seed=split.get("seed", 0),
+                          validation_fraction=split.get("fraction", 0.1))
+    report.file_format = "saved dataset"
+    return report
 
 
 def load_examples(path_or_name, db=None, mapping: dict | None = None, kind: str | None = None, tokenizer=None,

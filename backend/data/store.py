@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,14 +16,33 @@ MAX_NAME = 100
 LIST_HINT = "See: python app.py data list"
 
 
+NAME_RULE = "letters, digits, spaces, - or _"
+
+
+def is_name(text: str) -> bool:
+    """Whether `text` can be a dataset's name: letters, digits, spaces, - and _ only. A dot or a slash makes it a file
+    (`train --data examples.jsonl` and `inspect ./faq` mean files), so a name never reads as a file name."""
+    return bool(text.strip()) and all(c.isalnum() or c in " -_" for c in text)
+
+
+def name_for(text: str) -> str:
+    """A dataset name made from a file's name (or a refused name): each run of other characters becomes '-'."""
+    name = re.sub(r"[^\w -]+", "-", str(text), flags=re.UNICODE).strip(" -")[:MAX_NAME]
+    return name if is_name(name) else "my-data"
+
+
 def _clean_name(name: str) -> str:
     name = str(name).strip()
     if not name:
         raise DataError("A dataset name cannot be empty. Pick a name, e.g. --name my-data.")
     if len(name) > MAX_NAME:
         raise DataError(f"The dataset name is {len(name)} characters long; keep it under {MAX_NAME}.")
-    if any(ord(c) < 32 for c in name) or "/" in name or "\\" in name:
-        raise DataError(f"The dataset name '{name}' holds a slash or a control character. Use letters, digits, spaces, - or _.")
+    if not is_name(name):
+        bad = dict.fromkeys("a control character" if ord(c) < 32 else f"'{c}'"
+                            for c in name if not (c.isalnum() or c in " -_"))
+        shown = ", ".join(bad)
+        printable = "".join(c for c in name if ord(c) >= 32)
+        raise DataError(f"The dataset name '{printable}' holds {shown}; use {NAME_RULE} (e.g. {name_for(name)}).")
     return name
 
 
@@ -50,7 +70,7 @@ class DatasetStore:
         if report.preview_only:
             raise ValueError("a report trimmed to a preview cannot be stored: store it where it was inspected")
         source = str(source if source is not None else report.source)
-        name = _clean_name(name if name is not None else Path(source).stem)
+        name = _clean_name(name if name is not None else name_for(Path(source).stem))
         if self.exists(name):
             raise DataError(f"A dataset called '{name}' already exists. Pick another name (--name NEW_NAME), "
                             f"or remove the old one: python app.py data rm \"{name}\"")

@@ -106,3 +106,46 @@ def test_an_everyday_answers_cache_of_the_wrong_shape_is_made_again(monkeypatch,
     rows = replay.replay_examples(None, None, "tiny|shape-test", 3)
     assert [row["messages"][1]["content"] for row in rows] == made
     assert json.loads(path.read_text()) == made
+
+
+def test_dataset_names_hold_no_dots_and_inspect_and_train_read_a_name_alike(tmp_path, monkeypatch, capsys):
+    """A dataset name holds letters, digits, spaces, - or _, as the message says: `--name examples.jsonl` made a
+    dataset that `train --data examples.jsonl` took instead of the file of that name beside it. One rule reads a
+    name for both commands: a saved dataset's name wins, with a note when a file of that name is here too, and
+    anything with a dot or a folder in it is a file."""
+    import argparse
+
+    from backend.cli.data import cmd_inspect
+    from backend.data import DatasetStore, data_reference, sandbox
+    from backend.errors import DataError
+    from tests.faults import bombs
+    monkeypatch.chdir(tmp_path)
+    examples = bombs.normal_jsonl(tmp_path, "examples.jsonl")  # 30 rows
+    refused = sandbox.add(examples, name="examples.jsonl")
+    assert refused.stored is None
+    assert refused.error == ("The dataset name 'examples.jsonl' holds '.'; use letters, digits, spaces, - or _ "
+                             "(e.g. examples-jsonl).")
+    assert sandbox.add(tmp_path / "examples.jsonl").raise_error().stored == "examples"
+    dotted = tmp_path / "faq.v2.jsonl"
+    dotted.write_text("".join(json.dumps(row) + "\n" for row in bombs.QA[:12]))
+    assert sandbox.add(dotted).raise_error().stored == "faq-v2"  # the file's name, made a dataset name
+    with pytest.raises(DataError, match="holds '.'"):
+        DatasetStore(connect()).rename("faq-v2", "faq.v3")
+
+    # A dataset kept from before (its name holds a dot) beside a file of that name: the file is meant.
+    connect().execute("UPDATE datasets SET name = 'examples.jsonl' WHERE name = 'faq-v2'")
+    assert data_reference("examples.jsonl")[:2] == ("file", str(examples))
+    # A name that is both a dataset and a file: the dataset, with a note, for inspect as for train.
+    DatasetStore(connect()).rename("examples.jsonl", "faq")
+    shutil.copy(examples, tmp_path / "faq")
+    what, ref, note = data_reference("faq")
+    assert (what, ref) == ("dataset", "faq") and "write ./faq to use the file instead" in note
+    args = argparse.Namespace(file="faq", json=False, map=None, kind=None, max_length=512)
+    assert cmd_inspect(args) == 0
+    shown = capsys.readouterr()
+    assert "Using the saved dataset 'faq'" in shown.err and "write ./faq to use the file instead" in shown.err
+    assert "12 usable" in shown.out or "12 valid" in shown.out or "12 examples" in shown.out, shown.out
+    args.file = "./faq"
+    assert cmd_inspect(args) == 0
+    shown = capsys.readouterr()
+    assert shown.err == "" and "30" in shown.out
