@@ -1,7 +1,10 @@
 """The app starts whatever the load and stops promptly: Gradio's own check that it can reach itself (one HTTP request
 with a 3 s timeout) failed at load 11 and ended the app with "When localhost is not accessible, a shareable link must
 be created"; after SIGTERM the app took 20 to 45 s to exit."""
+import signal
+
 import gradio.networking
+import pytest
 import requests
 
 from tests.faults.test_exposure import serve_app  # noqa: F401 (the fixture)
@@ -11,3 +14,33 @@ def test_the_app_starts_and_serves_when_gradio_cannot_reach_it_in_time(serve_app
     monkeypatch.setattr(gradio.networking, "url_ok", lambda url: False)  # what a 3 s timeout returns
     _, url = serve_app()
     assert requests.get(f"{url}/config", timeout=30).status_code == 200
+
+
+SLOW_TEARDOWN = '''
+import os, threading
+if os.environ.pop("TUNELOOP_TEST_SLOW_TEARDOWN", None):  # the app's own process only, not the children it starts
+    class _SlowTeardown:
+        def __del__(self):  # runs when the interpreter tears down its modules
+            threading.Event().wait()
+    _keep = _SlowTeardown()
+'''
+
+
+def test_the_app_ends_after_sigterm_without_waiting_for_the_interpreter_teardown(home, tmp_path):
+    """The 20-45 s were Python tearing down the interpreter: full garbage collections over the millions of objects
+    that torch, transformers and Gradio hold. Here that teardown never ends (an object whose finalizer blocks): the
+    app must end all the same, with its exit code, once it has stopped serving and closed its runner."""
+    from tests.faults.test_exposure import free_port, start_cli, wait_until_served
+    (tmp_path / "sitecustomize.py").write_text(SLOW_TEARDOWN)
+    port = free_port()
+    process = start_cli(home, "--port", str(port), env={"PYTHONPATH": str(tmp_path),
+                                                        "TUNELOOP_TEST_SLOW_TEARDOWN": "1"})
+    try:
+        assert wait_until_served(process, f"http://127.0.0.1:{port}/config") == 200
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)  # a guard against hanging for ever, not a measure of speed
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/config", timeout=5)
