@@ -53,24 +53,56 @@ def finish(store, run_id: str, crashes: bool = True) -> bool:
     from backend import workspace
     from backend.errors import TuneloopError
     folder = workspace.run_dir(run_id)
+    update, set_status = patiently(store.update), patiently(store.set_status)
     try:
         run = store.get(run_id)
         result = train_run(store, run)
-        store.update(run_id, final_metrics=result["metrics"], probe=result["probe"], heldout=result["heldout"],
-                     outcome=result["outcome"], diagnosis=run_diagnosis(store, run, result))
-        store.set_status(run_id, "stopped" if result["stopped"] else "done")
+        update(run_id, final_metrics=result["metrics"], probe=result["probe"], heldout=result["heldout"],
+               outcome=result["outcome"], diagnosis=run_diagnosis(store, run, result))
+        set_status(run_id, "stopped" if result["stopped"] else "done")
         _log(lambda: print("Run stopped; resume it with: python app.py resume " + run_id if result["stopped"]
                            else "Run finished."))
         return True
     except TuneloopError as exc:
-        store.set_status(run_id, "failed", reason=str(exc))
+        set_status(run_id, "failed", reason=str(exc))
         _log(lambda: print(f"Run failed: {exc}"))
     except Exception as exc:  # anything else: a sentence in the database first, then the traceback in the log
         if not crashes:
             raise
-        store.set_status(run_id, "failed", reason=explain_failure(exc, folder))
+        set_status(run_id, "failed", reason=explain_failure(exc, folder))
         _log(traceback.print_exc)
     return False
+
+
+LOCK_WAIT_SECONDS = 900  # a run waits this long in all for a database another program holds, then fails
+
+
+def patiently(write, wait: float = LOCK_WAIT_SECONDS):
+    """`write` (a RunStore write) tried again while another program holds the workspace's database past the
+    connection's own 30 s wait: the run in flight waits for it rather than fails. A line in the run's log at each
+    try keeps the runner's hang watch from taking the wait for a stuck worker."""
+    import time
+
+    def call(*args, **kwargs):
+        deadline = time.monotonic() + wait
+        pause = 0.5
+        while True:
+            try:
+                return write(*args, **kwargs)
+            except Exception as exc:
+                if not _locked(exc) or time.monotonic() > deadline:
+                    raise
+                _log(lambda: print("The workspace's database is busy (another program holds it); training waits to "
+                                   f"record its progress, trying again in {pause:g} s."))
+                time.sleep(pause)
+                pause = min(2 * pause, 10.0)
+    return call
+
+
+def _locked(exc: BaseException) -> bool:
+    import sqlite3
+    return _caused_by(exc, lambda e: isinstance(e, sqlite3.OperationalError)
+                      and any(word in str(e).lower() for word in ("locked", "busy")))
 
 
 def _log(write):
@@ -118,8 +150,8 @@ def train_run(store, run: dict, writes: bool = True) -> dict:
     print(f"Training {config.method.upper()} on {len(train_rows)} examples ({len(eval_rows)} held out).")
     return run_training(
         config, folder, train_rows, eval_rows,
-        on_metrics=(lambda step, row: store.add_metrics(run["id"], step, row)) if writes else _nothing,
-        on_total_steps=(lambda total: store.update(run["id"], total_steps=total)) if writes else _nothing,
+        on_metrics=patiently(lambda step, row: store.add_metrics(run["id"], step, row)) if writes else _nothing,
+        on_total_steps=patiently(lambda total: store.update(run["id"], total_steps=total)) if writes else _nothing,
         base_adapter=base_adapter, resume=bool(run.get("resume")),
     )
 
