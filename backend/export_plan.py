@@ -161,8 +161,16 @@ def modelfile_zip(folder: Path) -> Path:
     """`<folder>-ollama.zip` beside the folder: the Modelfile and the model card, to put next to the .gguf."""
     target = folder.with_name(folder.name + "-ollama.zip")
     partial = target.with_name("." + target.name + ".partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in ("Modelfile", "README.md"):
-            archive.write(folder / name, name)
-    shutil.move(partial, target)
+    try:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in ("Modelfile", "README.md"):
+                archive.write(folder / name, name)
+        shutil.move(partial, target)
+    except Exception as exc:
+        partial.unlink(missing_ok=True)
+        from backend.export import disk_full
+        if disk_full(exc):
+            raise ExportError(f"The disk filled up while zipping the Modelfile: the folder '{folder}' is complete; "
+                              "free some space and export again, or take the Modelfile from the folder.") from None
+        raise
     return target

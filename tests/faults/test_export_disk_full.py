@@ -67,3 +67,24 @@ def test_a_disk_that_fills_during_the_export_keeps_nothing_half_written(kind, me
         assert (out / "README.md").exists() and (out / "model.safetensors").exists()
     else:
         assert _left_on(disk) == []
+
+
+def test_the_modelfile_zip_on_a_full_disk_leaves_no_partial_file(small_disk, tmp_path):
+    """The web app's GGUF export zips the Modelfile and the model card beside the folder."""
+    from backend.errors import ExportError
+    from backend.export_plan import modelfile_zip
+    disk = small_disk(1)
+    folder = disk / "x"
+    folder.mkdir()
+    (folder / "Modelfile").write_text("FROM ./x.gguf\n")
+    (folder / "README.md").write_text("# x\n" + "words, " * 4000)
+    try:
+        with open(disk / "ballast", "wb") as ballast:  # someone else's file takes the rest of the disk
+            while True:
+                ballast.write(b"\0" * 4096)
+                ballast.flush()
+    except OSError:
+        pass
+    with pytest.raises(ExportError, match="^The disk filled up"):
+        modelfile_zip(folder)
+    assert sorted(p.name for p in disk.iterdir()) == ["ballast", "x"]
