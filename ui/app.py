@@ -49,6 +49,7 @@ def use_workspace_for_uploads():
 # Uploads and the copies Gradio serves are deleted every hour once a day old (all of them when the app stops); a
 # saved dataset lives in the database, and removing it removes its upload at once (DatasetStore.delete).
 DELETE_CACHE = (3600, 86400)
+SHUTDOWN_GRACE_S = 2  # on stop, requests still running get this long to finish; then their streams are cut
 
 
 def build_app(runner=None) -> gr.Blocks:
@@ -97,9 +98,13 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
         theme=gr.themes.Default(font=font, font_mono=["ui-monospace", "monospace"]),
         auth_message="Tuneloop: sign in with the user and password given to the app." if credentials else None,
     )
+    # An open page holds its heartbeat stream open: uvicorn would wait for it for ever before the shutdown that
+    # removes this session's uploads, and Gradio gives up on the server after 5 s.
+    demo.server.config.timeout_graceful_shutdown = SHUTDOWN_GRACE_S
     demo.tuneloop_runner.start()  # the port is ours: train runs left waiting by an earlier session
     if not prevent_thread_lock:
         demo.block_thread()
+        demo.server.thread.join(timeout=60)  # the shutdown itself: open streams cut after the grace, uploads removed
     return served
 
 

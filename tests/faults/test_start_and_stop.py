@@ -2,6 +2,7 @@
 with a 3 s timeout) failed at load 11 and ended the app with "When localhost is not accessible, a shareable link must
 be created"; after SIGTERM the app took 20 to 45 s to exit."""
 import signal
+from pathlib import Path
 
 import gradio.networking
 import pytest
@@ -44,3 +45,25 @@ def test_the_app_ends_after_sigterm_without_waiting_for_the_interpreter_teardown
     assert process.returncode == 0, err
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/config", timeout=5)
+
+
+def test_an_open_page_does_not_hold_up_the_stop_and_uploads_are_removed(home):
+    """Uvicorn waits for every open connection to end before it shuts the app down, and a page holds its heartbeat
+    stream open for as long as it is open: Gradio gave up on the server after 5 s and the app's shutdown, which
+    removes this session's uploads, never ran."""
+    from tests.faults.test_exposure import free_port, start_cli, stop, wait_until_served
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start_cli(home, "--port", str(port))
+    try:
+        assert wait_until_served(process, f"{url}/config") == 200
+        sent = requests.post(f"{url}/gradio_api/upload", files={"files": ("mine.jsonl", b"{}\n")}, timeout=60)
+        [upload] = sent.json()
+        page = requests.get(f"{url}/gradio_api/heartbeat/page-1", stream=True, timeout=120)  # an open browser tab
+        assert page.status_code == 200 and Path(upload).exists()
+        err = stop(process)
+        page.close()
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert not Path(upload).exists()
