@@ -100,6 +100,10 @@ def _notes_markdown(report) -> str:
     return ("**Worth knowing**\n\n" + "\n".join(lines)) if lines else ""
 
 
+WAITING = ("A big file: waiting for other big files to be read first (small files are read at once), "
+           "then reading it and checking every row")
+
+
 def check(ctx: Context, v: dict, mapping: dict | None):
     """Inspect the uploaded file with the chosen kind, max length and columns; everything the tab shows.
     The file is read in a child process under the caps of backend/limits.py (backend/data/sandbox.py): a crafted
@@ -109,7 +113,8 @@ def check(ctx: Context, v: dict, mapping: dict | None):
         return clear(ctx, v)
     progress(0.3, desc="Reading the file and checking every row (the first file waits for the model's word list)")
     checked = sandbox.inspect(path, mapping=mapping or None, kind=None if v["kind"] == "auto" else v["kind"],
-                              max_length=int(v["max_length"] or default("max_length")))
+                              max_length=int(v["max_length"] or default("max_length")),
+                              on_wait=lambda: progress(0.3, desc=WAITING))
     if checked.error:
         return failed(checked.error, checked.columns, mapping or {})
     report = checked.report

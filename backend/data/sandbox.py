@@ -75,21 +75,21 @@ class _Job:
 
 
 def inspect(path, *, mapping: dict | None = None, kind: str | None = None, max_length: int | None = None,
-            tokenizer: bool = True, limits: limits_mod.Limits | None = None) -> Inspection:
+            tokenizer: bool = True, limits: limits_mod.Limits | None = None, on_wait=None) -> Inspection:
     """Inspect a file in a child process. `tokenizer`: count tokens with the built-in model's tokenizer (else
-    estimate them)."""
+    estimate them). `on_wait()` is called if it turns out big and must wait for a slot."""
     options = dict(mapping=mapping, kind=kind, max_length=max_length, tokenizer=tokenizer)
-    return _run(_job("inspect", path, options, {}, limits))
+    return _run(_job("inspect", path, options, {}, limits), on_wait)
 
 
 def add(path, *, name: str | None = None, source: str | None = None, upload: str | None = None,
         mapping: dict | None = None, kind: str | None = None, max_length: int | None = None, tokenizer: bool = True,
-        limits: limits_mod.Limits | None = None) -> Inspection:
+        limits: limits_mod.Limits | None = None, on_wait=None) -> Inspection:
     """Inspect a file in a child process and store it as a dataset there (DatasetStore.add). `upload`: the app's
     copy of an uploaded file, removed with the dataset."""
     options = dict(mapping=mapping, kind=kind, max_length=max_length, tokenizer=tokenizer)
     store = dict(name=name, source=source, upload=upload)
-    return _run(_job("add", path, options, store, limits))
+    return _run(_job("add", path, options, store, limits), on_wait)
 
 
 def warm_up() -> None:
@@ -134,7 +134,7 @@ def _context():
     return context
 
 
-def _run(job: _Job) -> Inspection:
+def _run(job: _Job, on_wait=None) -> Inspection:
     path = Path(job.path)
     context = _context()
     receive, send = context.Pipe(duplex=False)
@@ -143,7 +143,7 @@ def _run(job: _Job) -> Inspection:
     process.start()
     send.close()
     try:
-        result = _watch(process, receive, progress, job, path)
+        result = _watch(process, receive, progress, job, path, on_wait)
         result.path, result.options = job.path, dict(job.options)
         return result
     finally:
@@ -153,12 +153,12 @@ def _run(job: _Job) -> Inspection:
         receive.close()
 
 
-def _watch(process, receive, progress, job: _Job, path: Path) -> Inspection:
+def _watch(process, receive, progress, job: _Job, path: Path, on_wait=None) -> Inspection:
     """Wait for the child's answer, ending it past the time or memory cap, and holding it stopped while it waits
     for a slot once it has turned out to be a big one."""
     cap_kb = job.memory_mb * 1024
     peak_kb = 0
-    slot = _Slot(process.pid, job.at_once)
+    slot = _Slot(process.pid, job.at_once, on_wait)
     running, last = 0.0, time.monotonic()  # clock time while running
     try:
         while True:
@@ -201,8 +201,8 @@ class _Slot:
     _lock = threading.Lock()
     _semaphores: dict[int, threading.Semaphore] = {}
 
-    def __init__(self, pid: int, at_once: int):
-        self.pid, self.held, self.waiting = pid, False, False
+    def __init__(self, pid: int, at_once: int, on_wait=None):
+        self.pid, self.held, self.waiting, self.on_wait = pid, False, False, on_wait
         with self._lock:
             self.semaphore = self._semaphores.setdefault(at_once, threading.Semaphore(at_once))
 
@@ -216,6 +216,8 @@ class _Slot:
         elif not self.held and not self.waiting:
             self._signal(signal.SIGSTOP)
             self.waiting = True
+            if self.on_wait:
+                self.on_wait()
 
     def give_back(self) -> None:
         if self.held:

@@ -126,6 +126,26 @@ def test_time_the_machine_spends_on_others_is_not_counted_against_a_file(tmp_pat
     assert results[0].error is None and results[0].report.valid_rows == 10_000
 
 
+def test_a_big_inspection_waits_stopped_for_a_slot_and_says_so(tmp_path):
+    """With one slot for big inspections, the second of two files that turn out big (past inspect_small_seconds of
+    processor time) waits, stopped, until the first is done, says that it waits, and is then read whole."""
+    path = tmp_path / "ordinary.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"Q{i}?", "completion": f"A{i}."}) + "\n" for i in range(10_000)))
+    limits = Limits(inspect_memory_mb=1500, inspect_at_once=1, inspect_small_seconds=0.3)
+    waited, results = [], {}
+
+    def inspect(i):
+        results[i] = sandbox.inspect(path, limits=limits, on_wait=lambda: waited.append(i))
+    threads = [threading.Thread(target=inspect, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert [results[i].error for i in range(2)] == [None, None]
+    assert [results[i].report.valid_rows for i in range(2)] == [10_000, 10_000]
+    assert len(waited) == 1
+
+
 def test_a_reader_that_dies_is_one_sentence(tmp_path):
     """A reading process killed from outside (a crash in a C library looks the same)."""
     path = tmp_path / "slow.jsonl"
