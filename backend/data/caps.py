@@ -1,6 +1,7 @@
 """The caps a reader applies while it reads one file: rows (backend/limits.py inspect_rows) and, for compressed
-files, the unpacked size (xlsx) or decoded size (Parquet). Every reader calls RowCap for each data row; in a sandboxed child the count is shared with
-the parent, which names the row reached when the time or memory cap ends the child."""
+files, the unpacked size (xlsx) or the decoded size (Parquet). Every reader calls RowCap for each data row; in a
+sandboxed child the count is shared with the parent, which names the row reached when the time or memory cap ends
+the child."""
 from __future__ import annotations
 
 from backend import limits
@@ -74,8 +75,8 @@ class DecodedCap:
         """`number`: the last row of the batch; `size`: the batch's decoded bytes."""
         self.total += size
         if self.total > self.limit:
-            raise DataError(f"{self.name} is {_mb(self.size)} but its columns decode to more than {self.limit_mb:,} MB, "
-                            f"the limit (reading stopped at row {number:,}). {self._todo()}")
+            raise DataError(f"{self.name} is {_mb(self.size)} but its columns decode to more than "
+                            f"{self.limit_mb:,} MB, the limit (reading stopped at row {number:,}). {self._todo()}")
 
     @staticmethod
     def _todo() -> str:
