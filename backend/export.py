@@ -24,7 +24,8 @@ def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it
     from backend.export_plan import expected_sizes
     sizes = expected_sizes(store, run_id)
     size = sizes.adapter if adapter_only else sizes.merged
-    room_for(out, size * (2 if zip_it else 1))  # a zip of weights is about as large as the weights
+    # a zip of weights is about as large as the weights
+    room_for(out, size * (2 if zip_it else 1), "the folder and its zip" if zip_it else "")
     # A folder of its own beside the target, renamed when complete: an interrupted export never looks finished,
     # and nothing that was there before is touched.
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
@@ -75,14 +76,15 @@ def free_bytes(folder: Path) -> int:
 MARGIN = 1024 * 1024  # model card, Modelfile, file system overhead
 
 
-def room_for(out: Path, needed: int):
-    """Refuses, before any work, an export the disk that would hold `out` has no room for."""
+def room_for(out: Path, needed: int, while_working: str = ""):
+    """Refuses, before any work, an export the disk that would hold `out` has no room for. `while_working`: what
+    the size counts beyond the export itself, in words."""
     from backend.export_plan import size_text
     free = free_bytes(out.parent)
     if free < needed + MARGIN:
-        raise ExportError(f"The disk is full: this export needs {size_text(needed + MARGIN)}, {size_text(free)} "
-                          f"free in '{_existing(out.parent)}'. Free some space, or export to a folder on another "
-                          "disk.")
+        raise ExportError(f"The disk is full: this export needs {size_text(needed + MARGIN)}"
+                          f"{f' ({while_working})' if while_working else ''}, {size_text(free)} free in "
+                          f"'{_existing(out.parent)}'. Free some space, or export to a folder on another disk.")
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -204,7 +206,8 @@ def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",
     config = run["config"]
     from backend.export_plan import expected_sizes
     sizes = expected_sizes(store, run_id)
-    room_for(out, sizes.merged + sizes.gguf.get(quant, sizes.merged))  # the merged folder and the file, side by side
+    room_for(out, sizes.merged + sizes.gguf.get(quant, sizes.merged),
+             "the model merged in float32 beside the GGUF file while it is written")
     # Like export_run: a folder of its own beside the target, renamed when complete; nothing there before is touched.
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
     with _nothing_left_if_it_fails(out, tmp):
