@@ -44,11 +44,12 @@ def problem(checkpoint: Path) -> str | None:
     for path in sorted(checkpoint.iterdir()):
         if path.suffix in TORCH_FILES and not torch_file_whole(path):
             return f"{path.name} is cut short"
-        if path.suffix == ".json" and path.name != state.name and not json_whole(path):
+        if path.name in CONFIGS and not json_whole(path):
             return f"{path.name} is cut short"
     return None
 
 
+CONFIGS = ("adapter_config.json", "config.json")  # read on resume (not the tokenizer's files: the run's own are used)
 TORCH_FILES = (".pt", ".pth", ".bin")  # torch.save's zip archives: optimizer.pt, scheduler.pt, rng_state*.pth, ...
 
 

@@ -84,6 +84,8 @@ def test_each_file_resume_reads_is_checked(tmp_path):
         (folder / name).write_bytes(b"")
         assert problem(folder) == f"{name} is cut short"
         (folder / name).write_bytes(whole)
+    (folder / "adapter_config.json").write_text('{"r": 4, "lora_al')
+    assert problem(folder) == "adapter_config.json is cut short"
 
 
 def test_a_checkpoint_with_weights_cut_short_is_skipped(tmp_path):
