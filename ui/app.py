@@ -29,6 +29,7 @@ from ui.label_tab import create_label_tab
 from ui.live_tab import create_live_tab
 from ui.runs_tab import create_runs_tab
 from ui.train_tab import create_train_tab
+from ui.uploads import remove_stray_files
 
 INTRO = ("# Tuneloop\nTeach a language model new behaviour from your own examples, on this computer. "
          "Go through the tabs in order: **1. Data** (your examples) → **2. Train** → **3. Progress** → "
@@ -41,8 +42,10 @@ footer { display: none !important; }
 
 
 def use_workspace_for_uploads():
-    """Gradio keeps uploads and served copies in GRADIO_TEMP_DIR: inside the workspace, not /tmp."""
+    """Gradio keeps uploads and served copies in GRADIO_TEMP_DIR: inside the workspace, not /tmp. Temporary files
+    that earlier uploads left there are removed (ui/uploads.py)."""
     os.environ["GRADIO_TEMP_DIR"] = str(workspace.uploads_dir())
+    remove_stray_files(workspace.uploads_dir())
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 

@@ -149,3 +149,45 @@ def test_dataset_names_hold_no_dots_and_inspect_and_train_read_a_name_alike(tmp_
     assert cmd_inspect(args) == 0
     shown = capsys.readouterr()
     assert shown.err == "" and "30" in shown.out
+
+
+def test_an_upload_handed_to_the_data_tab_leaves_no_temp_file(ctx, chat_file):
+    """Gradio's gr.File made an empty temporary file in the uploads folder each time it handed an upload's path to a
+    handler, and never removed it: one `uploads/tmpXXXXXXXX` per upload."""
+    from gradio.data_classes import FileData
+
+    from ui.app import build_app
+    demo = build_app(ctx.runner)
+    [upload] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "tl-upload"]
+    folder = workspace.uploads_dir() / "d4e5f6"  # where the upload route puts a file
+    folder.mkdir(parents=True)
+    path = shutil.copy(chat_file, folder / "chat.jsonl")
+    before = sorted(workspace.uploads_dir().iterdir())
+    for _ in range(3):
+        assert upload.preprocess(FileData(path=str(path), orig_name="chat.jsonl")) == str(path)
+    assert sorted(workspace.uploads_dir().iterdir()) == before
+
+
+def test_temp_files_left_in_the_uploads_folder_are_removed_at_start(ctx):
+    import os
+    import time
+
+    from ui.app import build_app
+    uploads = workspace.uploads_dir()
+    uploads.mkdir(parents=True, exist_ok=True)
+    left = [uploads / "tmp4y8ipqaq", uploads / "tmpf1jqhxc9"]  # an empty one (gr.File), a partial upload
+    left[0].touch()
+    left[1].write_bytes(b"half an upload")
+    an_hour_ago = time.time() - 3600
+    for path in left:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    kept = [uploads / "tmpzxcvbnm1", uploads / "notes.txt", uploads / "abc123" / "tmp12345678"]
+    kept[0].write_bytes(b"an upload being written now, by another app on this workspace")
+    kept[1].touch()
+    kept[2].parent.mkdir()
+    kept[2].touch()
+    for path in kept[1:]:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    build_app(ctx.runner)
+    assert not any(path.exists() for path in left)
+    assert all(path.exists() for path in kept)
