@@ -456,25 +456,31 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     choices = {"dataset": dataset, "base_run": base_run}
     picks = {"dataset": dataset, "preset": preset, "method": method}
     fit = [memory, advice, use_fit, models_table]
+    # Several events redraw the memory box, each with the form as it stood when it fired. One at a time, in the
+    # order they fired, and a change made while one is waiting is answered after it: so the box always ends on the
+    # latest choice. (Run side by side on a busy machine, a slow answer for the page's first state arrived after
+    # the answer for DPO, and one for DPO after the answer for SFT.)
+    in_order = dict(concurrency_id="tl-fit", concurrency_limit=1, trigger_mode="always_last")
     model_fields = {"source": source, "hub_model": hub_model, "folder": folder, "base_run": base_run}
     on([tab.select, demo.load], ctx, refresh_choices, choices, [dataset, base_run])
     on(dataset.change, ctx, on_dataset, picks, [method, method_help, cards]).then(
-        *bind(ctx, refresh_fit, everything), fit)
+        *bind(ctx, refresh_fit, everything), fit, **in_order)
     on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards]).then(
-        *bind(ctx, refresh_fit, everything), fit)
+        *bind(ctx, refresh_fit, everything), fit, **in_order)
     on(source.change, ctx, on_source, model_fields, [folder, base_run, hub_box, token, get, model_info, hub_info]
-       ).then(*bind(ctx, refresh_fit, everything), fit)
+       ).then(*bind(ctx, refresh_fit, everything), fit, **in_order)
     on(hub_model.change, ctx, on_hub_model, model_fields, [hub_info, token, get, download_status]).then(
-        *bind(ctx, refresh_fit, everything), fit)
+        *bind(ctx, refresh_fit, everything), fit, **in_order)
     on([folder.blur, base_run.input], ctx, on_model_change, model_fields, model_info)
     # The verdicts follow the settings they depend on as the person changes them (not when a preset fills them).
     fit_inputs = [widgets[name].input for name in ("quantization", "batch_size", "grad_accum", "max_length", "lora_r",
                                                    "target_modules", "gradient_checkpointing", "optimizer",
                                                    "keep_everyday")]
-    on([folder.blur, base_run.change, check.click, *fit_inputs], ctx, refresh_fit, everything, fit)
-    on(use_fit.click, ctx, use_fit_settings, everything, [*[widgets[n] for n in WHAT_CHANGES], advanced, *fit])
+    on([folder.blur, base_run.change, check.click, *fit_inputs], ctx, refresh_fit, everything, fit, **in_order)
+    on(use_fit.click, ctx, use_fit_settings, everything, [*[widgets[n] for n in WHAT_CHANGES], advanced, *fit],
+       **in_order)
     on(get.click, ctx, download, {**model_fields, "token": token}, [download_status, token, get, hub_info],
-       progress=True).then(*bind(ctx, refresh_fit, everything), fit)
+       progress=True).then(*bind(ctx, refresh_fit, everything), fit, **in_order)
     on(start.click, ctx, start_run, everything, [status, watch, tabs, memory])
     on(stop.click, ctx, stop_run, {"watch": watch}, status)
     if suggestion is not None:  # "Try this" in the Runs tab
@@ -482,7 +488,7 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         on(suggestion.change, ctx, verdict.fill_train_form, {"suggestion": suggestion},
            [dataset, method, source, folder, base_run, hub_model, run_name, *form, status]).then(
             *bind(ctx, verdict.refill_settings, {"suggestion": suggestion}), form).then(
-            *bind(ctx, refresh_fit, everything), fit)
+            *bind(ctx, refresh_fit, everything), fit, **in_order)
 
 
 CSS = """
