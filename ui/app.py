@@ -10,8 +10,11 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import gradio as gr
+from gradio import http_server
+from gradio.exceptions import ServerFailedToStartError
 from starlette.middleware import Middleware
 
 from backend import limits, workspace
@@ -80,6 +83,21 @@ def build_app(runner=None) -> gr.Blocks:
     return demo
 
 
+class PatientServer(http_server.Server):
+    """Gradio's server, but waiting for uvicorn to start as long as it takes: Gradio gives it 5 s, then calls the port
+    taken, and a busy machine can take longer. A port really taken, or a failed start, ends uvicorn's thread."""
+
+    def run_in_thread(self):
+        if self.reloader:
+            return super().run_in_thread()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        while not self.started:
+            if not self.thread.is_alive():
+                raise ServerFailedToStartError("Server failed to start. Please check that the port is available.")
+            time.sleep(0.01)
+
+
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
            prevent_thread_lock: bool = False, quiet: bool = False, insecure_no_auth: bool = False):
     credentials = parse_auth(auth)
@@ -91,6 +109,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
               Middleware(BodyCap, request_bytes=int(limits.current().max_request_mb * 2**20),
                          upload_bytes=max_upload_bytes()),
               Middleware(LoginThrottle, limiter=limiter)]
+    http_server.Server = PatientServer  # the class Gradio's start_server makes its server from
     font = ["ui-sans-serif", "system-ui", "sans-serif"]
     served = demo.launch(
         server_name=host, server_port=port, auth=credentials, prevent_thread_lock=True, quiet=quiet,

@@ -67,3 +67,19 @@ def test_an_open_page_does_not_hold_up_the_stop_and_uploads_are_removed(home):
         process.kill()
     assert process.returncode == 0, err
     assert not Path(upload).exists()
+
+
+def test_the_app_starts_when_its_server_takes_longer_than_gradio_waits(serve_app, monkeypatch):  # noqa: F811
+    """Gradio waits 5 s for uvicorn to start, then calls the port taken; on a busy machine the start can take longer."""
+    import asyncio
+
+    import uvicorn
+    original = uvicorn.Server.startup
+
+    async def slow_startup(self, sockets=None):
+        await asyncio.sleep(6)  # a start slower than Gradio's 5 s (the delay is the fault, nothing is measured)
+        return await original(self, sockets)
+
+    monkeypatch.setattr(uvicorn.Server, "startup", slow_startup)
+    _, url = serve_app()
+    assert requests.get(f"{url}/config", timeout=30).status_code == 200
