@@ -71,7 +71,8 @@ def test_chat_streams_both_sides_then_every_judgement_is_saved(ctx, tiny_model):
               "temperature": 0, "max_tokens": 6, "seed": 0}
     steps = list(chat_tab.respond(ctx, values))
     left, right, conv, _, note = steps[-1]
-    assert note.startswith("Both have answered") and len(steps) >= 3  # the user's turn, tokens, the end
+    assert len(steps) >= 3  # the user's turn, tokens, the end
+    assert note.startswith("Both have answered (temperature 0, at most 6 tokens, seed ")  # what each label records
     assert left[-1]["role"] == right[-1]["role"] == "assistant" and left[-1]["content"] != right[-1]["content"]
     assert "👍 good for the right answer" in chat_tab.thumb(ctx, {"conversation": conv}, side=1, value="up")
     assert "left answer better" in chat_tab.choose(ctx, {"conversation": conv}, value="left")

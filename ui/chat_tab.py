@@ -68,7 +68,14 @@ def respond(ctx: Context, v: dict):
         yield (*[s + [{"role": "assistant", "content": a.text}] for s, a in zip(shown, answers)], conv, "", "")
     conv.shown = [s + [{"role": "assistant", "content": a.text or "(no answer)"}] for s, a in zip(shown, answers)]
     conv.answers = answers
-    yield conv.shown[0], conv.shown[1], conv, "", "Both have answered: judge them with the buttons below."
+    yield conv.shown[0], conv.shown[1], conv, "", (f"Both have answered ({made_with(sampling)}): judge them with the "
+                                                   "buttons below.")
+
+
+def made_with(sampling: Sampling) -> str:
+    """The settings the answers were made with, the ones each label of them records."""
+    return (f"temperature {sampling.temperature:g}, at most {sampling.max_new_tokens} tokens, seed {sampling.seed}"
+            + (", with your system prompt" if sampling.system else ""))
 
 
 def last_turn(conv: Conversation | None) -> Conversation:

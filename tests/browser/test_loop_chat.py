@@ -35,7 +35,11 @@ def test_base_and_tuned_answer_side_by_side_and_every_click_is_saved(served, pag
     page.get_by_label("number input for Temperature").fill("0")
     page.get_by_label("number input for Longest answer (tokens)").fill("16")
     page.get_by_label("number input for Longest answer (tokens)").press("Tab")
+    # The page holds what was typed before it is sent (a label once recorded 0.7 on a loaded machine; not seen again
+    # with the browser slowed 30 times, the machine at load 12, or every handler answering 3 s late).
+    wait_for(lambda: page.get_by_label("number input for Temperature").input_value() == "0", 30, "temperature not set")
     send(page, "What is your name?")
+    page.locator("#tl-chat-saved").get_by_text("temperature 0, at most 16 tokens").wait_for()
     base, tuned = answers(page)
     assert base and tuned and base != tuned, (base, tuned)
 
