@@ -51,7 +51,11 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         # The first process of each computer makes and caches the answers; the others then read them.
         with together.local_main_process_first() if together else nullcontext():
             extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday, config.method)
-        log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
+        if extra:
+            log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
+        else:  # every answer was cut off or failed its check: say that the guard against forgetting is off
+            log(f"None of the {config.keep_everyday} everyday answers from the base model passed its check, so none "
+                "are mixed in: nothing guards against forgetting in this run.")
         train_rows = train_rows + extra
     outcome = {"train_examples": examples, "heldout_examples": len(eval_rows), "everyday_mixed": len(train_rows) - examples}
     if config.method == "kto":

@@ -191,3 +191,20 @@ def test_temp_files_left_in_the_uploads_folder_are_removed_at_start(ctx):
     build_app(ctx.runner)
     assert not any(path.exists() for path in left)
     assert all(path.exists() for path in kept)
+
+
+def test_a_run_whose_everyday_answers_all_fail_their_check_says_the_guard_is_off(tiny_model, chat_file, tmp_path,
+                                                                                 monkeypatch):
+    """Every everyday answer of the base model can fail its check (cut off, a wrong fact): the run then mixes in
+    none, and its log said "Mixing in 0 everyday answers ... so it keeps them", claiming a guard that was off."""
+    from backend import replay
+    from backend.train import run_training
+    from tests.conftest import tiny_config
+    monkeypatch.setattr(replay, "replay_examples", lambda *args, **kwargs: [])
+    rows = [json.loads(line) for line in chat_file.read_text().splitlines() if line.strip()]
+    said = []
+    run_training(tiny_config(tiny_model, chat_file, max_steps=1, keep_everyday=5), tmp_path / "run", rows, [],
+                 on_metrics=lambda *a: None, on_total_steps=lambda *a: None, log=said.append)
+    assert not any("Mixing in" in line for line in said)
+    assert any("None of the 5 everyday answers" in line and "nothing guards against forgetting" in line
+               for line in said)
