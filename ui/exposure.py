@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from starlette.formparsers import MultiPartException
+
 from backend.errors import ConfigError, TuneloopError
 
 AUTH_ENV = "TUNELOOP_AUTH"
@@ -239,8 +241,12 @@ UPLOAD_PATH = "/gradio_api/upload"
 MULTIPART_SLACK = 1024 * 1024  # an upload's form around its file: part headers and boundaries
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(MultiPartException):
+    """Raised where the app reads a body past its cap. A MultiPartException, so that Gradio's upload route removes
+    the temporary files it was writing the upload's files into, as it does for a file over its own size limit."""
+
+    def __init__(self):
+        super().__init__("The request body is over its size limit.")
 
 
 class BodyCap:
