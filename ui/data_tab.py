@@ -12,7 +12,7 @@ from backend.data.store import name_for
 from ui import charts
 from ui.common import Context, esc, on, when
 from ui.preview import examples_html
-from ui.uploads import DataFile
+from ui.uploads import data_file
 
 FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv", ".xlsx", ".parquet", ".ndjson", ".txt"]
 NOT_USED = "(not used)"
@@ -191,8 +191,8 @@ def create_data_tab(ctx: Context, demo: gr.Blocks):
         report_state = gr.State(None)  # the sandbox's Inspection of the file shown
         with gr.Row():
             with gr.Column(scale=2):
-                upload = DataFile(label="Data file (drag and drop, or click to choose)", file_types=FILE_TYPES,
-                                  type="filepath", height=150, elem_id="tl-upload")
+                upload = data_file(label="Data file (drag and drop, or click to choose)", file_types=FILE_TYPES,
+                                   height=150, elem_id="tl-upload")
             with gr.Column(scale=3):
                 detected = gr.Markdown("No file yet.", elem_id="tl-detected")
         with gr.Accordion("Which column holds what", open=False) as mapping_box:

@@ -2,12 +2,13 @@
 
 Gradio 6.31 leaves two kinds there, named tmpXXXXXXXX at the folder's top:
 - gr.File(type="filepath") makes an empty temporary file each time it hands an upload's path to a handler, and
-  never removes it (gradio/components/file.py, `_process_single_file`): one per upload. DataFile does without it.
+  never removes it (gradio/components/file.py, `_process_single_file`): one per upload. data_file() does without it.
 - The upload route streams each file into a temporary file, then moves it into a folder named by its hash; an upload
   cut short (the browser closed, the body cap) leaves its part behind. Those are removed when the app starts.
 """
 import re
 import time
+import types
 from pathlib import Path
 
 import gradio as gr
@@ -18,18 +19,18 @@ STRAY = re.compile(r"tmp[a-z0-9_]{8}")  # Python's NamedTemporaryFile names, as 
 STRAY_AFTER_S = 60  # a file still being written (another app on the same workspace) is younger than this
 
 
-class DataFile(gr.File):
-    """gr.File for uploads handed to a handler as a path, without the empty temporary file per upload."""
+def data_file(**options) -> gr.File:
+    """A gr.File(type="filepath") that hands the upload's path on without making the empty temporary file. Not a
+    subclass: Gradio writes a .pyi file beside the source of every Component subclass when it is defined."""
+    box = gr.File(type="filepath", **options)
+    box._process_single_file = types.MethodType(_path_only, box)
+    return box
 
-    def get_block_name(self) -> str:
-        return "file"  # the browser shows it as Gradio's own File
 
-    def _process_single_file(self, f):
-        if self.type != "filepath":
-            return super()._process_single_file(f)
-        if self.file_types and not client_utils.is_valid_file(f.path, self.file_types):
-            raise gr.Error(f"This kind of file cannot be read here: upload one of {', '.join(self.file_types)}.")
-        return NamedString(f.path)
+def _path_only(box: gr.File, f):
+    if box.file_types and not client_utils.is_valid_file(f.path, box.file_types):
+        raise gr.Error(f"This kind of file cannot be read here: upload one of {', '.join(box.file_types)}.")
+    return NamedString(f.path)
 
 
 def remove_stray_files(folder: Path) -> int:
