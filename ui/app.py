@@ -157,7 +157,8 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, au
 def end_process(code: int):
     """End the process once the web app has stopped: run the exit handlers (logging, multiprocessing's children),
     flush, and leave without the interpreter's teardown. Its full garbage collections over the millions of objects
-    that torch, transformers and Gradio hold made the app take 7 to 45 s to exit after SIGTERM."""
+    that torch, transformers and Gradio hold made the app take up to 45 s to exit after SIGTERM, and with a model
+    busy in a thread it could abort instead ("terminate called without an active exception")."""
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
