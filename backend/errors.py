@@ -1,4 +1,5 @@
 """Typed errors. The backend raises these; the edges (CLI, web app) turn them into plain messages."""
+import errno
 
 
 class TuneloopError(Exception):
@@ -50,3 +51,19 @@ class HubError(ExportError):
 class StorageError(TuneloopError):
     """The workspace's database could not be written: busy (locked by another program) for too long, or the disk is
     full. Nothing of the write was kept; trying again later works."""
+
+
+# How libraries word a full disk: safetensors as "os error 28", SQLite as "database or disk is full".
+FULL_WORDS = ("No space left on device", "os error 28", "StorageFull", "Disk quota exceeded", "database or disk is full")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc`, or what it was raised from, is a full disk."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+                any(words in str(exc) for words in FULL_WORDS):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -8,10 +8,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from backend.errors import ExportError, TuneloopError
-
-FULL_WORDS = ("No space left on device", "os error 28", "StorageFull", "Disk quota exceeded")
-
+from backend.errors import ExportError, TuneloopError, disk_full
 
 def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it: bool = False,
                progress=lambda message: None) -> Path:
@@ -85,18 +82,6 @@ def room_for(out: Path, needed: int, while_working: str = ""):
         raise ExportError(f"The disk is full: this export needs {size_text(needed + MARGIN)}"
                           f"{f' ({while_working})' if while_working else ''}, {size_text(free)} free in "
                           f"'{_existing(out.parent)}'. Free some space, or export to a folder on another disk.")
-
-
-def disk_full(exc: BaseException) -> bool:
-    """Whether `exc`, or what it was raised from, is a full disk (safetensors words it as 'os error 28')."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or \
-                any(words in str(exc) for words in FULL_WORDS):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def _existing(path: Path) -> Path:

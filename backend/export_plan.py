@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from backend import workspace
-from backend.errors import ExportError
+from backend.errors import ExportError, disk_full
 from backend.gguf_export import QUANTS, estimate_sizes, read_folder
 
 # Plain words for each GGUF format, measured on the built-in model (docs/benchmarks.md, "GGUF export").
@@ -168,7 +168,6 @@ def modelfile_zip(folder: Path) -> Path:
         shutil.move(partial, target)
     except Exception as exc:
         partial.unlink(missing_ok=True)
-        from backend.export import disk_full
         if disk_full(exc):
             raise ExportError(f"The disk filled up while zipping the Modelfile: the folder '{folder}' is complete; "
                               "free some space and export again, or take the Modelfile from the folder.") from None

@@ -177,7 +177,6 @@ METHOD_NEEDS = {
 }
 
 
-FULL_WORDS = ("No space left on device", "StorageFull", "database or disk is full", "Disk quota exceeded")
 FREE_BYTES_FULL = 64 * 1024 * 1024  # a failed write on a disk with less free space than this: the disk is full
 DISK_FULL = ("The disk is full: the run could not write its checkpoint, log or results. Free some space on the disk "
              "that holds the workspace, then resume the run; it goes on from its last complete checkpoint.")
@@ -196,10 +195,9 @@ def disk_full(folder: Path) -> bool:
 def explain_failure(exc: Exception, folder: Path | None = None) -> str:
     """A sentence for the run's failure. `folder`: the run's folder, whose disk is looked at when a write failed
     (libraries word a full disk in many ways, PyTorch's writer as "file write failed")."""
-    import errno
+    from backend.errors import disk_full as full_disk_error
     text = f"{type(exc).__name__}: {exc}"
-    full = _caused_by(exc, lambda e: (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT))
-                      or any(words in str(e) for words in FULL_WORDS))
+    full = full_disk_error(exc)
     if not full and folder is not None and _caused_by(exc, lambda e: "write" in str(e).lower()):
         full = disk_full(folder)
     if full:
