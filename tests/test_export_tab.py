@@ -146,6 +146,27 @@ def test_merged_and_adapter_exports_are_zipped_under_exports(ctx, tiny_model):
         call(export_tab.do_export, ctx, run=None, what="merged", progress=Progress())
 
 
+def test_the_run_list_offers_finished_runs_first_and_never_errs_on_its_choice(ctx, tiny_model):
+    """Issue 26, item 6: a run stopped before it saved an adapter was listed first and picked, and its error
+    toast met a user who had done nothing."""
+    from tests.conftest import tiny_config
+    older = fake_run(tiny_model, name="older done")
+    stopped_with_adapter = fake_run(tiny_model, status="stopped", name="stopped later")
+    newest = fake_run(tiny_model, name="newest done")
+    store = ctx.runs()
+    never_trained = store.create(tiny_config(tiny_model, "fake.jsonl", name="stopped early"))
+    store.set_status(never_trained, "stopped")
+
+    listed = call(export_tab.refresh, ctx, run=None)
+    assert [value for _, value in listed["choices"]] == [newest, older, stopped_with_adapter]
+    assert listed["value"] == newest
+    assert call(export_tab.refresh, ctx, run=stopped_with_adapter)["value"] == stopped_with_adapter  # kept
+    assert call(export_tab.refresh, ctx, run=never_trained)["value"] == newest
+
+    sizes, formats, note = call(export_tab.describe, ctx, run=never_trained, what="merged", quant="q8_0")
+    assert "has no finished adapter yet" in sizes and formats["visible"] is False
+
+
 @pytest.fixture
 def hub():
     server = StandInHub(TOKEN)

@@ -7,12 +7,12 @@ import os
 
 import gradio as gr
 
-from backend.errors import ExportCheckFailed
+from backend.errors import ExportCheckFailed, RunStateError
 from backend.export import export_gguf_for_run, export_run
 from backend.export_plan import (DEFAULT_QUANT, FORMAT_WORDS, QUANTS, check_gguf_possible, check_words,
                                  expected_sizes, export_folder, latest_export, modelfile_zip, size_text)
 from backend.hub_upload import upload_export
-from ui.common import FINISHED, Context, esc, on, run_choices
+from ui.common import Context, esc, on, run_choices
 
 WHAT = [("Merged model: complete, ready to use anywhere (larger)", "merged"),
         ("Adapter only: small, used together with the same base model", "adapter"),
@@ -22,7 +22,10 @@ NO_RUN = "Pick a finished run first. Runs finish in the Progress tab."
 
 
 def refresh(ctx: Context, v: dict):
-    choices = run_choices(ctx.runs().list(), FINISHED)
+    """The runs that can be exported (those with a saved adapter): the ones that trained to the end first, newest
+    first, then stopped ones; the newest finished run is picked unless one still listed was picked already."""
+    runs = sorted(ctx.runs().finished(), key=lambda r: r["status"] != "done")
+    choices = run_choices(runs)
     ids = [c[1] for c in choices]
     return gr.update(choices=choices, value=v["run"] if v["run"] in ids else (ids[0] if ids else None))
 
@@ -37,7 +40,10 @@ def describe(ctx: Context, v: dict):
     which export an upload would send. Returns (sizes, formats, hub note)."""
     if not v["run"]:
         return "", gr.update(visible=v["what"] == "gguf", choices=format_choices({})), hub_note(None)
-    sizes = expected_sizes(ctx.runs(), v["run"])
+    try:
+        sizes = expected_sizes(ctx.runs(), v["run"])
+    except RunStateError as unfinished:  # a choice is never an error: say it where the sizes would be
+        return esc(unfinished), gr.update(visible=False, choices=format_choices({})), hub_note(v["run"])
     if sizes.gguf_refusal:
         gguf = f"GGUF: not possible for this run. {esc(sizes.gguf_refusal)}"
     else:

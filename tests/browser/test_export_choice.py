@@ -1,0 +1,41 @@
+"""The Export tab opened with nothing done (issue 26, item 6): a run stopped before it saved an adapter was listed
+first and picked, and its error toast ("... is stopped and has no finished adapter yet") met the user and followed
+them to other tabs. The newest finished run is picked, and nothing is an error."""
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.loop_helpers import open_tab, wait_for
+from tests.fake_runs import fake_run
+
+pytestmark = pytest.mark.browser
+
+
+def test_opening_export_picks_the_newest_finished_run_without_an_error(app, page, tiny_model):
+    from backend.db import connect
+    from backend.runs import RunStore
+    from tests.conftest import tiny_config
+
+    url, _ = app
+    fake_run(tiny_model, name="older done")
+    fake_run(tiny_model, name="newest done")
+    store = RunStore(connect())
+    stopped = store.create(tiny_config(tiny_model, "fake.jsonl", name="stopped early"))  # newer still, no adapter
+    store.set_status(stopped, "stopped")
+
+    page.goto(url)
+    open_tab(page, "5. Export")
+    toasts, sizes = page.locator(".toast-body"), page.locator("#tl-export-sizes")
+    wait_for(lambda: toasts.count() > 0 or "Expected size" in sizes.inner_text(), 120,
+             "neither the sizes nor an error came")
+    assert toasts.count() == 0, toasts.first.inner_text()
+    assert page.get_by_role("combobox", name="Finished run").input_value().startswith("newest done")
+    page.get_by_role("combobox", name="Finished run").click()
+    options = page.get_by_role("option")
+    options.first.wait_for()
+    names = [text.split(" · ")[0].removeprefix("✓").strip() for text in options.all_inner_texts()]
+    assert names == ["newest done", "older done"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "export-opened.png"))
+    page.keyboard.press("Escape")
+    open_tab(page, "1. Data")
+    assert toasts.count() == 0
