@@ -42,6 +42,11 @@ MIN_SPIKES = 2
 GRAD_SPIKE_RATIO = 5.0
 GRAD_START = 3  # norms before this one are not judged (too few before them)
 GRAD_JUMP_RATIO = 15.0
+# Held-back jumps: a check more than EVAL_JUMP above the checks on both sides of it. The held-back examples are the
+# same at every check, so the curve going up and coming back is the weights lurching, not an odd batch; memorising
+# raises it check after check and never hands it back. Seen (issue 26): learning rate 0.01, 8 steps, 1.68 -> 2.20
+# -> 1.73, which was called memorising; a held-back loss over a few dozen examples wobbles by a few percent.
+EVAL_JUMP = 0.20
 # Too few examples: with fewer than this many full batches per pass over the data, each epoch is one or two
 # updates and the run ends after a handful of steps: too few for an adapter to learn, easy to memorise.
 MIN_BATCHES_PER_EPOCH = 3
@@ -62,7 +67,7 @@ def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, tr
     findings += _behaviour(heldout, checks, early_stopping, config_dict)
     if not broken:
         grads = _series(metrics_rows, "grad_norm")
-        findings += [f for f in (_diverging(train, config_dict), _spikes(train, grads, config_dict)) if f]
+        findings += [f for f in (_diverging(train, config_dict), _spikes(train, grads, evals, config_dict)) if f]
     findings += [f for f in (_forgetting(probe, config_dict), _too_few_examples(train_examples, config_dict)) if f]
     if not broken:
         findings += [f for f in (_overfitting(train, evals, metrics_rows, config_dict, early_stopping),) if f]
@@ -214,7 +219,13 @@ def _diverging(train, config):
         f"Train again and {_rate_text(settings, 'lower')} (a quarter of this run's).", settings)
 
 
-def _spikes(train, grads, config):
+def _eval_jumps(evals) -> list[tuple]:
+    """(step, before, value, after) for each held-back check that stands EVAL_JUMP above the checks on both sides."""
+    return [(step, before, value, after) for (_, before), (step, value), (_, after) in zip(evals, evals[1:], evals[2:])
+            if value > (1 + EVAL_JUMP) * max(before, after)]
+
+
+def _spikes(train, grads, evals, config):
     spikes = []
     for i in range(SPIKE_WINDOW, len(train)):
         before = median(v for _, v in train[i - SPIKE_WINDOW:i])
@@ -231,9 +242,14 @@ def _spikes(train, grads, config):
     # 2.0-3.0 -> 12.5 -> 32.7 -> 12.9 -> 11.3 in gradient norm, one point past 5x and two just under it, with the
     # loss 0.83 -> 1.82 -> 4.97 at the 32.7; 25 quick-preset runs (bf16 and float32, 5 seeds) never went past 4.4x.
     together = {step for step, _, _ in spikes} & {step for step, _ in grad_spikes}
-    if len(spikes) < MIN_SPIKES and len(grad_spikes) < MIN_SPIKES and not huge and not together:
+    eval_jumps = _eval_jumps(evals)
+    if len(spikes) < MIN_SPIKES and len(grad_spikes) < MIN_SPIKES and not huge and not together and not eval_jumps:
         return None
     signs = []
+    if eval_jumps:
+        signs.append("the loss on held-back examples jumped and came back (" + "; ".join(
+            f"{before:.3g} -> {value:.3g} at step {step} -> {after:.3g}" for step, before, value, after in eval_jumps[:3])
+            + ")")
     if spikes:
         shown = "; ".join(f"step {step}: {before:.3g} -> {value:.3g}" for step, before, value in spikes[:3])
         signs.append(f"the training loss jumped to more than {SPIKE_RATIO:g}x its recent level {len(spikes)} "
@@ -245,9 +261,11 @@ def _spikes(train, grads, config):
                      f"({top / early:.0f}x) at step {top_step}")
     settings = _lower_rate(config, 2)
     detail = "; ".join(signs)
+    rate = config.get("learning_rate")
     return _finding(
         "spikes", "The loss or the gradients jump: the learning rate looks too high",
-        f"{detail[0].upper()}{detail[1:]}: each update overshoots.",
+        f"{detail[0].upper()}{detail[1:]}: each update overshoots"
+        f"{f' at a learning rate of {float(rate):g}' if rate else ''}.",
         f"Train again and {_rate_text(settings, 'lower')} (half of this run's).", settings)
 
 
@@ -286,7 +304,7 @@ def _too_few_examples(train_examples, config):
 
 
 def _overfitting(train, evals, rows, config, early_stopping=None):
-    if len(evals) < MIN_EVAL_POINTS or len(train) < 2:
+    if len(evals) < MIN_EVAL_POINTS or len(train) < 2 or _eval_jumps(evals):  # a jump is the rate (_spikes)
         return None
     best_step, best = min(evals, key=lambda p: p[1])
     last_step, last = evals[-1]

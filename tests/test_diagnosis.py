@@ -182,3 +182,33 @@ def test_a_loss_jump_and_a_gradient_jump_at_the_same_step_mean_a_learning_rate_t
     assert "1 time (step 6: 2.06 -> 4.97)" in spikes["detail"] and "up to 32.7 (13x) at step 6" in spikes["detail"]
     metric_rows[5]["train_loss"] = 1.9  # the same gradient jump with a calm loss: one moderate jump, not enough
     assert "spikes" not in codes(diagnose(metric_rows, GOOD_PROBE, QUICK, 80))
+
+
+# Issue 26, item 7: learning rate 0.01 (20x the quick preset's) for 8 steps, early stopping on; the held-back loss
+# went 1.68 -> 2.20 -> 1.73 and the run was called memorised, with "Try this: max_steps 2".
+HOT = dict(QUICK, learning_rate=0.01, max_steps=8)
+EIGHT_STEPS = [2.1, 1.7, 1.5, 1.4, 1.3, 1.1, 0.9, 0.8]
+
+
+def eight_steps(eval_losses):
+    """8 logged steps with a falling training loss, held-back checks at steps 2, 5 and 8."""
+    out = [{"step": step, "train_loss": loss, "grad_norm": 1.0, "epoch": step / 4}
+           for step, loss in enumerate(EIGHT_STEPS, start=1)]
+    out += [{"step": step, "eval_loss": loss, "epoch": step / 4} for step, loss in zip((2, 5, 8), eval_losses)]
+    return sorted(out, key=lambda r: r["step"])
+
+
+def test_a_held_back_loss_that_jumps_and_comes_back_names_the_learning_rate_not_memorising():
+    fired = {"fired": True, "best_step": 2, "stopped_at_step": 8, "patience": 2}
+    (finding,) = diagnose(eight_steps([1.68, 2.20, 1.73]), GOOD_PROBE, HOT, 80, early_stopping=fired)
+    assert finding["code"] == "spikes" and "the learning rate looks too high" in finding["title"]
+    assert "1.68 -> 2.2 at step 5 -> 1.73" in finding["detail"] and "a learning rate of 0.01" in finding["detail"]
+    assert finding["try_settings"] == {"learning_rate": 0.005} and "max_steps" not in finding["next_step"]
+
+
+def test_a_held_back_loss_that_rises_check_after_check_is_still_memorising():
+    fired = {"fired": True, "best_step": 2, "stopped_at_step": 8, "patience": 2}
+    (finding,) = diagnose(eight_steps([1.68, 1.95, 2.30]), GOOD_PROBE, HOT, 80, early_stopping=fired)
+    assert finding["code"] == "overfitting" and finding["try_settings"] == {"max_steps": 2}
+    (finding,) = diagnose(eight_steps([1.68, 1.75, 1.95]), GOOD_PROBE, HOT, 80)
+    assert finding["code"] == "overfitting" and "lowest at step 2 (1.68)" in finding["detail"]
