@@ -481,7 +481,9 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
        **in_order)
     on(get.click, ctx, download, {**model_fields, "token": token}, [download_status, token, get, hub_info],
        progress=True).then(*bind(ctx, refresh_fit, everything), fit, **in_order)
-    on(start.click, ctx, start_run, everything, [status, watch, tabs, memory])
+    # In the memory box's queue too, so that no older redraw lands over Start's verdict; still once per click.
+    on(start.click, ctx, start_run, everything, [status, watch, tabs, memory], concurrency_id="tl-fit",
+       concurrency_limit=1)
     on(stop.click, ctx, stop_run, {"watch": watch}, status)
     if suggestion is not None:  # "Try this" in the Runs tab
         from ui import verdict
