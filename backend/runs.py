@@ -32,6 +32,11 @@ def adapter_dir(run_id: str) -> Path:
     return workspace.run_dir(run_id) / "adapter"
 
 
+def has_adapter(run_id: str) -> bool:
+    """Whether the run saved an adapter: a run stopped before it trained has none (nothing learned, nothing to export)."""
+    return (adapter_dir(run_id) / "adapter_config.json").exists()
+
+
 class RunStore:
     def __init__(self, db):
         self.db = db
@@ -136,14 +141,14 @@ class RunStore:
         """The saved adapter of a finished run, to answer with, build on or export; RunStateError in words if none."""
         run = self.get(run_id)
         path = adapter_dir(run_id)
-        if run["status"] not in FINISHED or not (path / "adapter_config.json").exists():
+        if run["status"] not in FINISHED or not has_adapter(run_id):
             raise RunStateError(f"Run '{run_id}' is {run['status']} and has no finished adapter yet: wait until it "
                                 "has finished, or pick a finished run.")
         return path
 
     def finished(self) -> list[dict]:
         """Runs with a finished adapter, newest first."""
-        return [r for r in self.list() if r["status"] in FINISHED and (adapter_dir(r["id"]) / "adapter_config.json").exists()]
+        return [r for r in self.list() if r["status"] in FINISHED and has_adapter(r["id"])]
 
 
 def _decode(row: dict) -> dict:

@@ -79,6 +79,27 @@ def test_progress_shows_the_diagnosis_once_the_run_has_ended(ctx, checked_run):
     assert "memorised" not in verdict.ended_markdown(ctx.runs().get(checked_run))
 
 
+def test_a_stopped_run_says_what_is_true_of_it_not_that_it_held_none_back(ctx, tiny_model):
+    """Issue 26, item 19: a run stopped before it started offered "Resume it, or export what it learned" and said
+    "this run held none back" (held-back examples are compared when a run ends; a stopped run never reaches it)."""
+    from tests.conftest import tiny_config
+    from ui.live_tab import status_html
+    store = ctx.runs()
+    never = store.create(tiny_config(tiny_model, "fake.jsonl", name="never", validation_split=0.1))
+    ctx.runner.stop(never)  # stopped while it waited in line
+    run = store.get(never)
+    learned, *_ = verdict.run_checks(ctx, {"run": never})
+    assert "held none back" not in learned and "never trained" in learned
+    shown = status_html(run)
+    assert "export what it learned" not in shown and "stopped before it trained" in shown
+    assert "nothing to export" in shown
+
+    partway = fake_run(tiny_model, status="stopped", name="partway")  # stopped with an adapter saved
+    learned, *_ = verdict.run_checks(ctx, {"run": partway})
+    assert "held none back" not in learned and "compared when a run ends" in learned
+    assert "Resume it, or export what it learned" in status_html(store.get(partway))
+
+
 def chat_values(left, right, **changes):
     values = {"message": "Say hello.", "conversation": None, "left": left, "right": right, "system": "",
               "temperature": 0, "max_tokens": 4, "seed": 0, "blind": True}

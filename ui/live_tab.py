@@ -8,7 +8,7 @@ import logging
 import gradio as gr
 
 from backend import workspace
-from backend.runs import RESUMABLE
+from backend.runs import RESUMABLE, has_adapter
 from ui import charts, verdict
 from ui.common import ACTIVE, Context, duration, esc, final_loss, on, run_choices, run_duration, without_paths
 
@@ -49,6 +49,9 @@ def status_html(run: dict, ahead: int = 0) -> str:
         loss = final_loss(run)
         text = (f"<b>{name}</b> finished in {duration(run_duration(run))}"
                 + (f", final loss {loss:.3f}" if loss is not None else "") + ". Next: the Export tab.")
+    elif status == "stopped" and not has_adapter(run["id"]):
+        text = (f"<b>{name}</b> was stopped before it trained: it learned nothing, so there is nothing to export or "
+                "check. Resume trains it from the start.")
     elif status == "stopped":
         text = (f"<b>{name}</b> was stopped. {esc(without_paths(run.get('reason') or ''))} "
                 "Resume it, or export what it learned.")

@@ -9,6 +9,7 @@ import gradio as gr
 
 from backend.labels.winrate import win_rates
 from backend.report_card import learned_verdict
+from backend.runs import has_adapter
 from ui.common import Context, esc
 
 HELDOUT_HEADERS = ["Question", "Reference answer", "Before (base)", "Score before", "After (tuned)", "Score after"]
@@ -51,6 +52,14 @@ def heldout_markdown(heldout: dict | None, verdict: dict | None = None) -> str:
     return lead + (f"{opening}, the tuned model answers {verdict}: mean {heldout['metric']} {heldout['base_mean']} "
                    f"before, {heldout['tuned_mean']} after (0 to 100; higher is closer). Better on "
                    f"{heldout['tuned_better']}, worse on {heldout['tuned_worse']}.")
+
+
+def stopped_heldout_markdown(run: dict) -> str:
+    """A stopped run was never compared on its held-back examples: that comparison is made when a run ends."""
+    if not has_adapter(run["id"]):
+        return "**Did it learn?** It never trained: it was stopped before it began, so there is nothing to check."
+    return ("**Did it learn?** Not checked: the held-back examples are compared when a run ends, and this one was "
+            "stopped first. Resume it to see.")
 
 
 def diagnosis_markdown(run: dict) -> str:
@@ -142,7 +151,9 @@ def run_checks(ctx: Context, v: dict):
         return "", gr.update(value=None, visible=False), "", gr.update(visible=False), preferred
     run = ctx.runs().get(v["run"])
     rows = heldout_rows(run.get("heldout"))
-    return (heldout_markdown(run.get("heldout"), learned_verdict(run)) if run["status"] in ("done", "stopped") else "",
+    checked = (heldout_markdown(run.get("heldout"), learned_verdict(run)) if run["status"] == "done" else
+               stopped_heldout_markdown(run) if run["status"] == "stopped" else "")
+    return (checked,
             gr.update(value=rows or None, visible=bool(rows)), diagnosis_markdown(run), try_button(run), preferred)
 
 
