@@ -28,10 +28,21 @@ def between(low: int, high: int) -> int:
 
 
 def test_fits_as_set_changes_nothing():
-    config = build_config(PLAIN)
+    config = build_config({**PLAIN, "quantization": "none"})
     verdict = fit_verdict(find("Qwen/Qwen2.5-0.5B-Instruct"), config, GPU, available=80 * GB)
     assert verdict.fits and not verdict.changes and verdict.message.startswith("Fits as set: needs about")
+    assert verdict.message.endswith(" of 80 GB free on the GPU.")
     assert verdict.config.model == "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def test_the_words_name_what_the_figure_assumes_even_when_it_is_set_already():
+    """4-bit (a GPU's 'auto') and gradient checkpointing change the figure as much as a change would: always named."""
+    config = build_config({"keep_everyday": 0, "gradient_checkpointing": "on"})
+    verdict = fit_verdict(find("Qwen/Qwen2.5-0.5B-Instruct"), config, GPU, available=80 * GB)
+    assert not verdict.changes
+    assert verdict.message.startswith("Fits with 4-bit QLoRA and gradient checkpointing (about 20-30% slower): needs")
+    dpo = fit_verdict(find("Qwen/Qwen2.5-0.5B-Instruct"), build_config({"method": "dpo"}), CPU, available=80 * GB)
+    assert dpo.message.startswith("Fits with gradient checkpointing (for DPO on the CPU it is no slower): needs")
 
 
 def test_four_bit_comes_first():
@@ -49,7 +60,8 @@ def test_then_a_smaller_batch_that_keeps_the_effective_batch():
     verdict = fit_verdict(LLAMA8, config, GPU, available=free)  # auto is already 4-bit on a GPU
     assert verdict.changes == {"batch_size": 2, "grad_accum": 8}
     assert verdict.config.batch_size * verdict.config.grad_accum == 16
-    assert verdict.message.startswith("Fits with batch 2 (gradient accumulation 8 keeps the effective batch of 16)")
+    assert verdict.message.startswith("Fits with 4-bit QLoRA and batch 2 (gradient accumulation 8 keeps the effective "
+                                      "batch of 16)")
 
 
 def test_then_a_shorter_max_length_with_four_bit_and_batch_one():
