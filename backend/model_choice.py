@@ -1,15 +1,16 @@
 """Choosing a base model: the catalogue judged for this machine before anything downloads, what a model's chat
-template means for training, and the one memory check that refuses a run too big to fit (the Train tab's Start and
-the command line's `train` both call refuse_too_big()).
+template means for training, and check_start(): whether a run can start here (data that suits the method, the model
+downloaded, room in memory), which the Train tab's Start and the command line's `train` both call.
 """
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from backend import hub, memory
 from backend.catalogue import CatalogueEntry, catalogue, find
 from backend.config import RunConfig
-from backend.errors import ModelError
-from backend.memory import GB, MemoryEstimate, estimate_memory, gb
+from backend.errors import DataError, ModelError, TuneloopError
+from backend.memory import MemoryEstimate, gb
 from backend.model_fit import FitVerdict, fit_verdict
 
 WHAT_CHANGES = ("quantization", "batch_size", "grad_accum", "max_length")  # the settings a verdict may change
@@ -114,18 +115,106 @@ def change_words(changes: dict) -> str:
     return ", ".join(parts)
 
 
-def refuse_too_big(config: RunConfig, seq_length: int | None = None, how=None, hardware=None) -> MemoryEstimate:
-    """The estimate for `config` as set; raises ModelError when it cannot fit here, with the fit verdict's sentence,
-    and `how(changes)`: how to apply the settings that make it fit, when some do. A run close to the limit passes."""
-    estimate = estimate_memory(config, hardware, seq_length=seq_length)
-    if estimate.verdict != "too_big":
-        return estimate
-    verdict = fit_verdict(config.model, config, hardware, available=estimate.available, seq_length=seq_length)
-    if not verdict.fits:
-        raise ModelError(f"Not started: {verdict.message}")
-    raise ModelError(f"Not started: as set, it needs about {_gb(estimate.total)} of the {_gb(estimate.available)} free "
-                     f"on this {estimate.where}. {verdict.message}{' ' + how(verdict.changes) if how else ''}")
+DATA_WORDS = {"sft": "conversations (SFT data)", "dpo": "preference pairs (DPO data)",
+              "kto": "answers marked good or bad (KTO data)"}
 
 
-def _gb(n: int) -> str:
-    return gb(n) if n < 10 * GB else f"{n / GB:.0f} GB"  # as the fit verdicts write sizes
+class MethodMismatch(DataError):
+    """The data is of another kind than the method reads (SFT data for DPO, ...)."""
+
+    def __init__(self, name: str, kind: str, method: str):
+        self.name, self.kind, self.method = name, kind, method
+        needs = DATA_WORDS[method].split(" (")[0]
+        super().__init__(f"'{name}' holds {DATA_WORDS[kind]}, but {method.upper()} needs {needs}. Choose "
+                         f"{kind.upper()} for this dataset, or pick a dataset of {needs}.")
+
+
+class NotDownloaded(ModelError):
+    """A hub model that is not on this computer yet: the Train tab asks for Download, `train` downloads it."""
+
+    def __init__(self, model_id: str, download_bytes: int | None):
+        self.model_id, self.download_bytes = model_id, download_bytes  # None: not in the catalogue, size unknown
+        super().__init__(f"'{model_id}' is not downloaded yet.")
+
+
+def mismatch(method: str, data: dict | None) -> str:
+    """Why this data cannot train with this method, in words; empty when it can."""
+    if not data or data["kind"] == method:
+        return ""
+    return str(MethodMismatch(data["name"], data["kind"], method))
+
+
+def longest(data: dict | None) -> int | None:
+    """The data's longest example in tokens, when known (a saved dataset's): batches are padded to it, not further.
+    None for a file, or no data: the max length counts."""
+    return ((data or {}).get("stats") or {}).get("tokens", {}).get("max")
+
+
+@dataclass(frozen=True)
+class StartCheck:
+    """Whether a run can start here, and the memory verdict it rests on (check_start makes it)."""
+    config: RunConfig  # as given, a hub id spelled as the catalogue spells it
+    fit: FitVerdict | None  # None for a hub model outside the catalogue, until it is downloaded
+    refusal: TuneloopError | None  # MethodMismatch, NotDownloaded or a ModelError (too big); None: it can start
+    how: str = ""  # how to apply the verdict's changes, in the caller's words (when it has changes)
+
+    @property
+    def can_start(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def estimate(self) -> MemoryEstimate | None:
+        """The run as set."""
+        return self.fit.as_set if self.fit else None
+
+    @property
+    def as_set_is_the_verdict(self) -> bool:
+        return self.fit is not None and self.fit.fits and not self.fit.changes
+
+    @property
+    def as_set_words(self) -> str:
+        """The run as set, in words: the verdict's own sentence when the verdict is the run as set."""
+        if self.fit is None:
+            return ""
+        words = self.fit.message if self.as_set_is_the_verdict else self.fit.as_set_message
+        return words[0].upper() + words[1:]
+
+    @property
+    def memory_words(self) -> str:
+        """The memory verdict in words, the same on the page and the command line: the verdict's sentence, after the
+        run as set when the verdict is not it, and how to apply its changes."""
+        if self.fit is None or self.as_set_is_the_verdict:
+            return self.as_set_words
+        words = f"{self.as_set_words} {self.fit.message}"
+        return f"{words} {self.how}" if self.how else words
+
+    def or_raise(self) -> "StartCheck":
+        if self.refusal is not None:
+            raise self.refusal
+        return self
+
+
+def check_start(config: RunConfig, data: dict | None = None, how=None, hardware=None,
+                available: int | None = None) -> StartCheck:
+    """Can this run start here? The one check the Train tab's Start and the command line's `train` make.
+    data: the data's record, a saved dataset's (DatasetStore.get) or {"name", "kind"} for a file: the method must read
+    its kind, and its longest example sets the memory needed. how(changes): how to apply the settings the verdict
+    changes, in the caller's words. A catalogue model is judged before it is downloaded, any other hub model once it
+    is. Refusals, first that applies: the data (MethodMismatch), a hub model not in the catalogue and not downloaded
+    (NotDownloaded), too big as set (ModelError with the verdict's words), a catalogue model not downloaded."""
+    if is_hub_id(config.model):
+        config = dataclasses.replace(config, model=hub_id(config.model))
+    wrong_data = (MethodMismatch(data["name"], data["kind"], config.method)
+                  if data and data["kind"] != config.method else None)
+    entry, missing = find(config.model), needs_download(config.model)
+    if missing and entry is None:
+        return StartCheck(config, None, wrong_data or NotDownloaded(config.model, None))
+    fit = fit_verdict(config.model, config, hardware, available, seq_length=longest(data))
+    how_words = how(fit.changes) if how and fit.fits and fit.changes else ""
+    refusal = wrong_data
+    if refusal is None and fit.as_set.verdict == "too_big":
+        words = fit.message if not fit.fits else f"{fit.as_set_message} {fit.message}"
+        refusal = ModelError(f"Not started: {words}{' ' + how_words if how_words else ''}")
+    if refusal is None and missing:
+        refusal = NotDownloaded(config.model, entry.download_bytes)
+    return StartCheck(config, fit, refusal, how_words)

@@ -52,7 +52,7 @@ def test_start_refuses_in_words_naming_the_box(ctx, tiny_model, chat_file):
     DatasetStore(ctx.db()).add(inspect_file(chat_file), name="chats")
     with pytest.raises(gr.Error, match=r"Learning rate \(size of each step\): 5.0 is above"):
         train_tab.start_run(ctx, train_form("chats", tiny_model, learning_rate=5.0))
-    with pytest.raises(gr.Error, match="'chats' holds conversations .SFT data., but DPO needs preference pairs"):
+    with pytest.raises(DataError, match="'chats' holds conversations .SFT data., but DPO needs preference pairs"):
         train_tab.start_run(ctx, train_form("chats", tiny_model, method="dpo"))
     with pytest.raises(gr.Error, match="Pick a dataset first"):
         train_tab.start_run(ctx, train_form("", tiny_model))

@@ -104,10 +104,11 @@ def test_mismatch_explains_which_data_the_method_needs():
 
 def test_memory_box_says_the_verdict_and_the_parts():
     from backend.config import build_config
-    from backend.memory import GB, estimate_memory
+    from backend.memory import GB
+    from backend.model_choice import check_start
     from backend.models import Hardware
-    estimate = estimate_memory(build_config({}), Hardware("cpu", "float32", "none"), available=GB)
-    html = memory_html(estimate)
+    check = check_start(build_config({}), hardware=Hardware("cpu", "float32", "none"), available=GB)
+    html = memory_html(check)
     assert "Too big" in html and "Model weights" in html and "will not fit" in html
 
 

@@ -10,10 +10,9 @@ from backend.catalogue import catalogue, find
 from backend.config import build_config, planned_steps, rows_per_epoch
 from backend.errors import ConfigError, ModelError, TuneloopError
 from backend.limits import text_cap
-from backend.memory import estimate_memory, gb
-from backend.model_choice import (WHAT_CHANGES, change_words, hub_id, needs_download, offers, refuse_too_big,
-                                  system_note, template_note)
-from backend.model_fit import fit_verdict
+from backend.memory import gb
+from backend.model_choice import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
+                                  needs_download, offers, system_note, template_note)
 from backend.presets import list_presets
 from ui.common import ACTIVE, FINISHED, Context, bind, esc, on, run_choices, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
@@ -28,8 +27,6 @@ METHODS = {
             "Teaches the model from single answers marked good or bad. Needs answers each marked good or bad, "
             "with some of each."),
 }
-DATA_WORDS = {"sft": "conversations (SFT data)", "dpo": "preference pairs (DPO data)",
-              "kto": "answers marked good or bad (KTO data)"}
 SOURCES = [("The built-in model (SmolLM2, 135 million parameters: small and quick)", "builtin"),
            ("A model from the Hugging Face Hub (downloaded once)", "hub"),
            ("A model folder on this computer", "folder"), ("A finished run: keep building on it", "run")]
@@ -39,15 +36,6 @@ USE_FIT_HOW = "Press 'Use these settings' under the memory box to apply them."
 # (docs/facts.md); a cautious guess for GPUs.
 TOKENS_PER_SECOND = {"cpu": 120, "cuda": 3000}
 FIXED_SECONDS = 60  # loading the model, the everyday answers, and the check after training
-
-
-def mismatch(method: str, dataset: dict | None) -> str:
-    """Why this dataset cannot train with this method, in words; empty when it can."""
-    if not dataset or dataset["kind"] == method:
-        return ""
-    needs = DATA_WORDS[method].split(" (")[0]
-    return (f"'{dataset['name']}' holds {DATA_WORDS[dataset['kind']]}, but {method.upper()} needs {needs}. "
-            f"Choose {dataset['kind'].upper()} for this dataset, or save a dataset of {needs} in the Data tab.")
 
 
 def method_markdown(method: str, dataset: dict | None) -> str:
@@ -85,10 +73,13 @@ def preset_cards(selected: str, method: str, dataset: dict | None, tokens_per_se
     return '<div class="tl-cards">' + "".join(cards) + "</div>"
 
 
-def memory_html(estimate) -> str:
+def memory_html(check) -> str:
+    """The run as set: Fits, Tight or Too big, in the fit verdict's words (the advice under the box gives the verdict
+    when it changes settings), how it is laid out and where the memory goes."""
+    estimate = check.estimate
     icon = {"fits": "Fits", "tight": "Tight", "too_big": "Too big"}[estimate.verdict]
     rows = "".join(f"<tr><td>{esc(name)}</td><td>{gb(size)}</td></tr>" for name, size in estimate.parts())
-    return (f'<div class="tl-memory tl-{estimate.verdict}"><b>Memory: {icon}.</b> {esc(estimate.message)}'
+    return (f'<div class="tl-memory tl-{estimate.verdict}"><b>Memory: {icon}.</b> {esc(check.as_set_words)}'
             f'<div class="tl-layout">{esc(estimate.layout())}</div><details><summary>Where the memory goes</summary><table>{rows}'
             f'<tr><td><b>Total</b></td><td><b>{gb(estimate.total)}</b></td></tr>'
             f'<tr><td>Free on this {estimate.where}</td><td>{gb(estimate.available)}</td></tr></table></details></div>')
@@ -96,11 +87,6 @@ def memory_html(estimate) -> str:
 
 def dataset_info(ctx: Context, name: str | None) -> dict | None:
     return ctx.datasets().get(name) if name and ctx.datasets().exists(name) else None
-
-
-def longest(info: dict | None) -> int | None:
-    """The dataset's longest example in tokens, when a dataset is chosen: batches are padded to it, not further."""
-    return info["stats"].get("tokens", {}).get("max") if info else None
 
 
 def chosen_model(ctx: Context, v: dict) -> tuple[str, str]:
@@ -141,16 +127,13 @@ def build_run(ctx: Context, v: dict):
 
 
 def judge(ctx: Context, v: dict):
-    """(estimate as set, fit verdict or None) for the chosen model and settings. The verdict is asked for only when
-    the run as set does not fit comfortably: it names the settings that make it fit."""
+    """check_start() for the chosen model and settings, with the memory verdict: the one Start and `train` make."""
     info = dataset_info(ctx, v["dataset"])
-    config = form_config(v, info, *chosen_model(ctx, v))
-    if needs_download(config.model) and not find(config.model):
-        raise ModelError(f"How much memory '{config.model}' needs is known once it is downloaded: press Download.")
-    estimate = estimate_memory(config, seq_length=longest(info))
-    if estimate.verdict == "fits":
-        return estimate, None
-    return estimate, fit_verdict(config.model, config, available=estimate.available, seq_length=longest(info))
+    check = check_start(form_config(v, info, *chosen_model(ctx, v)), info, how=lambda changes: USE_FIT_HOW)
+    if check.fit is None:
+        raise ModelError(f"How much memory '{check.config.model}' needs is known once it is downloaded: press "
+                         f"Download.")
+    return check
 
 
 def problem_html(exc: Exception) -> str:
@@ -169,8 +152,7 @@ def check_memory(ctx: Context, v: dict):
 
 
 def advice_html(verdict) -> str:
-    if verdict is None:
-        return ""
+    """The fit verdict when it is not the run as set: it names the changes that make it fit, or that nothing does."""
     if not verdict.fits:
         return (f'<div class="tl-advice tl-too_big"><b>{esc(verdict.message)}</b> Start refuses it: pick a smaller '
                 f'model.</div>')
@@ -186,17 +168,18 @@ def refresh_fit(ctx: Context, v: dict):
     if v["source"] == "hub" and not (v["hub_model"] or "").strip():
         return PICK_A_MODEL, "", gr.update(visible=False), table
     try:
-        estimate, verdict = judge(ctx, v)
+        check = judge(ctx, v)
     except Exception as exc:
         return problem_html(exc), "", gr.update(visible=False), table
-    offer = verdict is not None and verdict.fits and bool(verdict.changes)
-    return memory_html(estimate), advice_html(verdict), gr.update(visible=offer), table
+    verdict = check.fit
+    offer = verdict.fits and bool(verdict.changes)
+    return memory_html(check), advice_html(verdict), gr.update(visible=offer), table
 
 
 def use_fit_settings(ctx: Context, v: dict):
     """'Use these settings': the fit verdict's changes go into the Advanced settings, shown open."""
     try:
-        _, verdict = judge(ctx, v)
+        verdict = judge(ctx, v).fit
     except Exception:
         verdict = None
     if verdict is None or not verdict.fits or not verdict.changes:
@@ -207,17 +190,9 @@ def use_fit_settings(ctx: Context, v: dict):
             *refresh_fit(ctx, {**v, **changed}))
 
 
-def verdict_words(verdict) -> str:
-    room = f"needs about {gb(verdict.estimate.total)} of {gb(verdict.estimate.available)}"
-    if not verdict.fits:
-        return f"Cannot fit here: {room}"
-    if verdict.changes:
-        return f"Fits with {change_words(verdict.changes)}: {room}"
-    return f"Fits{', close to the limit' if verdict.tight else ''}: {room}"
-
-
 def catalogue_html(ctx: Context, v: dict) -> str:
-    """Every catalogue model with its size, licence, template and whether it fits here with the form's settings."""
+    """Every catalogue model with its size, licence, template and whether it fits here with the form's settings, in
+    the fit verdict's words (the ones `app.py models` prints)."""
     info = dataset_info(ctx, v["dataset"])
     try:
         listed = offers(form_config(v, info), seq_length=longest(info))
@@ -228,13 +203,12 @@ def catalogue_html(ctx: Context, v: dict) -> str:
     for offer in listed:
         e, verdict = offer.entry, offer.verdict
         kind = "too_big" if not verdict.fits else ("tight" if verdict.tight or verdict.changes else "fits")
-        where = " on the GPU" if verdict.estimate.where == "GPU" else ""
         rows.append(
             f'<tr class="{"tl-chosen" if e.id.lower() == chosen else ""}">'
             f'<td><b>{esc(e.name)}</b><br><span class="tl-id">{esc(e.id)}</span></td>'
             f'<td>{e.params_b:g} billion</td><td>{gb(e.download_bytes)}</td><td>{esc(e.licence)}</td>'
             f'<td>{"gated: needs a token" if e.gated else "open"}</td><td>{esc(e.template)}</td>'
-            f'<td class="tl-verdict tl-{kind}">{esc(verdict_words(verdict))}{where}</td>'
+            f'<td class="tl-verdict tl-{kind}">{esc(verdict.message)}</td>'
             f'<td>{esc(offer.state)}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("Model", "Parameters", "Download", "Licence", "Access", "Chat template",
                                              "Memory on this computer, with these settings", "Status"))
@@ -314,24 +288,21 @@ def download(ctx: Context, v: dict):
 
 
 def start_run(ctx: Context, v: dict):
-    """Start: refuse what cannot work (wrong data, too big, not downloaded), queue the run, follow it in Progress.
-    A catalogue model is judged before it is downloaded; any other hub model once it is."""
+    """Start: check_start() refuses what cannot work (wrong data, too big, not downloaded), as `train` does; then the
+    run is queued and followed in Progress. A catalogue model is judged before it is downloaded; any other hub model
+    once it is."""
     config, info = build_run(ctx, v)
-    if mismatch(config.method, info):
-        raise gr.Error(mismatch(config.method, info))
-    entry = find(config.model)
-    if needs_download(config.model) and entry is None:
-        raise gr.Error(f"'{config.model}' is not downloaded yet: press Download first, then Start.")
-    result = refuse_too_big(config, longest(info), how=lambda changes: USE_FIT_HOW)  # a ModelError in words
-    if needs_download(config.model):
-        raise gr.Error(f"'{config.model}' is not downloaded yet: press Download ({gb(entry.download_bytes)}) "
-                       f"first, then Start.")
-    if result.verdict == "tight":
-        gr.Warning(result.message)
-    run_id = ctx.runner.submit(config)
+    check = check_start(config, info, how=lambda changes: USE_FIT_HOW)
+    if isinstance(check.refusal, NotDownloaded):
+        size = f" ({gb(check.refusal.download_bytes)})" if check.refusal.download_bytes else ""
+        raise gr.Error(f"'{check.config.model}' is not downloaded yet: press Download{size} first, then Start.")
+    check.or_raise()  # MethodMismatch or too big: a TuneloopError in words
+    if check.estimate.verdict == "tight":
+        gr.Warning(check.memory_words)
+    run_id = ctx.runner.submit(check.config)
     text = waiting_text(config.name or run_id, ctx.runs().ahead(run_id))
     gr.Info(text)
-    return esc(text), run_id, gr.Tabs(selected="live"), memory_html(result)
+    return esc(text), run_id, gr.Tabs(selected="live"), memory_html(check)
 
 
 def stop_run(ctx: Context, v: dict) -> str:

@@ -1,6 +1,5 @@
 """Commands about base models: `models` (the catalogue, judged for this machine before anything downloads) and
 `models pull ID` (download once, with a progress bar). `train --model ID` goes through prepare_model() here."""
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -94,39 +93,34 @@ def pull(model_id: str, token: str | None = None) -> Path:
             bar.close()
 
 
-def prepare_model(config, seq_length: int | None = None):
-    """Before `train` queues a run: refuse a model that cannot fit here (with the fit verdict's sentence), and
-    download a hub model not downloaded yet, with its progress bar. A catalogue model is judged before its
-    download, any other hub model once its config.json has arrived. Returns the config, the hub id spelled as the
-    catalogue spells it (the downloaded folder is named after it)."""
-    from backend.catalogue import find
-    from backend.model_choice import hub_id, is_hub_id, needs_download, refuse_too_big
+def prepare_model(config, data: dict | None = None):
+    """Before `train` queues a run: check_start() refuses data the method cannot read and a model that cannot fit here
+    (with the fit verdict's sentence), and a hub model not downloaded yet is downloaded, with its progress bar. A
+    catalogue model is judged before its download, any other hub model once its config.json has arrived. The memory
+    verdict is printed, in the Train tab's words. data: the data's record (cli/runs.read_data). Returns the config,
+    the hub id spelled as the catalogue spells it (the downloaded folder is named after it)."""
+    from backend.model_choice import NotDownloaded, check_start
 
-    if is_hub_id(config.model):
-        config = dataclasses.replace(config, model=hub_id(config.model))
-    if seq_length is None:
-        seq_length = _longest(config.dataset)
-    if needs_download(config.model):
-        if find(config.model):
-            refuse_too_big(config, seq_length, how=set_options)
-        pull(config.model)
-    refuse_too_big(config, seq_length, how=set_options)
-    return config
+    check = check_start(config, data, how=set_options)
+    said = False
+    if isinstance(check.refusal, NotDownloaded):
+        if check.fit:  # a catalogue model, judged before its download
+            said = _say_memory(check)
+        pull(check.config.model)
+        check = check_start(check.config, data, how=set_options)
+    check.or_raise()
+    if not said:
+        _say_memory(check)
+    return check.config
+
+
+def _say_memory(check) -> bool:
+    print(f"Memory: {check.memory_words}", file=sys.stderr)
+    return True
 
 
 def set_options(changes: dict) -> str:
     return "To train with them, add: " + " ".join(f"--set {key}={value}" for key, value in changes.items())
-
-
-def _longest(dataset: str) -> int | None:
-    """A saved dataset's longest example in tokens (batches are padded to it); None for a file (max length counts)."""
-    from backend.data import DatasetStore
-    from backend.db import connect
-
-    store = DatasetStore(connect())
-    if not dataset or not store.exists(dataset):
-        return None
-    return store.get(dataset)["stats"].get("tokens", {}).get("max")
 
 
 def register(commands):

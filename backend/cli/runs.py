@@ -5,16 +5,28 @@ from backend.cli.follow import follow
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
 
 
-def config_from_args(*, data: str, method: str | None = None, preset: str | None = None, model: str | None = None,
-                     base_run: str | None = None, name: str | None = None, changed: dict | None = None):
-    """The config `train` builds: the preset, the data (a saved dataset's name or a file), options, then --set."""
-    from backend.data import data_reference, load_examples
-    from backend.presets import config_from_preset
+def read_data(data: str) -> dict:
+    """What `train --data` names, read once: a saved dataset's record (DatasetStore.get: name, kind, stats), or for a
+    file {"name": its path, "kind": what it holds}. Unusable data is refused here, in words."""
+    from backend.data import DatasetStore, data_reference, load_examples
+    from backend.db import connect
 
     what, dataset, note = data_reference(data)
     if note:
         print(note, file=sys.stderr)
-    kind, _, _ = load_examples(dataset)  # the method that fits the data; unusable data is refused here, in words
+    kind, _, _ = load_examples(dataset)
+    return DatasetStore(connect()).get(dataset) if what == "dataset" else {"name": dataset, "kind": kind}
+
+
+def config_from_args(*, data: str | dict, method: str | None = None, preset: str | None = None,
+                     model: str | None = None, base_run: str | None = None, name: str | None = None,
+                     changed: dict | None = None):
+    """The config `train` builds: the preset, the data (a saved dataset's name or a file, or read_data's record of
+    it), options, then --set. The method defaults to the one that fits the data."""
+    from backend.presets import config_from_preset
+
+    data = read_data(data) if isinstance(data, str) else data
+    dataset, kind = data["name"], data["kind"]
     values = {"dataset": dataset}
     values.update({key: value for key, value in (("model", model), ("base_run", base_run), ("name", name)) if value})
     values.update(changed or {})
@@ -26,9 +38,10 @@ def cmd_train(args) -> int:
     from backend.cli.models import prepare_model
     from backend.runner import JobRunner
 
-    config = config_from_args(data=args.data, method=args.method, preset=args.preset, model=args.model,
+    data = read_data(args.data)
+    config = config_from_args(data=data, method=args.method, preset=args.preset, model=args.model,
                               base_run=args.base_run, name=args.name, changed={**device_changes(args), **changes(args)})
-    config = prepare_model(config)  # refused here when it cannot fit; a hub model is downloaded first, with progress
+    config = prepare_model(config, data)  # refused here when it cannot start; a hub model is downloaded first
     runner = JobRunner(only_own=True)  # trains this run only, never someone else's queued run
     run_id = runner.submit(config)
     print(f"Run {run_id} queued ({config.method.upper()}, preset {args.preset}).", file=sys.stderr)
