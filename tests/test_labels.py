@@ -138,7 +138,7 @@ def test_cli_stats_and_export_with_and_without_labels(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "kto.jsonl").read_text().splitlines()]
     assert [r["label"] for r in rows] == [False, True, True]
     text = app("labels", "stats").stdout
-    assert "2 good, 1 bad" in text and "1 ties" in text and "make no pair" in text
+    assert "2 good, 1 bad" in text and "1 tie," in text and "make no pair" in text
     stats = last_json(app("labels", "stats", "--json"))
     assert stats["thumbs"] == {"up": 2, "down": 1} and stats["choices"]["tie"] == 1
 

@@ -109,3 +109,21 @@ def test_labels_train_from_the_command_line(runs):
     assert summary["status"] == "done" and summary["metrics"]["steps"] == 3
     assert f"on dataset '{runs.datasets['dpo']}'" in runs.command_line.stderr
     assert runs.datasets["dpo"].startswith("labels-dpo-")
+
+
+def test_the_useful_number_of_labels_is_where_the_diagnosis_stops_saying_too_few():
+    """The Label tab's "the 'quick' preset learns from at least N" is the rule by which a finished run's diagnosis
+    says "Too few examples for these settings" (issue 26, item 5), after the rows held back to check learning."""
+    from backend.data.stats import make_split
+    from backend.diagnosis import diagnose
+    from backend.labels import readiness
+    from backend.presets import config_from_preset
+    for preset in ("quick", "balanced", "thorough"):
+        ready = readiness(connect(), "dpo", preset)
+        config = config_from_preset(preset, "dpo", {"dataset": "labels"}).to_dict()
+
+        def too_few(pairs: int) -> bool:
+            trained_on = len(make_split(pairs, 0, config["validation_split"])["train"])
+            return "too_few_examples" in {finding["code"] for finding in diagnose([], None, config, trained_on)}
+        assert too_few(ready.useful - 1) and not too_few(ready.useful), preset
+    assert readiness(connect(), "dpo", "quick").words() == "DPO: no pairs yet; the 'quick' preset learns from at least 27."

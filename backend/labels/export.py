@@ -83,20 +83,29 @@ def label_stats(db, session: str | None = None) -> dict:
     }
 
 
-def stats_text(stats: dict) -> str:
+def stats_lines(stats: dict) -> list[str]:
+    """What `label_stats` counts, in words: the lines `labels stats` prints and the Label tab shows."""
     t, c = stats["thumbs"], stats["choices"]
-    lines = [
-        f"Thumbs: {t['up']} good, {t['down']} bad -> {stats['kto_examples']} KTO examples"
+    apart = stats["different_conversations"]
+    return [
+        f"Thumbs: {t['up']} good, {t['down']} bad -> {_n(stats['kto_examples'], 'KTO example')}"
         + ("" if not stats["kto_examples"] or (t["up"] and t["down"]) else
            " (KTO needs both good and bad answers)"),
-        f"A/B choices: {c['left']} left better, {c['right']} right better, {c['tie']} ties, {c['both_bad']} both bad "
-        f"-> {stats['dpo_pairs']} DPO pairs (ties and 'both bad' are kept but make no pair"
-        + (f"; nor do {stats['different_conversations']} choices between answers to two different conversations"
-           if stats["different_conversations"] else "") + ")",
-        f"Edits: {stats['edits']} -> {stats['sft_examples']} SFT examples",
+        f"A/B choices: {c['left']} left better, {c['right']} right better, {_n(c['tie'], 'tie')}, "
+        f"{c['both_bad']} both bad -> {_n(stats['dpo_pairs'], 'DPO pair')} (ties and 'both bad' are kept but make no "
+        "pair" + (f"; nor {'does' if apart == 1 else 'do'} {_n(apart, 'choice')} between answers to two different "
+                  "conversations, from Chat" if apart else "") + ")",
+        f"Corrections: {stats['edits']} -> {_n(stats['sft_examples'], 'SFT example')}",
         f"Undone: {stats['undone']} (kept, not trained on)",
     ]
-    return "\n".join(lines)
+
+
+def stats_text(stats: dict) -> str:
+    return "\n".join(stats_lines(stats))
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def _prompt(label: dict) -> list[dict]:

@@ -8,15 +8,72 @@ stored in one transaction, so a bad setting or a missing model leaves nothing be
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 
+from backend.diagnosis import MIN_BATCHES_PER_EPOCH
 from backend.errors import DataError, RunNotFound, RunStateError
 
-from .export import rows_for
+from .export import label_stats, rows_for
 from .store import LabelStore
 
 KIND_OF_LABEL = {"kto": "thumb", "dpo": "ab", "sft": "edit"}
 WHAT = {"kto": "thumbs (👍/👎)", "dpo": "A/B choices (left or right better)", "sft": "edited answers"}
+ROWS_COUNTED = {"kto": "kto_examples", "dpo": "dpo_pairs", "sft": "sft_examples"}  # label_stats' keys
+UNIT = {"kto": ("example", "examples"), "dpo": ("pair", "pairs"), "sft": ("example", "examples")}
+
+
+@dataclass(frozen=True)
+class LabelReadiness:
+    """How many rows the standing labels of `kind` make, against how many a run with `preset` learns from. `useful`
+    is the fewest rows whose training share (after the held-back rows) makes MIN_BATCHES_PER_EPOCH updates per
+    pass: the rule by which a finished run's diagnosis says "Too few examples for these settings"."""
+    kind: str
+    preset: str
+    rows: int
+    train_rows: int  # after the held-back share
+    per_update: int  # batch_size x grad_accum
+    useful: int
+
+    @property
+    def enough(self) -> bool:
+        return self.rows >= self.useful
+
+    def count(self, n: int | None = None) -> str:
+        n = self.rows if n is None else n
+        return f"{n} {UNIT[self.kind][n != 1]}"
+
+    def words(self) -> str:
+        """One sentence for people: what there is, what is useful, what fewer would do."""
+        head = f"{self.kind.upper()}: {self.count()}"
+        if not self.rows:
+            return f"{self.kind.upper()}: no {UNIT[self.kind][1]} yet; the '{self.preset}' preset learns from at " \
+                   f"least {self.useful}."
+        if self.enough:
+            return f"{head}, enough for the '{self.preset}' preset (at least {self.useful} are useful)."
+        updates = self.train_rows / self.per_update
+        return (f"{head}; the '{self.preset}' preset learns from at least {self.useful}. With "
+                f"{self.rows} it makes {updates:.1f} updates per pass over them ({self.per_update} per update), "
+                f"fewer than {MIN_BATCHES_PER_EPOCH}: too few to learn from.")
+
+
+def readiness(db, kind: str, preset: str = "quick", overrides: dict | None = None,
+              stats: dict | None = None) -> LabelReadiness:
+    """The standing labels of `kind` against the number a run with `preset` (and `overrides`) learns from. The rows
+    are counted by label_stats (`stats`, when already at hand), as the Label tab and `labels stats` show them."""
+    from backend.data.stats import make_split
+    from backend.presets import config_from_preset
+    config = config_from_preset(preset, kind, {"dataset": "labels", **(overrides or {})})
+    per_update = config.batch_size * config.grad_accum
+
+    def train_share(n: int) -> int:
+        return len(make_split(n, 0, config.validation_split)["train"])
+
+    useful = MIN_BATCHES_PER_EPOCH * per_update
+    while train_share(useful) < MIN_BATCHES_PER_EPOCH * per_update:
+        useful += 1
+    rows = (stats or label_stats(db))[ROWS_COUNTED[kind]]
+    return LabelReadiness(kind, preset, rows, train_share(rows), per_update, useful)
 
 
 def labels_report(db, kind: str, model: str | None = None, max_length: int | None = None,
@@ -25,14 +82,20 @@ def labels_report(db, kind: str, model: str | None = None, max_length: int | Non
     from backend.data import inspect_rows
     from backend.models import load_tokenizer
 
+    rows = trainable_rows(db, kind)
+    return inspect_rows(kind, rows, source=f"labels: {WHAT[kind]}", tokenizer=load_tokenizer(model),
+                        max_length=max_length, validation_fraction=validation_fraction)
+
+
+def trainable_rows(db, kind: str) -> list[dict]:
+    """The rows the standing labels of `kind` make; DataError when no run could train on them."""
     rows = rows_for(db, kind)
     if not rows:
         raise DataError(f"There are no {WHAT[kind]} to train on yet. Label some answers first.")
     if kind == "kto" and len({r["label"] for r in rows}) < 2:
         missing = "bad (👎)" if rows[0]["label"] else "good (👍)"
         raise DataError(f"KTO needs answers marked good and answers marked bad; none is marked {missing} yet.")
-    return inspect_rows(kind, rows, source=f"labels: {WHAT[kind]}", tokenizer=load_tokenizer(model),
-                        max_length=max_length, validation_fraction=validation_fraction)
+    return rows
 
 
 def labels_to_dataset(db, kind: str, name: str | None = None) -> str:
