@@ -98,10 +98,10 @@ def thumb(ctx: Context, v: dict, side: int, value: str) -> str:
 
 
 def choose(ctx: Context, v: dict, value: str) -> str:
+    """A/B on the last turn: always the two models' own answers, as they gave them (a correction saved since is an
+    example of its own). The text says when the choice makes no DPO pair: the two answers then follow different
+    conversations (each side's history holds its own earlier answers, or the person's correction)."""
     conv = last_turn(v["conversation"])
-    if conv.corrected:
-        raise gr.Error("You corrected an answer in this turn, so the two answers shown are no longer both the "
-                       "models'. Send the next message to compare again.", print_exception=False)
     if conv.blind and conv.revealed:
         raise gr.Error("You have voted in this blind round: send a message to start the next one.",
                        print_exception=False)
@@ -110,6 +110,12 @@ def choose(ctx: Context, v: dict, value: str) -> str:
                                     target=conv.target())
     text = saved_text(ctx, conv, {**CHOICES, "left": "A better", "right": "B better"}[value] if conv.blind
                       else CHOICES[value])
+    if conv.corrected:
+        text += " It judges the two models' own answers, as they gave them before your correction."
+    if value in ("left", "right") and conv.prompts[0] != conv.prompts[1]:
+        text += (" It counts in the win-rates but makes no DPO pair: the two answers follow different conversations "
+                 "(each side's earlier answers, or your correction, are in its history). To make pairs, start a "
+                 "**New conversation** for each question.")
     if conv.blind:
         conv.revealed = True
         names = [answer_name(ctx, a) for a in conv.answers]
@@ -146,8 +152,10 @@ def save_correction(ctx: Context, v: dict):
                                   origin="chat", target=conv.target(SIDES[side] + "-edit"))
     conv.shown[side][-1] = {"role": "assistant", "content": v["corrected"].strip()}  # the conversation goes on
     conv.corrected.add(side)
-    what = f"your correction of the {SIDES[side]} answer"
-    return gr.Group(visible=False), None, conv, conv.shown[0], conv.shown[1], saved_text(ctx, conv, what)
+    what = f"your correction of the {SIDES[side]} answer, as an SFT example"
+    return (gr.Group(visible=False), None, conv, conv.shown[0], conv.shown[1], saved_text(ctx, conv, what) +
+            f" The {SIDES[side]} side now goes on from your correction. The A/B buttons still judge the two models' "
+            "own answers to this message.")
 
 
 def saved_text(ctx: Context, conv: Conversation, what: str) -> str:
