@@ -1,11 +1,15 @@
 """The tabs' handlers, called directly as plain functions of (context, values): what a click does, without a
 browser. Tiny model and fake runs: seconds. The browser tests cover the same paths end to end."""
+import threading
+from collections import deque
+
 import gradio as gr
 import pytest
 
+from backend.answers import Answer, Sampling, Source
 from backend.data import DatasetStore, inspect_file
 from backend.errors import DataError, RunStateError
-from backend.labels import LabelStore
+from backend.labels import Item, LabelStore, label_stats, stats_text
 from backend.model_pool import ModelPool
 from backend.runner import JobRunner
 from tests.fake_runs import fake_run
@@ -77,11 +81,30 @@ def test_chat_streams_both_sides_then_every_judgement_is_saved(ctx, tiny_model):
     assert "👍 good for the right answer" in chat_tab.thumb(ctx, {"conversation": conv}, side=1, value="up")
     assert "left answer better" in chat_tab.choose(ctx, {"conversation": conv}, value="left")
     chat_tab.save_correction(ctx, {"conversation": conv, "editing": 0, "corrected": "Hello there."})
-    with pytest.raises(gr.Error, match="You corrected an answer in this turn"):
-        chat_tab.choose(ctx, {"conversation": conv}, value="right")
     labels = LabelStore(ctx.db()).list()
     assert [(label["kind"], label["run_id"]) for label in labels] == [("thumb", run_id), ("ab", other), ("edit", other)]
     assert labels[1]["run_id_b"] == run_id and labels[0]["settings"]["temperature"] == 0
+
+
+def test_chat_after_a_correction_judges_the_models_answers_and_says_when_a_choice_makes_no_pair(ctx, tiny_model):
+    """Issue 26, item 17: 'Both bad' after 'Correct it' was refused with an error, and the next turn's 'Left is
+    better' was silently not made a DPO pair (the right side's history held the correction)."""
+    left, right = fake_run(tiny_model, seed=1), fake_run(tiny_model, seed=2)
+    values = {"message": "Say hello.", "conversation": None, "left": left, "right": right, "system": "",
+              "temperature": 0, "max_tokens": 6, "seed": 0}
+    conv = list(chat_tab.respond(ctx, values))[-1][2]
+    models_said = [a.text for a in conv.answers]
+    corrected = chat_tab.save_correction(ctx, {"conversation": conv, "editing": 1, "corrected": "Hello there."})[-1]
+    assert "The right side now goes on from your correction" in corrected and "still judge the two models'" in corrected
+    both_bad = chat_tab.choose(ctx, {"conversation": conv}, value="both_bad")
+    assert "Saved: both bad" in both_bad and "as they gave them before your correction" in both_bad
+    choice = LabelStore(ctx.db()).list("ab")[-1]
+    assert [choice["answer"], choice["answer_b"]] == models_said  # the models' answers, not the correction
+
+    conv = list(chat_tab.respond(ctx, {**values, "message": "And goodbye?", "conversation": conv}))[-1][2]
+    second = chat_tab.choose(ctx, {"conversation": conv}, value="left")
+    assert "makes no DPO pair: the two answers follow different conversations" in second
+    assert label_stats(ctx.db())["dpo_pairs"] == 0  # what the sentence says
 
 
 def test_chat_refuses_to_judge_before_an_answer(ctx):
@@ -107,6 +130,109 @@ def test_label_session_judges_undoes_and_refuses_kto_with_one_side_only(ctx, tin
         label_tab.train(ctx, {"preset": "quick"}, kind="kto")
     assert ctx.runs().list()[0]["id"] == run_id  # nothing queued
     session.close()
+
+
+class StuckQueue:
+    """A label queue with `ready` answers ready and the rest still being generated until `release` is set."""
+    mode = "thumb"
+
+    def __init__(self, prompts: list[str], ready: int):
+        source = Source("tiny", None)
+        self.items = deque(Item(f"id{i}", i + 1, [{"role": "user", "content": p}], [Answer(f"Answer {i}.", source,
+                                                                                            Sampling())])
+                           for i, p in enumerate(prompts))
+        self.release, self.can_hand_out = threading.Event(), ready
+
+    def next(self, timeout=None):
+        if self.can_hand_out <= 0 and not self.release.wait(timeout):  # the old handlers waited here
+            raise TimeoutError
+        self.can_hand_out -= 1
+        return self.items.popleft() if self.items else None
+
+    def put_back(self, item):
+        self.items.appendleft(item)
+        self.can_hand_out += 1
+
+    def ready(self):
+        return max(0, self.can_hand_out)
+
+    def left(self):
+        return len(self.items)
+
+    def close(self):
+        self.release.set()
+
+
+def test_label_keys_judge_only_the_answer_on_screen_and_undo_waits_for_no_generation(ctx):
+    """Issue 26, item 1: keys pressed while the next answers were being generated were applied, about a minute
+    later, to answers never shown; the page stayed greyed meanwhile, Undo too. A key judges the item whose id it
+    carries, if that item is on screen, and no handler waits for generation."""
+    queue = StuckQueue(["First?", "Second?", "Third?"], ready=1)
+    session = label_tab.LabelSession(queue)
+    session.item = queue.next()  # "First?" is on screen, its id in the page
+
+    def press(handler, **kwargs):
+        thread = threading.Thread(target=lambda: pressed.append(handler(ctx, {"state": session, "shown": "id0"},
+                                                                        **kwargs)), daemon=True)
+        thread.start()
+        thread.join(60)
+        return thread
+
+    pressed = []
+    try:
+        assert not press(label_tab.judge, value="up").is_alive(), "judging waited for the next answer's generation"
+        waiting = pressed[0]
+        assert "Waiting for the next answer" in waiting[2] and waiting[5] == "" and waiting[7].active
+        for handler, kwargs in ((label_tab.judge, {"value": "down"}), (label_tab.skip_item, {})):
+            assert not press(handler, **kwargs).is_alive()  # keys pressed for "First?" while nothing is shown
+        assert pressed[1:] == [label_tab.NOTHING, label_tab.NOTHING]
+        undone = label_tab.undo_last(ctx, {"state": session, "shown": ""})  # generation still stuck
+        assert "Took back your last judgement (👍 good)" in undone[1] and "First?" in undone[2]
+        assert undone[5] == "id0" and not undone[7].active
+    finally:
+        queue.release.set()
+    assert label_tab.look_again(ctx, {"state": session, "preset": None})[2] == gr.skip()  # "First?" stays
+    again = label_tab.judge(ctx, {"state": session, "shown": "id0"}, value="down")
+    assert "Second?" in again[2] and again[5] == "id1"
+    labels = LabelStore(ctx.db()).list(include_undone=True)
+    assert [(label["prompt"][0]["content"], label["value"], label["undone"]) for label in labels] == \
+        [("First?", "up", 1), ("First?", "down", 0)]
+    assert session.skipped == 0
+
+
+def test_label_training_on_too_few_labels_says_how_many_are_useful_and_asks_again(ctx, tiny_model):
+    """Issue 26, item 5: DPO started on 8 pairs without a word; its diagnosis then said "Too few examples"."""
+    run_id = fake_run(tiny_model)
+    store, source = LabelStore(ctx.db()), Source(tiny_model, run_id)
+    for i in range(8):
+        store.add_choice([{"role": "user", "content": f"Q{i}?"}], Answer(f"Good {i}.", source, Sampling(seed=i)),
+                         Answer(f"Bad {i}.", source, Sampling(seed=i + 50)), "left")
+    assert "DPO: 8 pairs; the 'quick' preset learns from at least 27." in label_tab.totals_text(ctx, "quick")
+    text, watch, tabs, button, asked = label_tab.train(ctx, {"preset": "quick", "asked": None}, kind="dpo")
+    assert text.startswith("**Not started: only 8 pairs.**") and "fewer than 3: too few to learn from" in text
+    assert button.value == "Train DPO anyway on 8 pairs" and watch == gr.skip() and asked == ("dpo", 8, "quick")
+    assert [r["id"] for r in ctx.runs().list()] == [run_id]  # nothing started
+    text, watch, tabs, button, asked = label_tab.train(ctx, {"preset": "quick", "asked": asked}, kind="dpo")
+    assert text.startswith("Started **DPO on labels") and button.value == "Train DPO on the A/B choices"
+    assert ctx.runs().get(watch)["config"]["base_run"] == run_id and asked is None
+    ctx.runner.stop(watch)
+
+
+def test_label_tab_totals_are_the_numbers_labels_stats_prints(ctx, tiny_model):
+    """Issue 26, item 16: the tab said "3 ties or 'both bad'" where `labels stats` said 1 tie, 1 both bad and
+    1 choice between answers to two different conversations."""
+    store, source = LabelStore(ctx.db()), Source("tiny", None)
+    ask = [{"role": "user", "content": "Hi?"}]
+    other = ask + [{"role": "assistant", "content": "Hey."}, {"role": "user", "content": "And?"}]
+    said = [Answer(text, source, Sampling()) for text in ("One.", "Two.")]
+    for value in ("tie", "both_bad", "left"):
+        store.add_choice(ask, *said, value)
+    store.add_choice(ask + [{"role": "assistant", "content": "Hello."}, {"role": "user", "content": "And?"}], *said,
+                     "right", right_prompt=other)
+    printed = stats_text(label_stats(ctx.db()))  # what `python app.py labels stats` prints
+    assert "1 tie, 1 both bad -> 1 DPO pair" in printed and "nor does 1 choice between answers" in printed
+    shown = label_tab.totals_text(ctx).split("  \n")
+    assert all(line in shown for line in printed.splitlines()), (shown, printed)
 
 
 def test_data_upload_save_and_remove(ctx, tmp_path):

@@ -1,8 +1,13 @@
 """Label tab: judge answers at speed. Prompts come from a stored dataset or a pasted list; answers are generated
 ahead in the background, so the next one is ready the moment a judgement is given. Thumbs (good/bad) train KTO,
 A/B choices (which of two is better) train DPO. Big buttons, keys, skip, undo, a running count; then one click
-trains on the labels, on top of the run whose answers were judged."""
+trains on the labels, on top of the run whose answers were judged.
+
+A key judges the answer that was on screen when it was pressed, or nothing: each key carries the id of the item
+shown, and no handler waits for an answer still being generated. When none is ready the page says so, a timer looks
+again each second, and keys pressed meanwhile judge nothing."""
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -11,8 +16,10 @@ import gradio as gr
 
 from backend import workspace
 from backend.answers import Sampling, sampling_declarations
-from backend.labels import (LabelQueue, LabelStore, Side, label_stats, new_session, train_on_labels, write_jsonl)
-from backend.labels.export import rows_for
+from backend.labels import (LabelQueue, LabelStore, Side, label_stats, new_session, readiness, train_on_labels,
+                            write_jsonl)
+from backend.labels.export import rows_for, stats_lines
+from backend.labels.training import trainable_rows
 from backend.labels.prompts import prompts_from_dataset, prompts_from_text
 from backend.limits import text_cap
 from backend.presets import list_presets
@@ -21,7 +28,8 @@ from ui.settings_form import slider
 
 AHEAD = 8  # answers kept ready ahead of the person
 BATCH = 16  # answers generated together: on a CPU a batch of 16 costs little more than a few one at a time
-NEXT_TIMEOUT = 300  # seconds to wait for an answer still being generated
+FIRST_TIMEOUT = 300  # seconds Start waits for the first answer (later ones are looked for by the timer)
+POLL_SECONDS = 1.0  # while no answer is ready, how often the page looks again
 KEYS = {"g": "tl-key-good", "b": "tl-key-bad", "1": "tl-key-left", "2": "tl-key-right", "3": "tl-key-tie",
         "4": "tl-key-both-bad", "s": "tl-key-skip", "u": "tl-key-undo"}
 KEYS_JS = """() => {
@@ -50,6 +58,8 @@ VALUE_WORDS = {"up": "👍 good", "down": "👎 bad", "left": "left better", "ri
 MODES = [("Thumbs: is this answer good or bad? (trains KTO)", "thumb"),
          ("A/B: which of two answers is better? (trains DPO)", "ab")]
 PROMPT_SOURCES = [("A saved dataset", "dataset"), ("A list I paste", "pasted")]
+TRAIN_BUTTONS = {"kto": "Train KTO on the thumbs", "dpo": "Train DPO on the A/B choices",
+                 "sft": "Train SFT on the corrections"}
 SECOND_TEMPERATURE = 1.0  # the second side of an A/B session varies more by default, so the two answers differ
 
 
@@ -61,6 +71,9 @@ class LabelSession:
     given: list = field(default_factory=list)  # (label id, Item), for undo
     skipped: int = 0
     blind: bool = True  # A/B: which model gave which answer is shown only after the vote (sides are shuffled)
+    failed: str = ""  # why generating stopped, if it did
+    # Handlers of one page run at once (a key, the timer, undo): each reads and changes `item` under this lock
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self):
         self.queue.close()
@@ -84,15 +97,18 @@ def refresh(ctx: Context, v: dict):
     return (pick(v["source_a"]), pick(v["source_b"]),
             gr.update(choices=datasets, value=v["dataset"] if v["dataset"] in datasets else
                       (datasets[0] if datasets else None)),
-            totals_text(ctx), newest)
+            totals_text(ctx, v.get("preset")), newest)
 
 
-def totals_text(ctx: Context) -> str:
-    s = label_stats(ctx.db())
-    t = s["thumbs"]
-    return (f"**All labels so far:** 👍 {t['up']} good, 👎 {t['down']} bad → {s['kto_examples']} KTO examples · "
-            f"{s['dpo_pairs']} A/B choices → DPO pairs (and {s['not_trained']} ties or 'both bad', which make "
-            f"no pair) · {s['edits']} corrections → SFT examples.")
+def totals_text(ctx: Context, preset: str | None = None) -> str:
+    """All labels so far, in the words and numbers `python app.py labels stats` prints (one function counts), and
+    with a preset chosen, how many rows each kind makes against the number that preset learns from."""
+    stats = label_stats(ctx.db())
+    lines = ["**All labels so far:**"] + stats_lines(stats)
+    if preset:
+        lines += [f"**What the '{esc(preset)}' preset needs:**"] + [
+            readiness(ctx.db(), kind, preset, stats=stats).words() for kind in ("dpo", "kto", "sft")]
+    return "  \n".join(lines)
 
 
 def show_mode(ctx: Context, v: dict):
@@ -122,26 +138,35 @@ def begin(ctx: Context, v: dict):
     session = LabelSession(LabelQueue(ctx.pool, prompts, sides, ahead=AHEAD, batch_size=BATCH),
                            blind=v.get("blind", True))
     ab = v["mode"] == "ab"
-    return (*advance(ctx, session, f"Generating the first answers ({len(prompts)} prompts)..."),
+    with session.lock:
+        shown = advance(ctx, session, v.get("preset"), f"Generating the first answers ({len(prompts)} prompts)...",
+                        wait=FIRST_TIMEOUT)
+    return (*shown,
             gr.Column(visible=True), gr.Accordion(open=False), gr.Row(visible=not ab), gr.Row(visible=ab),
             gr.update(visible=ab))
 
 
-def advance(ctx: Context, session: LabelSession, note: str = ""):
+def advance(ctx: Context, session: LabelSession, preset: str | None, note: str = "", wait: float = 0):
+    """The next ready item on screen (session.lock held). None ready: the page says so, and the timer looks again;
+    no handler waits for generation, so none holds the page while keys are pressed."""
     try:
-        session.item = session.queue.next(timeout=NEXT_TIMEOUT)
+        session.item = session.queue.next(timeout=wait)
     except TimeoutError:
         session.item = None
-        note = "The next answer is still being generated (the computer is busy): press Skip [S] in a moment."
-    return render(ctx, session, note)
+    except Exception as exc:  # generating failed: said once on the page, and the timer stops looking
+        session.item, session.failed = None, f"Generating the answers stopped: {exc}"
+    return render(ctx, session, note, preset)
 
 
-def render(ctx: Context, session: LabelSession, note: str = ""):
+def render(ctx: Context, session: LabelSession, note: str = "", preset: str | None = None):
     item = session.item
     ab = session.queue.mode == "ab"
+    waiting = item is None and session.queue.left() > 0 and not session.failed
+    note = session.failed or note
     if item is None:
-        prompt = ("<b>All prompts are judged.</b> Train on your labels below, or start again with more prompts."
-                  if session.queue.left() == 0 else "<b>Waiting for the next answer...</b>")
+        prompt = ("<b>Waiting for the next answer: it is being generated.</b> It shows here when it is ready; "
+                  "keys pressed until then judge nothing." if waiting else
+                  "<b>All prompts are judged.</b> Train on your labels below, or start again with more prompts.")
         a = b = ""
     else:
         prompt = f'<div class="tl-prompt">{_conversation_html(item.prompt)}</div>'
@@ -150,7 +175,8 @@ def render(ctx: Context, session: LabelSession, note: str = ""):
                   [f"Right: {source_name(ctx, a)}" for a in item.answers[1:]]) if ab else ["Answer"]
         a = _answer_html(titles[0], item.answers[0].text)
         b = _answer_html(titles[1], item.answers[1].text) if ab else ""
-    return session, count_text(ctx, session, note), prompt, a, b, item.id if item else "", totals_text(ctx)
+    return (session, count_text(ctx, session, note), prompt, a, b, item.id if item else "", totals_text(ctx, preset),
+            gr.Timer(active=waiting))
 
 
 def count_text(ctx: Context, session: LabelSession, note: str) -> str:
@@ -174,20 +200,23 @@ def current(session) -> LabelSession:
 
 def judge(ctx: Context, v: dict, value: str):
     session = current(v["state"])
-    item = session.item
-    if item is None or item.id != v["shown"]:
-        return NOTHING  # a key pressed twice for one answer, or after the end
-    store = LabelStore(ctx.db())
-    if session.queue.mode == "thumb":
-        label_id = store.add_thumb(item.prompt, item.answers[0], value, session=session.session, origin="label")
-    else:
-        label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value,
-                                    session=session.session, origin="label")
-    session.given.append((label_id, item))
-    if session.queue.mode == "ab" and session.blind:
-        return advance(ctx, session, f"Revealed: A (left) was {source_name(ctx, item.answers[0])}, "
-                                     f"B (right) was {source_name(ctx, item.answers[1])}.")
-    return advance(ctx, session)
+    with session.lock:
+        item = session.item
+        if item is None or item.id != v["shown"]:
+            return NOTHING  # a key for an answer no longer (or not yet) on screen: it judges nothing
+        store = LabelStore(ctx.db())
+        if session.queue.mode == "thumb":
+            label_id = store.add_thumb(item.prompt, item.answers[0], value, session=session.session, origin="label")
+        else:
+            label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value,
+                                        session=session.session, origin="label")
+        session.given.append((label_id, item))
+        session.item = None
+        note = ""
+        if session.queue.mode == "ab" and session.blind:
+            note = (f"Revealed: A (left) was {source_name(ctx, item.answers[0])}, "
+                    f"B (right) was {source_name(ctx, item.answers[1])}.")
+        return advance(ctx, session, v.get("preset"), note)
 
 
 def source_name(ctx: Context, answer) -> str:
@@ -197,30 +226,55 @@ def source_name(ctx: Context, answer) -> str:
 
 def skip_item(ctx: Context, v: dict):
     session = current(v["state"])
-    if session.item is None:  # waiting for an answer that was late: look again
-        return advance(ctx, session)
-    if session.item.id != v["shown"]:
-        return NOTHING
-    session.skipped += 1
-    return advance(ctx, session)
+    with session.lock:
+        if session.item is None or session.item.id != v["shown"]:
+            return NOTHING  # waiting (the timer looks), or a key for an answer no longer on screen
+        session.skipped += 1
+        session.item = None
+        return advance(ctx, session, v.get("preset"))
+
+
+def look_again(ctx: Context, v: dict):
+    """The timer, while no answer is on screen: shows the next one once it is ready."""
+    session = v["state"]
+    if not isinstance(session, LabelSession):
+        return (*NOTHING[:-1], gr.Timer(active=False))
+    with session.lock:
+        if session.item is not None:  # an undo brought one back meanwhile
+            return (*NOTHING[:-1], gr.Timer(active=False))
+        shown = advance(ctx, session, v.get("preset"))
+        still_waiting = session.item is None and session.queue.left() > 0 and not session.failed
+        return NOTHING if still_waiting else shown
 
 
 def undo_last(ctx: Context, v: dict):
+    """Takes back the session's last judgement and shows its answer again, at once (it waits for no generation)."""
     session = current(v["state"])
-    label = LabelStore(ctx.db()).undo(session.session)
-    if label is None:
-        return render(ctx, session, "Nothing to undo.")
-    for i, (label_id, item) in enumerate(session.given):
-        if label_id == label["id"]:
-            session.given.pop(i)
-            if session.item is not None:
-                session.queue.put_back(session.item)
-            session.item = item
-            break
-    return render(ctx, session, f"Took back your last judgement ({VALUE_WORDS[label['value']]}): judge it again.")
+    with session.lock:
+        label = LabelStore(ctx.db()).undo(session.session)
+        if label is None:
+            return render(ctx, session, "Nothing to undo.", v.get("preset"))
+        for i, (label_id, item) in enumerate(session.given):
+            if label_id == label["id"]:
+                session.given.pop(i)
+                if session.item is not None:
+                    session.queue.put_back(session.item)
+                session.item = item
+                break
+        return render(ctx, session, f"Took back your last judgement ({VALUE_WORDS[label['value']]}): judge it again.",
+                      v.get("preset"))
 
 
 def train(ctx: Context, v: dict, kind: str):
+    """Starts a run on the labels of `kind`; with fewer than the preset learns from, the first click says how many
+    there are and how many are useful, and the button asks again ("Train DPO anyway on 8 pairs")."""
+    trainable_rows(ctx.db(), kind)  # none, or KTO with one kind of thumb: refused in words first
+    ready = readiness(ctx.db(), kind, v["preset"])
+    asked = (kind, ready.rows, v["preset"])
+    if not ready.enough and v.get("asked") != asked:
+        anyway = f"Train {kind.upper()} anyway on {ready.count()}"
+        return (f"**Not started: only {ready.count()}.** {esc(ready.words())} Label more answers, or click "
+                f"**{anyway}** to train on these.", gr.skip(), gr.skip(), gr.Button(anyway), asked)
     run_id, dataset_name = train_on_labels(ctx.db(), ctx.runner, kind, preset=v["preset"])
     run = ctx.runs().get(run_id)
     base_run = run["config"]["base_run"]
@@ -228,7 +282,12 @@ def train(ctx: Context, v: dict, kind: str):
     gr.Info(f"Started {kind.upper()} on your labels.")
     text = (f"Started **{esc(run['name'])}** ({kind.upper()} on dataset '{esc(dataset_name)}', {built_on}). "
             "When it has finished, compare it with the one before in the **6. Chat** tab.")
-    return text, run_id, gr.Tabs(selected="live")
+    return text, run_id, gr.Tabs(selected="live"), gr.Button(TRAIN_BUTTONS[kind]), None
+
+
+def new_preset(ctx: Context, v: dict):
+    """Another preset needs another number of labels: the totals say it, and a 'Train anyway' asks again."""
+    return (totals_text(ctx, v["preset"]), None, *(gr.Button(TRAIN_BUTTONS[kind]) for kind in TRAIN_BUTTONS))
 
 
 def export(ctx: Context, v: dict, kind: str):
@@ -238,7 +297,7 @@ def export(ctx: Context, v: dict, kind: str):
     return gr.File(value=str(path), visible=True)
 
 
-BOARD_OUTPUTS = 7  # state, count, prompt, answer a, answer b, shown id, totals
+BOARD_OUTPUTS = 8  # state, count, prompt, answer a, answer b, shown id, totals, timer
 NOTHING = tuple(gr.skip() for _ in range(BOARD_OUTPUTS))
 
 
@@ -292,10 +351,8 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
             preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
                               label="How much training (preset)")
             with gr.Row():
-                train_buttons = {"kto": gr.Button("Train KTO on the thumbs", variant="primary", elem_id="tl-train-kto"),
-                                 "dpo": gr.Button("Train DPO on the A/B choices", variant="primary",
-                                                  elem_id="tl-train-dpo"),
-                                 "sft": gr.Button("Train SFT on the corrections", elem_id="tl-train-sft")}
+                train_buttons = {kind: gr.Button(text, variant="secondary" if kind == "sft" else "primary",
+                                                 elem_id=f"tl-train-{kind}") for kind, text in TRAIN_BUTTONS.items()}
             trained = gr.Markdown(elem_id="tl-label-trained")
             with gr.Row():
                 export_buttons = {"kto": gr.Button("Download thumbs as KTO JSONL", size="sm"),
@@ -304,29 +361,35 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
             download = gr.File(label="Download", visible=False, interactive=False)
         state = gr.State(None, delete_callback=_close)
         seen_newest = gr.State(None)  # the newest finished run at the last look
+        asked = gr.State(None)  # (kind, rows, preset) of the last "Train anyway": a second click trains
+        look = gr.Timer(POLL_SECONDS, active=False)  # runs while no answer is ready
 
-    board_outputs = [state, count, prompt_html, answer_a, answer_b, shown_id, totals]
+    board_outputs = [state, count, prompt_html, answer_a, answer_b, shown_id, totals, look]
     assert len(board_outputs) == BOARD_OUTPUTS
     setup_fields = {"state": state, "prompt_from": prompt_from, "dataset": dataset, "pasted": pasted, "mode": mode,
                     "source_a": source_a, "temperature_a": temperature_a, "source_b": source_b,
-                    "temperature_b": temperature_b, "system": system, "max_tokens": max_tokens, "blind": blind}
+                    "temperature_b": temperature_b, "system": system, "max_tokens": max_tokens, "blind": blind,
+                    "preset": preset}
     on(mode.change, ctx, show_mode, {"mode": mode}, [source_a, source_b, temperature_b, answer_b, blind])
     on(prompt_from.change, ctx, show_prompt_source, {"prompt_from": prompt_from}, [dataset, pasted])
     on(start.click, ctx, begin, setup_fields, board_outputs + [board, setup, thumb_row, ab_row, answer_b],
        concurrency_id="tl-generate")
-    on_screen = {"state": state, "shown": shown_id}
+    on_screen = {"state": state, "shown": shown_id, "preset": preset}
     on(good.click, ctx, partial(judge, value="up"), on_screen, board_outputs)
     on(bad.click, ctx, partial(judge, value="down"), on_screen, board_outputs)
     for value, button in choices.items():
         on(button.click, ctx, partial(judge, value=value), on_screen, board_outputs)
     on(skip.click, ctx, skip_item, on_screen, board_outputs)
     on(undo.click, ctx, undo_last, on_screen, board_outputs)
+    on(look.tick, ctx, look_again, {"state": state, "preset": preset}, board_outputs, show_progress="hidden")
     for kind, button in train_buttons.items():
-        on(button.click, ctx, partial(train, kind=kind), {"preset": preset}, [trained, watch, tabs])
+        on(button.click, ctx, partial(train, kind=kind), {"preset": preset, "asked": asked},
+           [trained, watch, tabs, button, asked])
+    on(preset.change, ctx, new_preset, {"preset": preset}, [totals, asked, *train_buttons.values()])
     for kind, button in export_buttons.items():
         on(button.click, ctx, partial(export, kind=kind), None, download)
     on([tab.select, demo.load], ctx, refresh,
-       {"source_a": source_a, "source_b": source_b, "dataset": dataset, "seen": seen_newest},
+       {"source_a": source_a, "source_b": source_b, "dataset": dataset, "seen": seen_newest, "preset": preset},
        [source_a, source_b, dataset, totals, seen_newest])
     demo.load(None, None, None, js=KEYS_JS)
 
