@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 from backend.errors import ExportError, TuneloopError, disk_full
+from backend.models import public_name
+
 
 def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it: bool = False,
                progress=lambda message: None) -> Path:
@@ -145,7 +147,8 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
         "",
         f"Fine-tuned with Tuneloop on {date.today().isoformat()}.",
         "",
-        f"- Base model: {config['model']}" + (f" (built on run {config['base_run']})" if config.get("base_run") else ""),
+        f"- Base model: {public_name(config['model'])}"
+        + (f" (built on run {config['base_run']})" if config.get("base_run") else ""),
         f"- Method: {config['method'].upper()} with {'QLoRA (4-bit)' if config['quantization'] == '4bit' else 'LoRA'}",
         f"- Contents: {'LoRA adapter only' if adapter_only else 'adapter merged into the base weights (float32)'}",
         f"- Data: {config['dataset']}",
@@ -198,7 +201,7 @@ def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",
     with _nothing_left_if_it_fails(out, tmp):
         progress(0.0, "Loading the base model in full precision")
         _merge(config["model"], adapter, tmp / "merged")
-        description = f"Fine-tuned with Tuneloop ({config['method'].upper()}) from {config['model'] or 'the built-in SmolLM2-135M-Instruct'}."
+        description = f"Fine-tuned with Tuneloop ({config['method'].upper()}) from {public_name(config['model'])}."
         result = export_gguf(tmp / "merged", tmp / "gguf", quant, run["name"], description=description,
                              model_card=model_card(store, run, adapter_only=False),
                              progress=lambda fraction, message: progress(0.15 + 0.85 * fraction, message))

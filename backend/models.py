@@ -9,13 +9,19 @@ from pathlib import Path
 from backend import workspace
 from backend.errors import ModelError
 
-EMBEDDED_NAMES = {"", "smollm2", "embedded", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct"}
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the built-in model's name on the Hugging Face Hub
 EMBEDDED_DIRNAME = "SmolLM2-135M-Instruct"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAMES = {"", "smollm2", "embedded", EMBEDDED_DIRNAME.lower(), EMBEDDED_HUB_ID.lower()}
 
 
 def is_embedded(name: str | None) -> bool:
     return (name or "").strip().lower() in EMBEDDED_NAMES
+
+
+def public_name(name: str | None) -> str:
+    """A base model as other programs know it (model cards): the built-in one by its Hugging Face name."""
+    return EMBEDDED_HUB_ID if is_embedded(name) else str(name)
 
 
 def resolve_model(name: str | None = None) -> Path:

@@ -79,6 +79,8 @@ def card_markdown(card: dict, settings: bool = True) -> list[str]:
                      f"one, scored with {learned['metric']} against the reference answer (0 to 100): base "
                      f"{learned['base_mean']}, tuned {learned['tuned_mean']}; the tuned answer scored higher on "
                      f"{learned['tuned_better']}, lower on {learned['tuned_worse']}.")
+    elif card.get("verdict") and card["verdict"]["learned"] is None:  # why not: stopped before its end, or none held
+        lines.append(card["verdict"]["words"])
     else:
         lines.append("No held-back examples were checked (the run held none back).")
     lines += ["", "## Did it keep what it knew? Everyday questions", ""]

@@ -85,3 +85,13 @@ def test_export_refuses_a_run_without_a_finished_adapter(tiny_model, tmp_path):
     (workspace.run_dir(run_id) / "adapter" / "adapter_model.safetensors").unlink()
     with pytest.raises(RunStateError, match="no finished adapter"):
         export_run(RunStore(connect()), run_id, tmp_path / "new")
+
+
+def test_the_model_card_names_the_built_in_base_model_as_the_hub_does_and_a_stopped_run_as_unchecked(tiny_model):
+    """Issue 26, item 21: the card said "Base model: smollm2"; item 19: a stopped run's card said it held none back."""
+    from backend.export import model_card
+    store = RunStore(connect())
+    run_id = fake_run(tiny_model, status="stopped", model="smollm2", validation_split=0.1)
+    card = model_card(store, store.get(run_id), adapter_only=True)
+    assert "- Base model: HuggingFaceTB/SmolLM2-135M-Instruct\n" in card and "smollm2" not in card
+    assert "Not checked: the run did not run to its end." in card and "held none back" not in card
