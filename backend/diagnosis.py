@@ -247,9 +247,9 @@ def _spikes(train, grads, evals, config):
         return None
     signs = []
     if eval_jumps:
-        signs.append("the loss on held-back examples jumped and came back (" + "; ".join(
-            f"{before:.3g} -> {value:.3g} at step {step} -> {after:.3g}" for step, before, value, after in eval_jumps[:3])
-            + ")")
+        shown = "; ".join(f"{before:.3g} -> {value:.3g} at step {step} -> {after:.3g}"
+                          for step, before, value, after in eval_jumps[:3])
+        signs.append(f"the loss on held-back examples jumped and came back ({shown})")
     if spikes:
         shown = "; ".join(f"step {step}: {before:.3g} -> {value:.3g}" for step, before, value in spikes[:3])
         signs.append(f"the training loss jumped to more than {SPIKE_RATIO:g}x its recent level {len(spikes)} "

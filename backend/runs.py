@@ -33,7 +33,7 @@ def adapter_dir(run_id: str) -> Path:
 
 
 def has_adapter(run_id: str) -> bool:
-    """Whether the run saved an adapter: a run stopped before it trained has none (nothing learned, nothing to export)."""
+    """Whether the run saved an adapter: one stopped before it trained has none (it learned nothing to export)."""
     return (adapter_dir(run_id) / "adapter_config.json").exists()
 
 
