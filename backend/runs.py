@@ -32,6 +32,13 @@ def adapter_dir(run_id: str) -> Path:
     return workspace.run_dir(run_id) / "adapter"
 
 
+def final_loss(run: dict) -> float | None:
+    """The loss a run ended on: on its held-back examples where it held some back, else on its training examples;
+    None for a run that has not ended (the Runs tab, the Progress tab and `app.py runs` all show this one)."""
+    metrics = run.get("final_metrics") or {}
+    return metrics.get("eval_loss", metrics.get("train_loss"))
+
+
 def has_adapter(run_id: str) -> bool:
     """Whether the run saved an adapter: one stopped before it trained has none (it learned nothing to export)."""
     return (adapter_dir(run_id) / "adapter_config.json").exists()

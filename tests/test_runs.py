@@ -56,3 +56,20 @@ def test_atomic_writes_all_or_nothing_and_nests():
         queued(store, "a")
         queued(store, "b")
     assert sorted(r["name"] for r in store.list()) == ["a", "b"]
+
+
+def test_app_py_runs_prints_the_final_loss_the_page_shows_and_nothing_for_a_run_not_ended(capsys):
+    """Issue 26, item 25: `app.py runs` printed "loss=None" for unfinished runs (and the training loss where the
+    page shows the held-back one)."""
+    from argparse import Namespace
+
+    from backend.cli.runs import cmd_runs
+    store = RunStore(connect())
+    waiting = queued(store, "waiting")
+    ended = queued(store, "ended")
+    store.set_status(ended, "done")
+    store.update(ended, final_metrics={"train_loss": 0.91234, "eval_loss": 1.23456})
+    assert cmd_runs(Namespace(json=False)) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "None" not in lines[waiting] and "loss" not in lines[waiting]
+    assert "final loss 1.235" in lines[ended]

@@ -23,7 +23,7 @@ from backend.data import DatasetStore
 from backend.db import connect
 from backend.errors import TuneloopError
 from backend.limits import check_text
-from backend.runs import ACTIVE, FINISHED, RunStore
+from backend.runs import ACTIVE, FINISHED, RunStore, final_loss
 
 log = logging.getLogger("tuneloop.ui")
 METHOD_NAMES = {"sft": "SFT", "dpo": "DPO", "kto": "KTO"}
@@ -32,7 +32,7 @@ STATUS_WORDS = {"queued": "Waiting", "running": "Training", "done": "Finished", 
 BASE = "base"  # the dropdown value for the base model, without a run's adapter
 BASE_LABEL = "Base model (no tuning)"
 
-__all__ = ["ACTIVE", "FINISHED", "Context", "bind", "plain_errors"]
+__all__ = ["ACTIVE", "FINISHED", "Context", "bind", "final_loss", "plain_errors"]
 
 
 class Context:
@@ -198,11 +198,6 @@ def run_label(run: dict) -> str:
 
 def run_choices(runs: list[dict], statuses=None) -> list[tuple[str, str]]:
     return [(run_label(r), r["id"]) for r in runs if statuses is None or r["status"] in statuses]
-
-
-def final_loss(run: dict) -> float | None:
-    metrics = run.get("final_metrics") or {}
-    return metrics.get("eval_loss", metrics.get("train_loss"))
 
 
 def esc(text) -> str:

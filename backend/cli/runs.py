@@ -79,7 +79,7 @@ def cmd_generate(args) -> int:
 
 def cmd_runs(args) -> int:
     from backend.db import connect
-    from backend.runs import RunStore
+    from backend.runs import RunStore, final_loss
 
     store = RunStore(connect())
     runs = store.list()
@@ -91,9 +91,10 @@ def cmd_runs(args) -> int:
         print("No runs yet. Start one with: python app.py train --data FILE")
     for run in runs:
         probe = (run.get("probe") or {}).get("summary", "")
-        loss = (run.get("final_metrics") or {}).get("train_loss")
-        print(f"{run['id']:32} {run['status']:8} {run['method']:4} loss={loss if loss is None else round(loss, 4)} "
-              f"{run['dataset']} {probe}")
+        loss = final_loss(run)  # none until a run ends: then nothing is printed for it
+        print(" ".join(part for part in (f"{run['id']:32} {run['status']:8} {run['method']:4}",
+                                         "" if loss is None else f"final loss {loss:.3f}", run["dataset"], probe)
+                       if part))
     return 0
 
 
