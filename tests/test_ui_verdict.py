@@ -184,3 +184,28 @@ def test_the_page_says_the_same_verdict_as_the_cli_and_the_card():
     verdict = learned_verdict(run)
     text = heldout_markdown(heldout, verdict)
     assert verdict["learned"] is False and "It mixes up" in text and "What the examples teach" in text
+
+
+def test_try_this_on_a_dpo_run_on_labels_fills_dpo_its_labels_and_the_run_it_built_on(ctx, tiny_model, pairs_file):
+    """The walk's "Try this" on a DPO run trained on labels filled the form as SFT on another dataset with no run to
+    build on, and Start then failed: the labels' dataset and the run were made after the Train tab last listed its
+    choices, and the tab's own refresh, answering late with what the page held before, set its old choices again."""
+    from backend.data import DatasetStore, inspect_file
+    from ui import train_tab
+    DatasetStore(ctx.db()).add(inspect_file(pairs_file), name="identity_quill")
+    sft = fake_run(tiny_model)
+    DatasetStore(ctx.db()).add(inspect_file(pairs_file), name="labels-dpo-1")
+    dpo = fake_run(tiny_model, seed=1, method="dpo")
+    config = {**ctx.runs().get(dpo)["config"], "dataset": "labels-dpo-1", "base_run": sft, "learning_rate": 1e-4}
+    hint = {"run": dpo, "title": "Too few examples", "change": {"learning_rate": 1e-4}, "config": config}
+    dataset, method, source, folder, base_run, hub_model, name, *form, status = verdict.fill_train_form(
+        ctx, {"suggestion": hint})
+    assert (dataset["value"], method["value"], source["value"]) == ("labels-dpo-1", "dpo", "run")
+    assert "labels-dpo-1" in [value for _, value in dataset["choices"]]
+    assert base_run["value"] == sft and sft in [value for _, value in base_run["choices"]] and base_run["visible"]
+    # The tab's refresh, with what the page held before the fill, leaves the filled values alone ...
+    stale_dataset, stale_run = train_tab.refresh_choices(ctx, {"dataset": "identity_quill", "base_run": None})
+    assert "value" not in stale_dataset and "value" not in stale_run
+    # ... and still picks a dataset where none is chosen, and empties a run that is gone.
+    first, gone = train_tab.refresh_choices(ctx, {"dataset": None, "base_run": "no-such-run"})
+    assert first["value"] == "labels-dpo-1" and gone["value"] is None

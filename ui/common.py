@@ -200,6 +200,17 @@ def run_choices(runs: list[dict], statuses=None) -> list[tuple[str, str]]:
     return [(run_label(r), r["id"]) for r in runs if statuses is None or r["status"] in statuses]
 
 
+def dataset_choices(ctx: "Context") -> list[tuple[str, str]]:
+    """The Train tab's datasets, oldest first: "name (KIND, N examples)"."""
+    return [(f"{d['name']} ({d['kind'].upper()}, {d['valid_rows']:,} examples)", d["name"])
+            for d in ctx.datasets().list()]
+
+
+def finished_run_choices(ctx: "Context") -> list[tuple[str, str]]:
+    """The runs a new run can build on."""
+    return run_choices(ctx.runs().list(), FINISHED)
+
+
 def esc(text) -> str:
     return html.escape(str(text))
 

@@ -14,7 +14,7 @@ from backend.memory import gb
 from backend.model_choice import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
                                   needs_download, offers, system_note, template_note)
 from backend.presets import list_presets
-from ui.common import ACTIVE, FINISHED, Context, bind, esc, on, run_choices, waiting_text
+from ui.common import ACTIVE, Context, bind, dataset_choices, esc, finished_run_choices, on, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
 
 METHODS = {
@@ -330,13 +330,15 @@ def speed(ctx: Context, model: str = "smollm2") -> float:
 
 
 def refresh_choices(ctx: Context, v: dict):
-    datasets = ctx.datasets().list()
-    names = [d["name"] for d in datasets]
-    choices = [(f"{d['name']} ({d['kind'].upper()}, {d['valid_rows']:,} examples)", d["name"]) for d in datasets]
-    finished = run_choices(ctx.runs().list(), FINISHED)
-    value = v["dataset"] if v["dataset"] in names else (names[-1] if names else None)
-    run_value = v["base_run"] if v["base_run"] in [c[1] for c in finished] else None
-    return gr.update(choices=choices, value=value), gr.update(choices=finished, value=run_value)
+    """New datasets and finished runs join the lists. A choice still on its list is left alone, not set again: set
+    again from what the page held when the tab opened, it landed over what "Try this" had just filled in (the
+    dataset went back, its method with it, and the run to build on was emptied)."""
+    choices, finished = dataset_choices(ctx), finished_run_choices(ctx)
+    names = [name for _, name in choices]
+    dataset = gr.update(choices=choices) if v["dataset"] in names else \
+        gr.update(choices=choices, value=names[-1] if names else None)
+    gone = v["base_run"] and v["base_run"] not in [run_id for _, run_id in finished]
+    return dataset, gr.update(choices=finished, value=None) if gone else gr.update(choices=finished)
 
 
 def on_dataset(ctx: Context, v: dict):

@@ -10,7 +10,8 @@ import gradio as gr
 from backend.labels.winrate import win_rates
 from backend.report_card import learned_verdict
 from backend.runs import has_adapter
-from ui.common import Context, esc
+from backend.words import plural
+from ui.common import Context, dataset_choices, esc, finished_run_choices
 
 HELDOUT_HEADERS = ["Question", "Reference answer", "Before (base)", "Score before", "After (tuned)", "Score after"]
 
@@ -48,7 +49,7 @@ def heldout_markdown(heldout: dict | None, verdict: dict | None = None) -> str:
                "further from your reference answers than the base model" if change < -1 else
                "about as close to your reference answers as the base model")
     opening = ("Word for word, on the same examples" if lead else
-               f"**Did it learn?** On {heldout['count']} examples it never trained on")
+               f"**Did it learn?** On {plural(heldout['count'], 'example')} it never trained on")
     return lead + (f"{opening}, the tuned model answers {verdict}: mean {heldout['metric']} {heldout['base_mean']} "
                    f"before, {heldout['tuned_mean']} after (0 to 100; higher is closer). Better on "
                    f"{heldout['tuned_better']}, worse on {heldout['tuned_worse']}.")
@@ -171,13 +172,17 @@ def fill_train_form(ctx: Context, v: dict):
     source = ("run" if config.get("base_run") else "builtin" if config["model"] == "smollm2" else
               "folder" if Path(config["model"]).is_dir() else "hub")
     change = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in hint["change"].items())
-    saved = config["dataset"] in {d["name"] for d in ctx.datasets().list()}
+    # The lists as they are now, with the values: a dataset or run made since the Train tab last looked (labels
+    # trained as DPO make both) would otherwise be refused by its list.
+    datasets = dataset_choices(ctx)
+    saved = config["dataset"] in [name for _, name in datasets]
     status = (f"Filled in from run **{esc(hint['run'])}** with the diagnosis' change ({esc(change)}): check it, "
               "then press Start training." + ("" if saved else f" Its data, '{esc(config['dataset'])}', is not a saved "
                                                                "dataset: save it in the Data tab and pick it above."))
-    return (gr.update(value=config["dataset"]) if saved else gr.skip(), gr.update(value=config["method"]), gr.update(value=source),
+    return (gr.update(choices=datasets, value=config["dataset"]) if saved else gr.skip(),
+            gr.update(value=config["method"]), gr.update(value=source),
             gr.update(value=config["model"] if source == "folder" else "", visible=source == "folder"),
-            gr.update(value=config.get("base_run") or None, visible=source == "run"),
+            gr.update(choices=finished_run_choices(ctx), value=config.get("base_run") or None, visible=source == "run"),
             gr.update(value=config["model"]) if source == "hub" else gr.skip(), config["name"],
             *form_values_of(config), status)
 
