@@ -11,6 +11,7 @@ import math
 from statistics import median
 
 from backend.probe import PROBE_WARN_SHARE, forgetting_remedy
+from backend.words import plural
 
 # Loss values jump from batch to batch (each step sees other examples): a trend compares the mean of this
 # many points at each end, never two single points.
@@ -199,8 +200,8 @@ def _nan_loss(rows, config):
                    if isinstance(r.get(k), float) and not math.isfinite(r[k])})
     return _finding(
         "nan_loss", "Training broke down: the loss is not a number",
-        f"From step {bad[0]['step']} on, {', '.join(keys)} became NaN or infinite ({len(bad)} logged "
-        f"point{'s' if len(bad) != 1 else ''}): the updates grew too large for the numbers to hold.",
+        f"From step {bad[0]['step']} on, {', '.join(keys)} became NaN or infinite ({plural(len(bad), 'logged point')}"
+        "): the updates grew too large for the numbers to hold.",
         f"Train again and {_rate_text(settings, 'lower')} (a tenth of this run's).", settings)
 
 
@@ -252,12 +253,12 @@ def _spikes(train, grads, evals, config):
         signs.append(f"the loss on held-back examples jumped and came back ({shown})")
     if spikes:
         shown = "; ".join(f"step {step}: {before:.3g} -> {value:.3g}" for step, before, value in spikes[:3])
-        signs.append(f"the training loss jumped to more than {SPIKE_RATIO:g}x its recent level {len(spikes)} "
-                     f"time{'s' if len(spikes) != 1 else ''} ({shown})")
+        signs.append(f"the training loss jumped to more than {SPIKE_RATIO:g}x its recent level "
+                     f"{plural(len(spikes), 'time')} ({shown})")
     if grad_spikes:
         top_step, top = max(grad_spikes, key=lambda p: p[1])
         signs.append(f"the gradient norm rose past {GRAD_SPIKE_RATIO:g}x its early level ({early:.3g}) "
-                     f"{len(grad_spikes)} time{'s' if len(grad_spikes) != 1 else ''}, up to {top:.3g} "
+                     f"{plural(len(grad_spikes), 'time')}, up to {top:.3g} "
                      f"({top / early:.0f}x) at step {top_step}")
     settings = _lower_rate(config, 2)
     detail = "; ".join(signs)

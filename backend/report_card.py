@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from backend.labels.winrate import win_rates
+from backend.words import plural
 
 
 def preferred(db, run_id: str) -> list[dict]:
@@ -75,7 +76,7 @@ def card_markdown(card: dict, settings: bool = True) -> list[str]:
         lines += [f"**{card['verdict']['words']}**", ""]
     learned = card["learned"]
     if learned and learned.get("count"):
-        lines.append(f"{learned['count']} examples the training never saw, answered by the base model and the tuned "
+        lines.append(f"{plural(learned['count'], 'example')} the training never saw, answered by the base model and the tuned "
                      f"one, scored with {learned['metric']} against the reference answer (0 to 100): base "
                      f"{learned['base_mean']}, tuned {learned['tuned_mean']}; the tuned answer scored higher on "
                      f"{learned['tuned_better']}, lower on {learned['tuned_worse']}.")

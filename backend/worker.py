@@ -135,6 +135,7 @@ def train_run(store, run: dict, writes: bool = True) -> dict:
     from backend.config import build_config
     from backend.data import load_examples
     from backend.train import run_training
+    from backend.words import plural
 
     config = build_config(run["config"])
     folder = workspace.run_dir(run["id"])
@@ -147,7 +148,7 @@ def train_run(store, run: dict, writes: bool = True) -> dict:
         from backend.errors import DataError
         raise DataError(f"The data in '{config.dataset}' is {kind.upper()} data, but the run's method is "
                         f"{config.method.upper()}. {METHOD_NEEDS[config.method]}")
-    print(f"Training {config.method.upper()} on {len(train_rows)} examples ({len(eval_rows)} held out).")
+    print(f"Training {config.method.upper()} on {plural(len(train_rows), 'example')} ({len(eval_rows)} held out).")
     return run_training(
         config, folder, train_rows, eval_rows,
         on_metrics=patiently(lambda step, row: store.add_metrics(run["id"], step, row)) if writes else _nothing,

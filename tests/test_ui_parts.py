@@ -168,6 +168,18 @@ def test_stats_in_words():
     assert format_in_words("sharegpt_preference").endswith("each with a better and a worse answer")
 
 
+def test_a_count_of_one_takes_the_singular():
+    """Issue 26, item 15: "1 examples to learn from". One helper (backend/words.plural) for every count."""
+    from backend.words import plural
+    assert (plural(1, "example"), plural(0, "example"), plural(1200, "row")) == ("1 example", "0 examples", "1,200 rows")
+    stats = {"tokens": {"counted_with": "tokenizer", "median": 40, "max": 90, "longest_row": 1, "max_length": 512,
+                        "over_max_length": 0},
+             "turns": {"min": 2, "max": 2}, "multi_turn": 0, "split": {"train": 1, "validation": 0}, "duplicates": 1}
+    text = stats_markdown(stats)
+    assert "1 example to learn from" in text and "1 example appears more than once" in text
+    assert status_html({"name": "next", "status": "queued"}, ahead=1).count("(1 run ahead)") == 1
+
+
 def test_preset_cards_give_a_cap_when_early_stopping_may_end_the_run_sooner():
     from ui.train_tab import preset_cards
     dataset = {"name": "faq", "train_rows": 40, "stats": {"tokens": {"mean": 60}}}

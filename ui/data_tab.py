@@ -9,6 +9,7 @@ from backend.data import sandbox
 from backend.data.detect import LOW_CONFIDENCE
 from backend.data.report import KIND_NAMES
 from backend.data.store import name_for
+from backend.words import plural
 from ui import charts
 from ui.common import Context, esc, on, when
 from ui.preview import examples_html
@@ -56,7 +57,7 @@ def detected_markdown(report) -> str:
     sure = f"sure at {report.confidence:.0%}"
     lines = [f"### Found: {kind}",
              f"Written as {format_in_words(report.format)}, in a {report.file_format.upper()} file ({sure}).",
-             f"**{report.rows:,} rows: {report.valid_rows:,} usable, {report.invalid_rows:,} skipped.**"]
+             f"**{plural(report.rows, 'row')}: {report.valid_rows:,} usable, {report.invalid_rows:,} skipped.**"]
     if report.confidence < LOW_CONFIDENCE:
         lines.append("**Not sure about this.** Check which column holds what, below, and press *Check again*.")
     return "\n\n".join(lines)
@@ -78,9 +79,11 @@ def stats_markdown(stats: dict) -> str:
     if "labels" in stats:
         lines.append(f"**Marks:** {stats['labels']['desirable']:,} good, {stats['labels']['undesirable']:,} bad.")
     if stats.get("duplicates"):
-        lines.append(f"**Repeated:** {stats['duplicates']:,} examples appear more than once.")
-    lines.append(f"**Split:** {split['train']:,} examples to learn from, {split['validation']:,} held back to check "
-                 "that the learning carries over to examples it has not seen.")
+        repeated = stats["duplicates"]
+        lines.append(f"**Repeated:** {plural(repeated, 'example')} {'appears' if repeated == 1 else 'appear'} more "
+                     "than once.")
+    lines.append(f"**Split:** {plural(split['train'], 'example')} to learn from, {split['validation']:,} held back to "
+                 "check that the learning carries over to examples it has not seen.")
     return "\n\n".join(lines)
 
 
@@ -167,7 +170,7 @@ def save_dataset(ctx: Context, v: dict):
     saved = sandbox.add(path, name=v["name"], source=Path(path).name, upload=path, **checked.options).raise_error()
     stored, report = saved.stored, saved.report
     gr.Info(f"Saved '{stored}'. Next: the Train tab.")
-    return (f"Saved as **{esc(stored)}**: {report.stats['split']['train']:,} examples to learn from and "
+    return (f"Saved as **{esc(stored)}**: {plural(report.stats['split']['train'], 'example')} to learn from and "
             f"{report.stats['split']['validation']:,} held back to check the learning. Next: open **2. Train**.",
             *saved_datasets(ctx, v))
 

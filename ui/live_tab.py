@@ -9,6 +9,7 @@ import gradio as gr
 
 from backend import workspace
 from backend.runs import RESUMABLE, has_adapter
+from backend.words import plural
 from ui import charts, verdict
 from ui.common import ACTIVE, Context, duration, esc, final_loss, on, run_choices, run_duration, without_paths
 
@@ -42,7 +43,7 @@ def status_html(run: dict, ahead: int = 0) -> str:
     name = esc(run["name"])
     status = run["status"]
     if status == "queued":
-        text = f"<b>{name}</b> is waiting in line ({ahead} run{'s' if ahead != 1 else ''} ahead). It starts by itself."
+        text = f"<b>{name}</b> is waiting in line ({plural(ahead, 'run')} ahead). It starts by itself."
     elif status == "running":
         text = f"<b>{name}</b> is training."
     elif status == "done":

@@ -9,6 +9,7 @@ from backend.config import METHODS, default
 from backend.data import DatasetStore, sandbox
 from backend.data.detect import FIELD_ALIASES
 from backend.errors import DataError
+from backend.words import plural
 
 
 def _db():
@@ -85,7 +86,7 @@ def cmd_list(args) -> int:
         return 0
     width = max(len(d["name"]) for d in datasets)
     for d in datasets:
-        print(f"{d['name']:<{width}}  {d['kind']:<3}  {d['valid_rows']:>7,} examples "
+        print(f"{d['name']:<{width}}  {d['kind']:<3}  {plural(d['valid_rows'], 'example'):>16} "
               f"({d['train_rows']:,} train, {d['validation_rows']:,} validation)  {d['format']}  added {d['created']}")
     return 0
 

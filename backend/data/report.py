@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from backend.words import plural
+
 KIND_NAMES = {
     "sft": "supervised fine-tuning (SFT: example conversations)",
     "dpo": "preference pairs (DPO: a chosen and a rejected answer)",
@@ -81,7 +83,7 @@ class DataReport:
         if self.mapping:
             lines.append("Columns used: " + ", ".join(f"{col} -> {fld}" for fld, col in self.mapping.items()) + ".")
         lines.append(
-            f"{self.rows:,} rows: {self.valid_rows:,} usable, {self.invalid_rows:,} skipped."
+            f"{plural(self.rows, 'row')}: {self.valid_rows:,} usable, {self.invalid_rows:,} skipped."
         )
         if self.errors:
             lines.append(f"Skipped rows (first {min(max_errors, len(self.errors))} of {self.invalid_rows:,}):")

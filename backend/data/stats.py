@@ -6,6 +6,8 @@ import random
 import statistics
 from typing import Any
 
+from backend.words import plural
+
 CHARS_PER_TOKEN = 4
 MAX_CHARS_TOKENIZED = 200_000  # longer texts: tokenize this much and extrapolate, so one huge row stays fast
 CHUNK = 512
@@ -150,7 +152,7 @@ def compute(kind: str, examples: list[dict], rows: list[int], lengths: list[int]
             warnings.append(f"The labels are unbalanced: {good:,} good and {bad:,} bad. Training still works, "
                             "but a closer balance (no more than about 4 to 1) usually does better.")
     if 0 < len(examples) < MIN_ROWS_FOR_VALIDATION:
-        warnings.append(f"Only {len(examples)} usable example{'s' if len(examples) > 1 else ''}: no validation split was made. "
+        warnings.append(f"Only {plural(len(examples), 'usable example')}: no validation split was made. "
                         "A few hundred examples usually teach a model much more.")
     return stats, warnings
 
