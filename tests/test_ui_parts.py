@@ -181,10 +181,15 @@ def test_a_count_of_one_takes_the_singular():
 
 
 def test_preset_cards_give_a_cap_when_early_stopping_may_end_the_run_sooner():
+    from backend.run_time import Speed
     from ui.train_tab import preset_cards
     dataset = {"name": "faq", "train_rows": 40, "stats": {"tokens": {"mean": 60}}}
-    html = preset_cards("quick", "sft", dataset, tokens_per_second=150.0)
+    html = preset_cards("quick", "sft", dataset, Speed(150.0, "measured"))
     assert "up to about" in html and "at most" in html and "stops sooner" in html
+    assert "model's size" not in html
+    assert "worked out from this model's size" in preset_cards("quick", "sft", dataset, Speed(15.0, "scaled"))
+    unknown = preset_cards("quick", "sft", dataset, Speed(None, "unknown"))
+    assert "unknown until the first steps" in unknown and " min " not in unknown
 
 
 def test_the_sft_measures_draw_the_behaviour_at_each_check():

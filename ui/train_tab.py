@@ -7,13 +7,14 @@ import gradio as gr
 
 from backend import hub
 from backend.catalogue import catalogue, find
-from backend.config import build_config, planned_steps, rows_per_epoch
+from backend.config import build_config
 from backend.errors import ConfigError, ModelError, TuneloopError
 from backend.limits import text_cap
 from backend.memory import gb
 from backend.model_choice import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
                                   needs_download, offers, system_note, template_note)
 from backend.presets import list_presets
+from backend.run_time import Speed, estimate_seconds, measured_speeds, training_speed
 from ui.common import ACTIVE, Context, bind, dataset_choices, esc, finished_run_choices, on, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
 
@@ -32,10 +33,6 @@ SOURCES = [("The built-in model (SmolLM2, 135 million parameters: small and quic
            ("A model folder on this computer", "folder"), ("A finished run: keep building on it", "run")]
 PICK_A_MODEL = '<div class="tl-memory">Pick a model from the list to see whether the run fits in memory.</div>'
 USE_FIT_HOW = "Press 'Use these settings' under the memory box to apply them."
-# Before a model has trained here: about 124 tokens/s measured for the built-in model with LoRA on a 2-core CPU
-# (docs/facts.md); a cautious guess for GPUs.
-TOKENS_PER_SECOND = {"cpu": 120, "cuda": 3000}
-FIXED_SECONDS = 60  # loading the model, the everyday answers, and the check after training
 
 
 def method_markdown(method: str, dataset: dict | None) -> str:
@@ -44,28 +41,28 @@ def method_markdown(method: str, dataset: dict | None) -> str:
     return f"**{title}.** {text}" + (f"\n\n**This will not work:** {esc(problem)}" if problem else "")
 
 
-def estimate_seconds(values: dict, method: str, dataset: dict, tokens_per_second: float) -> tuple[int, float]:
-    config = build_config(dict(values, method=method))
-    steps = planned_steps(config, rows_per_epoch(config, dataset["train_rows"]))
-    mean = dataset["stats"].get("tokens", {}).get("mean", 100) or 100
-    tokens = steps * config.batch_size * config.grad_accum * min(mean, config.max_length)
-    tokens *= 1 if method == "sft" else 2.5  # two answers per row, and the reference model's pass
-    return steps, FIXED_SECONDS + tokens / tokens_per_second
-
-
-def preset_cards(selected: str, method: str, dataset: dict | None, tokens_per_second: float | None) -> str:
+def preset_cards(selected: str, method: str, dataset: dict | None, speed: Speed | None) -> str:
+    """The presets, each with how long it takes on the dataset here with the chosen model's speed (backend/run_time.py):
+    a cap where early stopping may end it sooner, and no figure where the model's speed cannot be known yet."""
     cards = []
     for preset in list_presets():
         when = esc(preset["time_hint"])
-        if dataset and tokens_per_second:
+        if dataset and speed and speed.tokens_per_second is None:
+            when = ("unknown until the first steps: this model's size is known once it is downloaded, and Progress "
+                    "gives the time left from its first steps")
+        elif dataset and speed:
             values = form_values(preset["name"], method)
-            steps, seconds = estimate_seconds(values, method, dataset, tokens_per_second)
+            steps, seconds = estimate_seconds(build_config(dict(values, method=method)), dataset,
+                                              speed.tokens_per_second)
             minutes = max(1, math.ceil(seconds / 60))
             if values.get("patience") and values.get("validation_split"):  # a cap: early stopping ends it sooner
                 when = (f"up to about {minutes} min for '{esc(dataset['name'])}' here (at most {steps} steps; it "
                         "stops sooner once the held-back examples show no more progress)")
             else:
                 when = f"about {minutes} min for '{esc(dataset['name'])}' here ({steps} steps)"
+            if speed.basis == "scaled":
+                when += ("; worked out from this model's size and the speed measured here, and corrected in Progress "
+                         "from the first steps")
         chosen = " tl-card-chosen" if preset["name"] == selected else ""
         cards.append(f'<div class="tl-card{chosen}"><div class="tl-card-title">{esc(preset["title"])}</div>'
                      f'<div class="tl-card-text">{esc(preset["description"])}</div>'
@@ -317,16 +314,14 @@ def stop_run(ctx: Context, v: dict) -> str:
     return f"Stopping '{esc(run['name'])}' after its current step; it saves what it learned so far."
 
 
-def speed(ctx: Context, model: str = "smollm2") -> float:
-    """Tokens per second of the last finished run of this model here, or a measured default for the device."""
-    for run in ctx.runs().list():
-        if run["status"] != "done" or run["config"]["model"] != model:
-            continue
-        rows = [m for m in ctx.runs().metrics(run["id"]) if m.get("tokens_per_second")]
-        if rows:
-            return rows[-1]["tokens_per_second"]
+def speed(ctx: Context, v: dict) -> Speed:
+    """This computer's training speed for the model the form starts from (unknown while none is picked)."""
     from backend.models import detect_hardware
-    return TOKENS_PER_SECOND[detect_hardware().device]
+    try:
+        model, _ = chosen_model(ctx, v)
+    except (gr.Error, TuneloopError):
+        return Speed(None, "unknown")
+    return training_speed(model, measured_speeds(ctx.runs()), detect_hardware().device)
 
 
 def refresh_choices(ctx: Context, v: dict):
@@ -345,13 +340,19 @@ def on_dataset(ctx: Context, v: dict):
     info = dataset_info(ctx, v["dataset"])
     kind = info["kind"] if info else v["method"]
     return (gr.update(value=kind), method_markdown(kind, info),
-            preset_cards(v["preset"], kind, info, speed(ctx) if info else None))
+            preset_cards(v["preset"], kind, info, speed(ctx, v) if info else None))
 
 
 def on_method(ctx: Context, v: dict):
     info = dataset_info(ctx, v["dataset"])
     return (method_markdown(v["method"], info), *form_updates(v["preset"], v["method"]),
-            preset_cards(v["preset"], v["method"], info, speed(ctx) if info else None))
+            preset_cards(v["preset"], v["method"], info, speed(ctx, v) if info else None))
+
+
+def on_model_cards(ctx: Context, v: dict):
+    """The preset cards again, with the speed of the model now chosen."""
+    info = dataset_info(ctx, v["dataset"])
+    return preset_cards(v["preset"], v["method"], info, speed(ctx, v) if info else None)
 
 
 def on_source(ctx: Context, v: dict):
@@ -427,7 +428,6 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     everything = {"dataset": dataset, "method": method, "source": source, "hub_model": hub_model, "folder": folder,
                   "base_run": base_run, "run_name": run_name, "preset": preset, **widgets}
     choices = {"dataset": dataset, "base_run": base_run}
-    picks = {"dataset": dataset, "preset": preset, "method": method}
     fit = [memory, advice, use_fit, models_table]
     # Several events redraw the memory box, each with the form as it stood when it fired. One at a time, in the
     # order they fired, and a change made while one is waiting is answered after it: so the box always ends on the
@@ -435,11 +435,15 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     # the answer for DPO, and one for DPO after the answer for SFT.)
     in_order = dict(concurrency_id="tl-fit", concurrency_limit=1, trigger_mode="always_last")
     model_fields = {"source": source, "hub_model": hub_model, "folder": folder, "base_run": base_run}
+    # The preset cards' times depend on the model too; drawn in the same queue, so the latest choice wins there as well.
+    picks = {"dataset": dataset, "preset": preset, "method": method, **model_fields}
     on([tab.select, demo.load], ctx, refresh_choices, choices, [dataset, base_run])
-    on(dataset.change, ctx, on_dataset, picks, [method, method_help, cards]).then(
+    on(dataset.change, ctx, on_dataset, picks, [method, method_help, cards], **in_order).then(
         *bind(ctx, refresh_fit, everything), fit, **in_order)
-    on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards]).then(
+    on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards], **in_order).then(
         *bind(ctx, refresh_fit, everything), fit, **in_order)
+    on([source.change, hub_model.change, folder.blur, base_run.change, get.click], ctx, on_model_cards, picks, cards,
+       **in_order)
     on(source.change, ctx, on_source, model_fields, [folder, base_run, hub_box, token, get, model_info, hub_info]
        ).then(*bind(ctx, refresh_fit, everything), fit, **in_order)
     on(hub_model.change, ctx, on_hub_model, model_fields, [hub_info, token, get, download_status]).then(
