@@ -126,4 +126,5 @@ def test_the_useful_number_of_labels_is_where_the_diagnosis_stops_saying_too_few
             trained_on = len(make_split(pairs, 0, config["validation_split"])["train"])
             return "too_few_examples" in {finding["code"] for finding in diagnose([], None, config, trained_on)}
         assert too_few(ready.useful - 1) and not too_few(ready.useful), preset
-    assert readiness(connect(), "dpo", "quick").words() == "DPO: no pairs yet; the 'quick' preset learns from at least 27."
+    assert readiness(connect(), "dpo", "quick").words() == \
+        "DPO: no pairs yet; the 'quick' preset learns from at least 27."

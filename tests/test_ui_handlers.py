@@ -207,9 +207,10 @@ def test_label_training_on_too_few_labels_says_how_many_are_useful_and_asks_agai
     for i in range(8):
         store.add_choice([{"role": "user", "content": f"Q{i}?"}], Answer(f"Good {i}.", source, Sampling(seed=i)),
                          Answer(f"Bad {i}.", source, Sampling(seed=i + 50)), "left")
-    assert "DPO: 8 pairs; the 'quick' preset learns from at least 27." in label_tab.totals_text(ctx, "quick")
+    assert "DPO: 8 pairs; the 'quick' preset learns from at least 27 (with 8," in label_tab.totals_text(ctx, "quick")
     text, watch, tabs, button, asked = label_tab.train(ctx, {"preset": "quick", "asked": None}, kind="dpo")
-    assert text.startswith("**Not started: only 8 pairs.**") and "fewer than 3: too few to learn from" in text
+    assert text.startswith("**Not started.** DPO: 8 pairs; the 'quick' preset learns from at least 27") and \
+        "fewer than 3: too few to learn from" in text
     assert button.value == "Train DPO anyway on 8 pairs" and watch == gr.skip() and asked == ("dpo", 8, "quick")
     assert [r["id"] for r in ctx.runs().list()] == [run_id]  # nothing started
     text, watch, tabs, button, asked = label_tab.train(ctx, {"preset": "quick", "asked": asked}, kind="dpo")

@@ -273,8 +273,8 @@ def train(ctx: Context, v: dict, kind: str):
     asked = (kind, ready.rows, v["preset"])
     if not ready.enough and v.get("asked") != asked:
         anyway = f"Train {kind.upper()} anyway on {ready.count()}"
-        return (f"**Not started: only {ready.count()}.** {esc(ready.words())} Label more answers, or click "
-                f"**{anyway}** to train on these.", gr.skip(), gr.skip(), gr.Button(anyway), asked)
+        return (f"**Not started.** {ready.words()} Label more answers, or click **{anyway}** to train on "
+                "these.", gr.skip(), gr.skip(), gr.Button(anyway), asked)
     run_id, dataset_name = train_on_labels(ctx.db(), ctx.runner, kind, preset=v["preset"])
     run = ctx.runs().get(run_id)
     base_run = run["config"]["base_run"]
@@ -347,9 +347,9 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                 undo = gr.Button("Undo  [U]", elem_id="tl-key-undo")
             shown_id = gr.Textbox(visible=False)  # the item on screen when a key was pressed
         with gr.Accordion("2. Train on your labels", open=True):
-            totals = gr.Markdown(elem_id="tl-label-totals")
             preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
                               label="How much training (preset)")
+            totals = gr.Markdown(elem_id="tl-label-totals")
             with gr.Row():
                 train_buttons = {kind: gr.Button(text, variant="secondary" if kind == "sft" else "primary",
                                                  elem_id=f"tl-train-{kind}") for kind, text in TRAIN_BUTTONS.items()}

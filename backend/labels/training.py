@@ -45,16 +45,15 @@ class LabelReadiness:
 
     def words(self) -> str:
         """One sentence for people: what there is, what is useful, what fewer would do."""
-        head = f"{self.kind.upper()}: {self.count()}"
+        name, preset = self.kind.upper(), f"the '{self.preset}' preset"
         if not self.rows:
-            return f"{self.kind.upper()}: no {UNIT[self.kind][1]} yet; the '{self.preset}' preset learns from at " \
-                   f"least {self.useful}."
+            return f"{name}: no {UNIT[self.kind][1]} yet; {preset} learns from at least {self.useful}."
         if self.enough:
-            return f"{head}, enough for the '{self.preset}' preset (at least {self.useful} are useful)."
-        updates = self.train_rows / self.per_update
-        return (f"{head}; the '{self.preset}' preset learns from at least {self.useful}. With "
-                f"{self.rows} it makes {updates:.1f} updates per pass over them ({self.per_update} per update), "
-                f"fewer than {MIN_BATCHES_PER_EPOCH}: too few to learn from.")
+            return f"{name}: {self.count()}, enough for {preset} (it learns from at least {self.useful})."
+        updates = f"{self.train_rows / self.per_update:.1f}".removesuffix(".0")
+        return (f"{name}: {self.count()}; {preset} learns from at least {self.useful} (with {self.rows}, each pass "
+                f"over them makes {updates} update{'' if updates == '1' else 's'} of {self.count(self.per_update)}, "
+                f"fewer than {MIN_BATCHES_PER_EPOCH}: too few to learn from).")
 
 
 def readiness(db, kind: str, preset: str = "quick", overrides: dict | None = None,
