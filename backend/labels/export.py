@@ -14,6 +14,8 @@ import json
 import os
 from pathlib import Path
 
+from backend.words import plural
+
 from .store import LabelStore
 
 KINDS = ("kto", "dpo", "sft")
@@ -88,24 +90,20 @@ def stats_lines(stats: dict) -> list[str]:
     t, c = stats["thumbs"], stats["choices"]
     apart = stats["different_conversations"]
     return [
-        f"Thumbs: {t['up']} good, {t['down']} bad -> {_n(stats['kto_examples'], 'KTO example')}"
+        f"Thumbs: {t['up']} good, {t['down']} bad -> {plural(stats['kto_examples'], 'KTO example')}"
         + ("" if not stats["kto_examples"] or (t["up"] and t["down"]) else
            " (KTO needs both good and bad answers)"),
-        f"A/B choices: {c['left']} left better, {c['right']} right better, {_n(c['tie'], 'tie')}, "
-        f"{c['both_bad']} both bad -> {_n(stats['dpo_pairs'], 'DPO pair')} (ties and 'both bad' are kept but make no "
-        "pair" + (f"; nor {'does' if apart == 1 else 'do'} {_n(apart, 'choice')} between answers to two different "
+        f"A/B choices: {c['left']} left better, {c['right']} right better, {plural(c['tie'], 'tie')}, "
+        f"{c['both_bad']} both bad -> {plural(stats['dpo_pairs'], 'DPO pair')} (ties and 'both bad' are kept but make no "
+        "pair" + (f"; nor {'does' if apart == 1 else 'do'} {plural(apart, 'choice')} between answers to two different "
                   "conversations, from Chat" if apart else "") + ")",
-        f"Corrections: {stats['edits']} -> {_n(stats['sft_examples'], 'SFT example')}",
+        f"Corrections: {stats['edits']} -> {plural(stats['sft_examples'], 'SFT example')}",
         f"Undone: {stats['undone']} (kept, not trained on)",
     ]
 
 
 def stats_text(stats: dict) -> str:
     return "\n".join(stats_lines(stats))
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def _prompt(label: dict) -> list[dict]:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from backend.diagnosis import MIN_BATCHES_PER_EPOCH
 from backend.errors import DataError, RunNotFound, RunStateError
+from backend.words import plural
 
 from .export import label_stats, rows_for
 from .store import LabelStore
@@ -20,7 +21,7 @@ from .store import LabelStore
 KIND_OF_LABEL = {"kto": "thumb", "dpo": "ab", "sft": "edit"}
 WHAT = {"kto": "thumbs (👍/👎)", "dpo": "A/B choices (left or right better)", "sft": "edited answers"}
 ROWS_COUNTED = {"kto": "kto_examples", "dpo": "dpo_pairs", "sft": "sft_examples"}  # label_stats' keys
-UNIT = {"kto": ("example", "examples"), "dpo": ("pair", "pairs"), "sft": ("example", "examples")}
+UNIT = {"kto": "example", "dpo": "pair", "sft": "example"}
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,13 @@ class LabelReadiness:
         return self.rows >= self.useful
 
     def count(self, n: int | None = None) -> str:
-        n = self.rows if n is None else n
-        return f"{n} {UNIT[self.kind][n != 1]}"
+        return plural(self.rows if n is None else n, UNIT[self.kind])
 
     def words(self) -> str:
         """One sentence for people: what there is, what is useful, what fewer would do."""
         name, preset = self.kind.upper(), f"the '{self.preset}' preset"
         if not self.rows:
-            return f"{name}: no {UNIT[self.kind][1]} yet; {preset} learns from at least {self.useful}."
+            return f"{name}: no {UNIT[self.kind]}s yet; {preset} learns from at least {self.useful}."
         if self.enough:
             return f"{name}: {self.count()}, enough for {preset} (it learns from at least {self.useful})."
         updates = f"{self.train_rows / self.per_update:.1f}".removesuffix(".0")
