@@ -94,9 +94,9 @@ def stats_lines(stats: dict) -> list[str]:
         + ("" if not stats["kto_examples"] or (t["up"] and t["down"]) else
            " (KTO needs both good and bad answers)"),
         f"A/B choices: {c['left']} left better, {c['right']} right better, {plural(c['tie'], 'tie')}, "
-        f"{c['both_bad']} both bad -> {plural(stats['dpo_pairs'], 'DPO pair')} (ties and 'both bad' are kept but make no "
-        "pair" + (f"; nor {'does' if apart == 1 else 'do'} {plural(apart, 'choice')} between answers to two different "
-                  "conversations, from Chat" if apart else "") + ")",
+        f"{c['both_bad']} both bad -> {plural(stats['dpo_pairs'], 'DPO pair')} (ties and 'both bad' are kept but "
+        "make no pair" + (f"; nor {'does' if apart == 1 else 'do'} {plural(apart, 'choice')} between answers to two "
+                          "different conversations, from Chat" if apart else "") + ")",
         f"Corrections: {stats['edits']} -> {plural(stats['sft_examples'], 'SFT example')}",
         f"Undone: {stats['undone']} (kept, not trained on)",
     ]
