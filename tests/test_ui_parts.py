@@ -199,3 +199,15 @@ def test_the_sft_measures_draw_the_behaviour_at_each_check():
     fig = charts.method_figure(rows, "sft")
     (behaviour,) = [trace for trace in fig.data if trace.name.startswith("held-back answers")]
     assert list(behaviour.x) == [4, 8] and list(behaviour.y) == [0.25, 0.75]
+
+
+def test_the_banner_names_the_run_that_trains_or_the_next_to_wait():
+    from ui.banner import banner_text
+    assert banner_text([]) == ("", None)
+    assert banner_text([{"id": "a", "name": "old", "status": "done"}]) == ("", None)
+    queued = [{"id": "q2", "name": "later", "status": "queued"}, {"id": "q1", "name": "first", "status": "queued"}]
+    html, run_id = banner_text(queued)
+    assert run_id == "q1" and "Waiting to train:</b> first." in html and "1 more run waits in line" in html
+    running = {"id": "r", "name": "now & then", "status": "running", "started": None, "finished": None}
+    html, run_id = banner_text([running, *queued])
+    assert run_id == "r" and "Training now:</b> now &amp; then." in html and "2 more runs wait in line" in html

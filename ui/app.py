@@ -21,7 +21,7 @@ from backend import limits, workspace
 from backend.data import sandbox
 from backend.data.read import max_upload_bytes
 from backend.model_pool import ModelPool
-from ui import label_tab, live_tab, preview, train_tab
+from ui import banner, label_tab, live_tab, preview, train_tab
 from ui.chat_tab import create_chat_tab
 from ui.common import Context
 from ui.data_tab import create_data_tab
@@ -41,7 +41,7 @@ INTRO = ("# Tuneloop\nTeach a language model new behaviour from your own example
 CSS = """
 .gradio-container { max-width: 1280px !important; }
 footer { display: none !important; }
-""" + preview.CSS + train_tab.CSS + live_tab.CSS + label_tab.CSS
+""" + preview.CSS + train_tab.CSS + live_tab.CSS + label_tab.CSS + banner.CSS
 
 
 def use_workspace_for_uploads():
@@ -71,6 +71,7 @@ def build_app(runner=None) -> gr.Blocks:
         gr.Markdown(INTRO)
         watch = gr.State(None)  # a run to show in the Progress tab, set by Start, Rerun and Follow
         suggestion = gr.State(None)  # settings a run's diagnosis suggests, set by "Try this" in Runs for Train
+        wire_banner = banner.create_banner(ctx, demo, watch)
         with gr.Tabs() as tabs:
             create_data_tab(ctx, demo)
             create_train_tab(ctx, demo, tabs, watch, suggestion)
@@ -79,6 +80,7 @@ def build_app(runner=None) -> gr.Blocks:
             create_export_tab(ctx, demo)
             create_chat_tab(ctx, demo)
             create_label_tab(ctx, demo, tabs, watch)
+        wire_banner(tabs)
     demo.tuneloop_runner = runner
     return demo
 

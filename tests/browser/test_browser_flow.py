@@ -149,7 +149,11 @@ def test_refreshed_page_and_second_tab_reattach_to_the_running_job(app, page, ti
     wait_for(lambda: loss_points(page) > 0, 240, "the loss chart never received a point")
 
     page.reload()
-    page.get_by_role("tab", name="3. Progress").click()
+    # The page opens on the Data tab: the line above the tabs says that a run trains, and opens it in Progress.
+    page.get_by_role("tab", name="1. Data", selected=True).wait_for()
+    page.locator("#tl-banner").get_by_text("Training now: long run").wait_for()
+    page.locator("#tl-banner-show").click()
+    page.get_by_role("tab", name="3. Progress", selected=True).wait_for()
     status.get_by_text("long run is training").wait_for()
     before = loss_points(page)
     wait_for(lambda: loss_points(page) > before, 120, "the chart stopped updating after the refresh")
