@@ -6,6 +6,7 @@ import pytest
 
 from backend.db import connect
 from backend.labels import LabelStore
+from tests.browser.conftest import ARTIFACTS
 from tests.browser.loop_helpers import open_tab, served, wait_for  # noqa: F401
 from tests.fake_runs import fake_run
 
@@ -54,16 +55,23 @@ def test_base_and_tuned_answer_side_by_side_and_every_click_is_saved(served, pag
     page.locator("#tl-chat-save-edit").click()
     page.locator("#tl-chat-saved").get_by_text("your correction of the left answer").wait_for()
     assert answers(page)[0] == "My name is SmolLM."  # the conversation goes on from the correction
+    page.locator("#tl-chat-saved").get_by_text("The left side now goes on from your correction").wait_for()
     page.locator("#tl-chat-left-up").click()  # the correction is no model answer: nothing to judge there
     page.get_by_text("The left answer shown is your correction").wait_for()
+    # Issue 26, item 17: "Both bad" after a correction was refused with an error; it judges the models' answers
+    page.get_by_role("button", name="Both bad").click()
+    page.locator("#tl-chat-saved").get_by_text("as they gave them before your correction").wait_for()
 
     send(page, "And what can you do?")  # a second turn: each side goes on from its own answer
     assert all(answers(page))
+    page.get_by_role("button", name="⬅ Left is better").click()  # was kept silently without a pair
+    page.locator("#tl-chat-saved").get_by_text("makes no DPO pair").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "chat-second-turn-choice.png"), full_page=True)
 
-    labels = LabelStore(connect()).list()
+    labels = LabelStore(connect()).list()  # "Both bad" replaced the turn's "right answer better"
     assert [(label["kind"], label["value"]) for label in labels] == \
-        [("thumb", "up"), ("thumb", "down"), ("ab", "right"), ("edit", "edit")]
-    thumb_up, thumb_down, choice, edit = labels
+        [("thumb", "up"), ("thumb", "down"), ("edit", "edit"), ("ab", "both_bad"), ("ab", "left")]
+    thumb_up, thumb_down, edit, choice, _ = labels
     question = [{"role": "user", "content": "What is your name?"}]
     assert thumb_up["prompt"] == question and thumb_up["answer"] == tuned and thumb_up["run_id"] == run["id"]
     assert thumb_down["answer"] == base and thumb_down["run_id"] is None and thumb_down["model"] == "smollm2"
