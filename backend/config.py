@@ -22,11 +22,13 @@ TYPE_WORDS = {"int": "a whole number", "float": "a number", "str": "text", "bool
 
 
 def setting(default, help, *, label, min=None, max=None, choices=None, group="Training", advanced=True,
-            methods=METHODS):
-    """One declared setting: a dataclass field whose metadata every reader of settings uses."""
+            methods=METHODS, usual=None):
+    """One declared setting: a dataclass field whose metadata every reader of settings uses. `usual`: (low, high),
+    the range most runs use; a value outside it is allowed and said (unusual_settings), a value outside min-max is
+    refused."""
     return field(default=default, metadata={
         "help": help, "label": label, "min": min, "max": max, "choices": choices, "group": group,
-        "advanced": advanced, "methods": methods,
+        "advanced": advanced, "methods": methods, "usual": usual,
     })
 
 
@@ -46,7 +48,8 @@ class RunConfig:
 
     learning_rate: float = setting(2e-4, "How big each learning step is. Too high makes the model forget "
                                    "what it knew; too low learns nothing.",
-                                   label="Learning rate (size of each step)", min=1e-7, max=1e-2)
+                                   label="Learning rate (size of each step)", min=1e-7, max=1e-2,
+                                   usual=(1e-6, 1e-3))
     epochs: float = setting(3.0, "How many times to go through the data.", label="Passes over the data (epochs)",
                             min=0.05, max=100)
     max_steps: int = setting(0, "Stop after this many steps (0: go by epochs).",
@@ -214,6 +217,23 @@ def check(obj):
             raise ConfigError(d.name, f"{value} is below the smallest allowed value, {meta['min']}.")
         if meta["max"] is not None and value > meta["max"]:
             raise ConfigError(d.name, f"{value} is above the largest allowed value, {meta['max']}.")
+
+
+def unusual_settings(obj) -> list[str]:
+    """A sentence for each setting outside the range most runs use (allowed, but worth a second look)."""
+    said = []
+    for d in declarations(type(obj)):
+        value, usual = getattr(obj, d.name), d.meta.get("usual")
+        if usual is None or value is None:
+            continue
+        low, high = usual
+        if value > high:
+            said.append(f"{d.meta['label']} is {value:g}, above the usual range (up to {high:g}): the loss may jump "
+                        f"and the model forget what it knew. Lower it unless you mean it.")
+        elif value < low:
+            said.append(f"{d.meta['label']} is {value:g}, below the usual range (from {low:g}): the run may learn "
+                        f"nothing. Raise it unless you mean it.")
+    return said
 
 
 def build(cls, values: dict):

@@ -94,3 +94,21 @@ def test_train_refuses_data_the_method_cannot_read_before_anything_is_queued(ctx
     with pytest.raises(DataError) as page:
         train_tab.start_run(ctx, form(dataset="chats", source="builtin", method="dpo"))
     assert said == f"Error: {page.value}"  # the Train tab's words
+
+
+def test_a_setting_out_of_range_is_named_and_one_out_of_the_usual_range_is_said_on_both_edges(ctx, machine,
+                                                                                                chat_file, capsys):
+    """The walk: a learning rate of 5 gave Gradio's "Value 5 is greater than maximum value 0.01." with no word of
+    which box, under an "Error" over the memory box; 0.01, twenty times the usual, passed without a word."""
+    saved(ctx, chat_file)
+    machine.free = 24 * GB
+    memory, advice, _, _ = train_tab.refresh_fit(ctx, form(dataset="chats", source="builtin", learning_rate=5.0))
+    assert "Learning rate (size of each step): 5.0 is above the largest allowed value, 0.01." in text(memory)
+    memory, advice, _, _ = train_tab.refresh_fit(ctx, form(dataset="chats", source="builtin", learning_rate=0.01))
+    note = ("Learning rate (size of each step) is 0.01, above the usual range (up to 0.001): the loss may jump and "
+            "the model forget what it knew. Lower it unless you mean it.")
+    assert "Memory: Fits" in memory and note in text(advice)
+    assert note not in text(train_tab.refresh_fit(ctx, form(dataset="chats", source="builtin"))[1])
+    # The command line says it beside its memory line (then stops at the download: the Hub cannot be reached).
+    assert main(["train", "--data", "chats", "--model", MODELS[0], "--set", "learning_rate=0.01"]) == 1
+    assert f"Note: {note}" in capsys.readouterr().err.splitlines()

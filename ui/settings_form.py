@@ -33,11 +33,13 @@ def widget(d, value, visible: bool = True, **extra):
     if d.type == "str":
         return gr.Textbox(value=value, info=meta["help"], **common)
     bounds = f" From {_number(meta['min'])} to {_number(meta['max'])}." if meta["min"] is not None else ""
+    # No minimum or maximum given to Gradio: its own check said "Value 5 is greater than maximum value 0.01." with no
+    # word of which box, under an "Error" over the memory box. The range is checked with the rest of the settings
+    # (backend/config.check), whose message names the setting, and shown in the box.
     if d.type == "int":
-        return gr.Number(value, info=meta["help"] + bounds, precision=0, step=1, minimum=meta["min"],
-                         maximum=meta["max"], **common)
+        return gr.Number(value, info=meta["help"] + bounds, precision=0, step=1, **common)
     step = 10 ** (math.floor(math.log10(abs(d.default))) - 1) if d.default else 0.01
-    return gr.Number(value, info=meta["help"] + bounds, step=step, minimum=meta["min"], maximum=meta["max"], **common)
+    return gr.Number(value, info=meta["help"] + bounds, step=step, **common)
 
 
 def slider(d, value=None, **extra):

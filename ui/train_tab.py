@@ -7,7 +7,7 @@ import gradio as gr
 
 from backend import hub
 from backend.catalogue import catalogue, find
-from backend.config import build_config
+from backend.config import build_config, unusual_settings
 from backend.errors import ConfigError, ModelError, TuneloopError
 from backend.limits import text_cap
 from backend.memory import gb
@@ -170,7 +170,8 @@ def refresh_fit(ctx: Context, v: dict):
         return problem_html(exc), "", gr.update(visible=False), table
     verdict = check.fit
     offer = verdict.fits and bool(verdict.changes)
-    return memory_html(check), advice_html(verdict), gr.update(visible=offer), table
+    notes = "".join(f'<div class="tl-advice tl-tight">{esc(note)}</div>' for note in unusual_settings(check.config))
+    return memory_html(check), advice_html(verdict) + notes, gr.update(visible=offer), table
 
 
 def use_fit_settings(ctx: Context, v: dict):
@@ -449,10 +450,11 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     on(hub_model.change, ctx, on_hub_model, model_fields, [hub_info, token, get, download_status]).then(
         *bind(ctx, refresh_fit, everything), fit, **in_order)
     on([folder.blur, base_run.input], ctx, on_model_change, model_fields, model_info)
-    # The verdicts follow the settings they depend on as the person changes them (not when a preset fills them).
+    # The verdicts follow the settings they depend on as the person changes them (not when a preset fills them), and
+    # a setting outside its usual range is said there too.
     fit_inputs = [widgets[name].input for name in ("quantization", "batch_size", "grad_accum", "max_length", "lora_r",
                                                    "target_modules", "gradient_checkpointing", "optimizer",
-                                                   "keep_everyday")]
+                                                   "keep_everyday", "learning_rate")]
     on([folder.blur, base_run.change, check.click, *fit_inputs], ctx, refresh_fit, everything, fit, **in_order)
     on(use_fit.click, ctx, use_fit_settings, everything, [*[widgets[n] for n in WHAT_CHANGES], advanced, *fit],
        **in_order)

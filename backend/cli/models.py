@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
+from backend.config import unusual_settings
 from backend.errors import ModelError
 
 METHOD_DEFAULT = "sft"
@@ -116,6 +117,8 @@ def prepare_model(config, data: dict | None = None):
 
 def _say_memory(check) -> bool:
     print(f"Memory: {check.memory_words}", file=sys.stderr)
+    for note in unusual_settings(check.config):  # the same sentences as under the Train tab's memory box
+        print(f"Note: {note}", file=sys.stderr)
     return True
 
 

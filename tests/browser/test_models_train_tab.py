@@ -93,3 +93,23 @@ def test_dpo_on_the_cpu_shows_checkpointing_that_costs_it_no_time(slow_memory_bo
     page.get_by_label("SFT: learn from examples").check()
     wait_for(lambda: "Memory: Fits" in box.inner_text() and "gradient checkpointing" not in box.inner_text(), 60,
              "the memory box still shows gradient checkpointing for SFT")
+
+
+def test_a_learning_rate_out_of_range_is_named_in_the_memory_box_and_an_unusual_one_is_said(app, page):
+    """A learning rate of 5 gave Gradio's own "Value 5 is greater than maximum value 0.01." naming no box, and an
+    "Error" over the memory box; 0.01 passed without a word."""
+    url, _ = app
+    page.goto(url)
+    page.get_by_role("tab", name="2. Train").click()
+    page.locator("#tl-memory").get_by_text("Memory: Fits").wait_for()
+    page.get_by_text("Advanced settings").click()
+    rate = page.get_by_role("spinbutton", name="Learning rate (size of each step)")
+    rate.fill("5")
+    rate.press("Tab")
+    page.locator("#tl-memory").get_by_text(
+        "Learning rate (size of each step): 5.0 is above the largest allowed value, 0.01.").wait_for()
+    assert page.get_by_text("greater than maximum value").count() == 0
+    rate.fill("0.01")
+    rate.press("Tab")
+    page.locator("#tl-fit-advice").get_by_text("is 0.01, above the usual range (up to 0.001)").wait_for()
+    page.locator("#tl-memory").get_by_text("Memory: Fits").wait_for()
