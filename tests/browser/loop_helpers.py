@@ -72,5 +72,12 @@ def start_labelling(page, prompts: list[str], mode: str | None = None, max_token
     page.locator("body").click(position={"x": 5, "y": 5})  # keys go to the page, not a text box
 
 
+def press_on_answer(page, key: str):
+    """Press `key` once an answer is on screen, as a person does: a key pressed while the next answer is still being
+    generated judges nothing."""
+    page.locator("#tl-label-answer-a .tl-answer").wait_for()
+    page.keyboard.press(key)
+
+
 def count_text(page) -> str:
     return page.locator("#tl-label-count").inner_text()

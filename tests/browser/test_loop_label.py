@@ -10,7 +10,7 @@ from backend.db import connect
 from backend.labels import LabelQueue, LabelStore
 from backend.runs import RunStore
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, served,  # noqa: F401
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, press_on_answer, served,  # noqa: F401
                                         start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
@@ -21,8 +21,9 @@ def press(page, key: str, expect: str, answer_shown: bool = True):
     """Press `key` as a person does, once an answer is on screen (answer_shown=False: at once), and wait for the
     count to say `expect`."""
     if answer_shown:
-        page.locator("#tl-label-answer-a .tl-answer").wait_for()
-    page.keyboard.press(key)
+        press_on_answer(page, key)
+    else:
+        page.keyboard.press(key)
     wait_for(lambda: expect in count_text(page), 60, f"after key {key!r} the count never said {expect!r}: "
                                                     f"{count_text(page)!r}")
 

@@ -4,7 +4,7 @@ the labelling, not the model. How long a person waits on the real embedded model
 benchmarks/label_speed.py (figures in docs/benchmarks.md), never asserted here."""
 import pytest
 
-from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, served,  # noqa: F401
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, press_on_answer, served,  # noqa: F401
                                         start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
@@ -18,7 +18,7 @@ PROMPTS = [q.format(t) for t in TOPICS for q in QUESTIONS]
 def judge_all(page, prompts: list[str], wait_each: float = 300) -> None:
     """Press G, G, B, G, G, B, ... once per answer, each after the previous judgement has registered."""
     for n in range(1, len(prompts) + 1):
-        page.keyboard.press("g" if n % 3 else "b")
+        press_on_answer(page, "g" if n % 3 else "b")
         wait_for(lambda: f"{n} judged" in count_text(page), wait_each, f"judgement {n} did not register")
 
 

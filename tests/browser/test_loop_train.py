@@ -2,7 +2,7 @@
 whose answers were judged, both finishing; the Chat tab then puts the newest run beside the one it was built on."""
 import pytest
 
-from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, served,  # noqa: F401
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, press_on_answer, served,  # noqa: F401
                                         start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
@@ -13,13 +13,15 @@ PROMPTS = [f"Greet guest number {i}." for i in range(12)]
 def label_all(page, keys: str):
     """Press the keys in turn, one per answer, each after the previous judgement has shown."""
     for n in range(len(PROMPTS)):
-        page.keyboard.press(keys[n % len(keys)])
+        press_on_answer(page, keys[n % len(keys)])
         wait_for(lambda: f"{n + 1} judged" in count_text(page), 60, f"judgement {n + 1} did not register")
     page.get_by_text("All prompts are judged.").wait_for()
 
 
-def train(page, served, button: str) -> dict:
+def train(page, served, button: str, anyway: str) -> dict:
+    """Click `button`; 12 labels are fewer than the quick preset learns from, so the tab asks again: click `anyway`."""
     page.get_by_role("button", name=button).click()
+    page.get_by_role("button", name=anyway).click()
     page.get_by_role("tab", name="3. Progress", selected=True).wait_for()
     run = served.runner.store.list()[0]
     return served.runner.wait(run["id"], timeout=600)
@@ -35,7 +37,7 @@ def test_thumbs_train_kto_and_choices_train_dpo_on_the_judged_run(served, page, 
     label_all(page, "gb")
     assert "👍 6 good · 👎 6 bad" in count_text(page)
 
-    kto = train(page, served, "Train KTO on the thumbs")
+    kto = train(page, served, "Train KTO on the thumbs", "Train KTO anyway on 12 examples")
     assert kto["status"] == "done", kto.get("reason")
     assert (kto["method"], kto["base_run"]) == ("kto", judged)
 
@@ -50,7 +52,7 @@ def test_thumbs_train_kto_and_choices_train_dpo_on_the_judged_run(served, page, 
     start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
     assert page.locator("#tl-label-answer-b .tl-answer").is_visible()
     label_all(page, "12")
-    dpo = train(page, served, "Train DPO on the A/B choices")
+    dpo = train(page, served, "Train DPO on the A/B choices", "Train DPO anyway on 12 pairs")
     assert dpo["status"] == "done", dpo.get("reason")
     assert (dpo["method"], dpo["base_run"]) == ("dpo", judged)
     assert dpo["final_metrics"]["steps"] >= 1
