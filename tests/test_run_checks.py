@@ -50,6 +50,18 @@ def test_the_run_keeps_its_held_back_scores_before_and_after(run):
     assert heldout["tuned_mean"] == pytest.approx(sum(e["tuned_score"] for e in heldout["examples"]) / 6, abs=0.01)
 
 
+def test_the_checks_after_training_are_recorded_as_their_own_phase(run):
+    """Progress showed the minutes of checks after training as "Step 32 of 32 · about 0 s left"; each check now
+    records a row when it begins (the probe is off in this run: one check)."""
+    from backend.db import connect
+    from backend.runs import RunStore
+    rows = RunStore(connect()).metrics(run["id"])
+    phases = [row for row in rows if "checking" in row]
+    assert phases == [{"step": run["final_metrics"]["steps"], "checking": "the held-back examples", "check": 1,
+                       "of_checks": 1}]
+    assert rows.index(phases[0]) > max(i for i, row in enumerate(rows) if "train_loss" in row)
+
+
 def test_the_run_keeps_its_outcome_and_diagnosis(run):
     from backend.diagnosis import diagnose
     from backend.db import connect

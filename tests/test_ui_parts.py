@@ -131,6 +131,16 @@ def test_progress_says_step_of_total_time_left_and_speed():
     assert 'width: 25.0%' in html
 
 
+def test_progress_shows_the_checks_after_training_as_their_own_phase():
+    run = {"status": "running", "started": "2026-11-25T10:00:00+00:00", "ended": None, "total_steps": 32}
+    metrics = [{"step": 32, "train_loss": 1.0, "eta": 0}, {"step": 32, "checking": "the everyday questions",
+                                                          "check": 1, "of_checks": 2}]
+    html = progress_html(run, metrics)
+    assert "Training done: step 32 of 32. Now checking what it kept and learned: the everyday questions (check 1 " \
+           "of 2)" in html and "left" not in html
+    assert "0 s left" in progress_html(run, metrics[:1])  # while it trains, the time left
+
+
 def test_failed_run_shows_its_reason_in_words():
     run = {"id": "r", "name": "try <1>", "status": "failed", "reason": "The run ran out of memory."}
     html = status_html(run)

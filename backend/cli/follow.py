@@ -56,6 +56,9 @@ def _progress(store, run_id: str, runner=None) -> dict:
         if bar is not None:
             metrics = store.metrics(run_id)
             for row in metrics[seen:]:
+                if "checking" in row:  # after training: the checks of what it kept and learned
+                    bar.set_description_str(f"{run_id}: checking {row['checking']} ({row['check']} of "
+                                            f"{row['of_checks']})", refresh=False)
                 bar.n = min(row["step"], bar.total)
                 shown = {k: f"{row[k]:.3g}" for k in ("train_loss", "eval_loss", "tokens_per_second") if k in row}
                 bar.set_postfix(shown, refresh=False)

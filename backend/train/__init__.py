@@ -103,14 +103,22 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     if history:
         final["train_loss"] = float(history[-1]["loss"])
     final["steps"] = trainer.state.global_step
+    checks = [what for what, due in ((EVERYDAY_CHECK, config.probe), (HELDOUT_CHECK, bool(eval_rows)))
+              if due and not stop.stopped and ranks.main]
+
+    def checking(what: str):  # a phase of its own in Progress and on the command line: minutes on a CPU
+        on_metrics(final["steps"], {"checking": what, "check": checks.index(what) + 1, "of_checks": len(checks)})
+
     probe = None
-    if config.probe and not stop.stopped and ranks.main:
+    if EVERYDAY_CHECK in checks:
         from backend.probe import run_probe
+        checking(EVERYDAY_CHECK)
         probe = run_probe(trainer.model, prepared.tokenizer, config.to_dict())
         log(probe["summary"])
     heldout = None
-    if eval_rows and not stop.stopped and ranks.main:
+    if HELDOUT_CHECK in checks:
         from backend.heldout import heldout_comparison
+        checking(HELDOUT_CHECK)
         heldout = heldout_comparison(trainer.model, prepared.tokenizer, eval_rows,
                                      parts=check.parts if check else None,
                                      base_answers=check.base_answers if check else None)
@@ -119,6 +127,10 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         if heldout.get("behaviour"):
             log(f"Held-back examples, what the examples teach: {heldout['behaviour']['summary']}.")
     return {"stopped": stop.stopped, "probe": probe, "heldout": heldout, "metrics": final, "outcome": outcome}
+
+
+EVERYDAY_CHECK = "the everyday questions"  # after training: what it kept (backend/probe.py)
+HELDOUT_CHECK = "the held-back examples"  # what it learned (backend/heldout.py)
 
 
 def mixed(rows: list, seed: int) -> list:
