@@ -72,6 +72,7 @@ class LabelSession:
     skipped: int = 0
     blind: bool = True  # A/B: which model gave which answer is shown only after the vote (sides are shuffled)
     failed: str = ""  # why generating stopped, if it did
+    note: str = ""  # the count's last note ("Revealed: ..."), kept when the timer shows the next answer
     # Handlers of one page run at once (a key, the timer, undo): each reads and changes `item` under this lock
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -162,7 +163,7 @@ def render(ctx: Context, session: LabelSession, note: str = "", preset: str | No
     item = session.item
     ab = session.queue.mode == "ab"
     waiting = item is None and session.queue.left() > 0 and not session.failed
-    note = session.failed or note
+    note = session.note = session.failed or note
     if item is None:
         prompt = ("<b>Waiting for the next answer: it is being generated.</b> It shows here when it is ready; "
                   "keys pressed until then judge nothing." if waiting else
@@ -242,7 +243,7 @@ def look_again(ctx: Context, v: dict):
     with session.lock:
         if session.item is not None:  # an undo brought one back meanwhile
             return (*NOTHING[:-1], gr.Timer(active=False))
-        shown = advance(ctx, session, v.get("preset"))
+        shown = advance(ctx, session, v.get("preset"), session.note)
         still_waiting = session.item is None and session.queue.left() > 0 and not session.failed
         return NOTHING if still_waiting else shown
 
