@@ -21,6 +21,7 @@ from pathlib import Path
 from backend import workspace
 from backend.errors import ExportError, disk_full
 from backend.gguf_export import QUANTS, estimate_sizes, read_folder
+from backend.words import size_text  # noqa: F401  the export page and `app.py export` name sizes with it
 
 # Plain words for each GGUF format, measured on the built-in model (docs/benchmarks.md, "GGUF export").
 FORMAT_WORDS = {
@@ -103,14 +104,6 @@ def check_words(check) -> str:
         return (f"Checked: the file loads and reads text exactly like the merged model; {same} (4-bit rounding "
                 "changes answers; for q4_0 this is shown, not required).")
     return f"Checked: {same}. The file was loaded back and asked the same everyday questions."
-
-
-def size_text(size: int) -> str:
-    if size >= 1e9:
-        return f"{size / 1e9:.1f} GB"
-    if size >= 1e6:
-        return f"{size / 1e6:.0f} MB" if size >= 1e7 else f"{size / 1e6:.1f} MB"
-    return f"{max(size, 1) / 1e3:.0f} kB"
 
 
 # ----------------------------------------------------------------------------------------- where they go

@@ -10,6 +10,7 @@ from backend.errors import ExportCheckFailed, ExportError
 from backend.gguf_check import FormatCheck, Reference, check_gguf, markdown, reference
 from backend.gguf_export import QUANTS, write_gguf
 from backend.modelfile import Modelfile, ollama_commands, ollama_name, write_modelfile
+from backend.words import size_text
 
 PARTIAL_DIR = ".tuneloop-partial"
 
@@ -72,6 +73,6 @@ def export_gguf(merged_folder, out_dir, quant: str, name: str, description: str 
 
 def _gguf_section(path: Path, quant: str, name: str, result: FormatCheck) -> str:
     create, run = ollama_commands(name)
-    lines = ["## GGUF file", "", f"- File: {path.name} ({quant}, {path.stat().st_size / 1e6:.0f} MB), for llama.cpp and Ollama",
+    lines = ["## GGUF file", "", f"- File: {path.name} ({quant}, {size_text(path.stat().st_size)}), for llama.cpp and Ollama",
              f"- Ollama: in this folder run `{create}`, then `{run}`", ""]
     return "\n".join(lines) + "\n" + markdown([result])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.errors import ExportError
+from backend.words import size_text
 
 QUANTS = ("f16", "q8_0", "q4_0")
 
@@ -324,7 +325,7 @@ def write_gguf(folder, target, quant: str, name: str, description: str = "",
                 raise ExportError(f"Could not quantize '{t.source}' to {quant}.") from None
             writer.write_tensor_data(packed)
             done += t.nbytes
-            progress(done / total, f"Writing {quant} tensors ({done / 1e6:.0f} of {total / 1e6:.0f} MB)")
+            progress(done / total, f"Writing {quant} tensors ({size_text(done)} of {size_text(total)})")
     return target
 
 

@@ -23,6 +23,7 @@ from typing import Callable
 
 from backend import workspace
 from backend.errors import ModelError
+from backend.words import size_text
 
 MARKER = ".tuneloop-pull.json"
 OFFLINE = "Cannot reach the Hugging Face Hub: give a model folder instead."
@@ -316,4 +317,4 @@ def _sha256(path: Path) -> str:
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1024 ** 3:.1f} GB" if n >= 1024 ** 3 / 10 else f"{n / 1024 ** 2:.0f} MB"
+    return size_text(n)

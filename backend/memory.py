@@ -18,6 +18,7 @@ from pathlib import Path
 
 from backend.config import TARGET_MODULES, RunConfig, batch_plan
 from backend.errors import ModelError
+from backend.words import size_text
 
 GB = 1024 ** 3
 TIGHT_SHARE = 0.85  # above this share of the free memory a run is 'tight': it may swap, slow down or fail
@@ -297,7 +298,8 @@ def explain(e: MemoryEstimate, config: RunConfig, quantization: str, device: str
 
 
 def gb(n: int) -> str:
-    return f"{n / GB:.1f} GB" if n >= GB / 10 else f"{n / 1024 ** 2:.0f} MB"
+    """Memory in GB from a tenth of one (a table of parts reads best in one unit), else as every size is named."""
+    return f"{n / GB:.1f} GB" if n >= GB / 10 else size_text(n)
 
 
 def model_config(name: str) -> dict:

@@ -212,3 +212,12 @@ def test_upload_offline_or_refused_is_one_sentence(ctx, tiny_model, hub, monkeyp
     assert "hf_not_the_right_one" not in caught.value.message
     with pytest.raises(gr.Error, match="Give the repository"):
         call(export_tab.upload, ctx, run=run_id, repo=" ", token=TOKEN, private=True, progress=Progress())
+
+
+def test_sizes_are_named_as_the_download_box_names_them():
+    """Issue 26, item 20: "470 MB zipped" beside the download box's "448.7 MB", GGUF "145 MB" beside "138.1 MB".
+    Gradio's file box divides by 1024 and keeps one decimal; so does every size the app names."""
+    from backend.export_plan import size_text
+    assert size_text(470_500_000) == "448.7 MB" and size_text(144_800_000) == "138.1 MB"
+    assert (size_text(19_800), size_text(1_500_000_000), size_text(2**20), size_text(512)) == \
+        ("19.3 KB", "1.4 GB", "1.0 MB", "512 B")

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from starlette.formparsers import MultiPartException
 
 from backend.errors import ConfigError, TuneloopError
+from backend.words import size_text
 
 AUTH_ENV = "TUNELOOP_AUTH"
 AUTH_FILE_ENV = "TUNELOOP_AUTH_FILE"
@@ -293,7 +294,7 @@ class BodyCap:
     def _too_large(self, upload: bool, size: int | None) -> str:
         what = "upload" if upload else "request"
         limit = self.upload_bytes if upload else self.request_bytes
-        size_words = f"is {size / 2**20:.1f} MB, over" if size else "is over"
+        size_words = f"is {size_text(size)}, over" if size else "is over"
         advice = ("choose a smaller file, or raise TUNELOOP_MAX_UPLOAD_MB" if upload else
                   "send less, or raise TUNELOOP_MAX_REQUEST_MB")
-        return f"This {what} {size_words} the {limit / 2**20:.1f} MB limit: {advice}."
+        return f"This {what} {size_words} the {size_text(limit)} limit: {advice}."

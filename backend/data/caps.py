@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from backend import limits
 from backend.errors import DataError
+from backend.words import size_text
 
 _progress = None  # a shared integer (multiprocessing.Value) in a sandboxed child; None elsewhere
 
@@ -17,7 +18,7 @@ def share_progress(value) -> None:
 
 
 def _mb(n: float) -> str:
-    return f"{n / 1024 / 1024:,.1f} MB"
+    return size_text(n)
 
 
 class RowCap:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import ConfigError, DataError
+from backend.words import size_text
 
 from .caps import RowCap
 from .encodings import SUPPORTED, decode, lines
@@ -53,7 +54,7 @@ def max_upload_bytes() -> int:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1024 / 1024:,.1f} MB"
+    return size_text(n)
 
 
 def read_file(path: str | Path, max_bytes: int | None = None) -> ReadResult:

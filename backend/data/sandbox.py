@@ -33,6 +33,7 @@ from pathlib import Path
 
 from backend import limits as limits_mod
 from backend.errors import DataError
+from backend.words import size_text
 
 from .report import DataReport
 
@@ -253,7 +254,7 @@ def _ended(job: _Job, path: Path, progress, cap: str, peak_kb: int, process) -> 
     """One sentence for a child that was ended: which file, how big, which row it had reached, what to do."""
     name = path.name
     try:
-        size = f"{path.stat().st_size / 1024 / 1024:,.1f} MB"
+        size = size_text(path.stat().st_size)
     except OSError:
         size = "size unknown"
     row = int(progress.value)

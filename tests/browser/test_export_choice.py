@@ -39,3 +39,23 @@ def test_opening_export_picks_the_newest_finished_run_without_an_error(app, page
     page.keyboard.press("Escape")
     open_tab(page, "1. Data")
     assert toasts.count() == 0
+
+
+def test_an_export_names_its_size_as_the_download_box_does(app, page, tiny_model):
+    """Issue 26, item 20: "470 MB zipped" beside the download box's "448.7 MB" for the same file (10^6 against Gradio's
+    1024-based units). The page says a size as its download box does."""
+    url, _ = app
+    fake_run(tiny_model, name="sized")
+    page.goto(url)
+    open_tab(page, "5. Export")
+    page.locator("#tl-export-sizes").get_by_text("Expected size").wait_for()
+    page.get_by_label("Adapter only").check()
+    page.get_by_role("button", name="Export", exact=True).click()
+    status = page.locator("#tl-export-status")
+    status.get_by_text("zipped").wait_for()
+    link = page.locator("#tl-download a[download]")
+    link.wait_for()
+    shown = " ".join(link.inner_text().replace("⇣", "").split())  # Gradio writes "19.3&nbsp;KB&nbsp;&#8675;"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "export-adapter-size.png"))
+    assert status.inner_text().strip() == f"Exported the adapter: {shown} zipped.", (status.inner_text(), shown)

@@ -15,6 +15,7 @@ import pytest
 
 from backend.data import sandbox
 from backend.limits import Limits
+from backend.words import size_text
 from tests.faults import bombs
 
 # Tighter than the defaults, so a bomb that got past a cap would show here quickly.
@@ -60,8 +61,8 @@ def test_parquet_bomb_under_the_row_cap_is_ended_by_the_memory_cap(tmp_path):
     path = bombs.parquet_repeat_bomb(tmp_path, rows=200_000, text="x" * 20_000)
     limits = dataclasses.replace(LIMITS, inspect_decoded_mb=100_000)
     result = bounded(sandbox.inspect(path, limits=limits), cap="memory")
-    assert result.error.startswith(f"Reading {path.name} (0.0 MB) needed more than 1,500 MB of memory, the limit "
-                                   "(it had read ")
+    assert result.error.startswith(f"Reading {path.name} ({size_text(path.stat().st_size)}) needed more than 1,500 MB of "
+                                   "memory, the limit (it had read ")
     assert "TUNELOOP_INSPECT_MEMORY_MB" in result.error
 
 
@@ -73,7 +74,8 @@ def test_parquet_under_the_row_cap_that_decodes_past_the_size_cap_is_stopped_the
     assert path.stat().st_size < 100_000
     result = bounded(sandbox.inspect(path, limits=LIMITS))
     assert result.error is not None and result.report is None
-    assert result.error.startswith(f"{path.name} is 0.0 MB but its columns decode to more than 256 MB, the limit "
+    assert result.error.startswith(f"{path.name} is {size_text(path.stat().st_size)} but its columns decode to more "
+                                   "than 256 MB, the limit "
                                    "(reading stopped at row ")
     assert "TUNELOOP_INSPECT_DECODED_MB" in result.error
 
@@ -81,8 +83,7 @@ def test_parquet_under_the_row_cap_that_decodes_past_the_size_cap_is_stopped_the
 def test_xlsx_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
     path = bombs.xlsx_zip_bomb(tmp_path, unpacked_mb=96)
     result = bounded(sandbox.inspect(path, limits=LIMITS))
-    size = path.stat().st_size / 1024 / 1024
-    assert result.error.startswith(f"{path.name} is {size:,.1f} MB but unpacks to 96.")
+    assert result.error.startswith(f"{path.name} is {size_text(path.stat().st_size)} but unpacks to 96.")
     assert "over the 64.0 MB limit" in result.error
 
 
