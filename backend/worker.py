@@ -16,7 +16,7 @@ def main(run_id: str, home: str):
     _exit_with_parent()
     from backend import workspace
     folder = workspace.run_dir(run_id)
-    log_file = open(folder / "train.log", "a", buffering=1)
+    log_file = open(folder / workspace.RAW_LOG, "a", buffering=1)
     sys.stdout = sys.stderr = log_file
     os.dup2(log_file.fileno(), 1)
     os.dup2(log_file.fileno(), 2)
@@ -60,12 +60,12 @@ def finish(store, run_id: str, crashes: bool = True) -> bool:
         update(run_id, final_metrics=result["metrics"], probe=result["probe"], heldout=result["heldout"],
                outcome=result["outcome"], diagnosis=run_diagnosis(store, run, result))
         set_status(run_id, "stopped" if result["stopped"] else "done")
-        _log(lambda: print("Run stopped; resume it with: python app.py resume " + run_id if result["stopped"]
-                           else "Run finished."))
+        _log(lambda: say(folder, "Run stopped; resume it with: python app.py resume " + run_id if result["stopped"]
+                         else "Run finished."))
         return True
     except TuneloopError as exc:
         set_status(run_id, "failed", reason=str(exc))
-        _log(lambda: print(f"Run failed: {exc}"))
+        _log(lambda: say(folder, f"Run failed: {exc}"))
     except Exception as exc:  # anything else: a sentence in the database first, then the traceback in the log
         if not crashes:
             raise
@@ -148,13 +148,55 @@ def train_run(store, run: dict, writes: bool = True) -> dict:
         from backend.errors import DataError
         raise DataError(f"The data in '{config.dataset}' is {kind.upper()} data, but the run's method is "
                         f"{config.method.upper()}. {METHOD_NEEDS[config.method]}")
-    print(f"Training {config.method.upper()} on {plural(len(train_rows), 'example')} ({len(eval_rows)} held out).")
+    tell = (lambda text: say(folder, text)) if writes else print
+    tell(f"Training {config.method.upper()} on {plural(len(train_rows), 'example')} ({len(eval_rows)} held out).")
+    narrate = Narrator(tell)
+
+    def record(step, row):
+        store.add_metrics(run["id"], step, row)
+        narrate(step, row)
     return run_training(
         config, folder, train_rows, eval_rows,
-        on_metrics=patiently(lambda step, row: store.add_metrics(run["id"], step, row)) if writes else _nothing,
+        on_metrics=patiently(record) if writes else _nothing,
         on_total_steps=patiently(lambda total: store.update(run["id"], total_steps=total)) if writes else _nothing,
-        base_adapter=base_adapter, resume=bool(run.get("resume")),
+        base_adapter=base_adapter, resume=bool(run.get("resume")), log=tell,
     )
+
+
+def say(folder: Path, text: str):
+    """A sentence for people: into the raw log, among the libraries' output, and into the readable one that Progress
+    shows (events.log: the time, then the sentence)."""
+    import time
+
+    from backend import workspace
+    print(text)
+    try:
+        with open(folder / workspace.EVENTS_LOG, "a") as events:
+            events.write(f"{time.strftime('%H:%M:%S')}  {text}\n")
+    except OSError:  # a full disk: the raw log and the database say what matters; this line is a convenience
+        pass
+
+
+class Narrator:
+    """One readable line per check, from the metrics rows as they are recorded: the held-back loss beside the last
+    training loss, what the held-back answers show, and each check after training."""
+
+    def __init__(self, tell):
+        self.tell, self.loss = tell, None
+
+    def __call__(self, step: int, row: dict):
+        from backend.train.behaviour_check import EVERYDAY_SAMPLE
+        if "train_loss" in row:
+            self.loss = row["train_loss"]
+        if "eval_loss" in row:
+            self.tell(f"Check at step {step}: held-back loss {row['eval_loss']:.3g}"
+                      + (f", training loss {self.loss:.3g}." if self.loss is not None else "."))
+        if "heldout_behaviour" in row:
+            self.tell(f"Check at step {step}: the held-back answers show {row['heldout_behaviour']:.0%} of what the "
+                      f"examples teach; everyday answers kept: {row['everyday_kept']} of {EVERYDAY_SAMPLE}.")
+        if "checking" in row:
+            self.tell(f"Training done at step {step}. Checking {row['checking']} ({row['check']} of "
+                      f"{row['of_checks']}).")
 
 
 def _nothing(*_):

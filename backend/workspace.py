@@ -31,6 +31,10 @@ def run_dir(run_id: str) -> Path:
     return runs_dir() / run_id
 
 
+RAW_LOG = "train.log"  # in a run's folder: everything the training process writes, the libraries' output too
+EVENTS_LOG = "events.log"  # in a run's folder: Tuneloop's own sentences, one line each, what Progress shows
+
+
 def exports_dir() -> Path:
     """Exported models and label files: the only folder the web app serves files from (besides its uploads)."""
     path = home() / "exports"

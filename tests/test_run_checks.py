@@ -62,6 +62,23 @@ def test_the_checks_after_training_are_recorded_as_their_own_phase(run):
     assert rows.index(phases[0]) > max(i for i, row in enumerate(rows) if "train_loss" in row)
 
 
+def test_progress_details_read_one_line_per_check_and_the_raw_log_stays_behind(run):
+    """The Details fold showed the libraries' output (progress bars, Python dicts, FutureWarnings); it now shows
+    Tuneloop's own sentences and one line per check (events.log), and the raw log a click further."""
+    import re
+
+    from backend import workspace
+    from ui import live_tab
+    lines = live_tab.log_tail(run["id"], lines=100, name=workspace.EVENTS_LOG).splitlines()
+    assert all(re.match(r"\d\d:\d\d:\d\d  \S", line) for line in lines), lines
+    text = "\n".join(lines)
+    assert "Training SFT on 18 examples (6 held out)." in text and "Run finished." in text
+    assert re.search(r"Check at step \d+: held-back loss [\d.]+, training loss [\d.]+\.", text)
+    assert "Training done at step" in text and "Checking the held-back examples (1 of 1)." in text
+    assert "{'loss'" not in text and "Warning" not in text and "it/s]" not in text
+    assert "{'loss'" in live_tab.log_tail(run["id"], lines=100)  # the raw log: the libraries' own output
+
+
 def test_the_run_keeps_its_outcome_and_diagnosis(run):
     from backend.diagnosis import diagnose
     from backend.db import connect

@@ -27,9 +27,10 @@ def pick_run(runs: list[dict]) -> str | None:
     return runs[0]["id"] if runs else None
 
 
-def log_tail(run_id: str, lines: int = LOG_LINES) -> str:
-    """The last lines of the run's log, server paths taken out (shown behind the Details fold)."""
-    path = workspace.run_dir(run_id) / "train.log"
+def log_tail(run_id: str, lines: int = LOG_LINES, name: str = workspace.RAW_LOG) -> str:
+    """The last lines of one of the run's logs, server paths taken out (shown behind the Details fold): the readable
+    one (workspace.EVENTS_LOG, Tuneloop's sentences and one line per check) or the raw one."""
+    path = workspace.run_dir(run_id) / name
     if not path.exists():
         return ""
     with open(path, "rb") as f:
@@ -109,7 +110,7 @@ def view(ctx: Context, v: dict, previous=None, follow_active: bool = False):
         if signature == previous:
             return gr.skip()
         return (gr.update(choices=run_choices(runs), value=None), *idle(), signature)
-    log_file = workspace.run_dir(run_id) / "train.log"
+    log_file = workspace.run_dir(run_id) / workspace.RAW_LOG
     signature = (listing, run_id, store.metrics_count(run_id), log_file.stat().st_size if log_file.exists() else 0,
                  v["log_y"])
     if signature == previous:
@@ -127,14 +128,15 @@ def view(ctx: Context, v: dict, previous=None, follow_active: bool = False):
     return (dropdown, status_html(current, store.ahead(run_id)), progress_html(current, metrics),
             charts.loss_figure(metrics, v["log_y"], waiting=waiting),
             charts.method_figure(metrics, current["method"], waiting),
-            charts.learning_rate_figure(metrics, waiting), verdict.ended_markdown(current), log_tail(run_id),
+            charts.learning_rate_figure(metrics, waiting), verdict.ended_markdown(current),
+            log_tail(run_id, name=workspace.EVENTS_LOG), log_tail(run_id),
             gr.update(interactive=current["status"] in ACTIVE),
             gr.update(interactive=current["status"] in RESUMABLE), signature)
 
 
 def idle():
     return (IDLE, "", charts.empty("Loss", "No run yet."), charts.empty("Measures", "No run yet."),
-            charts.empty("Learning rate", "No run yet."), "", "", gr.update(interactive=False),
+            charts.empty("Learning rate", "No run yet."), "", "", "", gr.update(interactive=False),
             gr.update(interactive=False))
 
 
@@ -181,13 +183,16 @@ def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State):
             method_plot = gr.Plot(charts.empty("Measures", "No run yet."), show_label=False)
             lr_plot = gr.Plot(charts.empty("Learning rate", "No run yet."), show_label=False)
         probe = gr.Markdown(elem_id="tl-ended")
-        with gr.Accordion("Details: the last lines of the training log", open=False, elem_id="tl-live-details"):
-            log_box = gr.Textbox(label="Last lines of the training log", lines=8, max_lines=8, interactive=False,
-                                 autoscroll=True, elem_id="tl-live-log")
+        with gr.Accordion("Details: what happened, step by step", open=False, elem_id="tl-live-details"):
+            events_box = gr.Textbox(label="What happened (one line per check)", lines=8, max_lines=8,
+                                    interactive=False, autoscroll=True, elem_id="tl-live-events")
+            with gr.Accordion("The raw training log (with the libraries' own output)", open=False):
+                log_box = gr.Textbox(label="Last lines of the training log", lines=8, max_lines=8, interactive=False,
+                                     autoscroll=True, elem_id="tl-live-log")
         seen = gr.State(None)
         timer = gr.Timer(TICK_SECONDS)
 
-    outputs = [run, status, progress, loss, method_plot, lr_plot, probe, log_box, stop, resume, seen]
+    outputs = [run, status, progress, loss, method_plot, lr_plot, probe, events_box, log_box, stop, resume, seen]
     following = {"run": run, "log_y": log_scale, "seen": seen}
     on([demo.load, timer.tick], ctx, tick, following, outputs, show_progress="hidden")
     on([run.input, log_scale.change], ctx, show, {"run": run, "log_y": log_scale}, outputs, show_progress="hidden")
