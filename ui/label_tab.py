@@ -48,8 +48,8 @@ KEYS_JS = """() => {
 }""" % json.dumps(KEYS)
 CSS = """
 .tl-prompt { font-size: 1.05rem; padding: 0.6rem 0.8rem; border-left: 4px solid var(--color-accent); }
-.tl-answer { white-space: pre-wrap; font-size: 1.05rem; line-height: 1.45; padding: 0.8rem; min-height: 6rem;
-             border: 1px solid var(--border-color-primary); border-radius: 8px; }
+.tl-answer { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 1.05rem; line-height: 1.45; padding: 0.8rem;
+             min-height: 6rem; border: 1px solid var(--border-color-primary); border-radius: 8px; }
 .tl-answer-title { font-weight: 600; margin-bottom: 0.3rem; }
 .tl-big button, button.tl-big { min-height: 3.2rem; font-size: 1.1rem; }
 """
@@ -139,9 +139,8 @@ def begin(ctx: Context, v: dict):
     session = LabelSession(LabelQueue(ctx.pool, prompts, sides, ahead=AHEAD, batch_size=BATCH),
                            blind=v.get("blind", True))
     ab = v["mode"] == "ab"
-    with session.lock:
-        shown = advance(ctx, session, v.get("preset"), f"Generating the first answers ({len(prompts)} prompts)...",
-                        wait=FIRST_TIMEOUT)
+    with session.lock:  # waits for the first answer: nothing is on screen to judge meanwhile
+        shown = advance(ctx, session, v.get("preset"), wait=FIRST_TIMEOUT)
     return (*shown,
             gr.Column(visible=True), gr.Accordion(open=False), gr.Row(visible=not ab), gr.Row(visible=ab),
             gr.update(visible=ab))
