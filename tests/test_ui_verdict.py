@@ -209,3 +209,18 @@ def test_try_this_on_a_dpo_run_on_labels_fills_dpo_its_labels_and_the_run_it_bui
     # ... and still picks a dataset where none is chosen, and empties a run that is gone.
     first, gone = train_tab.refresh_choices(ctx, {"dataset": None, "base_run": "no-such-run"})
     assert first["value"] == "labels-dpo-1" and gone["value"] is None
+
+
+def test_the_line_under_start_follows_the_run_it_names_and_stop_is_off_when_nothing_runs(ctx, tiny_model):
+    """The walk: "'dpo_en_demo, quick' waits in line" stayed after that run was stopped, and Stop was bright red
+    and enabled when nothing ran."""
+    from ui import train_tab
+    assert train_tab.started_status(ctx, {"watch": None}) == ("", gr.update(interactive=False))
+    run_id = fake_run(tiny_model, status="queued", name="dpo_en_demo, quick")
+    text, stop = train_tab.started_status(ctx, {"watch": run_id})
+    assert "dpo_en_demo, quick" in text and stop["interactive"] is True
+    ctx.runs().set_status(run_id, "stopped")
+    text, stop = train_tab.started_status(ctx, {"watch": run_id})
+    assert text == "'dpo_en_demo, quick' was stopped." and stop["interactive"] is False
+    ctx.runs().delete(run_id)
+    assert train_tab.started_status(ctx, {"watch": run_id})[0] == ""

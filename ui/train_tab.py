@@ -8,7 +8,7 @@ import gradio as gr
 from backend import hub
 from backend.catalogue import catalogue, find
 from backend.config import build_config, unusual_settings
-from backend.errors import ConfigError, ModelError, TuneloopError
+from backend.errors import ConfigError, ModelError, RunNotFound, TuneloopError
 from backend.limits import text_cap
 from backend.memory import gb
 from backend.model_choice import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
@@ -303,6 +303,29 @@ def start_run(ctx: Context, v: dict):
     return esc(text), run_id, gr.Tabs(selected="live"), memory_html(check)
 
 
+def started_status(ctx: Context, v: dict):
+    """What the line under Start says of the run this page started, as it stands now, and whether Stop can act on
+    it: the words Start wrote ("waits in line") stayed after that run was stopped, and Stop was red when nothing ran."""
+    try:
+        run = ctx.runs().get(v["watch"]) if v["watch"] else None
+    except RunNotFound:  # deleted since
+        run = None
+    if run is None:
+        return "", gr.update(interactive=False)
+    run_id, name, status = run["id"], esc(run["name"]), run["status"]
+    if status == "queued":
+        text = esc(waiting_text(run["name"], ctx.runs().ahead(run_id)))
+    elif status == "running":
+        text = f"'{name}' is training. Follow it in the Progress tab."
+    elif status == "done":
+        text = f"'{name}' finished. Its results are in the Runs tab; export it in the Export tab."
+    elif status == "stopped":
+        text = f"'{name}' was stopped."
+    else:
+        text = f"'{name}' failed: the Progress tab says why."
+    return text, gr.update(interactive=status in ACTIVE)
+
+
 def stop_run(ctx: Context, v: dict) -> str:
     """Stop acts on the run this page started or follows, never on someone else's."""
     run_id = v["watch"]
@@ -422,8 +445,8 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         with gr.Row():
             check = gr.Button("Check memory", scale=1)
             start = gr.Button("Start training", variant="primary", scale=2)
-            stop = gr.Button("Stop training", variant="stop", scale=1)
-        status = gr.Markdown()
+            stop = gr.Button("Stop training", variant="stop", scale=1, interactive=False)
+        status = gr.Markdown(elem_id="tl-train-status")
 
     form = [widgets[d.name] for d in advanced_declarations()]
     everything = {"dataset": dataset, "method": method, "source": source, "hub_model": hub_model, "folder": folder,
@@ -464,6 +487,7 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     on(start.click, ctx, start_run, everything, [status, watch, tabs, memory], concurrency_id="tl-fit",
        concurrency_limit=1)
     on(stop.click, ctx, stop_run, {"watch": watch}, status)
+    on([tab.select, watch.change], ctx, started_status, {"watch": watch}, [status, stop])
     if suggestion is not None:  # "Try this" in the Runs tab
         from ui import verdict
         on(suggestion.change, ctx, verdict.fill_train_form, {"suggestion": suggestion},

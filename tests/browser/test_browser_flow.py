@@ -180,6 +180,10 @@ def test_refreshed_page_and_second_tab_reattach_to_the_running_job(app, page, ti
     assert len(queued) == 1
     runner.stop(queued[0])
     status.get_by_text("hellos, quick was stopped").wait_for()  # the list of runs settles before picking one
+    # Back in Train, the line under Start says what became of that run, and Stop has nothing to act on.
+    page.get_by_role("tab", name="2. Train").click()
+    page.locator("#tl-train-status").get_by_text("'hellos, quick' was stopped.").wait_for()
+    assert page.get_by_role("button", name="Stop training").is_disabled()
 
     page.get_by_role("tab", name="3. Progress").click()
     choose(page, "Run", "long run · SFT · training", within="#tl-live-run")
