@@ -57,6 +57,21 @@ def test_a_bad_setting_leaves_no_dataset_and_no_run_behind(tiny_model):
         runner.close()
 
 
+def test_the_command_line_says_how_many_labels_are_useful_and_trains_on_fewer_only_when_told(tiny_model):
+    """`labels train` started on 8 pairs without a word (the Label tab now asks again; so does the command)."""
+    give_labels(fake_run(tiny_model), tiny_model)  # 12 pairs
+    settings = [arg for key, value in dict(TINY, batch_size=8).items() for arg in ("--set", f"{key}={value}")]
+    refused = app("labels", "train", "--kind", "dpo", *settings)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip() == ("Error: DPO: 12 pairs; the 'quick' preset learns from at least 24 (with 12, "
+                                      "each pass over them makes 1.5 updates of 8 pairs, fewer than 3: too few to "
+                                      "learn from). Label more answers, or add --anyway to train on these.")
+    assert RunStore(connect()).list()[0]["method"] != "dpo"  # only the judged run: nothing queued
+    told = app("labels", "train", "--kind", "dpo", *settings, "--anyway", "--json")
+    assert told.returncode == 0, told.stderr
+    assert "DPO: 12 pairs; the 'quick' preset learns from at least 24" in told.stderr
+
+
 @pytest.fixture(scope="module")
 def trained(module_home, tiny_model):
     """Labels on a judged run, then one run per kind, each trained once and read by several tests: KTO on the

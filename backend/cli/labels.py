@@ -43,10 +43,16 @@ def cmd_export(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from backend.labels import train_on_labels
+    from backend.labels import readiness, train_on_labels
     from backend.runner import JobRunner
 
     runner = JobRunner()
+    ready = readiness(runner.db, args.kind, preset=args.preset, overrides=changes(args))
+    if ready.rows and not ready.enough and not args.anyway:  # none at all: train_on_labels says what is missing
+        print(f"Error: {ready.words()} Label more answers, or add --anyway to train on these.", file=sys.stderr)
+        return 1
+    if ready.rows:
+        print(ready.words(), file=sys.stderr)  # the Label tab's sentence
     run_id, dataset = train_on_labels(runner.db, runner, args.kind, preset=args.preset, base_run=args.base_run,
                                       overrides=changes(args))
     print(f"Run {run_id} queued ({args.kind.upper()} on dataset '{dataset}', preset {args.preset}).", file=sys.stderr)
@@ -72,6 +78,8 @@ def register(subparsers) -> None:
     p.add_argument("--kind", required=True, choices=KINDS, help=KIND_HELP)
     add_preset(p)
     p.add_argument("--base-run", help="Train on top of this run (default: the run whose answers were labelled most).")
+    p.add_argument("--anyway", action="store_true",
+                   help="Train even on fewer labels than the preset learns from (the Label tab asks the same).")
     add_set(p)
     add_json(p)
     p.set_defaults(func=cmd_train)
