@@ -66,7 +66,12 @@ def test_histogram_marks_the_max_length():
                         "counted_with": "tokenizer"}}
     fig = charts.length_histogram(stats)
     assert fig.layout.shapes[0].x0 == 15
+    assert fig.layout.annotations[0].text == "dashed line: max length 15; red bars are cut"
     assert list(fig.data[0].y) == [1, 2, 3]
+    # Far beyond the longest example (the walk: short DPO pairs against 1024), a line would squeeze the bars into a
+    # corner: the limit is said in words instead, and the axis spans the data.
+    far = charts.length_histogram({"tokens": dict(stats["tokens"], max_length=1024)})
+    assert not far.layout.shapes and far.layout.annotations[0].text == "max length 1024: every example fits"
 
 
 def test_advanced_form_has_one_typed_widget_per_advanced_setting():

@@ -29,6 +29,10 @@ def empty(title: str, message: str, height: int = HEIGHT) -> go.Figure:
     return _layout(fig, title, "", "", height)
 
 
+LIMIT_COLOR = "#111827"  # dark: a red line vanished over the red bars of the examples it cuts
+FAR_BEYOND = 0.5  # the max-length line is drawn when it lies within half the data's width past the longest bar
+
+
 def length_histogram(stats: dict) -> go.Figure:
     tokens = stats["tokens"]
     edges, counts = tokens["histogram"]["edges"], tokens["histogram"]["counts"]
@@ -37,8 +41,16 @@ def length_histogram(stats: dict) -> go.Figure:
     colors = [COLORS[4] if left + width > limit else COLORS[0] for left in edges[:-1]]
     fig = go.Figure(go.Bar(x=[left + width / 2 for left in edges[:-1]], y=counts, width=width * 0.95,
                            marker_color=colors, hovertemplate="%{y} examples of about %{x:.0f} tokens<extra></extra>"))
-    fig.add_vline(x=limit, line_dash="dash", line_color=COLORS[4],
-                  annotation_text=f"max length {limit}", annotation_position="top right")
+    # The limit's words go in the top right corner, not beside its line: there they sat on the tallest bars when a
+    # few very long examples stretched the axis (DPO pairs up to 4,577 tokens against 512).
+    if limit <= edges[-1] + FAR_BEYOND * (edges[-1] - edges[0]):
+        fig.add_vline(x=limit, line_dash="dash", line_color=LIMIT_COLOR, line_width=2, layer="above")
+        words = f"dashed line: max length {limit}" + ("; red bars are cut" if any(c != COLORS[0] for c in colors)
+                                                       else "")
+    else:  # a line far to the right would squeeze every bar into one corner
+        words = f"max length {limit}: every example fits"
+    fig.add_annotation(text=words, showarrow=False, xref="paper", yref="paper", x=1, y=1, xanchor="right",
+                       yanchor="bottom", font=dict(color=LIMIT_COLOR))
     how = "" if tokens["counted_with"] == "tokenizer" else " (estimated)"
     return _layout(fig, f"Length of the examples in tokens{how}", "tokens per example", "examples", height=280)
 
