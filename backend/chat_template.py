@@ -74,6 +74,12 @@ def training_template(tokenizer) -> TrainingTemplate:
     return TrainingTemplate("completion", None, "unknown", LAST_ANSWER_NOTE)
 
 
+def family_name(family: str) -> str:
+    """The name a catalogue family (catalogue.yaml's `template`) is shown by: the one its training note gives, so the
+    table and the note under a picked model agree (they said "llama3_1" and "llama3")."""
+    return HAND_MARKED_FAMILIES.get(family, family)
+
+
 def expected_note(family: str) -> str:
     """The note training_template() will give a model of this catalogue family (catalogue.yaml's `template`), told
     before the model is downloaded: from the training templates TRL ships (trl/chat_templates/<family>_training.jinja),

@@ -65,3 +65,15 @@ def test_find_ignores_case_and_knows_what_is_not_there():
 def test_a_catalogue_model_has_a_config_before_it_is_downloaded():
     entry = find("Qwen/Qwen2.5-7B-Instruct")
     assert model_config(entry.id) == entry.config
+
+
+def test_a_models_template_has_one_name_in_the_table_the_command_line_and_the_note_under_it():
+    """The walk: the catalogue said template "llama3_1", the note under the picked model "llama3"."""
+    from backend.chat_template import expected_note, family_name
+    from ui.train_tab import catalogue_html, entry_label
+    for entry in catalogue():
+        note = expected_note(entry.template)
+        if note.startswith("Chat template: "):
+            assert note.startswith(f"Chat template: {family_name(entry.template)} ("), entry.id
+        assert entry_label(entry).endswith(f"template {family_name(entry.template)}")
+    assert family_name("llama3_1") == family_name("llama3_2") == "llama3"

@@ -7,6 +7,7 @@ import gradio as gr
 
 from backend import hub
 from backend.catalogue import catalogue, find
+from backend.chat_template import family_name
 from backend.config import build_config, unusual_settings
 from backend.errors import ConfigError, ModelError, RunNotFound, TuneloopError
 from backend.limits import text_cap
@@ -205,7 +206,7 @@ def catalogue_html(ctx: Context, v: dict) -> str:
             f'<tr class="{"tl-chosen" if e.id.lower() == chosen else ""}">'
             f'<td><b>{esc(e.name)}</b><br><span class="tl-id">{esc(e.id)}</span></td>'
             f'<td>{e.params_b:g} billion</td><td>{gb(e.download_bytes)}</td><td>{esc(e.licence)}</td>'
-            f'<td>{"gated: needs a token" if e.gated else "open"}</td><td>{esc(e.template)}</td>'
+            f'<td>{"gated: needs a token" if e.gated else "open"}</td><td>{esc(family_name(e.template))}</td>'
             f'<td class="tl-verdict tl-{kind}">{esc(verdict.message)}</td>'
             f'<td>{esc(offer.state)}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("Model", "Parameters", "Download", "Licence", "Access", "Chat template",
@@ -215,7 +216,7 @@ def catalogue_html(ctx: Context, v: dict) -> str:
 
 def entry_label(entry) -> str:
     gated = " · gated (needs a token)" if entry.gated else ""
-    return f"{entry.name} · {entry.params_b:g}B parameters · licence {entry.licence}{gated} · template {entry.template}"
+    return f"{entry.name} · {entry.params_b:g}B parameters · licence {entry.licence}{gated} · template {family_name(entry.template)}"
 
 
 def describe_model(ctx: Context, v: dict) -> str:

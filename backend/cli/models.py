@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
+from backend.chat_template import family_name
 from backend.config import unusual_settings
 from backend.errors import ModelError
 
@@ -27,7 +28,7 @@ def cmd_models(args) -> int:
         e = offer.entry
         print(f"{e.id}  ({e.name})\n    {e.params_b:g} billion parameters, {gb(e.download_bytes)} to download, "
               f"licence {e.licence}{', gated: needs a Hugging Face token' if e.gated else ''}, "
-              f"chat template {e.template}; {offer.state}\n    {offer.verdict.message}")
+              f"chat template {family_name(e.template)}; {offer.state}\n    {offer.verdict.message}")
     print("\nDownload one with: python app.py models pull ID\n"
           "Train on one with: python app.py train --model ID --data ... (downloads it first when needed)")
     return 0
