@@ -190,6 +190,9 @@ def test_try_this_on_a_dpo_run_on_labels_fills_dpo_its_labels_and_the_run_it_bui
     """The walk's "Try this" on a DPO run trained on labels filled the form as SFT on another dataset with no run to
     build on, and Start then failed: the labels' dataset and the run were made after the Train tab last listed its
     choices, and the tab's own refresh, answering late with what the page held before, set its old choices again."""
+    import shutil
+
+    from backend import workspace
     from backend.data import DatasetStore, inspect_file
     from ui import train_tab
     DatasetStore(ctx.db()).add(inspect_file(pairs_file), name="identity_quill")
@@ -206,6 +209,11 @@ def test_try_this_on_a_dpo_run_on_labels_fills_dpo_its_labels_and_the_run_it_bui
     # The tab's refresh, with what the page held before the fill, leaves the filled values alone ...
     stale_dataset, stale_run = train_tab.refresh_choices(ctx, {"dataset": "identity_quill", "base_run": None})
     assert "value" not in stale_dataset and "value" not in stale_run
+    # A run stopped before it saved an adapter is nothing to build on.
+    never = fake_run(tiny_model, seed=2, status="stopped")
+    shutil.rmtree(workspace.run_dir(never) / "adapter")
+    assert never not in [value for _, value in train_tab.refresh_choices(ctx, {"dataset": None, "base_run": None})[1]
+                         ["choices"]]
     # ... and still picks a dataset where none is chosen, and empties a run that is gone.
     first, gone = train_tab.refresh_choices(ctx, {"dataset": None, "base_run": "no-such-run"})
     assert first["value"] == "labels-dpo-1" and gone["value"] is None

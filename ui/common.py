@@ -207,8 +207,8 @@ def dataset_choices(ctx: "Context") -> list[tuple[str, str]]:
 
 
 def finished_run_choices(ctx: "Context") -> list[tuple[str, str]]:
-    """The runs a new run can build on."""
-    return run_choices(ctx.runs().list(), FINISHED)
+    """The runs a new run can build on: those with a finished adapter (not a run stopped before it saved one)."""
+    return run_choices(ctx.runs().finished())
 
 
 def esc(text) -> str:

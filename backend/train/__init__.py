@@ -43,7 +43,8 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         f"{'QLoRA 4-bit' if prepared.quantization == '4bit' else 'LoRA'}).")
     layout = f" ({config.strategy.upper()}, this is rank {ranks.rank})" if ranks.world > 1 else ""
     log(f"Batch: {batch_plan(config, ranks.world).describe()}{layout}.")
-    if config.method in ("sft", "kto") and config.keep_everyday and not resume:
+    # A resumed run mixes them in too: it must go on over the rows it began with (they are cached: read, not made).
+    if config.method in ("sft", "kto") and config.keep_everyday:
         from contextlib import nullcontext
 
         from backend.replay import everyday_key, replay_examples

@@ -208,3 +208,18 @@ def test_a_run_whose_everyday_answers_all_fail_their_check_says_the_guard_is_off
     assert not any("Mixing in" in line for line in said)
     assert any("None of the 5 everyday answers" in line and "nothing guards against forgetting" in line
                for line in said)
+
+
+def test_a_resumed_run_rehearses_the_everyday_answers_it_began_with(tiny_model, chat_file, tmp_path, monkeypatch):
+    """A resumed SFT or KTO run trained without the everyday answers its first part mixed in: other rows than it began
+    with, and the guard against forgetting off for the rest of the run, without a word."""
+    from backend import replay
+    from backend.train import run_training
+    from tests.conftest import tiny_config
+    rows = [json.loads(line) for line in chat_file.read_text().splitlines() if line.strip()]
+    monkeypatch.setattr(replay, "replay_examples", lambda *args, **kwargs: rows[:3])
+    said = []
+    result = run_training(tiny_config(tiny_model, chat_file, max_steps=1, keep_everyday=3), tmp_path / "run", rows,
+                          [], on_metrics=lambda *a: None, on_total_steps=lambda *a: None, log=said.append, resume=True)
+    assert any(line.startswith("Mixing in 3 everyday answers") for line in said)
+    assert result["outcome"]["everyday_mixed"] == 3
