@@ -54,14 +54,7 @@ def training_speed(model: str, measured: list[tuple[str, float]], device: str) -
 
 def measured_speeds(runs) -> list[tuple[str, float]]:
     """(model, tokens per second at its last logged step) of the finished runs in a RunStore, newest first."""
-    speeds = []
-    for run in runs.list():
-        if run["status"] != "done":
-            continue
-        rows = [m for m in runs.metrics(run["id"]) if m.get("tokens_per_second")]
-        if rows:
-            speeds.append((run["config"]["model"], rows[-1]["tokens_per_second"]))
-    return speeds
+    return runs.finished_speeds()
 
 
 def estimate_seconds(config: RunConfig, dataset: dict, tokens_per_second: float) -> tuple[int, float]:

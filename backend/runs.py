@@ -141,6 +141,16 @@ class RunStore:
         rows = self.db.rows("select step, data from metrics where run_id = ? order by rowid", [run_id])
         return [{"step": r["step"], **json.loads(r["data"])} for r in rows]
 
+    def finished_speeds(self) -> list[tuple[str, float]]:
+        """(model, tokens per second at its last logged step) of each run that finished, newest first: one query,
+        not every run's metrics (the Train tab asks at every redraw of its preset cards)."""
+        rows = self.db.rows(
+            "select r.config as config, json_extract(m.data, '$.tokens_per_second') as speed from runs r "
+            "join metrics m on m.rowid = (select max(rowid) from metrics where run_id = r.id "
+            "and json_extract(data, '$.tokens_per_second') is not null) "
+            "where r.status = 'done' order by r.created desc, r.rowid desc")
+        return [(json.loads(r["config"])["model"], r["speed"]) for r in rows]
+
     def metrics_count(self, run_id: str) -> int:
         return self.db.value("select count(*) from metrics where run_id = ?", [run_id])
 

@@ -62,3 +62,22 @@ def test_the_preset_cards_follow_the_chosen_model(home, chat_file):
         assert "unknown until the first steps" in unknown
     finally:
         runner.close(stop_current=True)
+
+
+def test_the_speeds_measured_here_are_each_finished_runs_last(home):
+    from backend.config import build_config
+    from backend.db import connect
+    from backend.run_time import measured_speeds
+    from backend.runs import RunStore
+    store = RunStore(connect())
+    older, running, newer = (store.create(build_config({"dataset": "d", "model": model})) for model in
+                             ("smollm2", QWEN, LLAMA))
+    for run_id, speeds in ((older, [100.0, 110.0]), (running, [50.0]), (newer, [20.0, 25.0])):
+        for step, speed in enumerate(speeds, 1):
+            store.add_metrics(run_id, step, {"train_loss": 1.0, "tokens_per_second": speed})
+        store.add_metrics(run_id, len(speeds) + 1, {"eval_loss": 1.0})  # a row without a speed comes last
+    for run_id in (older, newer):
+        store.set_status(run_id, "running")
+        store.set_status(run_id, "done")
+    store.set_status(running, "running")
+    assert measured_speeds(store) == [(LLAMA, 25.0), ("smollm2", 110.0)]

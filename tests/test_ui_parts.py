@@ -190,7 +190,8 @@ def test_stats_in_words():
 def test_a_count_of_one_takes_the_singular():
     """Issue 26, item 15: "1 examples to learn from". One helper (backend/words.plural) for every count."""
     from backend.words import plural
-    assert (plural(1, "example"), plural(0, "example"), plural(1200, "row")) == ("1 example", "0 examples", "1,200 rows")
+    assert (plural(1, "example"), plural(0, "example"), plural(1200, "row")) == \
+        ("1 example", "0 examples", "1,200 rows")
     stats = {"tokens": {"counted_with": "tokenizer", "median": 40, "max": 90, "longest_row": 1, "max_length": 512,
                         "over_max_length": 0},
              "turns": {"min": 2, "max": 2}, "multi_turn": 0, "split": {"train": 1, "validation": 0}, "duplicates": 1}
@@ -230,3 +231,14 @@ def test_the_banner_names_the_run_that_trains_or_the_next_to_wait():
     running = {"id": "r", "name": "now & then", "status": "running", "started": None, "finished": None}
     html, run_id = banner_text([running, *queued])
     assert run_id == "r" and "Training now:</b> now &amp; then." in html and "2 more runs wait in line" in html
+
+
+def test_an_unexpected_error_is_logged_and_named_in_one_line_without_server_paths(caplog):
+    """The label queue's generation failure went to the page as the raw exception (server paths and all) and was
+    never logged; it now says what plain_errors says."""
+    from ui.common import plain_words
+    words = plain_words(RuntimeError("cannot open /srv/tuneloop/models/x/model.safetensors\nmore"), "the label queue")
+    assert words.startswith("Something went wrong (RuntimeError: cannot open …/model.safetensors).")
+    assert "/srv" not in words
+    assert "Unexpected error in the label queue" in caplog.text
+    assert plain_words(DataError("Row 3: the answer is empty."), "anything") == "Row 3: the answer is empty."

@@ -55,17 +55,23 @@ class Context:
         return DatasetStore(self.db())
 
 
+def plain_words(exc: Exception, where: str) -> str:
+    """A sentence for people about an error: a TuneloopError's own words; anything else is logged with its traceback
+    (`where`: what was running) and named in one line, server paths taken out."""
+    if isinstance(exc, TuneloopError):
+        return str(exc)
+    log.error("Unexpected error in %s", where, exc_info=exc)
+    first = without_paths(str(exc).splitlines()[0][:200]) if str(exc) else ""
+    return (f"Something went wrong ({type(exc).__name__}{': ' + first if first else ''}). The app keeps working; "
+            "the details are in the terminal that runs it.")
+
+
 def plain_errors(fn):
     """Handlers raise gr.Error with a sentence for people; the traceback goes to the server log only."""
     def translate(exc: Exception):
         if isinstance(exc, gr.Error):
             return exc
-        if isinstance(exc, TuneloopError):
-            return gr.Error(str(exc), print_exception=False)
-        log.error("Unexpected error in %s", getattr(fn, "__name__", fn), exc_info=exc)
-        first = str(exc).splitlines()[0][:200] if str(exc) else ""
-        return gr.Error(f"Something went wrong ({type(exc).__name__}{': ' + first if first else ''}). "
-                        "The app keeps working; the details are in the terminal that runs it.", print_exception=False)
+        return gr.Error(plain_words(exc, getattr(fn, "__name__", str(fn))), print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)

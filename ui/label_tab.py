@@ -23,7 +23,8 @@ from backend.labels.training import trainable_rows
 from backend.labels.prompts import prompts_from_dataset, prompts_from_text
 from backend.limits import text_cap
 from backend.presets import list_presets
-from ui.common import BASE, BASE_LABEL, Context, default_pair, esc, on, resolve_source, source_choices
+from ui.common import (BASE, BASE_LABEL, Context, default_pair, esc, on, plain_words, resolve_source,
+                       source_choices)
 from ui.settings_form import slider
 
 AHEAD = 8  # answers kept ready ahead of the person
@@ -153,8 +154,8 @@ def advance(ctx: Context, session: LabelSession, preset: str | None, note: str =
         session.item = session.queue.next(timeout=wait)
     except TimeoutError:
         session.item = None
-    except Exception as exc:  # generating failed: said once on the page, and the timer stops looking
-        session.item, session.failed = None, f"Generating the answers stopped: {exc}"
+    except Exception as exc:  # generating failed: said once on the page (the traceback logged), the timer stops
+        session.item, session.failed = None, f"Generating the answers stopped. {plain_words(exc, 'the label queue')}"
     return render(ctx, session, note, preset)
 
 

@@ -467,7 +467,7 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         *bind(ctx, refresh_fit, everything), fit, **in_order)
     on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards], **in_order).then(
         *bind(ctx, refresh_fit, everything), fit, **in_order)
-    on([source.change, hub_model.change, folder.blur, base_run.change, get.click], ctx, on_model_cards, picks, cards,
+    on([source.change, hub_model.change, folder.blur, base_run.change], ctx, on_model_cards, picks, cards,
        **in_order)
     on(source.change, ctx, on_source, model_fields, [folder, base_run, hub_box, token, get, model_info, hub_info]
        ).then(*bind(ctx, refresh_fit, everything), fit, **in_order)
@@ -483,7 +483,8 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     on(use_fit.click, ctx, use_fit_settings, everything, [*[widgets[n] for n in WHAT_CHANGES], advanced, *fit],
        **in_order)
     on(get.click, ctx, download, {**model_fields, "token": token}, [download_status, token, get, hub_info],
-       progress=True).then(*bind(ctx, refresh_fit, everything), fit, **in_order)
+       progress=True).then(*bind(ctx, refresh_fit, everything), fit, **in_order).then(
+        *bind(ctx, on_model_cards, picks), cards, **in_order)  # a model's size is known once it is downloaded
     # In the memory box's queue too, so that no older redraw lands over Start's verdict; still once per click.
     on(start.click, ctx, start_run, everything, [status, watch, tabs, memory], concurrency_id="tl-fit",
        concurrency_limit=1)
