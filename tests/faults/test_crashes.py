@@ -26,18 +26,27 @@ def test_kill_during_a_checkpoint_save_then_resume_from_the_last_complete_one(ti
     assert (checkpoints / "checkpoint-8" / "adapter_model.safetensors").exists()
     assert (checkpoints / "checkpoint-4" / "trainer_state.json").exists()
 
-    runner = JobRunner()  # a new start finds the run orphaned
-    assert runner.store.get(run_id)["status"] == "failed"
-    runner.resume(run_id)
-    run = runner.wait(run_id, timeout=600)
-    runner.close()
-    assert run["status"] == "done", run.get("reason")
-    log = (workspace.run_dir(run_id) / "train.log").read_text()
+    run, log = resumed_to_the_end(run_id, orphaned=True)
     assert "Skipped checkpoint-8: no trainer_state.json (its save was cut short)." in log
     assert "Resuming from checkpoint-4." in log
-    steps = [m["step"] for m in runner.store.metrics(run_id) if "train_loss" in m]
+    steps = [m["step"] for m in RunStore(connect()).metrics(run_id) if "train_loss" in m]
     assert steps[-8:] == [5, 6, 7, 8, 9, 10, 11, 12]  # went on from step 4, through a new checkpoint-8, to the end
     assert run["final_metrics"]["steps"] == 12
+
+
+def resumed_to_the_end(run_id: str, orphaned: bool = False) -> tuple[dict, str]:
+    """Resume the run in a new runner, as the app's next start would, and wait for its end: (the run, its log).
+    orphaned: the new runner must first have found the run, whose worker was killed, failed."""
+    runner = JobRunner()
+    try:
+        if orphaned:
+            assert runner.store.get(run_id)["status"] == "failed"
+        runner.resume(run_id)
+        run = runner.wait(run_id, timeout=600)
+    finally:
+        runner.close()
+    assert run["status"] == "done", run.get("reason")
+    return run, (workspace.run_dir(run_id) / "train.log").read_text()
 
 
 def test_a_torn_optimizer_file_is_skipped_and_resume_goes_on_from_the_one_before(tiny_model, chat_file, home):
@@ -54,12 +63,7 @@ def test_a_torn_optimizer_file_is_skipped_and_resume_goes_on_from_the_one_before
     optimizer = checkpoints / "checkpoint-6" / "optimizer.pt"
     os.truncate(optimizer, optimizer.stat().st_size // 2)
 
-    runner = JobRunner()
-    runner.resume(run_id)
-    run = runner.wait(run_id, timeout=600)
-    runner.close()
-    assert run["status"] == "done", run.get("reason")
-    log = (workspace.run_dir(run_id) / "train.log").read_text()
+    run, log = resumed_to_the_end(run_id)
     assert "Skipped checkpoint-6: optimizer.pt is cut short." in log
     assert "Resuming from checkpoint-4." in log
     assert run["final_metrics"]["steps"] == 10
