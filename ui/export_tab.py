@@ -116,8 +116,8 @@ def _card(folder) -> str:
 
 
 def upload(ctx: Context, v: dict):
-    """Upload the run's newest export. The token goes to upload_export and nowhere else; the box is emptied after a
-    successful upload. Returns (status, token box)."""
+    """Upload the run's newest export. The token goes to upload_export and nowhere else (the page empties its box at
+    the click). Returns (status, token box)."""
     if not v["run"]:
         raise gr.Error(NO_RUN)
     ctx.runs().get(v["run"])
@@ -179,3 +179,6 @@ def create_export_tab(ctx: Context, demo: gr.Blocks):
        [download, status, commands, folder, card, note], progress=True, concurrency_limit=1)
     on(send.click, ctx, upload, {"run": run, "repo": repo, "token": token, "private": private}, [sent, token],
        progress=True, concurrency_limit=1)
+    # The box is emptied at the click, whatever becomes of the upload (the upload has read it by then): a failed
+    # upload left the token in it.
+    send.click(lambda: "", None, token, queue=False, show_progress="hidden")

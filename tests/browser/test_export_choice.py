@@ -59,3 +59,19 @@ def test_an_export_names_its_size_as_the_download_box_does(app, page, tiny_model
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "export-adapter-size.png"))
     assert status.inner_text().strip() == f"Exported the adapter: {shown} zipped.", (status.inner_text(), shown)
+
+
+def test_the_token_box_is_emptied_when_an_upload_fails(app, page, tiny_model):
+    """The README says the token goes from its box to the upload and the box is emptied: after a failed upload it
+    stayed (issue 26, item 26)."""
+    url, _ = app
+    fake_run(tiny_model, name="not exported")
+    page.goto(url)
+    open_tab(page, "5. Export")
+    page.get_by_text("Upload to the Hugging Face Hub").click()
+    page.locator("#tl-hub-repo textarea, #tl-hub-repo input").first.fill("me/model")
+    box = page.locator("#tl-hub-token input")
+    box.fill("hf_not_a_real_token")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.locator(".toast-body").get_by_text("This run has no export yet").wait_for()
+    wait_for(lambda: box.input_value() == "", 60, "the token stayed in its box after the upload failed")
