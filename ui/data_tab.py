@@ -242,9 +242,13 @@ def create_data_tab(ctx: Context, demo: gr.Blocks):
     # Inspections run in child processes (backend/data/sandbox.py): big ones a few at a time, small ones beside them
     # (sandbox.concurrency), so one person's slow or crafted file never keeps another's upload waiting.
     reading = dict(concurrency_id="tl-inspect", concurrency_limit=sandbox.concurrency())
-    on(upload.upload, ctx, on_upload, file_fields, results, progress=True, **reading)
+    # One progress bar, where the file's verdict will be, beside the file box's own (every output had one: 7 in all).
+    on(upload.upload, ctx, on_upload, file_fields, results, progress=True, show_progress_on=detected, **reading)
     on(upload.clear, ctx, clear, None, results)
-    on(recheck.click, ctx, on_recheck, {**file_fields, **mapping}, results, progress=True, **reading)
+    on(recheck.click, ctx, on_recheck, {**file_fields, **mapping}, results, progress=True, show_progress_on=detected,
+       **reading)
+    # "Saved as ..." is about the file saved: gone once another file comes or this one is cleared.
+    gr.on([upload.upload, upload.clear], lambda: "", None, saved_status, queue=False, show_progress="hidden")
     on(save.click, ctx, save_dataset, {"checked": report_state, "name": name},
        [saved_status, table, to_remove], **reading)
     on(remove.click, ctx, ask_remove, {"to_remove": to_remove}, [confirm_row, confirm_text])

@@ -206,3 +206,24 @@ def test_failed_run_says_why_and_the_app_goes_on(app, page, tiny_model, pairs_fi
     page.get_by_role("tab", name="1. Data").click()
     upload(page, peer("identity.json"))
     page.locator("#tl-detected").get_by_text("Found:").wait_for(timeout=120_000)
+
+
+def test_saved_as_is_about_the_file_saved_and_a_file_shows_one_progress_bar(app, page, tmp_path):
+    """The walk: "Saved as identity_quill ..." stayed after another file was uploaded, and an upload showed three
+    progress bars at once over "No file yet" (issue 26, items 12 and 14)."""
+    url, _ = app
+    page.goto(url)
+    upload(page, write_questions_csv(tmp_path / "garden.csv"))
+    page.locator("#tl-detected").get_by_text("Found:").wait_for(timeout=120_000)
+    page.get_by_label("Save as").fill("garden")
+    page.get_by_role("button", name="Save dataset").click()
+    saved = page.get_by_text("Saved as")
+    saved.wait_for()
+    page.locator("#tl-upload button[aria-label='Clear']").first.click()
+    saved.wait_for(state="hidden")
+    upload(page, peer("alpaca_en_demo.json"))
+    bars, deadline = 0, time.time() + 120
+    while "Found:" not in page.locator("#tl-detected").inner_text() and time.time() < deadline:  # while it is read
+        bars = max(bars, page.locator("[data-testid='status-tracker']:not(.hide)").count())
+        time.sleep(0.05)
+    assert bars <= 2 and saved.count() == 0  # the file box's own, and one where the verdict comes (7 before)
