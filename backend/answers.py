@@ -51,6 +51,13 @@ class Sampling:
 GREEDY = Sampling(temperature=0.0, seed=0)
 
 
+def decoded(tokenizer, ids: list[int]) -> str:
+    """The text of generated tokens, without a character cut in half at the end: an answer cut off at its token
+    budget, or shown while it streams, can end inside an emoji's bytes, which decode to "\ufffd" (seen in the Runs
+    tab's held-back table as "�")."""
+    return tokenizer.decode(ids, skip_special_tokens=True).strip().rstrip("\ufffd").rstrip()
+
+
 def sampling_declarations():
     return declarations(Sampling)
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import sacrebleu
 from sacrebleu.metrics import CHRF
 
-from backend.answers import GREEDY
+from backend.answers import GREEDY, decoded
 from backend.model_pool import generate_texts
 
 # At most this many held-back examples are answered (twice each), so the check stays a minute or two on a CPU.
@@ -49,7 +49,7 @@ def visible_references(tokenizer, cases: list[dict], max_new_tokens: int = HELDO
     for case in cases:
         ids = tokenizer(case["reference"], add_special_tokens=False)["input_ids"]
         visible.append(case["reference"] if len(ids) <= max_new_tokens else
-                       tokenizer.decode(ids[:max_new_tokens], skip_special_tokens=True))
+                       decoded(tokenizer, ids[:max_new_tokens]))
     return visible
 
 

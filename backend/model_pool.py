@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from backend.answers import Answer, Sampling, Source
+from backend.answers import Answer, Sampling, Source, decoded
 
 BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 MAX_ADAPTERS = 8  # per base model; the least recently used is dropped beyond this (a few MB each)
@@ -305,7 +305,7 @@ class _RowStreamer:
         pass
 
     def texts(self) -> list[str]:
-        return [self.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in self.ids]
+        return [decoded(self.tokenizer, ids) for ids in self.ids]
 
     def results(self) -> list[tuple[str, bool]]:
         return list(zip(self.texts(), self.done))

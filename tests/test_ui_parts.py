@@ -242,3 +242,15 @@ def test_an_unexpected_error_is_logged_and_named_in_one_line_without_server_path
     assert "/srv" not in words
     assert "Unexpected error in the label queue" in caplog.text
     assert plain_words(DataError("Row 3: the answer is empty."), "anything") == "Row 3: the answer is empty."
+
+
+def test_an_answer_cut_inside_an_emoji_shows_no_broken_character():
+    """The Runs tab's held-back table showed "�" where an answer was cut off inside an emoji's bytes."""
+    from backend.answers import decoded
+    from tests.data_corpus import tokenizer
+    tok = tokenizer()
+    ids = tok("Party time 🎉🎉", add_special_tokens=False)["input_ids"]
+    cuts = [ids[:n] for n in range(1, len(ids) + 1) if "\ufffd" in tok.decode(ids[:n])]
+    assert cuts  # the emoji takes several tokens: some cuts end inside it
+    assert all("\ufffd" not in decoded(tok, cut) and decoded(tok, cut).startswith("Party time") for cut in cuts)
+    assert decoded(tok, ids) == "Party time 🎉🎉"

@@ -117,8 +117,11 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
         with gr.Column(visible=False) as panel:
             details = gr.Markdown()
             learned = gr.Markdown(elem_id="tl-runs-learned")
+            # Widths that add up to the page: the answers wrap, the scores stay narrow (the tuned answers and
+            # scores ran off the right edge).
             heldout = gr.Dataframe(headers=verdict.HELDOUT_HEADERS, interactive=False, wrap=True, max_height=360,
-                                   visible=False, elem_id="tl-runs-heldout", label="Held-back examples, chrF 0-100")
+                                   visible=False, elem_id="tl-runs-heldout", label="Held-back examples, chrF 0-100",
+                                   column_widths=["20%", "21%", "22%", "7%", "23%", "7%"])
             diagnosis = gr.Markdown(elem_id="tl-runs-diagnosis")
             try_it = gr.Button("Try this", visible=False, variant="primary", elem_id="tl-runs-try")
             curves = gr.Plot(show_label=False)
