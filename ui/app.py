@@ -127,9 +127,22 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
     demo.server.config.timeout_graceful_shutdown = SHUTDOWN_GRACE_S
     demo.tuneloop_runner.start()  # the port is ours: train runs left waiting by an earlier session
     if not prevent_thread_lock:
-        demo.block_thread()
+        serve_until_stopped(demo)
         demo.server.thread.join(timeout=60)  # the shutdown itself: open streams cut after the grace, uploads removed
     return served
+
+
+def serve_until_stopped(demo: gr.Blocks):
+    """Gradio's block_thread, but a SIGTERM is a flag read here, not an exception: raised in the main thread, it
+    broke out of whatever ran there, and one that came after the port answered but before the wait began (while the
+    runner started, on a busy machine) ended the app with 'Interrupted.' and exit code 130 instead of a clean stop."""
+    try:
+        while demo.is_running and not STOP_ASKED.wait(0.1):
+            pass
+    except KeyboardInterrupt:  # Ctrl-C
+        pass
+    print("Closing the web app...", file=sys.stderr)
+    demo.server.close()
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, auth_file: str | None = None,
@@ -138,7 +151,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, au
     auth = read_auth(auth, auth_file)  # a malformed or missing password stops here, before anything starts
     check_exposure(host, auth, insecure_no_auth)
     trusted_proxies()  # a malformed list stops here too
-    signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, `kill`: shut down as on Ctrl-C
+    signal.signal(signal.SIGTERM, _ask_to_stop)  # `docker stop`, `kill`: shut down as on Ctrl-C
     demo = build_app()
     threading.Thread(target=_prepare_everyday, name="tuneloop-everyday", daemon=True).start()
     print(f"Tuneloop is starting at http://{host}:{port} (workspace: {workspace.home()})", file=sys.stderr)
@@ -178,5 +191,8 @@ def _prepare_everyday():
               file=sys.stderr)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+STOP_ASKED = threading.Event()  # set by SIGTERM; read once the app serves (serve_until_stopped)
+
+
+def _ask_to_stop(signum, frame):
+    STOP_ASKED.set()

@@ -2,6 +2,7 @@
 with a 3 s timeout) failed at load 11 and ended the app with "When localhost is not accessible, a shareable link must
 be created"; after SIGTERM the app took 20 to 45 s to exit."""
 import signal
+import time
 from pathlib import Path
 
 import gradio.networking
@@ -45,6 +46,62 @@ def test_the_app_ends_after_sigterm_without_waiting_for_the_interpreter_teardown
     assert process.returncode == 0, err
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/config", timeout=5)
+
+
+SLOW_RUNNER_START = '''
+import os, signal, sys, threading, time
+if os.environ.pop("TUNELOOP_TEST_SLOW_RUNNER_START", None):
+    flag = os.environ["TUNELOOP_TEST_STARTING_FLAG"]
+    install = signal.signal
+    def signal_with_a_trace(signum, handler):  # the app's own SIGTERM handler, leaving a file once it has run
+        def traced(*args):
+            try:
+                return handler(*args)
+            finally:
+                open(flag + ".signalled", "w").close()
+        return install(signum, traced if signum == signal.SIGTERM and callable(handler) else handler)
+    signal.signal = signal_with_a_trace
+    def _slow_down_once_imported():  # the runner's start, after the port already answers, waits for the test
+        while "backend.runner" not in sys.modules or not hasattr(sys.modules["backend.runner"], "JobRunner"):
+            time.sleep(0.001)
+        runner = sys.modules["backend.runner"].JobRunner
+        start = runner.start
+        def slow_start(self, *args, **kwargs):
+            open(flag, "w").close()
+            while not os.path.exists(flag + ".go"):
+                time.sleep(0.01)
+            return start(self, *args, **kwargs)
+        runner.start = slow_start
+    threading.Thread(target=_slow_down_once_imported, daemon=True).start()
+'''
+
+
+def test_a_sigterm_while_the_app_finishes_starting_stops_it_cleanly(home, tmp_path):
+    """The port answers before the app has started its runner; a SIGTERM raised as an exception there broke out of
+    the start and the app ended with 'Interrupted.' and exit code 130 (seen in CI on a loaded machine)."""
+    from tests.faults.test_exposure import free_port, start_cli, wait_until_served
+    (tmp_path / "sitecustomize.py").write_text(SLOW_RUNNER_START)
+    flag = tmp_path / "starting"
+    port = free_port()
+    process = start_cli(home, "--port", str(port), env={"PYTHONPATH": str(tmp_path),
+                                                        "TUNELOOP_TEST_SLOW_RUNNER_START": "1",
+                                                        "TUNELOOP_TEST_STARTING_FLAG": str(flag)})
+    try:
+        assert wait_until_served(process, f"http://127.0.0.1:{port}/config") == 200
+        wait_for_file(flag, process)  # served, and the runner is starting
+        process.send_signal(signal.SIGTERM)
+        wait_for_file(tmp_path / "starting.signalled", process)  # the app's handler has run, the runner still waits
+        (tmp_path / "starting.go").touch()
+        _, err = process.communicate(timeout=120)  # a guard against hanging for ever, not a measure of speed
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Interrupted" not in err
+
+
+def wait_for_file(path: Path, process):
+    while not path.exists() and process.poll() is None:
+        time.sleep(0.01)
 
 
 def test_an_open_page_does_not_hold_up_the_stop_and_uploads_are_removed(home):
