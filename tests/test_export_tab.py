@@ -157,11 +157,11 @@ def test_the_run_list_offers_finished_runs_first_and_never_errs_on_its_choice(ct
     never_trained = store.create(tiny_config(tiny_model, "fake.jsonl", name="stopped early"))
     store.set_status(never_trained, "stopped")
 
-    listed = call(export_tab.refresh, ctx, run=None)
+    listed, button = call(export_tab.refresh, ctx, run=None)
     assert [value for _, value in listed["choices"]] == [newest, older, stopped_with_adapter]
-    assert listed["value"] == newest
-    assert call(export_tab.refresh, ctx, run=stopped_with_adapter)["value"] == stopped_with_adapter  # kept
-    assert call(export_tab.refresh, ctx, run=never_trained)["value"] == newest
+    assert listed["value"] == newest and button["interactive"] is True
+    assert call(export_tab.refresh, ctx, run=stopped_with_adapter)[0]["value"] == stopped_with_adapter  # kept
+    assert call(export_tab.refresh, ctx, run=never_trained)[0]["value"] == newest
 
     sizes, formats, note = call(export_tab.describe, ctx, run=never_trained, what="merged", quant="q8_0")
     assert "has no finished adapter yet" in sizes and formats["visible"] is False
@@ -221,3 +221,10 @@ def test_sizes_are_named_as_the_download_box_names_them():
     assert size_text(470_500_000) == "448.7 MB" and size_text(144_800_000) == "138.1 MB"
     assert (size_text(19_800), size_text(1_500_000_000), size_text(2**20), size_text(512)) == \
         ("19.3 KB", "1.4 GB", "1.0 MB", "512 B")
+
+
+def test_with_no_finished_run_export_is_disabled_and_says_why(ctx):
+    listed, button = call(export_tab.refresh, ctx, run=None)
+    assert listed["choices"] == [] and listed["value"] is None and button["interactive"] is False
+    sizes, _, _ = call(export_tab.describe, ctx, run=None, what="merged", quant="q8_0")
+    assert sizes == export_tab.NO_RUN

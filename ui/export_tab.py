@@ -23,11 +23,14 @@ NO_RUN = "Pick a finished run first. Runs finish in the Progress tab."
 
 def refresh(ctx: Context, v: dict):
     """The runs that can be exported (those with a saved adapter): the ones that trained to the end first, newest
-    first, then stopped ones; the newest finished run is picked unless one still listed was picked already."""
+    first, then stopped ones; the newest finished run is picked unless one still listed was picked already.
+    Returns (runs, Export button): the button is enabled in the same update that fills the list, so a click made
+    as the tab opens waits for the run it will export (it was sent with the list still empty, and refused)."""
     runs = sorted(ctx.runs().finished(), key=lambda r: r["status"] != "done")
     choices = run_choices(runs)
     ids = [c[1] for c in choices]
-    return gr.update(choices=choices, value=v["run"] if v["run"] in ids else (ids[0] if ids else None))
+    picked = v["run"] if v["run"] in ids else (ids[0] if ids else None)
+    return gr.update(choices=choices, value=picked), gr.update(interactive=picked is not None)
 
 
 def format_choices(gguf_sizes: dict) -> list[tuple[str, str]]:
@@ -39,7 +42,7 @@ def describe(ctx: Context, v: dict):
     """Before starting: the expected sizes, the GGUF formats with theirs (or why GGUF cannot be written), and
     which export an upload would send. Returns (sizes, formats, hub note)."""
     if not v["run"]:
-        return "", gr.update(visible=v["what"] == "gguf", choices=format_choices({})), hub_note(None)
+        return NO_RUN, gr.update(visible=v["what"] == "gguf", choices=format_choices({})), hub_note(None)
     try:
         sizes = expected_sizes(ctx.runs(), v["run"])
     except RunStateError as unfinished:  # a choice is never an error: say it where the sizes would be
@@ -145,12 +148,12 @@ def create_export_tab(ctx: Context, demo: gr.Blocks):
                     "for llama.cpp and Ollama; each GGUF file is loaded back and checked against the merged model "
                     "before it is offered.")
         with gr.Row(equal_height=True):
-            run = gr.Dropdown(label="Finished run", choices=[], scale=2)
+            run = gr.Dropdown(label="Finished run", choices=[], scale=2, elem_id="tl-export-run")
             what = gr.Radio(WHAT, value="merged", label="What to export", scale=3)
         quant = gr.Radio(format_choices({}), value=DEFAULT_QUANT, label="GGUF format", visible=False,
                          elem_id="tl-gguf-format")
         sizes = gr.Markdown(elem_id="tl-export-sizes")
-        start = gr.Button("Export", variant="primary")
+        start = gr.Button("Export", variant="primary", interactive=False)  # until a finished run is listed
         status = gr.Markdown(elem_id="tl-export-status")
         with gr.Row():
             download = gr.File(label="Download", interactive=False, file_count="multiple", elem_id="tl-download",
@@ -173,7 +176,7 @@ def create_export_tab(ctx: Context, demo: gr.Blocks):
             sent = gr.Markdown(elem_id="tl-hub-status")
         card = gr.Markdown(elem_id="tl-model-card")
 
-    on([tab.select, demo.load], ctx, refresh, {"run": run}, run)
+    on([tab.select, demo.load], ctx, refresh, {"run": run}, [run, start])
     on([run.change, what.change], ctx, describe, {"run": run, "what": what, "quant": quant}, [sizes, quant, note])
     on(start.click, ctx, do_export, {"run": run, "what": what, "quant": quant},
        [download, status, commands, folder, card, note], progress=True, concurrency_limit=1)

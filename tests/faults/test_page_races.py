@@ -30,3 +30,16 @@ def test_every_redraw_of_the_memory_box_waits_its_turn(demo):
     assert {fn.concurrency_limit for fn in drawing} == {1}
     assert {fn.trigger_mode for fn in redraws} == {"always_last"}
     assert start[0].trigger_mode == "once"  # a second click while it starts is not a second run
+
+
+def test_export_is_clicked_only_once_the_run_list_is_filled(demo):
+    """The run list fills when the Export tab opens; a click sent before that answer came carried an empty list and
+    was refused with "Pick a finished run first" (CI on a loaded machine, tests/browser/test_browser_flow.py). The
+    button starts disabled and is enabled by the same update that fills the list, so a click waits for it."""
+    [button] = [block for block in demo.blocks.values()
+                if getattr(block, "value", None) == "Export" and type(block).__name__ == "Button"]
+    assert button.interactive is False
+    filling = [fn for fn in demo.fns.values()
+               if any(getattr(out, "label", None) == "Finished run" and out.elem_id == "tl-export-run"
+                      for out in fn.outputs)]
+    assert filling and all(button in fn.outputs for fn in filling)
