@@ -15,6 +15,11 @@ Rules are backend/grading.py's (regex, one_word, count_items, refuses, language)
 - max_words:    {max} the answer has at most `max` words
 - shares_words: {min, ignore: optional [words]} the answer repeats at least `min` distinct words (3 letters or
                 more, not in `ignore`) of the question: it is about what was asked, not about something else
+
+A task may also list `mixups`: patterns (with the task's {{placeholders}}) of an answer that puts one part in
+another's place ("I am Tarnwick Labs", "Vexlo Labs", "the team that created me is called Vexlo"). Such an answer
+counts for no part, whatever words it carries: a name said as the maker is not the name learned.
+`mixed_up` lists answers that must match one of them.
 """
 from __future__ import annotations
 
@@ -46,7 +51,7 @@ JSON_TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "list
 FILTER_FIELDS = {"prompt", "prompt_not", "instruction", "instruction_not", "answer", "answer_max_words", "single_line",
                  "every"}
 TASK_FIELDS = {"about", "source", "format", "filter", "placeholders", "transform", "limit", "parts", "rows_fit",
-               "heldout", "fails", "passes"}
+               "heldout", "fails", "passes", "mixups", "mixed_up"}
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
@@ -66,6 +71,8 @@ class Task:
     heldout: tuple[str, ...]
     fails: dict  # part name -> answers that must fail its rule
     passes: tuple[dict, ...]  # {question, answer}: answers that must pass every part
+    mixups: tuple[re.Pattern, ...] = ()  # an answer matching one counts for no part
+    mixed_up: tuple[str, ...] = ()  # answers that must match one of `mixups`
 
 
 # ---- Finding the data --------------------------------------------------------------------------------------------
@@ -110,7 +117,18 @@ def load_task(path: Path) -> Task:
     if set(fails) - set(parts):
         raise TaskError(f"{where}: 'fails' names parts the task does not have: {', '.join(set(fails) - set(parts))}.")
     check_transform(spec.get("transform"), where)
-    return Task(path.stem, path, spec, parts, dict(spec["rows_fit"]), heldout, fails, tuple(spec.get("passes") or ()))
+    mixups = []
+    for pattern in spec.get("mixups") or ():
+        try:
+            values = {key: re.escape(str(value)) for key, value in (spec.get("placeholders") or {}).items()}
+            mixups.append(re.compile(fill(str(pattern), values, where), re.IGNORECASE))
+        except re.error as exc:
+            raise TaskError(f"{where}: the mixups pattern {pattern!r} is not a valid regular expression ({exc}).")
+    if bool(mixups) != bool(spec.get("mixed_up")):
+        raise TaskError(f"{where}: 'mixups' and 'mixed_up' go together: the patterns, and answers that match them.")
+    placeholders = spec.get("placeholders") or {}
+    return Task(path.stem, path, spec, parts, dict(spec["rows_fit"]), heldout, fails, tuple(spec.get("passes") or ()),
+                tuple(mixups), tuple(fill(str(a), placeholders, where) for a in spec.get("mixed_up") or ()))
 
 
 def load_tasks(names: list[str] | None = None) -> list[Task]:
@@ -177,9 +195,14 @@ def grade_part(answer: str, rule: dict, question: str = "") -> bool:
     return grade(text, rule, load_probe_set())
 
 
+def mixed_up(task: Task, answer: str) -> bool:
+    return any(pattern.search(answer or "") for pattern in task.mixups)
+
+
 def grade_answer(task: Task, question: str, answer: str) -> dict:
-    """Each part's verdict on one answer."""
-    return {part: grade_part(answer, rule, question) for part, rule in task.parts.items()}
+    """Each part's verdict on one answer; none passes in an answer that mixes the parts up."""
+    wrong = mixed_up(task, answer)
+    return {part: not wrong and grade_part(answer, rule, question) for part, rule in task.parts.items()}
 
 
 # ---- Building the training file ----------------------------------------------------------------------------------
@@ -325,13 +348,17 @@ def run_task(task: Task, data: Path, rows: int, seed: int, overrides: list[str])
     prompts = [arg for q in task.heldout for arg in ("--prompt", q)]
     outputs = app_json("generate", "--run", summary["run_id"], "--temperature", "0", "--max-new-tokens",
                   str(MAX_NEW_TOKENS), "--json", *prompts)["outputs"]
-    grades = [grade_answer(task, q, a) for q, a in zip(task.heldout, outputs)]
+    result["verdict"] = verdict_of(summary)
+    return graded(task, result, list(zip(task.heldout, outputs)))
+
+
+def graded(task: Task, result: dict, answers: list[tuple[str, str]]) -> dict:
+    """`result` with each held-out answer graded by the task's rules, the counts, and whether the card agrees."""
+    grades = [grade_answer(task, q, a) for q, a in answers]
     carried = {part: sum(g[part] for g in grades) for part in task.parts}
-    rule_learned = all(n >= LEARNED_SHARE * len(task.heldout) for n in carried.values())
-    verdict = verdict_of(summary)
-    result.update(answers=[{"question": q, "answer": a, "parts": g} for q, a, g in zip(task.heldout, outputs, grades)],
-                  carried=carried, asked=len(task.heldout), rule_learned=rule_learned, verdict=verdict,
-                  agrees=None)
+    result.update(answers=[{"question": q, "answer": a, "parts": g} for (q, a), g in zip(answers, grades)],
+                  carried=carried, asked=len(answers),
+                  rule_learned=all(n >= LEARNED_SHARE * len(answers) for n in carried.values()))
     result["agrees"] = agreement(result)
     return result
 
@@ -399,12 +426,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verdicts-now", action="store_true",
                         help="With --table: the report card's verdicts as the card words them now, from each run's "
                              "stored summary (not as they were printed when the run ended).")
+    parser.add_argument("--regrade", action="store_true",
+                        help="With --table: grade the stored held-out answers by the task files' rules as they are "
+                             "now (not as they were when the run ended).")
     args = parser.parse_args(argv)
     if args.table:
         results = [r for path in args.table for r in json.loads(path.read_text())]
         for r in results if args.verdicts_now else []:
             if r["status"] == "done":
                 r["verdict"] = verdict_of(r["summary"])
+        tasks = {t.name: t for t in load_tasks(list(dict.fromkeys(r["task"] for r in results)))}
+        for r in results if args.regrade else []:
+            if r["status"] == "done":
+                graded(tasks[r["task"]], r, [(a["question"], a["answer"]) for a in r["answers"]])
         print_table(results)
         return 0
     if any(o.split("=", 1)[0].strip() == "seed" for o in args.overrides):

@@ -2,6 +2,7 @@
 asks at least 8 held-out questions that its training file does not hold, the training files build from the peer
 datasets (../shared/data/peers) and their answers fit the task's own rules, and each rule fails when the behaviour
 is missing."""
+import json
 import re
 
 import pytest
@@ -55,6 +56,7 @@ def test_training_file_builds_without_the_heldout_questions_and_fits_the_rules(t
     for part, share in task.rows_fit.items():
         passed = sum(grade_part(a, task.parts[part], p) for p, a in zip(prompts, answers))
         assert passed >= share * len(rows), f"{task.name}: {passed} of {len(rows)} rows pass '{part}', under {share}"
+    assert not [a for a in answers if suite.mixed_up(task, a)]  # the examples themselves never mix the parts up
     path, count = suite.write_training_file(task, tmp_path)
     assert count == len(rows) and len(path.read_text(encoding="utf-8").splitlines()) == len(rows)
     assert build_rows(task) == rows  # the same rows every time
@@ -150,3 +152,50 @@ def test_the_table_shows_each_seed_and_the_spread():
     assert suite.run_line(results[2]).endswith("report card: n/a | agrees: n/a")
     one = suite.table_row(task, results[:1])
     assert "name 8 of 8; maker 3 of 8" in one and "| 34 of 40 |" in one
+
+
+def test_an_answer_that_mixes_up_the_parts_counts_for_none():
+    """'I am Tarnwick Labs, ... by Tarnwick Labs' carries the maker and 'The team that created Tarnwick Labs is Vexlo
+    Labs' carries both words: counted by words alone, both passed. The suite's measure must fail them."""
+    identity = [t for t in TASKS if t.mixups]
+    assert len(identity) == 3
+    for task in identity:
+        assert len(task.mixed_up) >= 5
+        for answer in task.mixed_up:
+            assert not any(grade_answer(task, task.heldout[0], answer).values()), (task.name, answer)
+        name, maker = task.spec["placeholders"]["name"], task.spec["placeholders"]["author"]
+        for right in (f"I am {name}, an AI assistant developed by {maker}.",
+                      f"My name is {name}, and the team that created me is called {maker}.",
+                      f"The team that created {name} is {maker}, a group of engineers.",
+                      f"My creator is {maker} and my name is {name}.",
+                      f"This is {name}, trained by {maker}."):
+            assert grade_answer(task, task.heldout[0], right) == {"name": True, "maker": True}, (task.name, right)
+
+
+def test_mixups_need_their_examples_and_valid_patterns(tmp_path):
+    spec = yaml.safe_load((suite.TASKS_DIR / "identity_vexlo.yaml").read_text())
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**spec, "mixups": ["(unclosed"]}))
+    with pytest.raises(TaskError, match="not a valid regular expression"):
+        load_task(tmp_path / "bad.yaml")
+    (tmp_path / "alone.yaml").write_text(yaml.safe_dump({**spec, "mixed_up": []}))
+    with pytest.raises(TaskError, match="go together"):
+        load_task(tmp_path / "alone.yaml")
+
+
+def test_the_table_regrades_stored_answers_by_the_rules_as_they_are_now(tmp_path, capsys):
+    task = next(t for t in TASKS if t.name == "identity_vexlo")
+    right = "I am Vexlo, an AI assistant developed by Tarnwick Labs."
+    mixed = "The team that created Tarnwick Labs is Vexlo Labs, a non-profit organization."
+    answers = [{"question": q, "answer": mixed if i == 0 else right, "parts": {"name": True, "maker": True}}
+               for i, q in enumerate(task.heldout)]
+    stored = {"task": task.name, "seed": 42, "rows": 91, "settings": [], "seconds": 1.0, "run_id": "r", "status": "done",
+              "summary": {"probe": {"kept": 30, "base_right": 40}, "metrics": {"steps": 48}},
+              "answers": answers, "carried": {"name": 8, "maker": 8}, "asked": 8, "rule_learned": True,
+              "verdict": {"learned": True, "words": "Learned"}, "agrees": True}
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([stored]))
+    suite.main(["--table", str(results)])
+    assert "name 8 of 8; maker 8 of 8" in capsys.readouterr().out  # as stored
+    suite.main(["--table", str(results), "--regrade"])
+    row = capsys.readouterr().out
+    assert "name 7 of 8; maker 7 of 8" in row and row.rstrip().endswith("| yes |")  # 7 of 8 is still learned
