@@ -10,7 +10,45 @@ from typing import Any, NamedTuple
 
 from backend.errors import ConfigError
 
-METHODS = ("sft", "dpo", "kto")
+
+class Method(NamedTuple):
+    """One way to learn, declared once: what the form, the CLI, the data checks and the trainer say and do about it."""
+    name: str  # the setting's value; a dataset's kind is the name of the method its data trains
+    does: str  # in the setting's help
+    title: str  # the Train tab's choice
+    teaches: str  # under that choice: what it teaches and the data it needs
+    data: str  # the data it reads, in a few words
+    kind: str  # that data as a file's inspection names it
+    needs: str  # what a run whose data is of another kind is told
+    rehearses: bool  # the base model's everyday answers are mixed into its data (keep_everyday)
+
+    @property
+    def short(self) -> str:
+        return self.name.upper()
+
+    @property
+    def data_words(self) -> str:
+        return f"{self.data} ({self.short} data)"
+
+
+METHOD_TABLE = {m.name: m for m in (
+    Method("sft", "copies example answers", "SFT: learn from examples",
+           "Teaches the model to answer the way your examples do. Needs conversations, or questions with answers.",
+           "conversations", "supervised fine-tuning (SFT: example conversations)",
+           "SFT needs conversations or question/answer pairs.", rehearses=True),
+    Method("dpo", "prefers the chosen answer over the rejected one", "DPO: prefer the better answer",
+           "Teaches the model to prefer a better answer over a worse one to the same question. Needs preference "
+           "pairs: a question with a chosen (better) and a rejected (worse) answer.",
+           "preference pairs", "preference pairs (DPO: a chosen and a rejected answer)",
+           "DPO needs pairs of answers to one prompt: a chosen (better) one and a rejected one.", rehearses=False),
+    Method("kto", "learns from answers marked good or bad", "KTO: learn from thumbs up and down",
+           "Teaches the model from single answers marked good or bad. Needs answers each marked good or bad, "
+           "with some of each.",
+           "answers marked good or bad", "rated answers (KTO: answers marked good or bad)",
+           "KTO needs answers each marked good or bad.", rehearses=True),
+)}
+METHODS = tuple(METHOD_TABLE)
+REHEARSING = tuple(m.name for m in METHOD_TABLE.values() if m.rehearses)
 STRATEGIES = ("ddp", "fsdp", "deepspeed-zero3")  # how several processes share the model (backend/launcher.py)
 # LoRA targets by choice; None means every linear layer of the block ("all-linear").
 TARGET_MODULES = {
@@ -34,8 +72,8 @@ def setting(default, help, *, label, min=None, max=None, choices=None, group="Tr
 
 @dataclass
 class RunConfig:
-    method: str = setting("sft", "What to learn: 'sft' copies example answers, 'dpo' prefers the chosen answer "
-                          "over the rejected one, 'kto' learns from answers marked good or bad.",
+    method: str = setting("sft", "What to learn: " + ", ".join(f"'{m.name}' {m.does}" for m in METHOD_TABLE.values())
+                          + ".",
                           label="What to learn (method)", choices=METHODS, group="Basics", advanced=False)
     model: str = setting("smollm2", "Base model: 'smollm2' (built in), a local Hugging Face folder, or a hub id.",
                          label="Base model", group="Basics", advanced=False)
@@ -103,7 +141,7 @@ class RunConfig:
                                  "checked) are mixed into the training data, as examples (SFT) or as answers marked "
                                  "good (KTO) (0: off).",
                                  label="Everyday answers mixed in (keeps what it knew)",
-                                 min=0, max=400, group="Safety", methods=("sft", "kto"))
+                                 min=0, max=400, group="Safety", methods=REHEARSING)
     probe: bool = setting(True, "After training, ask base and tuned model everyday questions and report "
                           "how many answers were kept.", label="Check everyday answers after training", group="Safety")
     patience: int = setting(0, "Early stopping: the loss on the held-back examples is checked about ten times "
@@ -250,7 +288,7 @@ def rows_per_epoch(config: RunConfig, examples: int) -> int:
     """The rows a run trains on per pass: the examples, plus the rehearsed everyday answers where the method uses
     them (some are left out at run time: answers the base model cut off or got wrong, 17 of the default 60 for the
     built-in model)."""
-    rehearsed = config.keep_everyday if config.method in ("sft", "kto") else 0
+    rehearsed = config.keep_everyday if METHOD_TABLE[config.method].rehearses else 0
     return examples + rehearsed
 
 

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.config import TARGET_MODULES, RunConfig, batch_plan
+from backend.config import METHOD_TABLE, TARGET_MODULES, RunConfig, batch_plan
 from backend.errors import ModelError
 from backend.words import size_text
 
@@ -180,7 +180,7 @@ def estimate_memory(config: RunConfig, hardware=None, available: int | None = No
     optimizer = optimizer_bytes(shape, config, lora_bytes)
 
     seq = config.max_length if seq_length is None else min(config.max_length, max(seq_length, 1))
-    if config.method in ("sft", "kto") and config.keep_everyday:
+    if METHOD_TABLE[config.method].rehearses and config.keep_everyday:
         seq = min(config.max_length, max(seq, REPLAY_TOKENS))
     # DPO runs chosen and rejected in one batch. KTO's KL batch runs without gradients, so it keeps nothing.
     tokens = plan.per_device * (2 if config.method == "dpo" else 1) * seq

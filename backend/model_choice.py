@@ -8,7 +8,7 @@ from pathlib import Path
 
 from backend import hub, memory
 from backend.catalogue import CatalogueEntry, catalogue, find
-from backend.config import RunConfig
+from backend.config import METHOD_TABLE, RunConfig
 from backend.errors import DataError, ModelError, TuneloopError
 from backend.memory import MemoryEstimate, gb
 from backend.model_fit import FitVerdict, fit_verdict
@@ -115,17 +115,13 @@ def change_words(changes: dict) -> str:
     return ", ".join(parts)
 
 
-DATA_WORDS = {"sft": "conversations (SFT data)", "dpo": "preference pairs (DPO data)",
-              "kto": "answers marked good or bad (KTO data)"}
-
-
 class MethodMismatch(DataError):
     """The data is of another kind than the method reads (SFT data for DPO, ...)."""
 
     def __init__(self, name: str, kind: str, method: str):
         self.name, self.kind, self.method = name, kind, method
-        needs = DATA_WORDS[method].split(" (")[0]
-        super().__init__(f"'{name}' holds {DATA_WORDS[kind]}, but {method.upper()} needs {needs}. Choose "
+        needs = METHOD_TABLE[method].data
+        super().__init__(f"'{name}' holds {METHOD_TABLE[kind].data_words}, but {method.upper()} needs {needs}. Choose "
                          f"{kind.upper()} for this dataset, or pick a dataset of {needs}.")
 
 

@@ -132,7 +132,7 @@ def _exit_with_parent():
 def train_run(store, run: dict, writes: bool = True) -> dict:
     """writes=False: a rank other than 0 of a run trained by several processes, which writes nothing to the database."""
     from backend import workspace
-    from backend.config import build_config
+    from backend.config import METHOD_TABLE, build_config
     from backend.data import load_examples
     from backend.train import run_training
     from backend.words import plural
@@ -147,7 +147,7 @@ def train_run(store, run: dict, writes: bool = True) -> dict:
     if kind != config.method:
         from backend.errors import DataError
         raise DataError(f"The data in '{config.dataset}' is {kind.upper()} data, but the run's method is "
-                        f"{config.method.upper()}. {METHOD_NEEDS[config.method]}")
+                        f"{config.method.upper()}. {METHOD_TABLE[config.method].needs}")
     tell = (lambda text: say(folder, text)) if writes else print
     tell(f"Training {config.method.upper()} on {plural(len(train_rows), 'example')} ({len(eval_rows)} held out).")
     narrate = Narrator(tell)
@@ -211,13 +211,6 @@ def run_diagnosis(store, run: dict, result: dict) -> list[dict] | None:
     outcome = result["outcome"]
     return diagnose(store.metrics(run["id"]), result["probe"], run["config"], outcome["train_examples"],
                     outcome.get("early_stopping"), heldout=result["heldout"], checks=outcome.get("behaviour_checks"))
-
-
-METHOD_NEEDS = {
-    "sft": "SFT needs conversations or question/answer pairs.",
-    "dpo": "DPO needs pairs of answers to one prompt: a chosen (better) one and a rejected one.",
-    "kto": "KTO needs answers each marked good or bad.",
-}
 
 
 FREE_BYTES_FULL = 64 * 1024 * 1024  # a failed write on a disk with less free space than this: the disk is full

@@ -19,6 +19,7 @@ from pathlib import Path
 import gradio as gr
 
 from backend import workspace
+from backend.config import METHOD_TABLE
 from backend.data import DatasetStore
 from backend.db import connect
 from backend.errors import TuneloopError
@@ -26,7 +27,7 @@ from backend.limits import check_text
 from backend.runs import ACTIVE, FINISHED, RunStore, final_loss
 
 log = logging.getLogger("tuneloop.ui")
-METHOD_NAMES = {"sft": "SFT", "dpo": "DPO", "kto": "KTO"}
+METHOD_NAMES = {m.name: m.short for m in METHOD_TABLE.values()}
 STATUS_WORDS = {"queued": "Waiting", "running": "Training", "done": "Finished", "failed": "Failed",
                 "stopped": "Stopped"}
 BASE = "base"  # the dropdown value for the base model, without a run's adapter

@@ -8,7 +8,7 @@ import gradio as gr
 from backend import hub
 from backend.catalogue import catalogue, find
 from backend.chat_template import family_name
-from backend.config import build_config, unusual_settings
+from backend.config import METHOD_TABLE, build_config, default, unusual_settings
 from backend.errors import ConfigError, ModelError, RunNotFound, TuneloopError
 from backend.limits import text_cap
 from backend.memory import gb
@@ -19,16 +19,6 @@ from backend.run_time import Speed, estimate_seconds, measured_speeds, training_
 from ui.common import ACTIVE, Context, bind, dataset_choices, esc, finished_run_choices, on, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
 
-METHODS = {
-    "sft": ("SFT: learn from examples",
-            "Teaches the model to answer the way your examples do. Needs conversations, or questions with answers."),
-    "dpo": ("DPO: prefer the better answer",
-            "Teaches the model to prefer a better answer over a worse one to the same question. Needs preference "
-            "pairs: a question with a chosen (better) and a rejected (worse) answer."),
-    "kto": ("KTO: learn from thumbs up and down",
-            "Teaches the model from single answers marked good or bad. Needs answers each marked good or bad, "
-            "with some of each."),
-}
 SOURCES = [("The built-in model (SmolLM2, 135 million parameters: small and quick)", "builtin"),
            ("A model from the Hugging Face Hub (downloaded once)", "hub"),
            ("A model folder on this computer", "folder"), ("A finished run: keep building on it", "run")]
@@ -37,7 +27,7 @@ USE_FIT_HOW = "Press 'Use these settings' under the memory box to apply them."
 
 
 def method_markdown(method: str, dataset: dict | None) -> str:
-    title, text = METHODS[method]
+    title, text = METHOD_TABLE[method].title, METHOD_TABLE[method].teaches
     problem = mismatch(method, dataset)
     return f"**{title}.** {text}" + (f"\n\n**This will not work:** {esc(problem)}" if problem else "")
 
@@ -400,8 +390,9 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         with gr.Row():
             with gr.Column():
                 dataset = gr.Dropdown(label="Dataset", choices=[], info="Saved in the Data tab.")
-                method = gr.Radio([(METHODS[m][0], m) for m in METHODS], value="sft", label=label("method"))
-                method_help = gr.Markdown(method_markdown("sft", None))
+                method = gr.Radio([(m.title, m.name) for m in METHOD_TABLE.values()], value=default("method"),
+                                  label=label("method"))
+                method_help = gr.Markdown(method_markdown(default("method"), None))
             with gr.Column():
                 source = gr.Radio(SOURCES, value="builtin", label="Start from", elem_id="tl-source")
                 folder = gr.Textbox(label="Model folder", visible=False, placeholder="/path/to/a/hugging-face-model",
@@ -434,10 +425,10 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                 models_table = gr.HTML(elem_id="tl-models")
         preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
                           label="How much training (preset)")
-        cards = gr.HTML(preset_cards(presets[0]["name"], "sft", None, None))
+        cards = gr.HTML(preset_cards(presets[0]["name"], default("method"), None, None))
         with gr.Accordion("Advanced settings", open=False, elem_id="tl-advanced") as advanced:
             gr.Markdown("Filled in by the preset. Change them only if you know why; each says what it does.")
-            widgets = create_settings_form(presets[0]["name"], "sft")
+            widgets = create_settings_form(presets[0]["name"], default("method"))
         memory = gr.HTML('<div class="tl-memory">Pick a dataset to see whether the run fits in memory.</div>',
                          elem_id="tl-memory")
         with gr.Row(equal_height=True):

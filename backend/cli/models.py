@@ -5,11 +5,8 @@ from pathlib import Path
 
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
 from backend.chat_template import family_name
-from backend.config import unusual_settings
+from backend.config import default, unusual_settings
 from backend.errors import ModelError
-
-METHOD_DEFAULT = "sft"
-
 
 def cmd_models(args) -> int:
     from backend.memory import gb
@@ -132,8 +129,8 @@ def register(commands):
 
     models = commands.add_parser("models", help="List the models Tuneloop can download, with whether each fits "
                                  "on this computer and the settings that make it fit; `models pull ID` downloads one.")
-    models.add_argument("--method", choices=METHODS, default=METHOD_DEFAULT,
-                        help=f"Judge for this training method (default {METHOD_DEFAULT}).")
+    models.add_argument("--method", choices=METHODS, default=default("method"),
+                        help=f"Judge for this training method (default {default('method')}).")
     add_preset(models)
     add_set(models)
     add_json(models, "Print the list as JSON: each model with its verdict (fits, changes, needs_bytes, free_bytes, "

@@ -4,13 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from backend.config import METHOD_TABLE
 from backend.words import plural
 
-KIND_NAMES = {
-    "sft": "supervised fine-tuning (SFT: example conversations)",
-    "dpo": "preference pairs (DPO: a chosen and a rejected answer)",
-    "kto": "rated answers (KTO: answers marked good or bad)",
-}
+KIND_NAMES = {m.name: m.kind for m in METHOD_TABLE.values()}  # a file's kind of data, in words
 MAX_ERRORS_KEPT = 1000
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 # cores the working ones need: on 2 busy cores, 26 s per step instead of 144 s (docs/benchmarks.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from backend.config import RunConfig  # noqa: E402  (after the setting above)
+from backend.config import METHOD_TABLE, RunConfig  # noqa: E402  (after the setting above)
 from backend.train.behaviour_check import SCORE, BehaviourCheck  # noqa: E402
 from backend.train.callbacks import MetricsCallback, PatienceCallback, StopCallback, best_eval_loss, early_stopping_record  # noqa: E402,E501
 from backend.train.checkpoints import latest_complete, save_adapter  # noqa: E402
@@ -44,7 +44,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     layout = f" ({config.strategy.upper()}, this is rank {ranks.rank})" if ranks.world > 1 else ""
     log(f"Batch: {batch_plan(config, ranks.world).describe()}{layout}.")
     # A resumed run mixes them in too: it must go on over the rows it began with (they are cached: read, not made).
-    if config.method in ("sft", "kto") and config.keep_everyday:
+    if METHOD_TABLE[config.method].rehearses and config.keep_everyday:
         from contextlib import nullcontext
 
         from backend.replay import everyday_key, replay_examples
