@@ -200,3 +200,14 @@ def test_deeply_nested_json_line_is_a_row_error(tmp_path):
     report = inspect_file(write_text(tmp_path / "d.jsonl", "\n".join(rows)))
     assert report.valid_rows == 12
     assert report.errors[0].row == 13
+
+
+def test_txt_of_plain_lines_is_refused_in_words_and_tab_separated_txt_is_read(tmp_path):
+    """Plain lines are not CSV rows: read as one, a .txt file became a column named after its first line."""
+    notes = write_text(tmp_path / "notes.txt", "The quick brown fox, the lazy dog.\nHello there, how are you?\n")
+    with pytest.raises(DataError, match=r"notes.txt holds plain lines of text, not examples .* A .txt file is read "
+                                        r"when it holds JSON Lines .* or tab-separated columns"):
+        inspect_file(notes)
+    body = [[r["prompt"], r["completion"]] for r in ROWS]
+    tabbed = inspect_file(write_csv(tmp_path / "excel.txt", ["Question", "Answer"], body, delimiter="\t"))
+    assert (tabbed.file_format, tabbed.valid_rows) == ("tsv", 12)

@@ -1,4 +1,5 @@
 """Data tab: drop a file, see what it holds in words, confirm the columns, read examples and problems, save it."""
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -24,6 +25,7 @@ FIELDS = [
     ("chosen", "Better answer (chosen)"), ("rejected", "Worse answer (rejected)"), ("label", "Good or bad mark"),
 ]
 SHOWN_AS = {"instruction": "prompt"}  # detected fields shown in another field's box
+BOXES = "Which column holds what"  # the accordion that holds the column boxes
 KINDS = [("Detect it for me", "auto"), ("Conversations (SFT)", "sft"), ("Preference pairs (DPO)", "dpo"),
          ("Answers marked good or bad (KTO)", "kto")]
 FORMAT_WORDS = {
@@ -100,8 +102,33 @@ def _errors_table(report) -> gr.update:
 
 
 def _notes_markdown(report) -> str:
-    lines = [f"- {esc(w)}" for w in report.warnings] + [f"- {esc(n)}" for n in report.notices]
+    lines = [f"- {page_words(esc(w))}" for w in report.warnings] + [f"- {page_words(esc(n))}" for n in report.notices]
     return ("**Worth knowing**\n\n" + "\n".join(lines)) if lines else ""
+
+
+def _boxes(match: re.Match) -> str:
+    labels = dict(FIELDS)
+    named = [labels[SHOWN_AS.get(f, f)] for f in re.findall(r"--map (\w+)=COLUMN", match.group(0))
+             if SHOWN_AS.get(f, f) in labels]
+    if not named:
+        return f"in the boxes under *{BOXES}*"
+    words = " and ".join(f"*{label}*" for label in named)
+    return f"in the {words} box{'es' if len(named) > 1 else ''} under *{BOXES}*"
+
+
+# The command line's advice (backend/data words it for `inspect` and `data add`), said with this page's controls.
+PAGE_WORDS = [
+    (re.compile(r"with (?:--map \w+=COLUMN ?)+"), _boxes),
+    (re.compile(r"Drop --kind"), "Set *Kind of examples* to *Detect it for me*"),
+    (re.compile(r" \(--name [^)]*\)"), " in the *Save as* box"),
+    (re.compile(r"remove the old one: python app\.py data rm .*"), "remove the old one under *Saved datasets*."),
+]
+
+
+def page_words(message: str) -> str:
+    for pattern, replacement in PAGE_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 WAITING = ("A big file: waiting for other big files to be read first (small files are read at once), "
@@ -140,8 +167,11 @@ def on_recheck(ctx: Context, v: dict):
 
 
 def failed(message: str, columns: list[str], user_mapping: dict):
-    hint = "\n\nPick the columns below and press *Check again*." if columns else ""
-    message = esc(message).replace("--map FIELD=COLUMN", "the boxes below")
+    message = page_words(esc(message))
+    hint = ""
+    if columns:
+        hint = ("\n\nThen press *Check again*." if BOXES in message else
+                f"\n\nPick the columns under *{BOXES}* and press *Check again*.")
     return (None, f"### Could not use this file\n\n{message}{hint}",
             gr.Accordion(open=bool(columns)), *_mapping_updates(columns, user_mapping), "",
             gr.update(visible=False), "", "", gr.update(value=None, visible=False), "",
@@ -167,7 +197,9 @@ def save_dataset(ctx: Context, v: dict):
     if checked is None or checked.report is None:
         raise gr.Error("Drop a data file first.")
     path = checked.path
-    saved = sandbox.add(path, name=v["name"], source=Path(path).name, upload=path, **checked.options).raise_error()
+    saved = sandbox.add(path, name=v["name"], source=Path(path).name, upload=path, **checked.options)
+    if saved.error:  # a toast: plain text, so the page's words are quoted instead of in italics
+        raise gr.Error(re.sub(r"\*([^*]+)\*", r"'\1'", page_words(saved.error)))
     stored, report = saved.stored, saved.report
     gr.Info(f"Saved '{stored}'. Next: the Train tab.")
     return (f"Saved as **{esc(stored)}**: {plural(report.stats['split']['train'], 'example')} to learn from and "
@@ -190,7 +222,8 @@ def do_remove(ctx: Context, v: dict):
 def create_data_tab(ctx: Context, demo: gr.Blocks):
     with gr.Tab("1. Data", id="data") as tab:
         gr.Markdown("Give the model examples of what it should do. Drop a file of questions and answers, "
-                    "conversations, or preference pairs: JSONL, JSON, CSV, TSV, Excel (.xlsx) or Parquet.")
+                    "conversations, or preference pairs: JSONL, JSON, CSV, TSV, Excel (.xlsx) or Parquet, or a .txt "
+                    "file that holds JSON Lines or tab-separated columns (plain lines of text are not examples).")
         report_state = gr.State(None)  # the sandbox's Inspection of the file shown
         with gr.Row():
             with gr.Column(scale=2):

@@ -159,7 +159,7 @@ def detect(records: list[dict], columns: list[str], mapping: dict[str, str] | No
         if f in used:
             confidence *= 0.9
             extra = ", ".join(f"'{c}'" for c in cols)
-            notices.append(f"Used '{used[f]}' as the {f} column; {extra} also fit. To use another: --map {f}=COLUMN.")
+            notices.append(f"Used '{used[f]}' as the {f} column; {extra} also fit. To use another, say so with --map {f}=COLUMN.")
     if "tools" in used:
         notices.append(f"The '{used['tools']}' column (tool descriptions) was added to each example's system message.")
     unused = [c for c in columns if c not in used.values()]
@@ -189,7 +189,7 @@ def _explain_failure(name: str, columns: list[str], assigned: dict[str, str], ki
         fields = ", ".join(other[4])
         return (f"{name} looks like {other[1]} data (it has {fields}), not {kind}. "
                 f"Drop --kind, or pick a file with {kind} examples.")
-    hint = "Rename the columns, or tell Tuneloop which is which, e.g. --map prompt=COLUMN --map completion=COLUMN."
+    hint = "Rename the columns, or say which is which with --map prompt=COLUMN --map completion=COLUMN."
     if not columns:
         return f"{name} holds no columns or fields. Each example needs e.g. a prompt and a completion. {hint}"
     has = lambda *fs: [assigned[f] for f in fs if f in assigned]  # noqa: E731
@@ -200,10 +200,10 @@ def _explain_failure(name: str, columns: list[str], assigned: dict[str, str], ki
         found = [assigned[f] for f in ("instruction", "prompt", "input") if f in assigned]
         words = " and ".join(f"'{c}'" for c in found)
         return (f"{name} has the column{'s' if len(found) > 1 else ''} {words} but no answer column (columns: {cols}). "
-                f"Name it answer, response, output or completion, or pass --map completion=COLUMN.")
+                f"Name it answer, response, output or completion, or say which it is with --map completion=COLUMN.")
     if has("completion"):
         return (f"{name} has an answer column '{assigned['completion']}' but no question column (columns: {cols}). "
-                f"Name it prompt, question or instruction, or pass --map prompt=COLUMN.")
+                f"Name it prompt, question or instruction, or say which it is with --map prompt=COLUMN.")
     if has("label"):
         return (f"{name} has a label column '{assigned['label']}' but no prompt/completion or messages columns "
                 f"(columns: {cols}). {hint}")

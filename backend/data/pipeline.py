@@ -106,7 +106,7 @@ def _nothing_valid(name: str, report: DataReport, problems: dict[str, int]) -> s
     return (f"No usable example in {name} ({KIND_NAMES[report.kind].split(' (')[0]}, format '{report.format}'): "
             f"{'all ' + format(report.rows, ',') + ' rows have problems' if report.rows > 1 else 'its one row has a problem'} "
             f"({counts}); row {first.row}: {first.message}. "
-            "Fix those rows, or pass --map FIELD=COLUMN if the wrong columns were picked.")
+            "Fix those rows, or, if the wrong columns were picked, say which is which with --map FIELD=COLUMN.")
 
 
 def data_reference(text, db=None) -> tuple[str, str, str]:

@@ -27,6 +27,7 @@ EXTENSIONS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
     ".xlsx": "xlsx", ".xlsm": "xlsx",
 }
+TEXT_EXTENSIONS = (".txt", ".text")  # JSON Lines or tab-separated columns, never prose read as a CSV
 # Magic numbers of files people upload by mistake: (prefix, what it is, what to do).
 MAGIC = [
     (b"\x1f\x8b", "a gzip-compressed file", "Unpack it first"),
@@ -98,7 +99,9 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> ReadResult:
         text, encoding, notices = decode(f.read(), name)  # the bytes are let go as soon as they are text
     if not text.strip():
         raise DataError(f"{name} holds only blank lines, no examples. Pick the file that holds your examples.")
-    if fmt is None:
+    if ext in TEXT_EXTENSIONS:
+        fmt = _text_file_format(text, name)
+    elif fmt is None:
         fmt = _sniff(text)
     if fmt == "json":
         result = _read_json(text, path)
@@ -109,6 +112,19 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> ReadResult:
     result.encoding = encoding
     result.notices[:0] = notices
     return result
+
+
+def _text_file_format(text: str, name: str) -> str:
+    """A .txt file holds plain lines of text unless it shows otherwise: JSON Lines or JSON (it starts with { or [), or
+    tab-separated columns (Excel's "Text (Tab delimited)" saves those as .txt). Read as a CSV, a line of prose became
+    a column named after the file's first line, and its commas cut the others into cells."""
+    fmt = _sniff(text)
+    if fmt in ("json", "jsonl", "tsv"):
+        return fmt
+    raise DataError(
+        f"{name} holds plain lines of text, not examples with a question and an answer. A .txt file is read when it "
+        "holds JSON Lines (one {\"prompt\": ..., \"completion\": ...} per line) or tab-separated columns under a header "
+        f"row; name a comma-separated file .csv. Files read: {SUPPORTED}.")
 
 
 def _sniff(text: str) -> str:

@@ -34,7 +34,7 @@ def name_for(text: str) -> str:
 def _clean_name(name: str) -> str:
     name = str(name).strip()
     if not name:
-        raise DataError("A dataset name cannot be empty. Pick a name, e.g. --name my-data.")
+        raise DataError("A dataset name cannot be empty. Pick a name (--name my-data).")
     if len(name) > MAX_NAME:
         raise DataError(f"The dataset name is {len(name)} characters long; keep it under {MAX_NAME}.")
     if not is_name(name):
