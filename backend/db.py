@@ -198,3 +198,19 @@ def add_run_evaluation(db: sqlite_utils.Database):
     stopping). All JSON."""
     for column in ("heldout", "diagnosis", "outcome"):
         db["runs"].add_column(column, str)
+
+
+@migration
+def create_accounts(db: sqlite_utils.Database):
+    """The labellers the owner adds (backend/accounts.py): the password only as its Argon2 hash. The owner's
+    password is not stored: it comes from TUNELOOP_AUTH at each start."""
+    db["accounts"].create({"name": str, "role": str, "password_hash": str, "created": str}, pk="name",
+                          not_null={"role", "password_hash", "created"})
+
+
+@migration
+def add_label_labeller(db: sqlite_utils.Database):
+    """Who gave each label: a labeller's account name, or 'owner'. Labels from before accounts have none: the
+    owner's."""
+    db["labels"].add_column("labeller", str)
+    db["labels"].create_index(["labeller"])

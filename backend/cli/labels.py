@@ -5,7 +5,7 @@ import sys
 
 from backend.cli.follow import follow
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
-from backend.labels.export import KINDS, label_stats, rows_for, stats_text, write_jsonl
+from backend.labels.export import KINDS, export_rows, label_stats, stats_text, write_jsonl
 
 KIND_HELP = "kto: thumbs (good/bad answers), dpo: A/B choices (chosen/rejected pairs), sft: edited answers."
 
@@ -16,15 +16,20 @@ def _db():
 
 
 def cmd_stats(args) -> int:
+    from backend.labels.agreement import KINDS as JUDGED, agreement, agreement_lines
     from backend.labels.winrate import win_rates
 
     db = _db()
     stats = label_stats(db)
     report = win_rates(db)
+    agreed = {kind: agreement(db, kind) for kind in JUDGED}
     if args.json:
-        print_json({**stats, "win_rates": report})
+        print_json({**stats, "win_rates": report, "agreement": agreed})
     else:
         print(stats_text(stats))
+        if len(stats["labellers"]) > 1:
+            for kind in JUDGED:
+                print("\n".join(agreement_lines(agreed[kind])))
         for pair in report["pairs"]:
             low, high = pair["interval"]
             print(f"Win-rate of {pair['a']} against {pair['b']}: {pair['a_win_rate']:.0%} (95% interval {low:.0%} to "
@@ -35,7 +40,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_export(args) -> int:
-    rows = rows_for(_db(), args.kind)
+    rows = export_rows(_db(), args.kind, anonymise=args.anonymise)
     path = write_jsonl(rows, args.out)
     print(f"Wrote {len(rows)} {args.kind.upper()} {'pairs' if args.kind == 'dpo' else 'examples'} to {path}"
           + ("" if rows else " (no labels of this kind yet: the file is empty)."))
@@ -65,13 +70,17 @@ def register(subparsers) -> None:
                                                "are given. " + KIND_HELP)
     sub = labels.add_subparsers(dest="labels_command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("stats", help="Count the labels and what they amount to for training.")
-    add_json(p, "Print the counts as one JSON object.")
+    p = sub.add_parser("stats", help="Count the labels, per labeller, what they amount to for training, and how far "
+                                     "the labellers agree.")
+    add_json(p, "Print the counts, win-rates and agreement (per pair, overall, per labeller, split items) as one "
+                "JSON object.")
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("export", help="Write the labels as JSONL in TRL's format (an empty file when there are none).")
     p.add_argument("--kind", required=True, choices=KINDS, help=KIND_HELP)
     p.add_argument("--out", required=True, help="The JSONL file to write.")
+    p.add_argument("--anonymise", action="store_true",
+                   help="Name each row's labeller 'labeller 1', 'labeller 2', ... instead of their account name.")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("train", help="Store the labels as a dataset and train on them, printing progress.")

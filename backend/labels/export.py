@@ -22,26 +22,41 @@ KINDS = ("kto", "dpo", "sft")
 
 
 def kto_rows(db) -> list[dict]:
-    return [{"prompt": _prompt(label), "completion": _assistant(label["answer"]), "label": label["value"] == "up"}
-            for label in LabelStore(db).list("thumb")]
+    return [row for _, row in _kto(db)]
 
 
 def dpo_rows(db) -> list[dict]:
-    rows = []
+    return [row for _, row in _dpo(db)]
+
+
+def sft_rows(db) -> list[dict]:
+    return [row for _, row in _sft(db)]
+
+
+def _kto(db):
+    return [(label, {"prompt": _prompt(label), "completion": _assistant(label["answer"]),
+                     "label": label["value"] == "up"}) for label in LabelStore(db).list("thumb")]
+
+
+def _dpo(db):
+    pairs = []
     for label in LabelStore(db).list("ab"):
         if label["value"] not in ("left", "right") or label.get("prompt_b"):
             continue  # a tie or "both bad" prefers neither; answers to two different conversations share no prompt
         chosen, rejected = (label["answer"], label["answer_b"]) if label["value"] == "left" \
             else (label["answer_b"], label["answer"])
-        rows.append({"prompt": _prompt(label), "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
-    return rows
+        pairs.append((label, {"prompt": _prompt(label), "chosen": _assistant(chosen),
+                              "rejected": _assistant(rejected)}))
+    return pairs
 
 
-def sft_rows(db) -> list[dict]:
-    return [{"messages": _prompt(label) + _assistant(label["corrected"])} for label in LabelStore(db).list("edit")]
+def _sft(db):
+    return [(label, {"messages": _prompt(label) + _assistant(label["corrected"])})
+            for label in LabelStore(db).list("edit")]
 
 
 ROWS = {"kto": kto_rows, "dpo": dpo_rows, "sft": sft_rows}
+LABELLED = {"kto": _kto, "dpo": _dpo, "sft": _sft}
 
 
 def rows_for(db, kind: str) -> list[dict]:
@@ -49,6 +64,22 @@ def rows_for(db, kind: str) -> list[dict]:
     if kind not in ROWS:
         raise DataError(f"Unknown kind '{kind}'; use one of: {', '.join(KINDS)}.")
     return ROWS[kind](db)
+
+
+def export_rows(db, kind: str, anonymise: bool = False) -> list[dict]:
+    """The rows of `kind` as training uses them, each with the labeller who gave it: the account name, or with
+    `anonymise` 'labeller 1', 'labeller 2', ... numbered in the order of their first label of any kind."""
+    rows_for(db, kind)  # an unknown kind refused in words
+    names = anonymous_names(db) if anonymise else {}
+    return [{**row, "labeller": names.get(label["labeller"], label["labeller"])}
+            for label, row in LABELLED[kind](db)]
+
+
+def anonymous_names(db) -> dict[str, str]:
+    """{account name: 'labeller N'}, N by the order of each labeller's first standing or undone label."""
+    order = db.rows("select coalesce(labeller, 'owner') as name, min(id) as first from labels group by name "
+                    "order by first")
+    return {row["name"]: f"labeller {i}" for i, row in enumerate(order, 1)}
 
 
 def write_jsonl(rows: list[dict], path: Path | str) -> Path:
@@ -65,14 +96,24 @@ def write_jsonl(rows: list[dict], path: Path | str) -> Path:
     return path
 
 
-def label_stats(db, session: str | None = None) -> dict:
-    """Counts of standing labels by kind and value, what they train, and how many were undone."""
-    scope, params = (" and session = ?", [session]) if session else ("", [])
+def label_stats(db, session: str | None = None, labeller: str | None = None) -> dict:
+    """Counts of standing labels by kind and value, what they train, how many were undone, and per labeller
+    (`labellers`: name -> thumbs, choices, edits); of one session or one labeller when given."""
+    scope, params = "", []
+    if session:
+        scope, params = scope + " and session = ?", params + [session]
+    if labeller:
+        scope, params = scope + " and coalesce(labeller, 'owner') = ?", params + [labeller]
     counts = {(r["kind"], r["value"]): r["n"] for r in db.rows(
         f"select kind, value, count(*) as n from labels where undone = 0{scope} group by kind, value", params)}
     unpaired = db.value("select count(*) from labels where undone = 0 and kind = 'ab' and value in ('left', 'right') "
                         f"and prompt_b is not null{scope}", params)  # two conversations: no pair
     undone = db.value(f"select count(*) from labels where undone = 1{scope}", params)
+    per_labeller: dict[str, dict] = {}
+    for r in db.rows("select coalesce(labeller, 'owner') as name, kind, count(*) as n from labels where undone = 0"
+                     f"{scope} group by name, kind order by name", params):
+        per_labeller.setdefault(r["name"], {"thumbs": 0, "choices": 0, "edits": 0})[
+            {"thumb": "thumbs", "ab": "choices", "edit": "edits"}[r["kind"]]] = r["n"]
     thumbs = {v: counts.get(("thumb", v), 0) for v in ("up", "down")}
     choices = {v: counts.get(("ab", v), 0) for v in ("left", "right", "tie", "both_bad")}
     return {
@@ -82,6 +123,7 @@ def label_stats(db, session: str | None = None) -> dict:
         "sft_examples": counts.get(("edit", "edit"), 0),
         "not_trained": choices["tie"] + choices["both_bad"] + unpaired,
         "different_conversations": unpaired,
+        "labellers": per_labeller,
     }
 
 
@@ -99,7 +141,9 @@ def stats_lines(stats: dict) -> list[str]:
                           "different conversations, from Chat" if apart else "") + ")",
         f"Corrections: {stats['edits']} -> {plural(stats['sft_examples'], 'SFT example')}",
         f"Undone: {stats['undone']} (kept, not trained on)",
-    ]
+    ] + (["By labeller: " + "; ".join(
+        f"{name} {n['thumbs']} thumbs, {n['choices']} A/B, {n['edits']} corrections"
+        for name, n in stats["labellers"].items())] if len(stats.get("labellers", {})) > 1 else [])
 
 
 def stats_text(stats: dict) -> str:

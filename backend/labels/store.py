@@ -16,6 +16,7 @@ VALUES = {
     "edit": ("edit",),
 }
 ORIGINS = ("chat", "label", "api")
+OWNER = "owner"  # the labeller of the owner's labels (and of those given before there were accounts)
 
 
 class LabelError(TuneloopError):
@@ -58,7 +59,7 @@ class LabelStore:
 
     def _add(self, kind: str, value: str, prompt: list[dict], answer: Answer, right: Answer | None = None,
              right_prompt: list[dict] | None = None, corrected: str | None = None, session: str | None = None,
-             origin: str = "api", target: str | None = None) -> int:
+             origin: str = "api", target: str | None = None, labeller: str = OWNER) -> int:
         if value not in VALUES[kind]:
             raise LabelError(f"'{value}' is not a {kind} label; use one of: {', '.join(VALUES[kind])}.")
         if origin not in ORIGINS:
@@ -66,7 +67,7 @@ class LabelStore:
         _check_prompt(prompt)
         row = {"kind": kind, "value": value, "prompt": json.dumps(prompt, ensure_ascii=False),
                **_side(answer, ""), "corrected": corrected, "session": session, "origin": origin,
-               "target": target, "created": _now(), "undone": 0}
+               "target": target, "labeller": labeller or OWNER, "created": _now(), "undone": 0}
         if right is not None:
             row.update(_side(right, "_b"))
         if right_prompt is not None:
@@ -102,8 +103,12 @@ class LabelStore:
             raise LabelError(f"No label with id {label_id}.")
         return _decode(rows[0])
 
-    def list(self, kind: str | None = None, session: str | None = None, include_undone: bool = False) -> list[dict]:
+    def list(self, kind: str | None = None, session: str | None = None, include_undone: bool = False,
+             labeller: str | None = None) -> list[dict]:
         where, params = [], []
+        if labeller:
+            where.append("coalesce(labeller, 'owner') = ?")
+            params.append(labeller)
         if kind:
             where.append("kind = ?")
             params.append(kind)
@@ -136,6 +141,7 @@ def _check_prompt(prompt):
 
 def _decode(row: dict) -> dict:
     row = dict(row)
+    row["labeller"] = row.get("labeller") or OWNER
     for key in ("prompt", "prompt_b", "settings", "settings_b"):
         if row.get(key):
             row[key] = json.loads(row[key])
