@@ -24,7 +24,7 @@ from backend import limits as limits_mod
 from backend import processes, workspace
 from backend.config import RunConfig
 from backend.db import connect
-from backend.runs import ACTIVE, ENDED, RunStore
+from backend.runs import ACTIVE, ENDED, FAILED, QUEUED, RUNNING, STOPPED, RunStore
 from backend.trainer_lock import TrainerLock, holder_words
 
 log = logging.getLogger("tuneloop.runner")
@@ -99,9 +99,9 @@ class JobRunner:
         """Ask a run to stop: a queued run is taken off the queue; a running one ends its step and saves. The process
         that trains it ends the worker if it has not stopped after the grace period (see _watch)."""
         run = self.store.get(run_id)
-        if run["status"] == "queued":
-            self.store.set_status(run_id, "stopped", reason="Stopped before it started.")
-        elif run["status"] == "running":
+        if run["status"] == QUEUED:
+            self.store.set_status(run_id, STOPPED, reason="Stopped before it started.")
+        elif run["status"] == RUNNING:
             (workspace.run_dir(run_id) / "STOP").touch()
 
     def wait(self, run_id: str, timeout: float | None = None) -> dict:
@@ -248,12 +248,12 @@ class JobRunner:
         if self._pending is None:
             return
         run_id, ending, code, full, oom = self._pending
-        if self.store.get(run_id)["status"] == "running":
+        if self.store.get(run_id)["status"] == RUNNING:
             if ending is not None:
                 self.store.set_status(run_id, ending.status, reason=ending.reason)
             else:  # the worker died without recording an outcome
                 from backend.worker import DISK_FULL
-                self.store.set_status(run_id, "failed", reason=DISK_FULL if full and code else describe_exit(code, oom))
+                self.store.set_status(run_id, FAILED, reason=DISK_FULL if full and code else describe_exit(code, oom))
         self._pending = None
         self.lock.release()
 
@@ -272,14 +272,14 @@ class JobRunner:
                 if stop_file.exists():
                     stop_seen = stop_seen or now
                     if now - stop_seen > limits.stop_grace_seconds:
-                        ending = _Ending("stopped", stop_reason(limits.stop_grace_seconds))
+                        ending = _Ending(STOPPED, stop_reason(limits.stop_grace_seconds))
                 else:
                     stop_seen = None
                 if ending is None and now - last_check > PROGRESS_CHECK_SECONDS:
                     last_check = now
                     idle = self._idle_seconds(run_id)
                     if idle is not None and idle > limits.hang_minutes * 60:
-                        ending = _Ending("failed", hang_reason(limits.hang_minutes))
+                        ending = _Ending(FAILED, hang_reason(limits.hang_minutes))
             if ending is not None:
                 self._escalate(process, ending, now)
         return ending
@@ -287,7 +287,7 @@ class JobRunner:
     def _idle_seconds(self, run_id: str) -> float | None:
         """Seconds since the run last showed progress: its last metrics row, its log, or its start."""
         try:
-            last = self.db.value("select max(time) from metrics where run_id = ?", [run_id]) or 0
+            last = self.store.last_metrics_time(run_id) or 0
             started = self.store.get(run_id).get("started")
         except Exception:  # a busy database: judge at the next check
             return None
@@ -313,28 +313,26 @@ class JobRunner:
 
     # --- recovery -------------------------------------------------------------------------------
     def _recover(self):
-        """At start: runs left 'running' by a process that is gone are marked failed, and can be resumed."""
-        if self.lock.acquire():
-            try:
-                self._recover_orphans()
-            finally:
+        """At start: runs left running by a process that is gone are marked failed, and can be resumed."""
+        held = self.lock.acquire()
+        try:
+            self._recover_orphans(lock_held=held)
+        finally:
+            if held:
                 self.lock.release()
-            return
-        for run in self.db.rows("select id, pid, pid_start from runs where status = 'running'"):
-            # Someone holds the trainer lock: a run whose worker is not known yet may be starting there.
-            if run["pid_start"] is None or processes.alive(run["pid"], run["pid_start"]):
-                continue
-            self.store.set_status(run["id"], "failed", reason=RECOVERED)
 
-    def _recover_orphans(self):
-        """With the trainer lock held, no other process trains: every 'running' run whose worker (by pid and start
-        time) is gone is an orphan."""
-        for run in self.db.rows("select id, pid, pid_start from runs where status = 'running'"):
+    def _recover_orphans(self, lock_held: bool = True):
+        """Every running run (but this runner's own) whose worker, by pid and start time, is gone is an orphan: failed.
+        A worker whose app died and which still runs records its own outcome. A run whose worker is not known yet is
+        an orphan only with the trainer lock held: without it, it may be starting in the process that holds it."""
+        for run in self.store.running():
             if run["id"] == self.current:
                 continue
+            if run["pid_start"] is None and not lock_held:
+                continue
             if run["pid_start"] is not None and processes.alive(run["pid"], run["pid_start"]):
-                continue  # a worker whose app died and which still runs: it records its own outcome
-            self.store.set_status(run["id"], "failed", reason=RECOVERED)
+                continue
+            self.store.set_status(run["id"], FAILED, reason=RECOVERED)
 
 
 def wait_exit(process, timeout: float):

@@ -17,11 +17,11 @@ from backend import workspace
 from backend.config import RunConfig, build_config
 from backend.errors import RunNotFound, RunStateError
 
-STATUSES = ("queued", "running", "done", "failed", "stopped")
-ACTIVE = ("queued", "running")  # waiting or training
-FINISHED = ("done", "stopped")  # ended with a saved adapter that can be used
-ENDED = ("done", "failed", "stopped")
-RESUMABLE = ("stopped", "failed")  # can go on from their last checkpoint
+QUEUED, RUNNING, DONE, FAILED, STOPPED = STATUSES = ("queued", "running", "done", "failed", "stopped")
+ACTIVE = (QUEUED, RUNNING)  # waiting or training
+FINISHED = (DONE, STOPPED)  # ended with a saved adapter that can be used
+ENDED = (DONE, FAILED, STOPPED)
+RESUMABLE = (STOPPED, FAILED)  # can go on from their last checkpoint
 
 
 def now() -> str:
@@ -54,7 +54,7 @@ class RunStore:
         run_id = f"{config.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         with self.db.atomic():
             self.db["runs"].insert({
-                "id": run_id, "name": config.name or run_id, "method": config.method, "status": "queued",
+                "id": run_id, "name": config.name or run_id, "method": config.method, "status": QUEUED,
                 "config": json.dumps(config.to_dict()), "base_run": config.base_run, "dataset": config.dataset,
                 "created": now(), "resume": 0,
             })
@@ -66,7 +66,7 @@ class RunStore:
     def set_status(self, run_id: str, status: str, reason: str | None = None):
         assert status in STATUSES
         update = {"status": status}
-        if status == "running":
+        if status == RUNNING:
             update["started"] = now()
             update["reason"] = None
         if status in ENDED:
@@ -79,8 +79,8 @@ class RunStore:
     def claim(self, run_id: str) -> bool:
         """Move a queued run to running; False when someone else already did."""
         with self.db.atomic():
-            cursor = self.db.execute("update runs set status = 'running', started = ?, reason = null "
-                                     "where id = ? and status = 'queued'", [now(), run_id])
+            cursor = self.db.execute("update runs set status = ?, started = ?, reason = null "
+                                     "where id = ? and status = ?", [RUNNING, now(), run_id, QUEUED])
         return cursor.rowcount == 1
 
     def queue_resume(self, run_id: str):
@@ -88,7 +88,7 @@ class RunStore:
         if run["status"] not in RESUMABLE:
             raise RunStateError(f"Run '{run_id}' is {run['status']}; only a stopped or failed run can be resumed.")
         with self.db.atomic():
-            self.db["runs"].update(run_id, {"status": "queued", "resume": 1, "reason": None, "ended": None})
+            self.db["runs"].update(run_id, {"status": QUEUED, "resume": 1, "reason": None, "ended": None})
 
     def update(self, run_id: str, **fields):
         encoded = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in fields.items()}
@@ -124,17 +124,17 @@ class RunStore:
     def next_queued(self, among=None) -> str | None:
         """The oldest waiting run; `among`: only one of these run ids (a command line trains only its own)."""
         if among is None:
-            return self.db.value("select id from runs where status = 'queued' order by rowid limit 1")
+            return self.db.value("select id from runs where status = ? order by rowid limit 1", [QUEUED])
         ids = list(among)
         marks = ", ".join("?" * len(ids))
-        return self.db.value(f"select id from runs where status = 'queued' and id in ({marks}) order by rowid limit 1",
-                             ids) if ids else None
+        return self.db.value(f"select id from runs where status = ? and id in ({marks}) order by rowid limit 1",
+                             [QUEUED, *ids]) if ids else None
 
     def ahead(self, run_id: str) -> int:
         """How many runs train or wait before this one (the runner takes the oldest waiting run next);
         0 for the run training and for a run not in line."""
         line = [r["id"] for r in self.db.rows(
-            "select id from runs where status in ('running', 'queued') order by status = 'queued', rowid")]
+            "select id from runs where status in (?, ?) order by status = ?, rowid", [RUNNING, QUEUED, QUEUED])]
         return line.index(run_id) if run_id in line else 0
 
     def metrics(self, run_id: str) -> list[dict]:
@@ -148,8 +148,16 @@ class RunStore:
             "select r.config as config, json_extract(m.data, '$.tokens_per_second') as speed from runs r "
             "join metrics m on m.rowid = (select max(rowid) from metrics where run_id = r.id "
             "and json_extract(data, '$.tokens_per_second') is not null) "
-            "where r.status = 'done' order by r.created desc, r.rowid desc")
+            "where r.status = ? order by r.created desc, r.rowid desc", [DONE])
         return [(json.loads(r["config"])["model"], r["speed"]) for r in rows]
+
+    def last_metrics_time(self, run_id: str) -> float | None:
+        """When the run last logged a training step (a Unix time); None before its first."""
+        return self.db.value("select max(time) from metrics where run_id = ?", [run_id])
+
+    def running(self) -> list[dict]:
+        """The runs marked running, each with its worker's pid and start time (None until the worker started)."""
+        return self.db.rows("select id, pid, pid_start from runs where status = ?", [RUNNING])
 
     def metrics_count(self, run_id: str) -> int:
         return self.db.value("select count(*) from metrics where run_id = ?", [run_id])

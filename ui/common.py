@@ -24,12 +24,11 @@ from backend.data import DatasetStore
 from backend.db import connect
 from backend.errors import TuneloopError
 from backend.limits import check_text
-from backend.runs import ACTIVE, FINISHED, RunStore, final_loss
+from backend.runs import ACTIVE, DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, final_loss
 
 log = logging.getLogger("tuneloop.ui")
 METHOD_NAMES = {m.name: m.short for m in METHOD_TABLE.values()}
-STATUS_WORDS = {"queued": "Waiting", "running": "Training", "done": "Finished", "failed": "Failed",
-                "stopped": "Stopped"}
+STATUS_WORDS = {QUEUED: "Waiting", RUNNING: "Training", DONE: "Finished", FAILED: "Failed", STOPPED: "Stopped"}
 BASE = "base"  # the dropdown value for the base model, without a run's adapter
 BASE_LABEL = "Base model (no tuning)"
 

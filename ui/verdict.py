@@ -9,7 +9,7 @@ import gradio as gr
 
 from backend.labels.winrate import win_rates
 from backend.report_card import learned_verdict
-from backend.runs import has_adapter
+from backend.runs import DONE, ENDED, STOPPED, has_adapter
 from backend.words import plural
 from ui.common import Context, dataset_choices, esc, finished_run_choices
 
@@ -69,7 +69,7 @@ def diagnosis_markdown(run: dict) -> str:
     stopping = (run.get("outcome") or {}).get("early_stopping")
     lines = []
     if diagnosis is None:
-        if run["status"] == "stopped":
+        if run["status"] == STOPPED:
             lines.append("**Diagnosis:** none: the run was stopped before its end. Resume it to see one.")
     elif not diagnosis:
         lines.append("**Diagnosis:** nothing looks wrong in the curves or the everyday answers.")
@@ -152,8 +152,8 @@ def run_checks(ctx: Context, v: dict):
         return "", gr.update(value=None, visible=False), "", gr.update(visible=False), preferred
     run = ctx.runs().get(v["run"])
     rows = heldout_rows(run.get("heldout"))
-    checked = (heldout_markdown(run.get("heldout"), learned_verdict(run)) if run["status"] == "done" else
-               stopped_heldout_markdown(run) if run["status"] == "stopped" else "")
+    checked = (heldout_markdown(run.get("heldout"), learned_verdict(run)) if run["status"] == DONE else
+               stopped_heldout_markdown(run) if run["status"] == STOPPED else "")
     return (checked,
             gr.update(value=rows or None, visible=bool(rows)), diagnosis_markdown(run), try_button(run), preferred)
 
@@ -204,7 +204,7 @@ def refill_settings(ctx: Context, v: dict):
 def ended_markdown(run: dict) -> str:
     """What Progress shows under the curves once a run has ended: diagnosis, held-back check, everyday answers."""
     from ui.common import probe_markdown
-    if run["status"] not in ("done", "stopped", "failed"):
+    if run["status"] not in ENDED:
         return probe_markdown(run.get("probe"))
     heldout = heldout_markdown(run["heldout"], learned_verdict(run)) if run.get("heldout") else ""
     parts = [diagnosis_markdown(run), heldout,
