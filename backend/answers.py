@@ -6,13 +6,13 @@ pool all accept the same values.
 import random
 from dataclasses import asdict, dataclass
 
-from backend.config import build, check, declarations, setting
+from backend.config import BUILTIN_MODEL, build, check, declarations, setting
 
 
 @dataclass(frozen=True)
 class Source:
     """Who answers: a base model alone (run_id None) or with a finished run's adapter."""
-    model: str = "smollm2"
+    model: str = BUILTIN_MODEL
     run_id: str | None = None
 
     @property

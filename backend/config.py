@@ -49,6 +49,7 @@ METHOD_TABLE = {m.name: m for m in (
 )}
 METHODS = tuple(METHOD_TABLE)
 REHEARSING = tuple(m.name for m in METHOD_TABLE.values() if m.rehearses)
+BUILTIN_MODEL = "smollm2"  # the built-in model, as a run's settings and the command line name it
 STRATEGIES = ("ddp", "fsdp", "deepspeed-zero3")  # how several processes share the model (backend/launcher.py)
 # LoRA targets by choice; None means every linear layer of the block ("all-linear").
 TARGET_MODULES = {
@@ -75,7 +76,8 @@ class RunConfig:
     method: str = setting("sft", "What to learn: " + ", ".join(f"'{m.name}' {m.does}" for m in METHOD_TABLE.values())
                           + ".",
                           label="What to learn (method)", choices=METHODS, group="Basics", advanced=False)
-    model: str = setting("smollm2", "Base model: 'smollm2' (built in), a local Hugging Face folder, or a hub id.",
+    model: str = setting(BUILTIN_MODEL, f"Base model: '{BUILTIN_MODEL}' (built in), a local Hugging Face folder, or a "
+                         "hub id.",
                          label="Base model", group="Basics", advanced=False)
     dataset: str = setting("", "Training data: a file (JSON, JSONL, CSV, ...) or the name of a saved dataset.",
                            label="Dataset", group="Basics", advanced=False)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from backend.answers import Answer, Sampling, Source, decoded
+from backend.config import BUILTIN_MODEL
 
 BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 MAX_ADAPTERS = 8  # per base model; the least recently used is dropped beyond this (a few MB each)
@@ -132,7 +133,7 @@ class ModelPool:
     def source(self, run_id: str | None = None, model: str | None = None) -> Source:
         """The base model (run_id None) or a finished run; raises RunNotFound / RunStateError in words."""
         if not run_id:
-            return Source(model or "smollm2")
+            return Source(model or BUILTIN_MODEL)
         self._run_store().finished_adapter(run_id)
         return Source(self._run_store().get(run_id)["config"]["model"], run_id)
 

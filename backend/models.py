@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend import workspace
+from backend.config import BUILTIN_MODEL
 from backend.errors import ModelError
 
 EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the built-in model's name on the Hugging Face Hub
 EMBEDDED_DIRNAME = "SmolLM2-135M-Instruct"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_NAMES = {"", "smollm2", "embedded", EMBEDDED_DIRNAME.lower(), EMBEDDED_HUB_ID.lower()}
+EMBEDDED_NAMES = {"", BUILTIN_MODEL, "embedded", EMBEDDED_DIRNAME.lower(), EMBEDDED_HUB_ID.lower()}
 
 
 def is_embedded(name: str | None) -> bool:

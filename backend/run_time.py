@@ -8,12 +8,11 @@ Where the model's size is not known before it is downloaded, no figure is given:
 steps."""
 from dataclasses import dataclass
 
-from backend.config import RunConfig, planned_steps, rows_per_epoch
+from backend.config import BUILTIN_MODEL, RunConfig, planned_steps, rows_per_epoch
 from backend.errors import TuneloopError
 
 # Typical training speed of the built-in model (SmolLM2-135M, LoRA, quick preset), tokens per second.
 BUILTIN_TOKENS_PER_SECOND = {"cpu": 120, "cuda": 3000}
-BUILTIN = "smollm2"
 FIXED_SECONDS = 60  # loading the model, the everyday answers, and the check after training
 PAIR_FACTOR = 2.5  # DPO/KTO: two answers per row, and the reference model's pass
 
@@ -48,8 +47,8 @@ def training_speed(model: str, measured: list[tuple[str, float]], device: str) -
         other = work_per_token(name)
         if other:
             return Speed(tokens_per_second * other / work, "scaled")
-    builtin = work_per_token(BUILTIN)
-    return Speed(BUILTIN_TOKENS_PER_SECOND[device] * builtin / work, "typical" if model == BUILTIN else "scaled")
+    builtin = work_per_token(BUILTIN_MODEL)
+    return Speed(BUILTIN_TOKENS_PER_SECOND[device] * builtin / work, "typical" if model == BUILTIN_MODEL else "scaled")
 
 
 def measured_speeds(runs) -> list[tuple[str, float]]:

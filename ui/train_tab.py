@@ -8,7 +8,7 @@ import gradio as gr
 from backend import hub
 from backend.catalogue import catalogue, find
 from backend.chat_template import family_name
-from backend.config import METHOD_TABLE, build_config, default, unusual_settings
+from backend.config import BUILTIN_MODEL, METHOD_TABLE, build_config, default, unusual_settings
 from backend.errors import ConfigError, ModelError, RunNotFound, TuneloopError
 from backend.limits import text_cap
 from backend.memory import gb
@@ -92,10 +92,10 @@ def chosen_model(ctx: Context, v: dict) -> tuple[str, str]:
         if not v["base_run"]:
             raise gr.Error("Pick the finished run to build on.")
         return ctx.runs().get(v["base_run"])["config"]["model"], v["base_run"]
-    return "smollm2", ""
+    return BUILTIN_MODEL, ""
 
 
-def form_config(v: dict, info: dict | None, model: str = "smollm2", base: str = ""):
+def form_config(v: dict, info: dict | None, model: str = BUILTIN_MODEL, base: str = ""):
     """The RunConfig the form's settings describe (with or without a dataset chosen)."""
     settings = {d.name: v[d.name] for d in advanced_declarations()}
     name = (v["run_name"] or "").strip() or (f"{info['name']}, {v['preset']}" if info else "")

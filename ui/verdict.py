@@ -7,6 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from backend.config import BUILTIN_MODEL
 from backend.labels.winrate import win_rates
 from backend.report_card import learned_verdict
 from backend.runs import DONE, ENDED, STOPPED, has_adapter
@@ -169,7 +170,7 @@ def fill_train_form(ctx: Context, v: dict):
     if not hint:
         return tuple(gr.skip() for _ in range(8 + len(advanced_declarations())))
     config = hint["config"]
-    source = ("run" if config.get("base_run") else "builtin" if config["model"] == "smollm2" else
+    source = ("run" if config.get("base_run") else "builtin" if config["model"] == BUILTIN_MODEL else
               "folder" if Path(config["model"]).is_dir() else "hub")
     change = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in hint["change"].items())
     # The lists as they are now, with the values: a dataset or run made since the Train tab last looked (labels

@@ -118,7 +118,7 @@ def cmd_presets(args) -> int:
 def register(commands):
     from backend.answers import sampling_declarations
     from backend.cli.devices import add_devices
-    from backend.config import METHODS
+    from backend.config import BUILTIN_MODEL, METHODS
 
     sampling = {d.name: d for d in sampling_declarations()}
 
@@ -127,8 +127,8 @@ def register(commands):
                        "A name that is both: the saved dataset; write ./NAME for the file.")
     train.add_argument("--method", choices=METHODS, help="Training method (default: from the data).")
     add_preset(train)
-    train.add_argument("--model", help="Base model: 'smollm2' (built in, default), a local folder, or a Hugging Face "
-                       "id (owner/name, downloaded once with a progress bar; see: python app.py models).")
+    train.add_argument("--model", help=f"Base model: '{BUILTIN_MODEL}' (built in, default), a local folder, or a "
+                       "Hugging Face id (owner/name, downloaded once with a progress bar; see: python app.py models).")
     train.add_argument("--base-run", help="Build on a finished run's adapter (e.g. DPO after SFT).")
     train.add_argument("--name", help="A name for the run.")
     add_set(train)
