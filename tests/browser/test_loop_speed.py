@@ -1,7 +1,7 @@
 """Fifty judgements in a row by keyboard: every key registers, the queue keeps handing out answers well past the
 ones generated ahead at the start, and the count adds up. Answers come from a tiny model, so the test is about
 the labelling, not the model. How long a person waits on the real embedded model is measured by
-benchmarks/label_speed.py (figures in docs/benchmarks.md), never asserted here."""
+benchmarks/label_speed.py (no run of it recorded yet in docs/benchmarks.md), never asserted here."""
 import pytest
 
 from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, press_on_answer, served,  # noqa: F401
