@@ -21,7 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend.ranks import AGENT_ENV, local_gpus, local_processes, log_name
+from backend import workspace
+from backend.ranks import AGENT_ENV, local_gpus, local_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 FORCE_ENV = "TUNELOOP_LAUNCH"
@@ -226,7 +227,7 @@ class LaunchedRun:
         folder.mkdir(parents=True, exist_ok=True)
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env = dict(os.environ, TUNELOOP_HOME=self.home, PYTHONPATH=path, PYTHONUNBUFFERED="1")
-        with open(folder / "train.log", "ab") as log:
+        with open(folder / workspace.RAW_LOG, "ab") as log:
             self.popen = subprocess.Popen([sys.executable, "-m", "backend.launcher", self.run_id, self.home],
                                           cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True)
@@ -272,7 +273,6 @@ def main(argv=None) -> int:
 
     import yaml
 
-    from backend import workspace
     from backend.db import connect
     from backend.errors import TuneloopError
     from backend.models import detect_hardware
@@ -281,7 +281,8 @@ def main(argv=None) -> int:
 
     store = RunStore(connect())
     folder = workspace.run_dir(run_id)
-    (folder / "STOP").unlink(missing_ok=True)  # here, not in the ranks: a stop asked for from now on is kept
+    # here, not in the ranks: a stop asked for from now on is kept
+    (folder / workspace.STOP_FILE).unlink(missing_ok=True)
     world = 1
     try:
         config = store.config(run_id)
@@ -341,7 +342,7 @@ def describe_rank_failure(rank: int, world: int, exitcode: int, message) -> str:
     if isinstance(message, dict):  # written by the rank's @record handler: {"message": "...", "extraInfo": ...}
         message = message.get("message", "")
     who = f"Training process rank {rank} (of {world})"
-    where = f"Details are in {log_name(rank)}"
+    where = f"Details are in {workspace.log_name(rank)}"
     if exitcode is not None and exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name

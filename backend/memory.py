@@ -304,15 +304,15 @@ def gb(n: int) -> str:
 
 def model_config(name: str) -> dict:
     """The config.json of a model, without loading (or unpacking, or downloading) it."""
-    from backend import workspace
-    from backend.models import EMBEDDED_DIRNAME, is_embedded
+    from backend.hub import model_folder
+    from backend.models import embedded_folder, is_embedded
 
     if is_embedded(name):
-        path = workspace.model_cache() / EMBEDDED_DIRNAME / "config.json"
+        path = embedded_folder() / "config.json"
         return json.loads(path.read_text()) if path.exists() else dict(EMBEDDED_CONFIG)
     folder = Path(name).expanduser()
     if not folder.exists():
-        folder = workspace.model_cache() / name.replace("/", "--")  # a hub model downloaded before
+        folder = model_folder(name)  # a hub model downloaded before
     if not (folder / "config.json").is_file():
         from backend.catalogue import find
         entry = find(name)

@@ -14,13 +14,13 @@ def main(argv=None) -> int:
     os.environ["TUNELOOP_HOME"] = home
     from backend.worker import _exit_with_parent
     _exit_with_parent()  # the agent's end ends this rank
-    from backend.ranks import AGENT_ENV, Ranks, log_name
+    from backend.ranks import AGENT_ENV, Ranks
     if os.environ.get(AGENT_ENV) and os.getppid() != int(os.environ[AGENT_ENV]):
         os._exit(3)  # the agent died before the request above took effect
 
     from backend import workspace
     ranks = Ranks.here()
-    log_file = open(workspace.run_dir(run_id) / log_name(ranks.rank), "a", buffering=1)
+    log_file = open(workspace.run_dir(run_id) / workspace.log_name(ranks.rank), "a", buffering=1)
     sys.stdout = sys.stderr = log_file
     os.dup2(log_file.fileno(), 1)
     os.dup2(log_file.fileno(), 2)

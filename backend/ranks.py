@@ -46,10 +46,6 @@ class Ranks:
         return broadcast_object_list([value], from_process=0)[0]
 
 
-def log_name(rank: int) -> str:
-    return "train.log" if rank == 0 else f"train.rank{rank}.log"
-
-
 def local_gpus() -> int:
     if os.environ.get("TUNELOOP_FORCE_CPU") == "1":
         return 0

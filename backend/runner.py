@@ -102,7 +102,7 @@ class JobRunner:
         if run["status"] == QUEUED:
             self.store.set_status(run_id, STOPPED, reason="Stopped before it started.")
         elif run["status"] == RUNNING:
-            (workspace.run_dir(run_id) / "STOP").touch()
+            (workspace.run_dir(run_id) / workspace.STOP_FILE).touch()
 
     def wait(self, run_id: str, timeout: float | None = None) -> dict:
         deadline = None if timeout is None else time.time() + timeout
@@ -218,7 +218,7 @@ class JobRunner:
         if not self.store.claim(run_id):  # another Tuneloop process took it first
             return
         self.current = run_id
-        (workspace.run_dir(run_id) / "STOP").unlink(missing_ok=True)  # a stop asked of an earlier attempt
+        (workspace.run_dir(run_id) / workspace.STOP_FILE).unlink(missing_ok=True)  # a stop asked of an earlier attempt
         process = launcher.worker_process(run_id, str(workspace.home()), self.store, self.standby)
         if process is self.standby:
             self.standby = None  # taken: a new one is started when the queue is empty again
@@ -262,7 +262,7 @@ class JobRunner:
         """Wait for the worker to end. End it (SIGTERM, then SIGKILL) when it has not stopped `stop_grace_seconds`
         after a stop was asked, or has made no progress for `hang_minutes`. Returns why it was ended, or None."""
         limits = self.limits
-        stop_file = workspace.run_dir(run_id) / "STOP"
+        stop_file = workspace.run_dir(run_id) / workspace.STOP_FILE
         stop_seen = None
         ending = None
         last_check = 0.0
@@ -291,7 +291,7 @@ class JobRunner:
             started = self.store.get(run_id).get("started")
         except Exception:  # a busy database: judge at the next check
             return None
-        log_file = workspace.run_dir(run_id) / "train.log"
+        log_file = workspace.run_dir(run_id) / workspace.RAW_LOG
         times = [last]
         if log_file.exists():
             times.append(log_file.stat().st_mtime)

@@ -140,7 +140,7 @@ def train_run(store, run: dict, writes: bool = True) -> dict:
     config = build_config(run["config"])
     folder = workspace.run_dir(run["id"])
     if writes and not os.environ.get("RANK"):  # several processes: the launcher cleared it before they started
-        (folder / "STOP").unlink(missing_ok=True)
+        (folder / workspace.STOP_FILE).unlink(missing_ok=True)
     base_adapter = store.finished_adapter(config.base_run) if config.base_run else None
     kind, train_rows, eval_rows = load_examples(config.dataset, db=store.db,
                                                 validation_fraction=config.validation_split)

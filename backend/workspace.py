@@ -4,8 +4,13 @@ import secrets
 from pathlib import Path
 
 
+def home_setting() -> str:
+    """TUNELOOP_HOME as set, else the default: what a child process is given to find the same folder."""
+    return os.environ.get("TUNELOOP_HOME", "workspace")
+
+
 def home() -> Path:
-    path = Path(os.environ.get("TUNELOOP_HOME", "workspace")).resolve()
+    path = Path(home_setting()).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -33,6 +38,12 @@ def run_dir(run_id: str) -> Path:
 
 RAW_LOG = "train.log"  # in a run's folder: everything the training process writes, the libraries' output too
 EVENTS_LOG = "events.log"  # in a run's folder: Tuneloop's own sentences, one line each, what Progress shows
+STOP_FILE = "STOP"  # in a run's folder while a stop is asked: the trainer ends its step, saves and stops
+
+
+def log_name(rank: int) -> str:
+    """The raw log of one of a run's training processes: rank 0's is the run's."""
+    return RAW_LOG if rank == 0 else f"train.rank{rank}.log"
 
 
 def exports_dir() -> Path:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend import limits as limits_mod
+from backend import workspace
 from backend.errors import DataError
 from backend.words import size_text
 
@@ -106,7 +107,7 @@ def warm_up() -> None:
 def _job(action, path, options, store, limits) -> _Job:
     limits = limits or limits_mod.current()
     env = {k: v for k, v in os.environ.items() if k.startswith("TUNELOOP_")}
-    env["TUNELOOP_HOME"] = os.environ.get("TUNELOOP_HOME", "workspace")
+    env["TUNELOOP_HOME"] = workspace.home_setting()
     env = {**env, **_limit_env(limits)}
     return _Job(action, str(Path(path).resolve()), options, env, store, limits.inspect_memory_mb,
                 limits.inspect_seconds, limits.inspect_wall_seconds, limits.inspect_small_seconds,

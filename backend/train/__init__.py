@@ -8,7 +8,8 @@ from pathlib import Path
 # cores the working ones need: on 2 busy cores, 26 s per step instead of 144 s (docs/benchmarks.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from backend.config import METHOD_TABLE, RunConfig  # noqa: E402  (after the setting above)
+from backend import workspace  # noqa: E402  (after the setting above)
+from backend.config import METHOD_TABLE, RunConfig  # noqa: E402
 from backend.train.behaviour_check import SCORE, BehaviourCheck  # noqa: E402
 from backend.train.callbacks import MetricsCallback, PatienceCallback, StopCallback, best_eval_loss, early_stopping_record  # noqa: E402,E501
 from backend.train.checkpoints import latest_complete, save_adapter  # noqa: E402
@@ -61,7 +62,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     outcome = {"train_examples": examples, "heldout_examples": len(eval_rows), "everyday_mixed": len(train_rows) - examples}
     if config.method == "kto":
         train_rows = mixed(train_rows, config.seed)
-    stop = StopCallback(run_dir / "STOP")
+    stop = StopCallback(run_dir / workspace.STOP_FILE)
     metrics = MetricsCallback(on_metrics, on_total_steps, _tokens_per_example(prepared.tokenizer, train_rows))
     if why:
         log(why)
