@@ -14,7 +14,7 @@ from backend.limits import text_cap
 from backend.memory import gb
 from backend.model_choice import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
                                   needs_download, offers, system_note, template_note)
-from backend.presets import list_presets
+from backend.presets import DEFAULT_PRESET, list_presets
 from backend.run_time import Speed, estimate_seconds, measured_speeds, training_speed
 from ui.common import ACTIVE, Context, bind, dataset_choices, esc, finished_run_choices, on, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
@@ -423,12 +423,12 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                             "adapter, the optimizer and the examples in memory, against the free memory of this "
                             "computer (its GPU where there is one).")
                 models_table = gr.HTML(elem_id="tl-models")
-        preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
+        preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=DEFAULT_PRESET,
                           label="How much training (preset)")
-        cards = gr.HTML(preset_cards(presets[0]["name"], default("method"), None, None))
+        cards = gr.HTML(preset_cards(DEFAULT_PRESET, default("method"), None, None))
         with gr.Accordion("Advanced settings", open=False, elem_id="tl-advanced") as advanced:
             gr.Markdown("Filled in by the preset. Change them only if you know why; each says what it does.")
-            widgets = create_settings_form(presets[0]["name"], default("method"))
+            widgets = create_settings_form(DEFAULT_PRESET, default("method"))
         memory = gr.HTML('<div class="tl-memory">Pick a dataset to see whether the run fits in memory.</div>',
                          elem_id="tl-memory")
         with gr.Row(equal_height=True):

@@ -26,7 +26,7 @@ TRL_FORMATS = {
 
 def inspect_file(path, mapping: dict | None = None, kind: str | None = None, tokenizer=None,
                  max_length: int | None = None, max_bytes: int | None = None, seed: int = 0,
-                 validation_fraction: float = 0.1, read: ReadResult | None = None) -> DataReport:
+                 validation_fraction: float = stats_mod.SHARE, read: ReadResult | None = None) -> DataReport:
     """Everything Tuneloop finds in a data file. Raises DataError only when no usable example remains.
     `read`: the file as read_file already read it (the sandbox reads first, to keep the columns of a file it
     cannot use)."""
@@ -40,7 +40,7 @@ def inspect_file(path, mapping: dict | None = None, kind: str | None = None, tok
 
 
 def inspect_rows(kind: str, rows: list[dict], source: str, tokenizer=None, max_length: int | None = None,
-                 seed: int = 0, validation_fraction: float = 0.1) -> DataReport:
+                 seed: int = 0, validation_fraction: float = stats_mod.SHARE) -> DataReport:
     """A report for rows in TRL's format for `kind` (labels), checked row by row by that kind's converter:
     the same report a file gives, with no file written and nothing detected."""
     _check_options(max_length, validation_fraction)
@@ -157,7 +157,7 @@ def inspect_dataset(name: str, db=None, kind: str | None = None, tokenizer=None,
     split = info["stats"].get("split", {})
     report = inspect_rows(info["kind"], store.rows(name), f"dataset '{name}'", tokenizer=tokenizer,
                           max_length=max_length, seed=split.get("seed", 0),
-                          validation_fraction=split.get("fraction", 0.1))
+                          validation_fraction=split.get("fraction", stats_mod.SHARE))
     report.file_format = "saved dataset"
     return report
 
@@ -174,7 +174,8 @@ def load_examples(path_or_name, db=None, mapping: dict | None = None, kind: str 
     if what == "file":
         report = inspect_file(ref, mapping=mapping, kind=kind, tokenizer=tokenizer, max_length=max_length,
                               seed=0 if seed is None else seed,
-                              validation_fraction=0.1 if validation_fraction is None else validation_fraction)
+                              validation_fraction=stats_mod.SHARE if validation_fraction is None
+                              else validation_fraction)
         return report.kind, report.train_examples(), report.validation_examples()
     if db is None:
         from backend import db as db_mod
@@ -185,12 +186,12 @@ def load_examples(path_or_name, db=None, mapping: dict | None = None, kind: str 
         raise DataError(f"Dataset '{ref}' holds {info['kind']} examples, but {kind} examples are needed here. "
                         f"Pick a {kind} dataset (see: python app.py data list).")
     stored = info["stats"].get("split", {})
-    same_share = validation_fraction is None or validation_fraction == stored.get("fraction", 0.1)
+    same_share = validation_fraction is None or validation_fraction == stored.get("fraction", stats_mod.SHARE)
     if seed is None and same_share:
         return info["kind"], store.rows(ref, "train"), store.rows(ref, "validation")
     if not 0 <= (validation_fraction or 0) < 1:
         raise DataError(f"The validation fraction must be between 0 and 1, not {validation_fraction!r}.")
     rows = store.rows(ref)
-    split = stats_mod.make_split(len(rows), stored.get("seed", 0) if seed is None else seed,
-                                 stored.get("fraction", 0.1) if validation_fraction is None else validation_fraction)
+    share = stored.get("fraction", stats_mod.SHARE) if validation_fraction is None else validation_fraction
+    split = stats_mod.make_split(len(rows), stored.get("seed", 0) if seed is None else seed, share)
     return info["kind"], [rows[i] for i in split["train"]], [rows[i] for i in split["validation"]]

@@ -6,6 +6,7 @@ import random
 import statistics
 from typing import Any
 
+from backend.config import default
 from backend.words import plural
 
 CHARS_PER_TOKEN = 4
@@ -13,6 +14,7 @@ MAX_CHARS_TOKENIZED = 200_000  # longer texts: tokenize this much and extrapolat
 CHUNK = 512
 MAX_VALIDATION = 200
 MIN_ROWS_FOR_VALIDATION = 10
+SHARE = default("validation_split")  # held back to check learning, unless asked otherwise
 
 
 def conversations(kind: str, example: dict) -> list[list[dict]]:
@@ -85,7 +87,7 @@ def histogram(values: list[int], limit: int, bins: int = 20) -> dict:
     return {"edges": [i * width for i in range(bins + 1)], "counts": counts}
 
 
-def make_split(n: int, seed: int = 0, fraction: float = 0.1) -> dict[str, list[int]]:
+def make_split(n: int, seed: int = 0, fraction: float = SHARE) -> dict[str, list[int]]:
     """Seeded train/validation split: `fraction` of the rows, at most 200, none below 10 rows."""
     if n < MIN_ROWS_FOR_VALIDATION or fraction <= 0:
         return {"train": list(range(n)), "validation": []}
@@ -112,7 +114,7 @@ def _summary(values: list[int]) -> dict:
 
 
 def compute(kind: str, examples: list[dict], rows: list[int], lengths: list[int], counted_with: str,
-            max_length: int, split: dict[str, list[int]], seed: int, fraction: float = 0.1) -> tuple[dict, list[str]]:
+            max_length: int, split: dict[str, list[int]], seed: int, fraction: float = SHARE) -> tuple[dict, list[str]]:
     """The stats dict and the warnings it leads to."""
     warnings = []
     turns = [sum(m["role"] != "system" for m in conversations(kind, ex)[0]) for ex in examples]
