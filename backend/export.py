@@ -78,7 +78,7 @@ MARGIN = 1024 * 1024  # model card, Modelfile, file system overhead
 def room_for(out: Path, needed: int, while_working: str = ""):
     """Refuses, before any work, an export the disk that would hold `out` has no room for. `while_working`: what
     the size counts beyond the export itself, in words."""
-    from backend.export_plan import size_text
+    from backend.words import size_text
     free = free_bytes(out.parent)
     if free < needed + MARGIN:
         raise ExportError(f"The disk is full: this export needs {size_text(needed + MARGIN)}"
@@ -93,7 +93,7 @@ def _existing(path: Path) -> Path:
 
 
 def _free_words(folder: Path) -> str:
-    from backend.export_plan import size_text
+    from backend.words import size_text
     return f"{size_text(free_bytes(folder))} free in '{_existing(folder)}'"
 
 

@@ -187,8 +187,8 @@ class _Pull:
                    if not (self.folder / n).is_file())
         free = shutil.disk_usage(self.folder).free
         if left > free:
-            raise ModelError(f"Not enough disk space for '{self.model_id}': it needs {_gb(left)} more and "
-                             f"{_gb(free)} are free in {self.folder.parent}.")
+            raise ModelError(f"Not enough disk space for '{self.model_id}': it needs {size_text(left)} more and "
+                             f"{size_text(free)} are free in {self.folder.parent}.")
 
     def _fetch(self, name: str, sibling, sha: str):
         from huggingface_hub import hf_hub_url
@@ -267,9 +267,9 @@ class _hub_errors:
 
         if isinstance(error, (httpx2.TransportError, OfflineModeIsEnabled, ConnectionError, TimeoutError)):
             if self.pull is not None and self.pull.done:
-                raise ModelError(f"The download of '{self.model_id}' stopped at {_gb(self.pull.done)} of "
-                                 f"{_gb(self.pull.total)} (the Hugging Face Hub cannot be reached); run it again to "
-                                 f"go on from there, or give a model folder instead.") from None
+                raise ModelError(f"The download of '{self.model_id}' stopped at {size_text(self.pull.done)} of "
+                                 f"{size_text(self.pull.total)} (the Hugging Face Hub cannot be reached); run it again "
+                                 "to go on from there, or give a model folder instead.") from None
             raise ModelError(OFFLINE) from None
         if isinstance(error, GatedRepoError):
             raise _gated(self.model_id, self.has_token) from None
@@ -314,7 +314,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(8 * 1024 * 1024), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _gb(n: int) -> str:
-    return size_text(n)

@@ -299,7 +299,7 @@ def explain(e: MemoryEstimate, config: RunConfig, quantization: str, device: str
 
 def gb(n: int) -> str:
     """Memory in GB from a tenth of one (a table of parts reads best in one unit), else as every size is named."""
-    return f"{n / GB:.1f} GB" if n >= GB / 10 else size_text(n)
+    return size_text(n, "GB")
 
 
 def model_config(name: str) -> dict:

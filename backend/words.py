@@ -11,8 +11,12 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
-def size_text(size: float) -> str:
-    """A size in bytes as the page's download boxes show it: "448.7 MB", "19.3 KB", "1.4 GB", "512 B"."""
+def size_text(size: float, unit: str | None = None) -> str:
+    """A size in bytes as the page's download boxes show it: "448.7 MB", "19.3 KB", "1.4 GB", "512 B". `unit`: every
+    size from a tenth of one in that unit ("0.5 GB"), so that a table of parts reads in one unit."""
+    scale = 1024 ** (UNITS.index(unit) + 1) if unit else None
+    if scale and size >= scale / 10:
+        return f"{size / scale:.1f} {unit}"
     if size < 1024:
         return f"{max(0, int(size))} B"
     value, unit = size / 1024, 0

@@ -5,7 +5,7 @@ import pytest
 
 from backend.config import build_config
 from backend.errors import ModelError
-from backend.memory import GB, ModelShape, estimate_memory, model_config
+from backend.memory import GB, ModelShape, estimate_memory, gb, model_config
 from backend.models import Hardware
 
 CPU32 = Hardware("cpu", "float32", "none")
@@ -98,3 +98,8 @@ def test_activations_match_peaks_measured_here(dtype, seq, batch, measured_mb):
     config = build_config({"batch_size": batch, "max_length": seq, "keep_everyday": 0, "lora_dropout": 0.05})
     estimate = estimate_memory(config, Hardware("cpu", dtype, "none"), available=64 * GB)
     assert (estimate.activations + estimate.gradients) / 1024 ** 2 == pytest.approx(measured_mb, rel=0.10)
+
+
+def test_memory_reads_in_gb_from_a_tenth_of_one_and_smaller_sizes_as_every_size_is_named():
+    assert (gb(int(7.4 * GB)), gb(GB // 2), gb(GB // 10 + 1), gb(GB // 10), gb(500)) == \
+        ("7.4 GB", "0.5 GB", "0.1 GB", "102.4 MB", "500 B")

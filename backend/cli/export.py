@@ -48,7 +48,8 @@ def hub_token(args) -> str:
 
 def cmd_export(args) -> int:
     from backend.db import connect
-    from backend.export_plan import check_gguf_possible, check_words, expected_sizes, export_folder, size_text
+    from backend.export_plan import check_gguf_possible, check_words, expected_sizes, export_folder
+    from backend.words import size_text
     from backend.runs import RunStore
 
     if (args.public or args.token_file) and not args.hub:

@@ -17,10 +17,6 @@ def share_progress(value) -> None:
     _progress = value
 
 
-def _mb(n: float) -> str:
-    return size_text(n)
-
-
 class RowCap:
     """rows(number) for each data row read from `name`: counts it and stops past the row cap, in one sentence."""
 
@@ -51,8 +47,8 @@ def check_unpacked(name: str, size: int, unpacked: int) -> None:
     The sizes come from the archive's directory, and Python's zipfile never reads past a member's declared size."""
     cap = limits.current().inspect_unpacked_mb * 1024 * 1024
     if unpacked > cap:
-        raise DataError(f"{name} is {_mb(size)} but unpacks to {_mb(unpacked)}, over the {_mb(cap)} limit for what one "
-                        "file may unpack to. Save the sheet as CSV, or raise TUNELOOP_INSPECT_UNPACKED_MB.")
+        raise DataError(f"{name} is {size_text(size)} but unpacks to {size_text(unpacked)}, over the {size_text(cap)} "
+                        "limit for what one file may unpack to. Save the sheet as CSV, or raise TUNELOOP_INSPECT_UNPACKED_MB.")
 
 
 class DecodedCap:
@@ -69,14 +65,14 @@ class DecodedCap:
 
     def check_declared(self, declared: int) -> None:
         if declared > self.limit:
-            raise DataError(f"{self.name} is {_mb(self.size)} but its columns decode to {_mb(declared)}, over the "
-                            f"{self.limit_mb:,} MB limit. {self._todo()}")
+            raise DataError(f"{self.name} is {size_text(self.size)} but its columns decode to {size_text(declared)}, "
+                            f"over the {self.limit_mb:,} MB limit. {self._todo()}")
 
     def __call__(self, number: int, size: int) -> None:
         """`number`: the last row of the batch; `size`: the batch's decoded bytes."""
         self.total += size
         if self.total > self.limit:
-            raise DataError(f"{self.name} is {_mb(self.size)} but its columns decode to more than "
+            raise DataError(f"{self.name} is {size_text(self.size)} but its columns decode to more than "
                             f"{self.limit_mb:,} MB, the limit (reading stopped at row {number:,}). {self._todo()}")
 
     @staticmethod
