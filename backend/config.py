@@ -61,13 +61,13 @@ TYPE_WORDS = {"int": "a whole number", "float": "a number", "str": "text", "bool
 
 
 def setting(default, help, *, label, min=None, max=None, choices=None, group="Training", advanced=True,
-            methods=METHODS, usual=None):
+            methods=METHODS, usual=None, memory=False):
     """One declared setting: a dataclass field whose metadata every reader of settings uses. `usual`: (low, high),
     the range most runs use; a value outside it is allowed and said (unusual_settings), a value outside min-max is
-    refused."""
+    refused. `memory`: the Train tab judges the memory again when it changes."""
     return field(default=default, metadata={
         "help": help, "label": label, "min": min, "max": max, "choices": choices, "group": group,
-        "advanced": advanced, "methods": methods, "usual": usual,
+        "advanced": advanced, "methods": methods, "usual": usual, "memory": memory,
     })
 
 
@@ -95,11 +95,12 @@ class RunConfig:
     max_steps: int = setting(0, "Stop after this many steps (0: go by epochs).",
                              label="Stop after this many steps (0: use passes)", min=0, max=1_000_000)
     batch_size: int = setting(8, "Examples per step. Lower it if memory runs out.",
-                              label="Examples per step (batch size)", min=1, max=512)
+                              label="Examples per step (batch size)", min=1, max=512, memory=True)
     grad_accum: int = setting(1, "Steps to add up before each update: a larger effective batch "
-                              "without more memory.", label="Steps per update (gradient accumulation)", min=1, max=256)
+                              "without more memory.", label="Steps per update (gradient accumulation)", min=1, max=256,
+                              memory=True)
     max_length: int = setting(512, "Longest example, in tokens; longer ones are cut.",
-                              label="Longest example, in tokens (max length)", min=32, max=32768)
+                              label="Longest example, in tokens (max length)", min=32, max=32768, memory=True)
     warmup_steps: int = setting(2, "Steps at the start with a smaller learning rate, for stability.",
                                 label="Gentle start, in steps (warm-up)", min=0, max=100_000)
     lr_scheduler: str = setting("cosine", "How the learning rate changes over the run.",
@@ -117,14 +118,14 @@ class RunConfig:
                                           "says the run would not fit without it, and for DPO on the CPU, where "
                                           "it is no slower.",
                                           label="Save memory by recomputing (gradient checkpointing)",
-                                          choices=("auto", "on", "off"))
+                                          choices=("auto", "on", "off"), memory=True)
     optimizer: str = setting("adamw_torch", "'adamw_torch': plain AdamW. 'paged_adamw_8bit': AdamW whose state "
                              "takes a quarter of the memory (8 bits) and, on a GPU, moves to the computer's memory "
                              "when the GPU runs short.", label="Optimizer (8-bit saves memory)",
-                             choices=("adamw_torch", "paged_adamw_8bit"))
+                             choices=("adamw_torch", "paged_adamw_8bit"), memory=True)
 
     lora_r: int = setting(16, "LoRA rank: how much the adapter can learn. Higher is stronger and slower.",
-                          label="Adapter size (LoRA rank)", min=1, max=512, group="Adapter")
+                          label="Adapter size (LoRA rank)", min=1, max=512, group="Adapter", memory=True)
     lora_alpha: int = setting(32, "LoRA scale (usually twice the rank).", label="Adapter strength (LoRA alpha)",
                               min=1, max=1024, group="Adapter")
     lora_dropout: float = setting(0.0, "LoRA dropout: the share of each adapter's inputs left out at random while "
@@ -132,18 +133,19 @@ class RunConfig:
                                   "the held-back loss rises.", label="Adapter dropout",
                                   min=0.0, max=0.5, group="Adapter")
     target_modules: str = setting("attention+mlp", "Which layers get an adapter.",
-                                  label="Layers that get an adapter", choices=tuple(TARGET_MODULES), group="Adapter")
+                                  label="Layers that get an adapter", choices=tuple(TARGET_MODULES), group="Adapter",
+                                  memory=True)
     quantization: str = setting("auto", "'4bit' is QLoRA (less memory), 'none' is plain LoRA. "
                                 "'auto': 4-bit on a GPU, plain LoRA on the CPU.",
                                 label="Compress the model to save memory (quantization)",
-                                choices=("auto", "4bit", "none"), group="Adapter")
+                                choices=("auto", "4bit", "none"), group="Adapter", memory=True)
 
     keep_everyday: int = setting(60, "Protects what the model already knows: the base model answers this many "
                                  "everyday questions, and its right answers (a question with a known answer is "
                                  "checked) are mixed into the training data, as examples (SFT) or as answers marked "
                                  "good (KTO) (0: off).",
                                  label="Everyday answers mixed in (keeps what it knew)",
-                                 min=0, max=400, group="Safety", methods=REHEARSING)
+                                 min=0, max=400, group="Safety", methods=REHEARSING, memory=True)
     probe: bool = setting(True, "After training, ask base and tuned model everyday questions and report "
                           "how many answers were kept.", label="Check everyday answers after training", group="Safety")
     patience: int = setting(0, "Early stopping: the loss on the held-back examples is checked about ten times "

@@ -467,9 +467,7 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     on([folder.blur, base_run.input], ctx, on_model_change, model_fields, model_info)
     # The verdicts follow the settings they depend on as the person changes them (not when a preset fills them), and
     # a setting outside its usual range is said there too.
-    fit_inputs = [widgets[name].input for name in ("quantization", "batch_size", "grad_accum", "max_length", "lora_r",
-                                                   "target_modules", "gradient_checkpointing", "optimizer",
-                                                   "keep_everyday", "learning_rate")]
+    fit_inputs = [widgets[d.name].input for d in advanced_declarations() if d.meta["memory"] or d.meta["usual"]]
     on([folder.blur, base_run.change, check.click, *fit_inputs], ctx, refresh_fit, everything, fit, **in_order)
     on(use_fit.click, ctx, use_fit_settings, everything, [*[widgets[n] for n in WHAT_CHANGES], advanced, *fit],
        **in_order)
