@@ -23,11 +23,6 @@ class CatalogueEntry:
     source: str = ""
     bytes_source: str = "computed"
 
-    @property
-    def folder_name(self) -> str:
-        """The folder the model is kept in under the workspace's model cache."""
-        return self.id.replace("/", "--")
-
 
 @functools.lru_cache(maxsize=1)
 def catalogue() -> tuple[CatalogueEntry, ...]:

@@ -387,8 +387,3 @@ def describe_exit(code: int | None, oom: bool | None = None) -> str:
     return ("The training process was killed from outside Tuneloop (signal SIGKILL), by hand or by the system when "
             "memory ran out; this computer does not say which. If nobody ended it, try a smaller batch_size or "
             f"max_length. {RESUME}")
-
-
-def _alive(pid: int) -> bool:
-    """True while the process runs (kept for callers of the old name; see processes.alive)."""
-    return processes.alive(pid)

@@ -322,8 +322,8 @@ def test_a_killed_rank_fails_the_run_by_name_leaves_nothing_and_the_run_resumes(
     assert gone(tree), [p.cmdline() for p in tree if p.is_running()]
 
     checkpoints = workspace.run_dir(run_id) / "checkpoints"
-    from backend.train import latest_checkpoint
-    saved = int(latest_checkpoint(checkpoints).name.split("-")[1])
+    from backend.train.checkpoints import latest_complete
+    saved = int(latest_complete(checkpoints).name.split("-")[1])
     before = len(runner.store.metrics(run_id))
     runner.resume(run_id)
     while runner.store.get(run_id)["status"] != "running" or len(runner.store.metrics(run_id)) == before:

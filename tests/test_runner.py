@@ -190,8 +190,8 @@ def test_worker_ends_when_its_app_is_killed(tiny_model, chat_file, tmp_path):
 
 
 def _running(pid: int) -> bool:
-    from backend.runner import _alive
-    return _alive(pid)
+    from backend.processes import alive
+    return alive(pid)
 
 
 def test_a_standby_worker_trains_the_next_run_and_another_waits_after_it(tiny_model, chat_file):

@@ -65,7 +65,7 @@ def test_start_refuses_in_words_naming_the_box(ctx, tiny_model, chat_file):
 
 def test_a_memory_problem_is_shown_in_the_box_not_raised(ctx, chat_file):
     DatasetStore(ctx.db()).add(inspect_file(chat_file), name="chats")
-    html = train_tab.check_memory(ctx, train_form("chats", "/no/such/folder"))
+    html = train_tab.refresh_fit(ctx, train_form("chats", "/no/such/folder"))[0]
     assert "tl-too_big" in html and "No model folder at &#x27;/no/such/folder&#x27;" in html
 
 

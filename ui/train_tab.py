@@ -18,6 +18,7 @@ from backend.presets import DEFAULT_PRESET, list_presets
 from backend.run_time import Speed, estimate_seconds, measured_speeds, training_speed
 from ui.common import ACTIVE, Context, bind, dataset_choices, esc, finished_run_choices, on, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
+from ui.verdict import fill_train_form, refill_settings
 
 SOURCES = [("The built-in model (SmolLM2, 135 million parameters: small and quick)", "builtin"),
            ("A model from the Hugging Face Hub (downloaded once)", "hub"),
@@ -132,11 +133,6 @@ def problem_html(exc: Exception) -> str:
     else:  # the estimate is advice: it never stops the form from working
         message = f"The memory use could not be estimated ({type(exc).__name__})."
     return f'<div class="tl-memory tl-too_big">{esc(message)}</div>'
-
-
-def check_memory(ctx: Context, v: dict):
-    """Shown as the form changes: a problem is written in the box, not raised."""
-    return refresh_fit(ctx, v)[0]
 
 
 def advice_html(verdict) -> str:
@@ -480,10 +476,9 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     on(stop.click, ctx, stop_run, {"watch": watch}, status)
     on([tab.select, watch.change], ctx, started_status, {"watch": watch}, [status, stop])
     if suggestion is not None:  # "Try this" in the Runs tab
-        from ui import verdict
-        on(suggestion.change, ctx, verdict.fill_train_form, {"suggestion": suggestion},
+        on(suggestion.change, ctx, fill_train_form, {"suggestion": suggestion},
            [dataset, method, source, folder, base_run, hub_model, run_name, *form, status]).then(
-            *bind(ctx, verdict.refill_settings, {"suggestion": suggestion}), form).then(
+            *bind(ctx, refill_settings, {"suggestion": suggestion}), form).then(
             *bind(ctx, refresh_fit, everything), fit, **in_order)
 
 

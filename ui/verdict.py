@@ -12,7 +12,8 @@ from backend.labels.winrate import win_rates
 from backend.report_card import learned_verdict
 from backend.runs import DONE, ENDED, STOPPED, has_adapter
 from backend.words import plural
-from ui.common import Context, dataset_choices, esc, finished_run_choices
+from ui.common import Context, dataset_choices, esc, finished_run_choices, probe_markdown
+from ui.settings_form import advanced_declarations
 
 HELDOUT_HEADERS = ["Question", "Reference answer", "Before (base)", "Score before", "After (tuned)", "Score after"]
 
@@ -164,8 +165,6 @@ def run_checks(ctx: Context, v: dict):
 def fill_train_form(ctx: Context, v: dict):
     """The Train tab filled from a suggestion: dataset, method, what to start from (source, folder, run, hub model),
     name, then every advanced setting (in declaration order), and a line saying what changed. Nothing is started."""
-    from ui.settings_form import advanced_declarations
-
     hint = v["suggestion"]
     if not hint:
         return tuple(gr.skip() for _ in range(8 + len(advanced_declarations())))
@@ -189,14 +188,12 @@ def fill_train_form(ctx: Context, v: dict):
 
 
 def form_values_of(config: dict) -> list:
-    from ui.settings_form import advanced_declarations
     return [gr.update(value=config[d.name], visible=config["method"] in d.meta["methods"])
             for d in advanced_declarations()]
 
 
 def refill_settings(ctx: Context, v: dict):
     """The advanced settings again, after a method change has reset them to the preset's."""
-    from ui.settings_form import advanced_declarations
     if not v["suggestion"]:
         return tuple(gr.skip() for _ in advanced_declarations())
     return tuple(form_values_of(v["suggestion"]["config"]))
@@ -204,7 +201,6 @@ def refill_settings(ctx: Context, v: dict):
 
 def ended_markdown(run: dict) -> str:
     """What Progress shows under the curves once a run has ended: diagnosis, held-back check, everyday answers."""
-    from ui.common import probe_markdown
     if run["status"] not in ENDED:
         return probe_markdown(run.get("probe"))
     heldout = heldout_markdown(run["heldout"], learned_verdict(run)) if run.get("heldout") else ""

@@ -81,7 +81,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         "kto": lambda: build_kto_trainer(prepared, args, train_rows, eval_rows, callbacks, config.beta),
     }
     trainer = builders[config.method]()
-    checkpoint = latest_checkpoint(run_dir / "checkpoints", log) if resume else None
+    checkpoint = latest_complete(run_dir / "checkpoints", log) if resume else None
     if checkpoint:
         log(f"Resuming from {checkpoint.name}.")
     # backend/train/adapter_casts.py: no float32 round trip of every adapter's input under autocast
@@ -155,11 +155,6 @@ def save_trained_adapter(trainer, adapter_dir: Path, ranks):
         trainer.save_model(str(adapter_dir))
     elif ranks.main:
         save_adapter(trainer.model, adapter_dir, selected_adapters=["default"])
-
-
-def latest_checkpoint(folder: Path, log=print) -> Path | None:
-    """The newest complete checkpoint; an incomplete newer one (a crash during its save) is logged and skipped."""
-    return latest_complete(folder, log)
 
 
 def _tokens_per_example(tokenizer, rows: list) -> float:
