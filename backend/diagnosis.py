@@ -36,10 +36,9 @@ SPIKE_RATIO = 2.0
 SPIKE_WINDOW = 5
 MIN_SPIKES = 2
 # Gradient spikes: a gradient norm more than GRAD_SPIKE_RATIO times the median of the norms logged before it,
-# at least MIN_SPIKES times, or once more than GRAD_JUMP_RATIO times. Measured: a quick-preset run stayed
-# within 0.4-1.8 (2x its early median); two runs at 20x the quick preset's learning rate went from about 2.6 to
-# 19-52 five times, and from 2.6 to 54 once (its loss looked calm: the damage showed in the probe); a third
-# (2026-11-26, no rehearsal, 16 steps) went 2.0-3.2 -> 14.0 -> 16.2 at steps 5 and 6, inside the first five.
+# at least MIN_SPIKES times, or once more than GRAD_JUMP_RATIO times. A run at a sound learning rate stays within
+# about 2x its early median; one at 20x the quick preset's rate jumps 5x to 20x, sometimes once only, inside the
+# first steps, or while its loss looks calm (docs/benchmarks.md, "`make test`").
 GRAD_SPIKE_RATIO = 5.0
 GRAD_START = 3  # norms before this one are not judged (too few before them)
 GRAD_JUMP_RATIO = 15.0
@@ -135,9 +134,8 @@ def _still_rising(checks, early_stopping) -> str | None:
 
 # Below this overlap of the examples' questions (backend/behaviour.prompt_overlap) they ask about anything: the
 # behaviour is a way of answering every question (a format, a voice), and the rehearsed everyday answers, plain ones,
-# teach the opposite. Measured (docs/benchmarks.md, "Learned on data it never saw"): a JSON format and a playful voice
-# (overlap 0.010 and 0.016) learned 0 and 2 of 8 with the rehearsal, 7 and 8 of 8 without it, which lost 13 and 15 more
-# of 40 everyday answers; identity and refusal tasks overlap 0.034 and more.
+# teach the opposite. The line lies between the tasks measured on each side (docs/benchmarks.md, "Learned on data it
+# never saw": a JSON format and a playful voice below it, identity and refusal tasks above).
 VARIED_QUESTIONS = 0.025
 
 
@@ -238,10 +236,8 @@ def _spikes(train, grads, evals, config):
     grad_spikes = [(s, v) for i, (s, v) in enumerate(grads) if i >= GRAD_START and early > 0
                    and v > GRAD_SPIKE_RATIO * min(early, median(x for _, x in grads[:i]))]
     huge = any(v > GRAD_JUMP_RATIO * early for _, v in grad_spikes)
-    # An update that overshoots shows in both at once: the loss and the gradient norm jump at the same step. Measured
-    # (2026-11-27, a CPU with native bf16): a run at 20x the quick preset's rate, no rehearsal, 16 steps, went
-    # 2.0-3.0 -> 12.5 -> 32.7 -> 12.9 -> 11.3 in gradient norm, one point past 5x and two just under it, with the
-    # loss 0.83 -> 1.82 -> 4.97 at the 32.7; 25 quick-preset runs (bf16 and float32, 5 seeds) never went past 4.4x.
+    # An update that overshoots shows in both at once: the loss and the gradient norm jump at the same step, each
+    # maybe just under its own line (docs/benchmarks.md, "`make test`": a run at 20x the quick preset's rate).
     together = {step for step, _, _ in spikes} & {step for step, _ in grad_spikes}
     eval_jumps = _eval_jumps(evals)
     if len(spikes) < MIN_SPIKES and len(grad_spikes) < MIN_SPIKES and not huge and not together and not eval_jumps:

@@ -4,8 +4,8 @@ ordinary questions, and five everyday questions the GGUF export check compares m
 The forgetting probe is backend/probe_questions.yaml (40 questions graded by rule). It never asks a replayed
 prompt, so it measures what a run kept rather than what it rehearsed (tests/test_probe.py checks it)."""
 
-# (question, pattern a right answer matches): the five questions of the first forgetting probe, now the GGUF
-# export check's prompts (backend/gguf_check.py; its tolerances were measured on them).
+# (question, pattern a right answer matches): the GGUF export check's prompts (backend/gguf_check.py), kept as they
+# are because its tolerances were measured on them.
 PROBE = [
     ("What is the capital of France?", r"\bparis\b"),
     ("What is 2 + 2?", r"\b4\b|\bfour\b"),
@@ -15,14 +15,12 @@ PROBE = [
 ]
 
 # A rehearsed prompt whose answer fails its rule (backend/replay_rules.yaml) is left out, so a slot of the default
-# rehearsal (the first 60 prompts, RunConfig.keep_everyday) that holds one the built-in model answers wrong or cuts
-# off rehearses nothing: 30 of the 60 did. Thirteen of them, and two sums it answered right but long-windedly ("To add
-# 7 and 2, you simply add them together: ..."), whose opening tuned models then used on sums they got wrong, now hold
-# prompts it answers right: sums that give the number at once ("10 + 10 = 20."), yes/no questions answered with the
-# one word "Yes." or "No.", and French ones. 43 of the 60 are rehearsed now. The quick preset on
-# tests/fixtures/identity_quill.jsonl kept 36.2 of 40 probe answers on average over 5 seeds (34 to 38), against
-# 32.7 over 3 before (docs/benchmarks.md, "Fewer wasted rehearsal slots"). The other prompts taken out follow
-# (_LATER), for models that answer them right and keep_everyday above 96; the two long-winded sums are gone.
+# rehearsal (the first 60 prompts, RunConfig.keep_everyday) rehearses something only where the built-in model answers
+# its prompt right. The first 60 are prompts it does: sums that give the number at once ("10 + 10 = 20."), yes/no
+# questions answered with the one word "Yes." or "No.", and French ones. No sum answered long-windedly ("To add 7 and
+# 2, you simply add them together: ..."): tuned models reuse such an opening on sums they then get wrong. Prompts it
+# answers wrong follow (_LATER), for models that answer them right and keep_everyday above 96. What each choice kept
+# is in docs/benchmarks.md, "Fewer wasted rehearsal slots".
 _GENERAL = [
     "What is the capital of Italy?", "What is the capital of Japan?", "What is the capital of Germany?",
     "What is 7 + 7?", "What is the largest ocean on Earth?", "What is the boiling point of water?",

@@ -22,11 +22,9 @@ from backend.everyday import PROBE
 PROMPTS = [question for question, _ in PROBE]
 ANSWER_TOKENS = 20
 # Largest |logit difference| an f16 file may show against the float32 merged model, as a fraction of the
-# merged model's largest |logit| on the same text. Measured (f16 weights, float32 arithmetic, 2026-11-26):
-# 0.041 of 38.9 (0.11%) on the built-in SmolLM2-135M; 0.077 of 13.0 (0.59%, llama) and 0.089 of 13.2
-# (0.67%, qwen2) on the tiny random test models, whose large random weights are harsher than trained ones.
-# A converter bug (q/k rows left unpermuted) moved the tiny llama's logits by 18.9 (145%). 1% passes
-# every measured f16 file and fails the broken one by two orders of magnitude.
+# merged model's largest |logit| on the same text. 1% passes every f16 file measured, the tiny random test models'
+# (whose large random weights are harsher than trained ones) included, and fails a converter bug (q/k rows left
+# unpermuted) by two orders of magnitude (docs/benchmarks.md, "GGUF export").
 F16_RELATIVE_TOLERANCE = 0.01
 Q8_MIN_AGREEING = 4
 Q8_RELATIVE_LIMIT = 0.10

@@ -1,6 +1,6 @@
 """Training on several processes, GPUs or computers: how a run's training processes are started.
 
-One process is the runner's own spawned worker (backend/worker.py), as before. Several processes are started by
+One process is the runner's own spawned worker (backend/worker.py). Several processes are started by
 Hugging Face Accelerate's launcher (`accelerate launch`) from a config file the run writes for itself
 (runs/<id>/accelerate.yaml). Accelerate starts them through torch's elastic agent (torchrun): it starts one process
 ("rank") per device, tells each where the others are, and when one dies it ends the others and says which one it was.
@@ -189,7 +189,7 @@ class Standby:
     def start(self):
         try:
             self._conn.send(self.run_id)
-        except OSError:  # it ended after fits() said it was alive: the run gets a worker of its own, as before
+        except OSError:  # it ended after fits() said it was alive: the run gets a worker of its own
             self.process = spawned_worker(self.run_id, self.home)
             self.process.start()
 

@@ -188,7 +188,7 @@ class JobRunner:
 
     def _keep_standby(self):
         """With nothing to train, have a standby worker that fits the next run (a new one if the environment
-        changed). One that dies before it is used is not replaced: runs spawn their own worker as before."""
+        changed). One that dies before it is used is not replaced: runs spawn their own worker."""
         if not self.keep_standby or self._closing or self._standby_failed:
             return
         from backend import launcher
