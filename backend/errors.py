@@ -7,10 +7,11 @@ class TuneloopError(Exception):
 
 
 class ConfigError(TuneloopError):
-    """A training setting has a bad value."""
+    """A training setting has a bad value. `field` and `message` apart, for an edge that names the setting its way
+    (the web form by its label)."""
 
     def __init__(self, field: str, message: str):
-        self.field = field
+        self.field, self.message = field, message
         super().__init__(f"Setting '{field}': {message}")
 
 

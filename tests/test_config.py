@@ -25,7 +25,7 @@ def test_bad_values_name_the_field(values, field, words):
     with pytest.raises(ConfigError) as caught:
         build_config(values)
     assert caught.value.field == field
-    assert words in str(caught.value)
+    assert words in caught.value.message and str(caught.value) == f"Setting '{field}': {caught.value.message}"
 
 
 def test_every_setting_has_help_and_bounds_that_admit_its_default():

@@ -104,7 +104,7 @@ def form_config(v: dict, info: dict | None, model: str = BUILTIN_MODEL, base: st
     try:
         return build_config(settings)
     except ConfigError as exc:
-        raise gr.Error(f"{label(exc.field)}: {str(exc).split(': ', 1)[-1]}") from None
+        raise gr.Error(f"{label(exc.field)}: {exc.message}") from None
 
 
 def build_run(ctx: Context, v: dict):
