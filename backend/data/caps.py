@@ -48,7 +48,8 @@ def check_unpacked(name: str, size: int, unpacked: int) -> None:
     cap = limits.current().inspect_unpacked_mb * 1024 * 1024
     if unpacked > cap:
         raise DataError(f"{name} is {size_text(size)} but unpacks to {size_text(unpacked)}, over the {size_text(cap)} "
-                        "limit for what one file may unpack to. Save the sheet as CSV, or raise TUNELOOP_INSPECT_UNPACKED_MB.")
+                        "limit for what one file may unpack to. Save the sheet as CSV, or raise "
+                        "TUNELOOP_INSPECT_UNPACKED_MB.")
 
 
 class DecodedCap:
