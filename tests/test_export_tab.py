@@ -228,3 +228,17 @@ def test_with_no_finished_run_export_is_disabled_and_says_why(ctx):
     assert listed["choices"] == [] and listed["value"] is None and button["interactive"] is False
     sizes, _, _ = call(export_tab.describe, ctx, run=None, what="merged", quant="q8_0")
     assert sizes == export_tab.NO_RUN
+
+
+def test_what_an_export_showed_goes_when_another_run_or_format_is_picked(ctx):
+    """Issue 26, item 12: the previous run's "Checked: 5 of 5" stayed on the page while another run was picked."""
+    exported = ("run-a", "gguf", "q8_0")
+    same = call(export_tab.clear_other, ctx, run="run-a", what="gguf", quant="q8_0", exported=exported)
+    assert same == (gr.skip(),) * 5  # the export shown is the one picked: kept
+    for picked in [dict(run="run-b", what="gguf", quant="q8_0"), dict(run="run-a", what="gguf", quant="q4_0"),
+                   dict(run="run-a", what="merged", quant="q8_0")]:
+        download, status, commands, folder, card = call(export_tab.clear_other, ctx, exported=exported, **picked)
+        assert (download, status, folder, card) == (None, "", "", "") and commands["visible"] is False, picked
+    # the format radio keeps its value while another kind is picked: the adapter exported is still the one shown
+    assert call(export_tab.clear_other, ctx, run="r", what="adapter", quant="f16",
+                exported=("r", "adapter", None))[1] == gr.skip()

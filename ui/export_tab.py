@@ -12,7 +12,7 @@ from backend.export import export_gguf_for_run, export_run
 from backend.export_plan import (DEFAULT_QUANT, FORMAT_WORDS, QUANTS, check_gguf_possible, check_words,
                                  expected_sizes, export_folder, latest_export, modelfile_zip, size_text)
 from backend.hub_upload import upload_export
-from ui.common import Context, esc, on, run_choices
+from ui.common import Context, bind, esc, on, run_choices
 
 WHAT = [("Merged model: complete, ready to use anywhere (larger)", "merged"),
         ("Adapter only: small, used together with the same base model", "adapter"),
@@ -118,6 +118,20 @@ def _card(folder) -> str:
     return "### Model card (README.md in the folder)\n\n" + text.split("\n", 1)[-1]
 
 
+def chosen(v: dict) -> tuple:
+    """What the form would export: the run, the kind and, for GGUF, the format."""
+    return v["run"], v["what"], v["quant"] if v["what"] == "gguf" else None
+
+
+def clear_other(ctx: Context, v: dict):
+    """What an export showed (download, status, commands, folder, model card) is about the run and format it
+    exported (`exported`): gone once another run or format is picked, also when that happens while the export runs.
+    The previous run's "Checked: 5 of 5" stayed beside another run."""
+    if v["exported"] is not None and chosen(v) == tuple(v["exported"]):
+        return (gr.skip(),) * 5
+    return None, "", gr.update(visible=False, value=""), "", ""
+
+
 def upload(ctx: Context, v: dict):
     """Upload the run's newest export. The token goes to upload_export and nowhere else (the page empties its box at
     the click). Returns (status, token box)."""
@@ -178,8 +192,15 @@ def create_export_tab(ctx: Context, demo: gr.Blocks):
 
     on([tab.select, demo.load], ctx, refresh, {"run": run}, [run, start])
     on([run.change, what.change], ctx, describe, {"run": run, "what": what, "quant": quant}, [sizes, quant, note])
-    on(start.click, ctx, do_export, {"run": run, "what": what, "quant": quant},
-       [download, status, commands, folder, card, note], progress=True, concurrency_limit=1)
+    exported = gr.State(None)  # (run, kind, format) of the export shown, set at the click
+    shown = [download, status, commands, folder, card]
+    choice = {"run": run, "what": what, "quant": quant}
+    on([run.change, what.change, quant.change], ctx, clear_other, {**choice, "exported": exported}, shown,
+       show_progress="hidden")
+    start.click(lambda *values: chosen(dict(zip(choice, values))), list(choice.values()), exported, queue=False,
+                show_progress="hidden")
+    on(start.click, ctx, do_export, choice, [*shown, note], progress=True, concurrency_limit=1).then(
+        *bind(ctx, clear_other, {**choice, "exported": exported}), shown, show_progress="hidden")
     on(send.click, ctx, upload, {"run": run, "repo": repo, "token": token, "private": private}, [sent, token],
        progress=True, concurrency_limit=1)
     # The box is emptied at the click, whatever becomes of the upload (the upload has read it by then): a failed
