@@ -67,8 +67,10 @@ def test_tabs_in_order_and_a_timer_reads_the_database(home):
     runner = JobRunner()
     demo = build_app(runner)
     runner.close()
-    tabs = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
-    assert tabs == ["1. Data", "2. Train", "3. Progress", "4. Runs", "5. Export", "6. Chat", "7. Label"]
+    tabs = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab) and block.page == ""]
+    assert tabs == ["1. Data", "2. Train", "3. Progress", "4. Runs", "5. Export", "6. Chat", "7. Label", "8. Team"]
+    labellers = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab) and block.page == "label"]
+    assert labellers == ["Label", "Chat"]  # a labeller's page
     # Timers: Progress (live_tab.tick, checked below on the database), the line above the tabs that names a run
     # training (ui/banner.py), and any that run only while the page waits for something. Each has one handler.
     timers = [block for block in demo.blocks.values() if isinstance(block, gr.Timer)]

@@ -4,6 +4,9 @@ Safe defaults: localhost only unless a host is given, and then only with a passw
 checks and a cap on every request body (ui/exposure.py) before Gradio sees a request; an upload size limit, uploads
 kept in the workspace (GRADIO_TEMP_DIR), files served only from the workspace's exports folder, no flagging, no
 analytics, no fonts fetched from the internet.
+
+Two pages: the owner's (every tab) and a labeller's at /label (Chat and Label only). With a password, the owner
+signs in with it and labellers with theirs (backend/accounts.py); RoleGuard keeps a labeller to their page.
 """
 import atexit
 import os
@@ -14,10 +17,12 @@ import time
 
 import gradio as gr
 from gradio import http_server
+from anyio import to_thread
 from gradio.exceptions import ServerFailedToStartError
 from starlette.middleware import Middleware
 
 from backend import limits, workspace
+from backend.accounts import AccountStore, SignIn
 from backend.data import sandbox
 from backend.data.read import max_upload_bytes
 from backend.model_pool import ModelPool
@@ -26,21 +31,29 @@ from ui.chat_tab import create_chat_tab
 from ui.common import Context
 from ui.data_tab import create_data_tab
 from ui.export_tab import create_export_tab
-from ui.exposure import (BodyCap, HostOriginGuard, LoginLimiter, LoginThrottle, allowed_host_names, check_exposure,
-                         extra_host_names, is_local, parse_auth, read_auth, trusted_proxies)  # noqa: F401 (is_local)
+from ui.exposure import (LABELLER_PAGE, BodyCap, HostOriginGuard, LoginLimiter, LoginThrottle, RoleGuard,
+                         allowed_host_names, check_exposure, extra_host_names, is_local, parse_auth, read_auth,
+                         trusted_proxies)  # noqa: F401 (is_local)
 from ui.label_tab import create_label_tab
 from ui.live_tab import create_live_tab
 from ui.runs_tab import create_runs_tab
+from ui.team import create_team_tab
 from ui.train_tab import create_train_tab
 from ui.uploads import remove_stray_files
 
 INTRO = ("# Tuneloop\nTeach a language model new behaviour from your own examples, on this computer. "
          "Go through the tabs in order: **1. Data** (your examples) → **2. Train** → **3. Progress** → "
          "**4. Runs** (history) → **5. Export** (download the model). Then close the loop: **6. Chat** with "
-         "base and tuned side by side, **7. Label** answers with thumbs or A/B choices, and train on your labels.")
+         "base and tuned side by side, **7. Label** answers with thumbs or A/B choices, and train on your labels. "
+         "**8. Team**: add labellers, and see how far they agree.")
+LABELLER_INTRO = ("# Tuneloop: labelling\nJudge the model's answers: **Label** gives you answers one after another "
+                  "(thumbs or A/B), **Chat** lets you ask your own questions. Every judgement is saved at once, "
+                  "under your name. [Sign out](/logout)")
 CSS = """
 .gradio-container { max-width: 1280px !important; }
 footer { display: none !important; }
+.nav-holder { display: none !important; }  /* no page links: the owner's and a labeller's page each stand alone
+                                             (gr.Navbar(visible=False) leaves it shown in Gradio 6.31) */
 """ + preview.CSS + train_tab.CSS + live_tab.CSS + label_tab.CSS + banner.CSS
 
 
@@ -80,8 +93,15 @@ def build_app(runner=None) -> gr.Blocks:
             create_export_tab(ctx, demo)
             create_chat_tab(ctx, demo)
             create_label_tab(ctx, demo, tabs, watch)
+            create_team_tab(ctx, demo)
         wire_banner(tabs)
+    with demo.route("Labelling", LABELLER_PAGE, show_in_navbar=False):  # a labeller's page: Chat and Label only
+        gr.Markdown(LABELLER_INTRO)
+        with gr.Tabs():
+            create_label_tab(ctx, demo, None, None, labeller_view=True)
+            create_chat_tab(ctx, demo, labeller_view=True)
     demo.tuneloop_runner = runner
+    demo.tuneloop_ctx = ctx
     return demo
 
 
@@ -107,14 +127,22 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
         check_exposure(host, auth)
     os.environ["FORWARDED_ALLOW_IPS"] = trusted_proxies()  # read by uvicorn's Config, made inside demo.launch
     limiter = demo.tuneloop_login_limiter = LoginLimiter()
+    ctx = demo.tuneloop_ctx
+    sign_in = demo.tuneloop_sign_in = SignIn(credentials, lambda: AccountStore(ctx.db()))
     guards = [Middleware(HostOriginGuard, host_names=allowed_host_names(host), origin_names=extra_host_names()),
               Middleware(BodyCap, request_bytes=int(limits.current().max_request_mb * 2**20),
                          upload_bytes=max_upload_bytes()),
-              Middleware(LoginThrottle, limiter=limiter)]
+              Middleware(LoginThrottle, limiter=limiter),
+              Middleware(RoleGuard, sign_in=sign_in)]
+
+    async def check_password(name: str, password: str) -> bool:
+        """The owner's password or a labeller's: an Argon2 check takes a while, so not on the server's loop."""
+        return await to_thread.run_sync(sign_in.check, name, password)
     http_server.Server = PatientServer  # the class Gradio's start_server makes its server from
     font = ["ui-sans-serif", "system-ui", "sans-serif"]
     served = demo.launch(
-        server_name=host, server_port=port, auth=credentials, prevent_thread_lock=True, quiet=quiet,
+        server_name=host, server_port=port, auth=check_password if credentials else None,
+        prevent_thread_lock=True, quiet=quiet,
         max_file_size=max_upload_bytes(), allowed_paths=[str(workspace.exports_dir())], show_error=False,
         ssr_mode=False, mcp_server=False, run_history=False, footer_links=[], css=CSS,
         app_kwargs={"middleware": guards},

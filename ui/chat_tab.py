@@ -7,11 +7,13 @@ from functools import partial
 
 import gradio as gr
 
+from backend.accounts import LOCAL_OWNER
 from backend.answers import Sampling, sampling_declarations
 from backend.labels import LabelStore, label_stats, new_session
 from backend.limits import text_cap
 from ui.common import BASE, BASE_LABEL, Context, default_pair, esc, on, resolve_source, source_choices
 from ui.settings_form import slider
+from ui.team import on_as
 
 SIDES = ("left", "right")
 CHOICES = {"left": "left answer better", "right": "right answer better", "tie": "a tie", "both_bad": "both bad"}
@@ -78,6 +80,11 @@ def made_with(sampling: Sampling) -> str:
             + (", with your system prompt" if sampling.system else ""))
 
 
+def labeller(v: dict) -> str:
+    """The name the signed-in account's labels carry (ui.team.on_as puts the account in)."""
+    return v.get("account", LOCAL_OWNER).labeller
+
+
 def last_turn(conv: Conversation | None) -> Conversation:
     if conv is None or conv.prompts is None:
         raise gr.Error("Send a message first; then judge the answers.")
@@ -93,7 +100,7 @@ def thumb(ctx: Context, v: dict, side: int, value: str) -> str:
         raise gr.Error(f"The {name} answer shown is your correction, already saved as a training example; "
                        "there is no model answer there left to judge.", print_exception=False)
     LabelStore(ctx.db()).add_thumb(conv.prompts[side], conv.answers[side], value, session=conv.session,
-                                   origin="chat", target=conv.target(name))
+                                   origin="chat", target=conv.target(name), labeller=labeller(v))
     return saved_text(ctx, conv, f"{'👍 good' if value == 'up' else '👎 bad'} for the {name} answer")
 
 
@@ -107,7 +114,7 @@ def choose(ctx: Context, v: dict, value: str) -> str:
                        print_exception=False)
     LabelStore(ctx.db()).add_choice(conv.prompts[0], conv.answers[0], conv.answers[1], value,
                                     right_prompt=conv.prompts[1], session=conv.session, origin="chat",
-                                    target=conv.target())
+                                    target=conv.target(), labeller=labeller(v))
     text = saved_text(ctx, conv, {**CHOICES, "left": "A better", "right": "B better"}[value] if conv.blind
                       else CHOICES[value])
     if conv.corrected:
@@ -149,7 +156,7 @@ def save_correction(ctx: Context, v: dict):
     if side is None:
         raise gr.Error("Click 'Correct it' under an answer first.")
     LabelStore(ctx.db()).add_edit(conv.prompts[side], conv.answers[side], v["corrected"], session=conv.session,
-                                  origin="chat", target=conv.target(SIDES[side] + "-edit"))
+                                  origin="chat", target=conv.target(SIDES[side] + "-edit"), labeller=labeller(v))
     conv.shown[side][-1] = {"role": "assistant", "content": v["corrected"].strip()}  # the conversation goes on
     conv.corrected.add(side)
     what = f"your correction of the {SIDES[side]} answer, as an SFT example"
@@ -168,11 +175,12 @@ def new_conversation(ctx: Context, v: dict):
     return [], [], None, "", gr.Group(visible=False)
 
 
-def create_chat_tab(ctx: Context, demo: gr.Blocks):
+def create_chat_tab(ctx: Context, demo: gr.Blocks, labeller_view: bool = False):
+    """The Chat tab; with `labeller_view`, a labeller's (their page's, beside Label)."""
     answer_settings = {d.name: d for d in sampling_declarations()}
-    with gr.Tab("6. Chat", id="chat") as tab:
-        gr.Markdown("Ask both models the same thing and compare. Your judgements are saved as you click; "
-                    "train on them in the **7. Label** tab.")
+    with gr.Tab("Chat" if labeller_view else "6. Chat", id="labeller-chat" if labeller_view else "chat") as tab:
+        gr.Markdown("Ask both models the same thing and compare. Your judgements are saved as you click" +
+                    ("." if labeller_view else "; train on them in the **7. Label** tab."))
         with gr.Row():
             left_pick = gr.Dropdown(label="Left", choices=[(BASE_LABEL, BASE)], value=BASE,
                                     elem_id="tl-chat-left-pick")
@@ -226,13 +234,13 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks):
        concurrency_id="tl-generate")
     conv = {"conversation": conversation}
     for i, (up, down) in enumerate(thumbs):
-        on(up.click, ctx, partial(thumb, side=i, value="up"), conv, saved)
-        on(down.click, ctx, partial(thumb, side=i, value="down"), conv, saved)
+        on_as(up.click, ctx, demo, partial(thumb, side=i, value="up"), conv, saved)
+        on_as(down.click, ctx, demo, partial(thumb, side=i, value="down"), conv, saved)
         on(edits[i].click, ctx, partial(start_edit, side=i), conv, [edit_box, corrected, editing])
     for value, button in pair.items():
-        on(button.click, ctx, partial(choose, value=value), conv, saved)
-    on(save_edit.click, ctx, save_correction, {**conv, "editing": editing, "corrected": corrected},
-       [edit_box, editing, conversation, panes[0], panes[1], saved])
+        on_as(button.click, ctx, demo, partial(choose, value=value), conv, saved)
+    on_as(save_edit.click, ctx, demo, save_correction, {**conv, "editing": editing, "corrected": corrected},
+          [edit_box, editing, conversation, panes[0], panes[1], saved])
     cancel_edit.click(lambda: (gr.Group(visible=False), None), None, [edit_box, editing])
     on([clear.click, left_pick.change, right_pick.change, panes[0].clear, panes[1].clear, blind.change], ctx,
        new_conversation, None, [panes[0], panes[1], conversation, saved, edit_box])

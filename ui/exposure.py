@@ -11,8 +11,12 @@
   cap is refused unread, a chunked body as soon as it passes the cap. Gradio reads any body whole into memory.
 - Only same-origin pages: a request sent by a page from another site (a cross-site form upload, a fetch
   that would read answers back) is refused. Gradio itself only shapes CORS headers and lets such a request run.
+- A labeller's requests reach only their own page (LABELLER_PAGE: Chat and Label) and its events; everything else
+  (the owner's page and its events, uploads, files, the REST API) is refused before Gradio sees it, whatever the page
+  shows. A removed labeller's sign-ins are ended at their next request (RoleGuard).
 """
 import ipaddress
+import json
 import os
 import socket
 import sys
@@ -22,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.formparsers import MultiPartException
+from starlette.requests import cookie_parser
 
 from backend.errors import ConfigError, TuneloopError
 from backend.words import size_text
@@ -236,6 +241,106 @@ class LoginThrottle:
             await self.app(scope, receive, watch)
         finally:
             self.limiter.end(client, ok=bool(status) and status[0] < 400)
+
+
+LABELLER_PAGE = "label"  # the path of the page a labeller gets: Chat and Label only
+API = "/gradio_api"
+# What a labeller's page asks for besides its events: everything else, and every other POST, is refused.
+LABELLER_REFUSED_GET = (f"{API}/file", "/file", f"{API}/stream", f"{API}/proxy", f"{API}/runs", f"{API}/run-history",
+                        f"{API}/call", "/monitoring", f"{API}/monitoring", f"{API}/profiling", f"{API}/vibe")
+LABELLER_POSTS = {"/login", f"{API}/queue/join", f"{API}/cancel", f"{API}/reset"}
+
+
+def signed_in_user(scope) -> str | None:
+    """The name Gradio's sign-in cookie stands for (Gradio keeps the tokens in memory: app.tokens)."""
+    app = scope.get("app")
+    if app is None or not hasattr(app, "tokens"):
+        return None
+    cookies = cookie_parser(dict(scope["headers"]).get(b"cookie", b"").decode("latin-1"))
+    token = cookies.get(f"access-token-{app.cookie_id}") or cookies.get(f"access-token-unsecure-{app.cookie_id}")
+    return app.tokens.get(token) if token else None
+
+
+def sign_out(app, name: str):
+    """Ends every sign-in of `name` (its tokens are forgotten: the next request asks for the password)."""
+    for token, user in list(getattr(app, "tokens", {}).items()):
+        if user == name:
+            app.tokens.pop(token, None)
+
+
+class RoleGuard:
+    """ASGI middleware: what a signed-in account may reach. The owner: everything. A labeller: their page
+    (LABELLER_PAGE), its events and what the page itself loads; the home page sends them there. A name whose
+    account is gone (a removed labeller) is signed out."""
+
+    def __init__(self, app, sign_in):
+        self.app = app
+        self.sign_in = sign_in  # backend.accounts.SignIn
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not self.sign_in.passwords_on:
+            return await self.app(scope, receive, send)
+        name = signed_in_user(scope)
+        if name is None:  # not signed in: Gradio asks for the password where it must
+            return await self.app(scope, receive, send)
+        account = self.sign_in.account(name)
+        if account is None:
+            sign_out(scope["app"], name)
+            return await self.app(scope, receive, send)
+        if account.is_owner:
+            return await self.app(scope, receive, send)
+        path, method = scope["path"].rstrip("/") or "/", scope["method"]
+        if method in SAFE_METHODS:
+            if path == "/":
+                return await _redirect(send, f"/{LABELLER_PAGE}")
+            if path.startswith(LABELLER_REFUSED_GET) or (path in ("/config", f"{API}/config") and
+                                                         _query(scope, "page") != LABELLER_PAGE):
+                return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
+            return await self.app(scope, receive, send)
+        if path not in LABELLER_POSTS:
+            return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
+        if path != f"{API}/queue/join":
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:  # the body is small (BodyCap caps it): read whole, checked, then handed on as it came
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if not self._labellers_event(scope["app"], body):
+            return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+        return await self.app(scope, replay, send)
+
+    @staticmethod
+    def _labellers_event(app, body: bytes) -> bool:
+        try:
+            fn = app.get_blocks().fns.get(int(json.loads(body)["fn_index"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return False
+        return fn is not None and fn.page == LABELLER_PAGE
+
+
+LABELLER_REFUSAL = ("Labellers may chat and label only: training, exports, uploads, files and the owner's page "
+                    "are for the owner.")
+
+
+def _query(scope, key: str) -> str | None:
+    from urllib.parse import parse_qs
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(key)
+    return values[0] if values else None
+
+
+async def _redirect(send, location: str):
+    await send({"type": "http.response.start", "status": 302,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 UPLOAD_PATH = "/gradio_api/upload"

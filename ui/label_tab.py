@@ -15,6 +15,7 @@ from functools import partial
 import gradio as gr
 
 from backend import workspace
+from backend.accounts import LOCAL_OWNER
 from backend.answers import Sampling, sampling_declarations
 from backend.labels import (LabelQueue, LabelStore, Side, label_stats, new_session, readiness, train_on_labels,
                             write_jsonl)
@@ -26,6 +27,7 @@ from backend.presets import list_presets
 from ui.common import (BASE, BASE_LABEL, Context, default_pair, esc, on, plain_words, resolve_source,
                        source_choices)
 from ui.settings_form import slider
+from ui.team import on_as
 
 AHEAD = 8  # answers kept ready ahead of the person
 BATCH = 16  # answers generated together: on a CPU a batch of 16 costs little more than a few one at a time
@@ -74,6 +76,7 @@ class LabelSession:
     blind: bool = True  # A/B: which model gave which answer is shown only after the vote (sides are shuffled)
     failed: str = ""  # why generating stopped, if it did
     note: str = ""  # the count's last note ("Revealed: ..."), kept when the timer shows the next answer
+    labeller: str | None = None  # a labeller's page: the totals count only their labels
     # Handlers of one page run at once (a key, the timer, undo): each reads and changes `item` under this lock
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -99,14 +102,22 @@ def refresh(ctx: Context, v: dict):
     return (pick(v["source_a"]), pick(v["source_b"]),
             gr.update(choices=datasets, value=v["dataset"] if v["dataset"] in datasets else
                       (datasets[0] if datasets else None)),
-            totals_text(ctx, v.get("preset")), newest)
+            totals_text(ctx, v.get("preset"), mine(v)), newest)
 
 
-def totals_text(ctx: Context, preset: str | None = None) -> str:
+def mine(v: dict) -> str | None:
+    """On a labeller's page, the name their labels carry: what their totals count."""
+    account = v.get("account", LOCAL_OWNER)
+    return None if account.is_owner else account.labeller
+
+
+def totals_text(ctx: Context, preset: str | None = None, labeller: str | None = None) -> str:
     """All labels so far, in the words and numbers `python app.py labels stats` prints (one function counts), and
-    with a preset chosen, how many rows each kind makes against the number that preset learns from."""
-    stats = label_stats(ctx.db())
-    lines = ["**All labels so far:**"] + stats_lines(stats)
+    with a preset chosen, how many rows each kind makes against the number that preset learns from. A labeller's
+    page counts only their own."""
+    stats = label_stats(ctx.db(), labeller=labeller)
+    lines = [f"**Your labels so far, {esc(labeller)}:**" if labeller else "**All labels so far:**"] + \
+        stats_lines(stats)
     if preset:
         lines += [f"**What the '{esc(preset)}' preset needs:**"] + [
             readiness(ctx.db(), kind, preset, stats=stats).words() for kind in ("dpo", "kto", "sft")]
@@ -138,7 +149,7 @@ def begin(ctx: Context, v: dict):
         sides.append(Side(resolve_source(ctx, v["source_b"], v["source_a"]),
                           Sampling.of(temperature=v["temperature_b"], max_new_tokens=v["max_tokens"], system=system)))
     session = LabelSession(LabelQueue(ctx.pool, prompts, sides, ahead=AHEAD, batch_size=BATCH),
-                           blind=v.get("blind", True))
+                           blind=v.get("blind", True), labeller=mine(v))
     ab = v["mode"] == "ab"
     with session.lock:  # waits for the first answer: nothing is on screen to judge meanwhile
         shown = advance(ctx, session, v.get("preset"), wait=FIRST_TIMEOUT)
@@ -167,7 +178,8 @@ def render(ctx: Context, session: LabelSession, note: str = "", preset: str | No
     if item is None:
         prompt = ("<b>Waiting for the next answer: it is being generated.</b> It shows here when it is ready; "
                   "keys pressed until then judge nothing." if waiting else
-                  "<b>All prompts are judged.</b> Train on your labels below, or start again with more prompts.")
+                  "<b>All prompts are judged.</b> " + ("Start again with more prompts." if session.labeller else
+                                                       "Train on your labels below, or start again with more prompts."))
         a = b = ""
     else:
         prompt = f'<div class="tl-prompt">{_conversation_html(item.prompt)}</div>'
@@ -176,8 +188,8 @@ def render(ctx: Context, session: LabelSession, note: str = "", preset: str | No
                   [f"Right: {source_name(ctx, a)}" for a in item.answers[1:]]) if ab else ["Answer"]
         a = _answer_html(titles[0], item.answers[0].text)
         b = _answer_html(titles[1], item.answers[1].text) if ab else ""
-    return (session, count_text(ctx, session, note), prompt, a, b, item.id if item else "", totals_text(ctx, preset),
-            gr.Timer(active=waiting))
+    return (session, count_text(ctx, session, note), prompt, a, b, item.id if item else "",
+            totals_text(ctx, preset, session.labeller), gr.Timer(active=waiting))
 
 
 def count_text(ctx: Context, session: LabelSession, note: str) -> str:
@@ -206,11 +218,11 @@ def judge(ctx: Context, v: dict, value: str):
         if item is None or item.id != v["shown"]:
             return NOTHING  # a key for an answer no longer (or not yet) on screen: it judges nothing
         store = LabelStore(ctx.db())
+        who = {"session": session.session, "origin": "label", "labeller": v.get("account", LOCAL_OWNER).labeller}
         if session.queue.mode == "thumb":
-            label_id = store.add_thumb(item.prompt, item.answers[0], value, session=session.session, origin="label")
+            label_id = store.add_thumb(item.prompt, item.answers[0], value, **who)
         else:
-            label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value,
-                                        session=session.session, origin="label")
+            label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value, **who)
         session.given.append((label_id, item))
         session.item = None
         note = ""
@@ -302,10 +314,13 @@ BOARD_OUTPUTS = 8  # state, count, prompt, answer a, answer b, shown id, totals,
 NOTHING = tuple(gr.skip() for _ in range(BOARD_OUTPUTS))
 
 
-def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.State):
+def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch: gr.State | None,
+                     labeller_view: bool = False):
+    """The owner's Label tab; with `labeller_view`, a labeller's (their page's): judging only, their own totals, no
+    training or downloads."""
     presets = list_presets()
     answer_settings = {d.name: d for d in sampling_declarations()}
-    with gr.Tab("7. Label", id="label") as tab:
+    with gr.Tab("Label" if labeller_view else "7. Label", id="labeller-label" if labeller_view else "label") as tab:
         with gr.Accordion("1. What to label", open=True) as setup:
             with gr.Row():
                 prompt_from = gr.Radio(PROMPT_SOURCES, value="pasted", label="Prompts from")
@@ -347,19 +362,24 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                 skip = gr.Button("Skip  [S]", elem_id="tl-key-skip")
                 undo = gr.Button("Undo  [U]", elem_id="tl-key-undo")
             shown_id = gr.Textbox(visible=False)  # the item on screen when a key was pressed
-        with gr.Accordion("2. Train on your labels", open=True):
-            preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
-                              label="How much training (preset)")
+        if labeller_view:  # a labeller neither trains nor downloads: their own totals only
             totals = gr.Markdown(elem_id="tl-label-totals")
-            with gr.Row():
-                train_buttons = {kind: gr.Button(text, variant="secondary" if kind == "sft" else "primary",
-                                                 elem_id=f"tl-train-{kind}") for kind, text in TRAIN_BUTTONS.items()}
-            trained = gr.Markdown(elem_id="tl-label-trained")
-            with gr.Row():
-                export_buttons = {"kto": gr.Button("Download thumbs as KTO JSONL", size="sm"),
-                                  "dpo": gr.Button("Download choices as DPO JSONL", size="sm"),
-                                  "sft": gr.Button("Download corrections as SFT JSONL", size="sm")}
-            download = gr.File(label="Download", visible=False, interactive=False)
+            preset = gr.State(None)
+        else:
+            with gr.Accordion("2. Train on your labels", open=True):
+                preset = gr.Radio([(p["title"], p["name"]) for p in presets], value=presets[0]["name"],
+                                  label="How much training (preset)")
+                totals = gr.Markdown(elem_id="tl-label-totals")
+                with gr.Row():
+                    train_buttons = {kind: gr.Button(text, variant="secondary" if kind == "sft" else "primary",
+                                                     elem_id=f"tl-train-{kind}")
+                                     for kind, text in TRAIN_BUTTONS.items()}
+                trained = gr.Markdown(elem_id="tl-label-trained")
+                with gr.Row():
+                    export_buttons = {"kto": gr.Button("Download thumbs as KTO JSONL", size="sm"),
+                                      "dpo": gr.Button("Download choices as DPO JSONL", size="sm"),
+                                      "sft": gr.Button("Download corrections as SFT JSONL", size="sm")}
+                download = gr.File(label="Download", visible=False, interactive=False)
         state = gr.State(None, delete_callback=_close)
         seen_newest = gr.State(None)  # the newest finished run at the last look
         asked = gr.State(None)  # (kind, rows, preset) of the last "Train anyway": a second click trains
@@ -373,25 +393,28 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
                     "preset": preset}
     on(mode.change, ctx, show_mode, {"mode": mode}, [source_a, source_b, temperature_b, answer_b, blind])
     on(prompt_from.change, ctx, show_prompt_source, {"prompt_from": prompt_from}, [dataset, pasted])
-    on(start.click, ctx, begin, setup_fields, board_outputs + [board, setup, thumb_row, ab_row, answer_b],
-       concurrency_id="tl-generate")
+    on_as(start.click, ctx, demo, begin, setup_fields, board_outputs + [board, setup, thumb_row, ab_row, answer_b],
+          concurrency_id="tl-generate")
     on_screen = {"state": state, "shown": shown_id, "preset": preset}
-    on(good.click, ctx, partial(judge, value="up"), on_screen, board_outputs)
-    on(bad.click, ctx, partial(judge, value="down"), on_screen, board_outputs)
+    on_as(good.click, ctx, demo, partial(judge, value="up"), on_screen, board_outputs)
+    on_as(bad.click, ctx, demo, partial(judge, value="down"), on_screen, board_outputs)
     for value, button in choices.items():
-        on(button.click, ctx, partial(judge, value=value), on_screen, board_outputs)
+        on_as(button.click, ctx, demo, partial(judge, value=value), on_screen, board_outputs)
     on(skip.click, ctx, skip_item, on_screen, board_outputs)
     on(undo.click, ctx, undo_last, on_screen, board_outputs)
     on(look.tick, ctx, look_again, {"state": state, "preset": preset}, board_outputs, show_progress="hidden")
+    on_as([tab.select, demo.load], ctx, demo, refresh,
+          {"source_a": source_a, "source_b": source_b, "dataset": dataset, "seen": seen_newest, "preset": preset},
+          [source_a, source_b, dataset, totals, seen_newest])
+    if labeller_view:
+        demo.load(None, None, None, js=KEYS_JS)
+        return
     for kind, button in train_buttons.items():
         on(button.click, ctx, partial(train, kind=kind), {"preset": preset, "asked": asked},
            [trained, watch, tabs, button, asked])
     on(preset.change, ctx, new_preset, {"preset": preset}, [totals, asked, *train_buttons.values()])
     for kind, button in export_buttons.items():
         on(button.click, ctx, partial(export, kind=kind), None, download)
-    on([tab.select, demo.load], ctx, refresh,
-       {"source_a": source_a, "source_b": source_b, "dataset": dataset, "seen": seen_newest, "preset": preset},
-       [source_a, source_b, dataset, totals, seen_newest])
     demo.load(None, None, None, js=KEYS_JS)
 
 

@@ -1,0 +1,115 @@
+"""A team in the browser: the owner adds two labellers on the Team tab; each signs in in a browser of their own,
+gets a page with Chat and Label only, and they label the same answers at once. Every label carries its labeller,
+the owner's Team tab shows how far they agree and where they split, the server refuses a labeller the owner's
+requests and files, and a removed labeller is signed out."""
+import re
+
+import pytest
+
+from backend.db import connect
+from backend.labels import LabelStore
+from tests.browser.conftest import ARTIFACTS, VIEWPORT, free_port
+from tests.browser.loop_helpers import TINY_ANSWER, count_text, open_tab, start_labelling, wait_for
+from tests.fake_runs import fake_run
+
+pytestmark = pytest.mark.browser
+PROMPTS = ["Question number 0?", "Question number 1?", "Question number 2?"]
+
+
+@pytest.fixture
+def team_app(home, embedded_model):
+    from backend.runner import JobRunner
+    from ui.app import build_app, launch
+    runner = JobRunner()
+    demo = build_app(runner)
+    port = free_port()
+    launch(demo, port=port, auth="anna:owner-pw", prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}"
+    demo.close(verbose=False)
+    runner.close(stop_current=True)
+
+
+def sign_in(browser, url: str, name: str, password: str):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(120_000)
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    return page
+
+
+def add_labeller(owner, name: str) -> str:
+    owner.locator("#tl-team-name textarea, #tl-team-name input").first.fill(name)
+    owner.locator("#tl-team-add").click()
+    said = owner.locator("#tl-team-said")
+    wait_for(lambda: f"Added {name}" in said.inner_text(), 60, f"{name} was not added: {said.inner_text()!r}")
+    return re.search(r"shown only now: (\S+)", said.inner_text()).group(1)
+
+
+def start_greedy(page):
+    """Start labelling the shared prompts greedily: the same answers for everyone."""
+    temperature = page.get_by_label("number input for Temperature").first
+    temperature.fill("0")
+    temperature.press("Tab")
+    start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
+
+
+def press(page, key: str, n: int):
+    page.locator("#tl-label-answer-a .tl-answer").wait_for()
+    page.keyboard.press(key)
+    wait_for(lambda: f"{n} judged" in count_text(page), 60, f"key {key!r} was not counted: {count_text(page)!r}")
+
+
+def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, tiny_model):
+    run_id = fake_run(tiny_model)
+    owner = sign_in(browser, team_app, "anna", "owner-pw")
+    open_tab(owner, "8. Team")
+    passwords = {name: add_labeller(owner, name) for name in ("bea", "sam")}
+    owner.screenshot(path=str(ARTIFACTS / "team-owner-added.png"), full_page=True)
+
+    pages = {name: sign_in(browser, team_app, name, password) for name, password in passwords.items()}
+    for name, page in pages.items():
+        page.wait_for_url(re.compile(r"/label$"))
+        tabs = page.get_by_role("tab")
+        wait_for(lambda: tabs.all_inner_texts() == ["Label", "Chat"], 60, f"tabs: {tabs.all_inner_texts()}")
+        assert page.get_by_text("Train KTO on the thumbs").count() == 0
+        source = page.get_by_role("combobox", name="Answers from", exact=True)
+        wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
+
+    votes = {"bea": "ggb", "sam": "gbb"}  # they split on the second answer
+    for page in pages.values():
+        start_greedy(page)
+    for n in range(len(PROMPTS)):  # both sessions open, their judgements interleaved
+        for name, keys in votes.items():
+            press(pages[name], keys[n], n + 1)
+    pages["bea"].screenshot(path=str(ARTIFACTS / "team-labeller-page.png"), full_page=True)
+    assert "Your labels so far, bea" in pages["bea"].locator("#tl-label-totals").inner_text()
+
+    labels = LabelStore(connect()).list()
+    assert sorted((lab["labeller"], lab["value"]) for lab in labels) == sorted(
+        [("bea", "up"), ("bea", "up"), ("bea", "down"), ("sam", "up"), ("sam", "down"), ("sam", "down")])
+
+    open_tab(owner, "7. Label")
+    open_tab(owner, "8. Team")
+    agreed = owner.locator("#tl-team-agreement")
+    wait_for(lambda: "Cohen's kappa" in agreed.inner_text(), 60, f"no agreement shown: {agreed.inner_text()!r}")
+    text = agreed.inner_text()
+    assert "bea and sam: 67% the same on 3 items" in text and "Split on 1 of 3 shared items" in text
+    assert "Question number 1?" in text and "bea good, sam bad" in text
+    owner.screenshot(path=str(ARTIFACTS / "team-owner-agreement.png"), full_page=True)
+
+    bea = pages["bea"].request  # the server refuses, whatever the page shows
+    assert bea.get(f"{team_app}/config").status == 403
+    assert bea.post(f"{team_app}/gradio_api/upload", multipart={"files": {"name": "a.csv", "mimeType": "text/csv",
+                                                                          "buffer": b"q,a\n"}}).status == 403
+    assert bea.get(f"{team_app}/").status == 200 and pages["bea"].request.get(f"{team_app}/").url.endswith("/label")
+
+    owner.get_by_role("combobox", name="Labeller").click()
+    owner.get_by_role("option", name="sam").click()
+    owner.locator("#tl-team-remove").click()
+    wait_for(lambda: "Removed sam" in owner.locator("#tl-team-said").inner_text(), 60, "sam was not removed")
+    assert pages["sam"].request.get(f"{team_app}/config?page=label").status == 401
+    pages["sam"].reload()
+    pages["sam"].get_by_label("password").wait_for()  # back at the sign-in form

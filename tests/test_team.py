@@ -1,0 +1,106 @@
+"""A team on a served app: the owner of today's password, labellers signed in with theirs. A labeller reaches only
+their page (Chat and Label) and its events: the server refuses them the owner's page, its events (training,
+exports, run deletion), uploads, files and the REST API. A removed labeller is signed out at once, and the password
+leaves no trace but its hash."""
+import json
+from types import SimpleNamespace
+
+import gradio as gr
+import httpx
+import pytest
+
+from backend.accounts import Account, AccountStore, SignIn
+from backend.db import connect
+from backend.runner import JobRunner
+from tests.test_ui_app import free_port
+from ui import team
+from ui.app import build_app, launch
+from ui.common import Context
+
+
+@pytest.fixture(scope="module")
+def served(module_home):
+    runner = JobRunner()
+    demo = build_app(runner)
+    port = free_port()
+    launch(demo, port=port, auth="anna:owner-pw", prevent_thread_lock=True, quiet=True)
+    yield demo, f"http://127.0.0.1:{port}", module_home
+    demo.close(verbose=False)
+    runner.close()
+
+
+def signed_in(url: str, name: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=60, follow_redirects=False)
+    assert client.post("/login", data={"username": name, "password": password}).status_code == 200
+    return client
+
+
+def fn_index(demo, page: str, button_id: str) -> int:
+    """The event a button with `button_id` on `page` triggers."""
+    block = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == button_id and b.page == page)
+    return next(i for i, fn in demo.fns.items() if any(t[0] == block._id for t in fn.targets))
+
+
+def join(client: httpx.Client, index: int, data: list) -> httpx.Response:
+    return client.post("/gradio_api/queue/join", json={"fn_index": index, "data": data, "session_hash": "abc123",
+                                                       "event_data": None, "trigger_id": None})
+
+
+def test_a_labeller_is_refused_by_the_server_and_a_removed_one_signed_out_at_once(served, monkeypatch):
+    demo, url, home = served
+    monkeypatch.setenv("TUNELOOP_HOME", str(home))
+    password = AccountStore(connect()).add_labeller("bea", owner_name="anna")
+    (home / "exports").mkdir(exist_ok=True)
+    (home / "exports" / "labels.jsonl").write_text("{}\n")
+    exported = f"/gradio_api/file={home / 'exports' / 'labels.jsonl'}"
+    owner, bea = signed_in(url, "anna", "owner-pw"), signed_in(url, "bea", password)
+
+    assert owner.get("/").status_code == 200 and owner.get(exported).status_code == 200
+    assert bea.get("/").status_code == 302 and bea.get("/").headers["location"] == "/label"
+    assert bea.get("/label").status_code == 200
+    assert bea.get("/config", params={"page": "label"}).status_code == 200
+    refused = [bea.get(exported), bea.get("/config"),
+               bea.post("/gradio_api/upload", files={"files": ("a.csv", b"q,a\n1,2\n")}),
+               bea.post("/gradio_api/run/predict", json={"data": []}),
+               bea.post("/gradio_api/call/predict", json={"data": []}),
+               join(bea, fn_index(demo, "", "tl-train-kto"), [None, None]),  # Train on labels, the owner's page
+               join(bea, fn_index(demo, "", "tl-team-add"), ["mallory"])]  # adding an account
+    assert [r.status_code for r in refused] == [403] * len(refused)
+    assert "Labellers may chat and label only" in refused[0].text
+    assert [a["name"] for a in AccountStore(connect()).labellers()] == ["bea"]
+    # the labeller's own page's events go through (the label queue's Undo: nothing to undo yet)
+    assert join(bea, fn_index(demo, "label", "tl-key-undo"), [None, "", None]).status_code == 200
+
+    team.remove(Context(None), {"who": "bea", "account": Account("anna", "owner")}, demo)
+    assert "bea" not in demo.server_app.tokens.values()
+    assert bea.get("/config", params={"page": "label"}).status_code == 401
+    assert join(bea, fn_index(demo, "label", "tl-key-undo"), [None, "", None]).status_code == 401
+    assert bea.post("/login", data={"username": "bea", "password": password}).status_code == 400
+    assert owner.get("/config").status_code == 200
+
+    # removed elsewhere (another process, the database): signed out at the next request all the same
+    sam = signed_in(url, "sam", AccountStore(connect()).add_labeller("sam"))
+    assert sam.get("/config", params={"page": "label"}).status_code == 200
+    AccountStore(connect()).remove("sam")
+    assert sam.get("/config", params={"page": "label"}).status_code == 401
+    assert "sam" not in demo.server_app.tokens.values()
+
+    # the password left no trace in the workspace but its hash (the database, its log, uploads, exports)
+    found = [p for p in home.rglob("*") if p.is_file() and password.encode() in p.read_bytes()]
+    assert found == []
+
+
+def test_only_the_owner_manages_the_team():
+    demo = SimpleNamespace(tuneloop_sign_in=SignIn(("anna", "pw"), lambda: AccountStore(connect())), server_app=None)
+    ctx = Context(None)
+    owner, labeller = Account("anna", "owner"), Account("bea", "labeller")
+    members, who, _, _, said = team.add(ctx, {"name": "bea", "account": owner}, demo)
+    assert "| bea |" in members and who["choices"] == ["bea"] and "shown only now" in said
+    for handler, values in ((team.add, {"name": "sam"}), (team.remove, {"who": "bea"}),
+                            (team.new_password, {"who": "bea"}), (team.team_view, {})):
+        with pytest.raises(gr.Error, match="Only the app's owner"):
+            handler(ctx, {**values, "account": labeller}, demo)
+    assert [a["name"] for a in AccountStore(connect()).labellers()] == ["bea"]
+    no_passwords = SimpleNamespace(tuneloop_sign_in=None, server_app=None)
+    with pytest.raises(gr.Error, match="Start the app with a password"):
+        team.add(ctx, {"name": "sam", "account": owner}, no_passwords)

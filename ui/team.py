@@ -1,0 +1,158 @@
+"""Team tab (the owner's): labellers added and removed, and how far the labellers agree. Also how handlers learn who
+is signed in (`on_as`), for the labels they store.
+
+A labeller signs in with the name and the password made here, shown once, and gets their own page: Chat and Label
+only (ui/app.py builds it at /label; ui/exposure.py RoleGuard refuses them everything else). Removing a labeller,
+or giving them a new password, ends their sign-ins at once."""
+import functools
+
+import gradio as gr
+
+from backend.accounts import LOCAL_OWNER, Account, AccountStore, SignIn
+from backend.labels.agreement import KINDS as JUDGED, CHOICE_WORDS, agreement, agreement_lines
+from backend.labels.export import label_stats
+from backend.limits import check_text
+from ui.common import Context, esc, plain_errors
+from ui.exposure import sign_out
+
+SPLIT_SHOWN = 20  # split items listed on the page (all of them are in `labels stats --json`)
+
+
+def sign_in_of(demo: gr.Blocks) -> SignIn:
+    """The app's SignIn, set by launch(); a page built but not served has no passwords (its one user, the owner)."""
+    return getattr(demo, "tuneloop_sign_in", None) or SignIn(None, lambda: None)
+
+
+def account_of(demo: gr.Blocks, request: gr.Request | None) -> Account:
+    account = sign_in_of(demo).account(getattr(request, "username", None))
+    if account is None:  # RoleGuard ends a removed account's sign-in before this; a request already under way
+        raise gr.Error("You were signed out: your account was removed. Ask the app's owner.", print_exception=False)
+    return account
+
+
+def on_as(triggers, ctx: Context, demo: gr.Blocks, handler, fields: dict | None, outputs, **kwargs):
+    """ui.common.on, and `values["account"]`: the signed-in Account (the local owner without passwords), taken
+    from the request on the server, never from the page."""
+    fields = fields or {}
+    names = {component: name for name, component in fields.items()}
+
+    @plain_errors
+    @functools.wraps(handler)
+    def checked(values: dict):
+        for name, value in values.items():
+            check_text(name, value)
+        return handler(ctx, values)
+
+    def callback(data: dict, request: gr.Request):
+        return checked({**{names[c]: value for c, value in data.items()}, "account": account_of(demo, request)})
+
+    def callback_without_inputs(request: gr.Request):
+        return checked({"account": account_of(demo, request)})
+
+    return gr.on(triggers if isinstance(triggers, list) else [triggers],
+                 callback if fields else callback_without_inputs, set(fields.values()) or None, outputs, **kwargs)
+
+
+def owner_only(v: dict):
+    if not v.get("account", LOCAL_OWNER).is_owner:
+        raise gr.Error("Only the app's owner manages the team.", print_exception=False)
+
+
+def team_view(ctx: Context, v: dict, demo):
+    owner_only(v)
+    sign_in = sign_in_of(demo)
+    store = AccountStore(ctx.db())
+    labellers = store.labellers()
+    counts = label_stats(ctx.db())["labellers"]
+    if not sign_in.passwords_on:
+        intro = ("**Labellers sign in with a password, and this app runs without one.** Start it with "
+                 "`TUNELOOP_AUTH=you:your-password` (you become its owner), then add labellers here.")
+    else:
+        intro = (f"You are the owner (**{esc(sign_in.owner_name)}**). A labeller signs in at this app's address with "
+                 "the name and password made here and sees only **Chat** and **Label**.")
+    rows = ["| Labeller | Added | Thumbs | A/B | Corrections |", "|---|---|---|---|---|"]
+    for person in [{"name": "owner", "created": "(you)"}] + labellers:
+        n = counts.get(person["name"], {"thumbs": 0, "choices": 0, "edits": 0})
+        rows.append(f"| {esc(person['name'])} | {esc(person['created'][:10])} | {n['thumbs']} | {n['choices']} | "
+                    f"{n['edits']} |")
+    names = [p["name"] for p in labellers]
+    return intro + "\n\n" + "\n".join(rows), gr.update(choices=names, value=names[0] if names else None), \
+        agreement_text(ctx)
+
+
+def agreement_text(ctx: Context) -> str:
+    parts = []
+    for kind in JUDGED:
+        report = agreement(ctx.db(), kind)
+        lines = agreement_lines(report)  # the first is the overall figure; those below, indented, its details
+        parts.append("\n".join([f"**{esc(lines[0])}**"] + [f"- {esc(line.strip())}" for line in lines[1:]]))
+        for item in report["split"][:SPLIT_SHOWN]:
+            question = item["prompt"][-1]["content"]
+            answers = "; ".join(f"answer {i}: “{esc(a[:120])}”" for i, a in enumerate(item["answers"], 1)) \
+                if kind == "ab" else f"“{esc(item['answers'][0][:160])}”"
+            votes = ", ".join(f"{esc(name)} {CHOICE_WORDS.get(value, value)}" for name, value in item["votes"].items())
+            parts[-1] += f"\n    - **{esc(question[:160])}** {answers}: {votes}"
+    return "\n\n".join(parts)
+
+
+def add(ctx: Context, v: dict, demo):
+    owner_only(v)
+    sign_in = sign_in_of(demo)
+    if not sign_in.passwords_on:
+        raise gr.Error("Start the app with a password (TUNELOOP_AUTH=you:your-password) first: without one, nobody "
+                       "signs in, so a labeller could not either.", print_exception=False)
+    name = (v["name"] or "").strip()
+    password = AccountStore(ctx.db()).add_labeller(name, owner_name=sign_in.owner_name)
+    return (*team_view(ctx, v, demo), "",
+            f"Added **{esc(name)}**. Their password, shown only now: `{password}`  \nGive it to them with the name "
+            "**" + esc(name) + "**; it is stored only as a hash, so if it is lost, make a new one here.")
+
+
+def remove(ctx: Context, v: dict, demo):
+    owner_only(v)
+    name = v["who"]
+    if not name:
+        raise gr.Error("Pick a labeller first.", print_exception=False)
+    AccountStore(ctx.db()).remove(name)
+    sign_out(getattr(demo, "server_app", None), name)
+    return (*team_view(ctx, v, demo), "",
+            f"Removed **{esc(name)}** and signed them out. Their labels stay, under their name.")
+
+
+def new_password(ctx: Context, v: dict, demo):
+    owner_only(v)
+    name = v["who"]
+    if not name:
+        raise gr.Error("Pick a labeller first.", print_exception=False)
+    password = AccountStore(ctx.db()).new_password(name)
+    sign_out(getattr(demo, "server_app", None), name)
+    return (*team_view(ctx, v, demo), "",
+            f"New password for **{esc(name)}**, shown only now: `{password}`  \nThe old one no longer works, and "
+            "they were signed out.")
+
+
+def create_team_tab(ctx: Context, demo: gr.Blocks):
+    def bound(handler):
+        return functools.update_wrapper(functools.partial(handler, demo=demo), handler)
+
+    with gr.Tab("8. Team", id="team") as tab:
+        members = gr.Markdown(elem_id="tl-team-members")
+        with gr.Row(equal_height=True):
+            name = gr.Textbox(label="New labeller's name", placeholder="e.g. bea", max_length=40, scale=3,
+                              elem_id="tl-team-name")
+            add_button = gr.Button("Add labeller", variant="primary", scale=1, elem_id="tl-team-add")
+        with gr.Row(equal_height=True):
+            who = gr.Dropdown(label="Labeller", choices=[], scale=3, elem_id="tl-team-who")
+            renew = gr.Button("New password", scale=1, elem_id="tl-team-renew")
+            drop = gr.Button("Remove (signs them out)", variant="stop", scale=1, elem_id="tl-team-remove")
+        said = gr.Markdown(elem_id="tl-team-said")
+        gr.Markdown("### How far the labellers agree\nOn the items two or more of them judged: the same question and "
+                    "the same answer(s). Cohen's kappa for two labellers, Krippendorff's alpha for more: 1 is full "
+                    "agreement, 0 no more than chance. Each labeller against the majority of the others. Then the "
+                    "items the team split on.")
+        agreed = gr.Markdown(elem_id="tl-team-agreement")
+    view = [members, who, agreed]
+    on_as([tab.select, demo.load], ctx, demo, bound(team_view), None, view)
+    on_as([add_button.click, name.submit], ctx, demo, bound(add), {"name": name}, view + [name, said])
+    on_as(drop.click, ctx, demo, bound(remove), {"who": who}, view + [name, said])
+    on_as(renew.click, ctx, demo, bound(new_password), {"who": who}, view + [name, said])
