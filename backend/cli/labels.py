@@ -22,9 +22,11 @@ def cmd_stats(args) -> int:
     db = _db()
     stats = label_stats(db)
     report = win_rates(db)
+    from backend.labels.team_rules import rule_counts
     agreed = {kind: agreement(db, kind) for kind in JUDGED}
     if args.json:
-        print_json({**stats, "win_rates": report, "agreement": agreed})
+        choices = {kind: rule_counts(db, kind) for kind in ("kto", "dpo")}  # rows per choice of `labels train --labels`
+        print_json({**stats, "win_rates": report, "agreement": agreed, "rows_by_choice": choices})
     else:
         print(stats_text(stats))
         if len(stats["labellers"]) > 1:
@@ -52,14 +54,16 @@ def cmd_train(args) -> int:
     from backend.runner import JobRunner
 
     runner = JobRunner()
-    ready = readiness(runner.db, args.kind, preset=args.preset, overrides=changes(args))
+    rule = args.labels.replace("-", "_")
+    ready = readiness(runner.db, args.kind, preset=args.preset, overrides=changes(args), rule=rule,
+                      leave_out=args.leave_out)
     if ready.rows and not ready.enough and not args.anyway:  # none at all: train_on_labels says what is missing
         print(f"Error: {ready.words()} Label more answers, or add --anyway to train on these.", file=sys.stderr)
         return 1
     if ready.rows:
         print(ready.words(), file=sys.stderr)  # the Label tab's sentence
     run_id, dataset = train_on_labels(runner.db, runner, args.kind, preset=args.preset, base_run=args.base_run,
-                                      overrides=changes(args))
+                                      overrides=changes(args), rule=rule, leave_out=args.leave_out)
     print(f"Run {run_id} queued ({args.kind.upper()} on dataset '{dataset}', preset {args.preset}).", file=sys.stderr)
     return follow(runner, run_id, args.json)
 
@@ -87,6 +91,11 @@ def register(subparsers) -> None:
     p.add_argument("--kind", required=True, choices=KINDS, help=KIND_HELP)
     add_preset(p)
     p.add_argument("--base-run", help="Train on top of this run (default: the run whose answers were labelled most).")
+    p.add_argument("--labels", default="every", choices=("every", "majority", "all-agree"),
+                   help="When several people labelled the same answers: train on every label (default), the majority "
+                        "label per answer (ties dropped), or only answers everyone who judged them agreed on. "
+                        "Corrections (sft) always train on every one.")
+    p.add_argument("--leave-out", metavar="LABELLER", help="Train without this labeller's labels.")
     p.add_argument("--anyway", action="store_true",
                    help="Train even on fewer labels than the preset learns from (the Label tab asks the same).")
     add_set(p)

@@ -32,13 +32,14 @@ CHOICE_WORDS = {"first": "answer 1 better", "second": "answer 2 better", "tie": 
                 "up": "good", "down": "bad"}
 
 
-def judgements(db, kind: str) -> tuple[dict[str, dict[str, str]], dict[str, dict]]:
-    """({item: {labeller: value}}, {item: {"prompt", "answers"}}): each labeller's latest standing label per item.
-    A/B values are 'first' / 'second' (the chosen answer, in the order of `answers`), 'tie' or 'both_bad'."""
+def judgements(db, kind: str, leave_out: str | None = None) -> tuple[dict[str, dict[str, str]], dict[str, dict]]:
+    """({item: {labeller: value}}, {item: {"prompt", "answers", "label"}}): each labeller's latest standing label per
+    item (`label`: the item's first, for its prompt). A/B values are 'first' / 'second' (the chosen answer, in the
+    order of `answers`), 'tie' or 'both_bad'. `leave_out`: a labeller whose labels are not counted."""
     table: dict[str, dict[str, str]] = {}
     items: dict[str, dict] = {}
     for label in LabelStore(db).list(kind):  # oldest first: a later label of the same item replaces an earlier one
-        if kind == "ab" and label.get("prompt_b"):
+        if (kind == "ab" and label.get("prompt_b")) or label["labeller"] == leave_out:
             continue  # answers to two different conversations: no one item
         answers = [label["answer"]] if kind == "thumb" else sorted([label["answer"], label["answer_b"]])
         value = label["value"]
@@ -46,7 +47,7 @@ def judgements(db, kind: str) -> tuple[dict[str, dict[str, str]], dict[str, dict
             chosen = label["answer"] if value == "left" else label["answer_b"]
             value = "first" if chosen == answers[0] else "second"
         key = item_key(label, answers)
-        items.setdefault(key, {"prompt": label["prompt"], "answers": answers})
+        items.setdefault(key, {"prompt": label["prompt"], "answers": answers, "label": label})
         table.setdefault(key, {})[label["labeller"]] = value
     return table, items
 

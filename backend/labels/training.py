@@ -15,13 +15,15 @@ from backend.diagnosis import MIN_BATCHES_PER_EPOCH
 from backend.errors import DataError, RunNotFound, RunStateError
 from backend.words import plural
 
-from .export import label_stats, rows_for
+from .export import label_stats
 from .store import LabelStore
+from .team_rules import RULE_WORDS, rule_rows
 
 KIND_OF_LABEL = {"kto": "thumb", "dpo": "ab", "sft": "edit"}
 WHAT = {"kto": "thumbs (👍/👎)", "dpo": "A/B choices (left or right better)", "sft": "edited answers"}
 ROWS_COUNTED = {"kto": "kto_examples", "dpo": "dpo_pairs", "sft": "sft_examples"}  # label_stats' keys
 UNIT = {"kto": "example", "dpo": "pair", "sft": "example"}
+RULE_NAMES = {"majority": " (majority)", "all_agree": " (all agree)"}  # in a run's name; every label: nothing added
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,10 @@ class LabelReadiness:
 
 
 def readiness(db, kind: str, preset: str = "quick", overrides: dict | None = None,
-              stats: dict | None = None) -> LabelReadiness:
+              stats: dict | None = None, rule: str = "every", leave_out: str | None = None) -> LabelReadiness:
     """The standing labels of `kind` against the number a run with `preset` (and `overrides`) learns from. The rows
-    are counted by label_stats (`stats`, when already at hand), as the Label tab and `labels stats` show them."""
+    are counted by label_stats (`stats`, when already at hand), as the Label tab and `labels stats` show them; with
+    another `rule` or a labeller left out, as that choice makes them (backend/labels/team_rules.py)."""
     from backend.data.stats import make_split
     from backend.presets import config_from_preset
     config = config_from_preset(preset, kind, {"dataset": "labels", **(overrides or {})})
@@ -71,24 +74,36 @@ def readiness(db, kind: str, preset: str = "quick", overrides: dict | None = Non
     useful = MIN_BATCHES_PER_EPOCH * per_update
     while train_share(useful) < MIN_BATCHES_PER_EPOCH * per_update:
         useful += 1
-    rows = (stats or label_stats(db))[ROWS_COUNTED[kind]]
+    if rule != "every" or leave_out:
+        rows = len(rule_rows(db, kind, rule, leave_out))
+    else:
+        rows = (stats or label_stats(db))[ROWS_COUNTED[kind]]
     return LabelReadiness(kind, preset, rows, train_share(rows), per_update, useful)
 
 
 def labels_report(db, kind: str, model: str | None = None, max_length: int | None = None,
-                  validation_fraction: float = 0.1):
-    """The standing labels of `kind` (kto, dpo, sft) as a checked DataReport, ready to store."""
+                  validation_fraction: float = 0.1, rule: str = "every", leave_out: str | None = None):
+    """The standing labels of `kind` (kto, dpo, sft) as a checked DataReport, ready to store. Its source says which
+    labels: `rule` (team_rules.RULES) and the labeller left out."""
     from backend.data import inspect_rows
     from backend.models import load_tokenizer
 
-    rows = trainable_rows(db, kind)
-    return inspect_rows(kind, rows, source=f"labels: {WHAT[kind]}", tokenizer=load_tokenizer(model),
-                        max_length=max_length, validation_fraction=validation_fraction)
+    rows = trainable_rows(db, kind, rule, leave_out)
+    return inspect_rows(kind, rows, source=f"labels: {WHAT[kind]}, {labels_used(kind, rule, leave_out)}",
+                        tokenizer=load_tokenizer(model), max_length=max_length,
+                        validation_fraction=validation_fraction)
 
 
-def trainable_rows(db, kind: str) -> list[dict]:
-    """The rows the standing labels of `kind` make; DataError when no run could train on them."""
-    rows = rows_for(db, kind)
+def labels_used(kind: str, rule: str = "every", leave_out: str | None = None) -> str:
+    """Which labels a run learns from, in words: what its dataset's source records."""
+    words = RULE_WORDS["every" if kind == "sft" else rule]
+    return words + (f", without {leave_out}'s" if leave_out else "")
+
+
+def trainable_rows(db, kind: str, rule: str = "every", leave_out: str | None = None) -> list[dict]:
+    """The rows the standing labels of `kind` make (under `rule`, without `leave_out`'s); DataError when no run could
+    train on them."""
+    rows = rule_rows(db, kind, rule, leave_out)
     if not rows:
         raise DataError(f"There are no {WHAT[kind]} to train on yet. Label some answers first.")
     if kind == "kto" and len({r["label"] for r in rows}) < 2:
@@ -106,11 +121,13 @@ def labels_to_dataset(db, kind: str, name: str | None = None) -> str:
 
 
 def train_on_labels(db, runner, kind: str, preset: str = "quick", base_run: str | None = None,
-                    name: str | None = None, overrides: dict | None = None) -> tuple[str, str]:
+                    name: str | None = None, overrides: dict | None = None, rule: str = "every",
+                    leave_out: str | None = None) -> tuple[str, str]:
     """Store the labels as a dataset and queue a run on it. Returns (run id, dataset name).
 
     `base_run` defaults to the finished run whose answers were judged most often; with none (the answers
-    came from the base model) the run starts from the base model."""
+    came from the base model) the run starts from the base model. `rule` and `leave_out` choose the labels of a
+    team (team_rules.py): the dataset's source and the run's name say which."""
     from backend.data import DatasetStore
     from backend.presets import config_from_preset
     from backend.runs import RunStore
@@ -120,11 +137,13 @@ def train_on_labels(db, runner, kind: str, preset: str = "quick", base_run: str 
     model = runs.get(base_run)["config"]["model"] if base_run else judged_model(db, kind)
     dataset = free_name(datasets, kind)
     changes = {"dataset": dataset, "model": model, "base_run": base_run or "",
-               "name": name or f"{kind.upper()} on labels ({dataset.removeprefix('labels-' + kind + '-')})"}
+               "name": name or f"{kind.upper()} on labels{RULE_NAMES.get(rule, '')}"
+                       f"{f' without {leave_out}' if leave_out else ''} "
+                       f"({dataset.removeprefix('labels-' + kind + '-')})"}
     changes.update(overrides or {})
     config = config_from_preset(preset, kind, changes)  # a bad setting stops here, before anything is stored
     runner.check(config)
-    report = labels_report(db, kind, config.model, config.max_length, config.validation_split)
+    report = labels_report(db, kind, config.model, config.max_length, config.validation_split, rule, leave_out)
     with db.atomic():
         datasets.add(report, name=dataset, source=report.source)
         run_id = runs.create(config)
