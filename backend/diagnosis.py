@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from statistics import median
 
+from backend.config import declaration
 from backend.probe import PROBE_WARN_SHARE, forgetting_remedy
 from backend.words import plural
 
@@ -156,9 +157,11 @@ def _learn_more(checks, early_stopping, config) -> tuple[str, dict]:
         epochs = float(config.get("epochs") or 1)
         settings = {"epochs": min(100.0, round(epochs * 2, 1))}
         return f"Train again for up to {settings['epochs']:g} passes (twice this run's).", settings
-    settings = {"learning_rate": min(1e-2, float(f"{float(config.get('learning_rate') or 2e-4) * 2:.2g}"))}
+    settings, how = _new_rate({"learning_rate": config.get("learning_rate") or 2e-4}, 2, "twice")
+    if not settings:  # the rate is at the top of the usual range already
+        return "More passes showed no more of it: give more examples that show it.", {}
     return (f"More passes showed no more of it: give more examples that show it, or train again and "
-            f"{_rate_text(settings, 'raise')} (twice this run's).", settings)
+            f"{_rate_text(settings, 'raise')} {how}.", settings)
 
 
 def _clip(text: str, limit: int = 120) -> str:
@@ -179,9 +182,23 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
-def _lower_rate(config: dict, factor: float) -> dict:
+def _new_rate(config: dict, factor: float, share: str) -> tuple[dict, str]:
+    """The learning rate times `factor`, kept inside the range most runs use (backend/config.py): the Train tab warns
+    about a rate above it, so "Try this" filled in a rate its own page then warned about (0.01 halved is 0.005, still
+    5x the top). Returns (settings, how the rate was chosen, in words); no settings when the range leaves no change
+    in that direction."""
     rate = config.get("learning_rate")
-    return {"learning_rate": max(1e-7, float(f"{rate / factor:.2g}"))} if rate else {}
+    if not rate:
+        return {}, ""
+    low, high = declaration("learning_rate").meta["usual"]
+    wanted = float(f"{float(rate) * factor:.2g}")
+    new = min(max(wanted, low), high)
+    if (new - float(rate)) * (factor - 1) <= 0:  # already at the edge of the range: nothing to change that way
+        return {}, ""
+    if new == wanted:
+        return {"learning_rate": new}, f"({share} this run's)"
+    return {"learning_rate": new}, f"(the {'top' if new == high else 'bottom'} of the usual range; {share} this " \
+                                   f"run's, {wanted:g}, is {'above' if new == high else 'below'} it)"
 
 
 def _rate_text(settings: dict, verb: str) -> str:
@@ -193,14 +210,14 @@ def _nan_loss(rows, config):
                                   for k in ("train_loss", "eval_loss", "grad_norm"))]
     if not bad:
         return None
-    settings = _lower_rate(config, 10)
+    settings, how = _new_rate(config, 1 / 10, "a tenth of")
     keys = sorted({k for r in bad for k in ("train_loss", "eval_loss", "grad_norm")
                    if isinstance(r.get(k), float) and not math.isfinite(r[k])})
     return _finding(
         "nan_loss", "Training broke down: the loss is not a number",
         f"From step {bad[0]['step']} on, {', '.join(keys)} became NaN or infinite ({plural(len(bad), 'logged point')}"
         "): the updates grew too large for the numbers to hold.",
-        f"Train again and {_rate_text(settings, 'lower')} (a tenth of this run's).", settings)
+        f"Train again and {_rate_text(settings, 'lower')} {how}.".replace(" .", "."), settings)
 
 
 def _diverging(train, config):
@@ -209,13 +226,13 @@ def _diverging(train, config):
     start, end = _mean(v for _, v in train[:TREND_POINTS]), _mean(v for _, v in train[-TREND_POINTS:])
     if end <= start * DIVERGE_RATIO:
         return None
-    settings = _lower_rate(config, 4)
+    settings, how = _new_rate(config, 1 / 4, "a quarter of")
     return _finding(
         "diverging", "The loss went up instead of down: the learning rate looks too high",
         f"The training loss began at {start:.3g} (mean of the first {TREND_POINTS} steps) and ended at {end:.3g} "
         f"(last {TREND_POINTS}, step {train[-1][0]}), {end / start - 1:.0%} higher: training made the model worse "
         f"at its own examples.",
-        f"Train again and {_rate_text(settings, 'lower')} (a quarter of this run's).", settings)
+        f"Train again and {_rate_text(settings, 'lower')} {how}.".replace(" .", "."), settings)
 
 
 def _eval_jumps(evals) -> list[tuple]:
@@ -256,14 +273,14 @@ def _spikes(train, grads, evals, config):
         signs.append(f"the gradient norm rose past {GRAD_SPIKE_RATIO:g}x its early level ({early:.3g}) "
                      f"{plural(len(grad_spikes), 'time')}, up to {top:.3g} "
                      f"({top / early:.0f}x) at step {top_step}")
-    settings = _lower_rate(config, 2)
+    settings, how = _new_rate(config, 1 / 2, "half of")
     detail = "; ".join(signs)
     rate = config.get("learning_rate")
     return _finding(
         "spikes", "The loss or the gradients jump: the learning rate looks too high",
         f"{detail[0].upper()}{detail[1:]}: each update overshoots"
         f"{f' at a learning rate of {float(rate):g}' if rate else ''}.",
-        f"Train again and {_rate_text(settings, 'lower')} (half of this run's).", settings)
+        f"Train again and {_rate_text(settings, 'lower')} {how}.".replace(" .", "."), settings)
 
 
 def _forgetting(probe, config):
@@ -347,7 +364,9 @@ def _learned_little(train, config):
                         signs + f" It began low ({start:.3g}): the base model already gives answers close to them.",
                         "Check that the examples show the new behaviour you want; these are already how it answers.")
     rate = config.get("learning_rate")
-    settings = {"learning_rate": min(1e-2, float(f"{rate * 3:.2g}"))} if rate else {}
+    settings, how = _new_rate(config, 3, "three times")
+    if not settings:  # the rate is at the top of the usual range already: more passes, not larger steps
+        return _finding("learned_little", "It learned little: the loss barely moved", signs,
+                        "Train for more epochs, or give more examples that show the behaviour.")
     return _finding("learned_little", "It learned little: the loss barely moved", signs,
-                    f"Train again and {_rate_text(settings, 'raise')} (three times this run's), or train for more "
-                    f"epochs.", settings)
+                    f"Train again and {_rate_text(settings, 'raise')} {how}, or train for more epochs.", settings)

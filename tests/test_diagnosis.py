@@ -116,7 +116,10 @@ def test_one_huge_gradient_jump_is_enough_one_moderate_one_is_not():
 def test_a_loss_that_barely_moved():
     findings = diagnose(rows(falling(2.0, 1.96, 20, noise=0.01)), GOOD_PROBE, QUICK, 80)
     assert codes(findings) == ["learned_little"]
-    assert findings[0]["try_settings"] == {"learning_rate": 0.0015}
+    # three times the quick preset's 5e-4 would be 0.0015, past the usual range that the Train tab warns about
+    assert findings[0]["try_settings"] == {"learning_rate": 0.001}
+    assert "raise the learning rate to 0.001 (the top of the usual range; three times this run's, 0.0015, is above " \
+           "it)" in findings[0]["next_step"]
 
 
 def test_a_loss_that_began_low_had_little_to_learn():
@@ -203,7 +206,23 @@ def test_a_held_back_loss_that_jumps_and_comes_back_names_the_learning_rate_not_
     (finding,) = diagnose(eight_steps([1.68, 2.20, 1.73]), GOOD_PROBE, HOT, 80, early_stopping=fired)
     assert finding["code"] == "spikes" and "the learning rate looks too high" in finding["title"]
     assert "1.68 -> 2.2 at step 5 -> 1.73" in finding["detail"] and "a learning rate of 0.01" in finding["detail"]
-    assert finding["try_settings"] == {"learning_rate": 0.005} and "max_steps" not in finding["next_step"]
+    assert finding["try_settings"] == {"learning_rate": 0.001} and "max_steps" not in finding["next_step"]
+    assert "(the top of the usual range; half of this run's, 0.005, is above it)" in finding["next_step"]
+
+
+def test_a_suggested_learning_rate_stays_in_the_range_the_train_tab_does_not_warn_about():
+    """'Try this' on the walk's run filled in 0.005, and the Train tab then said "0.005, above the usual range (up to
+    0.001)": two screens disagreeing. Raised or lowered, the suggestion stays inside the usual range; at its edge,
+    the rate is not offered as the change."""
+    from backend.config import build_config, unusual_settings
+    fired = {"fired": True, "best_step": 2, "stopped_at_step": 8, "patience": 2}
+    for config, rows_ in [(HOT, eight_steps([1.68, 2.20, 1.73])), (QUICK, rows(falling(2.0, 1.96, 20, noise=0.01)))]:
+        (finding,) = diagnose(rows_, GOOD_PROBE, config, 80, early_stopping=fired if config is HOT else None)
+        tried = build_config({**config, "dataset": "d.jsonl", **finding["try_settings"]})
+        assert finding["try_settings"] and unusual_settings(tried) == [], (finding, unusual_settings(tried))
+    at_top = dict(QUICK, learning_rate=1e-3)
+    (finding,) = diagnose(rows(falling(2.0, 1.96, 20, noise=0.01)), GOOD_PROBE, at_top, 80)
+    assert finding["try_settings"] == {} and "learning rate" not in finding["next_step"], finding
 
 
 def test_a_held_back_loss_that_rises_check_after_check_is_still_memorising():
