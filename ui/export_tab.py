@@ -156,6 +156,8 @@ def upload(ctx: Context, v: dict):
 
 def create_export_tab(ctx: Context, demo: gr.Blocks):
     with gr.Tab("5. Export", id="export") as tab:
+        exported = gr.State(None)  # (run, kind, format) of the export shown, set at the click (in the tab: a
+        # component made in the app's gr.Tabs outside any gr.Tab showed up as a second copy of the selected tab)
         gr.Markdown("Save a finished run as a model to use in other programs, or to share. **Merged** joins what "
                     "the run learned into a copy of the base model: one folder that loads like any Hugging Face "
                     "model. **Adapter only** keeps just the small part that learned (LoRA). **GGUF** is one file "
@@ -192,7 +194,6 @@ def create_export_tab(ctx: Context, demo: gr.Blocks):
 
     on([tab.select, demo.load], ctx, refresh, {"run": run}, [run, start])
     on([run.change, what.change], ctx, describe, {"run": run, "what": what, "quant": quant}, [sizes, quant, note])
-    exported = gr.State(None)  # (run, kind, format) of the export shown, set at the click
     shown = [download, status, commands, folder, card]
     choice = {"run": run, "what": what, "quant": quant}
     on([run.change, what.change, quant.change], ctx, clear_other, {**choice, "exported": exported}, shown,
