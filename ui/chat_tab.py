@@ -71,7 +71,7 @@ def respond(ctx: Context, v: dict):
     conv.shown = [s + [{"role": "assistant", "content": a.text or "(no answer)"}] for s, a in zip(shown, answers)]
     conv.answers = answers
     yield conv.shown[0], conv.shown[1], conv, "", (f"Both have answered ({made_with(sampling)}): judge them with the "
-                                                   "buttons below.")
+                                                   "buttons above.")  # this line is under them
 
 
 def made_with(sampling: Sampling) -> str:
