@@ -132,6 +132,7 @@ def test_labels_stats_json_has_the_agreement_and_export_anonymises(home, tmp_pat
     thumb = stats["agreement"]["thumb"]
     assert thumb["overall"]["method"] == "cohen_kappa" and thumb["items_shared"] == 3 and len(thumb["split"]) == 1
     assert stats["agreement"]["ab"]["overall"]["method"] is None
+    assert stats["win_rates_by_labeller"].keys() == {"bea", "sam"}
     words = app("labels", "stats", env={"TUNELOOP_HOME": str(home)})
     assert "Cohen's kappa" in words.stdout and "Split on 1 of 3 shared items" in words.stdout
 
@@ -140,3 +141,19 @@ def test_labels_stats_json_has_the_agreement_and_export_anonymises(home, tmp_pat
                env={"TUNELOOP_HOME": str(home)}).returncode == 0
     assert [json.loads(line)["labeller"] for line in out.read_text().splitlines()] == \
         ["labeller 1"] * 3 + ["labeller 2"] * 3
+
+
+def test_win_rates_per_labeller_count_only_their_votes():
+    from backend.labels.winrate import win_rates
+    db = connect()
+    store = LabelStore(db)
+    tuned = Source("smollm2", "run-1")
+    for i in range(3):
+        tuned_answer = Answer(f"Tuned {i}.", tuned, Sampling(temperature=0.0))
+        store.add_choice(ask(f"Q{i}?"), said(f"Base {i}."), tuned_answer, "right", labeller="bea")
+        store.add_choice(ask(f"Q{i}?"), said(f"Base {i}."), tuned_answer, "left" if i else "right", labeller="sam")
+    assert win_rates(db)["pairs"][0]["votes"] == 6
+    assert [p["votes"] for p in win_rates(db, "bea")["pairs"]] == [3]
+    bea, sam = win_rates(db, "bea")["pairs"][0], win_rates(db, "sam")["pairs"][0]
+    # the tuned answers win 3 of 3 of bea's votes and 1 of 3 of sam's
+    assert {bea["a_win_rate"], sam["a_win_rate"]} in ({1.0, 0.3333}, {0.0, 0.6667})

@@ -211,7 +211,8 @@ def test_label_training_on_too_few_labels_says_how_many_are_useful_and_asks_agai
     text, watch, tabs, button, asked = label_tab.train(ctx, {"preset": "quick", "asked": None}, kind="dpo")
     assert text.startswith("**Not started.** DPO: 8 pairs; the 'quick' preset learns from at least 27") and \
         "fewer than 3: too few to learn from" in text
-    assert button.value == "Train DPO anyway on 8 pairs" and watch == gr.skip() and asked == ("dpo", 8, "quick")
+    assert button.value == "Train DPO anyway on 8 pairs" and watch == gr.skip()
+    assert asked == ("dpo", 8, "quick", "every", None)  # every label, nobody left out
     assert [r["id"] for r in ctx.runs().list()] == [run_id]  # nothing started
     text, watch, tabs, button, asked = label_tab.train(ctx, {"preset": "quick", "asked": asked}, kind="dpo")
     assert text.startswith("Started **DPO on labels") and button.value == "Train DPO on the A/B choices"

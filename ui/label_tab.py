@@ -19,8 +19,10 @@ from backend.accounts import LOCAL_OWNER
 from backend.answers import Sampling, sampling_declarations
 from backend.labels import (LabelQueue, LabelStore, Side, label_stats, new_session, readiness, train_on_labels,
                             write_jsonl)
-from backend.labels.export import rows_for, stats_lines
-from backend.labels.training import trainable_rows
+from backend.labels.export import export_rows, stats_lines
+from backend.labels.team_rules import RULES, rule_counts
+from backend.labels.training import labels_used, trainable_rows
+from backend.words import plural
 from backend.labels.prompts import prompts_from_dataset, prompts_from_text
 from backend.limits import text_cap
 from backend.presets import list_presets
@@ -63,6 +65,8 @@ MODES = [("Thumbs: is this answer good or bad? (trains KTO)", "thumb"),
 PROMPT_SOURCES = [("A saved dataset", "dataset"), ("A list I paste", "pasted")]
 TRAIN_BUTTONS = {"kto": "Train KTO on the thumbs", "dpo": "Train DPO on the A/B choices",
                  "sft": "Train SFT on the corrections"}
+RULE_CHOICES = {"every": "Every label", "majority": "The majority per answer (ties dropped)",
+                "all_agree": "Only answers everyone agreed on"}
 SECOND_TEMPERATURE = 1.0  # the second side of an A/B session varies more by default, so the two answers differ
 
 
@@ -281,21 +285,40 @@ def undo_last(ctx: Context, v: dict):
 def train(ctx: Context, v: dict, kind: str):
     """Starts a run on the labels of `kind`; with fewer than the preset learns from, the first click says how many
     there are and how many are useful, and the button asks again ("Train DPO anyway on 8 pairs")."""
-    trainable_rows(ctx.db(), kind)  # none, or KTO with one kind of thumb: refused in words first
-    ready = readiness(ctx.db(), kind, v["preset"])
-    asked = (kind, ready.rows, v["preset"])
+    rule, leave_out = v.get("rule") or "every", v.get("leave_out") or None
+    trainable_rows(ctx.db(), kind, rule, leave_out)  # none, or KTO with one kind of thumb: refused in words first
+    ready = readiness(ctx.db(), kind, v["preset"], rule=rule, leave_out=leave_out)
+    asked = (kind, ready.rows, v["preset"], rule, leave_out)
     if not ready.enough and v.get("asked") != asked:
         anyway = f"Train {kind.upper()} anyway on {ready.count()}"
         return (f"**Not started.** {ready.words()} Label more answers, or click **{anyway}** to train on "
                 "these.", gr.skip(), gr.skip(), gr.Button(anyway), asked)
-    run_id, dataset_name = train_on_labels(ctx.db(), ctx.runner, kind, preset=v["preset"])
+    run_id, dataset_name = train_on_labels(ctx.db(), ctx.runner, kind, preset=v["preset"], rule=rule,
+                                           leave_out=leave_out)
     run = ctx.runs().get(run_id)
     base_run = run["config"]["base_run"]
     built_on = f"on top of run '{esc(base_run)}'" if base_run else "from the base model"
     gr.Info(f"Started {kind.upper()} on your labels.")
-    text = (f"Started **{esc(run['name'])}** ({kind.upper()} on dataset '{esc(dataset_name)}', {built_on}). "
+    text = (f"Started **{esc(run['name'])}** ({kind.upper()} on dataset '{esc(dataset_name)}': "
+            f"{esc(labels_used(kind, rule, leave_out))}, {built_on}). "
             "When it has finished, compare it with the one before in the **6. Chat** tab.")
     return text, run_id, gr.Tabs(selected="live"), gr.Button(TRAIN_BUTTONS[kind]), None
+
+
+def team_choices(ctx: Context, v: dict):
+    """Which labels to train on, each with the rows it makes (kto and dpo), and the labellers one may leave out."""
+    names = sorted(label_stats(ctx.db())["labellers"])
+    leave_out = v.get("leave_out") if v.get("leave_out") in names else None
+    counts = {kind: rule_counts(ctx.db(), kind, leave_out) for kind in ("kto", "dpo")}
+    choices = [(f"{RULE_CHOICES[rule]}: {plural(counts['kto'][rule], 'KTO example')}, "
+                f"{plural(counts['dpo'][rule], 'DPO pair')}", rule) for rule in RULES]
+    return (gr.update(choices=choices), gr.update(choices=[("Nobody", "")] + [(n, n) for n in names],
+                                                  value=leave_out or ""))
+
+
+def rule_choices(ctx: Context, v: dict):
+    """Another labeller left out: the rows of each choice again."""
+    return team_choices(ctx, v)[0]
 
 
 def new_preset(ctx: Context, v: dict):
@@ -304,7 +327,7 @@ def new_preset(ctx: Context, v: dict):
 
 
 def export(ctx: Context, v: dict, kind: str):
-    rows = rows_for(ctx.db(), kind)
+    rows = export_rows(ctx.db(), kind)  # each with its labeller
     path = write_jsonl(rows, workspace.exports_dir() / f"labels-{kind}-{datetime.now():%Y%m%d-%H%M%S}.jsonl")
     gr.Info(f"{len(rows)} {kind.upper()} rows written.")
     return gr.File(value=str(path), visible=True)
@@ -371,6 +394,12 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch:
                                   label="How much training (preset)")
                 totals = gr.Markdown(elem_id="tl-label-totals")
                 with gr.Row():
+                    rule = gr.Radio([(RULE_CHOICES[r], r) for r in RULES], value="every", scale=3,
+                                    label="Which labels (when several people judged the same answer)",
+                                    elem_id="tl-label-rule")
+                    leave_out = gr.Dropdown([("Nobody", "")], value="", label="Leave out a labeller", scale=1,
+                                            elem_id="tl-label-leave-out")
+                with gr.Row():
                     train_buttons = {kind: gr.Button(text, variant="secondary" if kind == "sft" else "primary",
                                                      elem_id=f"tl-train-{kind}")
                                      for kind, text in TRAIN_BUTTONS.items()}
@@ -410,9 +439,13 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch:
         demo.load(None, None, None, js=KEYS_JS)
         return
     for kind, button in train_buttons.items():
-        on(button.click, ctx, partial(train, kind=kind), {"preset": preset, "asked": asked},
+        on(button.click, ctx, partial(train, kind=kind),
+           {"preset": preset, "asked": asked, "rule": rule, "leave_out": leave_out},
            [trained, watch, tabs, button, asked])
-    on(preset.change, ctx, new_preset, {"preset": preset}, [totals, asked, *train_buttons.values()])
+    on([tab.select, demo.load], ctx, team_choices, {"leave_out": leave_out}, [rule, leave_out])
+    on(leave_out.change, ctx, rule_choices, {"leave_out": leave_out}, rule)
+    on([preset.change, rule.change, leave_out.change], ctx, new_preset, {"preset": preset},
+       [totals, asked, *train_buttons.values()])
     for kind, button in export_buttons.items():
         on(button.click, ctx, partial(export, kind=kind), None, download)
     demo.load(None, None, None, js=KEYS_JS)

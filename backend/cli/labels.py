@@ -26,7 +26,9 @@ def cmd_stats(args) -> int:
     agreed = {kind: agreement(db, kind) for kind in JUDGED}
     if args.json:
         choices = {kind: rule_counts(db, kind) for kind in ("kto", "dpo")}  # rows per choice of `labels train --labels`
-        print_json({**stats, "win_rates": report, "agreement": agreed, "rows_by_choice": choices})
+        by_labeller = {name: win_rates(db, name) for name in stats["labellers"]}
+        print_json({**stats, "win_rates": report, "win_rates_by_labeller": by_labeller, "agreement": agreed,
+                    "rows_by_choice": choices})
     else:
         print(stats_text(stats))
         if len(stats["labellers"]) > 1:

@@ -28,11 +28,11 @@ def model_id(run_id: str | None, model: str | None) -> str:
     return run_id or f"base:{model}"
 
 
-def win_rates(db) -> dict:
-    """Every A/B vote still standing in the labels table, as win-rates per pair and (three or more models)
-    a ranking. JSON-able."""
+def win_rates(db, labeller: str | None = None) -> dict:
+    """Every A/B vote still standing in the labels table (of one labeller, when given), as win-rates per pair and
+    (three or more models) a ranking. JSON-able."""
     votes = [(model_id(row["run_id"], row["model"]), model_id(row["run_id_b"], row["model_b"]), row["value"])
-             for row in LabelStore(db).list(kind="ab")]
+             for row in LabelStore(db).list(kind="ab", labeller=labeller)]
     return win_rate_report(votes)
 
 

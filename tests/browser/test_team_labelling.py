@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from backend.data import DatasetStore
 from backend.db import connect
 from backend.labels import LabelStore
 from tests.browser.conftest import ARTIFACTS, VIEWPORT, free_port
@@ -91,7 +92,7 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     assert sorted((lab["labeller"], lab["value"]) for lab in labels) == sorted(
         [("bea", "up"), ("bea", "up"), ("bea", "down"), ("sam", "up"), ("sam", "down"), ("sam", "down")])
 
-    open_tab(owner, "7. Label")
+    open_tab(owner, "1. Data")
     open_tab(owner, "8. Team")
     agreed = owner.locator("#tl-team-agreement")
     wait_for(lambda: "Cohen's kappa" in agreed.inner_text(), 60, f"no agreement shown: {agreed.inner_text()!r}")
@@ -100,12 +101,26 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     assert "Question number 1?" in text and "bea good, sam bad" in text
     owner.screenshot(path=str(ARTIFACTS / "team-owner-agreement.png"), full_page=True)
 
+    # Train on labels, the majority per answer: Q0 good (both), Q1 dropped (a tie), Q2 bad (both)
+    open_tab(owner, "7. Label")
+    owner.get_by_label("The majority per answer (ties dropped): 2 KTO examples, 0 DPO pairs").check()
+    owner.locator("#tl-label-rule").screenshot(path=str(ARTIFACTS / "team-owner-train-choices.png"))
+    owner.locator("#tl-train-kto").click()
+    owner.get_by_role("button", name="Train KTO anyway on 2 examples").click()
+    trained = owner.locator("#tl-label-trained")
+    wait_for(lambda: "Started" in trained.inner_text(), 60, f"no run started: {trained.inner_text()!r}")
+    assert "the majority label per item (ties dropped)" in trained.inner_text()
+    dataset = DatasetStore(connect()).get(re.search(r"dataset '([^']+)'", trained.inner_text()).group(1))
+    assert dataset["valid_rows"] == 2 and "majority" in dataset["source"]
+    owner.screenshot(path=str(ARTIFACTS / "team-owner-trained-majority.png"), full_page=True)
+
     bea = pages["bea"].request  # the server refuses, whatever the page shows
     assert bea.get(f"{team_app}/config").status == 403
     assert bea.post(f"{team_app}/gradio_api/upload", multipart={"files": {"name": "a.csv", "mimeType": "text/csv",
                                                                           "buffer": b"q,a\n"}}).status == 403
     assert bea.get(f"{team_app}/").status == 200 and pages["bea"].request.get(f"{team_app}/").url.endswith("/label")
 
+    open_tab(owner, "8. Team")
     owner.get_by_role("combobox", name="Labeller").click()
     owner.get_by_role("option", name="sam").click()
     owner.locator("#tl-team-remove").click()
