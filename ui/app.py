@@ -56,6 +56,10 @@ footer { display: none !important; }
                                              (gr.Navbar(visible=False) leaves it shown in Gradio 6.31) */
 """ + preview.CSS + train_tab.CSS + live_tab.CSS + label_tab.CSS + banner.CSS
 
+# Gradio's status line for screen readers says `common.complete` as each event ends: its English words lack that key
+# (gradio 6.31), and the key itself was read out. Given here, it serves every language (English is the fallback).
+STATUS_WORDS = gr.I18n(en={"common.complete": "Done"})
+
 
 def use_workspace_for_uploads():
     """Gradio keeps uploads and served copies in GRADIO_TEMP_DIR: inside the workspace, not /tmp. Temporary files
@@ -144,7 +148,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str
         server_name=host, server_port=port, auth=check_password if credentials else None,
         prevent_thread_lock=True, quiet=quiet,
         max_file_size=max_upload_bytes(), allowed_paths=[str(workspace.exports_dir())], show_error=False,
-        ssr_mode=False, mcp_server=False, run_history=False, footer_links=[], css=CSS,
+        ssr_mode=False, mcp_server=False, run_history=False, footer_links=[], css=CSS, i18n=STATUS_WORDS,
         app_kwargs={"middleware": guards},
         _frontend=False,  # skips Gradio's self-check (one request, 3 s timeout): on a busy machine it ended the app
         theme=gr.themes.Default(font=font, font_mono=["ui-monospace", "monospace"]),
