@@ -59,7 +59,7 @@ def test_a_labeller_is_refused_by_the_server_and_a_removed_one_signed_out_at_onc
     assert bea.get("/").status_code == 302 and bea.get("/").headers["location"] == "/label"
     assert bea.get("/label").status_code == 200
     assert bea.get("/config", params={"page": "label"}).status_code == 200
-    refused = [bea.get(exported), bea.get("/config"),
+    refused = [bea.get(exported), bea.get("/config"), bea.get("/config?page=label&page="),
                bea.post("/gradio_api/upload", files={"files": ("a.csv", b"q,a\n1,2\n")}),
                bea.post("/gradio_api/run/predict", json={"data": []}),
                bea.post("/gradio_api/call/predict", json={"data": []}),

@@ -294,7 +294,7 @@ class RoleGuard:
             if path == "/":
                 return await _redirect(send, f"/{LABELLER_PAGE}")
             if path.startswith(LABELLER_REFUSED_GET) or (path in ("/config", f"{API}/config") and
-                                                         _query(scope, "page") != LABELLER_PAGE):
+                                                         _query(scope, "page") != [LABELLER_PAGE]):
                 return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
             return await self.app(scope, receive, send)
         if path not in LABELLER_POSTS:
@@ -331,10 +331,10 @@ LABELLER_REFUSAL = ("Labellers may chat and label only: training, exports, uploa
                     "are for the owner.")
 
 
-def _query(scope, key: str) -> str | None:
+def _query(scope, key: str) -> list[str]:
+    """Every value of `key` in the query: the framework reads the last of several, so all are checked."""
     from urllib.parse import parse_qs
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(key)
-    return values[0] if values else None
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True).get(key, [])
 
 
 async def _redirect(send, location: str):

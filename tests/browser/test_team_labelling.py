@@ -63,7 +63,7 @@ def press(page, key: str, n: int):
     wait_for(lambda: f"{n} judged" in count_text(page), 60, f"key {key!r} was not counted: {count_text(page)!r}")
 
 
-def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, tiny_model):
+def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, tiny_model, home):
     run_id = fake_run(tiny_model)
     owner = sign_in(browser, team_app, "anna", "owner-pw")
     open_tab(owner, "8. Team")
@@ -128,3 +128,7 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     assert pages["sam"].request.get(f"{team_app}/config?page=label").status == 401
     pages["sam"].reload()
     pages["sam"].get_by_label("password").wait_for()  # back at the sign-in form
+
+    # the passwords left no trace in the workspace but their hashes (database, logs, uploads, exports)
+    for password in passwords.values():
+        assert [p for p in home.rglob("*") if p.is_file() and password.encode() in p.read_bytes()] == []
