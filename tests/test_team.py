@@ -104,3 +104,18 @@ def test_only_the_owner_manages_the_team():
     no_passwords = SimpleNamespace(tuneloop_sign_in=None, server_app=None)
     with pytest.raises(gr.Error, match="Start the app with a password"):
         team.add(ctx, {"name": "sam", "account": owner}, no_passwords)
+
+
+def test_the_team_tab_shows_each_labellers_win_rates():
+    from backend.answers import Answer, Sampling, Source
+    from backend.labels import LabelStore
+    store = LabelStore(connect())
+    for name, value in (("bea", "right"), ("sam", "left")):
+        for i in range(2):
+            base, tuned = Answer(f"Base {i}.", Source("smollm2"), Sampling()), \
+                Answer(f"Tuned {i}.", Source("smollm2", "run-1"), Sampling())
+            store.add_choice([{"role": "user", "content": f"Q{i}?"}], base, tuned, value, labeller=name)
+    text = team.agreement_text(Context(None))
+    assert "A/B win-rates by labeller" in text and "#### bea" in text and "#### sam" in text
+    assert "| run-1 | base model (smollm2) | 2 | 2 | 0 | 0 | 100% |" in text
+    assert "| run-1 | base model (smollm2) | 2 | 0 | 0 | 2 | 0% |" in text

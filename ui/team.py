@@ -11,9 +11,11 @@ import gradio as gr
 from backend.accounts import LOCAL_OWNER, Account, AccountStore, SignIn
 from backend.labels.agreement import KINDS as JUDGED, CHOICE_WORDS, agreement, agreement_lines
 from backend.labels.export import label_stats
+from backend.labels.winrate import win_rates
 from backend.limits import check_text
 from ui.common import Context, esc, plain_errors
 from ui.exposure import sign_out
+from ui.verdict import winrate_markdown
 
 SPLIT_SHOWN = 20  # split items listed on the page (all of them are in `labels stats --json`)
 
@@ -92,7 +94,18 @@ def agreement_text(ctx: Context) -> str:
                 if kind == "ab" else f"“{esc(item['answers'][0][:160])}”"
             votes = ", ".join(f"{esc(name)} {CHOICE_WORDS.get(value, value)}" for name, value in item["votes"].items())
             parts[-1] += f"\n    - **{esc(question[:160])}** {answers}: {votes}"
-    return "\n\n".join(parts)
+    return "\n\n".join(parts + win_rates_by_labeller(ctx))
+
+
+def win_rates_by_labeller(ctx: Context) -> list[str]:
+    """Each labeller's blind A/B win-rates, where two or more labellers voted (the Runs tab has everyone's)."""
+    names = {r["id"]: r["name"] for r in ctx.runs().list()}
+    voted = {name: report for name in label_stats(ctx.db())["labellers"]
+             if (report := win_rates(ctx.db(), name))["pairs"]}
+    if len(voted) < 2:
+        return []
+    return ["### A/B win-rates by labeller"] + [f"#### {esc(name)}\n\n" + winrate_markdown(report, names)
+                                                for name, report in voted.items()]
 
 
 def add(ctx: Context, v: dict, demo):
