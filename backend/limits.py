@@ -41,13 +41,18 @@ class Limits:
     term_grace_seconds: float = 30  # after SIGTERM, this long before SIGKILL
     runner_backoff_max_seconds: float = 30  # the runner's retry wait after an error grows up to this
     # Requests to the web app.
-    max_request_mb: float = 16  # one request's body, uploads apart (they have TUNELOOP_MAX_UPLOAD_MB)
+    max_request_mb: float = 16  # one request's body, uploads apart (they have max_upload_mb)
+    max_upload_mb: float = 200  # one uploaded data file (the page, the API and `app.py data add` alike)
 
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"TUNELOOP_{f.name.upper()}", f"must be a positive number, not {value!r}.")
+
+
+def max_upload_bytes() -> int:
+    return int(current().max_upload_mb * 1024 * 1024)
 
 
 def current() -> Limits:

@@ -24,7 +24,7 @@ from starlette.middleware import Middleware
 from backend import limits, workspace
 from backend.accounts import AccountStore, SignIn
 from backend.data import sandbox
-from backend.data.read import max_upload_bytes
+from backend.limits import max_upload_bytes
 from backend.model_pool import ModelPool
 from ui import banner, label_tab, live_tab, preview, train_tab
 from ui.chat_tab import create_chat_tab

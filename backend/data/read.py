@@ -6,12 +6,11 @@ number in a JSON list, the data row number (header not counted) in CSV/TSV/XLSX/
 from __future__ import annotations
 
 import json
-import math
-import os
 from pathlib import Path
 from typing import Any
 
-from backend.errors import ConfigError, DataError
+from backend.errors import DataError
+from backend.limits import max_upload_bytes
 from backend.words import size_text
 
 from .caps import RowCap
@@ -20,7 +19,6 @@ from .report import RowError
 from .result import ReadResult
 from .tables import read_csv, read_parquet, read_xlsx
 
-DEFAULT_MAX_MB = 200
 LIST_KEYS = ("data", "rows", "examples", "train", "records", "items", "instances", "samples", "dataset")
 EXTENSIONS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".jsonlines": "jsonl", ".json": "json",
@@ -41,23 +39,6 @@ MAGIC = [
 ]
 
 
-def max_upload_bytes() -> int:
-    raw = os.environ.get("TUNELOOP_MAX_UPLOAD_MB", "").strip()
-    if not raw:
-        return DEFAULT_MAX_MB * 1024 * 1024
-    try:
-        mb = float(raw)
-    except ValueError:
-        mb = -1
-    if not mb > 0 or math.isinf(mb):
-        raise ConfigError("TUNELOOP_MAX_UPLOAD_MB", f"'{raw}' is not a positive number of megabytes (default {DEFAULT_MAX_MB}).")
-    return int(mb * 1024 * 1024)
-
-
-def _mb(n: int) -> str:
-    return size_text(n)
-
-
 def read_file(path: str | Path, max_bytes: int | None = None) -> ReadResult:
     path = Path(path)
     name = path.name
@@ -69,7 +50,7 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> ReadResult:
     size = path.stat().st_size
     if size > limit:
         raise DataError(
-            f"{name} is {_mb(size)}, over the {_mb(limit)} limit. Split it into smaller files, "
+            f"{name} is {size_text(size)}, over the {size_text(limit)} limit. Split it into smaller files, "
             "or raise the limit with the TUNELOOP_MAX_UPLOAD_MB setting."
         )
     if size == 0:
