@@ -71,6 +71,9 @@ def _prompt_ids(tokenizer, question: str) -> list[int]:
 
 
 def _greedy(model, ids: list[int], eos, pad) -> list[int]:
+    """The merged model's answer as token ids. Not model_pool.generate_texts, the app's one engine for answers people
+    read: the check compares the GGUF file's logits with these token by token, and an answer that comes back as text
+    is not always re-tokenised into the same ids (a word split differently shifts every logit after it)."""
     import torch
     inputs = torch.tensor([ids])
     with torch.no_grad():
