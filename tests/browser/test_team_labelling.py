@@ -86,9 +86,23 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
         for name, keys in votes.items():
             press(pages[name], keys[n], n + 1)
     pages["bea"].screenshot(path=str(ARTIFACTS / "team-labeller-page.png"), full_page=True)
+    chat = pages["bea"]  # a labeller's thumb in Chat carries their name too
+    open_tab(chat, "Chat")
+    chat.get_by_text("Settings (shared by both sides)").click()
+    longest = chat.get_by_label("number input for Longest answer (tokens)").last
+    longest.fill(str(TINY_ANSWER))
+    longest.press("Tab")
+    chat.locator("#tl-chat-message textarea").fill("Who are you?")
+    chat.keyboard.press("Enter")
+    chat.locator("#tl-chat-saved").get_by_text("Both have answered").wait_for(timeout=240_000)
+    chat.locator("#tl-chat-left-up").click()
+    chat.locator("#tl-chat-saved").get_by_text("👍 good for the left answer").wait_for()
+    assert [(lab["labeller"], lab["origin"]) for lab in LabelStore(connect()).list() if lab["origin"] == "chat"] == \
+        [("bea", "chat")]
     assert "Your labels so far, bea" in pages["bea"].locator("#tl-label-totals").inner_text()
 
-    labels = LabelStore(connect()).list()
+    labels = LabelStore(connect()).list(kind="thumb")
+    labels = [lab for lab in labels if lab["origin"] == "label"]
     assert sorted((lab["labeller"], lab["value"]) for lab in labels) == sorted(
         [("bea", "up"), ("bea", "up"), ("bea", "down"), ("sam", "up"), ("sam", "down"), ("sam", "down")])
 
@@ -101,17 +115,18 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     assert "Question number 1?" in text and "bea good, sam bad" in text
     owner.screenshot(path=str(ARTIFACTS / "team-owner-agreement.png"), full_page=True)
 
-    # Train on labels, the majority per answer: Q0 good (both), Q1 dropped (a tie), Q2 bad (both)
+    # Train on labels, the majority per answer: Q0 good (both), Q1 dropped (a tie), Q2 bad (both), and bea's
+    # thumb in Chat (an answer she alone judged: her own majority)
     open_tab(owner, "7. Label")
-    owner.get_by_label("The majority per answer (ties dropped): 2 KTO examples, 0 DPO pairs").check()
+    owner.get_by_label("The majority per answer (ties dropped): 3 KTO examples, 0 DPO pairs").check()
     owner.locator("#tl-label-rule").screenshot(path=str(ARTIFACTS / "team-owner-train-choices.png"))
     owner.locator("#tl-train-kto").click()
-    owner.get_by_role("button", name="Train KTO anyway on 2 examples").click()
+    owner.get_by_role("button", name="Train KTO anyway on 3 examples").click()
     trained = owner.locator("#tl-label-trained")
     wait_for(lambda: "Started" in trained.inner_text(), 60, f"no run started: {trained.inner_text()!r}")
     assert "the majority label per item (ties dropped)" in trained.inner_text()
     dataset = DatasetStore(connect()).get(re.search(r"dataset '([^']+)'", trained.inner_text()).group(1))
-    assert dataset["valid_rows"] == 2 and "majority" in dataset["source"]
+    assert dataset["valid_rows"] == 3 and "majority" in dataset["source"]
     owner.screenshot(path=str(ARTIFACTS / "team-owner-trained-majority.png"), full_page=True)
 
     bea = pages["bea"].request  # the server refuses, whatever the page shows
