@@ -293,11 +293,11 @@ def start_run(ctx: Context, v: dict):
 def started_status(ctx: Context, v: dict):
     """What the line under Start says of the run this page started, as it stands now, and whether Stop can act on
     it: the words Start wrote ("waits in line") stayed after that run was stopped, and Stop was red when nothing ran."""
+    if not v["watch"]:  # no run started here: the line keeps what it says ("Filled in from run ..." by Try this)
+        return gr.skip(), gr.update(interactive=False)
     try:
-        run = ctx.runs().get(v["watch"]) if v["watch"] else None
+        run = ctx.runs().get(v["watch"])
     except RunNotFound:  # deleted since
-        run = None
-    if run is None:
         return "", gr.update(interactive=False)
     run_id, name, status = run["id"], esc(run["name"]), run["status"]
     if status == "queued":
@@ -479,7 +479,8 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         on(suggestion.change, ctx, fill_train_form, {"suggestion": suggestion},
            [dataset, method, source, folder, base_run, hub_model, run_name, *form, status]).then(
             *bind(ctx, refill_settings, {"suggestion": suggestion}), form).then(
-            *bind(ctx, refresh_fit, everything), fit, **in_order)
+            *bind(ctx, refresh_fit, everything), fit, **in_order).then(
+            *bind(ctx, on_model_cards, picks), cards, **in_order)  # the cards' times for the data filled in
 
 
 CSS = """

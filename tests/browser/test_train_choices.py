@@ -110,6 +110,10 @@ def test_try_this_on_a_dpo_run_on_labels_fills_dpo_its_labels_and_the_run_it_bui
     wait_for(lambda: {**filled(), "base run": None} == {**wanted, "base run": None}
              and (filled()["base run"] or "").startswith("identity_quill, quick"), 120,
              f"Try this did not fill DPO on the labels and the run they judged: {filled()}")
+    # The line under Start says where the settings came from, and the preset cards time the data filled in.
+    page.get_by_text("Filled in from run").wait_for()
+    cards = page.locator(".tl-cards")
+    wait_for(lambda: "'labels-dpo-1'" in cards.inner_text(), 120, f"the cards time other data: {cards.inner_text()}")
     page.get_by_role("button", name=re.compile("^Advanced settings")).click()
     rate = page.get_by_role("spinbutton", name="Learning rate (size of each step)")
     wait_for(lambda: float(rate.input_value()) == 0.0001, 60, f"the rate was not changed: {rate.input_value()}")
@@ -118,6 +122,7 @@ def test_try_this_on_a_dpo_run_on_labels_fills_dpo_its_labels_and_the_run_it_bui
     open_tab(page, "2. Train")
     page.locator("#tl-memory").get_by_text(re.compile("Memory: ")).wait_for()
     assert {**filled(), "base run": None} == {**wanted, "base run": None}, filled()
+    assert page.get_by_text("Filled in from run").is_visible()  # the tab's select event left the line alone
     assert filled()["base run"].startswith("identity_quill, quick"), filled()
 
 
