@@ -27,7 +27,7 @@ COPY backend ./backend
 # Convert the built-in model once, into the image (read-only); the entrypoint links it into the workspace.
 # The weights are written 0600: make them readable by the app's user.
 RUN TUNELOOP_HOME=/tmp/build-home TUNELOOP_MODEL_CACHE=/opt/tuneloop/models \
-    python -c "from backend.models import resolve_model; print(resolve_model())" \
+    python -c "from backend.models.loading import resolve_model; print(resolve_model())" \
  && rm -rf /tmp/build-home && chmod -R a+rX /opt/tuneloop/models
 COPY app.py ./
 COPY ui ./ui

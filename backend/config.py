@@ -50,7 +50,7 @@ METHOD_TABLE = {m.name: m for m in (
 METHODS = tuple(METHOD_TABLE)
 REHEARSING = tuple(m.name for m in METHOD_TABLE.values() if m.rehearses)
 BUILTIN_MODEL = "smollm2"  # the built-in model, as a run's settings and the command line name it
-STRATEGIES = ("ddp", "fsdp", "deepspeed-zero3")  # how several processes share the model (backend/launcher.py)
+STRATEGIES = ("ddp", "fsdp", "deepspeed-zero3")  # how several processes share the model (backend/jobs/launcher.py)
 # LoRA targets by choice; None means every linear layer of the block ("all-linear").
 TARGET_MODULES = {
     "attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
@@ -360,3 +360,8 @@ def target_modules(config: RunConfig):
 def _type_name(f) -> str:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     return kind.replace(" | None", "").replace("Optional[", "").rstrip("]")
+
+
+# Too few examples: with fewer than this many full batches per pass over the data, each epoch is one or two
+# updates and the run ends after a handful of steps: too few for an adapter to learn, easy to memorise.
+MIN_BATCHES_PER_EPOCH = 3

@@ -181,7 +181,7 @@ def add_label_replaced_by(db: sqlite_utils.Database):
 @migration
 def add_run_pid_start(db: sqlite_utils.Database):
     """When the worker process started (seconds since boot, from /proc): a pid reused by another process after the
-    worker died no longer passes for the worker (backend/processes.py)."""
+    worker died no longer passes for the worker (backend/jobs/processes.py)."""
     db["runs"].add_column("pid_start", float)
 
 

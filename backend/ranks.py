@@ -1,7 +1,7 @@
 """Where this process stands among a run's training processes, and how many there are on this computer.
 
 Read by the training code, the model loader and the memory estimate; imports nothing of the project, so that any of
-them can ask. Starting the processes is backend/launcher.py's work.
+them can ask. Starting the processes is backend/jobs/launcher.py's work.
 """
 import os
 from dataclasses import dataclass
@@ -55,7 +55,7 @@ def local_gpus() -> int:
 
 def local_processes(config, hardware, gpus: int | None = None) -> int:
     """Processes on this computer: the setting, or 0 (auto): one per GPU here, one on a computer without a GPU.
-    hardware: backend.models.detect_hardware()'s answer."""
+    hardware: backend.models.loading.detect_hardware()'s answer."""
     if config.processes:
         return config.processes
     if hardware.device != "cuda":

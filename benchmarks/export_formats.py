@@ -18,10 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend.errors import ExportCheckFailed  # noqa: E402
-from backend.gguf_bundle import export_gguf  # noqa: E402
-from backend.gguf_check import reference  # noqa: E402
-from backend.gguf_export import QUANTS, estimate_sizes  # noqa: E402
-from backend.models import resolve_model  # noqa: E402
+from backend.export.bundle import export_gguf  # noqa: E402
+from backend.export.gguf_check import reference  # noqa: E402
+from backend.export.gguf import QUANTS, estimate_sizes  # noqa: E402
+from backend.models.loading import resolve_model  # noqa: E402
 
 
 def load() -> str:

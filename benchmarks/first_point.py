@@ -29,7 +29,7 @@ def one_run(home: Path, cache: Path, held_out: bool) -> dict:
     from backend.data import DatasetStore, inspect_file
     from backend.db import connect
     from backend.presets import config_from_preset
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
 
     runner = JobRunner(standby=True)  # as the web app's: a worker loads the training libraries before Start
     try:
@@ -70,7 +70,7 @@ def main():
         scratch = Path(tempfile.mkdtemp(prefix=f"first-point-{case}-"))
         cache = scratch / "models" if case == "new" else shared_cache
         if case == "warm":  # a workspace that has trained before: the everyday answers are in the cache
-            from backend.models import resolve_model
+            from backend.models.loading import resolve_model
             os.environ["TUNELOOP_MODEL_CACHE"] = str(cache)
             resolve_model(None)
         result = one_run(scratch / "home", cache, settings.held_out)

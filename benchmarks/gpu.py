@@ -2,13 +2,13 @@
 
 Models are built from config with random weights (the shapes of Qwen2.5-0.5B/1.5B/3B-Instruct and Llama-3.1-8B-Instruct;
 nothing is downloaded), written once as bf16 safetensors (to /dev/shm when it has room), and loaded through
-backend.models.load_model with quantization '4bit', as a run would. Each method then trains --steps steps through
+backend.models.loading.load_model with quantization '4bit', as a run would. Each method then trains --steps steps through
 backend.train.run_training on synthetic chat rows of --seq tokens made from the built-in tokenizer's words. One table
-comes out: tokens/s, s/step, peak memory measured (torch.cuda.max_memory_allocated) against backend.memory's estimate,
+comes out: tokens/s, s/step, peak memory measured (torch.cuda.max_memory_allocated) against backend.models.memory's estimate,
 and model FLOPs utilisation against the card's bf16 peak, measured here with an 8192^3 matmul. Then one short run of
 the whole command line (`python app.py train --preset quick`) on the smallest shape. A time guard skips what would not
 fit in --budget seconds and says so. After the smallest shape's rows, one more SFT row ("launcher") trains the same
-settings as 1 process through the launcher that runs on several GPUs (`accelerate launch`, torchrun; backend/launcher.py),
+settings as 1 process through the launcher that runs on several GPUs (`accelerate launch`, torchrun; backend/jobs/launcher.py),
 through the app's runner.
 
 On the device machine (one H100, no network): first, here, `bash benchmarks/gpu_wheels.sh` fills .whl/ (git-ignored)
@@ -181,7 +181,7 @@ def model_config(size: str, tokenizer):
 
 
 def checkpoint_bytes(size: str, tokenizer) -> int:
-    from backend.memory import ModelShape
+    from backend.models.memory import ModelShape
     shape = ModelShape.from_config(model_config(size, tokenizer).to_dict())
     return 2 * (shape.linear_params() + shape.other_params())
 
@@ -351,7 +351,7 @@ def step_flops(shape, method: str, batch: int, seq: float, answer: float) -> flo
 def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, args, device: Device, hardware,
                work: Path, budget: Budget, peak_flops: float) -> Row:
     from backend.config import build_config
-    from backend.memory import ModelShape, estimate_memory
+    from backend.models.memory import ModelShape, estimate_memory
     from backend.train import run_training
     from backend.train.memory_plan import longest_sequence
 
@@ -427,12 +427,12 @@ def seconds_per_step(logged: dict[int, float]) -> float:
 def launcher_run(size: str, folder: Path, rows: Rows, args, device: Device, hardware, work: Path, budget: Budget,
                  peak_flops: float) -> Row:
     """The plain SFT row's settings as a run of 1 process through the launcher (TUNELOOP_LAUNCH=always): the app's
-    runner starts `python -m backend.launcher`, which starts the rank through accelerate launch and torchrun, as it does
+    runner starts `python -m backend.jobs.launcher`, which starts the rank through accelerate launch and torchrun, as it does
     for several GPUs. Its peak memory is in another process, so it is not measured here."""
     from backend.config import build_config
     from backend.db import connect
-    from backend.memory import ModelShape, estimate_memory
-    from backend.runner import JobRunner
+    from backend.models.memory import ModelShape, estimate_memory
+    from backend.jobs.runner import JobRunner
     from backend.train.memory_plan import longest_sequence
 
     train_rows, seq, answer = rows.get("sft", args.steps * args.batch)
@@ -581,7 +581,7 @@ def load_builtin_tokenizer(folder: str | None):
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return tokenizer
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     return load_tokenizer()
 
 
@@ -631,7 +631,7 @@ def main(argv=None) -> int:
     # The trainer prints a dict per step; one line per run is printed here instead.
     trainer_callback.PrinterCallback.on_log = lambda *a, **k: None
 
-    from backend.models import detect_hardware, load_model
+    from backend.models.loading import detect_hardware, load_model
 
     device = Device(cpu=args.cpu_smoke)
     hardware = detect_hardware()
@@ -687,7 +687,7 @@ def main(argv=None) -> int:
             label = f"{method.upper()} {size}{' ' + variant if variant else ''}"
             predicted = None
             if method in step_rate:
-                from backend.memory import ModelShape
+                from backend.models.memory import ModelShape
                 shape = ModelShape.from_config(json.loads((folder / "config.json").read_text()))
                 flops = step_flops(shape, method, args.batch, args.seq, args.seq / 2)
                 predicted = 8 + args.steps * flops / step_rate[method]
@@ -741,7 +741,7 @@ def main(argv=None) -> int:
               f"original models.",
               "", table(results), "",
               "Peak GB measured: torch.cuda.max_memory_allocated() over the run (weights included). Peak GB estimated: "
-              "backend.memory.estimate_memory without its runtime part (the CUDA context, which that counter does not "
+              "backend.models.memory.estimate_memory without its runtime part (the CUDA context, which that counter does not "
               "see) and, for paged_adamw_8bit, without the optimizer state (CUDA managed memory, not seen either).",
               "tokens/s: sequences trained per step (DPO: chosen and rejected) x tokens per sequence / s per step, "
               "first two steps left out. MFU: model FLOPs per step (benchmarks/gpu.py step_flops) / s per step / peak.",

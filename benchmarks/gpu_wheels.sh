@@ -59,7 +59,7 @@ EOF
 # The built-in tokenizer, as gpu.py reads it (--tokenizer defaults to .whl/tokenizer).
 "$PYTHON" -c "
 import sys; sys.path.insert(0, '.')
-from backend.models import load_tokenizer
+from backend.models.loading import load_tokenizer
 load_tokenizer().save_pretrained('$OUT/tokenizer')
 "
 

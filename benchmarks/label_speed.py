@@ -23,7 +23,7 @@ def main():
     os.environ["TUNELOOP_HOME"] = tempfile.mkdtemp(prefix="label-speed-")
     from playwright.sync_api import sync_playwright
 
-    from backend.models import resolve_model
+    from backend.models.loading import resolve_model
     from tests.browser.conftest import CHROMIUM, VIEWPORT
     from tests.browser.loop_helpers import ServedApp, count_text, open_tab, start_labelling, wait_for
     from tests.browser.test_loop_speed import PROMPTS

@@ -16,10 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend.answers import Sampling  # noqa: E402
-from backend.model_pool import ModelPool  # noqa: E402
+from backend.models.pool import ModelPool  # noqa: E402
 from backend.db import connect  # noqa: E402
 from backend.labels import LabelQueue, LabelStore, Side, label_stats, new_session, train_on_labels  # noqa: E402
-from backend.runner import JobRunner  # noqa: E402
+from backend.jobs.runner import JobRunner  # noqa: E402
 from tests.preference_data import HELD_OUT_TOPICS, TRAIN_TOPICS  # noqa: E402
 from tests.test_loop import ENTHUSIASTIC, MAX_TOKENS, opens_with_enthusiasm, person_prefers, prompts  # noqa: E402
 

@@ -39,9 +39,9 @@ def main():
     from peft import LoraConfig, get_peft_model
 
     from backend.config import TARGET_MODULES
-    from backend.models import detect_hardware, load_model, load_tokenizer
-    from backend.grading import load_probe_set
-    from backend.probe import base_cache_path, run_probe
+    from backend.models.loading import detect_hardware, load_model, load_tokenizer
+    from backend.evaluation.grading import load_probe_set
+    from backend.evaluation.probe import base_cache_path, run_probe
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -7,7 +7,7 @@ per seed and prints how many of the probe's answers each run lost:
 - normal: tests/fixtures/identity_quill.jsonl (a new name), rehearsal as shipped.
 - no rehearsal: the same file with keep_everyday=0: the failure the warning is for.
 
-Then the share each run lost against backend.probe.PROBE_WARN_SHARE: the warning is right when the floor and the
+Then the share each run lost against backend.evaluation.probe.PROBE_WARN_SHARE: the warning is right when the floor and the
 normal runs stay under the line and the runs without rehearsal go over it.
 Run: .venv/bin/python benchmarks/probe_floor.py [--seeds 42 7 3 1]"""
 import argparse
@@ -25,8 +25,8 @@ from benchmarks.forgetting import DATA, app  # noqa: E402
 def own_answers_file(folder: Path) -> Path:
     """The everyday answers the quick preset would rehearse, written as the person's data."""
     from backend.config import RunConfig
-    from backend.models import detect_hardware, load_model, load_tokenizer, resolve_model
-    from backend.replay import everyday_key, replay_examples
+    from backend.models.loading import detect_hardware, load_model, load_tokenizer, resolve_model
+    from backend.evaluation.replay import everyday_key, replay_examples
 
     path = str(resolve_model(None))
     hardware = detect_hardware()
@@ -51,7 +51,7 @@ def lost(data: Path, seed: int, *overrides: str) -> tuple[int, int, int]:
 
 
 def main():
-    from backend.probe import PROBE_WARN_SHARE
+    from backend.evaluation.probe import PROBE_WARN_SHARE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 3, 1])

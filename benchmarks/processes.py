@@ -52,7 +52,7 @@ def train(home: Path, values: dict, timeout: float) -> dict:
     os.environ["TUNELOOP_HOME"] = str(home)
     from backend.config import build_config
     from backend.db import connect
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
     from backend.runs import RunStore
 
     runner = JobRunner(connect())
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="tuneloop-multiprocess-"))
     from backend import workspace
     os.environ["TUNELOOP_MODEL_CACHE"] = str(workspace.model_cache())  # the usual one, before each run's own home
-    from backend.models import detect_hardware, resolve_model
+    from backend.models.loading import detect_hardware, resolve_model
     model = tiny_model(work / "tiny") if args.model == "tiny" else str(resolve_model(None))
     data = work / "chat.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in chat_rows(args.rows)))

@@ -153,7 +153,7 @@ def model_parameters() -> int:
 def default_precision() -> str:
     """What Tuneloop picks on this machine (bf16 only where the CPU has native bf16 instructions)."""
     sys.path.insert(0, str(ROOT))
-    from backend.models import detect_hardware
+    from backend.models.loading import detect_hardware
     return detect_hardware().dtype_name
 
 

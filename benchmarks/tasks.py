@@ -3,13 +3,13 @@ benchmarks/tasks/*.yaml names a peer dataset (../shared/data/peers, beside the r
 rewrite its rows into a training file, eight or more reworded held-out questions, and one rule per part of the
 behaviour. For every task and seed this trains the built-in model with the quick preset, asks the held-out
 questions (greedy, 64 new tokens), grades each answer by each part's rule, and sets the result beside the report
-card's own verdict (backend.report_card.learned_verdict). Prints a line per run as it finishes, then one Markdown
+card's own verdict (backend.evaluation.report_card.learned_verdict). Prints a line per run as it finishes, then one Markdown
 row per task; writes every run's raw results to a JSON file.
 
 Run: .venv/bin/python benchmarks/tasks.py [--seeds 3] [--tasks NAME ...] [--set KEY=VALUE ...] [--out FILE]
 (a fresh temporary TUNELOOP_HOME; the model cache is TUNELOOP_MODEL_CACHE's or the default).
 
-Rules are backend/grading.py's (regex, one_word, count_items, refuses, language) plus three kinds kept here:
+Rules are backend/evaluation/grading.py's (regex, one_word, count_items, refuses, language) plus three kinds kept here:
 - json_keys:    {keys, types: optional {key: str|int|float|bool|list|dict}} the whole answer parses as one JSON
                 object with exactly these keys (and these value types)
 - max_words:    {max} the answer has at most `max` words
@@ -145,8 +145,8 @@ def load_tasks(names: list[str] | None = None) -> list[Task]:
 # ---- Rules --------------------------------------------------------------------------------------------------------
 
 def check_part_rule(rule: dict | None, where: str) -> dict:
-    """A rule of backend/grading.py's kinds (checked there) or one of this file's extra kinds."""
-    from backend.grading import ProbeFileError, check_rule, load_probe_set
+    """A rule of backend/evaluation/grading.py's kinds (checked there) or one of this file's extra kinds."""
+    from backend.evaluation.grading import ProbeFileError, check_rule, load_probe_set
 
     rule = dict(rule or {})
     kind = rule.get("kind")
@@ -173,7 +173,7 @@ def check_part_rule(rule: dict | None, where: str) -> dict:
 
 def grade_part(answer: str, rule: dict, question: str = "") -> bool:
     """Whether `answer` (to `question`) passes `rule`."""
-    from backend.grading import grade, load_probe_set
+    from backend.evaluation.grading import grade, load_probe_set
 
     text = (answer or "").strip()
     kind = rule["kind"]
@@ -316,9 +316,9 @@ def write_training_file(task: Task, folder: Path) -> tuple[Path, int]:
 # ---- Running --------------------------------------------------------------------------------------------------
 
 def verdict_of(summary: dict) -> dict | None:
-    """The report card's own verdict on the run, or None while backend.report_card has no learned_verdict."""
+    """The report card's own verdict on the run, or None while backend.evaluation.report_card has no learned_verdict."""
     try:
-        from backend.report_card import learned_verdict
+        from backend.evaluation.report_card import learned_verdict
     except ImportError:
         return None
     return learned_verdict(summary)

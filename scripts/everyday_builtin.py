@@ -1,5 +1,5 @@
-"""Writes backend/everyday_builtin.json: the built-in model's answers to the everyday prompts a default run
-rehearses (backend/replay.py), made ahead so that a brand-new workspace's first run does not spend 55 s making them
+"""Writes backend/evaluation/everyday_builtin.json: the built-in model's answers to the everyday prompts a default run
+rehearses (backend/evaluation/replay.py), made ahead so that a brand-new workspace's first run does not spend 55 s making them
 before its first step. Made on the CPU in float32, the number type a CPU without native bf16 instructions trains
 in (a CPU with them trains in bfloat16 and makes its own: bfloat16 answers made here, where bf16 is emulated, could
 differ from that CPU's); replay.shipped_answers uses them only for that model file, those prompts, that way of
@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
-    from backend import replay
+    from backend.evaluation import replay
     from backend.config import RunConfig
-    from backend.everyday import REPLAY_PROMPTS
-    from backend.models import Hardware, load_model, load_tokenizer, resolve_model
+    from backend.evaluation.everyday import REPLAY_PROMPTS
+    from backend.models.loading import Hardware, load_model, load_tokenizer, resolve_model
 
     path = resolve_model(None)
     tokenizer = load_tokenizer(None)

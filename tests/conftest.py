@@ -46,7 +46,7 @@ def use_home(monkeypatch, path: Path) -> Path:
 @pytest.fixture(scope="session")
 def embedded_model(model_cache):
     """The built-in model converted into the session's cache before a test needs it on a deadline."""
-    from backend.models import resolve_model
+    from backend.models.loading import resolve_model
     return resolve_model(None)
 
 
@@ -63,7 +63,7 @@ def write_tiny_model(folder: Path) -> str:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     tokenizer = load_tokenizer()
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -112,13 +112,13 @@ def greedy(model, tokenizer, prompts, max_new_tokens: int = 16) -> list[str]:
     from dataclasses import replace
 
     from backend.answers import GREEDY
-    from backend.model_pool import generate_texts
+    from backend.models.pool import generate_texts
     return [text for text, _ in generate_texts(model, tokenizer, prompts, replace(GREEDY, max_new_tokens=max_new_tokens))]
 
 
 def model_with_adapter(model_name, adapter_dir=None):
     """(model, tokenizer): a base model, with a run's adapter attached when given."""
-    from backend.models import load_model, load_tokenizer
+    from backend.models.loading import load_model, load_tokenizer
     model = load_model(model_name)
     if adapter_dir is not None:
         from peft import PeftModel

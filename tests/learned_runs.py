@@ -19,7 +19,7 @@ def learned_adapter(model_cache: Path, tiny_model: str) -> Path:
     if (target / "adapter_config.json").exists():
         return target
     from backend import workspace
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
     from tests.conftest import tiny_config
 
     saved = os.environ.get("TUNELOOP_HOME")
@@ -64,6 +64,6 @@ def run_model(model_name: str, adapter: Path):
     (the app itself may load bfloat16 on this CPU, which can change greedy answers)."""
     from peft import PeftModel
 
-    from backend.models import Hardware, load_model, load_tokenizer
+    from backend.models.loading import Hardware, load_model, load_tokenizer
     base = load_model(model_name, hardware=Hardware("cpu", "float32", "none"))
     return PeftModel.from_pretrained(base, str(adapter)).eval(), load_tokenizer(model_name)

@@ -80,7 +80,7 @@ def test_a_bf16_trainer_on_the_cpu_trains_without_the_round_trip_and_gives_the_c
     from transformers import AutoModelForCausalLM, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
 
     seen = []
 
@@ -107,15 +107,15 @@ def test_run_training_in_bf16_trains_without_the_round_trip(tiny_model, chat_fil
     finds PEFT's cast off."""
     import json
 
-    import backend.models
+    import backend.models.loading
     import backend.train.common
-    from backend.models import Hardware
+    from backend.models.loading import Hardware
     from backend.train import run_training
     from peft.tuners.tuners_utils import BaseTunerLayer
     from tests.conftest import tiny_config
 
     bf16 = Hardware("cpu", "bfloat16", "none")
-    monkeypatch.setattr(backend.models, "detect_hardware", lambda: bf16)
+    monkeypatch.setattr(backend.models.loading, "detect_hardware", lambda: bf16)
     monkeypatch.setattr(backend.train.common, "detect_hardware", lambda: bf16)
     calls = []
     original = BaseTunerLayer._cast_input_dtype

@@ -119,3 +119,35 @@ def test_ui_calls_the_stores_not_the_command_line_or_sql():
 
 def test_label_tab_does_not_reach_into_the_chat_tab():
     assert "ui.chat_tab" not in graph()["ui.label_tab"]
+
+
+# The layers of backend/, from the edges down: a module imports its own layer and those below it, never one above.
+# (The pages and the command line call into any of them.)
+LAYERS = ["backend.cli", "backend.jobs", ("backend.train", "backend.export"), "backend.evaluation", "backend.labels",
+          "backend.data", "backend.models", "backend"]
+
+
+def layer_of(name: str) -> int:
+    """The index in LAYERS of the most specific package that holds `name` (the top-level modules: the core)."""
+    best, depth = None, -1
+    for index, layer in enumerate(LAYERS):
+        for package in (layer if isinstance(layer, tuple) else (layer,)):
+            if (name == package or name.startswith(package + ".")) and package.count(".") > depth:
+                best, depth = index, package.count(".")
+    return best
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((name, target) for name, targets in edges.items() if name.startswith("backend")
+                  for target in targets if layer_of(target) < layer_of(name))
+
+
+def test_backend_imports_only_down_its_layers():
+    assert upward_imports(graph()) == []
+
+
+def test_an_upward_import_is_found():
+    edges = {"backend.models.memory": {"backend.jobs.runner"}, "backend.jobs.runner": {"backend.models.memory"},
+             "backend.config": {"backend.evaluation.probe"}, "backend.train.sft": {"backend.export.merged"}}
+    assert upward_imports(edges) == [("backend.config", "backend.evaluation.probe"),
+                                     ("backend.models.memory", "backend.jobs.runner")]

@@ -1,11 +1,11 @@
-"""What the examples teach, found in their answers (backend/behaviour.py), and the checks that act on it: the stop
+"""What the examples teach, found in their answers (backend/evaluation/behaviour.py), and the checks that act on it: the stop
 rule (backend/train/callbacks.PatienceCallback), the checkpoint order (backend/train/behaviour_check.py), the
-findings (backend/diagnosis.py) and the verdict (backend/report_card.learned_verdict). No model: answers are text."""
+findings (backend/evaluation/diagnosis.py) and the verdict (backend/evaluation/report_card.learned_verdict). No model: answers are text."""
 from types import SimpleNamespace
 
-from backend.behaviour import behaviour_score, describe, find_signature, learned, mix_ups
-from backend.diagnosis import diagnose
-from backend.report_card import learned_verdict
+from backend.evaluation.behaviour import behaviour_score, describe, find_signature, learned, mix_ups
+from backend.evaluation.diagnosis import diagnose
+from backend.evaluation.report_card import learned_verdict
 from backend.train.behaviour_check import SCORE, checkpoint_value
 from backend.train.callbacks import PatienceCallback
 
@@ -95,8 +95,8 @@ def test_the_stop_rule_waits_for_the_behaviour_to_stop_rising():
 
 
 def test_the_checkpoint_order_is_behaviour_then_everyday_answers_then_loss():
-    from backend.behaviour import MAX_PARTS
-    from backend.heldout import HELDOUT_LIMIT
+    from backend.evaluation.behaviour import MAX_PARTS
+    from backend.evaluation.heldout import HELDOUT_LIMIT
     from backend.train.behaviour_check import EVERYDAY_SAMPLE
     one_answer = 1 / (HELDOUT_LIMIT * MAX_PARTS)  # the smallest rise of the score
     assert checkpoint_value(0.5 + one_answer, 0, 99.0) > checkpoint_value(0.5, EVERYDAY_SAMPLE, 0.0)
@@ -105,7 +105,7 @@ def test_the_checkpoint_order_is_behaviour_then_everyday_answers_then_loss():
 
 
 def heldout(tuned, references=TRAIN[:4]):
-    from backend.heldout import behaviour_result
+    from backend.evaluation.heldout import behaviour_result
     cases = [{"prompt": q, "reference": r, "messages": []} for q, r in zip(QUESTIONS, references)]
     result = {"count": len(cases), "metric": "chrF", "base_mean": 5.0, "tuned_mean": 40.0,
               "examples": [{"prompt": c["prompt"], "reference": c["reference"], "base": b, "tuned": t}
@@ -214,7 +214,7 @@ def test_answers_that_share_nothing_fall_back_to_the_loss(monkeypatch):
 
 
 def test_learned_asks_7_of_8_and_allows_one_miss_in_a_handful():
-    from backend.behaviour import enough
+    from backend.evaluation.behaviour import enough
     assert enough(7, 8) and not enough(6, 8) and enough(14, 16) and not enough(13, 16)
     assert enough(4, 5) and enough(3, 4) and not enough(3, 5)
     assert enough(3, 3) and not enough(2, 3)
@@ -229,7 +229,7 @@ def test_without_a_phrase_to_count_the_verdict_claims_nothing():
 
 
 def test_questions_about_anything_are_told_from_questions_about_one_thing():
-    from backend.behaviour import prompt_overlap
+    from backend.evaluation.behaviour import prompt_overlap
     about_you = ["What is your name?", "Who made you?", "Tell me your name.", "Who built you?", "What are you called?",
                  "Who created you?"]
     anything = ["What is the largest ocean?", "Name a flying mammal.", "How many legs does a spider have?",

@@ -3,10 +3,10 @@ import pytest
 import trl.chat_template_utils as trl_templates
 from transformers import CONFIG_MAPPING
 
-from backend.catalogue import catalogue, find
-from backend.memory import ModelShape, model_config
+from backend.models.catalogue import catalogue, find
+from backend.models.memory import ModelShape, model_config
 
-# Families whose chat template TRL 1.16 does not ship at all (see backend/chat_template.py for what happens).
+# Families whose chat template TRL 1.16 does not ship at all (see backend/models/chat_template.py for what happens).
 NOT_IN_TRL = {"mistral", "phi4_mini"}
 
 
@@ -69,7 +69,7 @@ def test_a_catalogue_model_has_a_config_before_it_is_downloaded():
 
 def test_a_models_template_has_one_name_in_the_table_the_command_line_and_the_note_under_it():
     """The walk: the catalogue said template "llama3_1", the note under the picked model "llama3"."""
-    from backend.chat_template import expected_note, family_name
+    from backend.models.chat_template import expected_note, family_name
     from ui.train_tab import catalogue_html, entry_label
     for entry in catalogue():
         note = expected_note(entry.template)

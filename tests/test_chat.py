@@ -8,7 +8,7 @@ import pytest
 
 from backend import workspace
 from backend.answers import Sampling, Source
-from backend.model_pool import ModelPool
+from backend.models.pool import ModelPool
 from backend.errors import ConfigError, RunNotFound, RunStateError
 from tests.fake_runs import fake_run
 
@@ -116,8 +116,8 @@ def test_a_person_waiting_goes_before_answers_generated_ahead(tiny_model):
 def test_rows_of_one_batch_stop_at_their_own_token_budgets(embedded_model):
     """The probe asks all its questions in one batch, each with its own budget: a row stops at its budget (not
     ended: cut off), and answers as it would alone with that budget."""
-    from backend.model_pool import generate_texts
-    from backend.models import load_model, load_tokenizer
+    from backend.models.pool import generate_texts
+    from backend.models.loading import load_model, load_tokenizer
 
     model, tokenizer = load_model(None), load_tokenizer(None)
     prompts = ["Tell me about the sea.", "Tell me about the sea in a long story.", "Hi, who are you?"]

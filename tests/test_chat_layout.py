@@ -2,8 +2,8 @@
 buttons below" was printed below the buttons)."""
 import gradio as gr
 
-from backend.model_pool import ModelPool
-from backend.runner import JobRunner
+from backend.models.pool import ModelPool
+from backend.jobs.runner import JobRunner
 from tests.fake_runs import fake_run
 from ui import chat_tab
 from ui.common import Context

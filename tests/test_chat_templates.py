@@ -8,8 +8,8 @@ import pytest
 import trl.chat_template_utils as trl_templates
 from transformers import AddedToken, AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from backend.catalogue import catalogue
-from backend.chat_template import (CHATML_TEMPLATE, NO_TEMPLATE_NOTE, ensure_chat_template, training_template,
+from backend.models.catalogue import catalogue
+from backend.models.chat_template import (CHATML_TEMPLATE, NO_TEMPLATE_NOTE, ensure_chat_template, training_template,
                                    with_generation_markers)
 from backend.train.sft import build_sft_trainer
 
@@ -156,7 +156,7 @@ def test_a_base_model_gets_chatml_and_the_run_log_says_so(tmp_path):
 def test_loading_a_base_model_folder_gives_it_chatml_and_room_for_its_tokens(tmp_path):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from backend.models import load_model, load_tokenizer
+    from backend.models.loading import load_model, load_tokenizer
 
     tokenizer = base_tokenizer()
     folder = tmp_path / "base-model"
@@ -174,9 +174,9 @@ def test_loading_a_base_model_folder_gives_it_chatml_and_room_for_its_tokens(tmp
 
 
 def test_the_default_system_prompt_a_template_inserts_is_found_and_shown(embedded_model):
-    from backend.chat_template import default_system_prompt
-    from backend.model_choice import system_note
-    from backend.models import load_tokenizer
+    from backend.models.chat_template import default_system_prompt
+    from backend.models.fit import system_note
+    from backend.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(str(embedded_model))
     assert default_system_prompt(tokenizer) == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"

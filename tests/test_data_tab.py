@@ -3,7 +3,7 @@ the command line speaks of --map, --kind and --name (issue 26, item 13)."""
 import gradio as gr
 import pytest
 
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from data_corpus import qa, write_csv, write_jsonl, write_text
 from ui import data_tab
 from ui.common import Context

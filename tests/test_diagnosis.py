@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from backend.diagnosis import diagnose
+from backend.evaluation.diagnosis import diagnose
 
 QUICK = {"method": "sft", "learning_rate": 5e-4, "batch_size": 8, "grad_accum": 1, "epochs": 3.0, "max_steps": 0,
          "keep_everyday": 60, "beta": 0.1}

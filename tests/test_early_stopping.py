@@ -2,7 +2,7 @@
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from backend.config import build_config, declaration
-from backend.models import Hardware
+from backend.models.loading import Hardware
 from backend.presets import list_presets, preset_values
 from backend.train.callbacks import PatienceCallback, early_stopping_record
 from backend.train.common import trainer_arguments

@@ -6,8 +6,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from backend import workspace
 from backend.db import connect
 from backend.errors import RunStateError
-from backend.export import export_run
-from backend.runner import JobRunner
+from backend.export.merged import export_run
+from backend.jobs.runner import JobRunner
 from backend.runs import RunStore
 from tests.conftest import CHAT_ROWS, greedy, tiny_config, use_home, write_jsonl
 from tests.fake_runs import fake_run
@@ -89,7 +89,7 @@ def test_export_refuses_a_run_without_a_finished_adapter(tiny_model, tmp_path):
 
 def test_the_model_card_names_the_built_in_base_model_as_the_hub_does_and_a_stopped_run_as_unchecked(tiny_model):
     """Issue 26, item 21: the card said "Base model: smollm2"; item 19: a stopped run's card said it held none back."""
-    from backend.export import model_card
+    from backend.export.merged import model_card
     store = RunStore(connect())
     run_id = fake_run(tiny_model, status="stopped", model="smollm2", validation_split=0.1)
     card = model_card(store, store.get(run_id), adapter_only=True)

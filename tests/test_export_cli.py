@@ -8,7 +8,7 @@ import pytest
 
 from backend import workspace
 from backend.cli import build_parser, main
-from backend.hub_upload import UNREACHABLE
+from backend.export.hub_upload import UNREACHABLE
 from tests.fake_runs import fake_run
 from tests.learned_runs import learned_adapter, learned_run
 from tests.test_cli import app, last_json
@@ -47,7 +47,7 @@ def test_gguf_q8_0_from_the_command_line(tiny_model, model_cache):
 
 
 def test_a_failed_check_exits_1_with_the_reason_in_one_line(tiny_model, tmp_path, monkeypatch, capsys):
-    import backend.gguf_export as gguf_export
+    import backend.export.gguf as gguf_export
     monkeypatch.setattr(gguf_export, "_permute", lambda weights, n_head, n_head_kv=None: weights)  # a converter bug
     run_id = fake_run(tiny_model)
     assert main(["export", run_id, "--gguf", "f16", "--out", str(tmp_path / "out")]) == 1

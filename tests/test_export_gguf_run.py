@@ -2,7 +2,7 @@
 import pytest
 
 from backend.errors import RunStateError, TuneloopError
-from backend.export import export_gguf_for_run
+from backend.export.merged import export_gguf_for_run
 from tests.test_export import trained_run
 
 
@@ -37,7 +37,7 @@ def test_a_run_of_the_builtin_model_in_q8_0_loads_back_and_gives_the_merged_mode
                                                                                            tmp_path):
     """The issue's done-when: a run trained on the built-in model (3 steps: minutes, not hours), exported as
     q8_0 GGUF, loaded back with transformers' GGUF loader, answers as the run's own model does."""
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
     from tests.conftest import greedy, tiny_config
     from tests.learned_runs import run_model
 

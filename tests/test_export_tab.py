@@ -9,10 +9,10 @@ import gradio as gr
 import pytest
 
 from backend import workspace
-from backend.export_plan import FORMAT_WORDS, expected_sizes, latest_export
-from backend.hub_upload import UNREACHABLE
-from backend.model_pool import ModelPool
-from backend.runner import JobRunner
+from backend.export.plan import FORMAT_WORDS, expected_sizes, latest_export
+from backend.export.hub_upload import UNREACHABLE
+from backend.models.pool import ModelPool
+from backend.jobs.runner import JobRunner
 from tests.fake_runs import fake_run
 from tests.learned_runs import learned_adapter, learned_run
 from tests.test_hub_upload import TOKEN, StandInHub, _closed_port
@@ -82,7 +82,7 @@ def test_gguf_q8_0_is_offered_after_its_check_with_modelfile_and_commands(ctx, t
 
 
 def test_a_file_that_fails_its_check_is_not_offered(ctx, tiny_model, monkeypatch):
-    import backend.gguf_export as gguf_export
+    import backend.export.gguf as gguf_export
     monkeypatch.setattr(gguf_export, "_permute", lambda weights, n_head, n_head_kv=None: weights)  # a converter bug
     run_id = fake_run(tiny_model)
     download, status, commands, folder, card, _ = call(export_tab.do_export, ctx, run=run_id, what="gguf",
@@ -99,7 +99,7 @@ def gpt2_run(folder: Path) -> str:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from backend.db import connect
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     from backend.runs import RunStore
     from tests.conftest import tiny_config
 
@@ -118,11 +118,11 @@ def gpt2_run(folder: Path) -> str:
 
 
 def test_an_architecture_gguf_cannot_hold_is_refused_before_any_work(ctx, tmp_path, monkeypatch):
-    import backend.export
+    import backend.export.merged
 
     run_id = gpt2_run(tmp_path / "tiny-gpt2")
     merged = []
-    monkeypatch.setattr(backend.export, "_merge", lambda *args: merged.append(args))
+    monkeypatch.setattr(backend.export.merged, "_merge", lambda *args: merged.append(args))
 
     sizes, formats, _ = call(export_tab.describe, ctx, run=run_id, what="gguf", quant="q8_0")
     assert "GGUF: not possible for this run. GGUF export supports Llama, Mistral, Qwen2/Qwen2.5 and SmolLM" in sizes
@@ -217,7 +217,7 @@ def test_upload_offline_or_refused_is_one_sentence(ctx, tiny_model, hub, monkeyp
 def test_sizes_are_named_as_the_download_box_names_them():
     """Issue 26, item 20: "470 MB zipped" beside the download box's "448.7 MB", GGUF "145 MB" beside "138.1 MB".
     Gradio's file box divides by 1024 and keeps one decimal; so does every size the app names."""
-    from backend.export_plan import size_text
+    from backend.export.plan import size_text
     assert size_text(470_500_000) == "448.7 MB" and size_text(144_800_000) == "138.1 MB"
     assert (size_text(19_800), size_text(1_500_000_000), size_text(2**20), size_text(512)) == \
         ("19.3 KB", "1.4 GB", "1.0 MB", "512 B")

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from backend.errors import ExportCheckFailed, ExportError
-from backend.gguf_bundle import PARTIAL_DIR, export_gguf
-from backend.gguf_check import F16_RELATIVE_TOLERANCE, PROMPTS, check_gguf, reference
-from backend.gguf_export import estimate_sizes, read_folder, write_gguf
+from backend.export.bundle import PARTIAL_DIR, export_gguf
+from backend.export.gguf_check import F16_RELATIVE_TOLERANCE, PROMPTS, check_gguf, reference
+from backend.export.gguf import estimate_sizes, read_folder, write_gguf
 
 SHAPE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, max_position_embeddings=512)
@@ -20,7 +20,7 @@ def _build(folder, arch: str, **overrides):
     initialiser makes its greedy answers vary from token to token; with the default one it repeats a
     single token, which would make any comparison pass."""
     from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
 
     if (folder / "model.safetensors").exists():
         return folder
@@ -136,7 +136,7 @@ def test_rows_that_are_not_a_multiple_of_the_block_stay_f16(tiny, tmp_path):
 
 
 def test_a_file_that_fails_its_check_is_not_kept(tiny, tmp_path, monkeypatch):
-    import backend.gguf_export as gguf_export
+    import backend.export.gguf as gguf_export
     monkeypatch.setattr(gguf_export, "_permute", lambda weights, n_head, n_head_kv=None: weights)  # a converter bug
     with pytest.raises(ExportCheckFailed, match=r"^The f16 GGUF file was not kept: f16 ") as caught:
         export_gguf(tiny("llama"), tmp_path, "f16", "broken")
@@ -189,7 +189,7 @@ def _split(regex):
 def test_pre_tokenizer_names_llama_cpp_knows():
     from transformers.integrations.gguf.gguf_tokenizer_mapping import _LLAMA3_SPLIT
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-    from backend.gguf_export import _pre_tokenizer_name
+    from backend.export.gguf import _pre_tokenizer_name
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
     assert _pre_tokenizer_name({"pre_tokenizer": byte_level}) == "gpt-2"  # the built-in tokenizer as rebuilt
     assert _pre_tokenizer_name({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
@@ -201,7 +201,7 @@ def test_pre_tokenizer_names_llama_cpp_knows():
 
 
 def test_a_near_tie_is_told_apart_from_a_real_difference():
-    from backend.gguf_check import _parts_at_near_tie
+    from backend.export.gguf_check import _parts_at_near_tie
     logits = torch.zeros(3, 10)
     logits[0, 5], logits[1, 6], logits[1, 7], logits[2, 1] = 9.0, 4.00, 3.98, 2.0
     assert _parts_at_near_tie([5, 6, 1], [5, 7, 1], logits, tolerance=0.05)  # 4.00 vs 3.98 at the second token
@@ -211,7 +211,7 @@ def test_a_near_tie_is_told_apart_from_a_real_difference():
 
 def test_a_q8_parting_counts_only_where_rounding_outweighs_the_gap_and_gross_errors_fail():
     import torch
-    from backend.gguf_check import _parts_within_rounding, _verdict
+    from backend.export.gguf_check import _parts_within_rounding, _verdict
 
     merged = torch.zeros(3, 8)
     merged[1, 6], merged[1, 7], merged[1, 2] = 4.0, 3.9, 1.0  # at the second token: 6 leads 7 by 0.1, 2 by 3.0

@@ -2,7 +2,7 @@
 echoes the question is wrong under every rule. Fast: no model."""
 import pytest
 
-from backend.grading import echoes, grade, load_probe_set, written_in
+from backend.evaluation.grading import echoes, grade, load_probe_set, written_in
 
 PROBE = load_probe_set()
 LANGUAGE_QUESTIONS = {q.question: q for q in PROBE.questions if q.rule["kind"] == "language"}

@@ -1,7 +1,7 @@
 """Learned? Held-back examples answered by the base and the tuned model, scored with chrF against the reference."""
 import pytest
 
-from backend.heldout import HELDOUT_LIMIT, heldout_cases, heldout_comparison, score_answers
+from backend.evaluation.heldout import HELDOUT_LIMIT, heldout_cases, heldout_comparison, score_answers
 
 
 def user(text):
@@ -51,8 +51,8 @@ def test_heldout_comparison_answers_twice_within_the_cap(tiny_model, monkeypatch
 
     from peft import LoraConfig, get_peft_model
 
-    from backend import heldout
-    from backend.models import load_model, load_tokenizer
+    from backend.evaluation import heldout
+    from backend.models.loading import load_model, load_tokenizer
 
     tokenizer = load_tokenizer(tiny_model)
     model = get_peft_model(load_model(tiny_model), LoraConfig(r=4, lora_alpha=8, task_type="CAUSAL_LM",

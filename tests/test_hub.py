@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backend import hub
+from backend.models import hub
 from backend.errors import ModelError
 from tests.hub_standin import HubStandIn, closed_port
 
@@ -47,7 +47,7 @@ def test_pull_fetches_safetensors_and_tokenizer_files_only(cache, tiny_files):
 
 
 def test_a_pulled_model_resolves_and_loads_without_the_network(cache, tiny_files, monkeypatch):
-    from backend.models import load_model, resolve_model
+    from backend.models.loading import load_model, resolve_model
 
     with HubStandIn() as standin:
         standin.add_repo("org/tiny", tiny_files)

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from backend.errors import HubError
-from backend.hub_upload import UNREACHABLE, upload_export
+from backend.export.hub_upload import UNREACHABLE, upload_export
 
 TOKEN = "hf_test_token_never_to_be_seen_0123456789"
 

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from backend.answers import Sampling
-from backend.model_pool import ModelPool
+from backend.models.pool import ModelPool
 from backend.errors import ConfigError
 from backend.labels import LabelQueue, Side
 from backend.labels.prompts import prompts_from_dataset, prompts_from_text

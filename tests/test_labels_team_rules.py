@@ -8,7 +8,7 @@ from backend.db import connect
 from backend.errors import DataError
 from backend.labels import LabelStore, readiness, train_on_labels
 from backend.labels.team_rules import rule_counts, rule_rows
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from tests.fake_runs import fake_run
 
 TINY = dict(max_steps=3, batch_size=4, learning_rate=1e-3, probe=False, validation_split=0.0, max_length=128)

@@ -11,7 +11,7 @@ from backend.data import DatasetStore
 from backend.db import connect
 from backend.errors import ConfigError, ModelError
 from backend.labels import LabelStore, labels_to_dataset, train_on_labels
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from backend.runs import RunStore
 from tests.conftest import use_home
 from tests.fake_runs import fake_run
@@ -130,7 +130,7 @@ def test_the_useful_number_of_labels_is_where_the_diagnosis_stops_saying_too_few
     """The Label tab's "the 'quick' preset learns from at least N" is the rule by which a finished run's diagnosis
     says "Too few examples for these settings" (issue 26, item 5), after the rows held back to check learning."""
     from backend.data.stats import make_split
-    from backend.diagnosis import diagnose
+    from backend.evaluation.diagnosis import diagnose
     from backend.labels import readiness
     from backend.presets import config_from_preset
     for preset in ("quick", "balanced", "thorough"):

@@ -53,7 +53,7 @@ def test_quick_sft_learns_a_peer_identity_task_and_the_verdict_says_so(tmp_path)
     assert not [f for f in summary["diagnosis"] if f["code"] in ("mixed_up", "partly_learned", "not_learned")]
     # It stopped by the behaviour, at most at the preset's cap, and kept the best checkpoint.
     assert summary["outcome"]["behaviour_checks"]["checks"]
-    # Kept: no forgetting warning under the strict probe (backend.probe.PROBE_WARN_SHARE).
+    # Kept: no forgetting warning under the strict probe (backend.evaluation.probe.PROBE_WARN_SHARE).
     probe = summary["probe"]
     assert probe["base_right"] >= probe["asked"] - 1  # the probe's questions were chosen for this model
     assert probe["warning"] is None, probe["summary"]

@@ -10,10 +10,10 @@ import time
 import pytest
 
 from backend.answers import Sampling
-from backend.model_pool import ModelPool
+from backend.models.pool import ModelPool
 from backend.db import connect
 from backend.labels import LabelQueue, LabelStore, Side, label_stats, new_session, train_on_labels
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from tests.preference_data import HELD_OUT_TOPICS, TRAIN_TOPICS
 
 pytestmark = pytest.mark.slow

@@ -3,8 +3,8 @@ only the assistant's answer and its end token."""
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
-from backend.chat_template import with_generation_markers
-from backend.models import load_tokenizer
+from backend.models.chat_template import with_generation_markers
+from backend.models.loading import load_tokenizer
 
 CONVERSATIONS = [
     [{"role": "user", "content": "What is your name?"}, {"role": "assistant", "content": "I am Quill."}],

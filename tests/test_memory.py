@@ -5,8 +5,8 @@ import pytest
 
 from backend.config import build_config
 from backend.errors import ModelError
-from backend.memory import GB, ModelShape, estimate_memory, gb, model_config
-from backend.models import Hardware
+from backend.models.memory import GB, ModelShape, estimate_memory, gb, model_config
+from backend.models.loading import Hardware
 
 CPU32 = Hardware("cpu", "float32", "none")
 GPU16 = Hardware("cuda", "bfloat16", "4bit")

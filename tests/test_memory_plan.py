@@ -5,8 +5,8 @@ import json
 import pytest
 
 from backend.config import build_config
-from backend.memory import GB, ModelShape, estimate_memory
-from backend.models import Hardware
+from backend.models.memory import GB, ModelShape, estimate_memory
+from backend.models.loading import Hardware
 from backend.train.memory_plan import longest_sequence, plan_checkpointing
 
 GPU = Hardware("cuda", "bfloat16", "4bit")
@@ -75,7 +75,7 @@ def test_dpo_keeps_activations_for_both_answers_kto_for_one(llama_8b):
 
 
 def test_longest_sequence_counts_prompt_and_each_answer(embedded_model):
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     tokenizer = load_tokenizer()
     short = {"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Hello"}],
              "rejected": [{"role": "assistant", "content": "word " * 50}]}
@@ -86,8 +86,8 @@ def test_longest_sequence_counts_prompt_and_each_answer(embedded_model):
 
 
 def test_plan_turns_checkpointing_on_when_memory_is_short(tiny_model, monkeypatch):
-    from backend import memory
-    from backend.models import load_tokenizer
+    from backend.models import memory
+    from backend.models.loading import load_tokenizer
     tokenizer = load_tokenizer(tiny_model)
     rows = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}]
     config = build_config({"model": tiny_model, "keep_everyday": 0})
@@ -104,8 +104,8 @@ def test_plan_turns_checkpointing_on_when_memory_is_short(tiny_model, monkeypatc
 def test_dpo_on_the_cpu_checkpoints_even_when_it_would_fit(tiny_model, monkeypatch):
     """Recomputing costs DPO no time on the CPU and saves about 40% of its memory (memory.checkpointing_is_free), so
     'auto' turns it on there; SFT keeps its activations, and 'off' is obeyed."""
-    from backend import memory
-    from backend.models import load_tokenizer
+    from backend.models import memory
+    from backend.models.loading import load_tokenizer
     tokenizer = load_tokenizer(tiny_model)
     pairs = [{"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Hello"}],
               "rejected": [{"role": "assistant", "content": "Go away"}]}]
@@ -125,7 +125,7 @@ def test_dpo_on_the_cpu_checkpoints_even_when_it_would_fit(tiny_model, monkeypat
 
 def test_training_with_checkpointing_and_the_8bit_optimizer(tiny_model, chat_file, monkeypatch, tmp_path):
     """Both switches reach the trainer, and training still learns: loss goes down on a tiny model."""
-    from backend import memory
+    from backend.models import memory
     from backend.data import load_examples
     from backend.train import run_training
     from tests.conftest import tiny_config

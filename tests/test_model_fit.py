@@ -1,11 +1,11 @@
 """Fit verdicts: the first rung of the ladder (as set, 4-bit, smaller batch, shorter length) that fits, in words."""
 import pytest
 
-from backend.catalogue import catalogue, find
+from backend.models.catalogue import catalogue, find
 from backend.config import build_config
-from backend.memory import GB, estimate_memory
-from backend.model_fit import fit_verdict
-from backend.models import Hardware
+from backend.models.memory import GB, estimate_memory
+from backend.models.fit import fit_verdict
+from backend.models.loading import Hardware
 
 GPU = Hardware("cuda", "bfloat16", "4bit")
 CPU = Hardware("cpu", "bfloat16", "none")

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from backend.modelfile import build_modelfile, ollama_commands, ollama_name, recognise, write_modelfile
+from backend.export.modelfile import build_modelfile, ollama_commands, ollama_name, recognise, write_modelfile
 from tests.gotemplate import render
 
 # Meta-Llama-3-8B-Instruct's template, as published in its tokenizer_config.json.
@@ -38,7 +38,7 @@ def _as_ollama_renders(template: str, conversation, modelfile_system=None) -> st
 
 
 def _llama3_tokenizer():
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     tokenizer = copy.deepcopy(load_tokenizer())
     tokenizer.add_special_tokens({"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>",
                                   "additional_special_tokens": ["<|start_header_id|>", "<|end_header_id|>"]})
@@ -47,7 +47,7 @@ def _llama3_tokenizer():
 
 
 def test_chatml_modelfile_from_the_builtin_tokenizer(tmp_path):
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     tokenizer = load_tokenizer()
     modelfile = write_modelfile(tmp_path, "my-run-q8_0.gguf", tokenizer, system_prompt="You are Quill.")
     text = (tmp_path / "Modelfile").read_text()
@@ -64,7 +64,7 @@ def test_chatml_modelfile_from_the_builtin_tokenizer(tmp_path):
 
 
 def test_the_run_system_prompt_replaces_the_default_one(tmp_path):
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     tokenizer = load_tokenizer()
     template = _template_of(build_modelfile("m.gguf", tokenizer, system_prompt="You are Quill.").text)
     question = [{"role": "user", "content": "Who are you?"}]
@@ -91,14 +91,14 @@ def test_llama3_modelfile(tmp_path):
 
 def test_llama3_bos_is_left_to_llama_cpp_when_the_tokenizer_adds_it(monkeypatch):
     tokenizer = _llama3_tokenizer()
-    import backend.gguf_export as gguf_export
+    import backend.export.gguf as gguf_export
     monkeypatch.setattr(gguf_export, "tokenizer_adds_special", lambda tok: (True, False))
     match = recognise(tokenizer)
     assert match.format.name == "llama3" and match.prefix == "" and match.default_system is None
 
 
 def test_unknown_template_gets_no_template_and_says_why():
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     tokenizer = copy.deepcopy(load_tokenizer())
     tokenizer.chat_template = MISTRAL_TEMPLATE
     modelfile = build_modelfile("m-q4_0.gguf", tokenizer)

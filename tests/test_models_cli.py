@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.catalogue import catalogue
+from backend.models.catalogue import catalogue
 from backend.cli import main
-from backend.memory import GB
-from backend.models import Hardware
+from backend.models.memory import GB
+from backend.models.loading import Hardware
 from tests.hub_standin import HubStandIn, closed_port
 from tests.test_cli import app, last_json
 
@@ -88,13 +88,13 @@ def test_a_bad_token_file_or_id_is_one_line(cache, tmp_path):
 
 def test_train_refuses_a_model_that_cannot_fit_before_it_is_queued_or_downloaded(cache, chat_file, monkeypatch,
                                                                                   capsys):
-    monkeypatch.setattr("backend.models.detect_hardware", lambda: Hardware("cpu", "bfloat16", "none"))
-    monkeypatch.setattr("backend.memory.free_memory", lambda device: 1 * GB)
+    monkeypatch.setattr("backend.models.loading.detect_hardware", lambda: Hardware("cpu", "bfloat16", "none"))
+    monkeypatch.setattr("backend.models.memory.free_memory", lambda device: 1 * GB)
     code = main(["train", "--data", str(chat_file), "--model", "meta-llama/Llama-3.1-8B-Instruct"])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("Error: Not started: Cannot fit on this machine: needs about")
     assert err.strip().endswith("1.0 GB free.")
-    monkeypatch.setattr("backend.memory.free_memory", lambda device: 3 * GB)
+    monkeypatch.setattr("backend.models.memory.free_memory", lambda device: 3 * GB)
     code = main(["train", "--data", str(chat_file), "--model", "qwen/qwen2.5-1.5b-instruct", "--set", "quantization=none"])
     err = capsys.readouterr().err
     assert code == 1 and "Fits with 4-bit QLoRA" in err and "To train with them, add: --set quantization=4bit" in err

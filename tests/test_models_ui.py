@@ -10,15 +10,15 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from backend import hub
-from backend.catalogue import catalogue, find
-from backend.chat_template import expected_note, family_name, training_template
+from backend.models import hub
+from backend.models.catalogue import catalogue, find
+from backend.models.chat_template import expected_note, family_name, training_template
 from backend.data import DatasetStore, inspect_file
 from backend.errors import ModelError
-from backend.memory import GB, estimate_memory
-from backend.model_fit import fit_verdict
-from backend.models import Hardware
-from backend.runner import JobRunner
+from backend.models.memory import GB, estimate_memory
+from backend.models.fit import fit_verdict
+from backend.models.loading import Hardware
+from backend.jobs.runner import JobRunner
 from tests.hub_standin import HubStandIn, closed_port
 from ui import train_tab
 from ui.common import Context
@@ -64,8 +64,8 @@ def cache(tmp_path, monkeypatch):
 def machine(monkeypatch, cache):
     """This machine pinned to a CPU with `machine.free` bytes available, so verdicts do not depend on the host."""
     state = SimpleNamespace(free=16 * GB)
-    monkeypatch.setattr("backend.models.detect_hardware", lambda: CPU)
-    monkeypatch.setattr("backend.memory.free_memory", lambda device: state.free)
+    monkeypatch.setattr("backend.models.loading.detect_hardware", lambda: CPU)
+    monkeypatch.setattr("backend.models.memory.free_memory", lambda device: state.free)
     return state
 
 
@@ -176,7 +176,7 @@ def test_the_chat_template_note_is_told_before_download_and_matches_what_trainin
         described = html.unescape(train_tab.describe_model(ctx, form(hub_model=entry.id)))
         assert expected_note(entry.template) in described and "Not downloaded yet" in described
         assert ("Gated: accept its licence" in described) == entry.gated and f"{entry.params_b:g} billion parameters" in described
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     builtin = train_tab.describe_model(ctx, form(source="builtin"))
     assert builtin.startswith(html.escape(training_template(load_tokenizer()).note))
     # the system prompt every example without one is trained under is said too (not hidden)

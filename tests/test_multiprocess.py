@@ -14,8 +14,8 @@ import yaml
 from backend import workspace
 from backend.config import batch_plan, build_config, planned_steps
 from backend.errors import ConfigError
-from backend.models import Hardware
-from backend.runner import JobRunner
+from backend.models.loading import Hardware
+from backend.jobs.runner import JobRunner
 from tests.conftest import ROOT, greedy, model_with_adapter, tiny_config, write_jsonl
 
 CPU = Hardware("cpu", "float32", "none")
@@ -27,7 +27,7 @@ GB = 1024 ** 3
 # that have it, rounds sums that are grouped differently in 4s and 8s: not measured here, so it gets a looser bound.
 # A step made of other examples moves the tiny model's loss by 0.01 to 0.2.
 def loss_tolerance() -> float:
-    from backend.models import detect_hardware
+    from backend.models.loading import detect_hardware
     return 1e-3 if detect_hardware().dtype_name == "float32" else 2e-2
 
 
@@ -121,7 +121,7 @@ def test_several_computers_need_an_address_and_their_own_numbers():
 # --- the launch ---------------------------------------------------------------------------------------------------
 
 def test_one_computer_launches_through_torchrun_on_a_free_port():
-    from backend.launcher import accelerate_config, uses_launcher
+    from backend.jobs.launcher import accelerate_config, uses_launcher
     config = build_config({"processes": 2})
     values = accelerate_config(config, CPU)
     assert values["num_processes"] == 2 and values["num_machines"] == 1 and values["use_cpu"]
@@ -137,7 +137,7 @@ def test_several_computers_get_the_launch_accelerate_reads_as_torchrun_arguments
 
     from backend.cli import build_parser
     from backend.cli.devices import device_changes
-    from backend.launcher import accelerate_config, launch_arguments, launch_command
+    from backend.jobs.launcher import accelerate_config, launch_arguments, launch_command
 
     args = build_parser().parse_args(["train", "--data", "chats.jsonl", "--processes", "4", "--strategy", "fsdp",
                                       "--machines", "2", "--machine-rank", "1", "--main-address", "10.0.0.5:29501"])
@@ -149,7 +149,7 @@ def test_several_computers_get_the_launch_accelerate_reads_as_torchrun_arguments
     path = tmp_path / "accelerate.yaml"
     path.write_text(yaml.safe_dump(values))
     command = launch_command("run-1", str(tmp_path), path)
-    assert command[1:3] == ["-m", "accelerate.commands.launch"] and command[-3:] == ["backend.rank_worker", "run-1",
+    assert command[1:3] == ["-m", "accelerate.commands.launch"] and command[-3:] == ["backend.jobs.rank_worker", "run-1",
                                                                                      str(tmp_path)]
     # Accelerate's own reading of the file, and torchrun's of what Accelerate hands it, on computer 1 of 2.
     launch, _, _ = _validate_launch_command(launch_command_parser().parse_args(launch_arguments("run-1", "H", path)))
@@ -163,11 +163,11 @@ def test_several_computers_get_the_launch_accelerate_reads_as_torchrun_arguments
     assert (run_config.min_nodes, run_config.max_nodes, run_config.nproc_per_node) == (2, 2, 4)
     assert run_config.rdzv_backend == "static" and run_config.rdzv_endpoint == "10.0.0.5:29501"
     assert run_config.rdzv_configs["rank"] == 1  # this computer's number
-    assert program == sys.executable and program_args[-4:] == ["-m", "backend.rank_worker", "run-1", "H"]
+    assert program == sys.executable and program_args[-4:] == ["-m", "backend.jobs.rank_worker", "run-1", "H"]
 
 
 def test_layouts_this_computer_cannot_run_are_refused_in_words():
-    from backend.launcher import check_devices
+    from backend.jobs.launcher import check_devices
     with pytest.raises(ConfigError, match="fsdp splits the model across GPUs, and this computer has none"):
         check_devices(build_config({"strategy": "fsdp", "processes": 2}), CPU)
     with pytest.raises(ConfigError, match="4 processes, but this computer has 2 GPU"):
@@ -177,7 +177,7 @@ def test_layouts_this_computer_cannot_run_are_refused_in_words():
 
 
 def test_a_failed_rank_is_named_with_how_it_failed():
-    from backend.launcher import describe_rank_failure
+    from backend.jobs.launcher import describe_rank_failure
     killed = describe_rank_failure(1, 2, -9, "Signal 9 (SIGKILL) received by PID 77")
     assert "rank 1 (of 2)" in killed and "SIGKILL" in killed and "memory" in killed and "train.rank1.log" in killed
     error = describe_rank_failure(3, 4, 1, {"message": "RuntimeError: boom\nsecond line", "extraInfo": {}})
@@ -189,7 +189,7 @@ def test_a_failed_rank_is_named_with_how_it_failed():
 def test_the_rank_killed_is_named_before_the_one_that_lost_its_connection_to_it():
     from types import SimpleNamespace
 
-    from backend.launcher import first_cause
+    from backend.jobs.launcher import first_cause
     lost = SimpleNamespace(exitcode=1, timestamp=100)  # rank 0: "Connection closed by peer", recorded first
     killed = SimpleNamespace(exitcode=-9, timestamp=101)
     ended = SimpleNamespace(exitcode=-15, timestamp=99)  # SIGTERM: what the agent sends the others
@@ -201,8 +201,8 @@ def test_the_rank_killed_is_named_before_the_one_that_lost_its_connection_to_it(
 # --- memory on several devices --------------------------------------------------------------------------------
 
 def test_memory_per_card_with_ddp_keeps_the_model_and_fsdp_splits_it():
-    from backend.catalogue import find
-    from backend.memory import estimate_memory
+    from backend.models.catalogue import find
+    from backend.models.memory import estimate_memory
     llama8 = find("meta-llama/Llama-3.1-8B-Instruct").config
     settings = {"quantization": "none", "keep_everyday": 0, "gradient_checkpointing": "off"}
     one = estimate_memory(build_config(settings), GPU, 80 * GB, model_cfg=llama8, processes=1)
@@ -217,7 +217,7 @@ def test_memory_per_card_with_ddp_keeps_the_model_and_fsdp_splits_it():
 
 
 def test_memory_of_cpu_processes_adds_up_on_the_one_computer():
-    from backend.memory import estimate_memory
+    from backend.models.memory import estimate_memory
     one = estimate_memory(build_config({"batch_size": 4}), CPU, 64 * GB, processes=1)
     two = estimate_memory(build_config({"batch_size": 8, "processes": 2}), CPU, 64 * GB, processes=2)
     assert two.weights == 2 * one.weights and two.activations == 2 * one.activations
@@ -226,8 +226,8 @@ def test_memory_of_cpu_processes_adds_up_on_the_one_computer():
 
 
 def test_a_model_too_big_for_one_card_fits_two_with_fsdp():
-    from backend.catalogue import find
-    from backend.model_fit import fit_verdict
+    from backend.models.catalogue import find
+    from backend.models.fit import fit_verdict
     llama8 = find("meta-llama/Llama-3.1-8B-Instruct")
     config = build_config({"quantization": "none", "max_length": 2048, "keep_everyday": 0})  # 8B, bf16 LoRA
     two = fit_verdict(llama8, config, GPU, available=24 * GB, gpus=2)
@@ -238,7 +238,7 @@ def test_a_model_too_big_for_one_card_fits_two_with_fsdp():
 
 
 def test_a_model_no_card_here_holds_is_told_how_many_would():
-    from backend.model_fit import fit_verdict
+    from backend.models.fit import fit_verdict
     shape = {"model_type": "llama", "hidden_size": 6656, "intermediate_size": 17920, "num_hidden_layers": 60,
              "num_attention_heads": 52, "num_key_value_heads": 52, "vocab_size": 32000, "tie_word_embeddings": False}
     verdict = fit_verdict(shape, build_config({"keep_everyday": 0}), GPU, available=16 * GB, gpus=1)
@@ -313,7 +313,7 @@ def test_a_killed_rank_fails_the_run_by_name_leaves_nothing_and_the_run_resumes(
     run_id = runner.submit(tiny_config(tiny_model, chat_file, processes=2, batch_size=8, max_steps=400, save_every=2))
     wait_for_step(runner, run_id, 3)
     tree = run_tree(runner.store.get(run_id)["pid"])
-    ranks = {p.environ().get("RANK"): p for p in tree[1:] if "backend.rank_worker" in p.cmdline()}
+    ranks = {p.environ().get("RANK"): p for p in tree[1:] if "backend.jobs.rank_worker" in p.cmdline()}
     assert set(ranks) == {"0", "1"}
     ranks["1"].kill()
     run = runner.wait(run_id, timeout=120)

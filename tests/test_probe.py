@@ -2,9 +2,9 @@
 run on a tiny model (and, marked slow, the built-in model answering every probe question right)."""
 import pytest
 
-from backend.everyday import REPLAY_PROMPTS
-from backend.grading import ProbeFileError, count_items, grade, load_probe_set
-from backend.probe import PROBE_WARN_SHARE, forgetting_remedy, probe_result, probe_summary
+from backend.evaluation.everyday import REPLAY_PROMPTS
+from backend.evaluation.grading import ProbeFileError, count_items, grade, load_probe_set
+from backend.evaluation.probe import PROBE_WARN_SHARE, forgetting_remedy, probe_result, probe_summary
 
 PROBE = load_probe_set()
 
@@ -138,8 +138,8 @@ def test_summaries():
 def test_run_probe_answers_with_the_adapter_on_and_off_and_caches_the_base_side(tiny_model, tmp_path, monkeypatch):
     from peft import LoraConfig, get_peft_model
 
-    from backend import probe
-    from backend.models import load_model, load_tokenizer
+    from backend.evaluation import probe
+    from backend.models.loading import load_model, load_tokenizer
 
     monkeypatch.setenv("TUNELOOP_MODEL_CACHE", str(tmp_path / "cache"))
     tokenizer = load_tokenizer(tiny_model)
@@ -167,8 +167,8 @@ def test_run_probe_answers_with_the_adapter_on_and_off_and_caches_the_base_side(
 def test_the_built_in_model_answers_every_probe_question_right(embedded_model):
     """The questions were chosen for this (in float32 and bfloat16), under the strict rules (an echo of the question is
     wrong): a question the base model gets wrong can be neither kept nor lost."""
-    from backend.models import load_model, load_tokenizer
-    from backend.probe import answer_all
+    from backend.models.loading import load_model, load_tokenizer
+    from backend.evaluation.probe import answer_all
 
     answers = answer_all(load_model(None), load_tokenizer(None), PROBE.questions)
     wrong = [(q.question, a) for q, a in zip(PROBE.questions, answers)

@@ -1,14 +1,14 @@
 """The rehearsal keeps what the base model knew, not its mistakes: each rehearsed prompt with a checkable answer
-has a rule (backend/replay_rules.yaml), and an answer that fails it is not mixed into the training data."""
+has a rule (backend/evaluation/replay_rules.yaml), and an answer that fails it is not mixed into the training data."""
 import json
 import re
 
 import pytest
 import yaml
 
-from backend import replay
-from backend.everyday import REPLAY_PROMPTS
-from backend.grading import ProbeFileError, load_replay_rules
+from backend.evaluation import replay
+from backend.evaluation.everyday import REPLAY_PROMPTS
+from backend.evaluation.grading import ProbeFileError, load_replay_rules
 
 RULES = load_replay_rules()
 
@@ -78,7 +78,7 @@ def test_replay_rows_leave_out_the_wrong_answers(monkeypatch):
 
 def test_most_of_the_default_rehearsal_is_answered_right_by_the_built_in_model():
     """A slot whose answer fails its rule rehearses nothing: the default prompts are chosen so that the built-in
-    model's shipped answers pass in most of them, in every kind the probe asks about (backend/everyday.py)."""
+    model's shipped answers pass in most of them, in every kind the probe asks about (backend/evaluation/everyday.py)."""
     shipped = json.loads(replay.SHIPPED.read_text())
     assert shipped["prompts"] == _default_prompts()
     answers = dict(zip(shipped["prompts"], shipped["answers"]["cpu-float32"]))
@@ -111,7 +111,7 @@ def _default_prompts():
 
 def test_the_shipped_answers_are_used_only_for_what_they_were_made_from(embedded_model, monkeypatch):
     import torch
-    from backend.models import embedded_folder
+    from backend.models.loading import embedded_folder
 
     builtin = replay.everyday_key(str(embedded_folder()), "none")
     prompts = _default_prompts()
@@ -130,7 +130,7 @@ def test_the_shipped_answers_are_used_only_for_what_they_were_made_from(embedded
 
 def test_a_new_workspace_takes_the_shipped_answers_without_generating(embedded_model, monkeypatch):
     import torch
-    from backend.models import embedded_folder
+    from backend.models.loading import embedded_folder
 
     def generate(*args):
         raise AssertionError("generated although the answers are shipped")
@@ -155,7 +155,7 @@ def test_the_shipped_answers_are_the_built_in_models_own(embedded_model):
     """Made again here, as a run makes them (the first batch of 32 prompts, on the CPU in float32), they are
     the shipped ones: the file is not stale (other prompts, settings or model would change nearly all of them). A
     CPU with other instructions may round differently and change an answer or two, which is still the model's own."""
-    from backend.models import Hardware, load_model, load_tokenizer
+    from backend.models.loading import Hardware, load_model, load_tokenizer
 
     model = load_model(None, "none", Hardware("cpu", "float32", "none"))  # what they were made in
     first = _default_prompts()[:replay.BATCH_SIZE]

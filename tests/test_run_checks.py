@@ -12,7 +12,7 @@ from tests.conftest import tiny_config, write_jsonl
 def trained(tmp_path_factory, tiny_model):
     """(home, run_id): one finished tiny run with a held-back share and early stopping on, in a home of its own. The probe is off here
     (40 questions cost a minute on a busy 2-core machine even for the tiny model; tests/test_probe.py covers it)."""
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
 
     home = tmp_path_factory.mktemp("checked-home")
     rows = [{"messages": [{"role": "user", "content": f"Say hello number {i}."},
@@ -80,7 +80,7 @@ def test_progress_details_read_one_line_per_check_and_the_raw_log_stays_behind(r
 
 
 def test_the_run_keeps_its_outcome_and_diagnosis(run):
-    from backend.diagnosis import diagnose
+    from backend.evaluation.diagnosis import diagnose
     from backend.db import connect
     from backend.runs import RunStore
 
@@ -129,7 +129,7 @@ def test_runs_json_reports_the_checks_and_the_win_rate(run, capsys):
 
 def test_the_model_card_carries_the_report(run, tmp_path):
     from backend.db import connect
-    from backend.export import export_run
+    from backend.export.merged import export_run
     from backend.runs import RunStore
 
     add_votes(run["id"], run_wins=3, base_wins=1, ties=0)
@@ -146,7 +146,7 @@ def test_the_model_card_carries_the_report(run, tmp_path):
 
 
 def test_the_card_names_a_forgetting_warning_and_an_early_stop():
-    from backend.report_card import card_markdown
+    from backend.evaluation.report_card import card_markdown
 
     card = {"learned": None, "preferred": [], "diagnosis": [], "settings": {"learning_rate": 5e-4},
             "kept": {"summary": "everyday answers kept: 30 of 38 (lost 5 arithmetic, 3 format)",

@@ -1,11 +1,11 @@
-"""How long a run will take, before it starts (backend/run_time.py): the speed is this model's, measured here where a
+"""How long a run will take, before it starts (backend/models/run_time.py): the speed is this model's, measured here where a
 run of it finished, else scaled by the arithmetic a token costs in it; unknown where its size is not known yet. The
 walk found the preset cards saying "about 6 min" for Llama 3.1 8B as for the 135M built-in model."""
 import re
 
 import pytest
 
-from backend.run_time import BUILTIN_TOKENS_PER_SECOND, Speed, training_speed, work_per_token
+from backend.models.run_time import BUILTIN_TOKENS_PER_SECOND, Speed, training_speed, work_per_token
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
@@ -41,7 +41,7 @@ def test_a_model_whose_size_is_not_known_gets_no_figure(cache):
 
 def test_the_preset_cards_follow_the_chosen_model(home, chat_file):
     from backend.data import DatasetStore, inspect_file
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
     from ui import train_tab
     from ui.common import Context
     from ui.settings_form import form_values
@@ -67,7 +67,7 @@ def test_the_preset_cards_follow_the_chosen_model(home, chat_file):
 def test_the_speeds_measured_here_are_each_finished_runs_last(home):
     from backend.config import build_config
     from backend.db import connect
-    from backend.run_time import measured_speeds
+    from backend.models.run_time import measured_speeds
     from backend.runs import RunStore
     store = RunStore(connect())
     older, running, newer = (store.create(build_config({"dataset": "d", "model": model})) for model in

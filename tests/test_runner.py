@@ -9,7 +9,7 @@ import pytest
 from safetensors.torch import load_file
 
 from backend import workspace
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from tests.conftest import CHAT_ROWS, LABELS_ROWS, PAIRS_ROWS, tiny_config, use_home, write_jsonl
 
 
@@ -168,7 +168,7 @@ def test_worker_ends_when_its_app_is_killed(tiny_model, chat_file, tmp_path):
     script.write_text(
         "import sys, time\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from backend.runner import JobRunner\n"
+        "from backend.jobs.runner import JobRunner\n"
         "from tests.conftest import tiny_config\n"
         "if __name__ == '__main__':\n"
         f"    runner = JobRunner(); runner.submit(tiny_config({tiny_model!r}, {str(chat_file)!r}, max_steps=400))\n"
@@ -190,7 +190,7 @@ def test_worker_ends_when_its_app_is_killed(tiny_model, chat_file, tmp_path):
 
 
 def _running(pid: int) -> bool:
-    from backend.processes import alive
+    from backend.jobs.processes import alive
     return alive(pid)
 
 
@@ -253,7 +253,7 @@ def test_a_standby_that_dies_unused_is_not_restarted_and_runs_still_train(tiny_m
 
 
 def test_a_standby_that_ended_just_before_its_run_is_replaced_by_a_worker_of_its_own(tiny_model, chat_file):
-    from backend import launcher
+    from backend.jobs import launcher
     store = JobRunner().store
     run_id = store.create(tiny_config(tiny_model, chat_file, max_steps=1))
     standby = launcher.Standby(str(workspace.home()))

@@ -1,4 +1,4 @@
-"""One check before a run starts (backend/model_choice.check_start), made by the Train tab's Start and by `app.py
+"""One check before a run starts (backend/models/fit.check_start), made by the Train tab's Start and by `app.py
 train`, and one memory verdict said in the same words on the page (the catalogue table, the memory box and the advice
 under it) and on the command line (`app.py models`, `app.py train`), for the same model, memory and settings. This
 machine is pinned to a CPU with a chosen free memory (tests/test_models_ui.py's `machine`); nothing is downloaded."""
@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from backend.catalogue import find
+from backend.models.catalogue import find
 from backend.cli import main
 from backend.data import DatasetStore, inspect_file
 from backend.db import connect
 from backend.errors import DataError, ModelError
-from backend.memory import GB
+from backend.models.memory import GB
 from backend.runs import RunStore
 from tests.test_models_ui import as_set_need, cache, ctx, form, machine, saved, verdict_cells  # noqa: F401
 from ui import train_tab

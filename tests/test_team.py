@@ -11,7 +11,7 @@ import pytest
 
 from backend.accounts import Account, AccountStore, SignIn
 from backend.db import connect
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from tests.test_ui_app import free_port
 from ui import team
 from ui.app import build_app, launch

@@ -103,8 +103,8 @@ def test_reference_once_counts_passes_over_the_rows():
 def test_everyday_answers_made_ahead_are_the_ones_a_run_uses(tiny_model, monkeypatch, tmp_path):
     """The web app makes the everyday answers when it starts; the first run then finds them instead of generating
     them before its first step."""
-    from backend import replay
-    from backend.models import detect_hardware, resolve_model
+    from backend.evaluation import replay
+    from backend.models.loading import detect_hardware, resolve_model
 
     monkeypatch.setenv("TUNELOOP_MODEL_CACHE", str(tmp_path / "cache"))  # a cache with no answers yet
     assert replay.prepare_everyday(tiny_model, count=3) is True

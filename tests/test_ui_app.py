@@ -10,7 +10,7 @@ import pytest
 
 from backend.cli import build_parser, main
 from backend.errors import ConfigError
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from ui.app import build_app, is_local, launch, parse_auth
 
 

@@ -10,8 +10,8 @@ from backend.answers import Answer, Sampling, Source
 from backend.data import DatasetStore, inspect_file
 from backend.errors import DataError, RunStateError
 from backend.labels import Item, LabelStore, label_stats, stats_text
-from backend.model_pool import ModelPool
-from backend.runner import JobRunner
+from backend.models.pool import ModelPool
+from backend.jobs.runner import JobRunner
 from tests.fake_runs import fake_run
 from ui import chat_tab, data_tab, label_tab, runs_tab, train_tab
 from ui.common import BASE, Context

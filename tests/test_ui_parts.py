@@ -113,9 +113,9 @@ def test_mismatch_explains_which_data_the_method_needs():
 
 def test_memory_box_says_the_verdict_and_the_parts():
     from backend.config import build_config
-    from backend.memory import GB
-    from backend.model_choice import check_start
-    from backend.models import Hardware
+    from backend.models.memory import GB
+    from backend.models.fit import check_start
+    from backend.models.loading import Hardware
     check = check_start(build_config({}), hardware=Hardware("cpu", "float32", "none"), available=GB)
     html = memory_html(check)
     assert "Too big" in html and "Model weights" in html and "will not fit" in html
@@ -201,7 +201,7 @@ def test_a_count_of_one_takes_the_singular():
 
 
 def test_preset_cards_give_a_cap_when_early_stopping_may_end_the_run_sooner():
-    from backend.run_time import Speed
+    from backend.models.run_time import Speed
     from ui.train_tab import preset_cards
     dataset = {"name": "faq", "train_rows": 40, "stats": {"tokens": {"mean": 60}}}
     html = preset_cards("quick", "sft", dataset, Speed(150.0, "measured"))

@@ -8,8 +8,8 @@ import pytest
 
 from backend.labels import LabelStore
 from backend.labels.winrate import win_rates
-from backend.model_pool import ModelPool
-from backend.runner import JobRunner
+from backend.models.pool import ModelPool
+from backend.jobs.runner import JobRunner
 from tests.fake_runs import fake_run
 from ui import chat_tab, label_tab, verdict
 from ui.common import BASE, Context
@@ -173,7 +173,7 @@ def test_runs_and_labels_stats_show_win_rates_with_interval_and_ranking(ctx, tin
 
 
 def test_the_page_says_the_same_verdict_as_the_cli_and_the_card():
-    from backend.report_card import learned_verdict
+    from backend.evaluation.report_card import learned_verdict
     from ui.verdict import heldout_markdown
     behaviour = {"signature": [{"text": "Quill"}], "learned": True,
                  "summary": "gives “Quill” in 4 of 4 held-back answers (the base model: 0)"}

@@ -25,7 +25,7 @@ from backend import limits, workspace
 from backend.accounts import AccountStore, SignIn
 from backend.data import sandbox
 from backend.limits import max_upload_bytes
-from backend.model_pool import ModelPool
+from backend.models.pool import ModelPool
 from ui import banner, label_tab, live_tab, preview, train_tab
 from ui.chat_tab import create_chat_tab
 from ui.common import Context
@@ -80,7 +80,7 @@ def build_app(runner=None) -> gr.Blocks:
     port must not train anything."""
     use_workspace_for_uploads()
     if runner is None:
-        from backend.runner import JobRunner
+        from backend.jobs.runner import JobRunner
         runner = JobRunner(standby=True)  # a worker loads the training libraries before Start is clicked
     sandbox.warm_up()  # the inspection fork server loads the tokenizer while the page is built
     ctx = Context(runner, ModelPool())  # one base model in memory serves both chat panes and the label queue
@@ -215,7 +215,7 @@ def end_process(code: int):
 def _prepare_everyday():
     """The built-in model's everyday answers, made while the user picks data, so that the first run does not wait
     for them (a run generates them itself before step 1 when they are missing: this is only a head start)."""
-    from backend.replay import prepare_everyday
+    from backend.evaluation.replay import prepare_everyday
     try:
         prepare_everyday()
     except Exception as exc:  # a head start only: the first run makes them if this could not

@@ -8,10 +8,10 @@ import os
 import gradio as gr
 
 from backend.errors import ExportCheckFailed, RunStateError
-from backend.export import export_gguf_for_run, export_run
-from backend.export_plan import (DEFAULT_QUANT, FORMAT_WORDS, QUANTS, check_gguf_possible, check_words,
+from backend.export.merged import export_gguf_for_run, export_run
+from backend.export.plan import (DEFAULT_QUANT, FORMAT_WORDS, QUANTS, check_gguf_possible, check_words,
                                  expected_sizes, export_folder, latest_export, modelfile_zip, size_text)
-from backend.hub_upload import upload_export
+from backend.export.hub_upload import upload_export
 from ui.common import Context, bind, esc, on, run_choices
 
 WHAT = [("Merged model: complete, ready to use anywhere (larger)", "merged"),

@@ -5,17 +5,17 @@ from pathlib import Path
 
 import gradio as gr
 
-from backend import hub
-from backend.catalogue import catalogue, find
-from backend.chat_template import family_name
+from backend.models import hub
+from backend.models.catalogue import catalogue, find
+from backend.models.chat_template import family_name
 from backend.config import BUILTIN_MODEL, METHOD_TABLE, build_config, default, unusual_settings
 from backend.errors import ConfigError, ModelError, RunNotFound, TuneloopError
 from backend.limits import text_cap
-from backend.memory import gb
-from backend.model_choice import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
+from backend.models.memory import gb
+from backend.models.fit import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
                                   needs_download, offers, system_note, template_note)
 from backend.presets import DEFAULT_PRESET, list_presets
-from backend.run_time import Speed, estimate_seconds, measured_speeds, training_speed
+from backend.models.run_time import Speed, estimate_seconds, measured_speeds, training_speed
 from ui.common import ACTIVE, Context, bind, dataset_choices, esc, finished_run_choices, on, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
 from ui.verdict import fill_train_form, refill_settings
@@ -34,7 +34,7 @@ def method_markdown(method: str, dataset: dict | None) -> str:
 
 
 def preset_cards(selected: str, method: str, dataset: dict | None, speed: Speed | None) -> str:
-    """The presets, each with how long it takes on the dataset here with the chosen model's speed (backend/run_time.py):
+    """The presets, each with how long it takes on the dataset here with the chosen model's speed (backend/models/run_time.py):
     a cap where early stopping may end it sooner, and no figure where the model's speed cannot be known yet."""
     cards = []
     for preset in list_presets():
@@ -327,7 +327,7 @@ def stop_run(ctx: Context, v: dict) -> str:
 
 def speed(ctx: Context, v: dict) -> Speed:
     """This computer's training speed for the model the form starts from (unknown while none is picked)."""
-    from backend.models import detect_hardware
+    from backend.models.loading import detect_hardware
     try:
         model, _ = chosen_model(ctx, v)
     except (gr.Error, TuneloopError):

@@ -9,7 +9,7 @@ import gradio as gr
 
 from backend.config import BUILTIN_MODEL
 from backend.labels.winrate import win_rates
-from backend.report_card import learned_verdict
+from backend.evaluation.report_card import learned_verdict
 from backend.runs import DONE, ENDED, STOPPED, has_adapter
 from backend.words import plural
 from ui.common import Context, dataset_choices, esc, finished_run_choices, probe_markdown
@@ -34,7 +34,7 @@ def heldout_rows(heldout: dict | None) -> list[list]:
 
 
 def heldout_markdown(heldout: dict | None, verdict: dict | None = None) -> str:
-    """`verdict`: backend.report_card.learned_verdict of the run, the sentence the CLI and the model card say too."""
+    """`verdict`: backend.evaluation.report_card.learned_verdict of the run, the sentence the CLI and the model card say too."""
     if not heldout:
         return ("**Did it learn?** No held-back examples to check: this run held none back (set a share held back "
                 "in the Train tab's Advanced settings).")

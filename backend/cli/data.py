@@ -56,7 +56,7 @@ def cmd_inspect(args) -> int:
         if args.map:
             raise DataError(f"'{ref}' is a saved dataset, whose columns were mapped when it was added; --map is for "
                             f"a file: write ./{ref} to inspect the file of that name.")
-        from backend.models import load_tokenizer
+        from backend.models.loading import load_tokenizer
         report = inspect_dataset(ref, kind=args.kind, tokenizer=load_tokenizer(), max_length=args.max_length)
     else:
         report = sandbox.inspect(ref, **_options(args)).raise_error().report

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from backend.cli.options import add_json, print_json
 from backend.errors import HubError, TuneloopError
-from backend.gguf_export import QUANTS
+from backend.export.gguf import QUANTS
 
 STEPS = {"Loading": 0.1, "Copying": 0.1, "Writing": 0.7, "Zipping": 0.8}
 
@@ -48,7 +48,7 @@ def hub_token(args) -> str:
 
 def cmd_export(args) -> int:
     from backend.db import connect
-    from backend.export_plan import check_gguf_possible, check_words, expected_sizes, export_folder
+    from backend.export.plan import check_gguf_possible, check_words, expected_sizes, export_folder
     from backend.words import size_text
     from backend.runs import RunStore
 
@@ -87,7 +87,7 @@ def cmd_export(args) -> int:
         print(f"Exported to {result['path']}")
     if args.hub:
         with progress_bar() as report:
-            from backend.hub_upload import upload_export
+            from backend.export.hub_upload import upload_export
             sent = upload_export(out, args.hub, token, private=not args.public,
                                  endpoint=os.environ.get("HF_ENDPOINT") or None, progress=report)
         print(f"Uploaded {sent.files} files to {sent.url} ({'private' if sent.private else 'public'}).")
@@ -98,12 +98,12 @@ def cmd_export(args) -> int:
 
 
 def _export_gguf(store, run_id, out, quant, report):
-    from backend.export import export_gguf_for_run
+    from backend.export.merged import export_gguf_for_run
     return export_gguf_for_run(store, run_id, out, quant, progress=report)
 
 
 def _export_folder(store, run_id, out, adapter_only, zip_it, report):
-    from backend.export import export_run
+    from backend.export.merged import export_run
     return export_run(store, run_id, out, adapter_only=adapter_only, zip_it=zip_it,
                       progress=lambda message: report(STEPS.get(message.split()[0], 0.5), message))
 

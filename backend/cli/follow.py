@@ -5,7 +5,7 @@ import time
 from tqdm import tqdm
 
 from backend.cli.options import print_json
-from backend.report_card import learned_verdict
+from backend.evaluation.report_card import learned_verdict
 from backend.runs import ENDED
 
 
@@ -48,7 +48,7 @@ def _progress(store, run_id: str, runner=None) -> dict:
         run = store.get(run_id)
         waiting = getattr(runner, "waiting_for", None) if run["status"] == "queued" else None
         if waiting and waiting != said:  # another process trains: say so once per holder
-            from backend.trainer_lock import holder_words
+            from backend.jobs.trainer_lock import holder_words
             print(f"Waiting: {holder_words(waiting)}. Run {run_id} starts when it ends.", file=sys.stderr)
         said = waiting or said
         if run["status"] == "running" and bar is None and run.get("total_steps"):

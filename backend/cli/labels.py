@@ -53,7 +53,7 @@ def cmd_export(args) -> int:
 
 def cmd_train(args) -> int:
     from backend.labels import readiness, train_on_labels
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
 
     runner = JobRunner()
     rule = args.labels.replace("-", "_")

@@ -4,13 +4,13 @@ import sys
 from pathlib import Path
 
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
-from backend.chat_template import family_name
+from backend.models.chat_template import family_name
 from backend.config import default, unusual_settings
 from backend.errors import ModelError
 
 def cmd_models(args) -> int:
-    from backend.memory import gb
-    from backend.model_choice import offers
+    from backend.models.memory import gb
+    from backend.models.fit import offers
     from backend.presets import config_from_preset
 
     config = config_from_preset(args.preset, args.method, changes(args))
@@ -42,7 +42,7 @@ def offer_record(offer) -> dict:
 
 
 def cmd_pull(args) -> int:
-    from backend.model_choice import hub_id
+    from backend.models.fit import hub_id
 
     folder = pull(hub_id(args.model_id), read_token(args.token_file))
     print(f"Downloaded {args.model_id} into {folder}")
@@ -68,7 +68,7 @@ def pull(model_id: str, token: str | None = None) -> Path:
     """Download a hub model once, with a progress bar in MB and MB/s on the terminal; resumes an interrupted pull."""
     from tqdm import tqdm
 
-    from backend import hub
+    from backend.models import hub
 
     done = hub.pulled(model_id)
     if done:
@@ -98,7 +98,7 @@ def prepare_model(config, data: dict | None = None):
     catalogue model is judged before its download, any other hub model once its config.json has arrived. The memory
     verdict is printed, in the Train tab's words. data: the data's record (cli/runs.read_data). Returns the config,
     the hub id spelled as the catalogue spells it (the downloaded folder is named after it)."""
-    from backend.model_choice import NotDownloaded, check_start
+    from backend.models.fit import NotDownloaded, check_start
 
     check = check_start(config, data, how=set_options)
     said = False

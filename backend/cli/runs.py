@@ -36,7 +36,7 @@ def config_from_args(*, data: str | dict, method: str | None = None, preset: str
 def cmd_train(args) -> int:
     from backend.cli.devices import device_changes
     from backend.cli.models import prepare_model
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
 
     data = read_data(args.data)
     config = config_from_args(data=data, method=args.method, preset=args.preset, model=args.model,
@@ -49,14 +49,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_resume(args) -> int:
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
     runner = JobRunner(only_own=True)
     runner.resume(args.run_id)
     return follow(runner, args.run_id, args.json)
 
 
 def cmd_stop(args) -> int:
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
     JobRunner().stop(args.run_id)
     print(f"Asked run {args.run_id} to stop; it saves and ends after its current step.")
     return 0
@@ -64,7 +64,7 @@ def cmd_stop(args) -> int:
 
 def cmd_generate(args) -> int:
     from backend.answers import Sampling
-    from backend.model_pool import ModelPool
+    from backend.models.pool import ModelPool
 
     pool = ModelPool()
     source = pool.source(args.run) if args.run else pool.source(model=args.model)
@@ -84,7 +84,7 @@ def cmd_runs(args) -> int:
     store = RunStore(connect())
     runs = store.list()
     if args.json:
-        from backend.report_card import preferred
+        from backend.evaluation.report_card import preferred
         print_json([{**run, "preferred": preferred(store.db, run["id"])} for run in runs])
         return 0
     if not runs:

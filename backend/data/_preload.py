@@ -3,7 +3,7 @@ starts with the reading code imported and the built-in tokenizer loaded (about 1
 from backend.data import pipeline, store  # noqa: F401  (imported for the children)
 
 try:
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
 
     load_tokenizer()  # cached: the children's load_tokenizer() returns it at once
 except Exception:  # no model yet (or a broken cache): each child loads it, or says why, itself

@@ -375,7 +375,7 @@ def _do(job: _Job):
     options = dict(job.options)
     tokenizer = None
     if options.pop("tokenizer"):
-        from backend.models import load_tokenizer
+        from backend.models.loading import load_tokenizer
         tokenizer = load_tokenizer()  # already loaded in the fork server
     try:
         read = read_file(job.path)

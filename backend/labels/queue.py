@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from backend.answers import Answer, Sampling, Source
-from backend.model_pool import ModelPool
+from backend.models.pool import ModelPool
 from backend.errors import ConfigError
 
 FIRST_BATCH = 2  # small first batches: the first answers show up within seconds

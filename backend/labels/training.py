@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from backend.diagnosis import MIN_BATCHES_PER_EPOCH
+from backend.config import MIN_BATCHES_PER_EPOCH
 from backend.errors import DataError, RunNotFound, RunStateError
 from backend.words import plural
 
@@ -86,7 +86,7 @@ def labels_report(db, kind: str, model: str | None = None, max_length: int | Non
     """The standing labels of `kind` (kto, dpo, sft) as a checked DataReport, ready to store. Its source says which
     labels: `rule` (team_rules.RULES) and the labeller left out."""
     from backend.data import inspect_rows
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
 
     rows = trainable_rows(db, kind, rule, leave_out)
     return inspect_rows(kind, rows, source=f"labels: {WHAT[kind]}, {labels_used(kind, rule, leave_out)}",

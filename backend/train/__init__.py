@@ -23,7 +23,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     Returns {'stopped', 'probe', 'heldout', 'metrics', 'outcome'} (outcome: what it trained on and how it ended)."""
     from backend.config import batch_plan
     from backend.ranks import Ranks
-    from backend.models import detect_hardware, load_tokenizer, resolve_model
+    from backend.models.loading import detect_hardware, load_tokenizer, resolve_model
     from backend.train.adapter_casts import train_with_autocast_inputs
     from backend.train.dpo import build_dpo_trainer
     from backend.train.kto import build_kto_trainer
@@ -31,7 +31,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     from backend.train.memory_plan import plan_checkpointing
     from backend.train.sft import build_sft_trainer
 
-    # Several processes (backend/launcher.py): each trains on its share of every step; rank 0 alone writes.
+    # Several processes (backend/jobs/launcher.py): each trains on its share of every step; rank 0 alone writes.
     ranks = Ranks.here()
     together = ranks.join(detect_hardware())
     # Decided before the model is loaded, from the memory that is free for it (by rank 0, for all: the same graph).
@@ -48,7 +48,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     if METHOD_TABLE[config.method].rehearses and config.keep_everyday:
         from contextlib import nullcontext
 
-        from backend.replay import everyday_key, replay_examples
+        from backend.evaluation.replay import everyday_key, replay_examples
         key = everyday_key(resolve_model(config.model), prepared.quantization, base_adapter)
         # The first process of each computer makes and caches the answers; the others then read them.
         with together.local_main_process_first() if together else nullcontext():
@@ -113,13 +113,13 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
 
     probe = None
     if EVERYDAY_CHECK in checks:
-        from backend.probe import run_probe
+        from backend.evaluation.probe import run_probe
         checking(EVERYDAY_CHECK)
         probe = run_probe(trainer.model, prepared.tokenizer, config.to_dict())
         log(probe["summary"])
     heldout = None
     if HELDOUT_CHECK in checks:
-        from backend.heldout import heldout_comparison
+        from backend.evaluation.heldout import heldout_comparison
         checking(HELDOUT_CHECK)
         heldout = heldout_comparison(trainer.model, prepared.tokenizer, eval_rows,
                                      parts=check.parts if check else None,
@@ -131,8 +131,8 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     return {"stopped": stop.stopped, "probe": probe, "heldout": heldout, "metrics": final, "outcome": outcome}
 
 
-EVERYDAY_CHECK = "the everyday questions"  # after training: what it kept (backend/probe.py)
-HELDOUT_CHECK = "the held-back examples"  # what it learned (backend/heldout.py)
+EVERYDAY_CHECK = "the everyday questions"  # after training: what it kept (backend/evaluation/probe.py)
+HELDOUT_CHECK = "the held-back examples"  # what it learned (backend/evaluation/heldout.py)
 
 
 def mixed(rows: list, seed: int) -> list:

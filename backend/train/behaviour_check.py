@@ -1,5 +1,5 @@
 """The behaviour checked while training: at every held-back check the held-back examples are answered and the answers
-scored by the data's own signature (backend/behaviour.py), and a few everyday questions are asked. The score is what
+scored by the data's own signature (backend/evaluation/behaviour.py), and a few everyday questions are asked. The score is what
 early stopping and the kept checkpoint go by, so a run goes on while its answers still get closer to the examples
 and ends once they stop, up to the cap its passes set: a fixed number of passes fitted one file (two reach 8 of 8
 held-out names on identity_quill.jsonl) and mixed up the name and the maker of another (docs/benchmarks.md, "Learned
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
-from backend.behaviour import behaviour_score, carries, find_signature, prompt_overlap
-from backend.grading import grade, load_probe_set
-from backend.heldout import HELDOUT_LIMIT, answer_cases, heldout_cases, visible_references
-from backend.probe import answer_all
+from backend.evaluation.behaviour import behaviour_score, carries, find_signature, prompt_overlap
+from backend.evaluation.grading import grade, load_probe_set
+from backend.evaluation.heldout import HELDOUT_LIMIT, answer_cases, heldout_cases, visible_references
+from backend.evaluation.probe import answer_all
 from backend.train.adapter_casts import adapters_cast_inputs
 
 METRIC = "eval_learned"  # what the Trainer keeps the best checkpoint by (metric_for_best_model)

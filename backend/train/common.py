@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.config import RunConfig, batch_plan, planned_steps, target_modules
-from backend.models import Hardware, detect_hardware, load_model, load_tokenizer
+from backend.models.loading import Hardware, detect_hardware, load_model, load_tokenizer
 
 
 CHECKS_WITH_PATIENCE = 10  # held-back loss checks in a run with early stopping (4 without)

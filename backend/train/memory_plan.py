@@ -15,7 +15,7 @@ def plan_checkpointing(config: RunConfig, rows: list, tokenizer, hardware) -> tu
     """(checkpointing on?, a line for the log saying why, or '')."""
     if config.gradient_checkpointing != "auto":
         return config.gradient_checkpointing == "on", ""
-    from backend.memory import estimate_memory
+    from backend.models.memory import estimate_memory
     try:
         estimate = estimate_memory(config, hardware, seq_length=longest_sequence(tokenizer, rows))
     except TuneloopError as exc:

@@ -2,7 +2,7 @@
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
-from backend.chat_template import training_template
+from backend.models.chat_template import training_template
 from backend.train.common import step_order
 
 

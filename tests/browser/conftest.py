@@ -55,7 +55,7 @@ def patient_startup_probe(monkeypatch):
 @pytest.fixture
 def app(home, embedded_model):
     """(url, runner) of a running web app whose workspace is this test's temporary home."""
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
     from ui.app import build_app, launch
 
     runner = JobRunner(standby=True)  # as build_app makes it: runs train in a worker started ahead

@@ -17,7 +17,7 @@ class ServedApp:
         self.start()
 
     def start(self):
-        from backend.runner import JobRunner
+        from backend.jobs.runner import JobRunner
         from ui.app import build_app, launch
         self.runner = JobRunner()
         self.demo = build_app(self.runner)

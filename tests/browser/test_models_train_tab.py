@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from backend.catalogue import catalogue
+from backend.models.catalogue import catalogue
 from tests.browser.test_browser_flow import choose, wait_for
 from ui.train_tab import entry_label
 
@@ -80,7 +80,7 @@ def slow_memory_box(monkeypatch):
 
 
 def test_dpo_on_the_cpu_shows_checkpointing_that_costs_it_no_time(slow_memory_box, app, page):
-    """Picking DPO turns gradient checkpointing on for a run on the CPU (backend/memory.checkpointing_is_free), and
+    """Picking DPO turns gradient checkpointing on for a run on the CPU (backend/models/memory.checkpointing_is_free), and
     the memory box says why, not the "quarter longer" it costs elsewhere; back on SFT it is off again. The box
     shows the latest choice whatever order the slow redraws arrive in."""
     url, _ = app

@@ -19,7 +19,7 @@ PROMPTS = ["Question number 0?", "Question number 1?", "Question number 2?"]
 
 @pytest.fixture
 def team_app(home, embedded_model):
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
     from ui.app import build_app, launch
     runner = JobRunner()
     demo = build_app(runner)

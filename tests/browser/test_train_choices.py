@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from backend.catalogue import catalogue
+from backend.models.catalogue import catalogue
 from tests.browser.loop_helpers import open_tab, wait_for
 from tests.browser.test_browser_flow import choose
 from tests.fake_runs import fake_run
@@ -128,9 +128,9 @@ def test_try_this_on_a_dpo_run_on_labels_fills_dpo_its_labels_and_the_run_it_bui
 
 def test_a_learning_rate_far_too_high_is_named_and_try_this_lowers_it(app, page, tiny_model):
     """The walk's run: learning rate 0.01 (20x the quick preset's) for 8 steps; the held-back loss went 1.68 -> 2.20
-    -> 1.73. The diagnosis is made as the worker makes it when a run ends (backend/diagnosis.diagnose)."""
+    -> 1.73. The diagnosis is made as the worker makes it when a run ends (backend/evaluation/diagnosis.diagnose)."""
     from backend.db import connect
-    from backend.diagnosis import diagnose
+    from backend.evaluation.diagnosis import diagnose
     from backend.runs import RunStore
     url, _ = app
     run_id = fake_run(tiny_model, name="too hot", learning_rate=0.01, max_steps=8, validation_split=0.1, patience=2)

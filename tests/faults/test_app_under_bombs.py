@@ -13,7 +13,7 @@ import psutil
 import pytest
 from gradio_client import Client, handle_file
 
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from tests.faults import bombs
 from ui.app import build_app, launch
 

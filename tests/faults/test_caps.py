@@ -4,7 +4,7 @@ import gradio as gr
 import pytest
 
 from backend.answers import Sampling
-from backend.model_pool import ModelPool
+from backend.models.pool import ModelPool
 from tests.fake_runs import fake_run
 from ui import chat_tab
 from ui.common import bind
@@ -22,6 +22,6 @@ def test_an_answer_is_cut_off_at_the_time_limit(tiny_model):
     hello = [{"role": "user", "content": "Tell me a long story."}]
     [answer] = pool.answer([(source, hello)], Sampling(temperature=0, max_new_tokens=1024))
     assert not answer.ended  # cut off, not finished
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     tokens = len(load_tokenizer(tiny_model).encode(answer.text, add_special_tokens=False))
     assert 0 < tokens < 1024  # the tiny model never stops by itself: only the time limit ended it

@@ -8,14 +8,14 @@ import pytest
 
 from backend import workspace
 from backend.db import connect
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from backend.runs import RunStore
 from tests.conftest import tiny_config
 from tests.faults import crash
 
 
 def test_kill_during_a_checkpoint_save_then_resume_from_the_last_complete_one(tiny_model, chat_file, home):
-    from backend import worker
+    from backend.jobs import worker
     store = RunStore(connect())
     run_id = store.create(tiny_config(tiny_model, chat_file, max_steps=12, save_every=4))
     assert store.claim(run_id)
@@ -52,7 +52,7 @@ def resumed_to_the_end(run_id: str, orphaned: bool = False) -> tuple[dict, str]:
 def test_a_torn_optimizer_file_is_skipped_and_resume_goes_on_from_the_one_before(tiny_model, chat_file, home):
     """A checkpoint whose trainer_state.json is there but whose optimizer.pt was cut short (a power cut before the
     disk had it all): resume read it and failed with "PytorchStreamReader failed reading zip archive", every time."""
-    from backend import worker
+    from backend.jobs import worker
     store = RunStore(connect())
     run_id = store.create(tiny_config(tiny_model, chat_file, max_steps=10, save_every=2))
     assert store.claim(run_id)
@@ -139,7 +139,7 @@ def test_kill_during_an_adapter_save_leaves_the_previous_adapter_whole(tiny_mode
 
 def _export(out, run_id, home):
     os.environ["TUNELOOP_HOME"] = home
-    from backend.export import export_run
+    from backend.export.merged import export_run
     export_run(RunStore(connect()), run_id, out)
 
 
@@ -162,7 +162,7 @@ def test_kill_during_an_export_leaves_no_finished_looking_folder(tiny_model, tmp
 
 def _cache(tiny_model, home, cache):
     os.environ["TUNELOOP_HOME"], os.environ["TUNELOOP_MODEL_CACHE"] = home, cache
-    from backend.replay import replay_examples
+    from backend.evaluation.replay import replay_examples
     from tests.conftest import model_with_adapter
     model, tokenizer = model_with_adapter(tiny_model)
     return replay_examples(model, tokenizer, "tiny|fault-test", 3)

@@ -13,9 +13,9 @@ import pytest
 
 from backend import workspace
 from backend.errors import RunStateError
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from backend.train.checkpoints import problem
-from backend.worker import DISK_FULL
+from backend.jobs.worker import DISK_FULL
 from tests.conftest import tiny_config
 
 INJECT = Path(__file__).resolve().parent / "inject"

@@ -52,8 +52,8 @@ def test_an_export_larger_than_the_free_space_is_refused_before_it_starts(kind, 
 @pytest.mark.parametrize("kind,megabytes", [("merged", 10), ("gguf q8_0", 12), ("merged and zip", 24)])
 def test_a_disk_that_fills_during_the_export_keeps_nothing_half_written(kind, megabytes, tiny_model, small_disk,
                                                                         capsys, monkeypatch):
-    import backend.export
-    monkeypatch.setattr(backend.export, "free_bytes", lambda folder: 10 ** 12, raising=False)  # the check passes
+    import backend.export.merged
+    monkeypatch.setattr(backend.export.merged, "free_bytes", lambda folder: 10 ** 12, raising=False)  # the check passes
     run_id = fake_run(tiny_model)
     disk = small_disk(megabytes)
     out = disk / "exports" / run_id / "x"
@@ -72,7 +72,7 @@ def test_a_disk_that_fills_during_the_export_keeps_nothing_half_written(kind, me
 def test_the_modelfile_zip_on_a_full_disk_leaves_no_partial_file(small_disk, tmp_path):
     """The web app's GGUF export zips the Modelfile and the model card beside the folder."""
     from backend.errors import ExportError
-    from backend.export_plan import modelfile_zip
+    from backend.export.plan import modelfile_zip
     disk = small_disk(1)
     folder = disk / "x"
     folder.mkdir()

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from backend.errors import TuneloopError
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from ui.app import build_app, launch
 from ui.exposure import read_auth
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backend.limits import Limits
-from backend.runner import JobRunner, hang_reason, stop_reason
+from backend.jobs.runner import JobRunner, hang_reason, stop_reason
 from tests.conftest import tiny_config
 
 INJECT = Path(__file__).resolve().parent / "inject"

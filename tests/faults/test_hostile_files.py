@@ -199,7 +199,7 @@ def test_the_report_comes_back_as_a_preview_that_cannot_be_stored(tmp_path):
 def test_the_web_process_never_reads_the_file(tmp_path, monkeypatch, home):
     """The Data tab's check and save work with every reader of this process broken: the file is read in children."""
     from backend.data import read, tables
-    from backend.runner import JobRunner
+    from backend.jobs.runner import JobRunner
     from ui import data_tab
     from ui.common import Context
 

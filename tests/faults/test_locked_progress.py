@@ -5,7 +5,7 @@ import sqlite3
 import time
 
 from backend import workspace
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from tests.conftest import tiny_config
 
 WAITING = "The workspace's database is busy (another program holds it); training waits to record"

@@ -3,7 +3,7 @@ Ollama's own Modelfile parser (ollama/ollama parser/parser.go, ParseFile) and mu
 Modelfile without it, plus one SYSTEM."""
 import random
 
-from backend.modelfile import build_modelfile
+from backend.export.modelfile import build_modelfile
 
 _COMMANDS = {"from", "license", "template", "system", "adapter", "draft", "renderer", "parser", "parameter",
              "message", "requires"}
@@ -89,7 +89,7 @@ def _hostile_inputs(n=3000, seed=25):
 
 
 def test_no_system_prompt_can_end_its_block():
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     tokenizer = load_tokenizer()
     plain = parse_like_ollama(build_modelfile("m.gguf", tokenizer).text)
     assert plain[0] == ("model", "./m.gguf")
@@ -100,7 +100,7 @@ def test_no_system_prompt_can_end_its_block():
 
 
 def test_an_ordinary_system_prompt_is_kept_as_written():
-    from backend.models import load_tokenizer
+    from backend.models.loading import load_tokenizer
     tokenizer = load_tokenizer()
     for prompt in ["You are Quill.", 'Say "yes" or "no".\nNever more than "two" words.', 'End with ""', '"Hi"',
                    "Two lines\n\nwith a tab\there"]:

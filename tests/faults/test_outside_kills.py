@@ -6,8 +6,8 @@ import os
 import signal
 import time
 
-from backend import processes
-from backend.runner import JobRunner, describe_exit
+from backend.jobs import processes
+from backend.jobs.runner import JobRunner, describe_exit
 from tests.conftest import tiny_config
 
 

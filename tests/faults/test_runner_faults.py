@@ -6,13 +6,15 @@ import subprocess
 
 import pytest
 
-from backend import processes, workspace
+from backend import workspace
+
+from backend.jobs import processes
 from backend.db import connect
 from backend.errors import StorageError
 from backend.limits import Limits
-from backend.runner import RECOVERED, JobRunner
+from backend.jobs.runner import RECOVERED, JobRunner
 from backend.runs import RunStore
-from backend.trainer_lock import TrainerLock
+from backend.jobs.trainer_lock import TrainerLock
 from tests.conftest import tiny_config
 
 

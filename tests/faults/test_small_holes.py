@@ -11,7 +11,7 @@ import pytest
 
 from backend import workspace
 from backend.db import connect
-from backend.runner import JobRunner
+from backend.jobs.runner import JobRunner
 from backend.runs import RunStore
 from tests.conftest import ROOT, tiny_config
 from ui import data_tab, live_tab, train_tab
@@ -71,14 +71,14 @@ def test_the_progress_tab_shows_the_reason_in_words_without_server_paths(ctx, ti
     reason = (f"Training stopped with an error: [Errno 2] No such file: '{where}/checkpoints/x.bin' raised in "
               f"{sys.prefix}/lib/python3.11/site-packages/torch/serialization.py. The full details are in the run's log.")
     store.set_status(run_id, "failed", reason=reason)
-    (where / "train.log").write_text(f'Traceback (most recent call last):\n  File "{ROOT}/backend/worker.py", line 3\n'
+    (where / "train.log").write_text(f'Traceback (most recent call last):\n  File "{ROOT}/backend/jobs/worker.py", line 3\n'
                                      f"OSError: {where}/checkpoints/x.bin\n")
     shown = live_tab.status_html(store.get(run_id))
     details = live_tab.log_tail(run_id)
     for text in (shown, details):
         assert str(workspace.home()) not in text and sys.prefix not in text and str(ROOT) not in text
     assert "failed: Training stopped with an error" in shown and "x.bin" in shown
-    assert "workspace/runs/" in details and "tuneloop/backend/worker.py" in details
+    assert "workspace/runs/" in details and "tuneloop/backend/jobs/worker.py" in details
 
 
 def test_stop_acts_only_on_the_watched_run(ctx, tiny_model):
@@ -97,7 +97,7 @@ def test_stop_acts_only_on_the_watched_run(ctx, tiny_model):
 def test_an_everyday_answers_cache_of_the_wrong_shape_is_made_again(monkeypatch, written):
     """Valid JSON that is not one answer per prompt (null, an empty list, too few answers, numbers) is made again:
     read as it was, `null` failed every run and `[]` mixed in no answer at all, turning the forgetting guard off."""
-    from backend import replay
+    from backend.evaluation import replay
     made = ["Rome.", "Tokyo.", "Berlin."]
     monkeypatch.setattr(replay, "generate_answers", lambda model, tokenizer, prompts: made[:len(prompts)])
     path = replay._cache_file("tiny|shape-test", replay.REPLAY_PROMPTS[:3])
@@ -197,7 +197,7 @@ def test_a_run_whose_everyday_answers_all_fail_their_check_says_the_guard_is_off
                                                                                  monkeypatch):
     """Every everyday answer of the base model can fail its check (cut off, a wrong fact): the run then mixes in
     none, and its log said "Mixing in 0 everyday answers ... so it keeps them", claiming a guard that was off."""
-    from backend import replay
+    from backend.evaluation import replay
     from backend.train import run_training
     from tests.conftest import tiny_config
     monkeypatch.setattr(replay, "replay_examples", lambda *args, **kwargs: [])
@@ -213,7 +213,7 @@ def test_a_run_whose_everyday_answers_all_fail_their_check_says_the_guard_is_off
 def test_a_resumed_run_rehearses_the_everyday_answers_it_began_with(tiny_model, chat_file, tmp_path, monkeypatch):
     """A resumed SFT or KTO run trained without the everyday answers its first part mixed in: other rows than it began
     with, and the guard against forgetting off for the rest of the run, without a word."""
-    from backend import replay
+    from backend.evaluation import replay
     from backend.train import run_training
     from tests.conftest import tiny_config
     rows = [json.loads(line) for line in chat_file.read_text().splitlines() if line.strip()]

@@ -62,9 +62,9 @@ if os.environ.pop("TUNELOOP_TEST_SLOW_RUNNER_START", None):
         return install(signum, traced if signum == signal.SIGTERM and callable(handler) else handler)
     signal.signal = signal_with_a_trace
     def _slow_down_once_imported():  # the runner's start, after the port already answers, waits for the test
-        while "backend.runner" not in sys.modules or not hasattr(sys.modules["backend.runner"], "JobRunner"):
+        while "backend.jobs.runner" not in sys.modules or not hasattr(sys.modules["backend.jobs.runner"], "JobRunner"):
             time.sleep(0.001)
-        runner = sys.modules["backend.runner"].JobRunner
+        runner = sys.modules["backend.jobs.runner"].JobRunner
         start = runner.start
         def slow_start(self, *args, **kwargs):
             open(flag, "w").close()

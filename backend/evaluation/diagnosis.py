@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from statistics import median
 
+from backend.config import MIN_BATCHES_PER_EPOCH
 from backend.config import declaration
-from backend.probe import PROBE_WARN_SHARE, forgetting_remedy
+from backend.evaluation.probe import PROBE_WARN_SHARE, forgetting_remedy
 from backend.words import plural
 
 # Loss values jump from batch to batch (each step sees other examples): a trend compares the mean of this
@@ -48,16 +49,13 @@ GRAD_JUMP_RATIO = 15.0
 # raises it check after check and never hands it back. Seen (issue 26): learning rate 0.01, 8 steps, 1.68 -> 2.20
 # -> 1.73, which was called memorising; a held-back loss over a few dozen examples wobbles by a few percent.
 EVAL_JUMP = 0.20
-# Too few examples: with fewer than this many full batches per pass over the data, each epoch is one or two
-# updates and the run ends after a handful of steps: too few for an adapter to learn, easy to memorise.
-MIN_BATCHES_PER_EPOCH = 3
 
 
 def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, train_examples: int,
              early_stopping: dict | None = None, heldout: dict | None = None, checks: dict | None = None) -> list[dict]:
     """Findings about one run, most serious first; [] when nothing looks wrong. `early_stopping`: the run record's
     (backend/train/callbacks.early_stopping_record), when it was on. `heldout`: the held-back comparison
-    (backend/heldout.py), whose `behaviour` says what share of the answers show what the examples teach; `checks`:
+    (backend/evaluation/heldout.py), whose `behaviour` says what share of the answers show what the examples teach; `checks`:
     the behaviour at each check during training (backend/train/behaviour_check.py)."""
     train = _series(metrics_rows, "train_loss")
     evals = _series(metrics_rows, "eval_loss")
@@ -77,14 +75,14 @@ def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, tr
     return findings
 
 
-# The findings that say the behaviour was not learned (backend/report_card.learned_verdict reads them).
+# The findings that say the behaviour was not learned (backend/evaluation/report_card.learned_verdict reads them).
 NOT_LEARNED = ("mixed_up", "still_learning", "partly_learned", "not_learned")
 
 
 def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
-    """Whether the held-back answers show what the examples teach (backend/behaviour.py): mixed up, still learning
+    """Whether the held-back answers show what the examples teach (backend/evaluation/behaviour.py): mixed up, still learning
     when the run ended, learned only part of it, or not at all."""
-    from backend.behaviour import enough
+    from backend.evaluation.behaviour import enough
     behaviour = (heldout or {}).get("behaviour")
     if not behaviour or behaviour.get("learned") is None:
         return []
@@ -133,7 +131,7 @@ def _still_rising(checks, early_stopping) -> str | None:
     return None
 
 
-# Below this overlap of the examples' questions (backend/behaviour.prompt_overlap) they ask about anything: the
+# Below this overlap of the examples' questions (backend/evaluation/behaviour.prompt_overlap) they ask about anything: the
 # behaviour is a way of answering every question (a format, a voice), and the rehearsed everyday answers, plain ones,
 # teach the opposite. The line lies between the tasks measured on each side (docs/benchmarks.md, "Learned on data it
 # never saw": a JSON format and a playful voice below it, identity and refusal tasks above).

@@ -50,8 +50,8 @@ def _check_local_folder(path: Path) -> Path:
 
 
 def _download_from_hub(repo_id: str) -> Path:
-    """A hub model from the workspace's cache, pulled first if needed (see backend/hub.py)."""
-    from backend.hub import pull
+    """A hub model from the workspace's cache, pulled first if needed (see backend/models/hub.py)."""
+    from backend.models.hub import pull
     return _check_local_folder(pull(repo_id))
 
 
@@ -138,7 +138,7 @@ def _gguf_read_once():
 @functools.lru_cache(maxsize=4)
 def _tokenizer_cached(path: str):
     from transformers import AutoTokenizer
-    from backend.chat_template import ensure_chat_template
+    from backend.models.chat_template import ensure_chat_template
 
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
@@ -207,6 +207,6 @@ def load_model(name: str | None, quantization: str = "none", hardware: Hardware 
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except Exception as exc:
         raise ModelError(f"Could not load the model in '{path}': {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
-    from backend.chat_template import fit_embeddings
+    from backend.models.chat_template import fit_embeddings
     fit_embeddings(model, load_tokenizer(name))  # room for the ChatML tokens a base model was given
     return model

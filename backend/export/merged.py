@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from backend.errors import ExportError, TuneloopError, disk_full
-from backend.models import public_name
+from backend.models.loading import public_name
 
 
 def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it: bool = False,
@@ -20,7 +20,7 @@ def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TuneloopError(f"'{out}' is not empty (or is a file); choose a new folder for the export.")
     config = store.config(run_id)
-    from backend.export_plan import expected_sizes
+    from backend.export.plan import expected_sizes
     sizes = expected_sizes(store, run_id)
     size = sizes.adapter if adapter_only else sizes.merged
     # a zip of weights is about as large as the weights
@@ -126,7 +126,7 @@ def _merge(model_name: str, adapter: Path, target: Path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from backend.models import load_tokenizer, resolve_model
+    from backend.models.loading import load_tokenizer, resolve_model
 
     base_path = resolve_model(model_name)
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32, use_safetensors=True)
@@ -163,7 +163,7 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
         "",
     ]
     lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in metrics.items()] or ["- none recorded"]
-    from backend.report_card import card_markdown, report_card
+    from backend.evaluation.report_card import card_markdown, report_card
     lines += [""] + card_markdown(report_card(store.db, run), settings=False)  # settings: above, as hyperparameters
     lines += ["", "## Forgetting probe", ""]
     if probe:
@@ -183,8 +183,8 @@ def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",
                         progress=lambda fraction, message: None):
     """Merge a finished run into float32 weights, write it as one GGUF file in `quant` (f16, q8_0, q4_0),
     check it against the merged model, and put it in `out` with an Ollama Modelfile and a model card.
-    Returns a backend.gguf_bundle.GgufExport; a file that fails its check raises ExportCheckFailed."""
-    from backend.gguf_bundle import export_gguf
+    Returns a backend.export.bundle.GgufExport; a file that fails its check raises ExportCheckFailed."""
+    from backend.export.bundle import export_gguf
 
     run = store.get(run_id)
     adapter = store.finished_adapter(run_id)
@@ -192,7 +192,7 @@ def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TuneloopError(f"The folder '{out}' is not empty; choose a new folder for the export.")
     config = run["config"]
-    from backend.export_plan import expected_sizes
+    from backend.export.plan import expected_sizes
     sizes = expected_sizes(store, run_id)
     room_for(out, sizes.merged + sizes.gguf.get(quant, sizes.merged),
              "the model merged in float32 beside the GGUF file while it is written")

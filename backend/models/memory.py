@@ -4,7 +4,7 @@ Parts: the base weights (4-bit or 16/32-bit), the LoRA adapter, its gradients, A
 weight (32/16-bit, or 8-bit with paged_adamw_8bit), the activations kept for the backward pass (all layers', or with
 gradient checkpointing each layer's input and one layer at a time), and the runtime itself.
 They are compared with the GPU's free memory, or the machine's available memory when training on the CPU.
-With several processes (backend/launcher.py) each takes its share of a step's examples (config.batch_plan), so each
+With several processes (backend/jobs/launcher.py) each takes its share of a step's examples (config.batch_plan), so each
 keeps fewer activations; with DDP each still holds the whole model, with FSDP or DeepSpeed ZeRO-3 the weights,
 gradients and optimizer state are split between them. On a GPU the estimate is per card; on the CPU every process takes
 from the same memory, so the estimate is for all of them together.
@@ -149,7 +149,7 @@ def estimate_memory(config: RunConfig, hardware=None, available: int | None = No
     model_cfg: the model's config.json fields, for a model not on disk (a catalogue entry); default: read them.
     processes: training processes on this computer; default: the config's (0: one per GPU here)."""
     if hardware is None:
-        from backend.models import detect_hardware
+        from backend.models.loading import detect_hardware
         hardware = detect_hardware()
     if available is None:
         available = free_memory(hardware.device)
@@ -304,8 +304,8 @@ def gb(n: int) -> str:
 
 def model_config(name: str) -> dict:
     """The config.json of a model, without loading (or unpacking, or downloading) it."""
-    from backend.hub import model_folder
-    from backend.models import embedded_folder, is_embedded
+    from backend.models.hub import model_folder
+    from backend.models.loading import embedded_folder, is_embedded
 
     if is_embedded(name):
         path = embedded_folder() / "config.json"
@@ -314,7 +314,7 @@ def model_config(name: str) -> dict:
     if not folder.exists():
         folder = model_folder(name)  # a hub model downloaded before
     if not (folder / "config.json").is_file():
-        from backend.catalogue import find
+        from backend.models.catalogue import find
         entry = find(name)
         if entry:  # a catalogue model not downloaded yet: its shape is known
             return dict(entry.config)

@@ -1,4 +1,4 @@
-"""The forgetting probe: about 40 everyday questions (backend/probe_questions.yaml) answered by the base model
+"""The forgetting probe: about 40 everyday questions (backend/evaluation/probe_questions.yaml) answered by the base model
 and by the tuned one after every run, each graded by its rule, reported by category.
 
 How the counts work: `asked` questions; `base_right` of them the base model (the same model with the
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from backend import workspace
 from backend.answers import GREEDY
-from backend.grading import grade, load_probe_set
-from backend.model_pool import generate_texts
+from backend.evaluation.grading import grade, load_probe_set
+from backend.models.pool import generate_texts
 
 # A run that loses more than this share of the answers the base model got right gets a warning: with 40 questions,
 # 13 or more. The line sits above what tuning costs by itself and below what a run without rehearsal loses, measured

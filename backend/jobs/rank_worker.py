@@ -1,4 +1,4 @@
-"""One of a run's several training processes ("ranks"), started by backend/launcher.py through accelerate launch.
+"""One of a run's several training processes ("ranks"), started by backend/jobs/launcher.py through accelerate launch.
 
 Every rank trains on its share of each step's examples. Rank 0 alone writes: the log train.log, the metrics and the
 status in the database, checkpoints (the Trainer saves on its main process), the adapter and the probe. The others
@@ -12,7 +12,7 @@ import sys
 def main(argv=None) -> int:
     run_id, home = (argv if argv is not None else sys.argv[1:])[:2]
     os.environ["TUNELOOP_HOME"] = home
-    from backend.worker import _exit_with_parent
+    from backend.jobs.worker import _exit_with_parent
     _exit_with_parent()  # the agent's end ends this rank
     from backend.ranks import AGENT_ENV, Ranks
     if os.environ.get(AGENT_ENV) and os.getppid() != int(os.environ[AGENT_ENV]):
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
 
 
 def train(run_id: str, ranks) -> int:
-    from backend import worker
+    from backend.jobs import worker
     from backend.db import connect
     from backend.runs import RunStore
 

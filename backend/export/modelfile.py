@@ -85,7 +85,7 @@ def recognise(tokenizer) -> TemplateMatch | None:
         alone = _render(tokenizer, [{"role": "user", "content": _MARK["user"]}])
     except Exception:  # a template that cannot render a plain conversation is simply not one we know
         return None
-    from backend.gguf_export import tokenizer_adds_special
+    from backend.export.gguf import tokenizer_adds_special
     adds_bos = tokenizer_adds_special(tokenizer)[0]
     bos = tokenizer.bos_token or ""
     for fmt in FORMATS:

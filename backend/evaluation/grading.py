@@ -1,4 +1,4 @@
-"""Grading an answer by a rule written as data (backend/probe_questions.yaml): a few rule kinds, each a
+"""Grading an answer by a rule written as data (backend/evaluation/probe_questions.yaml): a few rule kinds, each a
 small check that needs no model. A rule is a dict with a `kind` and that kind's fields:
 
 - regex:       {pattern, case_sensitive: false} the pattern occurs somewhere in the answer
@@ -172,7 +172,7 @@ def check_rule(rule: dict | None, where: str, languages: dict) -> dict:
 
 @functools.lru_cache(maxsize=4)
 def load_replay_rules(path: Path = REPLAY_RULES_FILE) -> dict:
-    """The rehearsed prompts' rules (backend/replay_rules.yaml), each checked: prompt -> rule."""
+    """The rehearsed prompts' rules (backend/evaluation/replay_rules.yaml), each checked: prompt -> rule."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     languages = load_probe_set().languages
     return {prompt: check_rule(rule, f"{Path(path).name}, prompt {prompt!r}", languages)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 def main(run_id: str, home: str):
     os.environ["TUNELOOP_HOME"] = home
-    from backend.processes import own_process_group
+    from backend.jobs.processes import own_process_group
     own_process_group()  # the runner signals the worker's group: the worker and anything it starts
     _exit_with_parent()
     from backend import workspace
@@ -207,7 +207,7 @@ def run_diagnosis(store, run: dict, result: dict) -> list[dict] | None:
     """The plain-words findings about a run that ran to its end (a run stopped by hand has no end to read)."""
     if result["stopped"]:
         return None
-    from backend.diagnosis import diagnose
+    from backend.evaluation.diagnosis import diagnose
     outcome = result["outcome"]
     return diagnose(store.metrics(run["id"]), result["probe"], run["config"], outcome["train_examples"],
                     outcome.get("early_stopping"), heldout=result["heldout"], checks=outcome.get("behaviour_checks"))

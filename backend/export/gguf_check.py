@@ -17,7 +17,7 @@ Every format must also load, and its tokenizer must turn each prompt into exactl
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from backend.everyday import PROBE
+from backend.evaluation.everyday import PROBE
 
 PROMPTS = [question for question, _ in PROBE]
 ANSWER_TOKENS = 20
@@ -71,7 +71,7 @@ def _prompt_ids(tokenizer, question: str) -> list[int]:
 
 
 def _greedy(model, ids: list[int], eos, pad) -> list[int]:
-    """The merged model's answer as token ids. Not model_pool.generate_texts, the app's one engine for answers people
+    """The merged model's answer as token ids. Not models.pool.generate_texts, the app's one engine for answers people
     read: the check compares the GGUF file's logits with these token by token, and an answer that comes back as text
     is not always re-tokenised into the same ids (a word split differently shifts every logit after it)."""
     import torch

@@ -29,10 +29,10 @@ def preferred(db, run_id: str) -> list[dict]:
 
 def learned_verdict(run: dict) -> dict:
     """Did it learn? {"learned": True/False/None (nothing to judge by), "words": one sentence}, from a run record or
-    the summary `train --json` prints. The behaviour decides (backend/behaviour.py: what share of the held-back answers
+    the summary `train --json` prints. The behaviour decides (backend/evaluation/behaviour.py: what share of the held-back answers
     show what the examples teach, and no finding that says otherwise). Where the examples share no phrase there is
     nothing to count, and chrF alone does not make a verdict: `learned` is None, and the words say how close it got."""
-    from backend.diagnosis import NOT_LEARNED
+    from backend.evaluation.diagnosis import NOT_LEARNED
     heldout = run.get("heldout") or {}
     behaviour = heldout.get("behaviour")
     against = [f for f in run.get("diagnosis") or [] if f["code"] in NOT_LEARNED]

@@ -242,7 +242,7 @@ class ModelPool:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-            from backend.models import load_model, load_tokenizer
+            from backend.models.loading import load_model, load_tokenizer
             while len(self._models) >= MAX_MODELS:
                 self._models.popitem(last=False)
             entry = _Loaded(load_model(model_name), load_tokenizer(model_name))
@@ -313,7 +313,7 @@ class _RowStreamer:
 
 
 def _group_by_model(requests) -> dict[str, list[int]]:
-    from backend.models import resolve_model
+    from backend.models.loading import resolve_model
     groups: dict[str, list[int]] = {}
     for i, (source, _) in enumerate(requests):
         groups.setdefault(str(resolve_model(source.model)), []).append(i)

@@ -27,7 +27,7 @@ class Speed:
 def work_per_token(model: str) -> int | None:
     """The weights one token passes through (every linear layer and the output layer), or None when the model's
     shape cannot be read without downloading it."""
-    from backend.memory import ModelShape, model_config
+    from backend.models.memory import ModelShape, model_config
     try:
         shape = ModelShape.from_config(model_config(model))
     except (TuneloopError, OSError, ValueError):

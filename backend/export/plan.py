@@ -20,7 +20,7 @@ from pathlib import Path
 
 from backend import workspace
 from backend.errors import ExportError, disk_full
-from backend.gguf_export import QUANTS, estimate_sizes, read_folder
+from backend.export.gguf import QUANTS, estimate_sizes, read_folder
 from backend.words import size_text  # noqa: F401  the export page and `app.py export` name sizes with it
 
 # Plain words for each GGUF format, measured on the built-in model (docs/benchmarks.md, "GGUF export").
@@ -42,7 +42,7 @@ class ExpectedSizes:
 
 
 def base_folder(store, run_id: str) -> Path:
-    from backend.models import resolve_model
+    from backend.models.loading import resolve_model
     return resolve_model(store.config(run_id).model)
 
 
@@ -96,7 +96,7 @@ def _merged_bytes(folder: Path) -> int:
 
 
 def check_words(check) -> str:
-    """A GGUF file's check (backend.gguf_check.FormatCheck) in one or two sentences for people."""
+    """A GGUF file's check (backend.export.gguf_check.FormatCheck) in one or two sentences for people."""
     same = f"{check.agreeing} of {check.prompts} answers the same as the merged model"
     if check.near_ties:
         same += f" ({check.near_ties} more parted only where the merged model itself was undecided)"

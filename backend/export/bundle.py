@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend.errors import ExportCheckFailed, ExportError
-from backend.gguf_check import FormatCheck, Reference, check_gguf, markdown, reference
-from backend.gguf_export import QUANTS, write_gguf
-from backend.modelfile import Modelfile, ollama_commands, ollama_name, write_modelfile
+from backend.export.gguf_check import FormatCheck, Reference, check_gguf, markdown, reference
+from backend.export.gguf import QUANTS, write_gguf
+from backend.export.modelfile import Modelfile, ollama_commands, ollama_name, write_modelfile
 from backend.words import size_text
 
 PARTIAL_DIR = ".tuneloop-partial"

@@ -21,11 +21,12 @@ import time
 from dataclasses import dataclass
 
 from backend import limits as limits_mod
-from backend import processes, workspace
+from backend import workspace
+from backend.jobs import processes
 from backend.config import RunConfig
 from backend.db import connect
 from backend.runs import ACTIVE, ENDED, FAILED, QUEUED, RUNNING, STOPPED, RunStore
-from backend.trainer_lock import TrainerLock, holder_words
+from backend.jobs.trainer_lock import TrainerLock, holder_words
 
 log = logging.getLogger("tuneloop.runner")
 RECOVERED = "The app closed while this run was training. Resume it to continue from its last checkpoint."
@@ -71,7 +72,7 @@ class JobRunner:
     def check(self, config: RunConfig):
         """Refuse, in words, a run that cannot start: a missing or broken model, or a base run without a finished
         adapter. Called before anything is stored, so the error comes now rather than later from the worker."""
-        from backend.models import resolve_model
+        from backend.models.loading import resolve_model
         resolve_model(config.model)
         if config.base_run and self.store.get(config.base_run)["status"] not in ACTIVE:
             self.store.finished_adapter(config.base_run)  # one still training or waiting is checked when this starts
@@ -191,7 +192,7 @@ class JobRunner:
         changed). One that dies before it is used is not replaced: runs spawn their own worker."""
         if not self.keep_standby or self._closing or self._standby_failed:
             return
-        from backend import launcher
+        from backend.jobs import launcher
         self._drop_unfit_standby()
         if self.standby is None and not self._standby_failed:
             self.standby = launcher.Standby(str(workspace.home()))
@@ -213,8 +214,8 @@ class JobRunner:
         self.waiting_for = holder
 
     def _run_one(self, run_id: str):
-        from backend import launcher
-        from backend.worker import disk_full
+        from backend.jobs import launcher
+        from backend.jobs.worker import disk_full
         if not self.store.claim(run_id):  # another Tuneloop process took it first
             return
         self.current = run_id
@@ -252,7 +253,7 @@ class JobRunner:
             if ending is not None:
                 self.store.set_status(run_id, ending.status, reason=ending.reason)
             else:  # the worker died without recording an outcome
-                from backend.worker import DISK_FULL
+                from backend.jobs.worker import DISK_FULL
                 self.store.set_status(run_id, FAILED, reason=DISK_FULL if full and code else describe_exit(code, oom))
         self._pending = None
         self.lock.release()

@@ -1,14 +1,14 @@
 """Training on several processes, GPUs or computers: how a run's training processes are started.
 
-One process is the runner's own spawned worker (backend/worker.py). Several processes are started by
+One process is the runner's own spawned worker (backend/jobs/worker.py). Several processes are started by
 Hugging Face Accelerate's launcher (`accelerate launch`) from a config file the run writes for itself
 (runs/<id>/accelerate.yaml). Accelerate starts them through torch's elastic agent (torchrun): it starts one process
 ("rank") per device, tells each where the others are, and when one dies it ends the others and says which one it was.
 Tuneloop writes no process group code: the Trainer joins the group that torchrun describes (gloo on the CPU, NCCL on
 GPUs), and Accelerate wraps the model in DDP, FSDP or DeepSpeed.
 
-    app (runner thread) -> python -m backend.launcher RUN HOME   (its own session; records why a rank failed)
-                             -> accelerate launch -> torchrun agent -> python -m backend.rank_worker RUN HOME (x N)
+    app (runner thread) -> python -m backend.jobs.launcher RUN HOME   (its own session; records why a rank failed)
+                             -> accelerate launch -> torchrun agent -> python -m backend.jobs.rank_worker RUN HOME (x N)
 
 On a CPU, 1 process stays the spawned worker: no agent, no TCP port, nothing that can be left waiting for a rank
 that never comes, and the same process that every single-process test and measurement covers. Setting
@@ -24,7 +24,7 @@ from pathlib import Path
 from backend import workspace
 from backend.ranks import AGENT_ENV, local_gpus, local_processes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FORCE_ENV = "TUNELOOP_LAUNCH"
 CONFIG_NAME = "accelerate.yaml"
 # Accelerate starts several processes only through torchrun, which its config calls MULTI_GPU (its MULTI_CPU type
@@ -46,7 +46,7 @@ DEEPSPEED_CONFIG = {"zero_stage": 3, "offload_optimizer_device": "none", "offloa
 
 def world_size(config, hardware=None) -> int:
     if hardware is None:
-        from backend.models import detect_hardware
+        from backend.models.loading import detect_hardware
         hardware = detect_hardware()
     return local_processes(config, hardware) * config.machines
 
@@ -92,7 +92,7 @@ def accelerate_config(config, hardware) -> dict:
         "rdzv_backend": "static",
         "same_network": True,
         "gpu_ids": "all",
-        # The Trainer sets the precision itself (bf16/fp16 from backend.models.detect_hardware); the same here.
+        # The Trainer sets the precision itself (bf16/fp16 from backend.models.loading.detect_hardware); the same here.
         "mixed_precision": {"bfloat16": "bf16", "float16": "fp16"}.get(hardware.dtype_name, "no"),
         "downcast_bf16": "no",
         "use_cpu": hardware.device != "cuda",
@@ -108,7 +108,7 @@ def accelerate_config(config, hardware) -> dict:
 def launch_arguments(run_id: str, home: str, config_file: Path) -> list[str]:
     """`accelerate launch` arguments: the config file, then the module every rank runs."""
     return ["--config_file", str(config_file), "--monitor_interval", "0.5",
-            "-m", "backend.rank_worker", run_id, str(home)]
+            "-m", "backend.jobs.rank_worker", run_id, str(home)]
 
 
 def launch_command(run_id: str, home: str, config_file: Path) -> list[str]:
@@ -132,7 +132,7 @@ def worker_process(run_id: str, home: str, store, standby: "Standby | None" = No
 
 def spawned_worker(run_id: str, home: str):
     """A fresh process for one run (worker.main), not started yet."""
-    from backend import worker
+    from backend.jobs import worker
     return multiprocessing.get_context("spawn").Process(target=worker.main, args=(run_id, home), daemon=True)
 
 
@@ -145,7 +145,7 @@ class Standby:
     comparison; the standby reports it when it is ready."""
 
     def __init__(self, home: str):
-        from backend import worker
+        from backend.jobs import worker
         context = multiprocessing.get_context("spawn")
         self.home, self.env, self.run_id = str(home), dict(os.environ), None
         self.self_set: set[str] = set()  # variables its imports set, known once it is ready
@@ -215,7 +215,7 @@ class Standby:
 
 
 class LaunchedRun:
-    """`python -m backend.launcher RUN HOME` in a session of its own (so that its process group can be signalled
+    """`python -m backend.jobs.launcher RUN HOME` in a session of its own (so that its process group can be signalled
     as one), its output appended to the run's train.log."""
 
     def __init__(self, run_id: str, home: str):
@@ -228,7 +228,7 @@ class LaunchedRun:
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env = dict(os.environ, TUNELOOP_HOME=self.home, PYTHONPATH=path, PYTHONUNBUFFERED="1")
         with open(folder / workspace.RAW_LOG, "ab") as log:
-            self.popen = subprocess.Popen([sys.executable, "-m", "backend.launcher", self.run_id, self.home],
+            self.popen = subprocess.Popen([sys.executable, "-m", "backend.jobs.launcher", self.run_id, self.home],
                                           cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -265,7 +265,7 @@ def main(argv=None) -> int:
     """Write the run's Accelerate config, launch its ranks, and record why the launch failed, naming the rank."""
     run_id, home = (argv if argv is not None else sys.argv[1:])[:2]
     os.environ["TUNELOOP_HOME"] = home
-    from backend.worker import _exit_with_parent
+    from backend.jobs.worker import _exit_with_parent
     _exit_with_parent()  # the app's end ends the launcher; torchrun's agent then ends the ranks
     os.environ[AGENT_ENV] = str(os.getpid())
 
@@ -275,9 +275,9 @@ def main(argv=None) -> int:
 
     from backend.db import connect
     from backend.errors import TuneloopError
-    from backend.models import detect_hardware
+    from backend.models.loading import detect_hardware
     from backend.runs import RunStore
-    from backend.worker import explain_failure
+    from backend.jobs.worker import explain_failure
 
     store = RunStore(connect())
     folder = workspace.run_dir(run_id)

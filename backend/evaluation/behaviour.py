@@ -1,6 +1,6 @@
 """What the person's examples teach, read from the data itself, and whether the tuned model's answers show it.
 
-chrF (backend/heldout.py) says how many characters an answer shares with the reference; it gives "I am an AI
+chrF (backend/evaluation/heldout.py) says how many characters an answer shares with the reference; it gives "I am an AI
 assistant named Lumen Labs" a good score against "I am Quill, ... by Lumen Labs", which names the maker as the
 assistant and never says the name. So the verdict reads the behaviour instead:
 

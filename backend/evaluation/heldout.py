@@ -11,7 +11,7 @@ import sacrebleu
 from sacrebleu.metrics import CHRF
 
 from backend.answers import GREEDY, decoded
-from backend.model_pool import generate_texts
+from backend.models.pool import generate_texts
 
 # At most this many held-back examples are answered (twice each), so the check stays a minute or two on a CPU.
 HELDOUT_LIMIT = 32
@@ -27,7 +27,7 @@ def heldout_comparison(peft_model, tokenizer, eval_rows: list[dict], limit: int 
                        max_new_tokens: int = HELDOUT_MAX_NEW_TOKENS, parts: list | None = None,
                        base_answers: list[str] | None = None) -> dict:
     """Base and tuned answers to the held-back examples, each scored against the reference, and the means.
-    `parts`: the behaviour's signature (backend/behaviour.py), scored on both sets of answers when given.
+    `parts`: the behaviour's signature (backend/evaluation/behaviour.py), scored on both sets of answers when given.
     `base_answers`: the base model's answers, when they were made already (during training, with the same budgets)."""
     cases = heldout_cases(eval_rows)
     used = cases[:limit]
@@ -57,7 +57,7 @@ def behaviour_result(cases: list[dict], base: list[str], tuned: list[str], parts
                      references: list[str] | None = None) -> dict:
     """The behaviour's parts carried by the base and the tuned answers, whether that counts as learned, in words.
     `references`: the cases' references as far as the answers reach (visible_references); the whole ones if None."""
-    from backend.behaviour import behaviour_score, describe, learned
+    from backend.evaluation.behaviour import behaviour_score, describe, learned
     references = references or [c["reference"] for c in cases]
     tuned_score, base_score = behaviour_score(references, tuned, parts), behaviour_score(references, base, parts)
     return {"signature": [p.to_dict() for p in parts], "tuned": tuned_score, "base": base_score,

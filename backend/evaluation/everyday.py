@@ -1,10 +1,10 @@
 """Everyday prompts whose base-model answers are replayed during SFT (and KTO) so the model keeps answering
 ordinary questions, and five everyday questions the GGUF export check compares models on.
 
-The forgetting probe is backend/probe_questions.yaml (40 questions graded by rule). It never asks a replayed
+The forgetting probe is backend/evaluation/probe_questions.yaml (40 questions graded by rule). It never asks a replayed
 prompt, so it measures what a run kept rather than what it rehearsed (tests/test_probe.py checks it)."""
 
-# (question, pattern a right answer matches): the GGUF export check's prompts (backend/gguf_check.py), kept as they
+# (question, pattern a right answer matches): the GGUF export check's prompts (backend/export/gguf_check.py), kept as they
 # are because its tolerances were measured on them.
 PROBE = [
     ("What is the capital of France?", r"\bparis\b"),
@@ -14,7 +14,7 @@ PROBE = [
     ("What is the opposite of hot?", r"\bcold\b"),
 ]
 
-# A rehearsed prompt whose answer fails its rule (backend/replay_rules.yaml) is left out, so a slot of the default
+# A rehearsed prompt whose answer fails its rule (backend/evaluation/replay_rules.yaml) is left out, so a slot of the default
 # rehearsal (the first 60 prompts, RunConfig.keep_everyday) rehearses something only where the built-in model answers
 # its prompt right. The first 60 are prompts it does: sums that give the number at once ("10 + 10 = 20."), yes/no
 # questions answered with the one word "Yes." or "No.", and French ones. No sum answered long-windedly ("To add 7 and

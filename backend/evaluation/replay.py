@@ -6,7 +6,7 @@ Training on a few dozen examples of one behaviour teaches the model to answer ev
 The answers are generated once per base model and cached next to it. The web app makes them for the built-in
 model when it starts (prepare_everyday, in the background), so that a first run does not wait for them before
 its first step. For the built-in model on a CPU in float32 they are made ahead and shipped
-(backend/everyday_builtin.json, written by scripts/everyday_builtin.py): generating them took 55 s of a brand-new
+(backend/evaluation/everyday_builtin.json, written by scripts/everyday_builtin.py): generating them took 55 s of a brand-new
 workspace's first run.
 """
 import hashlib
@@ -16,9 +16,9 @@ from pathlib import Path
 
 from backend import workspace
 from backend.answers import GREEDY
-from backend.everyday import REPLAY_PROMPTS
-from backend.grading import grade, load_probe_set, load_replay_rules
-from backend.model_pool import generate_texts
+from backend.evaluation.everyday import REPLAY_PROMPTS
+from backend.evaluation.grading import grade, load_probe_set, load_replay_rules
+from backend.models.pool import generate_texts
 
 # How the everyday answers are made: greedy, up to 96 tokens (an answer cut off there is not rehearsed), 32 at a time.
 GENERATION = replace(GREEDY, max_new_tokens=96)
@@ -36,7 +36,7 @@ def prepare_everyday(model: str | None = None, count: int | None = None) -> bool
     default settings would make them before its first step. Returns True when the cache had to be filled (from the
     shipped answers of the built-in model, or by generating them)."""
     from backend.config import RunConfig
-    from backend.models import detect_hardware, load_model, load_tokenizer, resolve_model
+    from backend.models.loading import detect_hardware, load_model, load_tokenizer, resolve_model
 
     defaults = RunConfig()
     count = defaults.keep_everyday if count is None else count
@@ -65,7 +65,7 @@ def replay_examples(model, tokenizer, model_key: str, count: int, method: str = 
 
 def right(prompt: str, answer: str) -> bool:
     """Whether the base model's `answer` is worth rehearsing: it ended (see _cached_answers) and passes the
-    prompt's rule in backend/replay_rules.yaml, if it has one. Rehearsing a wrong answer teaches it."""
+    prompt's rule in backend/evaluation/replay_rules.yaml, if it has one. Rehearsing a wrong answer teaches it."""
     rule = load_replay_rules().get(prompt)
     return bool(answer) and (rule is None or grade(answer, rule, load_probe_set(), question=prompt))
 
@@ -113,7 +113,7 @@ def precision_key(model) -> str:
 
 def builtin_fingerprint() -> str | None:
     """The built-in model file's SHA-256 (its answers are shipped for that file only), None when it is missing."""
-    from backend.models import embedded_gguf
+    from backend.models.loading import embedded_gguf
     path = embedded_gguf()
     if path is None:
         return None
@@ -125,11 +125,11 @@ def builtin_fingerprint() -> str | None:
 
 
 def shipped_answers(model_key: str, prompts: list[str], model) -> list[str] | None:
-    """The built-in model's answers from backend/everyday_builtin.json, when `model_key` is the built-in model as
+    """The built-in model's answers from backend/evaluation/everyday_builtin.json, when `model_key` is the built-in model as
     converted here (no 4-bit, no adapter), the prompts and the way of generating are those they were made with, the
     model file is the one they were made from, and `model` runs on the device and number type they were made in.
     None otherwise: then they are generated."""
-    from backend.models import embedded_folder
+    from backend.models.loading import embedded_folder
     if model_key != everyday_key(str(embedded_folder()), "none") or not SHIPPED.exists():
         return None
     shipped = json.loads(SHIPPED.read_text())

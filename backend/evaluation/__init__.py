@@ -1,0 +1,1 @@
+"""Did it learn, did it keep: the behaviour's signature, the held-back answers, the forgetting probe and its rules (grading), the rehearsed everyday answers (replay, everyday), the diagnosis and the report card."""

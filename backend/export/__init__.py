@@ -1,0 +1,1 @@
+"""A finished run out of the app: the merged model or adapter (merged), GGUF files and their check, the Modelfile and bundle for Ollama, the expected sizes (plan), and the upload to the Hugging Face Hub."""

@@ -1,0 +1,1 @@
+"""Base models: finding and loading them (loading, hub), the catalogue, chat templates, the memory plan, whether a run can start (fit, choice), how long it takes (run_time), and the pool that answers chat."""
