@@ -3,22 +3,9 @@ the command line speaks of --map, --kind and --name (issue 26, item 13)."""
 import gradio as gr
 import pytest
 
-from backend.jobs.runner import JobRunner
 from data_corpus import qa, write_csv, write_jsonl, write_text
+from tests.test_ui_handlers import Progress, ctx  # noqa: F401 (ctx: the fixture)
 from ui import data_tab
-from ui.common import Context
-
-
-class Progress:
-    def __call__(self, *args, **kwargs):
-        pass
-
-
-@pytest.fixture
-def ctx(home):
-    runner = JobRunner()
-    yield Context(runner)
-    runner.close(stop_current=True)
 
 
 def shown(ctx, path, kind="auto"):
