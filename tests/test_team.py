@@ -119,3 +119,73 @@ def test_the_team_tab_shows_each_labellers_win_rates():
     assert "A/B win-rates by labeller" in text and "#### bea" in text and "#### sam" in text
     assert "| run-1 | base model (smollm2) | 2 | 2 | 0 | 0 | 100% |" in text
     assert "| run-1 | base model (smollm2) | 2 | 0 | 0 | 2 | 0% |" in text
+
+
+def test_a_labeller_gets_nothing_more_by_splitting_their_cookie_or_asking_for_the_api(served, monkeypatch):
+    """A review found that the guard read only the last Cookie header, while Gradio merges them all: a labeller
+    who sent their sign-in cookie in one header and anything in a second was taken for someone not signed in, passed
+    on, then signed in by Gradio: the owner's page, its events and files. The API's description listed every owner
+    event."""
+    demo, url, home = served
+    monkeypatch.setenv("TUNELOOP_HOME", str(home))
+    password = AccountStore(connect()).add_labeller("cy", owner_name="anna")
+    cy = signed_in(url, "cy", password)
+    cookie = "; ".join(f"{k}={v}" for k, v in cy.cookies.items())
+    bare = httpx.Client(base_url=url, timeout=60, follow_redirects=False)
+    split = {"headers": [("cookie", cookie), ("cookie", "x=1")]}
+
+    def get(path):
+        return bare.build_request("GET", path, headers=httpx.Headers(split["headers"]))
+    assert bare.send(get("/config")).status_code == 403
+    assert bare.send(get("/")).status_code == 302
+    joined = bare.build_request("POST", "/gradio_api/queue/join", headers=httpx.Headers(split["headers"]),
+                                json={"fn_index": fn_index(demo, "", "tl-train-kto"), "data": [None, None],
+                                      "session_hash": "abc124", "event_data": None, "trigger_id": None})
+    assert bare.send(joined).status_code == 403
+    for path in ("/gradio_api/info", "/gradio_api/info?all_endpoints=true", "/gradio_api/openapi.json"):
+        assert cy.get(path).status_code == 403, path
+    assert cy.get("/gradio_api/info", params={"page": "label"}).status_code != 403
+
+
+def test_sign_ins_are_throttled_per_name_so_a_labeller_neither_resets_nor_locks_the_owner(served, monkeypatch):
+    """Before, one labeller's good sign-in cleared the failures of the whole address: four wrong owner passwords,
+    then the labeller's, again and again, and the owner's password could be guessed without end (16 guesses, no
+    429). And a labeller's typos locked the owner out."""
+    demo, url, home = served
+    monkeypatch.setenv("TUNELOOP_HOME", str(home))
+    password = AccountStore(connect()).add_labeller("dee", owner_name="anna")
+    client = httpx.Client(base_url=url, timeout=60, follow_redirects=False)
+    codes = []
+    for _ in range(3):
+        codes += [client.post("/login", data={"username": "anna", "password": f"guess{i}"}).status_code
+                  for i in range(4)]
+        assert client.post("/login", data={"username": "dee", "password": password}).status_code == 200
+    assert 429 in codes, codes  # the owner's name is locked after its five free tries, whatever dee does
+    for i in range(6):
+        client.post("/login", data={"username": "dee", "password": f"typo{i}"})
+    assert client.post("/login", data={"username": "dee", "password": password}).status_code == 429
+    demo.tuneloop_login_limiter.tries.clear()
+    assert client.post("/login", data={"username": "anna", "password": "owner-pw"}).status_code == 200
+
+
+def test_the_owners_name_takes_as_long_to_check_as_any_other(monkeypatch):
+    """The owner's password was compared in microseconds and every other name took an Argon2 check: the timing told
+    the owner's name. Now both go through Argon2 (counted by calls, not timed)."""
+    import backend.accounts as accounts
+    calls = []
+
+    class Counting:
+        def __init__(self, hasher):
+            self.hasher = hasher
+
+        def hash(self, password):
+            return self.hasher.hash(password)
+
+        def verify(self, stored, password):
+            calls.append(1)
+            return self.hasher.verify(stored, password)
+    monkeypatch.setattr(accounts, "_HASHER", Counting(accounts._HASHER))
+    sign_in = SignIn(("anna", "pw"), lambda: AccountStore(connect()))
+    assert sign_in.check("anna", "pw") and not sign_in.check("anna", "nope")
+    assert not sign_in.check("nobody", "nope")
+    assert len(calls) == 3

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.formparsers import MultiPartException
-from starlette.requests import cookie_parser
+from starlette.requests import HTTPConnection
 
 from backend.errors import ConfigError, TuneloopError
 from backend.words import size_text
@@ -180,16 +180,18 @@ class _Tries:
 
 
 class LoginLimiter:
-    """Failed sign-ins per client address: `free` tries, then a lockout of `lockout_s` that doubles with each
-    further failure (at most `max_lockout_s`). Tries in flight count as failures until they end, so a burst
-    of parallel requests gets no more password checks than a sequence of them."""
+    """Failed sign-ins per client (its address and the name it signs in as): `free` tries, then a lockout of
+    `lockout_s` that doubles with each further failure (at most `max_lockout_s`). Tries in flight count as failures
+    until they end, so a burst of parallel requests gets no more password checks than a sequence of them. By name
+    too, since labellers sign in from the same address as the owner: a labeller's sign-in cleared the owner's
+    failures (unlimited guesses, four at a time), and a labeller's typos locked the owner out."""
 
     def __init__(self, free: int = 5, lockout_s: float = 30.0, max_lockout_s: float = 900.0):
         self.free, self.lockout_s, self.max_lockout_s = free, lockout_s, max_lockout_s
         self.clock = time.monotonic
-        self.tries: dict[str, _Tries] = {}
+        self.tries: dict[tuple[str, str], _Tries] = {}  # by (address, name)
 
-    def begin(self, client: str) -> float:
+    def begin(self, client: tuple[str, str]) -> float:
         """0 and the try is counted as pending, or the seconds to wait before the next try."""
         now = self.clock()
         if len(self.tries) > 10_000:  # many addresses: forget those neither locked nor trying now
@@ -202,7 +204,7 @@ class LoginLimiter:
         tries.pending += 1
         return 0.0
 
-    def end(self, client: str, ok: bool):
+    def end(self, client: tuple[str, str], ok: bool):
         tries = self.tries[client]
         tries.pending -= 1
         if ok:
@@ -224,13 +226,27 @@ class LoginThrottle:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/login":
             return await self.app(scope, receive, send)
-        client = (scope.get("client") or ("unknown",))[0]
+        address = (scope.get("client") or ("unknown",))[0]
+        body, more = b"", True
+        while more:  # a sign-in form is small (BodyCap caps it): read whole for the name, then handed on as it came
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        client = (address, _form_name(body))
         wait = self.limiter.begin(client)
         if wait:
             scope = dict(scope, retry_after=wait)
-            return await _refuse(scope, receive, send, 429, f"Too many failed sign-ins from {client}: try again "
+            return await _refuse(scope, receive, send, 429, f"Too many failed sign-ins from {address}: try again "
                                                             f"in {max(1, round(wait))} seconds.")
-        status = []
+        status, sent = [], False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
 
         async def watch(message):
             if message["type"] == "http.response.start":
@@ -238,16 +254,29 @@ class LoginThrottle:
             await send(message)
 
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, replay, watch)
         finally:
             self.limiter.end(client, ok=bool(status) and status[0] < 400)
+
+
+def _form_name(body: bytes) -> str:
+    """The name a sign-in form gives (Gradio's /login takes a urlencoded or multipart form with `username`)."""
+    from urllib.parse import parse_qs
+    text = body[:4096].decode("latin-1")
+    name = parse_qs(text).get("username", [""])[0]
+    if not name and 'name="username"' in text:  # multipart: the part's value follows its headers' blank line
+        name = text.split('name="username"', 1)[1].split("\r\n\r\n", 1)[-1].split("\r\n", 1)[0]
+    return name.strip()[:100]
 
 
 LABELLER_PAGE = "label"  # the path of the page a labeller gets: Chat and Label only
 API = "/gradio_api"
 # What a labeller's page asks for besides its events: everything else, and every other POST, is refused.
 LABELLER_REFUSED_GET = (f"{API}/file", "/file", f"{API}/stream", f"{API}/proxy", f"{API}/runs", f"{API}/run-history",
-                        f"{API}/call", "/monitoring", f"{API}/monitoring", f"{API}/profiling", f"{API}/vibe")
+                        f"{API}/call", "/monitoring", f"{API}/monitoring", f"{API}/profiling", f"{API}/vibe",
+                        f"{API}/openapi.json", f"{API}/deep_link")
+# Routes that describe a page: a labeller gets their own page's only.
+PAGE_DESCRIPTIONS = ("/config", f"{API}/config", "/info", f"{API}/info")
 LABELLER_POSTS = {"/login", f"{API}/queue/join", f"{API}/cancel", f"{API}/reset"}
 
 
@@ -256,7 +285,7 @@ def signed_in_user(scope) -> str | None:
     app = scope.get("app")
     if app is None or not hasattr(app, "tokens"):
         return None
-    cookies = cookie_parser(dict(scope["headers"]).get(b"cookie", b"").decode("latin-1"))
+    cookies = HTTPConnection(scope).cookies  # parsed as Gradio parses them: every Cookie header, merged
     token = cookies.get(f"access-token-{app.cookie_id}") or cookies.get(f"access-token-unsecure-{app.cookie_id}")
     return app.tokens.get(token) if token else None
 
@@ -293,7 +322,7 @@ class RoleGuard:
         if method in SAFE_METHODS:
             if path == "/":
                 return await _redirect(send, f"/{LABELLER_PAGE}")
-            if path.startswith(LABELLER_REFUSED_GET) or (path in ("/config", f"{API}/config") and
+            if path.startswith(LABELLER_REFUSED_GET) or (path in PAGE_DESCRIPTIONS and
                                                          _query(scope, "page") != [LABELLER_PAGE]):
                 return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
             return await self.app(scope, receive, send)

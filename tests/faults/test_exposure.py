@@ -108,7 +108,7 @@ def test_forwarded_addresses_are_not_believed_unless_the_proxy_is_trusted(serve_
     statuses = [requests.post(f"{url}/login", data={"username": "anna", "password": f"guess-{i}"}, timeout=30,
                               headers={"X-Forwarded-For": f"10.0.{i}.7"}).status_code for i in range(20)]
     assert statuses.count(400) == demo.tuneloop_login_limiter.free and statuses.count(429) == 20 - statuses.count(400)
-    assert set(demo.tuneloop_login_limiter.tries) == {"127.0.0.1"}
+    assert set(demo.tuneloop_login_limiter.tries) == {("127.0.0.1", "anna")}
 
 
 def test_a_trusted_proxy_passes_on_each_client_address(serve_app, monkeypatch):
@@ -118,7 +118,7 @@ def test_a_trusted_proxy_passes_on_each_client_address(serve_app, monkeypatch):
     for client in ("203.0.113.7", "198.51.100.9"):  # two people behind the proxy: each has their own tries
         statuses = [sign_in_from(url, client, f"guess-{i}").status_code for i in range(free + 1)]
         assert statuses == [400] * free + [429]
-    assert set(demo.tuneloop_login_limiter.tries) == {"203.0.113.7", "198.51.100.9"}
+    assert set(demo.tuneloop_login_limiter.tries) == {("203.0.113.7", "anna"), ("198.51.100.9", "anna")}
 
 
 def test_a_malformed_trusted_proxy_is_refused_in_words(monkeypatch):
