@@ -67,6 +67,8 @@ def test_the_majority_drops_ties():
     assert majority(["up", "down"]) is None
     assert majority(["left", "left", "tie", "tie", "right"]) is None
     assert majority([]) is None
+    assert majority(["first", "first", "second", "tie", "both_bad"]) is None  # the most votes, 2 of 5, is no majority
+    assert majority(["first", "first", "first", "tie", "second"]) == "first"
 
 
 def test_two_labellers_get_kappa_with_an_interval_and_the_split_items():

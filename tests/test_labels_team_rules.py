@@ -45,6 +45,9 @@ def test_each_choice_counts_its_rows_and_the_majority_drops_ties():
     assert readiness(db, "kto", rule="majority").rows == 3
     with pytest.raises(DataError, match="Unknown choice of labels"):
         rule_rows(db, "kto", "loudest")
+    # a misspelt name left nobody out, under a run named 'without' them
+    with pytest.raises(DataError, match="No labels from 'kym'. The labellers who gave labels: bea, kim, sam"):
+        rule_counts(db, "kto", leave_out="kym")
 
 
 def test_the_majority_of_ab_choices_is_the_answer_chosen_whichever_side_it_was_on():
@@ -72,7 +75,7 @@ def test_a_run_on_the_majority_trains_on_the_expected_rows_and_says_so(tiny_mode
         run_id, dataset = train_on_labels(runner.db, runner, "kto", rule="majority", overrides=TINY)
         info = DatasetStore(runner.db).get(dataset)
         assert info["valid_rows"] == 3
-        assert "the majority label per item (ties dropped)" in info["source"]
+        assert "the majority label per item (more than half; ties dropped)" in info["source"]
         record = runner.store.get(run_id)
         assert "(majority)" in record["name"] and record["config"]["dataset"] == dataset
         run_id, dataset = train_on_labels(runner.db, runner, "kto", leave_out="kim", overrides=TINY)

@@ -65,7 +65,7 @@ MODES = [("Thumbs: is this answer good or bad? (trains KTO)", "thumb"),
 PROMPT_SOURCES = [("A saved dataset", "dataset"), ("A list I paste", "pasted")]
 TRAIN_BUTTONS = {"kto": "Train KTO on the thumbs", "dpo": "Train DPO on the A/B choices",
                  "sft": "Train SFT on the corrections"}
-RULE_CHOICES = {"every": "Every label", "majority": "The majority per answer (ties dropped)",
+RULE_CHOICES = {"every": "Every label", "majority": "The majority per answer (more than half; ties dropped)",
                 "all_agree": "Only answers everyone agreed on"}
 SECOND_TEMPERATURE = 1.0  # the second side of an A/B session varies more by default, so the two answers differ
 

@@ -165,7 +165,9 @@ def create_team_tab(ctx: Context, demo: gr.Blocks):
                     "items the team split on.")
         agreed = gr.Markdown(elem_id="tl-team-agreement")
     view = [members, who, agreed]
-    on_as([tab.select, demo.load], ctx, demo, bound(team_view), None, view)
+    # On opening the tab only, not on every page load: the agreement's intervals resample the labels (seconds with
+    # thousands of them).
+    on_as(tab.select, ctx, demo, bound(team_view), None, view)
     on_as([add_button.click, name.submit], ctx, demo, bound(add), {"name": name}, view + [name, said])
     on_as(drop.click, ctx, demo, bound(remove), {"who": who}, view + [name, said])
     on_as(renew.click, ctx, demo, bound(new_password), {"who": who}, view + [name, said])

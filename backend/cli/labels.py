@@ -95,8 +95,8 @@ def register(subparsers) -> None:
     p.add_argument("--base-run", help="Train on top of this run (default: the run whose answers were labelled most).")
     p.add_argument("--labels", default="every", choices=("every", "majority", "all-agree"),
                    help="When several people labelled the same answers: train on every label (default), the majority "
-                        "label per answer (ties dropped), or only answers everyone who judged them agreed on. "
-                        "Corrections (sft) always train on every one.")
+                        "label per answer (the one more than half gave; ties dropped), or only answers everyone who "
+                        "judged them agreed on. Corrections (sft) always train on every one.")
     p.add_argument("--leave-out", metavar="LABELLER", help="Train without this labeller's labels.")
     p.add_argument("--anyway", action="store_true",
                    help="Train even on fewer labels than the preset learns from (the Label tab asks the same).")

@@ -59,11 +59,10 @@ def item_key(label: dict, answers: list[str]) -> str:
 
 
 def majority(values: list[str]) -> str | None:
-    """The value given most often; None when two values tie for most (or there are none)."""
-    counts = Counter(values).most_common(2)
-    if not counts or (len(counts) == 2 and counts[0][1] == counts[1][1]):
-        return None
-    return counts[0][0]
+    """The value more than half of the labellers gave; None where none did (a tie, or votes spread over several
+    values: 2 of 5 for the first answer is the most votes, not a majority)."""
+    counts = Counter(values).most_common(1)
+    return counts[0][0] if counts and counts[0][1] * 2 > len(values) else None
 
 
 def cohen_kappa(a: list[str], b: list[str]) -> float | None:

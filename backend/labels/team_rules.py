@@ -17,7 +17,7 @@ from .agreement import judgements, majority
 from .export import LABELLED, _assistant, _prompt
 
 RULES = ("every", "majority", "all_agree")
-RULE_WORDS = {"every": "every label", "majority": "the majority label per item (ties dropped)",
+RULE_WORDS = {"every": "every label", "majority": "the majority label per item (more than half; ties dropped)",
               "all_agree": "only items where everyone who judged them agreed"}
 KIND_OF_LABEL = {"kto": "thumb", "dpo": "ab", "sft": "edit"}
 
@@ -28,6 +28,8 @@ def rule_rows(db, kind: str, rule: str = "every", leave_out: str | None = None) 
         raise DataError(f"Unknown kind '{kind}'; use one of: {', '.join(LABELLED)}.")
     if rule not in RULES:
         raise DataError(f"Unknown choice of labels '{rule}'; use one of: {', '.join(RULES)}.")
+    if leave_out:
+        check_labeller(db, leave_out)
     if rule == "every" or kind == "sft":
         return [row for label, row in LABELLED[kind](db) if label["labeller"] != leave_out]
     rows = []
@@ -38,6 +40,15 @@ def rule_rows(db, kind: str, rule: str = "every", leave_out: str | None = None) 
             chosen, rejected = answers if value == "first" else answers[::-1]
             rows.append({"prompt": _prompt(label), "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
     return rows
+
+
+def check_labeller(db, name: str):
+    """A labeller to leave out must have given labels: a misspelt name left nobody out, under a run named 'without'
+    them."""
+    from .export import label_stats
+    known = sorted(label_stats(db)["labellers"])
+    if name not in known:
+        raise DataError(f"No labels from '{name}'. The labellers who gave labels: {', '.join(known) or 'none yet'}.")
 
 
 def rule_counts(db, kind: str, leave_out: str | None = None) -> dict[str, int]:

@@ -118,13 +118,13 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     # Train on labels, the majority per answer: Q0 good (both), Q1 dropped (a tie), Q2 bad (both), and bea's
     # thumb in Chat (an answer she alone judged: her own majority)
     open_tab(owner, "7. Label")
-    owner.get_by_label("The majority per answer (ties dropped): 3 KTO examples, 0 DPO pairs").check()
+    owner.get_by_label("The majority per answer (more than half; ties dropped): 3 KTO examples, 0 DPO pairs").check()
     owner.locator("#tl-label-rule").screenshot(path=str(ARTIFACTS / "team-owner-train-choices.png"))
     owner.locator("#tl-train-kto").click()
     owner.get_by_role("button", name="Train KTO anyway on 3 examples").click()
     trained = owner.locator("#tl-label-trained")
     wait_for(lambda: "Started" in trained.inner_text(), 60, f"no run started: {trained.inner_text()!r}")
-    assert "the majority label per item (ties dropped)" in trained.inner_text()
+    assert "the majority label per item (more than half; ties dropped)" in trained.inner_text()
     dataset = DatasetStore(connect()).get(re.search(r"dataset '([^']+)'", trained.inner_text()).group(1))
     assert dataset["valid_rows"] == 3 and "majority" in dataset["source"]
     owner.screenshot(path=str(ARTIFACTS / "team-owner-trained-majority.png"), full_page=True)
