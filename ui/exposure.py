@@ -227,26 +227,14 @@ class LoginThrottle:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/login":
             return await self.app(scope, receive, send)
         address = (scope.get("client") or ("unknown",))[0]
-        body, more = b"", True
-        while more:  # a sign-in form is small (BodyCap caps it): read whole for the name, then handed on as it came
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body, replay = await read_whole(receive)  # for the name it signs in as
         client = (address, _form_name(body))
         wait = self.limiter.begin(client)
         if wait:
             scope = dict(scope, retry_after=wait)
             return await _refuse(scope, receive, send, 429, f"Too many failed sign-ins from {address}: try again "
                                                             f"in {max(1, round(wait))} seconds.")
-        status, sent = [], False
-
-        async def replay():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
+        status = []
 
         async def watch(message):
             if message["type"] == "http.response.start":
@@ -257,6 +245,25 @@ class LoginThrottle:
             await self.app(scope, replay, watch)
         finally:
             self.limiter.end(client, ok=bool(status) and status[0] < 400)
+
+
+async def read_whole(receive):
+    """(the request's body, a `receive` that hands it on as it came). Only for small bodies: a sign-in form, an
+    event's JSON (BodyCap caps every body before this reads it)."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return body, replay
 
 
 def _form_name(body: bytes) -> str:
@@ -330,21 +337,9 @@ class RoleGuard:
             return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
         if path != f"{API}/queue/join":
             return await self.app(scope, receive, send)
-        body, more = b"", True
-        while more:  # the body is small (BodyCap caps it): read whole, checked, then handed on as it came
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body, replay = await read_whole(receive)
         if not self._labellers_event(scope["app"], body):
             return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
-        sent = False
-
-        async def replay():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
         return await self.app(scope, replay, send)
 
     @staticmethod
