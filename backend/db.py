@@ -214,3 +214,10 @@ def add_label_labeller(db: sqlite_utils.Database):
     owner's."""
     db["labels"].add_column("labeller", str)
     db["labels"].create_index(["labeller"])
+
+
+@migration
+def create_team_settings(db: sqlite_utils.Database):
+    """The team's settings the owner chooses on the Team tab (backend/labels/overlap.py: how many labellers judge
+    each item), one row per setting."""
+    db["team_settings"].create({"name": str, "value": str}, pk="name")
