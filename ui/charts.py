@@ -10,13 +10,22 @@ COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
 HEIGHT = 300
 
 
+TITLE_SPACE = 36  # px from the figure's top edge to where the legend begins: the title's line above it
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT, log: bool = False) -> go.Figure:
-    fig.update_layout(title=dict(text=title, font=dict(size=15)), height=height, uirevision="keep",
-                      margin=dict(l=55, r=20, t=45, b=45), template="plotly_white",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+    """The title on the figure's first line, the legend on the lines under it and the plot below both. (A legend
+    anchored to the plot's top edge grew upward over the title whenever its entries took more than one line or
+    reached the title: at the Progress tab's half width, or drawn while the tab was hidden.) Both are placed on the
+    whole figure (yref "container"), so Plotly widens the top margin for as many lines as the legend takes."""
+    fig.update_layout(title=dict(text=title, font=dict(size=15), yref="container", y=1, yanchor="top",
+                                 pad=dict(t=10)),
+                      height=height, uirevision="keep", margin=dict(l=55, r=20, t=45, b=45), template="plotly_white",
+                      legend=dict(orientation="h", yref="container", y=1 - TITLE_SPACE / height, yanchor="top",
+                                  xanchor="left", x=0),
                       hovermode="x unified")
     fig.update_xaxes(title_text=x)
-    fig.update_yaxes(title_text=y, type="log" if log else "linear")
+    fig.update_layout(yaxis=dict(title_text=y, type="log" if log else "linear"))  # not the right axis of a share
     return fig
 
 

@@ -180,8 +180,8 @@ def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State):
         progress = gr.HTML(elem_id="tl-progress")
         loss = gr.Plot(charts.empty("Loss", "No run yet."), show_label=False, elem_id="tl-loss")
         with gr.Row():
-            method_plot = gr.Plot(charts.empty("Measures", "No run yet."), show_label=False)
-            lr_plot = gr.Plot(charts.empty("Learning rate", "No run yet."), show_label=False)
+            method_plot = gr.Plot(charts.empty("Measures", "No run yet."), show_label=False, elem_id="tl-live-measures")
+            lr_plot = gr.Plot(charts.empty("Learning rate", "No run yet."), show_label=False, elem_id="tl-live-lr")
         probe = gr.Markdown(elem_id="tl-ended")
         with gr.Accordion("Details: what happened, step by step", open=False, elem_id="tl-live-details"):
             events_box = gr.Textbox(label="What happened (one line per check)", lines=8, max_lines=8,
