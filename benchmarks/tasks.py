@@ -338,10 +338,12 @@ def app_json(*args: str) -> dict:
 
 def run_task(task: Task, data: Path, rows: int, seed: int, overrides: list[str]) -> dict:
     settings = [arg for setting in (f"seed={seed}", *overrides) for arg in ("--set", setting)]
-    started = time.time()
+    load_before, started = os.getloadavg()[0], time.time()
     summary = app_json("train", "--data", str(data), "--preset", "quick", "--json", *settings)
     seconds = round(time.time() - started, 1)
-    result = {"task": task.name, "seed": seed, "rows": rows, "settings": overrides, "seconds": seconds,
+    # Seconds on a shared machine mean little alone: the load around the run says what else ran beside it.
+    load = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+    result = {"task": task.name, "seed": seed, "rows": rows, "settings": overrides, "seconds": seconds, "load": load,
               "run_id": summary.get("run_id"), "status": summary.get("status"), "summary": summary}
     if summary.get("status") != "done":
         return result
@@ -370,8 +372,13 @@ def run_line(r: dict) -> str:
     parts = ", ".join(f"{part} {n}/{r['asked']}" for part, n in r["carried"].items())
     verdict = "n/a" if r["verdict"] is None else r["verdict"]["words"]
     return (f"{r['task']} seed {r['seed']}: {parts} | probe kept {probe.get('kept')}/{probe.get('base_right')} | "
-            f"{metrics.get('steps')} steps | {r['seconds']:.0f} s | report card: {verdict} | agrees: "
+            f"{metrics.get('steps')} steps | {r['seconds']:.0f} s{load_text(r)} | report card: {verdict} | agrees: "
             f"{'n/a' if r['agrees'] is None else 'yes' if r['agrees'] else 'no'}")
+
+
+def load_text(r: dict) -> str:
+    """' (load 1.2 -> 3.4)': the 1-minute load average before and after the run, where it was recorded."""
+    return f" (load {r['load'][0]:g} -> {r['load'][1]:g})" if r.get("load") else ""
 
 
 # ---- The table ----------------------------------------------------------------------------------------------------
@@ -454,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = SEEDS[args.skip_seeds:args.skip_seeds + args.seeds]
     print(f"{len(tasks)} task(s) x {len(seeds)} seed(s) ({', '.join(map(str, seeds))}), quick preset"
           + (f", --set {' '.join(args.overrides)}" if args.overrides else "") + f"; workspace {home}", flush=True)
+    print(peak_now(), flush=True)
     results = {}
     for task in tasks:
         data, rows = write_training_file(task, home)
@@ -463,8 +471,15 @@ def main(argv: list[str] | None = None) -> int:
             print(run_line(result), flush=True)
             out.write_text(json.dumps([r for rs in results.values() for r in rs], ensure_ascii=False, indent=1))
     print_table([r for rs in results.values() for r in rs])
+    print(f"at the end: {peak_now()}")
     print(f"\nraw results: {out}")
     return 0
+
+
+def peak_now() -> str:
+    """The machine's matrix-product peak now (benchmarks/speed.py), to read the seconds against."""
+    from benchmarks.first_point import peak_now as measured
+    return measured()
 
 
 def print_table(results: list[dict]):
