@@ -1,0 +1,31 @@
+"""The charts' figures as data (how Chromium draws them: tests/browser/test_charts.py)."""
+from backend.data.stats import histogram
+from ui import charts
+
+
+def lengths_chart(lengths: list[int], limit: int):
+    return charts.length_histogram({"tokens": {"histogram": histogram(lengths, limit), "max_length": limit,
+                                               "counted_with": "tokenizer"}})
+
+
+def test_short_examples_fill_the_length_chart_and_are_not_said_to_be_cut():
+    """The walk (issue 26): 40 examples of 30 to 59 tokens drew as two bars in the left corner beside a line at the
+    limit, 512, under the words "red bars are cut" (empty bins past the limit were red)."""
+    fig = lengths_chart(list(range(30, 60)) * 2, 512)
+    bars = fig.data[0]
+    assert sum(bars.y) == 60 and bars.y[-1] > 0  # no empty bins after the longest example
+    assert max(bars.x) < 100 and not fig.layout.shapes  # the axis spans the examples; the limit is said in words
+    assert fig.layout.annotations[0].text == "max length 512: every example fits"
+
+
+def test_examples_past_the_limit_are_red_and_said_to_be_cut():
+    fig = lengths_chart(list(range(30, 60)) + [300, 700], 512)
+    assert fig.layout.shapes[0].x0 == 512
+    assert fig.layout.annotations[0].text == "dashed line: max length 512; red bars are cut"
+    red = [y for y, color in zip(fig.data[0].y, fig.data[0].marker.color) if color == charts.COLORS[4]]
+    assert red and sum(red) == 1  # the bar of the 700-token example (the empty ones past it are gone)
+
+
+def test_examples_that_fit_under_a_near_limit_are_not_said_to_be_cut():
+    fig = lengths_chart(list(range(30, 60)), 70)
+    assert fig.layout.shapes[0].x0 == 70 and fig.layout.annotations[0].text == "dashed line: max length 70"
