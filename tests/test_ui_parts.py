@@ -6,7 +6,7 @@ from backend.config import coerce, declarations
 from backend.errors import DataError
 from backend.presets import preset_values
 from ui import charts
-from ui.common import plain_errors, probe_markdown
+from ui.common import bind, plain_errors, probe_markdown
 from ui.data_tab import format_in_words, stats_markdown
 from ui.live_tab import pick_run, progress_html, status_html
 from ui.preview import example_html
@@ -254,3 +254,14 @@ def test_an_answer_cut_inside_an_emoji_shows_no_broken_character():
     assert cuts  # the emoji takes several tokens: some cuts end inside it
     assert all("\ufffd" not in decoded(tok, cut) and decoded(tok, cut).startswith("Party time") for cut in cuts)
     assert decoded(tok, ids) == "Party time 🎉🎉"
+
+
+def test_a_handler_returns_its_outputs_by_name_and_one_it_leaves_out_stays_as_it_is():
+    """bind with outputs by name: the components in their order, the handler's dict laid out in that order."""
+    callback, inputs, components = bind(None, lambda ctx, v: {"status": "done"},
+                                        outputs={"dataset": "dataset box", "status": "status line"})
+    assert inputs is None and components == ["dataset box", "status line"]
+    assert callback() == [gr.skip(), "done"]
+    wrong, _, _ = bind(None, lambda ctx, v: {"stauts": "done"}, outputs={"status": "status line"})
+    with pytest.raises(gr.Error, match="stauts"):
+        wrong()

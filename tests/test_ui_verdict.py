@@ -11,7 +11,7 @@ from backend.labels.winrate import win_rates
 from backend.models.pool import ModelPool
 from backend.jobs.runner import JobRunner
 from tests.fake_runs import fake_run
-from ui import chat_tab, label_tab, verdict
+from ui import chat_tab, label_tab, train_fill, verdict
 from ui.common import BASE, Context
 from ui.settings_form import advanced_declarations
 
@@ -42,7 +42,9 @@ def checked_run(ctx, tiny_model):
 
 
 def test_runs_shows_the_held_back_table_the_diagnosis_and_try_this(ctx, checked_run):
-    learned, table, diagnosis, button, preferred = verdict.run_checks(ctx, {"run": checked_run})
+    shown = verdict.run_checks(ctx, {"run": checked_run})
+    learned, table, diagnosis, button, preferred = (shown[name] for name in
+                                                    ("learned", "heldout", "diagnosis", "try_it", "preferred"))
     assert "On 2 examples it never trained on, the tuned model answers closer" in learned
     assert "mean chrF 20.0 before, 70.0 after" in learned
     assert table["visible"] and table["value"][0] == ["Who are you?", "I am Quill.", "I am SmolLM.", 30.0,
@@ -55,18 +57,21 @@ def test_runs_shows_the_held_back_table_the_diagnosis_and_try_this(ctx, checked_
 
 
 def test_try_this_fills_the_train_tab_with_the_run_and_the_change(ctx, checked_run, tiny_model):
-    hint, tabs = verdict.try_this(ctx, {"run": checked_run})
+    tried = verdict.try_this(ctx, {"run": checked_run})
+    hint, tabs = tried["suggestion"], tried["tabs"]
     assert tabs.selected == "train" and hint["change"] == {"epochs": 1.2}
-    filled = verdict.fill_train_form(ctx, {"suggestion": hint})
-    dataset, method, source, folder, base_run, hub_model, name, *form, status = filled
+    filled = train_fill.fill_train_form(ctx, {"suggestion": hint})
+    method, source, folder, name, status = (filled[n] for n in ("method", "source", "folder", "run_name", "status"))
     assert (method["value"], source["value"], folder["value"]) == ("sft", "folder", tiny_model)
-    assert dataset == gr.skip() and "'fake.jsonl', is not a saved dataset" in status  # offered only when saved
-    assert hub_model == gr.skip()  # a folder, not a hub id
-    settings = {d.name: update["value"] for d, update in zip(advanced_declarations(), form)}
+    assert "dataset" not in filled and "'fake.jsonl', is not a saved dataset" in status  # offered only when saved
+    assert "hub_model" not in filled  # a folder, not a hub id
+    settings = {d.name: filled[d.name]["value"] for d in advanced_declarations()}
     run_config = ctx.runs().get(checked_run)["config"]
     assert settings["epochs"] == 1.2 and settings["learning_rate"] == run_config["learning_rate"]
     assert "(tried: overfitting)" in name and "epochs = 1.2" in status
-    assert [u["value"] for u in verdict.refill_settings(ctx, {"suggestion": hint})] == list(settings.values())
+    refilled = train_fill.refill_settings(ctx, {"suggestion": hint})
+    assert {name: update["value"] for name, update in refilled.items()} == settings
+    assert train_fill.fill_train_form(ctx, {"suggestion": None}) == {}  # nothing to fill: every field stays
     plain = fake_run(tiny_model, seed=1)
     with pytest.raises(gr.Error, match="suggests no change"):
         verdict.try_this(ctx, {"run": plain})
@@ -88,14 +93,14 @@ def test_a_stopped_run_says_what_is_true_of_it_not_that_it_held_none_back(ctx, t
     never = store.create(tiny_config(tiny_model, "fake.jsonl", name="never", validation_split=0.1))
     ctx.runner.stop(never)  # stopped while it waited in line
     run = store.get(never)
-    learned, *_ = verdict.run_checks(ctx, {"run": never})
+    learned = verdict.run_checks(ctx, {"run": never})["learned"]
     assert "held none back" not in learned and "never trained" in learned
     shown = status_html(run)
     assert "export what it learned" not in shown and "stopped before it trained" in shown
     assert "nothing to export" in shown
 
     partway = fake_run(tiny_model, status="stopped", name="partway")  # stopped with an adapter saved
-    learned, *_ = verdict.run_checks(ctx, {"run": partway})
+    learned = verdict.run_checks(ctx, {"run": partway})["learned"]
     assert "held none back" not in learned and "compared when a run ends" in learned
     assert "Resume it, or export what it learned" in status_html(store.get(partway))
 
@@ -201,8 +206,8 @@ def test_try_this_on_a_dpo_run_on_labels_fills_dpo_its_labels_and_the_run_it_bui
     dpo = fake_run(tiny_model, seed=1, method="dpo")
     config = {**ctx.runs().get(dpo)["config"], "dataset": "labels-dpo-1", "base_run": sft, "learning_rate": 1e-4}
     hint = {"run": dpo, "title": "Too few examples", "change": {"learning_rate": 1e-4}, "config": config}
-    dataset, method, source, folder, base_run, hub_model, name, *form, status = verdict.fill_train_form(
-        ctx, {"suggestion": hint})
+    filled = train_fill.fill_train_form(ctx, {"suggestion": hint})
+    dataset, method, source, base_run = (filled[n] for n in ("dataset", "method", "source", "base_run"))
     assert (dataset["value"], method["value"], source["value"]) == ("labels-dpo-1", "dpo", "run")
     assert "labels-dpo-1" in [value for _, value in dataset["choices"]]
     assert base_run["value"] == sft and sft in [value for _, value in base_run["choices"]] and base_run["visible"]

@@ -2,8 +2,9 @@
 handlers, plain-language errors, formatting, and the choice of models to answer with.
 
 Each tab is a layout plus handlers. A handler is a plain function `handler(ctx, values)` of the app's Context and a
-dict of the form's values by name; it returns what the outputs show. `bind` turns one into a Gradio callback, so
-handlers are tested directly, without a browser.
+dict of the form's values by name; it returns what the outputs show, in their order or, where the outputs are given
+by name, as a dict by those names (an output it leaves out stays as it is). `bind` turns one into a Gradio callback,
+so handlers are tested directly, without a browser.
 """
 import functools
 import html
@@ -91,9 +92,13 @@ def plain_errors(fn):
     return wrapper
 
 
-def bind(ctx: Context, handler, fields: dict | None = None, progress: bool = False):
+def bind(ctx: Context, handler, fields: dict | None = None, progress: bool = False, outputs: dict | None = None):
     """(callback, inputs) for an event listener: the callback calls `handler(ctx, values)`, values by field name
-    (and `values["progress"]`, a gr.Progress, when asked for); backend errors become plain messages."""
+    (and `values["progress"]`, a gr.Progress, when asked for); backend errors become plain messages.
+    With `outputs` ({name: component}), the handler returns a dict by those names and bind gives
+    (callback, inputs, components): the components in order, each one the handler left out skipped."""
+    if outputs is not None:
+        return (*bind(ctx, by_name(handler, list(outputs)), fields, progress), list(outputs.values()))
     fields = fields or {}
     safe = plain_errors(_capped(handler))
     names = {component: name for name, component in fields.items()}
@@ -121,6 +126,20 @@ def bind(ctx: Context, handler, fields: dict | None = None, progress: bool = Fal
     return callback, set(fields.values())
 
 
+def by_name(handler, names: list[str]):
+    """`handler`, whose dict of outputs by name becomes the list Gradio takes, in the order of `names`."""
+    if inspect.isgeneratorfunction(handler):
+        raise TypeError(f"{handler.__name__}: outputs by name are for plain handlers, not generators.")
+
+    def in_order(ctx, values):
+        shown = handler(ctx, values)
+        unknown = set(shown) - set(names)
+        if unknown:
+            raise KeyError(f"{handler.__name__} returned outputs it was not wired to: {', '.join(sorted(unknown))}")
+        return [shown[name] if name in shown else gr.skip() for name in names]
+    return functools.update_wrapper(in_order, handler)
+
+
 def _capped(handler):
     """The handler, after every text value was checked against its length cap (backend/limits.py): a 20 MB chat
     message sent to the API is refused in words like one typed on the page."""
@@ -141,8 +160,12 @@ def _capped(handler):
 
 
 def on(triggers, ctx: Context, handler, fields: dict | None, outputs, progress: bool = False, **kwargs):
-    """Wire `handler(ctx, values)` to one event or a list of events."""
-    callback, inputs = bind(ctx, handler, fields, progress)
+    """Wire `handler(ctx, values)` to one event or a list of events. `outputs`: components, or {name: component}
+    for a handler that returns its outputs by name."""
+    if isinstance(outputs, dict):
+        callback, inputs, outputs = bind(ctx, handler, fields, progress, outputs)
+    else:
+        callback, inputs = bind(ctx, handler, fields, progress)
     return gr.on(triggers if isinstance(triggers, list) else [triggers], callback, inputs, outputs, **kwargs)
 
 

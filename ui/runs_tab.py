@@ -138,14 +138,15 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
 
     picked = {"run": chosen, "other": compare}
     shown = [empty_note, panel, details, curves, measures, config_yaml, command]
-    checked = [learned, heldout, diagnosis, try_it, preferred]
+    checked = {"learned": learned, "heldout": heldout, "diagnosis": diagnosis, "try_it": try_it,
+               "preferred": preferred}
     on([tab.select, demo.load], ctx, refresh, picked, [history, chosen, compare]).then(
         *bind(ctx, show, {**picked, "log_y": log_scale}), shown).then(
-        *bind(ctx, verdict.run_checks, {"run": chosen}), checked)
+        *bind(ctx, verdict.run_checks, {"run": chosen}, outputs=checked))
     on([chosen.change, compare.change, log_scale.change], ctx, show, {**picked, "log_y": log_scale}, shown)
     on(chosen.change, ctx, verdict.run_checks, {"run": chosen}, checked)
     if suggestion is not None:
-        on(try_it.click, ctx, verdict.try_this, {"run": chosen}, [suggestion, tabs])
+        on(try_it.click, ctx, verdict.try_this, {"run": chosen}, {"suggestion": suggestion, "tabs": tabs})
     history.select(pick_row, None, chosen)
     on(watch_button.click, ctx, follow, {"run": chosen}, [watch, tabs])
     on(rerun.click, ctx, run_again, {"run": chosen}, [watch, tabs])

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from backend.models import hub
 from backend.models.catalogue import catalogue, find
 from backend.models.chat_template import family_name
 from backend.config import BUILTIN_MODEL, METHOD_TABLE, build_config, default, unusual_settings
 from backend.errors import ConfigError, ModelError, RunNotFound, TuneloopError
 from backend.limits import text_cap
+from backend.models import hub, loading
 from backend.models.memory import gb
 from backend.models.fit import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
                                   needs_download, offers, system_note, template_note)
@@ -18,7 +18,7 @@ from backend.presets import DEFAULT_PRESET, list_presets
 from backend.models.run_time import Speed, estimate_seconds, measured_speeds, training_speed
 from ui.common import ACTIVE, Context, bind, dataset_choices, esc, finished_run_choices, on, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
-from ui.verdict import fill_train_form, refill_settings
+from ui.train_fill import fill_train_form, refill_settings
 
 SOURCES = [("The built-in model (SmolLM2, 135 million parameters: small and quick)", "builtin"),
            ("A model from the Hugging Face Hub (downloaded once)", "hub"),
@@ -327,12 +327,11 @@ def stop_run(ctx: Context, v: dict) -> str:
 
 def speed(ctx: Context, v: dict) -> Speed:
     """This computer's training speed for the model the form starts from (unknown while none is picked)."""
-    from backend.models.loading import detect_hardware
     try:
         model, _ = chosen_model(ctx, v)
     except (gr.Error, TuneloopError):
         return Speed(None, "unknown")
-    return training_speed(model, measured_speeds(ctx.runs()), detect_hardware().device)
+    return training_speed(model, measured_speeds(ctx.runs()), loading.detect_hardware().device)
 
 
 def refresh_choices(ctx: Context, v: dict):
@@ -476,9 +475,11 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     on(stop.click, ctx, stop_run, {"watch": watch}, status)
     on([tab.select, watch.change], ctx, started_status, {"watch": watch}, [status, stop])
     if suggestion is not None:  # "Try this" in the Runs tab
+        settings = {d.name: widgets[d.name] for d in advanced_declarations()}
         on(suggestion.change, ctx, fill_train_form, {"suggestion": suggestion},
-           [dataset, method, source, folder, base_run, hub_model, run_name, *form, status]).then(
-            *bind(ctx, refill_settings, {"suggestion": suggestion}), form).then(
+           {"dataset": dataset, "method": method, "source": source, "folder": folder, "base_run": base_run,
+            "hub_model": hub_model, "run_name": run_name, **settings, "status": status}).then(
+            *bind(ctx, refill_settings, {"suggestion": suggestion}, outputs=settings)).then(
             *bind(ctx, refresh_fit, everything), fit, **in_order).then(
             *bind(ctx, on_model_cards, picks), cards, **in_order)  # the cards' times for the data filled in
 

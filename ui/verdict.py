@@ -1,19 +1,17 @@
 """Did it work? What the Runs and Progress tabs show about a finished run: the held-back examples before and after,
-the diagnosis with a "Try this" that fills the Train tab, early stopping, and the blind A/B win-rates.
+the diagnosis with its "Try this" (which ui/train_fill.py turns into the Train tab's fields), early stopping, and the
+blind A/B win-rates.
 
 Rendering is plain functions of the run record (Markdown or table rows); the handlers are `handler(ctx, values)`."""
 import time
-from pathlib import Path
 
 import gradio as gr
 
-from backend.config import BUILTIN_MODEL
 from backend.labels.winrate import win_rates
 from backend.evaluation.report_card import learned_verdict
 from backend.runs import DONE, ENDED, STOPPED, has_adapter
 from backend.words import plural
-from ui.common import Context, dataset_choices, esc, finished_run_choices, probe_markdown
-from ui.settings_form import advanced_declarations
+from ui.common import Context, esc, probe_markdown
 
 HELDOUT_HEADERS = ["Question", "Reference answer", "Before (base)", "Score before", "After (tuned)", "Score after"]
 
@@ -104,15 +102,15 @@ def try_button(run: dict):
     return gr.update(visible=True, value=f"Try this: train again with {change}")
 
 
-def try_this(ctx: Context, v: dict):
-    """Runs tab → Train tab, filled in with the run's settings and the diagnosis' change."""
+def try_this(ctx: Context, v: dict) -> dict:
+    """Runs tab → Train tab, by name: the suggestion (the run's settings with the diagnosis' change), the tabs."""
     if not v["run"]:
         raise gr.Error("Pick a run first.")
     hint = suggestion(ctx.runs().get(v["run"]))
     if hint is None:
         raise gr.Error("The diagnosis of this run suggests no change of settings.")
     hint["asked"] = time.time()  # a second click fills the form again
-    return hint, gr.Tabs(selected="train")
+    return {"suggestion": hint, "tabs": gr.Tabs(selected="train")}
 
 
 def winrate_markdown(report: dict, names: dict | None = None) -> str:
@@ -147,56 +145,19 @@ def winrates_for_runs(ctx: Context) -> str:
     return winrate_markdown(win_rates(ctx.db()), names)
 
 
-def run_checks(ctx: Context, v: dict):
-    """The Runs tab's "did it work?" panel for the chosen run: learned, diagnosis (+ Try this), preferred."""
+def run_checks(ctx: Context, v: dict) -> dict:
+    """The Runs tab's "did it work?" panel for the chosen run, by name: learned, heldout (the table), diagnosis,
+    try_it (the Try this button) and preferred."""
     preferred = winrates_for_runs(ctx)
     if not v["run"]:
-        return "", gr.update(value=None, visible=False), "", gr.update(visible=False), preferred
+        return {"learned": "", "heldout": gr.update(value=None, visible=False), "diagnosis": "",
+                "try_it": gr.update(visible=False), "preferred": preferred}
     run = ctx.runs().get(v["run"])
     rows = heldout_rows(run.get("heldout"))
-    checked = (heldout_markdown(run.get("heldout"), learned_verdict(run)) if run["status"] == DONE else
+    learned = (heldout_markdown(run.get("heldout"), learned_verdict(run)) if run["status"] == DONE else
                stopped_heldout_markdown(run) if run["status"] == STOPPED else "")
-    return (checked,
-            gr.update(value=rows or None, visible=bool(rows)), diagnosis_markdown(run), try_button(run), preferred)
-
-
-# --- the Train tab's side of "Try this" ---------------------------------------------------------------------------
-
-def fill_train_form(ctx: Context, v: dict):
-    """The Train tab filled from a suggestion: dataset, method, what to start from (source, folder, run, hub model),
-    name, then every advanced setting (in declaration order), and a line saying what changed. Nothing is started."""
-    hint = v["suggestion"]
-    if not hint:
-        return tuple(gr.skip() for _ in range(8 + len(advanced_declarations())))
-    config = hint["config"]
-    source = ("run" if config.get("base_run") else "builtin" if config["model"] == BUILTIN_MODEL else
-              "folder" if Path(config["model"]).is_dir() else "hub")
-    change = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in hint["change"].items())
-    # The lists as they are now, with the values: a dataset or run made since the Train tab last looked (labels
-    # trained as DPO make both) would otherwise be refused by its list.
-    datasets = dataset_choices(ctx)
-    saved = config["dataset"] in [name for _, name in datasets]
-    status = (f"Filled in from run **{esc(hint['run'])}** with the diagnosis' change ({esc(change)}): check it, "
-              "then press Start training." + ("" if saved else f" Its data, '{esc(config['dataset'])}', is not a saved "
-                                                               "dataset: save it in the Data tab and pick it above."))
-    return (gr.update(choices=datasets, value=config["dataset"]) if saved else gr.skip(),
-            gr.update(value=config["method"]), gr.update(value=source),
-            gr.update(value=config["model"] if source == "folder" else "", visible=source == "folder"),
-            gr.update(choices=finished_run_choices(ctx), value=config.get("base_run") or None, visible=source == "run"),
-            gr.update(value=config["model"]) if source == "hub" else gr.skip(), config["name"],
-            *form_values_of(config), status)
-
-
-def form_values_of(config: dict) -> list:
-    return [gr.update(value=config[d.name], visible=config["method"] in d.meta["methods"])
-            for d in advanced_declarations()]
-
-
-def refill_settings(ctx: Context, v: dict):
-    """The advanced settings again, after a method change has reset them to the preset's."""
-    if not v["suggestion"]:
-        return tuple(gr.skip() for _ in advanced_declarations())
-    return tuple(form_values_of(v["suggestion"]["config"]))
+    return {"learned": learned, "heldout": gr.update(value=rows or None, visible=bool(rows)),
+            "diagnosis": diagnosis_markdown(run), "try_it": try_button(run), "preferred": preferred}
 
 
 def ended_markdown(run: dict) -> str:
