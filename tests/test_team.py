@@ -94,12 +94,15 @@ def test_only_the_owner_manages_the_team():
     demo = SimpleNamespace(tuneloop_sign_in=SignIn(("anna", "pw"), lambda: AccountStore(connect())), server_app=None)
     ctx = Context(None)
     owner, labeller = Account("anna", "owner"), Account("bea", "labeller")
-    members, who, _, _, said = team.add(ctx, {"name": "bea", "account": owner}, demo)
+    shown = team.add(ctx, {"name": "bea", "account": owner}, demo)
+    members, who, said = shown[0], shown[1], shown[-1]
     assert "| bea |" in members and who["choices"] == ["bea"] and "shown only now" in said
     for handler, values in ((team.add, {"name": "sam"}), (team.remove, {"who": "bea"}),
-                            (team.new_password, {"who": "bea"}), (team.team_view, {})):
+                            (team.new_password, {"who": "bea"}), (team.team_view, {}), (team.show_progress, {}),
+                            (team.set_overlap, {"overlap": 2})):
         with pytest.raises(gr.Error, match="Only the app's owner"):
-            handler(ctx, {**values, "account": labeller}, demo)
+            handler(ctx, {**values, "account": labeller}, **({} if handler in (team.show_progress, team.set_overlap)
+                                                             else {"demo": demo}))
     assert [a["name"] for a in AccountStore(connect()).labellers()] == ["bea"]
     no_passwords = SimpleNamespace(tuneloop_sign_in=None, server_app=None)
     with pytest.raises(gr.Error, match="Start the app with a password"):

@@ -10,13 +10,14 @@ import gradio as gr
 from backend.accounts import LOCAL_OWNER
 from backend.answers import Sampling, sampling_declarations
 from backend.labels import LabelStore, label_stats, new_session
+from backend.labels.store import PREFERS_ONE, value_words
 from backend.limits import text_cap
 from ui.common import BASE, BASE_LABEL, Context, default_pair, esc, on, resolve_source, source_choices
 from ui.settings_form import slider
 from ui.team import on_as
 
 SIDES = ("left", "right")
-CHOICES = {"left": "left answer better", "right": "right answer better", "tie": "a tie", "both_bad": "both bad"}
+BLIND_WORDS = {"left": "A better", "right": "B better"}  # blind, the sides are named A and B
 
 
 @dataclass
@@ -101,7 +102,7 @@ def thumb(ctx: Context, v: dict, side: int, value: str) -> str:
                        "there is no model answer there left to judge.", print_exception=False)
     LabelStore(ctx.db()).add_thumb(conv.prompts[side], conv.answers[side], value, session=conv.session,
                                    origin="chat", target=conv.target(name), labeller=labeller(v))
-    return saved_text(ctx, conv, f"{'👍 good' if value == 'up' else '👎 bad'} for the {name} answer")
+    return saved_text(ctx, conv, f"{value_words(value)} for the {name} answer")
 
 
 def choose(ctx: Context, v: dict, value: str) -> str:
@@ -115,11 +116,11 @@ def choose(ctx: Context, v: dict, value: str) -> str:
     LabelStore(ctx.db()).add_choice(conv.prompts[0], conv.answers[0], conv.answers[1], value,
                                     right_prompt=conv.prompts[1], session=conv.session, origin="chat",
                                     target=conv.target(), labeller=labeller(v))
-    text = saved_text(ctx, conv, {**CHOICES, "left": "A better", "right": "B better"}[value] if conv.blind
-                      else CHOICES[value])
+    text = saved_text(ctx, conv, BLIND_WORDS.get(value, value_words(value)) if conv.blind
+                      else value_words(value))
     if conv.corrected:
         text += " It judges the two models' own answers, as they gave them before your correction."
-    if value in ("left", "right") and conv.prompts[0] != conv.prompts[1]:
+    if value in PREFERS_ONE and conv.prompts[0] != conv.prompts[1]:
         text += (" It counts in the win-rates but makes no DPO pair: the two answers follow different conversations "
                  "(each side's earlier answers, or your correction, are in its history). To make pairs, start a "
                  "**New conversation** for each question.")

@@ -20,6 +20,8 @@ from backend.answers import Sampling, sampling_declarations
 from backend.labels import (LabelQueue, LabelStore, Side, label_stats, new_session, readiness, train_on_labels,
                             write_jsonl)
 from backend.labels.export import export_rows, stats_lines
+from backend.labels.shared import Seat, SharedQueues
+from backend.labels.store import MARKS, VALUE_WORDS, value_words
 from backend.labels.team_rules import RULES, rule_counts
 from backend.labels.training import labels_used, trainable_rows
 from backend.words import plural
@@ -58,8 +60,6 @@ CSS = """
 .tl-answer-title { font-weight: 600; margin-bottom: 0.3rem; }
 .tl-big button, button.tl-big { min-height: 3.2rem; font-size: 1.1rem; }
 """
-VALUE_WORDS = {"up": "👍 good", "down": "👎 bad", "left": "left better", "right": "right better", "tie": "tie",
-               "both_bad": "both bad"}
 MODES = [("Thumbs: is this answer good or bad? (trains KTO)", "thumb"),
          ("A/B: which of two answers is better? (trains DPO)", "ab")]
 PROMPT_SOURCES = [("A saved dataset", "dataset"), ("A list I paste", "pasted")]
@@ -72,7 +72,7 @@ SECOND_TEMPERATURE = 1.0  # the second side of an A/B session varies more by def
 
 @dataclass
 class LabelSession:
-    queue: LabelQueue
+    queue: Seat  # this person's place at the queue they share with everyone who labels the same
     session: str = field(default_factory=new_session)
     item: object = None  # the Item on screen
     given: list = field(default_factory=list)  # (label id, Item), for undo
@@ -80,7 +80,7 @@ class LabelSession:
     blind: bool = True  # A/B: which model gave which answer is shown only after the vote (sides are shuffled)
     failed: str = ""  # why generating stopped, if it did
     note: str = ""  # the count's last note ("Revealed: ..."), kept when the timer shows the next answer
-    labeller: str | None = None  # a labeller's page: the totals count only their labels
+    labeller: str | None = None  # a labeller's page: the totals and the progress count only their labels
     # Handlers of one page run at once (a key, the timer, undo): each reads and changes `item` under this lock
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -152,8 +152,10 @@ def begin(ctx: Context, v: dict):
     if v["mode"] == "ab":
         sides.append(Side(resolve_source(ctx, v["source_b"], v["source_a"]),
                           Sampling.of(temperature=v["temperature_b"], max_new_tokens=v["max_tokens"], system=system)))
-    session = LabelSession(LabelQueue(ctx.pool, prompts, sides, ahead=AHEAD, batch_size=BATCH),
-                           blind=v.get("blind", True), labeller=mine(v))
+    seat = SharedQueues.of(ctx).join(prompts, sides, v.get("account", LOCAL_OWNER).labeller,
+                                     lambda: LabelQueue(ctx.pool, prompts, sides, ahead=AHEAD, batch_size=BATCH),
+                                     db=ctx.db)
+    session = LabelSession(seat, blind=v.get("blind", True), labeller=mine(v))
     ab = v["mode"] == "ab"
     with session.lock:  # waits for the first answer: nothing is on screen to judge meanwhile
         shown = advance(ctx, session, v.get("preset"), wait=FIRST_TIMEOUT)
@@ -180,10 +182,14 @@ def render(ctx: Context, session: LabelSession, note: str = "", preset: str | No
     waiting = item is None and session.queue.left() > 0 and not session.failed
     note = session.note = session.failed or note
     if item is None:
+        progress = session.queue.progress()
         prompt = ("<b>Waiting for the next answer: it is being generated.</b> It shows here when it is ready; "
                   "keys pressed until then judge nothing." if waiting else
-                  "<b>All prompts are judged.</b> " + ("Start again with more prompts." if session.labeller else
-                                                       "Train on your labels below, or start again with more prompts."))
+                  ("<b>All prompts are judged.</b> " if progress["complete"] >= progress["items"] else
+                   f"<b>Nothing more for you here:</b> you judged or skipped every item still open; the others are "
+                   f"with other labellers (each item goes to {progress['overlap']}). ") +
+                  ("Start again with more prompts." if session.labeller else
+                   "Train on your labels below, or start again with more prompts."))
         a = b = ""
     else:
         prompt = f'<div class="tl-prompt">{_conversation_html(item.prompt)}</div>'
@@ -200,13 +206,29 @@ def count_text(ctx: Context, session: LabelSession, note: str) -> str:
     s = label_stats(ctx.db(), session.session)
     if session.queue.mode == "thumb":
         t = s["thumbs"]
-        done = f"**{t['up'] + t['down']} judged** · 👍 {t['up']} good · 👎 {t['down']} bad"
+        done = f"**{sum(t.values())} judged** · " + " · ".join(f"{MARKS[v]} {t[v]} {words}"
+                                                              for v, words in VALUE_WORDS["thumb"].items())
     else:
         c = s["choices"]
         done = (f"**{sum(c.values())} judged** · left {c['left']} · right {c['right']} · tie {c['tie']} · "
                 f"both bad {c['both_bad']}")
     return (f"{done} · {session.skipped} skipped · {session.queue.ready()} ready · {session.queue.left()} to go"
-            + (f"  \n{esc(note)}" if note else ""))
+            + (f"  \n{progress}" if (progress := progress_text(session)) else "") + (f"  \n{esc(note)}" if note else ""))
+
+
+def progress_text(session: LabelSession) -> str:
+    """How far the shared queue is: a labeller's own share, the owner's everyone's. Said once labels are shared (each
+    item to two or more, or someone else labels the same queue); alone, the count above says it all."""
+    everyone = session.queue.progress(everyone=True)
+    if everyone["overlap"] == 1 and set(everyone["judged"]) <= {session.queue.labeller}:
+        return ""
+    shared = (f"Each item goes to {plural(everyone['overlap'], 'labeller')}: {everyone['complete']} of "
+              f"{plural(everyone['items'], 'item')} complete")
+    if session.labeller:
+        mine_judged = everyone["judged"].get(session.queue.labeller, 0)
+        return f"{shared} · you judged {mine_judged}"
+    people = ", ".join(f"{esc(name)} {n}" for name, n in sorted(everyone["judged"].items())) or "nobody yet"
+    return f"{shared} · judged by {people}"
 
 
 def current(session) -> LabelSession:
@@ -228,6 +250,7 @@ def judge(ctx: Context, v: dict, value: str):
         else:
             label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value, **who)
         session.given.append((label_id, item))
+        session.queue.judged(item)
         session.item = None
         note = ""
         if session.queue.mode == "ab" and session.blind:
@@ -247,6 +270,7 @@ def skip_item(ctx: Context, v: dict):
         if session.item is None or session.item.id != v["shown"]:
             return NOTHING  # waiting (the timer looks), or a key for an answer no longer on screen
         session.skipped += 1
+        session.queue.skipped(session.item)
         session.item = None
         return advance(ctx, session, v.get("preset"))
 
@@ -276,9 +300,10 @@ def undo_last(ctx: Context, v: dict):
                 session.given.pop(i)
                 if session.item is not None:
                     session.queue.put_back(session.item)
+                session.queue.taken_back(item)
                 session.item = item
                 break
-        return render(ctx, session, f"Took back your last judgement ({VALUE_WORDS[label['value']]}): judge it again.",
+        return render(ctx, session, f"Took back your last judgement ({value_words(label['value'])}): judge it again.",
                       v.get("preset"))
 
 

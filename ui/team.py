@@ -1,5 +1,6 @@
-"""Team tab (the owner's): labellers added and removed, and how far the labellers agree. Also how handlers learn who
-is signed in (`on_as`), for the labels they store.
+"""Team tab (the owner's): labellers added and removed, how many of them judge each item and how far each label
+queue is, and how far the labellers agree. Also how handlers learn who is signed in (`on_as`), for the labels they
+store.
 
 A labeller signs in with the name and the password made here, shown once, and gets their own page: Chat and Label
 only (ui/app.py builds it at /label; ui/exposure.py RoleGuard refuses them everything else). Removing a labeller,
@@ -11,6 +12,8 @@ import gradio as gr
 from backend.accounts import LOCAL_OWNER, Account, AccountStore, SignIn
 from backend.labels.agreement import KINDS as JUDGED, CHOICE_WORDS, agreement, agreement_lines
 from backend.labels.export import label_stats
+from backend.labels.overlap import MAX_OVERLAP, labellers_per_item, progress_words, set_labellers_per_item, team_progress
+from backend.labels.shared import SharedQueues
 from backend.labels.winrate import win_rates
 from backend.limits import check_text
 from ui.common import Context, esc, plain_errors
@@ -78,8 +81,34 @@ def team_view(ctx: Context, v: dict, demo):
         rows.append(f"| {esc(person['name'])} | {esc(person['created'][:10])} | {n['thumbs']} | {n['choices']} | "
                     f"{n['edits']} |")
     names = [p["name"] for p in labellers]
-    return intro + "\n\n" + "\n".join(rows), gr.update(choices=names, value=names[0] if names else None), \
-        agreement_text(ctx)
+    return (intro + "\n\n" + "\n".join(rows), gr.update(choices=names, value=names[0] if names else None),
+            agreement_text(ctx), labellers_per_item(ctx.db()), progress_text(ctx))
+
+
+def progress_text(ctx: Context) -> str:
+    """Everyone's progress: each label queue open in this app (the items its labellers share), then every item
+    judged so far, in the words `labels stats` prints."""
+    lines = []
+    for shared in SharedQueues.of(ctx).live():
+        p = shared.progress()
+        people = ", ".join(f"{esc(name)} {n}" for name, n in sorted(p["judged"].items())) or "nobody yet"
+        lines.append(f"- {esc(shared.describe())}: **{p['complete']} of {p['items']} items complete**; judged by "
+                     f"{people}")
+    queues = (["**Label queues open now** (labellers who start the same prompts, models and settings share one):"]
+              + lines) if lines else ["No label queue is open now."]
+    return "\n".join(queues) + "\n\n" + "  \n".join(esc(line) for line in progress_words(team_progress(ctx.db())))
+
+
+def set_overlap(ctx: Context, v: dict):
+    owner_only(v)
+    n = set_labellers_per_item(ctx.db(), v["overlap"])
+    return progress_text(ctx), (f"Each item now goes to **{n}** labeller{'s' if n != 1 else ''}, from the next "
+                                "item handed out, in the queues open now too.")
+
+
+def show_progress(ctx: Context, v: dict):
+    owner_only(v)
+    return progress_text(ctx)
 
 
 def agreement_text(ctx: Context) -> str:
@@ -159,15 +188,25 @@ def create_team_tab(ctx: Context, demo: gr.Blocks):
             renew = gr.Button("New password", scale=1, elem_id="tl-team-renew")
             drop = gr.Button("Remove (signs them out)", variant="stop", scale=1, elem_id="tl-team-remove")
         said = gr.Markdown(elem_id="tl-team-said")
+        gr.Markdown("### Who judges what\nEach item (a question and its answer, or its two answers) goes to this many "
+                    "labellers, never twice to one. 1: each item once, the most items for the time; 2 or 3: the "
+                    "labellers judge the same items, and you see how far they agree.")
+        with gr.Row(equal_height=True):
+            overlap = gr.Radio(list(range(1, MAX_OVERLAP + 1)), value=1, label="Labellers per item", scale=3,
+                               elem_id="tl-team-overlap")
+            refresh = gr.Button("Refresh progress", scale=1, elem_id="tl-team-refresh")
+        progress = gr.Markdown(elem_id="tl-team-progress")
         gr.Markdown("### How far the labellers agree\nOn the items two or more of them judged: the same question and "
                     "the same answer(s). Cohen's kappa for two labellers, Krippendorff's alpha for more: 1 is full "
                     "agreement, 0 no more than chance. Each labeller against the majority of the others. Then the "
                     "items the team split on.")
         agreed = gr.Markdown(elem_id="tl-team-agreement")
-    view = [members, who, agreed]
+    view = [members, who, agreed, overlap, progress]
     # On opening the tab only, not on every page load: the agreement's intervals resample the labels (seconds with
     # thousands of them).
     on_as(tab.select, ctx, demo, bound(team_view), None, view)
     on_as([add_button.click, name.submit], ctx, demo, bound(add), {"name": name}, view + [name, said])
     on_as(drop.click, ctx, demo, bound(remove), {"who": who}, view + [name, said])
     on_as(renew.click, ctx, demo, bound(new_password), {"who": who}, view + [name, said])
+    on_as(overlap.input, ctx, demo, set_overlap, {"overlap": overlap}, [progress, said])
+    on_as(refresh.click, ctx, demo, show_progress, None, progress)

@@ -17,6 +17,7 @@ def _db():
 
 def cmd_stats(args) -> int:
     from backend.labels.agreement import KINDS as JUDGED, agreement, agreement_lines
+    from backend.labels.overlap import progress_words, team_progress
     from backend.labels.winrate import win_rates
 
     db = _db()
@@ -24,13 +25,16 @@ def cmd_stats(args) -> int:
     report = win_rates(db)
     from backend.labels.team_rules import rule_counts
     agreed = {kind: agreement(db, kind) for kind in JUDGED}
+    progress = team_progress(db)  # the numbers the Team tab shows
     if args.json:
         choices = {kind: rule_counts(db, kind) for kind in ("kto", "dpo")}  # rows per choice of `labels train --labels`
         by_labeller = {name: win_rates(db, name) for name in stats["labellers"]}
         print_json({**stats, "win_rates": report, "win_rates_by_labeller": by_labeller, "agreement": agreed,
-                    "rows_by_choice": choices})
+                    "rows_by_choice": choices, "overlap": progress})
     else:
         print(stats_text(stats))
+        if len(stats["labellers"]) > 1 or progress["labellers_per_item"] > 1:
+            print("\n".join(progress_words(progress)))
         if len(stats["labellers"]) > 1:
             for kind in JUDGED:
                 print("\n".join(agreement_lines(agreed[kind])))
@@ -78,8 +82,8 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("stats", help="Count the labels, per labeller, what they amount to for training, and how far "
                                      "the labellers agree.")
-    add_json(p, "Print the counts, win-rates and agreement (per pair, overall, per labeller, split items) as one "
-                "JSON object.")
+    add_json(p, "Print the counts, win-rates, agreement (per pair, overall, per labeller, split items) and the items "
+                "complete (each judged by as many labellers as the Team tab asks) as one JSON object.")
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("export", help="Write the labels as JSONL in TRL's format (an empty file when there are none).")

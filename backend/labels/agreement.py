@@ -23,13 +23,14 @@ from datetime import datetime
 
 import numpy as np
 
-from .store import LabelStore
+from .store import PREFERS_ONE, VALUE_WORDS, LabelStore
 
 KINDS = ("thumb", "ab")
 BOOTSTRAP = 500  # resamples of the items for an interval
 MAX_GAP_S = 300  # a longer pause between two labels is a break, not the time one label took
-CHOICE_WORDS = {"first": "answer 1 better", "second": "answer 2 better", "tie": "tie", "both_bad": "both bad",
-                "up": "good", "down": "bad"}
+# A/B votes are compared as the answer chosen ('first' / 'second' in the item's order of answers), not the side
+CHOICE_WORDS = {"first": "answer 1 better", "second": "answer 2 better", **VALUE_WORDS["thumb"],
+                **{v: words for v, words in VALUE_WORDS["ab"].items() if v not in PREFERS_ONE}}
 
 
 def judgements(db, kind: str, leave_out: str | None = None) -> tuple[dict[str, dict[str, str]], dict[str, dict]]:
@@ -43,7 +44,7 @@ def judgements(db, kind: str, leave_out: str | None = None) -> tuple[dict[str, d
             continue  # answers to two different conversations: no one item
         answers = [label["answer"]] if kind == "thumb" else sorted([label["answer"], label["answer_b"]])
         value = label["value"]
-        if value in ("left", "right"):
+        if value in PREFERS_ONE:
             chosen = label["answer"] if value == "left" else label["answer_b"]
             value = "first" if chosen == answers[0] else "second"
         key = item_key(label, answers)
@@ -54,8 +55,35 @@ def judgements(db, kind: str, leave_out: str | None = None) -> tuple[dict[str, d
 
 def item_key(label: dict, answers: list[str]) -> str:
     systems = sorted({(label.get(s) or {}).get("system") or "" for s in ("settings", "settings_b") if label.get(s)})
-    text = json.dumps([label["kind"], label["prompt"], systems, answers], ensure_ascii=False)
+    return _key(label["kind"], label["prompt"], systems, answers)
+
+
+def key_of(kind: str, prompt: list[dict], answers: list) -> str:
+    """The item of answers (backend.answers.Answer) about to be judged: the key its labels will have."""
+    texts = [a.text for a in answers] if kind == "thumb" else sorted(a.text for a in answers)
+    return _key(kind, prompt, sorted({a.sampling.system or "" for a in answers}), texts)
+
+
+def _key(kind: str, prompt: list[dict], systems: list[str], answers: list[str]) -> str:
+    text = json.dumps([kind, prompt, systems, answers], ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def labellers_of(db, kind: str, prompt: list[dict], answers: list) -> set[str]:
+    """Who has a standing label on this item already (in any sitting): they are not handed it again."""
+    key = key_of(kind, prompt, answers)
+    rows = db.rows("select id from labels where undone = 0 and kind = ? and prompt = ?",
+                   [kind, json.dumps(prompt, ensure_ascii=False)])
+    store = LabelStore(db)
+    found = set()
+    for row in rows:
+        label = store.get(row["id"])
+        if kind == "ab" and label.get("prompt_b"):
+            continue
+        texts = [label["answer"]] if kind == "thumb" else sorted([label["answer"], label["answer_b"]])
+        if item_key(label, texts) == key:
+            found.add(label["labeller"])
+    return found
 
 
 def majority(values: list[str]) -> str | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from backend.words import plural
 
-from .store import LabelStore
+from .store import GOOD, PREFERS_ONE, VALUE_WORDS, VALUES, LabelStore
 
 KINDS = ("kto", "dpo", "sft")
 
@@ -35,13 +35,13 @@ def sft_rows(db) -> list[dict]:
 
 def _kto(db):
     return [(label, {"prompt": _prompt(label), "completion": _assistant(label["answer"]),
-                     "label": label["value"] == "up"}) for label in LabelStore(db).list("thumb")]
+                     "label": label["value"] == GOOD}) for label in LabelStore(db).list("thumb")]
 
 
 def _dpo(db):
     pairs = []
     for label in LabelStore(db).list("ab"):
-        if label["value"] not in ("left", "right") or label.get("prompt_b"):
+        if label["value"] not in PREFERS_ONE or label.get("prompt_b"):
             continue  # a tie or "both bad" prefers neither; answers to two different conversations share no prompt
         chosen, rejected = (label["answer"], label["answer_b"]) if label["value"] == "left" \
             else (label["answer_b"], label["answer"])
@@ -106,22 +106,23 @@ def label_stats(db, session: str | None = None, labeller: str | None = None) -> 
         scope, params = scope + " and coalesce(labeller, 'owner') = ?", params + [labeller]
     counts = {(r["kind"], r["value"]): r["n"] for r in db.rows(
         f"select kind, value, count(*) as n from labels where undone = 0{scope} group by kind, value", params)}
-    unpaired = db.value("select count(*) from labels where undone = 0 and kind = 'ab' and value in ('left', 'right') "
-                        f"and prompt_b is not null{scope}", params)  # two conversations: no pair
+    unpaired = db.value("select count(*) from labels where undone = 0 and kind = 'ab' and value in "
+                        f"({', '.join('?' for _ in PREFERS_ONE)}) and prompt_b is not null{scope}",
+                        [*PREFERS_ONE, *params])  # two conversations: no pair
     undone = db.value(f"select count(*) from labels where undone = 1{scope}", params)
     per_labeller: dict[str, dict] = {}
     for r in db.rows("select coalesce(labeller, 'owner') as name, kind, count(*) as n from labels where undone = 0"
                      f"{scope} group by name, kind order by name", params):
         per_labeller.setdefault(r["name"], {"thumbs": 0, "choices": 0, "edits": 0})[
             {"thumb": "thumbs", "ab": "choices", "edit": "edits"}[r["kind"]]] = r["n"]
-    thumbs = {v: counts.get(("thumb", v), 0) for v in ("up", "down")}
-    choices = {v: counts.get(("ab", v), 0) for v in ("left", "right", "tie", "both_bad")}
+    thumbs = {v: counts.get(("thumb", v), 0) for v in VALUES["thumb"]}
+    choices = {v: counts.get(("ab", v), 0) for v in VALUES["ab"]}
     return {
         "thumbs": thumbs, "choices": choices, "edits": counts.get(("edit", "edit"), 0), "undone": undone,
         "kto_examples": thumbs["up"] + thumbs["down"],
-        "dpo_pairs": choices["left"] + choices["right"] - unpaired,
+        "dpo_pairs": sum(choices[v] for v in PREFERS_ONE) - unpaired,
         "sft_examples": counts.get(("edit", "edit"), 0),
-        "not_trained": choices["tie"] + choices["both_bad"] + unpaired,
+        "not_trained": sum(n for v, n in choices.items() if v not in PREFERS_ONE) + unpaired,
         "different_conversations": unpaired,
         "labellers": per_labeller,
     }
@@ -131,12 +132,13 @@ def stats_lines(stats: dict) -> list[str]:
     """What `label_stats` counts, in words: the lines `labels stats` prints and the Label tab shows."""
     t, c = stats["thumbs"], stats["choices"]
     apart = stats["different_conversations"]
+    thumbs = ", ".join(f"{t[v]} {words}" for v, words in VALUE_WORDS["thumb"].items())
+    choices = ", ".join(plural(c[v], words) if v == "tie" else f"{c[v]} {words}"
+                        for v, words in VALUE_WORDS["ab"].items())
     return [
-        f"Thumbs: {t['up']} good, {t['down']} bad -> {plural(stats['kto_examples'], 'KTO example')}"
-        + ("" if not stats["kto_examples"] or (t["up"] and t["down"]) else
-           " (KTO needs both good and bad answers)"),
-        f"A/B choices: {c['left']} left better, {c['right']} right better, {plural(c['tie'], 'tie')}, "
-        f"{c['both_bad']} both bad -> {plural(stats['dpo_pairs'], 'DPO pair')} (ties and 'both bad' are kept but "
+        f"Thumbs: {thumbs} -> {plural(stats['kto_examples'], 'KTO example')}"
+        + ("" if not stats["kto_examples"] or all(t.values()) else " (KTO needs both good and bad answers)"),
+        f"A/B choices: {choices} -> {plural(stats['dpo_pairs'], 'DPO pair')} (ties and 'both bad' are kept but "
         "make no pair" + (f"; nor {'does' if apart == 1 else 'do'} {plural(apart, 'choice')} between answers to two "
                           "different conversations, from Chat" if apart else "") + ")",
         f"Corrections: {stats['edits']} -> {plural(stats['sft_examples'], 'SFT example')}",

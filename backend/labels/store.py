@@ -10,13 +10,25 @@ from datetime import datetime, timezone
 from backend.answers import Answer
 from backend.errors import TuneloopError
 
-VALUES = {
-    "thumb": ("up", "down"),
-    "ab": ("left", "right", "tie", "both_bad"),
-    "edit": ("edit",),
+# Every label value, by kind, with the words people see for it (Chat, Label, `labels stats`, the Team tab): the one
+# declaration the stores, the counts and the pages read.
+VALUE_WORDS = {
+    "thumb": {"up": "good", "down": "bad"},
+    "ab": {"left": "left answer better", "right": "right answer better", "tie": "tie", "both_bad": "both bad"},
+    "edit": {"edit": "correction"},
 }
+VALUES = {kind: tuple(words) for kind, words in VALUE_WORDS.items()}
+MARKS = {"up": "👍", "down": "👎"}  # a thumb's words are shown with its mark
+GOOD = "up"  # the thumb that makes a KTO example desirable
+PREFERS_ONE = ("left", "right")  # the A/B values that choose an answer (a DPO pair); a tie or "both bad" does not
 ORIGINS = ("chat", "label", "api")
 OWNER = "owner"  # the labeller of the owner's labels (and of those given before there were accounts)
+
+
+def value_words(value: str) -> str:
+    """A value in words, as the pages say it: '👍 good', 'left answer better'."""
+    words = next(words[value] for words in VALUE_WORDS.values() if value in words)
+    return f"{MARKS[value]} {words}" if value in MARKS else words
 
 
 class LabelError(TuneloopError):

@@ -15,6 +15,7 @@ from backend.errors import DataError
 
 from .agreement import judgements, majority
 from .export import LABELLED, _assistant, _prompt
+from .store import GOOD
 
 RULES = ("every", "majority", "all_agree")
 RULE_WORDS = {"every": "every label", "majority": "the majority label per item (more than half; ties dropped)",
@@ -35,7 +36,7 @@ def rule_rows(db, kind: str, rule: str = "every", leave_out: str | None = None) 
     rows = []
     for label, answers, value in _decided(db, kind, rule, leave_out):
         if kind == "kto":
-            rows.append({"prompt": _prompt(label), "completion": _assistant(answers[0]), "label": value == "up"})
+            rows.append({"prompt": _prompt(label), "completion": _assistant(answers[0]), "label": value == GOOD})
         elif value in ("first", "second"):  # a tie or "both bad" prefers neither answer
             chosen, rejected = answers if value == "first" else answers[::-1]
             rows.append({"prompt": _prompt(label), "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
