@@ -54,6 +54,10 @@ CSS = """
 footer { display: none !important; }
 .nav-holder { display: none !important; }  /* no page links: the owner's and a labeller's page each stand alone
                                              (gr.Navbar(visible=False) leaves it shown in Gradio 6.31) */
+/* A Stop or Delete button with nothing to act on is grey like any disabled button: Gradio only halves its opacity,
+   and a pale red still read as a warning on a page where nothing ran (issue 26, item 18). */
+.gradio-container button.stop:disabled { background: var(--button-secondary-background-fill) !important;
+  border-color: var(--button-secondary-border-color) !important; color: var(--button-secondary-text-color) !important; }
 """ + preview.CSS + train_tab.CSS + live_tab.CSS + label_tab.CSS + banner.CSS
 
 # Gradio's status line for screen readers says `common.complete` as each event ends: its English words lack that key
