@@ -3,6 +3,8 @@ their page (Chat and Label) and its events: the server refuses them the owner's 
 exports, run deletion), uploads, files and the REST API. A removed labeller is signed out at once, and the password
 leaves no trace but its hash."""
 import json
+import threading
+import time
 from types import SimpleNamespace
 
 import gradio as gr
@@ -192,3 +194,27 @@ def test_the_owners_name_takes_as_long_to_check_as_any_other(monkeypatch):
     assert sign_in.check("anna", "pw") and not sign_in.check("anna", "nope")
     assert not sign_in.check("nobody", "nope")
     assert len(calls) == 3
+
+
+def test_a_removed_labellers_open_streams_end_at_once(served, monkeypatch):
+    """Signed out at once means their page's open streams too (its heartbeat, an answer streaming in), not only their
+    next request: removing kim ends the stream her page holds open."""
+    demo, url, home = served
+    monkeypatch.setenv("TUNELOOP_HOME", str(home))
+    kim = signed_in(url, "kim", AccountStore(connect()).add_labeller("kim", owner_name="anna"))
+    heard, ended = [], threading.Event()
+
+    def listen():
+        with kim.stream("GET", "/gradio_api/heartbeat/kims-page") as response:
+            heard.append(response.status_code)
+            for line in response.iter_lines():
+                heard.append(line)
+        ended.set()
+    threading.Thread(target=listen, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while "data: ALIVE" not in heard:  # the page's heartbeat is open (it never ends by itself)
+        assert time.monotonic() < deadline, f"no heartbeat: {heard}"
+        time.sleep(0.1)
+    team.remove(Context(None), {"who": "kim", "account": Account("anna", "owner")}, demo)
+    assert ended.wait(30), "the removed labeller's open stream went on"
+    assert heard[0] == 200 and kim.get("/config", params={"page": "label"}).status_code == 401

@@ -13,8 +13,10 @@
   that would read answers back) is refused. Gradio itself only shapes CORS headers and lets such a request run.
 - A labeller's requests reach only their own page (LABELLER_PAGE: Chat and Label) and its events; everything else
   (the owner's page and its events, uploads, files, the REST API) is refused before Gradio sees it, whatever the page
-  shows. A removed labeller's sign-ins are ended at their next request (RoleGuard).
+  shows. A removed labeller (or one given a new password) is signed out at once: their sign-ins end, and their
+  requests still open (the page's heartbeat, an answer streaming in) are ended as if they had closed the page.
 """
+import asyncio
 import ipaddress
 import json
 import os
@@ -298,10 +300,59 @@ def signed_in_user(scope) -> str | None:
 
 
 def sign_out(app, name: str):
-    """Ends every sign-in of `name` (its tokens are forgotten: the next request asks for the password)."""
+    """Ends every sign-in of `name` (its tokens are forgotten: the next request asks for the password), and every
+    request of theirs still open (RoleGuard). From any thread."""
     for token, user in list(getattr(app, "tokens", {}).items()):
         if user == name:
             app.tokens.pop(token, None)
+    for end in list(_open_requests(app).get(name, ())):
+        end()
+
+
+def _open_requests(app) -> dict[str, set]:
+    """{name: how to end each of their requests in flight}, kept on the web app."""
+    if app is None:
+        return {}
+    if not hasattr(app, "tuneloop_open_requests"):
+        app.tuneloop_open_requests = {}
+    return app.tuneloop_open_requests
+
+
+async def _until_signed_out(app, name: str, serve, scope, receive, send):
+    """Serves a labeller's request, ending it when they are signed out: the request is told that the client went away
+    (Gradio's streams then stop and clean up, as when a page closes), and a response already under way is closed."""
+    loop = asyncio.get_running_loop()
+    gone = asyncio.Event()
+
+    def end():
+        loop.call_soon_threadsafe(gone.set)
+    requests = _open_requests(app).setdefault(name, set())
+    requests.add(end)
+    state = {"started": False, "ended": False}
+
+    async def receive_or_gone():
+        if gone.is_set():
+            return {"type": "http.disconnect"}
+        message, signed_out = asyncio.ensure_future(receive()), asyncio.ensure_future(gone.wait())
+        try:
+            await asyncio.wait({message, signed_out}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # cancelled meanwhile (Starlette asks "disconnected?" with no time to wait): nothing left behind
+            for task in (message, signed_out):
+                if not task.done():
+                    task.cancel()
+        return message.result() if message.done() and not message.cancelled() else {"type": "http.disconnect"}
+
+    async def watched(message):
+        state["started"] |= message["type"] == "http.response.start"
+        state["ended"] |= message["type"] == "http.response.body" and not message.get("more_body", False)
+        await send(message)
+
+    try:
+        await serve(scope, receive_or_gone, watched)
+    finally:
+        requests.discard(end)
+    if gone.is_set() and state["started"] and not state["ended"]:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class RoleGuard:
@@ -332,15 +383,15 @@ class RoleGuard:
             if path.startswith(LABELLER_REFUSED_GET) or (path in PAGE_DESCRIPTIONS and
                                                          _query(scope, "page") != [LABELLER_PAGE]):
                 return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
-            return await self.app(scope, receive, send)
+            return await _until_signed_out(scope["app"], name, self.app, scope, receive, send)
         if path not in LABELLER_POSTS:
             return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
         if path != f"{API}/queue/join":
-            return await self.app(scope, receive, send)
+            return await _until_signed_out(scope["app"], name, self.app, scope, receive, send)
         body, replay = await read_whole(receive)
         if not self._labellers_event(scope["app"], body):
             return await _refuse(scope, receive, send, 403, LABELLER_REFUSAL)
-        return await self.app(scope, replay, send)
+        return await _until_signed_out(scope["app"], name, self.app, scope, replay, send)
 
     @staticmethod
     def _labellers_event(app, body: bytes) -> bool:
