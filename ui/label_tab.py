@@ -186,8 +186,8 @@ def render(ctx: Context, session: LabelSession, note: str = "", preset: str | No
         prompt = ("<b>Waiting for the next answer: it is being generated.</b> It shows here when it is ready; "
                   "keys pressed until then judge nothing." if waiting else
                   ("<b>All prompts are judged.</b> " if progress["complete"] >= progress["items"] else
-                   f"<b>Nothing more for you here:</b> you judged or skipped every item still open; the others are "
-                   f"with other labellers (each item goes to {progress['overlap']}). ") +
+                   f"<b>Nothing more for you here:</b> you judged or skipped every item open to you; those not yet "
+                   f"complete are with other labellers (each item goes to {progress['overlap']}). ") +
                   ("Start again with more prompts." if session.labeller else
                    "Train on your labels below, or start again with more prompts."))
         a = b = ""

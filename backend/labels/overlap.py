@@ -158,12 +158,12 @@ def team_progress(db) -> dict:
 def progress_words(report: dict) -> list[str]:
     """`team_progress` in words: the lines `labels stats` prints and the Team tab shows."""
     n = report["labellers_per_item"]
-    lines = [f"Each item goes to {n} labeller{'s' if n != 1 else ''}" +
-             (" (the owner sets this on the Team tab)." if n == 1 else ".")]
+    lines = [f"Each item goes to {n} labeller{'s' if n != 1 else ''} (set on the Team tab)."]
     for kind, what in (("thumb", "Thumbs"), ("ab", "A/B choices")):
         part = report[kind]
         if not part["items"]:
             continue
         by = ", ".join(f"{name} {count}" for name, count in part["judged"].items())
-        lines.append(f"{what}: {part['complete']} of {part['items']} items judged complete; judged by {by}")
+        lines.append(f"{what}: {part['complete']} of the {part['items']} items judged so far are complete; judged by "
+                     f"{by}")
     return lines

@@ -1,7 +1,8 @@
-"""A team in the browser: the owner adds two labellers on the Team tab; each signs in in a browser of their own,
-gets a page with Chat and Label only, and they label the same answers at once. Every label carries its labeller,
-the owner's Team tab shows how far they agree and where they split, the server refuses a labeller the owner's
-requests and files, and a removed labeller is signed out."""
+"""A team in the browser: the owner adds two labellers on the Team tab and gives each item to two of them; each
+signs in in a browser of their own, gets a page with Chat and Label only, and they start the same prompts at once:
+one shared queue, the same (sampled) answers for both, each sees their own progress and the owner everyone's. Every
+label carries its labeller, the owner's Team tab shows how far they agree and where they split, the server refuses
+a labeller the owner's requests and files, and a removed labeller is signed out."""
 import re
 
 import pytest
@@ -49,12 +50,6 @@ def add_labeller(owner, name: str) -> str:
     return re.search(r"shown only now: (\S+)", said.inner_text()).group(1)
 
 
-def start_greedy(page):
-    """Start labelling the shared prompts greedily: the same answers for everyone."""
-    temperature = page.get_by_label("number input for Temperature").first
-    temperature.fill("0")
-    temperature.press("Tab")
-    start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
 
 
 def press(page, key: str, n: int):
@@ -68,6 +63,9 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     owner = sign_in(browser, team_app, "anna", "owner-pw")
     open_tab(owner, "8. Team")
     passwords = {name: add_labeller(owner, name) for name in ("bea", "sam")}
+    owner.locator("#tl-team-overlap").get_by_label("2").check()  # each item to both of them
+    wait_for(lambda: "Each item now goes to 2 labellers" in owner.locator("#tl-team-said").inner_text(), 60,
+             "the owner's choice of 2 labellers per item was not taken")
     owner.screenshot(path=str(ARTIFACTS / "team-owner-added.png"), full_page=True)
 
     pages = {name: sign_in(browser, team_app, name, password) for name, password in passwords.items()}
@@ -80,11 +78,15 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
         wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
 
     votes = {"bea": "ggb", "sam": "gbb"}  # they split on the second answer
-    for page in pages.values():
-        start_greedy(page)
+    for page in pages.values():  # at the default temperature: the queue they share makes the answers once
+        start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
     for n in range(len(PROMPTS)):  # both sessions open, their judgements interleaved
         for name, keys in votes.items():
             press(pages[name], keys[n], n + 1)
+    wait_for(lambda: "All prompts are judged" in pages["sam"].locator("#tl-label-prompt").inner_text(), 60,
+             "sam's queue did not end")
+    assert "Each item goes to 2 labellers: 3 of 3 items complete · you judged 3" in count_text(pages["sam"])
+    assert "you judged 3" in count_text(pages["bea"]) and "sam" not in count_text(pages["bea"])  # her own only
     pages["bea"].screenshot(path=str(ARTIFACTS / "team-labeller-page.png"), full_page=True)
     chat = pages["bea"]  # a labeller's thumb in Chat carries their name too
     open_tab(chat, "Chat")
@@ -111,6 +113,9 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     text = agreed.inner_text()
     assert "bea and sam: 67% the same on 3 items" in text and "Split on 1 of 3 shared items" in text
     assert "Question number 1?" in text and "bea good, sam bad" in text
+    progress = owner.locator("#tl-team-progress").inner_text()  # everyone's
+    assert "“Question number 0?” and 2 more (thumbs): 3 of 3 items complete; judged by bea 3, sam 3" in progress
+    assert owner.locator("#tl-team-overlap").get_by_label("2").is_checked()  # kept
     owner.screenshot(path=str(ARTIFACTS / "team-owner-agreement.png"), full_page=True)
 
     # Train on labels, the majority per answer: Q0 good (both), Q1 dropped (a tie), Q2 bad (both), and bea's
