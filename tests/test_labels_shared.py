@@ -163,6 +163,10 @@ def test_label_tab_two_labellers_share_the_answers_see_their_progress_and_the_ow
                                                                "account": Account(name, "labeller")}, value="up"))
             if (round_, name) == (1, "bea"):  # she is done; the last item waits for sam
                 assert "Nothing more for you here" in shown["bea"][2] and "1 of 2 items complete" in shown["bea"][1]
+                again = begin(ctx, "bea", prompts, run_id)  # she starts again: nothing she judged comes back
+                assert again[0].queue.shared is session.queue.shared and again[5] == ""
+                mine = begin(ctx, None, prompts, run_id)  # the owner joins: one item is complete, sam has the other
+                assert mine[5] == "" and "1 of 2 items complete · judged by bea 2, sam 1" in mine[1]
     bea = label_tab.render(ctx, shown["bea"][0])
     assert "Each item goes to 2 labellers: 2 of 2 items complete · you judged 2" in bea[1] and "sam" not in bea[1]
     assert "All prompts are judged" in bea[2]
@@ -170,10 +174,6 @@ def test_label_tab_two_labellers_share_the_answers_see_their_progress_and_the_ow
     assert sorted(lab["labeller"] for lab in labels) == ["bea", "bea", "sam", "sam"]
     assert len({(lab["prompt"][0]["content"], lab["answer"]) for lab in labels}) == 2  # two items, judged twice
 
-    again = begin(ctx, "bea", prompts, run_id)  # she starts again: nothing she has judged comes back
-    assert again[5] == "" and "All prompts are judged" in again[2]
-    mine = begin(ctx, None, prompts, run_id)  # the owner joins the same queue: both items are complete
-    assert "judged by bea 2, sam 2" in mine[1]
     progress = team.progress_text(ctx)
     assert "“Say hi.” and 1 more (thumbs): **2 of 2 items complete**; judged by bea 2, sam 2" in progress
     assert "Thumbs: 2 of the 2 items judged so far are complete; judged by bea 2, sam 2" in progress
@@ -181,5 +181,7 @@ def test_label_tab_two_labellers_share_the_answers_see_their_progress_and_the_ow
     assert cli == team_progress(ctx.db()) == {"labellers_per_item": 2, "ab": {"items": 0, "complete": 0, "judged": {}},
                                               "thumb": {"items": 2, "complete": 2, "judged": {"bea": 2, "sam": 2}}}
     assert "Thumbs: 2 of the 2 items judged so far are complete; judged by bea 2, sam 2" in app("labels", "stats").stdout
-    for session in (shown["bea"][0], shown["sam"][0], again[0], mine[0]):
+    fresh = begin(ctx, "bea", prompts, run_id)  # every item complete: starting again makes new answers
+    assert fresh[0].queue.shared is not shown["bea"][0].queue.shared and fresh[5] and "Say hi." in fresh[2]
+    for session in (shown["bea"][0], shown["sam"][0], again[0], mine[0], fresh[0]):
         session.close()

@@ -4,7 +4,9 @@ which is what agreement compares, whatever the temperature.
 
 Labellers who start the Label tab with the same prompts, models and answer settings share one queue (`join`); a
 labeller who starts it again gets only what they have not judged, and items they judged in an earlier sitting (the
-same question and the same answers, found in the labels table) are not handed to them again.
+same question and the same answers, found in the labels table) are not handed to them again. Once every item of a
+queue is complete, starting it again makes a new one: new answers where they are sampled, nothing new for anyone
+who judged them where they are not (temperature 0).
 
     queues = SharedQueues.of(app)                        # one registry per web app
     seat = queues.join(prompts, sides, "bea", make_queue, db=connect)
@@ -57,6 +59,10 @@ class SharedQueue:
             with self._lock:
                 self.items[item.id] = item
             self.overlap.add(item.id, labellers_of(db, self.mode, item.prompt, item.answers))
+
+    def exhausted(self) -> bool:
+        """Every prompt generated and handed out, and every item complete: nothing left for anyone."""
+        return self.queue.left() == 0 and all(self.overlap.complete(item) for item in list(self.items))
 
     def total(self) -> int:
         """The items this queue will have: its prompts, less the A/B pairs whose answers came out the same."""
@@ -158,7 +164,7 @@ class SharedQueues:
         key = queue_key(prompts, sides)
         with self._lock:
             shared = self._queues.get(key)
-            if shared is None or shared.queue.error is not None:
+            if shared is None or shared.queue.error is not None or shared.exhausted():
                 if shared is not None:
                     shared.close()
                 shared = self._queues[key] = SharedQueue(make(), labellers_per_item(db()))
