@@ -76,13 +76,18 @@ def progress_html(run: dict, metrics: list[dict]) -> str:
         return ""
     step = last["step"]
     share = min(1.0, step / total) if total else 0.0
+    stopping = (run.get("outcome") or {}).get("early_stopping") or {}
+    early = run["status"] == "done" and stopping.get("fired")
+    if early:  # done, not half done: a bar stopped at step 24 of 44 beside "finished" read as a run cut short
+        share = 1.0
     if run["status"] == "running" and "checking" in metrics[-1]:  # trained; now the checks, minutes on a CPU
         phase = metrics[-1]
         return (f'<div class="tl-bar"><div class="tl-bar-fill" style="width: 100%"></div></div>'
                 f'<div class="tl-progress-text">Training done: step {step} of {total or step}. Now checking what it '
                 f'kept and learned: {esc(phase["checking"])} (check {phase["check"]} of {phase["of_checks"]}) · '
                 f'{duration(run_duration(run))} so far</div>')
-    parts = [f"Step {step} of {total}" if total else f"Step {step}",
+    parts = [f"Stopped early at step {step} of at most {total}: the held-back examples showed no more progress "
+             "(Early stopping, below)" if early and total else f"Step {step} of {total}" if total else f"Step {step}",
              f"{duration(run_duration(run))} so far" if run["status"] == "running" else
              f"took {duration(run_duration(run))}"]
     if run["status"] == "running" and last.get("eta") is not None:
