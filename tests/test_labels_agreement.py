@@ -8,7 +8,8 @@ import pytest
 from backend.answers import Answer, Sampling, Source
 from backend.db import connect
 from backend.labels import LabelStore, label_stats
-from backend.labels.agreement import agreement, cohen_kappa, judgements, krippendorff_alpha, majority
+from backend.labels.agreement import (agreement, agreement_lines, cohen_kappa, judgements, krippendorff_alpha,
+                                      majority, seconds_per_label)
 from backend.labels.export import export_rows, kto_rows
 from tests.test_cli import app, last_json
 
@@ -159,3 +160,19 @@ def test_win_rates_per_labeller_count_only_their_votes():
     bea, sam = win_rates(db, "bea")["pairs"][0], win_rates(db, "sam")["pairs"][0]
     # the tuned answers win 3 of 3 of bea's votes and 1 of 3 of sam's
     assert {bea["a_win_rate"], sam["a_win_rate"]} in ({1.0, 0.3333}, {0.0, 0.6667})
+
+
+def test_how_fast_each_labeller_labels_is_said_even_before_anyone_shares_an_item():
+    """Per labeller, how fast (issue 28, item 4): the median time between two labels of one sitting, a pause of over
+    five minutes left out; in the words of the Team tab and `labels stats`, also while no item is shared yet (the
+    page said only that there was no agreement to measure)."""
+    db = connect()
+    thumbs(LabelStore(db), "bea", ["up", "down", "up", "down"])
+    for label_id, created in zip([r["id"] for r in db.rows("select id from labels order by id")],
+                                 ["2026-12-01T10:00:00.000+00:00", "2026-12-01T10:00:04.000+00:00",
+                                  "2026-12-01T10:00:10.000+00:00", "2026-12-01T11:00:00.000+00:00"]):
+        db.execute("update labels set created = ? where id = ?", [created, label_id])
+    assert seconds_per_label(db, "thumb", "bea") == 5.0  # gaps of 4 s and 6 s; the hour's pause is a break
+    lines = agreement_lines(agreement(db, "thumb"))
+    assert lines[0].startswith("Thumbs: no item was judged by two labellers yet")
+    assert "  bea: 4 labelled, no item to compare with others, 5 s per label" in lines

@@ -210,20 +210,28 @@ def agreement_lines(report: dict) -> list[str]:
     """One report in words: the lines `labels stats` prints and the Label tab shows."""
     what = {"thumb": "Thumbs", "ab": "A/B choices"}[report["kind"]]
     overall = report["overall"]
-    if overall["method"] is None:
-        return [f"{what}: no item was judged by two labellers yet, so there is no agreement to measure."]
+    if overall["method"] is None:  # still each labeller's count and speed
+        return [f"{what}: no item was judged by two labellers yet, so there is no agreement to measure."] + \
+            _labeller_lines(report)
     method = {"cohen_kappa": "Cohen's kappa", "krippendorff_alpha": "Krippendorff's alpha"}[overall["method"]]
     lines = [f"{what}: {method} {_figure(overall['value'], overall['interval'])} over {overall['items']} items "
              f"judged by {overall['labellers']} labellers"]
     for pair in report["pairs"]:
         lines.append(f"  {pair['a']} and {pair['b']}: {pair['agreement']:.0%} the same on {pair['items']} items, "
                      f"kappa {_figure(pair['kappa'], pair['interval'])}")
+    lines += _labeller_lines(report)
+    lines.append(f"  Split on {len(report['split'])} of {report['items_shared']} shared items")
+    return lines
+
+
+def _labeller_lines(report: dict) -> list[str]:
+    """Per labeller: how many they labelled, how often they agree with the others' majority, how fast."""
+    lines = []
     for person in report["labellers"]:
         with_majority = (f"agrees with the others' majority on {person['agrees_with_majority']:.0%} of "
                          f"{person['compared']}" if person["compared"] else "no item to compare with others")
         speed = f", {person['seconds_per_label']:g} s per label" if person["seconds_per_label"] is not None else ""
         lines.append(f"  {person['name']}: {person['labelled']} labelled, {with_majority}{speed}")
-    lines.append(f"  Split on {len(report['split'])} of {report['items_shared']} shared items")
     return lines
 
 
