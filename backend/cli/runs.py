@@ -1,4 +1,5 @@
 """Commands about runs: train, resume, stop, runs, generate, settings, presets (export: cli/export.py)."""
+import math
 import sys
 
 from backend.cli.follow import follow
@@ -66,14 +67,18 @@ def cmd_generate(args) -> int:
     from backend.answers import Sampling
     from backend.models.pool import ModelPool
 
-    pool = ModelPool()
+    # No time limit here: the web app's (answer_seconds) keeps one person's answer from holding a shared model, but a
+    # command waits for its own answers, and one cut by a busy machine's slowness reads as the model's own words.
+    pool = ModelPool(max_seconds=math.inf)
     source = pool.source(args.run) if args.run else pool.source(model=args.model)
     sampling = Sampling.of(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
     answers = pool.answer([(source, [{"role": "user", "content": p}]) for p in args.prompt], sampling)
     for prompt, answer in zip(args.prompt, answers):
-        print(f"> {prompt}\n{answer.text}\n")
+        cut = "" if answer.ended else f"\n(cut off at {sampling.max_new_tokens} tokens: --max-new-tokens)"
+        print(f"> {prompt}\n{answer.text}{cut}\n")
     if args.json:
-        print_json({"outputs": [a.text for a in answers], "seed": sampling.seed})
+        print_json({"outputs": [a.text for a in answers], "ended": [a.ended for a in answers],
+                    "seed": sampling.seed})
     return 0
 
 
@@ -104,7 +109,8 @@ def cmd_settings(args) -> int:
         meta = d.meta
         bounds = f" choices: {', '.join(meta['choices'])}" if meta["choices"] else (
             f" range: {meta['min']} to {meta['max']}" if meta["min"] is not None else "")
-        print(f"{d.name} ({d.type}, default {d.default!r};{bounds})\n    {meta['label']}: {meta['help']}")
+        formerly = f"; formerly {', '.join(meta['formerly'])}" if meta["formerly"] else ""
+        print(f"{d.name} ({d.type}, default {d.default!r};{bounds}{formerly})\n    {meta['label']}: {meta['help']}")
     return 0
 
 
