@@ -31,6 +31,7 @@ from backend.presets import list_presets
 from ui.common import (BASE, BASE_LABEL, Context, default_pair, esc, on, plain_words, resolve_source,
                        source_choices)
 from ui.settings_form import slider
+from ui.exposure import LABELLER_PAGE
 from ui.team import on_as
 
 AHEAD = 8  # answers kept ready ahead of the person
@@ -53,6 +54,21 @@ KEYS_JS = """() => {
     button.click();
   });
 }""" % json.dumps(KEYS)
+# A labeller's page goes back to the sign-in form the moment they are signed out (removed, or given a new password):
+# the server ends the page's open streams then (ui/exposure.py), so a stream of its own ending is the signal, and
+# the page asks whether it is still signed in (a dropped network ends the stream too, and is not a sign-out).
+SIGNED_OUT_JS = """() => {
+  if (window.tuneloopSignedOutWatch) return;
+  window.tuneloopSignedOutWatch = true;
+  const base = location.pathname.replace(/\\/%(page)s\\/?$/, "/");
+  const watch = new EventSource(base + "gradio_api/heartbeat/tuneloop-" + Math.random().toString(36).slice(2));
+  watch.onerror = async () => {
+    try {
+      const asked = await fetch(base + "config?page=%(page)s", {credentials: "same-origin"});
+      if (asked.status === 401) { watch.close(); location.reload(); }
+    } catch (error) { /* the network is down: the stream tries again, and so will this */ }
+  };
+}""" % {"page": LABELLER_PAGE}
 CSS = """
 .tl-prompt { font-size: 1.05rem; padding: 0.6rem 0.8rem; border-left: 4px solid var(--color-accent); }
 .tl-answer { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 1.05rem; line-height: 1.45; padding: 0.8rem;
@@ -462,6 +478,7 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch:
           [source_a, source_b, dataset, totals, seen_newest])
     if labeller_view:
         demo.load(None, None, None, js=KEYS_JS)
+        demo.load(None, None, None, js=SIGNED_OUT_JS)
         return
     for kind, button in train_buttons.items():
         on(button.click, ctx, partial(train, kind=kind),

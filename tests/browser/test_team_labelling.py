@@ -52,6 +52,14 @@ def add_labeller(owner, name: str) -> str:
 
 
 
+def owners_event(owner, url: str, **props) -> int:
+    """The event (fn_index) of the owner's button whose properties include `props`, from the owner's page config."""
+    config = owner.request.get(f"{url}/config").json()
+    button = next(c["id"] for c in config["components"]
+                  if c.get("type") == "button" and props.items() <= c.get("props", {}).items())
+    return next(d["id"] for d in config["dependencies"] if any(t[0] == button for t in d["targets"]))
+
+
 def press(page, key: str, n: int):
     page.locator("#tl-label-answer-a .tl-answer").wait_for()
     page.keyboard.press(key)
@@ -137,6 +145,19 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     assert bea.post(f"{team_app}/gradio_api/upload", multipart={"files": {"name": "a.csv", "mimeType": "text/csv",
                                                                           "buffer": b"q,a\n"}}).status == 403
     assert bea.get(f"{team_app}/").status == 200 and pages["bea"].request.get(f"{team_app}/").url.endswith("/label")
+    owners = {"train on labels": owners_event(owner, team_app, elem_id="tl-train-kto"),
+              "export a model": owners_event(owner, team_app, value="Export"),
+              "download labels": owners_event(owner, team_app, value="Download thumbs as KTO JSONL")}
+    for what, fn_index in owners.items():  # as the owner's page would send them, from bea's signed-in browser
+        asked = bea.post(f"{team_app}/gradio_api/queue/join",
+                         data={"fn_index": fn_index, "data": [], "session_hash": "bea-tries", "event_data": None,
+                               "trigger_id": None})
+        assert asked.status == 403, f"{what}: {asked.status}"
+    exported = home / "exports" / "labels-kto.jsonl"
+    exported.parent.mkdir(parents=True, exist_ok=True)
+    exported.write_text("{}\n")
+    assert owner.request.get(f"{team_app}/gradio_api/file={exported}").status == 200
+    assert bea.get(f"{team_app}/gradio_api/file={exported}").status == 403
 
     open_tab(owner, "8. Team")
     owner.get_by_role("combobox", name="Labeller").click()
@@ -144,8 +165,8 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     owner.locator("#tl-team-remove").click()
     wait_for(lambda: "Removed sam" in owner.locator("#tl-team-said").inner_text(), 60, "sam was not removed")
     assert pages["sam"].request.get(f"{team_app}/config?page=label").status == 401
-    pages["sam"].reload()
-    pages["sam"].get_by_label("password").wait_for()  # back at the sign-in form
+    pages["sam"].get_by_label("password").wait_for(timeout=60_000)  # his open page: back at the sign-in form
+    pages["sam"].screenshot(path=str(ARTIFACTS / "team-labeller-removed.png"), full_page=True)
 
     # the passwords left no trace in the workspace but their hashes (database, logs, uploads, exports)
     for password in passwords.values():
