@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from backend.labels.store import LabelStore
+from backend.labels.store import PREFERS_ONE, LabelStore
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% point: a two-sided 95% interval
 # The Bradley-Terry fit adds one virtual tie to every pair that was judged: a model that never won keeps a
@@ -47,7 +47,7 @@ def win_rate_report(votes: list[tuple[str, str, str]]) -> dict:
         pair = pairs.setdefault((a, b), {"a": a, "b": b, "votes": 0, "a_wins": 0, "b_wins": 0, "ties": 0,
                                          "both_bad": 0})
         pair["votes"] += 1
-        if value in ("tie", "both_bad"):
+        if value not in PREFERS_ONE:
             pair["ties"] += 1
             pair["both_bad"] += value == "both_bad"
         elif (value == "left") == (left == a):
