@@ -121,7 +121,9 @@ def test_the_team_tab_shows_each_labellers_win_rates():
                 Answer(f"Tuned {i}.", Source("smollm2", "run-1"), Sampling())
             store.add_choice([{"role": "user", "content": f"Q{i}?"}], base, tuned, value, labeller=name)
     text = team.agreement_text(Context(None))
-    assert "A/B win-rates by labeller" in text and "#### bea" in text and "#### sam" in text
+    assert "A/B win-rates, everyone's and by labeller" in text and "#### bea" in text and "#### sam" in text
+    assert "#### Everyone\n\n**Do people prefer it? Blind A/B votes**" in text  # overall, as in the Runs tab
+    assert "| run-1 | base model (smollm2) | 4 | 2 | 0 | 2 | 50% |" in text
     assert "| run-1 | base model (smollm2) | 2 | 2 | 0 | 0 | 100% |" in text
     assert "| run-1 | base model (smollm2) | 2 | 0 | 0 | 2 | 0% |" in text
 
