@@ -65,6 +65,13 @@ footer { display: none !important; }
 STATUS_WORDS = gr.I18n(en={"common.complete": "Done"})
 
 
+# A button far down one tab that opens another (Start, 'Train DPO anyway', Follow, Try this) left the page scrolled as
+# far down as it was: the new tab showed its middle, with the line naming the run out of sight above. A tab that
+# opens below the top of the window brings the tab bar back into view; a tab clicked in the bar is in view already.
+SHOW_TAB_BAR = """() => { const bar = document.querySelector('[role=tablist]');
+    if (bar && bar.getBoundingClientRect().top < 0) bar.scrollIntoView(); }"""
+
+
 def use_workspace_for_uploads():
     """Gradio keeps uploads and served copies in GRADIO_TEMP_DIR: inside the workspace, not /tmp. Temporary files
     that earlier uploads left there are removed (ui/uploads.py)."""
@@ -103,6 +110,7 @@ def build_app(runner=None) -> gr.Blocks:
             create_label_tab(ctx, demo, tabs, watch)
             create_team_tab(ctx, demo)
         wire_banner(tabs)
+        tabs.change(None, js=SHOW_TAB_BAR)
     with demo.route("Labelling", LABELLER_PAGE, show_in_navbar=False):  # a labeller's page: Chat and Label only
         gr.Markdown(LABELLER_INTRO)
         with gr.Tabs():

@@ -1,5 +1,6 @@
-"""The Progress tab's charts as Chromium draws them at 1366 px (issue 26): each chart's legend stays clear of its title
-(the legend, anchored to the plot's top edge, grew upward over the title once its entries took a second line)."""
+"""The Progress tab as Chromium draws it at 1366 px (issue 26): each chart's legend stays clear of its title (the
+legend, anchored to the plot's top edge, grew upward over the title once its entries took a second line), and the
+tab opened by a button far down another tab shows its top."""
 import pytest
 
 from tests.browser.loop_helpers import open_tab, wait_for
@@ -17,7 +18,7 @@ def overlap(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def finished_run(tiny_model: str, method: str, metrics: list[dict]) -> str:
+def finished_run(tiny_model: str, method: str, metrics: list[dict], probe: dict | None = None) -> str:
     from backend.db import connect
     from backend.runs import RunStore
     from tests.conftest import tiny_config
@@ -26,6 +27,8 @@ def finished_run(tiny_model: str, method: str, metrics: list[dict]) -> str:
     run_id = store.create(tiny_config(tiny_model, "fake.jsonl", method=method, name=f"a {method} run"))
     for row in metrics:
         store.add_metrics(run_id, row["step"], row)
+    if probe:
+        store.update(run_id, probe=probe)
     store.set_status(run_id, "done")
     return run_id
 
@@ -44,3 +47,42 @@ def test_each_charts_legend_stays_clear_of_its_title(app, page, tiny_model):
     for chart in page.evaluate(BOXES):
         if chart["legend"]:
             assert not overlap(chart["title"], chart["legend"]), chart
+
+
+def test_a_button_that_opens_another_tab_shows_that_tab_from_its_top(app, page, tiny_model, chat_file):
+    """The walk (issue 26): 'Train DPO anyway' at the foot of the Label tab opened Progress scrolled as far down as the
+    Label tab was, in the middle of the previous run's charts and everyday answers, with the line that names the
+    new run out of sight above. A tab opened by a button shows its top: the tab bar at least in view."""
+    from backend.data import DatasetStore, inspect_file
+    from backend.db import connect
+
+    url, _ = app
+    DatasetStore(connect()).add(inspect_file(chat_file), name="hellos")
+    everyday = {"summary": "everyday answers kept: 40 of 40", "base_right": 40, "items": [
+        {"question": f"Everyday question {i}?", "base": "An answer. " * 12, "tuned": "Another answer. " * 12,
+         "base_right": True, "tuned_right": True} for i in range(40)]}
+    finished_run(tiny_model, "sft", [{"step": step, "train_loss": 2 - step / 10, "eval_loss": 2 - step / 12,
+                                      "learning_rate": 1e-4, "token_accuracy": 0.5} for step in range(1, 9)], everyday)
+    page.goto(url)
+    open_tab(page, "3. Progress")  # a run shown there already, as in the walk: the tab is long
+    page.locator("#tl-loss .js-plotly-plot").wait_for()
+    open_tab(page, "2. Train")
+    page.get_by_label("A model folder on this computer").check()
+    page.get_by_role("textbox", name="Model folder").fill(tiny_model)
+    dataset = page.get_by_role("combobox", name="Dataset", exact=True)
+    wait_for(lambda: dataset.input_value().startswith("hellos"), 60, "the saved dataset is not offered")
+    page.get_by_text("Advanced settings").click()  # a long form: Start is far below the tab bar
+    start = page.get_by_role("button", name="Start training")
+    start.scroll_into_view_if_needed()
+    tab_bar_top = "document.querySelector('[role=tablist]').getBoundingClientRect().top"
+    wait_for(lambda: page.evaluate(tab_bar_top) < 0, 60, "the Train tab's Start button is not below the tab bar")
+    # Each frame from the click on: whether Progress is the tab shown while the tab bar is out of sight above.
+    page.evaluate("""() => { window.tlHidden = 0; const look = () => {
+        const shown = document.querySelector('[role=tab][aria-selected=true]');
+        if (shown && shown.textContent.includes('Progress')
+            && document.querySelector('[role=tablist]').getBoundingClientRect().top < 0) window.tlHidden++;
+        requestAnimationFrame(look); }; requestAnimationFrame(look); }""")
+    start.click()
+    page.get_by_role("tab", name="3. Progress", selected=True).wait_for()
+    page.locator("#tl-status").get_by_text("hellos").wait_for()  # the new run's line: its content has come
+    assert page.evaluate("window.tlHidden") == 0, "Progress was shown scrolled past its top"
