@@ -29,3 +29,14 @@ def test_examples_past_the_limit_are_red_and_said_to_be_cut():
 def test_examples_that_fit_under_a_near_limit_are_not_said_to_be_cut():
     fig = lengths_chart(list(range(30, 60)), 70)
     assert fig.layout.shapes[0].x0 == 70 and fig.layout.annotations[0].text == "dashed line: max length 70"
+
+
+def test_a_few_steps_are_ticked_at_whole_steps():
+    """The walk (issue 26): a DPO run of 3 steps had ticks at 1, 1.5, 2, 2.5, 3, and a run's first point at 0.5 and
+    1.5 as well: there is no step 1.5."""
+    three = [{"step": s, "train_loss": 1.0 / s, "learning_rate": 1e-4 * s, "rewards_margin": s} for s in (1, 2, 3)]
+    for fig in (charts.loss_figure(three), charts.learning_rate_figure(three), charts.method_figure(three, "dpo"),
+                charts.loss_figure(three[:1])):
+        assert (fig.layout.xaxis.tick0, fig.layout.xaxis.dtick) == (0, 1)
+    many = [{"step": s, "train_loss": 1.0 / s} for s in range(1, 45)]
+    assert charts.loss_figure(many).layout.xaxis.dtick is None  # Plotly's ticks: 10, 20, 30, 40

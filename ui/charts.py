@@ -10,6 +10,7 @@ COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
 HEIGHT = 300
 
 
+FEW_STEPS = 10  # over fewer steps than this, a tick at every step; over more, Plotly's ticks fall on whole numbers
 TITLE_SPACE = 36  # px from the figure's top edge to where the legend begins: the title's line above it
 
 
@@ -25,6 +26,10 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT, lo
                                   xanchor="left", x=0),
                       hovermode="x unified")
     fig.update_xaxes(title_text=x)
+    if x == "step":
+        steps = [s for trace in fig.data for s in (trace.x or ())]
+        if steps and max(steps) - min(steps) < FEW_STEPS:  # whole steps: Plotly's own ticks gave 1, 1.5, 2, 2.5, 3
+            fig.update_xaxes(tick0=0, dtick=1)
     fig.update_layout(yaxis=dict(title_text=y, type="log" if log else "linear"))  # not the right axis of a share
     return fig
 
