@@ -121,6 +121,14 @@ def test_label_tab_does_not_reach_into_the_chat_tab():
     assert "ui.chat_tab" not in graph()["ui.label_tab"]
 
 
+def test_one_generation_engine_calls_generate():
+    """Answers come from backend/models/pool.py alone (generate_ids): no other module calls a model's generate."""
+    calls = [path.relative_to(ROOT).as_posix() for path in modules().values()
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "generate"]
+    assert calls == ["backend/models/pool.py"]
+
+
 # The layers of backend/, from the edges down: a module imports its own layer and those below it, never one above.
 # (The pages and the command line call into any of them.)
 LAYERS = ["backend.cli", "backend.jobs", ("backend.train", "backend.export"), "backend.evaluation", "backend.labels",

@@ -1,5 +1,5 @@
 """Check a GGUF file before it is offered: load it back with transformers' GGUF loader (weights and
-tokenizer) and compare it with the merged model it was written from, on the five everyday probe questions.
+tokenizer) and compare it with the merged model it was written from, on five everyday questions (PROMPTS).
 
 What passes (measured figures: docs/benchmarks.md, "GGUF export"):
 - f16: every logit, over each prompt and the merged model's answer to it, within F16_RELATIVE_TOLERANCE of
@@ -14,12 +14,16 @@ What passes (measured figures: docs/benchmarks.md, "GGUF export"):
 - q4_0: the answer agreement and logit difference are measured and reported, not required.
 Every format must also load, and its tokenizer must turn each prompt into exactly the merged model's tokens.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from backend.evaluation.everyday import PROBE
+from backend.answers import GREEDY
+from backend.models.pool import generate_ids
 
-PROMPTS = [question for question, _ in PROBE]
+# The questions the file and the merged model both answer, kept as they are: the tolerances below were measured on
+# them. None is a question of the forgetting probe; what is compared is the answers' tokens, not whether they are right.
+PROMPTS = ["What is the capital of France?", "What is 2 + 2?", "What color is the sky on a clear day?",
+           "How many days are there in a week?", "What is the opposite of hot?"]
 ANSWER_TOKENS = 20
 # Largest |logit difference| an f16 file may show against the float32 merged model, as a fraction of the
 # merged model's largest |logit| on the same text. 1% passes every f16 file measured, the tiny random test models'
@@ -71,14 +75,14 @@ def _prompt_ids(tokenizer, question: str) -> list[int]:
 
 
 def _greedy(model, ids: list[int], eos, pad) -> list[int]:
-    """The merged model's answer as token ids. Not models.pool.generate_texts, the app's one engine for answers people
-    read: the check compares the GGUF file's logits with these token by token, and an answer that comes back as text
-    is not always re-tokenised into the same ids (a word split differently shifts every logit after it)."""
+    """A model's greedy answer to the prompt `ids` as token ids, from the one engine's generate_ids. Ids, not the text
+    generate_texts gives: the check compares the GGUF file's logits with these token by token, and an answer that
+    comes back as text is not always re-tokenised into the same ids (a word split differently shifts every logit
+    after it). Both models stop at the merged model's end-of-text token (`eos`)."""
     import torch
     inputs = torch.tensor([ids])
-    with torch.no_grad():
-        out = model.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=ANSWER_TOKENS,
-                             do_sample=False, eos_token_id=eos, pad_token_id=pad)
+    out = generate_ids(model, {"input_ids": inputs, "attention_mask": torch.ones_like(inputs)},
+                       replace(GREEDY, max_new_tokens=ANSWER_TOKENS), eos_token_id=eos, pad_token_id=pad)
     return out[0, len(ids):].tolist()
 
 

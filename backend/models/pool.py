@@ -2,7 +2,8 @@
 for chat, the label queue, the command line, the forgetting probe and the rehearsed everyday answers.
 
 `generate_texts` is the engine itself: a batch of conversations in, one (text, ended) per conversation out, greedy or
-sampled, each row stopping at the model's end-of-turn tokens. It works on any model in memory (the training worker
+sampled, each row stopping at the model's end-of-turn tokens; `generate_ids`, under it, is the one call of
+`model.generate`. It works on any model in memory (the training worker
 calls it on the model it has just trained). `ModelPool` keeps models loaded for the app and the CLI:
 
 One base model is kept in memory per base model name. Each run's LoRA adapter is attached to it once, by
@@ -59,8 +60,6 @@ def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *,
 
     texts = [chat_prompt(tokenizer, c, sampling.system or None) for c in conversations]
     eos_ids = _eos_ids(model, tokenizer)
-    kwargs = {"do_sample": True, "temperature": sampling.temperature} if sampling.temperature > 0 \
-        else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
 
     if row_max_new_tokens is not None and (len(row_max_new_tokens) != len(conversations) or not all(
             1 <= budget <= sampling.max_new_tokens for budget in row_max_new_tokens)):
@@ -93,18 +92,28 @@ def generate_texts(model, tokenizer, conversations: list, sampling: Sampling, *,
                 budgets = None if row_max_new_tokens is None else row_max_new_tokens[start:start + batch_size]
                 streamer = _RowStreamer(tokenizer, len(chunk), eos_ids, None if on_tokens is None else
                                         lambda rows, done=list(results): on_tokens(done + rows), budgets)
-                if adapter_names is not None:
-                    kwargs["adapter_names"] = adapter_names[start:start + batch_size]
+                adapters = {} if adapter_names is None else {"adapter_names": adapter_names[start:start + batch_size]}
                 stop = _Stop(batch["input_ids"].shape[1], budgets)
-                with torch.no_grad():
-                    model.generate(**batch, max_new_tokens=sampling.max_new_tokens,
-                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos_ids),
-                                   streamer=streamer, stopping_criteria=StoppingCriteriaList([stop]),
-                                   max_time=max_seconds, **kwargs)
+                generate_ids(model, batch, sampling, eos_token_id=sorted(eos_ids), pad_token_id=tokenizer.pad_token_id,
+                             streamer=streamer, stopping_criteria=StoppingCriteriaList([stop]), max_time=max_seconds,
+                             **adapters)
                 results += streamer.results()
     finally:
         model.train(was_training)
     return results
+
+
+def generate_ids(model, batch: dict, sampling: Sampling, *, eos_token_id, pad_token_id, **extra):
+    """The one call of `model.generate`: prompt and answer token ids for each row of `batch` (input_ids and
+    attention_mask), greedy or sampled as `sampling` says, at most `sampling.max_new_tokens` new tokens, without
+    gradients. `extra`: generate's own arguments (streamer, stopping criteria, max_time, adapter_names).
+    generate_texts calls it for the answers people read; the GGUF export check for the token ids it compares."""
+    import torch
+    decoding = {"do_sample": True, "temperature": sampling.temperature} if sampling.temperature > 0 \
+        else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    with torch.no_grad():
+        return model.generate(**batch, max_new_tokens=sampling.max_new_tokens, pad_token_id=pad_token_id,
+                              eos_token_id=eos_token_id, **decoding, **extra)
 
 
 @dataclass
