@@ -157,10 +157,13 @@ def test_the_run_list_offers_finished_runs_first_and_never_errs_on_its_choice(ct
     never_trained = store.create(tiny_config(tiny_model, "fake.jsonl", name="stopped early"))
     store.set_status(never_trained, "stopped")
 
-    listed, button = call(export_tab.refresh, ctx, run=None)
+    listed, button, sizes = call(export_tab.refresh, ctx, run=None)
     assert [value for _, value in listed["choices"]] == [newest, older, stopped_with_adapter]
     assert listed["value"] == newest and button["interactive"] is True
-    assert call(export_tab.refresh, ctx, run=stopped_with_adapter)[0]["value"] == stopped_with_adapter  # kept
+    # The walk: "Pick a finished run first" stayed beside the run just picked while its sizes were worked out.
+    assert sizes == export_tab.SIZING
+    kept, _, sizes = call(export_tab.refresh, ctx, run=stopped_with_adapter)
+    assert kept["value"] == stopped_with_adapter and sizes == gr.skip()  # its sizes are shown already
     assert call(export_tab.refresh, ctx, run=never_trained)[0]["value"] == newest
 
     sizes, formats, note = call(export_tab.describe, ctx, run=never_trained, what="merged", quant="q8_0")
@@ -224,8 +227,9 @@ def test_sizes_are_named_as_the_download_box_names_them():
 
 
 def test_with_no_finished_run_export_is_disabled_and_says_why(ctx):
-    listed, button = call(export_tab.refresh, ctx, run=None)
+    listed, button, sizes = call(export_tab.refresh, ctx, run=None)
     assert listed["choices"] == [] and listed["value"] is None and button["interactive"] is False
+    assert sizes == export_tab.NO_RUN
     sizes, _, _ = call(export_tab.describe, ctx, run=None, what="merged", quant="q8_0")
     assert sizes == export_tab.NO_RUN
 

@@ -19,18 +19,22 @@ WHAT = [("Merged model: complete, ready to use anywhere (larger)", "merged"),
         ("GGUF for llama.cpp and Ollama: one file, runs on a laptop", "gguf")]
 STEPS = {"Loading": 0.1, "Copying": 0.1, "Writing": 0.7, "Zipping": 0.8}
 NO_RUN = "Pick a finished run first. Runs finish in the Progress tab."
+SIZING = "Working out the sizes of this run's exports..."
 
 
 def refresh(ctx: Context, v: dict):
     """The runs that can be exported (those with a saved adapter): the ones that trained to the end first, newest
     first, then stopped ones; the newest finished run is picked unless one still listed was picked already.
-    Returns (runs, Export button): the button is enabled in the same update that fills the list, so a click made
-    as the tab opens waits for the run it will export (it was sent with the list still empty, and refused)."""
+    Returns (runs, Export button, sizes): the button is enabled in the same update that fills the list, so a click
+    made as the tab opens waits for the run it will export (it was sent with the list still empty, and refused). A run
+    newly picked has its sizes worked out by describe(), seconds on a busy machine: meanwhile the line says so (it
+    said "Pick a finished run first" beside the run just picked)."""
     runs = sorted(ctx.runs().finished(), key=lambda r: r["status"] != "done")
     choices = run_choices(runs)
     ids = [c[1] for c in choices]
     picked = v["run"] if v["run"] in ids else (ids[0] if ids else None)
-    return gr.update(choices=choices, value=picked), gr.update(interactive=picked is not None)
+    sizes = NO_RUN if picked is None else gr.skip() if picked == v["run"] else SIZING
+    return gr.update(choices=choices, value=picked), gr.update(interactive=picked is not None), sizes
 
 
 def format_choices(gguf_sizes: dict) -> list[tuple[str, str]]:
@@ -192,7 +196,7 @@ def create_export_tab(ctx: Context, demo: gr.Blocks):
             sent = gr.Markdown(elem_id="tl-hub-status")
         card = gr.Markdown(elem_id="tl-model-card")
 
-    on([tab.select, demo.load], ctx, refresh, {"run": run}, [run, start])
+    on([tab.select, demo.load], ctx, refresh, {"run": run}, [run, start, sizes])
     on([run.change, what.change], ctx, describe, {"run": run, "what": what, "quant": quant}, [sizes, quant, note])
     shown = [download, status, commands, folder, card]
     choice = {"run": run, "what": what, "quant": quant}
