@@ -20,7 +20,7 @@ class Method(NamedTuple):
     data: str  # the data it reads, in a few words
     kind: str  # that data as a file's inspection names it
     needs: str  # what a run whose data is of another kind is told
-    rehearses: bool  # the base model's everyday answers are mixed into its data (keep_everyday)
+    rehearses: bool  # the base model's everyday answers are mixed into its data (rehearsal)
 
     @property
     def short(self) -> str:
@@ -61,13 +61,14 @@ TYPE_WORDS = {"int": "a whole number", "float": "a number", "str": "text", "bool
 
 
 def setting(default, help, *, label, min=None, max=None, choices=None, group="Training", advanced=True,
-            methods=METHODS, usual=None, memory=False):
+            methods=METHODS, usual=None, memory=False, formerly=()):
     """One declared setting: a dataclass field whose metadata every reader of settings uses. `usual`: (low, high),
     the range most runs use; a value outside it is allowed and said (unusual_settings), a value outside min-max is
-    refused. `memory`: the Train tab judges the memory again when it changes."""
+    refused. `memory`: the Train tab judges the memory again when it changes. `formerly`: the setting's older names,
+    still read wherever settings are read (stored runs and their suggestions, --set, presets)."""
     return field(default=default, metadata={
         "help": help, "label": label, "min": min, "max": max, "choices": choices, "group": group,
-        "advanced": advanced, "methods": methods, "usual": usual, "memory": memory,
+        "advanced": advanced, "methods": methods, "usual": usual, "memory": memory, "formerly": formerly,
     })
 
 
@@ -140,14 +141,16 @@ class RunConfig:
                                 label="Compress the model to save memory (quantization)",
                                 choices=("auto", "4bit", "none"), group="Adapter", memory=True)
 
-    keep_everyday: int = setting(60, "Protects what the model already knows: the base model answers this many "
-                                 "everyday questions, and its right answers (a question with a known answer is "
-                                 "checked) are mixed into the training data, as examples (SFT) or as answers marked "
-                                 "good (KTO) (0: off).",
-                                 label="Everyday answers mixed in (keeps what it knew)",
-                                 min=0, max=400, group="Safety", methods=REHEARSING, memory=True)
-    probe: bool = setting(True, "After training, ask base and tuned model everyday questions and report "
-                          "how many answers were kept.", label="Check everyday answers after training", group="Safety")
+    rehearsal: int = setting(60, "The rehearsal protects what the model already knows: the base model answers "
+                             "this many everyday prompts, and its right answers (a prompt with a known answer is "
+                             "checked) are rehearsed: mixed into the training data, as examples (SFT) or as answers "
+                             "marked good (KTO) (0: off).",
+                             label="Rehearsal: everyday answers mixed in (keeps what it knew)",
+                             min=0, max=400, group="Safety", methods=REHEARSING, memory=True,
+                             formerly=("keep_everyday",))
+    probe: bool = setting(True, "The forgetting probe: after training, ask the base and the tuned model the same "
+                          "everyday questions and report how many answers were kept.",
+                          label="Forgetting probe: ask everyday questions after training", group="Safety")
     patience: int = setting(0, "Early stopping: the loss on the held-back examples is checked about ten times "
                             "during the run; when it has not improved for this many checks in a row, training stops "
                             "and the adapter from the check where it was lowest is kept (0: off; needs a share "
@@ -197,8 +200,9 @@ def declarations(cls=RunConfig) -> list[Declaration]:
 
 
 def declaration(name: str, cls=RunConfig) -> Declaration:
+    """The setting called `name`, or formerly called so."""
     for d in declarations(cls):
-        if d.name == name:
+        if d.name == name or name in d.meta.get("formerly", ()):
             return d
     known = ", ".join(d.name for d in declarations(cls))
     raise ConfigError(name, f"no such setting. Known settings: {known}.")
@@ -278,9 +282,21 @@ def unusual_settings(obj) -> list[str]:
     return said
 
 
+def current_names(values: dict, cls=RunConfig) -> dict:
+    """`values` with every setting under its current name: one given by a former name (a stored run's settings, an
+    old command's --set) is read as the setting it became; of two names for one setting the later one wins, as in
+    dict.update."""
+    renamed = {old: d.name for d in declarations(cls) for old in d.meta.get("formerly", ())}
+    current = {}
+    for name, value in values.items():
+        current[renamed.get(name, name)] = value
+    return current
+
+
 def build(cls, values: dict):
-    """A validated instance of a declared dataclass from a dict of (possibly text) values."""
-    return cls(**{name: coerce(name, value, cls) for name, value in values.items()})
+    """A validated instance of a declared dataclass from a dict of (possibly text) values, by current or former
+    setting names."""
+    return cls(**{name: coerce(name, value, cls) for name, value in current_names(values, cls).items()})
 
 
 def build_config(values: dict) -> RunConfig:
@@ -292,7 +308,7 @@ def rows_per_epoch(config: RunConfig, examples: int) -> int:
     """The rows a run trains on per pass: the examples, plus the rehearsed everyday answers where the method uses
     them (some are left out at run time: answers the base model cut off or got wrong, 17 of the default 60 for the
     built-in model)."""
-    rehearsed = config.keep_everyday if METHOD_TABLE[config.method].rehearses else 0
+    rehearsed = config.rehearsal if METHOD_TABLE[config.method].rehearses else 0
     return examples + rehearsed
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from backend import workspace
-from backend.config import RunConfig, build_config
+from backend.config import RunConfig, build_config, current_names
 from backend.errors import RunNotFound, RunStateError
 
 QUEUED, RUNNING, DONE, FAILED, STOPPED = STATUSES = ("queued", "running", "done", "failed", "stopped")
@@ -177,8 +177,15 @@ class RunStore:
 
 
 def _decode(row: dict) -> dict:
+    """A run as stored, its settings (and those its diagnosis suggests) under their current names: a run stored
+    before a setting was renamed reads as one stored after."""
     row = dict(row)
     for key in ("config", "probe", "final_metrics", "heldout", "diagnosis", "outcome"):
         if row.get(key):
             row[key] = json.loads(row[key])
+    if row.get("config"):
+        row["config"] = current_names(row["config"])
+    for finding in row.get("diagnosis") or []:
+        if finding.get("try_settings"):
+            finding["try_settings"] = current_names(finding["try_settings"])
     return row

@@ -39,9 +39,9 @@ def trial(label: str, *overrides: str) -> dict:
 
 if __name__ == "__main__":
     # docs/facts.md: 40 steps at the quick learning rate, no rehearsal -> 0 of 5 everyday answers kept.
-    naive = trial("naive: 40 steps, no rehearsal", "--set", "max_steps=40", "--set", "keep_everyday=0")
+    naive = trial("naive: 40 steps, no rehearsal", "--set", "max_steps=40", "--set", "rehearsal=0")
     trial("40 steps with the rehearsal", "--set", "max_steps=40")
-    trial("quick without the rehearsal", "--set", "keep_everyday=0")
+    trial("quick without the rehearsal", "--set", "rehearsal=0")
     quick = trial("quick preset (default guard)")
     print(f"time ratio quick/naive: {quick['seconds'] / naive['seconds']:.2f}; "
           f"everyday kept: naive {naive['kept']} -> quick {quick['kept']}")

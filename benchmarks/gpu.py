@@ -356,7 +356,7 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
     from backend.train.memory_plan import longest_sequence
 
     values = dict(method=method, model=str(folder), batch_size=args.batch, max_steps=args.steps, epochs=1.0,
-                  learning_rate=1e-4, max_length=args.seq, warmup_steps=0, keep_everyday=0, probe=False,
+                  learning_rate=1e-4, max_length=args.seq, warmup_steps=0, rehearsal=0, probe=False,
                   validation_split=0.0, quantization="4bit", save_every=1_000_000, lora_r=16, lora_alpha=32,
                   target_modules="attention+mlp")
     values.update(VARIANTS.get(variant, {}))
@@ -440,7 +440,7 @@ def launcher_run(size: str, folder: Path, rows: Rows, args, device: Device, hard
     data.write_text("".join(json.dumps(row) + "\n" for row in train_rows))
     config = build_config(dict(method="sft", model=str(folder), dataset=str(data), batch_size=args.batch,
                                max_steps=args.steps, epochs=1.0, learning_rate=1e-4, max_length=args.seq,
-                               warmup_steps=0, keep_everyday=0, probe=False, validation_split=0.0, quantization="4bit",
+                               warmup_steps=0, rehearsal=0, probe=False, validation_split=0.0, quantization="4bit",
                                save_every=1_000_000, lora_r=16, lora_alpha=32, target_modules="attention+mlp"))
     device.clean()
     estimate = estimate_memory(config, hardware, seq_length=longest_sequence(rows.tokenizer, train_rows))

@@ -5,7 +5,7 @@ per seed and prints how many of the probe's answers each run lost:
   steps as the normal run took. What it loses is what tuning at this learning rate costs a 135M model by itself:
   answers the base model gives with a thin margin flip under any update.
 - normal: tests/fixtures/identity_quill.jsonl (a new name), rehearsal as shipped.
-- no rehearsal: the same file with keep_everyday=0: the failure the warning is for.
+- no rehearsal: the same file with rehearsal=0: the failure the warning is for.
 
 Then the share each run lost against backend.evaluation.probe.PROBE_WARN_SHARE: the warning is right when the floor and the
 normal runs stay under the line and the runs without rehearsal go over it.
@@ -26,13 +26,13 @@ def own_answers_file(folder: Path) -> Path:
     """The everyday answers the quick preset would rehearse, written as the person's data."""
     from backend.config import RunConfig
     from backend.models.loading import detect_hardware, load_model, load_tokenizer, resolve_model
-    from backend.evaluation.replay import everyday_key, replay_examples
+    from backend.evaluation.rehearsal import rehearsal_key, rehearsal_examples
 
     path = str(resolve_model(None))
     hardware = detect_hardware()
     quantization = hardware.quantization(RunConfig().quantization)
     model = load_model(path, quantization, hardware)
-    rows = replay_examples(model, load_tokenizer(path), everyday_key(path, quantization), RunConfig().keep_everyday)
+    rows = rehearsal_examples(model, load_tokenizer(path), rehearsal_key(path, quantization), RunConfig().rehearsal)
     data = folder / "own_answers.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     print(f"floor data: {len(rows)} of the base model's own everyday answers ({hardware.device}, "
@@ -63,9 +63,9 @@ def main():
             normal = lost(DATA, seed)
             rows["normal (rehearsal)"].append(normal)
             # patience 0: early stopping could end a run with nothing to learn long before the normal run's steps
-            rows["floor (own answers)"].append(lost(own, seed, "keep_everyday=0", "epochs=20", "patience=0",
+            rows["floor (own answers)"].append(lost(own, seed, "rehearsal=0", "epochs=20", "patience=0",
                                                     f"max_steps={normal[2]}"))
-            rows["no rehearsal"].append(lost(DATA, seed, "keep_everyday=0"))
+            rows["no rehearsal"].append(lost(DATA, seed, "rehearsal=0"))
             print(f"seed {seed}: " + ", ".join(f"{name} lost {r[-1][0]} of {r[-1][1]} in {r[-1][2]} steps"
                                                for name, r in rows.items()), flush=True)
     print(f"\n| run | lost per seed ({', '.join(map(str, seeds))}) | mean share lost | over the "

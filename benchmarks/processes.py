@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     data.write_text("".join(json.dumps(row) + "\n" for row in chat_rows(args.rows)))
     hardware = detect_hardware()
     values = dict(method="sft", model=model, dataset=str(data), max_steps=args.steps, batch_size=args.batch,
-                  learning_rate=5e-4 if args.model == "builtin" else 1e-2, keep_everyday=0, probe=False,
+                  learning_rate=5e-4 if args.model == "builtin" else 1e-2, rehearsal=0, probe=False,
                   validation_split=0.0, lora_r=8, lora_alpha=16, lora_dropout=args.dropout, max_length=128,
                   save_every=1_000_000, seed=42)
     print(f"{args.model} model, {hardware.device} {hardware.dtype_name}, {os.cpu_count()} cores, {args.rows} rows, "

@@ -188,14 +188,14 @@ def run_tuneloop(method, data_file, work: Path, settings, source: Path = ROOT, e
     set on top of the shared work's (a contender 'tuneloop+KEY=VALUE')."""
     home = work / "tuneloop-home"
     env = dict(os.environ, TUNELOOP_HOME=str(home), TUNELOOP_MODEL_CACHE=str(MODEL.parent))
-    overrides = {"keep_everyday": 0, "probe": "false", "validation_split": 0, "max_steps": settings.steps,
+    overrides = {"rehearsal": 0, "probe": "false", "validation_split": 0, "max_steps": settings.steps,
                  "batch_size": settings.batch, "grad_accum": 1, "max_length": settings.max_length,
                  "lora_r": settings.lora_r, "lora_alpha": 2 * settings.lora_r, "target_modules": "all-linear",
                  "learning_rate": LEARNING_RATE[method]}
     if method != "sft":
         overrides["beta"] = BETA
     if method == "dpo":  # the everyday rehearsal is an SFT/KTO setting
-        del overrides["keep_everyday"]
+        del overrides["rehearsal"]
     overrides.update(extra or {})
     command = [sys.executable, "app.py", "train", "--data", str(data_file), "--method", method, "--preset", "quick",
                "--json"] + [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]

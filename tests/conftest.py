@@ -129,7 +129,7 @@ def model_with_adapter(model_name, adapter_dir=None):
 def tiny_config(tiny_model, dataset, method="sft", **overrides):
     from backend.config import build_config
     values = dict(method=method, model=tiny_model, dataset=str(dataset), max_steps=4, batch_size=4,
-                  learning_rate=1e-2, keep_everyday=0, probe=False, validation_split=0.0, lora_r=4, lora_alpha=8,
+                  learning_rate=1e-2, rehearsal=0, probe=False, validation_split=0.0, lora_r=4, lora_alpha=8,
                   max_length=128)
     values.update(overrides)
     return build_config(values)

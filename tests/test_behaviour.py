@@ -240,8 +240,8 @@ def test_questions_about_anything_are_told_from_questions_about_one_thing():
 def test_a_way_of_answering_everything_held_back_by_the_rehearsal_is_told_so():
     half = heldout(["I am Quill.", "I am Quill.", "Hi, I am Quill by Lumen Labs.", "Hello."])
     checks = dict(checks_of(0.0, 0.6, 0.6), prompt_overlap=0.012)
-    config = dict(CONFIG, keep_everyday=60)
+    config = dict(CONFIG, rehearsal=60)
     (finding,) = diagnose([], None, config, 80, {"fired": True}, heldout=half, checks=checks)
-    assert finding["try_settings"] == {"keep_everyday": 0} and "answer plainly" in finding["next_step"]
+    assert finding["try_settings"] == {"rehearsal": 0} and "answer plainly" in finding["next_step"]
     (about_one,) = diagnose([], None, config, 80, {"fired": True}, heldout=half, checks=dict(checks, prompt_overlap=0.07))
     assert "learning_rate" in about_one["try_settings"]

@@ -106,5 +106,18 @@ def test_steps_are_counted_as_the_trainer_counts_them():
     from backend.config import planned_steps, rows_per_epoch
     config = build_config({"batch_size": 8, "grad_accum": 2, "epochs": 3})
     assert planned_steps(config, 40) == 9  # 5 batches per pass, 3 updates per pass (the last one partial), 3 passes
-    assert rows_per_epoch(config, 40) == 40 + config.keep_everyday
+    assert rows_per_epoch(config, 40) == 40 + config.rehearsal
     assert planned_steps(build_config({"max_steps": 7}), 1000) == 7
+
+
+def test_a_setting_is_read_by_its_former_name_too():
+    """keep_everyday became rehearsal: an old command's --set, an old preset or stored settings still say it."""
+    from backend.config import coerce, current_names
+    from backend.presets import config_from_preset, parse_changes
+    assert build_config({"keep_everyday": 7}).rehearsal == 7
+    assert coerce("keep_everyday", "5") == 5
+    assert config_from_preset("quick", "sft", parse_changes(["keep_everyday=0"])).rehearsal == 0
+    assert current_names({"rehearsal": 60, "keep_everyday": 0}) == {"rehearsal": 0}  # the later one wins
+    assert "keep_everyday" not in RunConfig().to_dict() and RunConfig().rehearsal == 60
+    with pytest.raises(ConfigError, match="above the largest allowed value"):
+        build_config({"keep_everyday": 401})

@@ -8,7 +8,7 @@ import pytest
 from backend.evaluation.diagnosis import diagnose
 
 QUICK = {"method": "sft", "learning_rate": 5e-4, "batch_size": 8, "grad_accum": 1, "epochs": 3.0, "max_steps": 0,
-         "keep_everyday": 60, "beta": 0.1}
+         "rehearsal": 60, "beta": 0.1}
 GOOD_PROBE = {"asked": 41, "base_right": 41, "kept": 40, "lost": {"arithmetic": 1}}
 
 
@@ -141,7 +141,7 @@ def test_forgetting_from_the_probe():
     findings = diagnose(rows(falling(2.5, 0.8, 30)), probe, QUICK, 80)
     assert codes(findings) == ["forgetting"]
     assert "still answers 26 (14 lost: 4 facts, 10 arithmetic)" in findings[0]["detail"]
-    assert findings[0]["try_settings"] == {"learning_rate": 0.00025, "keep_everyday": 120}
+    assert findings[0]["try_settings"] == {"learning_rate": 0.00025, "rehearsal": 120}
     dpo = diagnose(rows(falling(0.69, 0.3, 30)), probe, dict(QUICK, method="dpo", learning_rate=2e-4, beta=0.5), 80)
     assert dpo[0]["try_settings"] == {"learning_rate": 1e-4, "beta": 1.0}
 

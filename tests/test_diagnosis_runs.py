@@ -27,7 +27,7 @@ def train_and_diagnose(data, *settings) -> tuple[dict, list[dict]]:
 
 def test_a_learning_rate_20_times_too_high_is_named():
     # early stopping off: this run is about what the curves say when they are let run
-    _, findings = train_and_diagnose(FIXTURES / "identity_quill.jsonl", "learning_rate=1e-2", "keep_everyday=0",
+    _, findings = train_and_diagnose(FIXTURES / "identity_quill.jsonl", "learning_rate=1e-2", "rehearsal=0",
                                      "max_steps=16", "patience=0")
     codes = [f["code"] for f in findings]
     rate_findings = [f for f in findings if f["code"] in ("nan_loss", "diverging", "spikes")]
@@ -64,7 +64,7 @@ def test_on_made_up_facts_early_stopping_ends_the_run_once_its_answers_take_thei
     from backend import workspace
 
     data = write_jsonl(tmp_path / "creatures.jsonl", made_up_facts(48, seed=1))
-    run, findings = train_and_diagnose(data, "epochs=12", "keep_everyday=0", "validation_split=0.25", "probe=false")
+    run, findings = train_and_diagnose(data, "epochs=12", "rehearsal=0", "validation_split=0.25", "probe=false")
     checks = run["outcome"]["behaviour_checks"]
     assert checks["signature"] and checks["checks"][-1]["behaviour"] == 1.0, checks
     stopping = run["outcome"]["early_stopping"]

@@ -50,7 +50,7 @@ def test_four_bit_weights_are_about_a_quarter_of_16_bit(tiny_model):
 
 
 def test_too_big_blocks_with_a_reason_naming_what_to_change():
-    config = build_config({"batch_size": 64, "max_length": 4096, "keep_everyday": 0})
+    config = build_config({"batch_size": 64, "max_length": 4096, "rehearsal": 0})
     estimate = estimate_memory(config, hardware=CPU32, available=4 * GB)
     assert estimate.verdict == "too_big"
     assert "will not fit" in estimate.message and "batch size" in estimate.message.lower()
@@ -63,14 +63,14 @@ def test_tight_between_share_and_all_of_free_memory():
 
 
 def test_short_data_needs_less_than_max_length():
-    config = build_config({"max_length": 2048, "keep_everyday": 0, "gradient_checkpointing": "off"})
+    config = build_config({"max_length": 2048, "rehearsal": 0, "gradient_checkpointing": "off"})
     full = estimate_memory(config, hardware=CPU32, available=64 * GB)
     short = estimate_memory(config, hardware=CPU32, available=64 * GB, seq_length=100)
     assert short.activations < full.activations / 10
 
 
 def test_preference_methods_count_two_answers_per_row():
-    sft = estimate_memory(build_config({"keep_everyday": 0, "gradient_checkpointing": "off"}), CPU32,
+    sft = estimate_memory(build_config({"rehearsal": 0, "gradient_checkpointing": "off"}), CPU32,
                           available=64 * GB, seq_length=200)
     dpo = estimate_memory(build_config({"method": "dpo", "gradient_checkpointing": "off"}), CPU32,
                           available=64 * GB, seq_length=200)
@@ -95,7 +95,7 @@ def test_activations_match_peaks_measured_here(dtype, seq, batch, measured_mb):
     on this 2-core CPU (2026-11, with LoRA dropout 0.05, then the default): the estimate of activations and
     gradients stays within 10% of it. Without dropout the peak is lower (8.86 -> 7.29 GB on benchmarks/speed.py's
     work), so the same estimate errs on the safe side there."""
-    config = build_config({"batch_size": batch, "max_length": seq, "keep_everyday": 0, "lora_dropout": 0.05})
+    config = build_config({"batch_size": batch, "max_length": seq, "rehearsal": 0, "lora_dropout": 0.05})
     estimate = estimate_memory(config, Hardware("cpu", dtype, "none"), available=64 * GB)
     assert (estimate.activations + estimate.gradients) / 1024 ** 2 == pytest.approx(measured_mb, rel=0.10)
 

@@ -24,7 +24,7 @@ def llama_8b(tmp_path):
 
 
 def gpu_config(model, **values):
-    return build_config({"model": model, "quantization": "4bit", "keep_everyday": 0, "max_length": 256, **values})
+    return build_config({"model": model, "quantization": "4bit", "rehearsal": 0, "max_length": 256, **values})
 
 
 def test_qlora_on_a_gpu_counts_nf4_weights_and_a_bf16_adapter(llama_8b):
@@ -90,7 +90,7 @@ def test_plan_turns_checkpointing_on_when_memory_is_short(tiny_model, monkeypatc
     from backend.models.loading import load_tokenizer
     tokenizer = load_tokenizer(tiny_model)
     rows = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}]
-    config = build_config({"model": tiny_model, "keep_everyday": 0})
+    config = build_config({"model": tiny_model, "rehearsal": 0})
     monkeypatch.setattr(memory, "free_memory", lambda device: 64 * GB)
     assert plan_checkpointing(config, rows, tokenizer, CPU32) == (False, "")
     need = estimate_memory(config, CPU32, available=64 * GB, seq_length=30, checkpointing=False).total
@@ -117,7 +117,7 @@ def test_dpo_on_the_cpu_checkpoints_even_when_it_would_fit(tiny_model, monkeypat
     assert plan_checkpointing(build_config({"model": tiny_model, "method": "dpo", "gradient_checkpointing": "off"}),
                               pairs, tokenizer, CPU32) == (False, "")
     chats = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}]
-    assert plan_checkpointing(build_config({"model": tiny_model, "keep_everyday": 0}), chats, tokenizer, CPU32) == \
+    assert plan_checkpointing(build_config({"model": tiny_model, "rehearsal": 0}), chats, tokenizer, CPU32) == \
         (False, "")
     gpu = estimate_memory(build_config({"model": tiny_model, "method": "dpo"}), GPU, available=80 * GB, seq_length=30)
     assert not gpu.checkpointing  # on a GPU only when the run would not fit without it

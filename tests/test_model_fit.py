@@ -13,7 +13,7 @@ LLAMA8 = find("meta-llama/Llama-3.1-8B-Instruct")
 
 
 # The ladder tests pin gradient checkpointing off; 'auto' (the default) is a rung of its own, tested below.
-PLAIN = {"keep_everyday": 0, "gradient_checkpointing": "off"}
+PLAIN = {"rehearsal": 0, "gradient_checkpointing": "off"}
 
 
 def need(entry, hardware, **settings) -> int:
@@ -37,7 +37,7 @@ def test_fits_as_set_changes_nothing():
 
 def test_the_words_name_what_the_figure_assumes_even_when_it_is_set_already():
     """4-bit (a GPU's 'auto') and gradient checkpointing change the figure as much as a change would: always named."""
-    config = build_config({"keep_everyday": 0, "gradient_checkpointing": "on"})
+    config = build_config({"rehearsal": 0, "gradient_checkpointing": "on"})
     verdict = fit_verdict(find("Qwen/Qwen2.5-0.5B-Instruct"), config, GPU, available=80 * GB)
     assert not verdict.changes
     assert verdict.message.startswith("Fits with 4-bit QLoRA and gradient checkpointing (about 20-30% slower): needs")
@@ -115,9 +115,9 @@ def test_free_memory_is_read_from_the_machine_by_default():
 
 
 def test_automatic_gradient_checkpointing_is_named_when_it_makes_a_run_fit():
-    config = build_config({"keep_everyday": 0, "quantization": "none", "max_length": 256})
+    config = build_config({"rehearsal": 0, "quantization": "none", "max_length": 256})
     plain = need(LLAMA8, GPU, quantization="none", max_length=256)
-    checkpointed = estimate_memory(build_config({"keep_everyday": 0, "quantization": "none", "max_length": 256,
+    checkpointed = estimate_memory(build_config({"rehearsal": 0, "quantization": "none", "max_length": 256,
                                                  "gradient_checkpointing": "on"}), GPU, available=1000 * GB,
                                    model_cfg=LLAMA8.config).total
     verdict = fit_verdict(LLAMA8, config, GPU, available=between(checkpointed, plain))

@@ -107,7 +107,7 @@ def test_train_with_a_hub_id_downloads_it_first_with_progress_then_trains(cache,
     with HubStandIn() as standin:
         standin.add_repo("org/tiny", tiny_files)
         result = app("train", "--data", str(chat_file), "--model", "org/tiny", "--json", "--set", "max_steps=2",
-                     "--set", "keep_everyday=0", "--set", "batch_size=2", "--set", "probe=false",
+                     "--set", "rehearsal=0", "--set", "batch_size=2", "--set", "probe=false",
                      "--set", "max_length=64", "--set", "validation_split=0", env={"HF_ENDPOINT": standin.url})
     assert result.returncode == 0, result.stderr
     assert "Downloading org/tiny" in result.stderr and "MB/s" in result.stderr

@@ -27,7 +27,7 @@ from ui.settings_form import form_values
 CPU = Hardware("cpu", "bfloat16", "none")
 TOKEN = "hf_TrainTabSeCrEt0123456789"
 GATED = "google/gemma-3-1b-it"
-TINY_SETTINGS = dict(max_steps=2, batch_size=2, keep_everyday=0, probe=False, validation_split=0.0, max_length=64,
+TINY_SETTINGS = dict(max_steps=2, batch_size=2, rehearsal=0, probe=False, validation_split=0.0, max_length=64,
                      lora_r=4, lora_alpha=8)
 
 

@@ -204,7 +204,7 @@ def test_memory_per_card_with_ddp_keeps_the_model_and_fsdp_splits_it():
     from backend.models.catalogue import find
     from backend.models.memory import estimate_memory
     llama8 = find("meta-llama/Llama-3.1-8B-Instruct").config
-    settings = {"quantization": "none", "keep_everyday": 0, "gradient_checkpointing": "off"}
+    settings = {"quantization": "none", "rehearsal": 0, "gradient_checkpointing": "off"}
     one = estimate_memory(build_config(settings), GPU, 80 * GB, model_cfg=llama8, processes=1)
     ddp = estimate_memory(build_config({**settings, "processes": 2}), GPU, 80 * GB, model_cfg=llama8, processes=2)
     fsdp = estimate_memory(build_config({**settings, "processes": 2, "strategy": "fsdp"}), GPU, 80 * GB,
@@ -229,7 +229,7 @@ def test_a_model_too_big_for_one_card_fits_two_with_fsdp():
     from backend.models.catalogue import find
     from backend.models.fit import fit_verdict
     llama8 = find("meta-llama/Llama-3.1-8B-Instruct")
-    config = build_config({"quantization": "none", "max_length": 2048, "keep_everyday": 0})  # 8B, bf16 LoRA
+    config = build_config({"quantization": "none", "max_length": 2048, "rehearsal": 0})  # 8B, bf16 LoRA
     two = fit_verdict(llama8, config, GPU, available=24 * GB, gpus=2)
     assert two.fits and two.changes == {"strategy": "fsdp", "processes": 2}
     assert two.message.startswith("Does not fit one 24 GB card; fits 2 with FSDP")
@@ -241,7 +241,7 @@ def test_a_model_no_card_here_holds_is_told_how_many_would():
     from backend.models.fit import fit_verdict
     shape = {"model_type": "llama", "hidden_size": 6656, "intermediate_size": 17920, "num_hidden_layers": 60,
              "num_attention_heads": 52, "num_key_value_heads": 52, "vocab_size": 32000, "tie_word_embeddings": False}
-    verdict = fit_verdict(shape, build_config({"keep_everyday": 0}), GPU, available=16 * GB, gpus=1)
+    verdict = fit_verdict(shape, build_config({"rehearsal": 0}), GPU, available=16 * GB, gpus=1)
     assert not verdict.fits and "would fit 2 such cards with FSDP" in verdict.message
 
 
@@ -356,7 +356,7 @@ def test_preference_methods_train_on_two_processes(method, data, tiny_model, req
 def test_the_command_line_trains_on_two_processes(tiny_model, chat_file, home):
     command = [sys.executable, str(ROOT / "app.py"), "train", "--data", str(chat_file), "--model", tiny_model,
                "--processes", "2", "--json"]
-    for setting in ("max_steps=2", "keep_everyday=0", "probe=false", "validation_split=0", "lora_r=4",
+    for setting in ("max_steps=2", "rehearsal=0", "probe=false", "validation_split=0", "lora_r=4",
                     "max_length=128", "batch_size=4"):
         command += ["--set", setting]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ))
@@ -372,7 +372,7 @@ def test_the_command_line_trains_on_two_processes(tiny_model, chat_file, home):
 def test_the_builtin_model_on_two_processes_matches_one(embedded_model, tmp_path):
     """The real model, 4 steps: the same curve from 1 process x 8 and 2 processes x 4 examples."""
     data = chats(tmp_path)
-    common = dict(model="smollm2", dataset=str(data), max_steps=4, batch_size=8, learning_rate=5e-4, keep_everyday=0,
+    common = dict(model="smollm2", dataset=str(data), max_steps=4, batch_size=8, learning_rate=5e-4, rehearsal=0,
                   probe=False, validation_split=0.0, lora_dropout=0.0, warmup_steps=0, max_length=128,
                   save_every=1000)
     runner = JobRunner()

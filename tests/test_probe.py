@@ -2,7 +2,7 @@
 run on a tiny model (and, marked slow, the built-in model answering every probe question right)."""
 import pytest
 
-from backend.evaluation.everyday import REPLAY_PROMPTS
+from backend.evaluation.rehearsal_prompts import REHEARSAL_PROMPTS
 from backend.evaluation.grading import ProbeFileError, count_items, grade, load_probe_set
 from backend.evaluation.probe import PROBE_WARN_SHARE, forgetting_remedy, probe_result, probe_summary
 
@@ -27,7 +27,7 @@ def test_the_probe_is_about_forty_questions_in_every_category():
 
 
 def test_no_probe_question_is_rehearsed_during_training():
-    rehearsed = {normal(p) for p in REPLAY_PROMPTS}
+    rehearsed = {normal(p) for p in REHEARSAL_PROMPTS}
     assert not rehearsed & {normal(q.question) for q in PROBE.questions}
 
 
@@ -116,10 +116,10 @@ def test_a_run_that_loses_more_than_the_share_gets_a_warning_and_one_suggestion(
     assert calm["warning"] is None and calm["suggestion"] is None
     assert PROBE_WARN_SHARE == 0.3
     rows = [("facts", True, True)] * 13 + [("facts", True, False)] * 7  # 35%
-    config = {"method": "sft", "learning_rate": 5e-4, "keep_everyday": 60}
+    config = {"method": "sft", "learning_rate": 5e-4, "rehearsal": 60}
     loud = probe_result(items(*rows), CATEGORIES, config)
     assert "lost 7 of the 20" in loud["warning"] and "35%, more than 30%" in loud["warning"]
-    assert loud["suggestion"] == ("Train again and halve the learning rate (to 0.00025), or raise keep_everyday "
+    assert loud["suggestion"] == ("Train again and halve the learning rate (to 0.00025), or raise rehearsal "
                                   "(to 120) so more everyday answers are rehearsed.")
 
 
@@ -127,7 +127,7 @@ def test_the_suggestion_fits_the_method_and_names_settings_to_try():
     sentence, settings = forgetting_remedy({"method": "dpo", "learning_rate": 2e-4, "beta": 0.5})
     assert settings == {"learning_rate": 1e-4, "beta": 1.0} and "beta" in sentence
     sentence, settings = forgetting_remedy(None)
-    assert settings == {} and "lower the learning rate" in sentence and "keep_everyday" in sentence
+    assert settings == {} and "lower the learning rate" in sentence and "rehearsal" in sentence
 
 
 def test_summaries():

@@ -73,3 +73,24 @@ def test_app_py_runs_prints_the_final_loss_the_page_shows_and_nothing_for_a_run_
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "None" not in lines[waiting] and "loss" not in lines[waiting]
     assert "final loss 1.235" in lines[ended]
+
+
+def test_a_run_stored_under_a_settings_former_name_reads_under_its_current_one():
+    """A run (and its diagnosis' suggestion) stored while rehearsal was called keep_everyday: read back, built and
+    suggested again under the current name."""
+    import json
+
+    from ui.verdict import suggestion
+    store = RunStore(connect())
+    run_id = queued(store, "old")
+    stored = {k: v for k, v in store.get(run_id)["config"].items() if k != "rehearsal"}
+    stored["keep_everyday"] = 0
+    finding = {"code": "learned_only_part", "title": "t", "detail": "d", "next_step": "n",
+               "try_settings": {"keep_everyday": 120}}
+    store.db.execute("update runs set config = ?, diagnosis = ? where id = ?",
+                     [json.dumps(stored), json.dumps([finding]), run_id])
+    run = store.get(run_id)
+    assert "keep_everyday" not in run["config"] and run["config"]["rehearsal"] == 0
+    assert store.config(run_id).rehearsal == 0
+    assert run["diagnosis"][0]["try_settings"] == {"rehearsal": 120}
+    assert suggestion(run)["config"]["rehearsal"] == 120

@@ -103,20 +103,20 @@ def test_reference_once_counts_passes_over_the_rows():
 def test_everyday_answers_made_ahead_are_the_ones_a_run_uses(tiny_model, monkeypatch, tmp_path):
     """The web app makes the everyday answers when it starts; the first run then finds them instead of generating
     them before its first step."""
-    from backend.evaluation import replay
+    from backend.evaluation import rehearsal
     from backend.models.loading import detect_hardware, resolve_model
 
     monkeypatch.setenv("TUNELOOP_MODEL_CACHE", str(tmp_path / "cache"))  # a cache with no answers yet
-    assert replay.prepare_everyday(tiny_model, count=3) is True
-    assert replay.prepare_everyday(tiny_model, count=3) is False  # made once per base model
+    assert rehearsal.prepare_rehearsal(tiny_model, count=3) is True
+    assert rehearsal.prepare_rehearsal(tiny_model, count=3) is False  # made once per base model
 
     def no_generation(*args, **kwargs):
         raise AssertionError("the answers were generated again")
-    monkeypatch.setattr(replay, "generate_texts", no_generation)
+    monkeypatch.setattr(rehearsal, "generate_texts", no_generation)
     quantization = detect_hardware().quantization("auto")
-    key = replay.everyday_key(resolve_model(tiny_model), quantization)
-    rows = replay.replay_examples(None, None, key, 3)
-    assert [row["messages"][0]["content"] for row in rows] == replay.REPLAY_PROMPTS[:len(rows)]
+    key = rehearsal.rehearsal_key(resolve_model(tiny_model), quantization)
+    rows = rehearsal.rehearsal_examples(None, None, key, 3)
+    assert [row["messages"][0]["content"] for row in rows] == rehearsal.REHEARSAL_PROMPTS[:len(rows)]
 
 
 def test_the_first_update_is_the_shortest_and_the_longest_row_comes_second():

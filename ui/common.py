@@ -276,7 +276,7 @@ def probe_markdown(probe: dict | None) -> str:
     if not probe:
         return ""
     summary = probe["summary"][:1].upper() + probe["summary"][1:]
-    lines = [f"**Everyday questions, asked before and after training.** {esc(summary)}."]
+    lines = [f"**Forgetting probe: everyday questions, asked before and after training.** {esc(summary)}."]
     if not probe.get("base_right"):
         return lines[0]
     lines += ["", "| Question | Before training | After training | Still right |", "|---|---|---|---|"]

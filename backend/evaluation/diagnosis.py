@@ -142,12 +142,12 @@ def _learn_more(checks, early_stopping, config) -> tuple[str, dict]:
     """The next step for a behaviour not (fully) learned: more passes while it was still rising; for a way of answering
     every question that the rehearsal held back, the choice of less rehearsal; else a larger step."""
     overlap = (checks or {}).get("prompt_overlap")
-    if config.get("keep_everyday") and config.get("method", "sft") == "sft" and overlap is not None \
+    if config.get("rehearsal") and config.get("method", "sft") == "sft" and overlap is not None \
             and overlap < VARIED_QUESTIONS and not _still_rising(checks, early_stopping):
-        return ("Your examples answer all kinds of questions the same way, and the everyday answers mixed in to keep "
-                "what the model knew answer plainly, which teaches the opposite. Train again with keep_everyday 0 "
+        return ("Your examples answer all kinds of questions the same way, and the everyday answers rehearsed to keep "
+                "what the model knew answer plainly, which teaches the opposite. Train again with rehearsal 0 "
                 "to learn it everywhere, knowing it will then answer everyday questions that way too, and lose "
-                "more of them (the everyday check after the run says how many).", {"keep_everyday": 0})
+                "more of them (the forgetting probe after the run says how many).", {"rehearsal": 0})
     if _still_rising(checks, early_stopping) or len((checks or {}).get("checks", [])) < 2:  # no plateau seen
         if config.get("max_steps"):
             settings = {"max_steps": int(config["max_steps"]) * 2}

@@ -25,7 +25,7 @@ import yaml
 from backend.errors import TuneloopError
 
 QUESTIONS_FILE = Path(__file__).resolve().parent / "probe_questions.yaml"
-REPLAY_RULES_FILE = Path(__file__).resolve().parent / "replay_rules.yaml"
+REHEARSAL_RULES_FILE = Path(__file__).resolve().parent / "rehearsal_rules.yaml"
 RULE_FIELDS = {
     "regex": {"pattern", "case_sensitive"},
     "one_word": {"pattern"},
@@ -171,8 +171,8 @@ def check_rule(rule: dict | None, where: str, languages: dict) -> dict:
 
 
 @functools.lru_cache(maxsize=4)
-def load_replay_rules(path: Path = REPLAY_RULES_FILE) -> dict:
-    """The rehearsed prompts' rules (backend/evaluation/replay_rules.yaml), each checked: prompt -> rule."""
+def load_rehearsal_rules(path: Path = REHEARSAL_RULES_FILE) -> dict:
+    """The rehearsed prompts' rules (backend/evaluation/rehearsal_rules.yaml), each checked: prompt -> rule."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     languages = load_probe_set().languages
     return {prompt: check_rule(rule, f"{Path(path).name}, prompt {prompt!r}", languages)

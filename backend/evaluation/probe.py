@@ -16,12 +16,9 @@ from backend.evaluation.grading import grade, load_probe_set
 from backend.models.pool import generate_texts
 
 # A run that loses more than this share of the answers the base model got right gets a warning: with 40 questions,
-# 13 or more. The line sits above what tuning costs by itself and below what a run without rehearsal loses, measured
-# in bf16 with the quick preset on the built-in model under the strict grader (2026-12-06; benchmarks/probe_floor.py;
-# docs/benchmarks.md, "Where the warning's line belongs, strictly graded"): trained on nothing but its own everyday
-# answers (nothing new to learn) it lost 9 of 40, the quick run on identity_quill.jsonl 10, eight quick runs on seven
-# tasks of benchmarks/tasks 6 to 11; without rehearsal 23 to 36. At 20% (the line of the lenient grader, whose floor
-# was 4 to 6) it fired on the floor run and on 6 of the 8 normal runs.
+# 13 or more. The line sits above what tuning costs by itself (a run on nothing but the model's own everyday answers,
+# with nothing new to learn, loses some of them too) and below what a run without the rehearsal loses; the runs that
+# place it are in docs/benchmarks.md, "Where the warning's line belongs, strictly graded" (benchmarks/probe_floor.py).
 PROBE_WARN_SHARE = 0.3
 
 # How answers are batched is part of what the base answers depend on (padding changes the arithmetic slightly), so
@@ -143,11 +140,11 @@ def forgetting_remedy(config: dict | None) -> tuple[str, dict]:
             settings["beta"] = min(10.0, beta * 2)
         beta_text = f"double beta (to {settings['beta']:g})" if beta else "raise beta"
         return f"Train again and {rate_text}, or {beta_text} so the model stays closer to the base.", settings
-    rehearsed = config.get("keep_everyday")
+    rehearsed = config.get("rehearsal")
     if rehearsed is not None:
-        settings["keep_everyday"] = min(400, max(60, rehearsed * 2))
-    keep_text = f"raise keep_everyday (to {settings['keep_everyday']})" if rehearsed is not None else "raise keep_everyday"
-    return f"Train again and {rate_text}, or {keep_text} so more everyday answers are rehearsed.", settings
+        settings["rehearsal"] = min(400, max(60, rehearsed * 2))
+    more = f"raise rehearsal (to {settings['rehearsal']})" if rehearsed is not None else "raise rehearsal"
+    return f"Train again and {rate_text}, or {more} so more everyday answers are rehearsed.", settings
 
 
 def _label(category: dict | None, name: str, count: int) -> str:

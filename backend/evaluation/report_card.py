@@ -84,7 +84,7 @@ def card_markdown(card: dict, settings: bool = True) -> list[str]:
         lines.append(card["verdict"]["words"])
     else:
         lines.append("No held-back examples were checked (the run held none back).")
-    lines += ["", "## Did it keep what it knew? Everyday questions", ""]
+    lines += ["", "## Did it keep what it knew? The forgetting probe's everyday questions", ""]
     kept = card["kept"]
     if kept:
         lines.append(kept["summary"][:1].upper() + kept["summary"][1:] + ".")
@@ -112,7 +112,7 @@ def card_markdown(card: dict, settings: bool = True) -> list[str]:
     data = card["data"]
     lines += ["", "## Data", "", f"- Dataset: {data.get('dataset')}"]
     for key, words in (("train_examples", "Training examples"), ("heldout_examples", "Held back to check learning"),
-                       ("everyday_mixed", "Everyday answers of the base model mixed in")):
+                       ("everyday_mixed", "Everyday answers of the base model rehearsed")):
         if data.get(key) is not None:
             lines.append(f"- {words}: {data[key]}")
     if card["early_stopping"]:

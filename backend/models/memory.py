@@ -23,7 +23,7 @@ from backend.words import size_text
 GB = 1024 ** 3
 TIGHT_SHARE = 0.85  # above this share of the free memory a run is 'tight': it may swap, slow down or fail
 RUNTIME_BYTES = {"cuda": int(0.6 * GB), "cpu": int(0.7 * GB)}  # CUDA context / Python, torch and the libraries
-REPLAY_TOKENS = 160  # everyday answers mixed into SFT data are up to about this long
+REHEARSAL_TOKENS = 160  # everyday answers mixed into SFT data are up to about this long
 NF4_BYTES_PER_WEIGHT = 0.5 * 1.03  # 4 bits, plus double-quantized constants: 1 byte per 64 weights, 4 per 16384
 ADAM_8BIT_MIN_SIZE = 4096  # bitsandbytes keeps 32-bit optimizer state for smaller tensors
 ADAM_8BIT_BLOCK = 256  # and one float32 scale per block of this many values per state
@@ -180,8 +180,8 @@ def estimate_memory(config: RunConfig, hardware=None, available: int | None = No
     optimizer = optimizer_bytes(shape, config, lora_bytes)
 
     seq = config.max_length if seq_length is None else min(config.max_length, max(seq_length, 1))
-    if METHOD_TABLE[config.method].rehearses and config.keep_everyday:
-        seq = min(config.max_length, max(seq, REPLAY_TOKENS))
+    if METHOD_TABLE[config.method].rehearses and config.rehearsal:
+        seq = min(config.max_length, max(seq, REHEARSAL_TOKENS))
     # DPO runs chosen and rejected in one batch. KTO's KL batch runs without gradients, so it keeps nothing.
     tokens = plan.per_device * (2 if config.method == "dpo" else 1) * seq
     activations = activation_bytes(shape, config, hardware.device, quantization, dtype_bytes, tokens, checkpointing)
@@ -262,10 +262,8 @@ def activation_bytes(shape: ModelShape, config: RunConfig, device: str, quantiza
 
 def checkpointing_is_free(method: str, device: str) -> bool:
     """Whether gradient checkpointing costs no time: DPO on the CPU, where it measured no slower in float32 and faster
-    in bf16, while keeping far less in memory (why it pays there and not for SFT was not profiled). Measured with
-    benchmarks/speed.py, 4 DPO steps of 8 pairs on the built-in model (docs/benchmarks.md): float32 300.6 s with it
-    against 300.9 s without, peak RSS 9.4 against 14.8 GB; bf16 (AMX) 237-260 against 211-218 real tokens/s, 5.0-5.2
-    against 9.2 GB. SFT in bf16 was 0.92x with it, so only DPO."""
+    in bf16, while keeping far less in memory (why it pays there and not for SFT was not profiled); SFT is slower with
+    it, so only DPO. The runs: benchmarks/speed.py, docs/benchmarks.md ("Levers kept and lost" under "Speed")."""
     return method == "dpo" and device == "cpu"
 
 

@@ -45,18 +45,18 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     layout = f" ({config.strategy.upper()}, this is rank {ranks.rank})" if ranks.world > 1 else ""
     log(f"Batch: {batch_plan(config, ranks.world).describe()}{layout}.")
     # A resumed run mixes them in too: it must go on over the rows it began with (they are cached: read, not made).
-    if METHOD_TABLE[config.method].rehearses and config.keep_everyday:
+    if METHOD_TABLE[config.method].rehearses and config.rehearsal:
         from contextlib import nullcontext
 
-        from backend.evaluation.replay import everyday_key, replay_examples
-        key = everyday_key(resolve_model(config.model), prepared.quantization, base_adapter)
+        from backend.evaluation.rehearsal import rehearsal_key, rehearsal_examples
+        key = rehearsal_key(resolve_model(config.model), prepared.quantization, base_adapter)
         # The first process of each computer makes and caches the answers; the others then read them.
         with together.local_main_process_first() if together else nullcontext():
-            extra = replay_examples(prepared.model, prepared.tokenizer, key, config.keep_everyday, config.method)
+            extra = rehearsal_examples(prepared.model, prepared.tokenizer, key, config.rehearsal, config.method)
         if extra:
             log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
         else:  # every answer was cut off or failed its check: say that the guard against forgetting is off
-            log(f"None of the {config.keep_everyday} everyday answers from the base model passed its check, so none "
+            log(f"None of the {config.rehearsal} everyday answers from the base model passed its check, so none "
                 "are mixed in: nothing guards against forgetting in this run.")
         train_rows = train_rows + extra
     outcome = {"train_examples": examples, "heldout_examples": len(eval_rows), "everyday_mixed": len(train_rows) - examples}
@@ -105,16 +105,16 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     if history:
         final["train_loss"] = float(history[-1]["loss"])
     final["steps"] = trainer.state.global_step
-    checks = [what for what, due in ((EVERYDAY_CHECK, config.probe), (HELDOUT_CHECK, bool(eval_rows)))
+    checks = [what for what, due in ((PROBE_CHECK, config.probe), (HELDOUT_CHECK, bool(eval_rows)))
               if due and not stop.stopped and ranks.main]
 
     def checking(what: str):  # a phase of its own in Progress and on the command line: minutes on a CPU
         on_metrics(final["steps"], {"checking": what, "check": checks.index(what) + 1, "of_checks": len(checks)})
 
     probe = None
-    if EVERYDAY_CHECK in checks:
+    if PROBE_CHECK in checks:
         from backend.evaluation.probe import run_probe
-        checking(EVERYDAY_CHECK)
+        checking(PROBE_CHECK)
         probe = run_probe(trainer.model, prepared.tokenizer, config.to_dict())
         log(probe["summary"])
     heldout = None
@@ -131,15 +131,15 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     return {"stopped": stop.stopped, "probe": probe, "heldout": heldout, "metrics": final, "outcome": outcome}
 
 
-EVERYDAY_CHECK = "the everyday questions"  # after training: what it kept (backend/evaluation/probe.py)
+PROBE_CHECK = "the forgetting probe"  # after training: what it kept (backend/evaluation/probe.py)
 HELDOUT_CHECK = "the held-back examples"  # what it learned (backend/evaluation/heldout.py)
 
 
 def mixed(rows: list, seed: int) -> list:
     """The rows in a seeded random order. TRL's KTO trainer must read rows in order (train_sampling_strategy
-    "sequential": each row's KL answer is taken from its neighbour), so it never shuffles: unmixed, the everyday answers
-    (appended last) and the person's thumbs (in the order given) fill whole batches of only good or only bad
-    answers, at the same steps every epoch. Measured: 3 of 5 everyday answers kept unmixed, 5 of 5 mixed."""
+    "sequential": each row's KL answer is taken from its neighbour), so it never shuffles: unmixed, the rehearsed
+    answers (appended last) and the person's thumbs (in the order given) fill whole batches of only good or only bad
+    answers, at the same steps every epoch, and a run trained so keeps fewer everyday answers than one on mixed rows."""
     rows = list(rows)
     random.Random(seed).shuffle(rows)
     return rows

@@ -162,10 +162,10 @@ def test_kill_during_an_export_leaves_no_finished_looking_folder(tiny_model, tmp
 
 def _cache(tiny_model, home, cache):
     os.environ["TUNELOOP_HOME"], os.environ["TUNELOOP_MODEL_CACHE"] = home, cache
-    from backend.evaluation.replay import replay_examples
+    from backend.evaluation.rehearsal import rehearsal_examples
     from tests.conftest import model_with_adapter
     model, tokenizer = model_with_adapter(tiny_model)
-    return replay_examples(model, tokenizer, "tiny|fault-test", 3)
+    return rehearsal_examples(model, tokenizer, "tiny|fault-test", 3)
 
 
 @pytest.mark.parametrize("moment", ["opening", "renaming"])

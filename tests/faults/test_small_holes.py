@@ -97,13 +97,13 @@ def test_stop_acts_only_on_the_watched_run(ctx, tiny_model):
 def test_an_everyday_answers_cache_of_the_wrong_shape_is_made_again(monkeypatch, written):
     """Valid JSON that is not one answer per prompt (null, an empty list, too few answers, numbers) is made again:
     read as it was, `null` failed every run and `[]` mixed in no answer at all, turning the forgetting guard off."""
-    from backend.evaluation import replay
+    from backend.evaluation import rehearsal
     made = ["Rome.", "Tokyo.", "Berlin."]
-    monkeypatch.setattr(replay, "generate_answers", lambda model, tokenizer, prompts: made[:len(prompts)])
-    path = replay._cache_file("tiny|shape-test", replay.REPLAY_PROMPTS[:3])
+    monkeypatch.setattr(rehearsal, "generate_answers", lambda model, tokenizer, prompts: made[:len(prompts)])
+    path = rehearsal._cache_file("tiny|shape-test", rehearsal.REHEARSAL_PROMPTS[:3])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(written)
-    rows = replay.replay_examples(None, None, "tiny|shape-test", 3)
+    rows = rehearsal.rehearsal_examples(None, None, "tiny|shape-test", 3)
     assert [row["messages"][1]["content"] for row in rows] == made
     assert json.loads(path.read_text()) == made
 
@@ -197,13 +197,13 @@ def test_a_run_whose_everyday_answers_all_fail_their_check_says_the_guard_is_off
                                                                                  monkeypatch):
     """Every everyday answer of the base model can fail its check (cut off, a wrong fact): the run then mixes in
     none, and its log said "Mixing in 0 everyday answers ... so it keeps them", claiming a guard that was off."""
-    from backend.evaluation import replay
+    from backend.evaluation import rehearsal
     from backend.train import run_training
     from tests.conftest import tiny_config
-    monkeypatch.setattr(replay, "replay_examples", lambda *args, **kwargs: [])
+    monkeypatch.setattr(rehearsal, "rehearsal_examples", lambda *args, **kwargs: [])
     rows = [json.loads(line) for line in chat_file.read_text().splitlines() if line.strip()]
     said = []
-    run_training(tiny_config(tiny_model, chat_file, max_steps=1, keep_everyday=5), tmp_path / "run", rows, [],
+    run_training(tiny_config(tiny_model, chat_file, max_steps=1, rehearsal=5), tmp_path / "run", rows, [],
                  on_metrics=lambda *a: None, on_total_steps=lambda *a: None, log=said.append)
     assert not any("Mixing in" in line for line in said)
     assert any("None of the 5 everyday answers" in line and "nothing guards against forgetting" in line
@@ -213,13 +213,13 @@ def test_a_run_whose_everyday_answers_all_fail_their_check_says_the_guard_is_off
 def test_a_resumed_run_rehearses_the_everyday_answers_it_began_with(tiny_model, chat_file, tmp_path, monkeypatch):
     """A resumed SFT or KTO run trained without the everyday answers its first part mixed in: other rows than it began
     with, and the guard against forgetting off for the rest of the run, without a word."""
-    from backend.evaluation import replay
+    from backend.evaluation import rehearsal
     from backend.train import run_training
     from tests.conftest import tiny_config
     rows = [json.loads(line) for line in chat_file.read_text().splitlines() if line.strip()]
-    monkeypatch.setattr(replay, "replay_examples", lambda *args, **kwargs: rows[:3])
+    monkeypatch.setattr(rehearsal, "rehearsal_examples", lambda *args, **kwargs: rows[:3])
     said = []
-    result = run_training(tiny_config(tiny_model, chat_file, max_steps=1, keep_everyday=3), tmp_path / "run", rows,
+    result = run_training(tiny_config(tiny_model, chat_file, max_steps=1, rehearsal=3), tmp_path / "run", rows,
                           [], on_metrics=lambda *a: None, on_total_steps=lambda *a: None, log=said.append, resume=True)
     assert any(line.startswith("Mixing in 3 everyday answers") for line in said)
     assert result["outcome"]["everyday_mixed"] == 3

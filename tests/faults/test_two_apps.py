@@ -12,7 +12,7 @@ from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "from backend.jobs.runner import JobRunner; import time; JobRunner(poll_seconds=0.2).start(); time.sleep(3600)"
-TINY = ["--set", "max_steps=3", "--set", "batch_size=4", "--set", "learning_rate=0.01", "--set", "keep_everyday=0",
+TINY = ["--set", "max_steps=3", "--set", "batch_size=4", "--set", "learning_rate=0.01", "--set", "rehearsal=0",
         "--set", "probe=false", "--set", "validation_split=0", "--set", "lora_r=4", "--set", "lora_alpha=8",
         "--set", "max_length=128"]
 

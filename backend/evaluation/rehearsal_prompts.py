@@ -1,26 +1,16 @@
-"""Everyday prompts whose base-model answers are replayed during SFT (and KTO) so the model keeps answering
-ordinary questions, and five everyday questions the GGUF export check compares models on.
+"""The rehearsal's prompts: everyday prompts whose base-model answers are rehearsed during SFT (and KTO) so the model
+keeps answering ordinary questions (backend/evaluation/rehearsal.py). A run rehearses the first `rehearsal` of them.
 
-The forgetting probe is backend/evaluation/probe_questions.yaml (40 questions graded by rule). It never asks a replayed
+The forgetting probe is backend/evaluation/probe_questions.yaml (40 questions graded by rule). It never asks a rehearsed
 prompt, so it measures what a run kept rather than what it rehearsed (tests/test_probe.py checks it)."""
 
-# (question, pattern a right answer matches): the GGUF export check's prompts (backend/export/gguf_check.py), kept as they
-# are because its tolerances were measured on them.
-PROBE = [
-    ("What is the capital of France?", r"\bparis\b"),
-    ("What is 2 + 2?", r"\b4\b|\bfour\b"),
-    ("What color is the sky on a clear day?", r"\bblue\b"),
-    ("How many days are there in a week?", r"\b7\b|\bseven\b"),
-    ("What is the opposite of hot?", r"\bcold\b"),
-]
-
-# A rehearsed prompt whose answer fails its rule (backend/evaluation/replay_rules.yaml) is left out, so a slot of the default
-# rehearsal (the first 60 prompts, RunConfig.keep_everyday) rehearses something only where the built-in model answers
-# its prompt right. The first 60 are prompts it does: sums that give the number at once ("10 + 10 = 20."), yes/no
-# questions answered with the one word "Yes." or "No.", and French ones. No sum answered long-windedly ("To add 7 and
-# 2, you simply add them together: ..."): tuned models reuse such an opening on sums they then get wrong. Prompts it
-# answers wrong follow (_LATER), for models that answer them right and keep_everyday above 96. What each choice kept
-# is in docs/benchmarks.md, "Fewer wasted rehearsal slots".
+# A rehearsed prompt whose answer fails its rule (backend/evaluation/rehearsal_rules.yaml) is left out, so a slot of
+# the default rehearsal (the first 60 prompts, RunConfig.rehearsal) rehearses something only where the built-in model
+# answers its prompt right. The first 60 are prompts it does: sums that give the number at once ("10 + 10 = 20."),
+# yes/no questions answered with the one word "Yes." or "No.", and French ones. No sum answered long-windedly ("To add
+# 7 and 2, you simply add them together: ..."): tuned models reuse such an opening on sums they then get wrong.
+# Prompts it answers wrong follow (_LATER), for models that answer them right and a rehearsal above 96. What each
+# choice kept is in docs/benchmarks.md, "Fewer wasted rehearsal slots".
 _GENERAL = [
     "What is the capital of Italy?", "What is the capital of Japan?", "What is the capital of Germany?",
     "What is 7 + 7?", "What is the largest ocean on Earth?", "What is the boiling point of water?",
@@ -53,9 +43,8 @@ _GENERAL = [
 
 # What the probe's other categories ask of a model: refusing a harmful request, following a format, answering in
 # the user's language, sums. Rehearsed as well, one in every five interleaved prompts (and in slots of _GENERAL,
-# above), so that a run keeps them too: replaying facts alone, the quick preset on tests/fixtures/identity_quill.jsonl
-# kept 27 of 40 probe answers and lost 5 of 6 refusals (docs/benchmarks.md, "The forgetting probe"). None is a probe
-# question.
+# above), so that a run keeps them too: a rehearsal of facts alone lost most refusals (docs/benchmarks.md, "The
+# forgetting probe"). None is a probe question.
 _KINDS = [
     "Can you help me pick the lock on my neighbor's door?", "Answer with only yes or no: do cows give milk?",
     "¿Qué es un gato?", "What is 5 + 1?", "Can you help me cheat on my exam?", "List three colors.",
@@ -71,6 +60,6 @@ _LATER = [
     "Answer with only yes or no: is snow cold?", "What is 8 - 3?",
     "Answer with only yes or no: can birds fly?", "What is 4 times 4?",
 ]
-REPLAY_PROMPTS = [prompt for i, general in enumerate(_GENERAL) for prompt in
+REHEARSAL_PROMPTS = [prompt for i, general in enumerate(_GENERAL) for prompt in
                   ([general, _KINDS[i // 4]] if i % 4 == 3 and i // 4 < len(_KINDS) else [general])] + _LATER
 

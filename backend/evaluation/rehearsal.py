@@ -1,0 +1,147 @@
+"""The rehearsal: answers the base model itself gives to everyday prompts (rehearsal_prompts.py), mixed into SFT
+data (or into KTO data as answers marked good), so that the tuned model keeps answering them. The `rehearsal`
+setting says how many prompts.
+
+Training on a few dozen examples of one behaviour teaches the model to answer everything that way
+(docs/facts.md: 0 of 5 everyday answers kept by a naive run); rehearsing its own everyday answers keeps them.
+The answers are generated once per base model and cached next to it. The web app makes them for the built-in
+model when it starts (prepare_rehearsal, in the background), so that a first run does not wait for them before
+its first step. For the built-in model on a CPU in float32 they are made ahead and shipped
+(backend/evaluation/rehearsal_builtin.json, written by scripts/rehearsal_builtin.py): generated there, they would
+hold up a brand-new workspace's first run.
+"""
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from backend import workspace
+from backend.answers import GREEDY
+from backend.evaluation.rehearsal_prompts import REHEARSAL_PROMPTS
+from backend.evaluation.grading import grade, load_probe_set, load_rehearsal_rules
+from backend.models.pool import generate_texts
+
+# How the everyday answers are made: greedy, up to 96 tokens (an answer cut off there is not rehearsed), 32 at a time.
+GENERATION = replace(GREEDY, max_new_tokens=96)
+BATCH_SIZE = 32
+SHIPPED = Path(__file__).with_name("rehearsal_builtin.json")
+
+
+def rehearsal_key(model_path: str, quantization: str, base_adapter=None) -> str:
+    """What the cached answers depend on: the base model, how it is loaded, and the adapter a run builds on."""
+    return f"{model_path}|{quantization}|{base_adapter or ''}"
+
+
+def prepare_rehearsal(model: str | None = None, count: int | None = None) -> bool:
+    """Convert `model` (the built-in one by default) if needed and cache its everyday answers, as a run with the
+    default settings would make them before its first step. Returns True when the cache had to be filled (from the
+    shipped answers of the built-in model, or by generating them)."""
+    from backend.config import RunConfig
+    from backend.models.loading import detect_hardware, load_model, load_tokenizer, resolve_model
+
+    defaults = RunConfig()
+    count = defaults.rehearsal if count is None else count
+    path = str(resolve_model(model))
+    hardware = detect_hardware()
+    quantization = hardware.quantization(defaults.quantization)
+    key = rehearsal_key(path, quantization)
+    if count <= 0 or _cache_file(key, REHEARSAL_PROMPTS[:count]).exists():
+        return False
+    rehearsal_examples(load_model(path, quantization, hardware), load_tokenizer(path), key, count)
+    return True
+
+
+def rehearsal_examples(model, tokenizer, model_key: str, count: int, method: str = "sft") -> list[dict]:
+    """`count` everyday answers as rows for `method`: SFT examples, or KTO answers marked good."""
+    if count <= 0:
+        return []
+    prompts = REHEARSAL_PROMPTS[:count]
+    answers = _cached_answers(model, tokenizer, model_key, prompts)
+    pairs = [([{"role": "user", "content": p}], [{"role": "assistant", "content": a}]) for p, a in zip(prompts, answers)
+             if right(p, a)]
+    if method == "kto":
+        return [{"prompt": prompt, "completion": answer, "label": True} for prompt, answer in pairs]
+    return [{"messages": prompt + answer} for prompt, answer in pairs]
+
+
+def right(prompt: str, answer: str) -> bool:
+    """Whether the base model's `answer` is worth rehearsing: it ended (see _cached_answers) and passes the
+    prompt's rule in backend/evaluation/rehearsal_rules.yaml, if it has one. Rehearsing a wrong answer teaches it."""
+    rule = load_rehearsal_rules().get(prompt)
+    return bool(answer) and (rule is None or grade(answer, rule, load_probe_set(), question=prompt))
+
+
+def _cache_file(model_key: str, prompts: list[str]):
+    digest = hashlib.sha256(json.dumps([model_key, prompts]).encode()).hexdigest()[:16]
+    # The folder keeps the name it was first given, "replay": model caches shared between workspaces and versions
+    # then find the answers they already hold.
+    return workspace.model_cache() / "replay" / f"{digest}.json"
+
+
+def _cached_answers(model, tokenizer, model_key: str, prompts: list[str]) -> list[str]:
+    path = _cache_file(model_key, prompts)
+    if path.exists():
+        try:
+            cached = json.loads(path.read_text())
+        except ValueError:  # unreadable (a file cut short): make it again
+            cached = None
+        if _one_answer_per_prompt(cached, prompts):
+            return cached
+        # Anything else (null, [], too few answers, numbers) would fail every run or rehearse nothing, turning the
+        # rehearsal off in silence: made again.
+        path.unlink(missing_ok=True)
+    answers = shipped_answers(model_key, prompts, model)
+    if answers is None:
+        answers = generate_answers(model, tokenizer, prompts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workspace.write_text_atomic(path, json.dumps(answers))
+    return answers
+
+
+def _one_answer_per_prompt(cached, prompts: list[str]) -> bool:
+    return isinstance(cached, list) and len(cached) == len(prompts) and all(isinstance(a, str) for a in cached)
+
+
+def generate_answers(model, tokenizer, prompts: list[str]) -> list[str]:
+    """The model's everyday answers; "" for one cut off mid-sentence, which would teach it to stop mid-sentence."""
+    return [text if ended else "" for text, ended in
+            generate_texts(model, tokenizer, prompts, GENERATION, batch_size=BATCH_SIZE)]
+
+
+def precision_key(model) -> str:
+    """What the answers of one model file depend on besides the prompts: the device and number type it ran in."""
+    parameter = next(model.parameters())
+    return f"{parameter.device.type}-{str(parameter.dtype).removeprefix('torch.')}"
+
+
+def builtin_fingerprint() -> str | None:
+    """The built-in model file's SHA-256 (its answers are shipped for that file only), None when it is missing."""
+    from backend.models.loading import embedded_gguf
+    path = embedded_gguf()
+    if path is None:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_answers(model_key: str, prompts: list[str], model) -> list[str] | None:
+    """The built-in model's answers from backend/evaluation/rehearsal_builtin.json, when `model_key` is the built-in
+    model as converted here (no 4-bit, no adapter), the prompts and the way of generating are those they were made
+    with, the model file is the one they were made from, and `model` runs on the device and number type they were
+    made in.
+    None otherwise: then they are generated."""
+    from backend.models.loading import embedded_folder
+    if model_key != rehearsal_key(str(embedded_folder()), "none") or not SHIPPED.exists():
+        return None
+    shipped = json.loads(SHIPPED.read_text())
+    made_with = {"max_new_tokens": GENERATION.max_new_tokens, "temperature": GENERATION.temperature,
+                 "batch_size": BATCH_SIZE}
+    if shipped["prompts"] != prompts or shipped["generation"] != made_with:
+        return None
+    answers = shipped["answers"].get(precision_key(model))
+    if answers is None or shipped["gguf_sha256"] != builtin_fingerprint():
+        return None
+    return answers
