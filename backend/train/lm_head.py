@@ -6,8 +6,7 @@ never holds the whole (tokens x vocabulary) logits, and that recomputes each til
 prompt and the padding included, so that accelerators which compile each shape (Neuron, XLA) see one shape per
 batch. A CPU compiles nothing, so that choice only costs it: the 49,152-wide projection, its recomputation and the
 softmax work run for every prompt token. Scored only where there is a label, the loss and its gradient are the same
-(the other positions are zeros either way): measured on the quick preset, 6 updates 52.7 s -> 39.5 s, the same losses
-to the printed digit (docs/benchmarks.md, "The LM head on the CPU").
+(the other positions are zeros either way), and the step is shorter (docs/benchmarks.md, "The LM head on the CPU").
 """
 COMPILING_DEVICES = ("xla", "neuron")  # one shape per batch matters there: left as TRL does it
 
