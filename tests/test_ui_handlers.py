@@ -32,7 +32,7 @@ def ctx(home):
 
 def train_form(dataset: str, model_folder: str, **changes) -> dict:
     values = form_values("quick", "sft")
-    values.update(max_steps=1, batch_size=2, keep_everyday=0, probe=False, validation_split=0.0, max_length=64)
+    values.update(max_steps=1, batch_size=2, rehearsal=0, probe=False, validation_split=0.0, max_length=64)
     values.update(dataset=dataset, method="sft", source="folder", folder=model_folder, base_run=None, run_name="",
                   preset="quick")
     values.update(changes)
