@@ -1,4 +1,6 @@
 """The charts' figures as data (how Chromium draws them: tests/browser/test_charts.py)."""
+import pytest
+
 from backend.data.stats import histogram
 from ui import charts
 
@@ -40,3 +42,14 @@ def test_a_few_steps_are_ticked_at_whole_steps():
         assert (fig.layout.xaxis.tick0, fig.layout.xaxis.dtick) == (0, 1)
     many = [{"step": s, "train_loss": 1.0 / s} for s in range(1, 45)]
     assert charts.loss_figure(many).layout.xaxis.dtick is None  # Plotly's ticks: 10, 20, 30, 40
+
+
+def test_a_loss_that_does_not_move_gets_a_range_around_it():
+    """DPO's loss is ln 2 until the model moves; Plotly ticked the 1e-16 between it and its smoothed copy and drew the
+    axis title at x = Infinity (the browser test counts the console's errors)."""
+    flat = [{"step": s, "train_loss": 0.6931471805599453} for s in (1, 2)]
+    assert tuple(charts.loss_figure(flat).layout.yaxis.range) == pytest.approx((0.6238, 0.7625), abs=1e-3)
+    low, high = charts.loss_figure(flat, log=True).layout.yaxis.range
+    assert low < -0.159 < high  # log10(0.693)
+    moving = [{"step": s, "train_loss": 0.69 / s} for s in (1, 2)]
+    assert charts.loss_figure(moving).layout.yaxis.range is None  # Plotly's own range

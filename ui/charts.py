@@ -31,7 +31,25 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT, lo
         if steps and max(steps) - min(steps) < FEW_STEPS:  # whole steps: Plotly's own ticks gave 1, 1.5, 2, 2.5, 3
             fig.update_xaxes(tick0=0, dtick=1)
     fig.update_layout(yaxis=dict(title_text=y, type="log" if log else "linear"))  # not the right axis of a share
+    _range_for_flat_values(fig, log)
     return fig
+
+
+def _range_for_flat_values(fig: go.Figure, log: bool):
+    """A range around values that do not change: DPO's loss is ln 2 until the model moves, and the smoothed copy of
+    two such points differs from them in the 16th digit; Plotly then ticked the 1e-16 between them and drew the axis
+    title at x = Infinity (Chromium's console: 'Error: <text> attribute x: Expected length, "Infinity"', four at each
+    redraw). Values on the right axis (a share, 0 to 100%) have their range already."""
+    values = [v for trace in fig.data if getattr(trace, "yaxis", None) in (None, "y")
+              for v in (trace.y or ()) if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not values or fig.layout.yaxis.range is not None or max(values) - min(values) > 1e-9 * max(map(abs, values)):
+        return
+    middle = (max(values) + min(values)) / 2
+    if not log:
+        pad = max(abs(middle) * 0.1, 0.05)
+        fig.update_layout(yaxis_range=[middle - pad, middle + pad])
+    elif middle > 0:  # a log axis' range is in powers of ten
+        fig.update_layout(yaxis_range=[math.log10(middle) - 0.1, math.log10(middle) + 0.1])
 
 
 def empty(title: str, message: str, height: int = HEIGHT) -> go.Figure:

@@ -86,3 +86,23 @@ def test_a_button_that_opens_another_tab_shows_that_tab_from_its_top(app, page, 
     page.get_by_role("tab", name="3. Progress", selected=True).wait_for()
     page.locator("#tl-status").get_by_text("hellos").wait_for()  # the new run's line: its content has come
     assert page.evaluate("window.tlHidden") == 0, "Progress was shown scrolled past its top"
+
+
+def test_a_loss_that_does_not_move_is_drawn_without_errors(app, page, tiny_model):
+    """The walk's '10 chart errors about Infinity sizes in the browser console' (issue 26, item 18): four at each
+    redraw of a loss that had not moved yet, as DPO's stays at ln 2 for its first steps ('Error: <text> attribute x:
+    Expected length, "Infinity"', the axis title placed at x = Infinity)."""
+    url, _ = app
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    finished_run(tiny_model, "dpo", [{"step": step, "train_loss": 0.6931471805599453, "learning_rate": 1e-4,
+                                      "rewards_margin": 0.0} for step in (1, 2)])
+    page.goto(url)
+    open_tab(page, "3. Progress")
+    drawn = """() => { const plot = document.querySelector('#tl-loss .js-plotly-plot');
+                       return plot && plot.data && plot.data[0] && plot.data[0].x ? plot.data[0].x.length : 0; }"""
+    wait_for(lambda: page.evaluate(drawn) == 2, 120, "the loss chart did not draw the run's two steps")
+    open_tab(page, "4. Runs")  # the same curve, drawn again there
+    page.locator("#tl-runs-learned").wait_for()
+    wait_for(lambda: page.locator(".js-plotly-plot").filter(visible=True).count() >= 1, 60, "Runs drew no chart")
+    assert not [e for e in errors if "Infinity" in e], errors
