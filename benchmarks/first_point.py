@@ -9,7 +9,10 @@ data and picked a preset.
   warm: a workspace that has trained before (built-in model converted, everyday answers cached);
   new:  a brand-new workspace and model cache (the built-in model is converted, the everyday answers generated).
 Printed per case: seconds from Start to the first loss point and to the end, the steps, the everyday answers
-kept, and (with --held-out) how many of 8 differently worded questions the tuned model answers as Quill.
+kept, and (with --held-out) how many of 8 differently worded questions the tuned model answers as Quill; with the
+load average and this machine's matrix-product peak (benchmarks/speed.py's, in the precision the built-in model
+trains in here) measured before and after each case, as docs/benchmarks.md gives every speed figure: the machine
+is shared, and a figure without its load and peak cannot be compared.
 Run: .venv/bin/python benchmarks/first_point.py [warm] [new] [--held-out]"""
 import argparse
 import os
@@ -60,6 +63,14 @@ def one_run(home: Path, cache: Path, held_out: bool) -> dict:
     return result
 
 
+def peak_now() -> str:
+    """This machine's matrix-product peak now, in the precision a run of the built-in model trains in here."""
+    from backend.models.loading import detect_hardware
+    from benchmarks.speed import _peak_text, matmul_peak
+    dtype = str(detect_hardware().dtype).removeprefix("torch.")  # torch.bfloat16 -> "bfloat16"
+    return f"{dtype} matmul peak {_peak_text(matmul_peak(dtype))}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cases", nargs="*", choices=["warm", "new"], default=["warm"])
@@ -73,13 +84,16 @@ def main():
             from backend.models.loading import resolve_model
             os.environ["TUNELOOP_MODEL_CACHE"] = str(cache)
             resolve_model(None)
+        peak_before, load_before = peak_now(), "/".join(f"{x:.1f}" for x in os.getloadavg())
         result = one_run(scratch / "home", cache, settings.held_out)
         load = "/".join(f"{x:.1f}" for x in os.getloadavg())
-        print(f"{case}: first loss point {result['first']:.0f} s after Start, run {result['status']} after "
+        print(f"{case}: first loss point {result['first']:.1f} s after Start, run {result['status']} after "
               f"{result['total']:.0f} s ({result['steps']} steps), everyday answers kept {result['kept']} of {result['asked']}"
               + (f", held-out name questions {result['held_out']} of 8" if "held_out" in result else "")
               + (f"; {result['reason']}" if result["reason"] else "")
-              + ("" if result["standby"] else "; no standby worker was ready") + f"; load {load}", flush=True)
+              + ("" if result["standby"] else "; no standby worker was ready")
+              + f"; load {load_before} before, {load} after (1/5/15 min); {peak_before} before, {peak_now()} after",
+              flush=True)
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
