@@ -54,6 +54,9 @@ CSS = """
 footer { display: none !important; }
 .nav-holder { display: none !important; }  /* no page links: the owner's and a labeller's page each stand alone
                                              (gr.Navbar(visible=False) leaves it shown in Gradio 6.31) */
+/* A table's headings keep their words whole: the everyday answers' last heading read 'Still righ / t' beside two
+   columns of long answers (Gradio's text may break anywhere in a word). */
+.gradio-container .prose th { overflow-wrap: normal; word-break: normal; }
 /* A Stop or Delete button with nothing to act on is grey like any disabled button: Gradio only halves its opacity,
    and a pale red still read as a warning on a page where nothing ran (issue 26, item 18). */
 .gradio-container button.stop:disabled { background: var(--button-secondary-background-fill) !important;

@@ -106,3 +106,34 @@ def test_a_loss_that_does_not_move_is_drawn_without_errors(app, page, tiny_model
     page.locator("#tl-runs-learned").wait_for()
     wait_for(lambda: page.locator(".js-plotly-plot").filter(visible=True).count() >= 1, 60, "Runs drew no chart")
     assert not [e for e in errors if "Infinity" in e], errors
+
+
+BROKEN_WORDS = """(selector) => {
+    const broken = [];
+    document.querySelectorAll(selector).forEach(cell => {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (const match of node.textContent.matchAll(/\\S+/g)) {
+                const range = document.createRange();
+                range.setStart(node, match.index);
+                range.setEnd(node, match.index + match[0].length);
+                const lines = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top)));
+                if (lines.size > 1) broken.push(match[0]);
+            } } });
+    return broken; }"""
+
+
+def test_the_everyday_answers_table_breaks_no_word_in_its_headings(app, page, tiny_model):
+    """The walk (issue 26): the everyday answers' last heading read 'Still righ / t', the answers beside it taking all
+    the width."""
+    url, _ = app
+    everyday = {"summary": "everyday answers kept: 40 of 40", "base_right": 40, "items": [
+        {"question": f"Everyday question {i}?", "base": "An answer that goes on. " * 6,
+         "tuned": "Another answer that goes on. " * 6, "base_right": True, "tuned_right": True} for i in range(40)]}
+    finished_run(tiny_model, "sft", [{"step": step, "train_loss": 2 - step / 10, "learning_rate": 1e-4}
+                                     for step in range(1, 9)], everyday)
+    page.goto(url)
+    open_tab(page, "3. Progress")
+    headings = page.locator("#tl-ended th")
+    headings.first.wait_for()
+    assert page.evaluate(BROKEN_WORDS, "#tl-ended th") == []
