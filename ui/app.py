@@ -200,7 +200,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, au
     trusted_proxies()  # a malformed list stops here too
     signal.signal(signal.SIGTERM, _ask_to_stop)  # `docker stop`, `kill`: shut down as on Ctrl-C
     demo = build_app()
-    threading.Thread(target=_prepare_everyday, name="tuneloop-everyday", daemon=True).start()
+    threading.Thread(target=_prepare_rehearsal, name="tuneloop-rehearsal", daemon=True).start()
     print(f"Tuneloop is starting at http://{host}:{port} (workspace: {workspace.home()})", file=sys.stderr)
     try:
         launch(demo, host, port, auth, insecure_no_auth=insecure_no_auth)
@@ -227,14 +227,14 @@ def end_process(code: int):
     os._exit(code)
 
 
-def _prepare_everyday():
-    """The built-in model's everyday answers, made while the user picks data, so that the first run does not wait
-    for them (a run generates them itself before step 1 when they are missing: this is only a head start)."""
-    from backend.evaluation.replay import prepare_everyday
+def _prepare_rehearsal():
+    """The built-in model's everyday answers for the rehearsal, made while the user picks data, so that the first run
+    does not wait for them (a run makes them itself before step 1 when they are missing: this is only a head start)."""
+    from backend.evaluation.rehearsal import prepare_rehearsal
     try:
-        prepare_everyday()
+        prepare_rehearsal()
     except Exception as exc:  # a head start only: the first run makes them if this could not
-        print(f"Could not prepare the everyday answers ahead ({exc}); the first run will make them.",
+        print(f"Could not prepare the rehearsal's everyday answers ahead ({exc}); the first run will make them.",
               file=sys.stderr)
 
 
