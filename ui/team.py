@@ -86,16 +86,16 @@ def team_view(ctx: Context, v: dict, demo):
 
 
 def progress_text(ctx: Context) -> str:
-    """Everyone's progress: each label queue open in this app (the items its labellers share), then every item
-    judged so far, in the words `labels stats` prints."""
+    """Everyone's progress: each label queue of this app (the items its labellers share), then every item judged so
+    far, in the words `labels stats` prints."""
     lines = []
     for shared in SharedQueues.of(ctx).live():
         p = shared.progress()
         people = ", ".join(f"{esc(name)} {n}" for name, n in sorted(p["judged"].items())) or "nobody yet"
         lines.append(f"- {esc(shared.describe())}: **{p['complete']} of {p['items']} items complete**; judged by "
                      f"{people}")
-    queues = (["**Label queues open now** (labellers who start the same prompts, models and settings share one):"]
-              + lines) if lines else ["No label queue is open now."]
+    queues = (["**Label queues since the app started** (labellers who start the same prompts, models and settings "
+               "share one):"] + lines) if lines else ["Nobody has started labelling since the app started."]
     return "\n".join(queues) + "\n\n" + "  \n".join(esc(line) for line in progress_words(team_progress(ctx.db())))
 
 
@@ -103,7 +103,7 @@ def set_overlap(ctx: Context, v: dict):
     owner_only(v)
     n = set_labellers_per_item(ctx.db(), v["overlap"])
     return progress_text(ctx), (f"Each item now goes to **{n}** labeller{'s' if n != 1 else ''}, from the next "
-                                "item handed out, in the queues open now too.")
+                                "item handed out, in the queues already started too.")
 
 
 def show_progress(ctx: Context, v: dict):
