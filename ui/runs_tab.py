@@ -24,6 +24,7 @@ def history_rows(runs: list[dict]) -> list[list]:
 
 
 def details_markdown(run: dict) -> str:
+    """The run's name, status, origin and results: what the tab says first (its everyday answers come last)."""
     lines = [f"### {esc(run['name'])}",
              f"**{STATUS_WORDS[run['status']]}** · {METHOD_NAMES.get(run['method'], run['method'])} on "
              f"'{esc(run['dataset'])}' · from {esc(run['config'].get('base_run') or run['config']['model'])} · "
@@ -33,8 +34,7 @@ def details_markdown(run: dict) -> str:
     results = results_text(run.get("final_metrics"))
     if results:
         lines.append(f"**Results:** {results}.")
-    probe = probe_markdown(run.get("probe"))
-    return "\n\n".join(lines + ([probe] if probe else []))
+    return "\n\n".join(lines)
 
 
 def refresh(ctx: Context, v: dict):
@@ -49,7 +49,7 @@ def refresh(ctx: Context, v: dict):
 def show(ctx: Context, v: dict):
     run_id, other = v["run"], v["other"]
     if not run_id:
-        return gr.update(visible=True), gr.Column(visible=False), "", None, None, "", ""
+        return gr.update(visible=True), gr.Column(visible=False), "", None, None, "", "", ""
     store = ctx.runs()
     run = store.get(run_id)
     metrics = store.metrics(run_id)
@@ -61,7 +61,8 @@ def show(ctx: Context, v: dict):
     config = store.config(run_id)
     return (gr.update(visible=False), gr.Column(visible=True), details_markdown(run), figure,
             charts.method_figure(metrics, run["method"], waiting=run["status"] in ACTIVE),
-            yaml.safe_dump(config.to_dict(), sort_keys=False), config_as_command(config))
+            probe_markdown(run.get("probe")), yaml.safe_dump(config.to_dict(), sort_keys=False),
+            config_as_command(config))
 
 
 def run_again(ctx: Context, v: dict):
@@ -113,9 +114,11 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
             confirm = gr.Button("Yes, delete it", variant="stop")
             cancel = gr.Button("Keep it")
         empty_note = gr.Markdown("No runs yet: start one in the Train tab.")
-        preferred = gr.Markdown(elem_id="tl-runs-winrates")
+        # In the order a person asks: which run, did it learn (and what next), do people prefer it, the curves; the
+        # forty rows of everyday answers last ('Do people prefer it?' stood above the run's name, and those rows
+        # came between the name and 'Did it learn?').
         with gr.Column(visible=False) as panel:
-            details = gr.Markdown()
+            details = gr.Markdown(elem_id="tl-runs-details")
             learned = gr.Markdown(elem_id="tl-runs-learned")
             # Widths that add up to the page: the answers wrap, the scores stay narrow (the tuned answers and
             # scores ran off the right edge).
@@ -124,8 +127,10 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
                                    column_widths=["20%", "21%", "22%", "7%", "23%", "7%"])
             diagnosis = gr.Markdown(elem_id="tl-runs-diagnosis")
             try_it = gr.Button("Try this", visible=False, variant="primary", elem_id="tl-runs-try")
-            curves = gr.Plot(show_label=False)
+            preferred = gr.Markdown(elem_id="tl-runs-winrates")
+            curves = gr.Plot(show_label=False, elem_id="tl-runs-curves")
             measures = gr.Plot(show_label=False)
+            everyday = gr.Markdown(elem_id="tl-runs-everyday")
             command = gr.Textbox(label="The same run from the command line (for a terminal in the app's folder)",
                                  lines=2, interactive=False, buttons=["copy"], elem_id="tl-command")
             config_yaml = gr.Code(label="Settings (YAML, as saved next to the run)", language="yaml", lines=30,
@@ -137,7 +142,7 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
         return runs[event.index[0]]["id"] if event.index and event.index[0] < len(runs) else gr.skip()
 
     picked = {"run": chosen, "other": compare}
-    shown = [empty_note, panel, details, curves, measures, config_yaml, command]
+    shown = [empty_note, panel, details, curves, measures, everyday, config_yaml, command]
     checked = {"learned": learned, "heldout": heldout, "diagnosis": diagnosis, "try_it": try_it,
                "preferred": preferred}
     on([tab.select, demo.load], ctx, refresh, picked, [history, chosen, compare]).then(

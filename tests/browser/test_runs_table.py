@@ -25,3 +25,25 @@ def test_the_held_back_table_fits_the_page(app, page, tiny_model):
     table, box = page.evaluate("() => [document.querySelector('#tl-runs-heldout table').scrollWidth, "
                                "document.querySelector('#tl-runs-heldout').clientWidth]")
     assert table <= box, (table, box)
+
+
+def test_a_run_reads_top_down_name_learned_preferred_then_the_everyday_answers(app, page, tiny_model):
+    """The walk (issue 26): 'Do people prefer it?' stood above the name of the run it speaks of, and the forty rows of
+    everyday answers came before 'Did it learn?', a long scroll from the run's name."""
+    from backend.db import connect
+    from backend.runs import RunStore
+    url, _ = app
+    run_id = fake_run(tiny_model, name="read in order")
+    RunStore(connect()).update(run_id, probe={"summary": "everyday answers kept: 40 of 40", "base_right": 40, "kept": 40,
+                                              "items": [{"question": f"Everyday question {i}?", "base": "An answer.",
+                                                         "tuned": "An answer.", "base_right": True,
+                                                         "tuned_right": True} for i in range(40)]})
+    page.goto(url)
+    open_tab(page, "4. Runs")
+    page.locator("#tl-runs-everyday").get_by_text("Everyday question 39?").wait_for()
+    page.locator("#tl-runs-winrates").get_by_text("Do people prefer it?").wait_for()
+    page.locator("#tl-runs-learned").get_by_text("Did it learn?").wait_for()
+    top = {name: page.locator(selector).first.bounding_box()["y"] for name, selector in [
+        ("name", "#tl-runs-details h3"), ("learned", "#tl-runs-learned"), ("preferred", "#tl-runs-winrates"),
+        ("curves", "#tl-runs-curves"), ("everyday", "#tl-runs-everyday")]}
+    assert sorted(top, key=top.get) == ["name", "learned", "preferred", "curves", "everyday"], top
