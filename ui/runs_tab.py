@@ -49,7 +49,7 @@ def refresh(ctx: Context, v: dict):
 def show(ctx: Context, v: dict):
     run_id, other = v["run"], v["other"]
     if not run_id:
-        return gr.update(visible=True), gr.Column(visible=False), "", None, None, "", "", ""
+        return gr.update(visible=True), gr.Column(visible=False), "", None, None, "", "", gr.update(interactive=False), ""
     store = ctx.runs()
     run = store.get(run_id)
     metrics = store.metrics(run_id)
@@ -62,7 +62,7 @@ def show(ctx: Context, v: dict):
     return (gr.update(visible=False), gr.Column(visible=True), details_markdown(run), figure,
             charts.method_figure(metrics, run["method"], waiting=run["status"] in ACTIVE),
             probe_markdown(run.get("probe")), yaml.safe_dump(config.to_dict(), sort_keys=False),
-            config_as_command(config))
+            gr.update(interactive=run["status"] not in ACTIVE), config_as_command(config))
 
 
 def run_again(ctx: Context, v: dict):
@@ -142,7 +142,8 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
         return runs[event.index[0]]["id"] if event.index and event.index[0] < len(runs) else gr.skip()
 
     picked = {"run": chosen, "other": compare}
-    shown = [empty_note, panel, details, curves, measures, everyday, config_yaml, command]
+    # Delete is grey while the run trains or waits (it was red, and refused only after 'Yes, delete it').
+    shown = [empty_note, panel, details, curves, measures, everyday, config_yaml, delete, command]
     checked = {"learned": learned, "heldout": heldout, "diagnosis": diagnosis, "try_it": try_it,
                "preferred": preferred}
     on([tab.select, demo.load], ctx, refresh, picked, [history, chosen, compare]).then(
