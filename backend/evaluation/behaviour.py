@@ -211,6 +211,19 @@ def enough(carried: int, due: int) -> bool:
     return carried >= LEARNED_SHARE * due or (due >= ONE_MISS_FROM and carried >= due - 1)
 
 
+# A part that nearly every example's answer carries (a JSON key, a fixed opening) is a way of answering; a name or a
+# topic that many of them mention is not, and no everyday answer is due to carry it.
+EVERY_ANSWER_SHARE = 0.9
+
+
+def everyday_parts(signature: list[dict], answers: list[str]) -> list[dict]:
+    """For a way of answering every question: each part of the signature (`Part.to_dict()`s) that nearly every
+    training answer carries, with how many of `answers` (to everyday questions) carry it: {text, carried, due}."""
+    return [{"text": p["text"], "due": len(answers),
+             "carried": sum(_inside(tuple(tokens(p["text"])), tuple(tokens(a))) for a in answers)}
+            for p in signature if p["share"] >= EVERY_ANSWER_SHARE]
+
+
 def prompt_overlap(prompts: list[str], sample: int = 60) -> float:
     """How alike the examples' questions are: the mean share of content words two of them have in common (pairwise
     Jaccard, over an even sample). Measured on the suite (benchmarks/tasks): identity questions 0.07-0.10, a refusal

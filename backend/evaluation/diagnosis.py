@@ -64,6 +64,7 @@ def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, tr
     if broken:
         findings.append(broken)
     findings += _behaviour(heldout, checks, early_stopping, config_dict)
+    findings += [f for f in (_only_like_examples(heldout, probe, checks, early_stopping, config_dict),) if f]
     if not broken:
         grads = _series(metrics_rows, "grad_norm")
         findings += [f for f in (_diverging(train, config_dict), _spikes(train, grads, evals, config_dict)) if f]
@@ -76,7 +77,7 @@ def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, tr
 
 
 # The findings that say the behaviour was not learned (backend/evaluation/report_card.learned_verdict reads them).
-NOT_LEARNED = ("mixed_up", "still_learning", "partly_learned", "not_learned")
+NOT_LEARNED = ("mixed_up", "still_learning", "partly_learned", "not_learned", "only_like_examples")
 
 
 def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
@@ -118,6 +119,27 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
             f"{said_on}: too few of them say {names}.",
             *_learn_more(checks, early_stopping, config)))
     return findings
+
+
+def _only_like_examples(heldout, probe, checks, early_stopping, config) -> dict | None:
+    """A way of answering every question (the examples ask about anything, and nearly all their answers show it)
+    that the held-back examples show and the everyday questions asked after training do not. The held-back examples
+    are questions like the examples', so they cannot see it: the rehearsal teaches plain answers to everyday ones."""
+    from backend.evaluation.behaviour import enough, everyday_parts
+    behaviour = (heldout or {}).get("behaviour") or {}
+    overlap = (checks or {}).get("prompt_overlap")
+    if not behaviour.get("learned") or overlap is None or overlap >= VARIED_QUESTIONS:
+        return None
+    answers = [item["tuned"] for item in (probe or {}).get("items") or []]
+    parts = everyday_parts(behaviour.get("signature") or [], answers) if answers else []
+    if not parts or all(enough(p["carried"], p["due"]) for p in parts):
+        return None
+    counts = ", ".join(f"“{p['text']}” in {p['carried']}" for p in parts)
+    return _finding(
+        "only_like_examples", "It answers this way only to questions like your examples",
+        f"Your examples answer questions about anything this way, and on the examples held back from training it "
+        f"{behaviour['summary']}; but it gives {counts} of the {len(answers)} everyday questions the forgetting probe "
+        f"asked after training.", *_learn_more(checks, early_stopping, config))
 
 
 def _still_rising(checks, early_stopping) -> str | None:
