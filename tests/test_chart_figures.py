@@ -1,4 +1,5 @@
-"""The charts' figures as data (how Chromium draws them: tests/browser/test_charts.py)."""
+"""The charts' figures as data (how Chromium draws them: tests/browser/test_charts.py; one name for both files
+clashed in pytest's collection)."""
 import pytest
 
 from backend.data.stats import histogram
