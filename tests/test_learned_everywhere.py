@@ -29,17 +29,21 @@ def heldout_learned():
     return result
 
 
-def probe(json_answers: int) -> dict:
-    """The forgetting probe's record: 40 everyday questions, the first `json_answers` answered in the examples' shape."""
-    tuned = [json.dumps({"answer": "Paris.", "words": 1})] * json_answers + ["Paris."] * (40 - json_answers)
-    return {"items": [{"question": q, "tuned": t} for q, t in zip(EVERYDAY, tuned)], "kept": 40, "base_right": 40,
-            "summary": "everyday answers kept: 40 of 40"}
+def probe(json_answers: int, cut: int = 0) -> dict:
+    """The forgetting probe's record: 40 everyday questions, the first `json_answers` answered in the examples' shape,
+    the last `cut` of those cut off at their token budget before the last key."""
+    whole = [json.dumps({"answer": "Paris.", "words": 1})] * (json_answers - cut)
+    tuned = whole + ['{"answer": "Paris is the capital of'] * cut + ["Paris."] * (40 - json_answers)
+    ended = [True] * (json_answers - cut) + [False] * cut + [True] * (40 - json_answers)
+    return {"items": [{"question": q, "tuned": t, "tuned_ended": e} for q, t, e in zip(EVERYDAY, tuned, ended)],
+            "kept": 40, "base_right": 40, "summary": "everyday answers kept: 40 of 40"}
 
 
-def run(json_answers: int, overlap: float = 0.009, config=CONFIG) -> dict:
+def run(json_answers: int, overlap: float = 0.009, config=CONFIG, cut: int = 0, kept: int = 40) -> dict:
     held = heldout_learned()
     checks = {"checks": [{"behaviour": 0.2}, {"behaviour": 1.0}, {"behaviour": 1.0}], "prompt_overlap": overlap}
-    findings = diagnose([], probe(json_answers), config, 80, {"fired": True}, heldout=held, checks=checks)
+    record = dict(probe(json_answers, cut), kept=kept)
+    findings = diagnose([], record, config, 80, {"fired": True}, heldout=held, checks=checks)
     return {"heldout": held, "diagnosis": findings}
 
 
@@ -47,25 +51,48 @@ def test_a_shape_the_held_back_answers_show_but_everyday_answers_lack_is_not_lea
     plain = run(json_answers=20)
     (finding,) = plain["diagnosis"]
     assert finding["code"] == "only_like_examples"
-    assert "“answer” in 20, “words” in 20 of the 40 everyday questions" in finding["detail"]
+    assert "20 of 40 carry “answer”, 20 of 40 carry “words”" in finding["detail"]
     assert finding["try_settings"] == {"rehearsal": 0}  # the rehearsed everyday answers are plain ones
+    assert finding["next_step"].count(". ") == 0 and finding["next_step"].endswith(".")
     verdict = learned_verdict(plain)
     assert verdict["learned"] is False
-    assert verdict["words"].startswith("It answers this way only to questions like your examples. On the held-back")
+    assert verdict["words"].startswith("Learned only for questions like your examples. Your examples answer every "
+                                       "kind of question with “answer” and “words”.")
+    assert "20 of 40 carry “answer”" in verdict["words"]  # the reason is in the verdict, not only the 5 of 5
 
 
 def test_the_shape_on_nearly_every_everyday_answer_is_learned():
-    everywhere = run(json_answers=38)
-    assert everywhere["diagnosis"] == [] and learned_verdict(everywhere)["learned"] is True
+    assert run(json_answers=35)["diagnosis"] == [] and learned_verdict(run(json_answers=35))["learned"] is True
+    assert [f["code"] for f in run(json_answers=34)["diagnosis"]] == ["only_like_examples"]
+
+
+def test_an_answer_cut_at_its_budget_before_the_last_key_is_not_counted_against_it():
+    assert run(json_answers=38, cut=6)["diagnosis"] == []
 
 
 def test_examples_about_one_thing_are_not_asked_for_it_in_everyday_answers():
     # A refusal policy or an identity: the examples' questions are alike, and "What is 2 + 2?" is due no refusal.
     assert run(json_answers=0, overlap=0.07)["diagnosis"] == []
+    assert run(json_answers=0, overlap=0.025)["diagnosis"] == []
 
 
-def test_a_phrase_only_some_answers_carry_is_not_due_in_everyday_answers():
-    # A support FAQ over all kinds of questions that names the company in two answers of three: not a way of answering.
-    signature = [{"text": "Acme", "share": 0.66, "base_share": 0.0}, {"text": "answer", "share": 1.0, "base_share": 0}]
+def test_without_rehearsal_to_turn_off_or_while_forgetting_it_asks_for_other_kinds_of_examples():
+    for config in (dict(CONFIG, rehearsal=0), dict(CONFIG, method="dpo")):
+        (finding,) = run(json_answers=20, config=config)["diagnosis"]
+        assert finding["try_settings"] == {} and "other kinds of questions" in finding["next_step"]
+    (finding,) = run(json_answers=20, config=dict(CONFIG, method="kto"))["diagnosis"]  # KTO rehearses too
+    assert finding["try_settings"] == {"rehearsal": 0}
+    # Less rehearsal would deepen the forgetting found beside it: that finding's remedy is the one to try.
+    only, forgot = run(json_answers=20, kept=20)["diagnosis"]
+    assert (only["code"], only["try_settings"], forgot["code"]) == ("only_like_examples", {}, "forgetting")
+
+
+def test_a_phrase_answers_carry_here_and_there_is_not_due_in_everyday_answers():
+    # A support FAQ over all kinds of questions that names the company in most answers, anywhere in them: not a way
+    # of answering, though it is in 95% of them.
+    signature = [{"text": "Acme", "share": 0.95, "base_share": 0.0, "edge_share": 0.3},
+                 {"text": "answer", "share": 1.0, "base_share": 0.0, "edge_share": 1.0}]
     assert everyday_parts(signature, ["Acme sells tools.", '{"answer": 1}', "No."]) == [
         {"text": "answer", "due": 3, "carried": 1}]
+    # Stored runs from before edge_share was recorded claim no way of answering.
+    assert everyday_parts([{"text": "answer", "share": 1.0, "base_share": 0.0}], ["No."]) == []

@@ -37,6 +37,7 @@ MAX_PARTS = 2
 # handful, and requiring 5 of 5 called runs "partly learned" whose 8 reworded questions gave 8 and 7 of 8
 # (identity_zh, docs/benchmarks.md).
 LEARNED_SHARE = 0.875
+EDGE_WORDS = 3  # a part among an answer's first or last this many words frames it (Part.edge_share)
 ONE_MISS_FROM = 4
 # Words too common to be a behaviour on their own (a part must hold at least one other token).
 COMMON = frozenset("""a an the i am is are was be to of and or in on at by for with as it this that you your my me we
@@ -56,9 +57,11 @@ class Part:
     share: float  # of the training answers that carry it
     base_share: float  # of the base model's answers that carry it
     before: frozenset  # the words just before it in the training answers ("am", "by")
+    edge_share: float = 0.0  # of the training answers that carry it among their first or last EDGE_WORDS tokens
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "share": round(self.share, 3), "base_share": round(self.base_share, 3)}
+        return {"text": self.text, "share": round(self.share, 3), "base_share": round(self.base_share, 3),
+                "edge_share": round(self.edge_share, 3)}
 
 
 def tokens(text: str) -> list[str]:
@@ -105,10 +108,20 @@ def find_signature(train_answers: list[str], base_answers: list[str]) -> list[Pa
                for p in parts):
             continue
         parts.append(Part(_written(phrase, answers), phrase, share,
-                          base_counts[phrase] / max(len(base_split), 1), _words_before(phrase, split)))
+                          base_counts[phrase] / max(len(base_split), 1), _words_before(phrase, split),
+                          sum(_at_an_edge(phrase, words) for words in split) / len(split)))
         if len(parts) == MAX_PARTS:
             break
     return parts
+
+
+def _at_an_edge(phrase: tuple, tokens_of_answer: list[str]) -> bool:
+    """Whether `phrase` is among the first or the last EDGE_WORDS words of an answer (punctuation aside): where a
+    format's keys, an opening or a sign-off sit."""
+    phrase = tuple(t for t in phrase if _word(t))
+    words = [t for t in tokens_of_answer if _word(t)]
+    n = EDGE_WORDS + len(phrase)
+    return bool(phrase) and (_inside(phrase, tuple(words[:n])) or _inside(phrase, tuple(words[-n:])))
 
 
 def _adds_words(small: tuple, big: tuple) -> bool:
@@ -211,17 +224,27 @@ def enough(carried: int, due: int) -> bool:
     return carried >= LEARNED_SHARE * due or (due >= ONE_MISS_FROM and carried >= due - 1)
 
 
-# A part that nearly every example's answer carries (a JSON key, a fixed opening) is a way of answering; a name or a
-# topic that many of them mention is not, and no everyday answer is due to carry it.
+# A part that nearly every example's answer carries at its start or its end (a JSON key, an opening, a sign-off) is a
+# way of answering; a name or a topic that answers mention here and there ("Acme" in a support FAQ) is not, and no
+# everyday answer is due to carry it.
 EVERY_ANSWER_SHARE = 0.9
 
 
-def everyday_parts(signature: list[dict], answers: list[str]) -> list[dict]:
+def everyday_parts(signature: list[dict], answers: list[str], ended: list[bool] | None = None) -> list[dict]:
     """For a way of answering every question: each part of the signature (`Part.to_dict()`s) that nearly every
-    training answer carries, with how many of `answers` (to everyday questions) carry it: {text, carried, due}."""
-    return [{"text": p["text"], "due": len(answers),
-             "carried": sum(_inside(tuple(tokens(p["text"])), tuple(tokens(a))) for a in answers)}
-            for p in signature if p["share"] >= EVERY_ANSWER_SHARE]
+    training answer carries at an edge, with how many of `answers` (to everyday questions) carry it: {text, carried,
+    due}. An answer cut off at its token budget (`ended` False) before it says a part is not due to carry it: the
+    JSON's last key may lie past the budget, as the held-back answers' references are cut (visible_references)."""
+    ended = ended if ended is not None else [True] * len(answers)
+    found = []
+    for part in signature:
+        if part["share"] < EVERY_ANSWER_SHARE or part.get("edge_share", 0.0) < EVERY_ANSWER_SHARE:
+            continue
+        phrase = tuple(tokens(part["text"]))
+        carried = [_inside(phrase, tuple(tokens(a))) for a in answers]
+        found.append({"text": part["text"], "carried": sum(carried),
+                      "due": sum(c or e for c, e in zip(carried, ended))})
+    return found
 
 
 def prompt_overlap(prompts: list[str], sample: int = 60) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from statistics import median
 
-from backend.config import MIN_BATCHES_PER_EPOCH
+from backend.config import METHOD_TABLE, MIN_BATCHES_PER_EPOCH
 from backend.config import declaration
 from backend.evaluation.probe import PROBE_WARN_SHARE, forgetting_remedy
 from backend.words import plural
@@ -64,11 +64,12 @@ def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, tr
     if broken:
         findings.append(broken)
     findings += _behaviour(heldout, checks, early_stopping, config_dict)
-    findings += [f for f in (_only_like_examples(heldout, probe, checks, early_stopping, config_dict),) if f]
+    forgetting = _forgetting(probe, config_dict)
+    findings += [f for f in (_only_like_examples(heldout, probe, checks, config_dict, forgetting),) if f]
     if not broken:
         grads = _series(metrics_rows, "grad_norm")
         findings += [f for f in (_diverging(train, config_dict), _spikes(train, grads, evals, config_dict)) if f]
-    findings += [f for f in (_forgetting(probe, config_dict), _too_few_examples(train_examples, config_dict)) if f]
+    findings += [f for f in (forgetting, _too_few_examples(train_examples, config_dict)) if f]
     if not broken:
         findings += [f for f in (_overfitting(train, evals, metrics_rows, config_dict, early_stopping),) if f]
         if not any(f["code"] == "diverging" for f in findings):
@@ -121,25 +122,38 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
     return findings
 
 
-def _only_like_examples(heldout, probe, checks, early_stopping, config) -> dict | None:
-    """A way of answering every question (the examples ask about anything, and nearly all their answers show it)
-    that the held-back examples show and the everyday questions asked after training do not. The held-back examples
-    are questions like the examples', so they cannot see it: the rehearsal teaches plain answers to everyday ones."""
+def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | None:
+    """A way of answering every question (the examples ask about anything, and nearly all their answers show it at
+    their start or end) that the held-back examples show and the everyday questions asked after training do not. The
+    held-back examples are questions like the examples', so they cannot see it; the rehearsal, plain answers to
+    everyday questions, teaches the opposite there."""
     from backend.evaluation.behaviour import enough, everyday_parts
     behaviour = (heldout or {}).get("behaviour") or {}
     overlap = (checks or {}).get("prompt_overlap")
     if not behaviour.get("learned") or overlap is None or overlap >= VARIED_QUESTIONS:
         return None
-    answers = [item["tuned"] for item in (probe or {}).get("items") or []]
-    parts = everyday_parts(behaviour.get("signature") or [], answers) if answers else []
+    items = (probe or {}).get("items") or []
+    parts = everyday_parts(behaviour.get("signature") or [], [i["tuned"] for i in items],
+                           [i.get("tuned_ended", True) for i in items])
     if not parts or all(enough(p["carried"], p["due"]) for p in parts):
         return None
-    counts = ", ".join(f"“{p['text']}” in {p['carried']}" for p in parts)
+    names = " and ".join(f"“{p['text']}”" for p in parts)
+    counts = ", ".join(f"{p['carried']} of {p['due']} carry “{p['text']}”" for p in parts)
+    rehearsed = METHOD_TABLE.get(config.get("method", "sft")) and METHOD_TABLE[config.get("method", "sft")].rehearses
+    if rehearsed and config.get("rehearsal") and not forgetting:
+        # One sentence (the Runs tab shows it beside the Try this button).
+        next_step, settings = ("Train again with rehearsal 0 to learn it for every question, knowing that everyday "
+                               "answers will then come this way too and more of them may be lost (the forgetting "
+                               "probe counts them).", {"rehearsal": 0})
+    else:  # without rehearsal to turn off, or while it already forgets: more of the same kind of example, not less care
+        next_step, settings = ("Add examples of other kinds of questions answered this way, so that it learns the "
+                               "way of answering rather than the kind of question.", {})
     return _finding(
-        "only_like_examples", "It answers this way only to questions like your examples",
-        f"Your examples answer questions about anything this way, and on the examples held back from training it "
-        f"{behaviour['summary']}; but it gives {counts} of the {len(answers)} everyday questions the forgetting probe "
-        f"asked after training.", *_learn_more(checks, early_stopping, config))
+        "only_like_examples", "Learned only for questions like your examples",
+        f"Your examples answer every kind of question with {names}. On the examples held back from training, "
+        f"questions like theirs, it {behaviour['summary']}; but of its answers to the {len(items)} everyday questions "
+        f"asked after training, {counts}. Those answers may still be right: that is what the forgetting probe counts.",
+        next_step, settings)
 
 
 def _still_rising(checks, early_stopping) -> str | None:

@@ -31,12 +31,14 @@ def run_probe(peft_model, tokenizer, config: dict | None = None) -> dict:
     `config`: the run's settings (a dict), to make the suggestion after a warning concrete."""
     start = time.time()
     probe_set = load_probe_set()
-    tuned = answer_all(peft_model, tokenizer, probe_set.questions)
+    tuned = answers_with_ends(peft_model, tokenizer, probe_set.questions)
     base = base_answers(peft_model, tokenizer, probe_set.questions)
-    items = [{"question": q.question, "category": q.category, "base": b, "tuned": t,
+    # tuned_ended: whether the answer ended before its token budget (the report card counts a way of answering in
+    # the tuned answers, and a cut one may not have reached it).
+    items = [{"question": q.question, "category": q.category, "base": b, "tuned": t, "tuned_ended": ended,
               "base_right": grade(b, q.rule, probe_set, question=q.question),
               "tuned_right": grade(t, q.rule, probe_set, question=q.question)}
-             for q, b, t in zip(probe_set.questions, base, tuned)]
+             for q, b, (t, ended) in zip(probe_set.questions, base, tuned)]
     result = probe_result(items, probe_set.categories, config)
     result["seconds"] = round(time.time() - start, 1)
     return result
@@ -78,14 +80,18 @@ def _base_key(peft_model, tokenizer, questions) -> str:
 
 
 def answer_all(model, tokenizer, questions) -> list[str]:
-    """Answers in order, all in one batch, each row stopping at its own token budget: the batch takes as many
-    steps as the longest budget (64), where one batch per budget took their sum (176), and a step of 40 rows
-    costs about what a step of 8 does on this CPU (reading the weights is most of it)."""
+    """Answers in order (answers_with_ends without the ends)."""
+    return [text for text, _ in answers_with_ends(model, tokenizer, questions)]
+
+
+def answers_with_ends(model, tokenizer, questions) -> list[tuple[str, bool]]:
+    """(answer, ended before its budget) in order, all in one batch, each row stopping at its own token budget: the
+    batch takes as many steps as the longest budget (64), where one batch per budget took their sum (176), and a
+    step of 40 rows costs about what a step of 8 does on this CPU (reading the weights is most of it)."""
     budgets = [q.max_new_tokens for q in questions]
-    texts = generate_texts(model, tokenizer, [q.question for q in questions],
-                           replace(GREEDY, max_new_tokens=max(budgets, default=1)), batch_size=max(len(questions), 1),
-                           row_max_new_tokens=budgets)
-    return [text for text, _ in texts]
+    return generate_texts(model, tokenizer, [q.question for q in questions],
+                          replace(GREEDY, max_new_tokens=max(budgets, default=1)), batch_size=max(len(questions), 1),
+                          row_max_new_tokens=budgets)
 
 
 def probe_result(items: list[dict], categories: dict, config: dict | None = None) -> dict:
