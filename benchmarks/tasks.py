@@ -341,17 +341,20 @@ def run_task(task: Task, data: Path, rows: int, seed: int, overrides: list[str])
     load_before, started = os.getloadavg()[0], time.time()
     summary = app_json("train", "--data", str(data), "--preset", "quick", "--json", *settings)
     seconds = round(time.time() - started, 1)
-    # Seconds on a shared machine mean little alone: the load around the run says what else ran beside it.
+    # Seconds on a shared machine mean little alone. The 1-minute load before a run is mostly the run before it and
+    # after it mostly this one (2 threads): only a figure well above 2 says that other work shared the cores.
     load = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     result = {"task": task.name, "seed": seed, "rows": rows, "settings": overrides, "seconds": seconds, "load": load,
               "run_id": summary.get("run_id"), "status": summary.get("status"), "summary": summary}
     if summary.get("status") != "done":
         return result
     prompts = [arg for q in task.heldout for arg in ("--prompt", q)]
-    outputs = app_json("generate", "--run", summary["run_id"], "--temperature", "0", "--max-new-tokens",
-                  str(MAX_NEW_TOKENS), "--json", *prompts)["outputs"]
+    generated = app_json("generate", "--run", summary["run_id"], "--temperature", "0", "--max-new-tokens",
+                         str(MAX_NEW_TOKENS), "--json", *prompts)
     result["verdict"] = verdict_of(summary)
-    return graded(task, result, list(zip(task.heldout, outputs)))
+    # Whether each answer ended before the budget: a cut one is graded as it stands, and this says which were cut.
+    result["ended"] = generated.get("ended")
+    return graded(task, result, list(zip(task.heldout, generated["outputs"])))
 
 
 def graded(task: Task, result: dict, answers: list[tuple[str, str]]) -> dict:
@@ -477,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def peak_now() -> str:
-    """The machine's matrix-product peak now (benchmarks/speed.py), to read the seconds against."""
+    """This CPU's matrix-product peak now (benchmarks/first_point.peak_now), to read the seconds against."""
     from benchmarks.first_point import peak_now as measured
     return measured()
 
