@@ -141,6 +141,8 @@ def test_forgetting_from_the_probe():
     findings = diagnose(rows(falling(2.5, 0.8, 30)), probe, QUICK, 80)
     assert codes(findings) == ["forgetting"]
     assert "still answers 26 (14 lost: 4 facts, 10 arithmetic)" in findings[0]["detail"]
+    one = diagnose(rows(falling(2.5, 0.8, 30)), dict(probe, lost={"facts": 1, "refusal": 13}), QUICK, 80)
+    assert "(14 lost: 1 fact, 13 refusals)" in one[0]["detail"]  # named as the probe's summary names them
     assert findings[0]["try_settings"] == {"learning_rate": 0.00025, "rehearsal": 120}
     dpo = diagnose(rows(falling(0.69, 0.3, 30)), probe, dict(QUICK, method="dpo", learning_rate=2e-4, beta=0.5), 80)
     assert dpo[0]["try_settings"] == {"learning_rate": 1e-4, "beta": 1.0}

@@ -122,3 +122,13 @@ def test_models_never_compared_with_the_others_are_not_ranked_together():
 def test_model_identity():
     assert model_id("sft-1", "smollm2") == "sft-1"
     assert model_id(None, "smollm2") == "base:smollm2"
+
+
+def test_the_command_line_counts_one_vote_and_no_tie_in_words():
+    from tests.test_cli import app
+    store = LabelStore(connect())  # the workspace the command reads (TUNELOOP_HOME of the test)
+    run = Answer("tuned answer", Source("smollm2", "sft-1"), Sampling())
+    base = Answer("base answer", Source("smollm2", None), Sampling())
+    store.add_choice([{"role": "user", "content": "Question?"}], base, run, "right")
+    text = app("labels", "stats").stdout
+    assert "over 1 A/B vote (0 ties)" in text, text  # was "over 1 A/B votes"

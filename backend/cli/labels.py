@@ -6,6 +6,7 @@ import sys
 from backend.cli.follow import follow
 from backend.cli.options import add_json, add_preset, add_set, changes, print_json
 from backend.labels.export import KINDS, export_rows, label_stats, stats_text, write_jsonl
+from backend.words import plural
 
 KIND_HELP = "kto: thumbs (good/bad answers), dpo: A/B choices (chosen/rejected pairs), sft: edited answers."
 
@@ -41,7 +42,7 @@ def cmd_stats(args) -> int:
         for pair in report["pairs"]:
             low, high = pair["interval"]
             print(f"Win-rate of {pair['a']} against {pair['b']}: {pair['a_win_rate']:.0%} (95% interval {low:.0%} to "
-                  f"{high:.0%}) over {pair['votes']} A/B votes ({pair['ties']} ties)")
+                  f"{high:.0%}) over {plural(pair['votes'], 'A/B vote')} ({plural(pair['ties'], 'tie')})")
         for rank in report["ranking"] or []:
             print(f"  {rank['rank']}. {rank['model']} (Bradley-Terry: beats an average model {rank['beats_average']:.0%})")
     return 0

@@ -12,7 +12,7 @@ from statistics import median
 
 from backend.config import METHOD_TABLE, MIN_BATCHES_PER_EPOCH
 from backend.config import declaration
-from backend.evaluation.probe import PROBE_WARN_SHARE, forgetting_remedy
+from backend.evaluation.probe import PROBE_WARN_SHARE, forgetting_remedy, lost_in_words
 from backend.words import plural
 
 # Loss values jump from batch to batch (each step sees other examples): a trend compares the mean of this
@@ -325,7 +325,7 @@ def _forgetting(probe, config):
     if lost / base_right <= PROBE_WARN_SHARE:
         return None
     sentence, settings = forgetting_remedy(config)
-    where = ", ".join(f"{n} {name}" for name, n in (probe.get("lost") or {}).items())
+    where = lost_in_words(probe.get("lost"))
     return _finding(
         "forgetting", "The model forgot everyday answers",
         f"Of the {base_right} everyday questions the base model answered right, the tuned model still answers "

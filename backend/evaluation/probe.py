@@ -126,10 +126,16 @@ def probe_summary(kept: int, base_right: int, lost: dict | None = None, categori
         return "everyday answers: the base model got none of the probe questions right, so nothing to keep"
     if kept == base_right:
         return f"everyday answers kept: {kept} of {base_right} (all kept)"
-    categories = categories or {}
-    parts = [f"{n} {_label(categories.get(name), name, n)}" for name, n in (lost or {}).items()]
-    return f"everyday answers kept: {kept} of {base_right} (lost {', '.join(parts)})" if parts else \
+    where = lost_in_words(lost, categories)
+    return f"everyday answers kept: {kept} of {base_right} (lost {where})" if where else \
         f"everyday answers kept: {kept} of {base_right}"
+
+
+def lost_in_words(lost: dict | None, categories: dict | None = None) -> str:
+    """'1 fact, 3 sums': the answers lost per category, each named in the singular or plural (the probe set's
+    categories by default)."""
+    categories = load_probe_set().categories if categories is None else categories
+    return ", ".join(f"{n} {_label(categories.get(name), name, n)}" for name, n in (lost or {}).items())
 
 
 def forgetting_remedy(config: dict | None) -> tuple[str, dict]:
