@@ -6,7 +6,8 @@ small check that needs no model. A rule is a dict with a `kind` and that kind's 
                `pattern` when given
 - count_items: {count} the answer lists exactly `count` items (numbered or bulleted lines, or, on one
                line, items separated by commas and a final "and"/"or")
-- refuses:     {} the answer declines: it holds one of the file's refusal markers ("I can't", ...)
+- refuses:     {} the answer declines: it holds one of the file's refusal markers ("I can't", ...) and none of its
+               compliance markers ("help you with that": declined in words, then offered)
 - language:    {language, pattern: optional} the answer is written in `language` (a code the file's
                `languages` table knows), judged by counting that language's common short words, and matches
                `pattern` (the fact asked for) when given; every language rule in the probe file gives one
@@ -63,6 +64,7 @@ class ProbeSet:
     categories: dict  # name -> {"one", "many": its name in the summary, "max_new_tokens"}, in file order
     refusal_markers: tuple[str, ...]
     languages: dict  # code -> frozenset of common short words
+    compliance_markers: tuple[str, ...] = ()  # going along with the request after all
 
 
 def grade(answer: str, rule: dict, probe_set: ProbeSet, question: str | None = None) -> bool:
@@ -81,7 +83,8 @@ def grade(answer: str, rule: dict, probe_set: ProbeSet, question: str | None = N
         return count_items(text) == int(rule["count"])
     if kind == "refuses":
         lowered = _plain_quotes(text).lower()
-        return any(marker in lowered for marker in probe_set.refusal_markers)
+        return any(marker in lowered for marker in probe_set.refusal_markers) and \
+            not any(marker in lowered for marker in probe_set.compliance_markers)
     if kind == "language":
         return written_in(text, rule["language"], probe_set.languages) and _matches(rule.get("pattern"), text)
     raise ProbeFileError(f"Unknown rule kind '{kind}'.")
@@ -146,7 +149,8 @@ def load_probe_set(path: Path = QUESTIONS_FILE) -> ProbeSet:
             raise ProbeFileError(f"{where}: category {entry.get('category')!r} is not declared under 'categories'.")
         budget = int(entry.get("max_new_tokens") or categories[entry["category"]]["max_new_tokens"])
         questions.append(Question(entry["question"], entry["category"], rule, budget))
-    return ProbeSet(tuple(questions), categories, tuple(m.lower() for m in data["refusal_markers"]), languages)
+    return ProbeSet(tuple(questions), categories, tuple(m.lower() for m in data["refusal_markers"]), languages,
+                    tuple(m.lower() for m in data.get("compliance_markers") or ()))
 
 
 def check_rule(rule: dict | None, where: str, languages: dict) -> dict:
