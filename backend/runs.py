@@ -39,6 +39,20 @@ def final_loss(run: dict) -> float | None:
     return metrics.get("eval_loss", metrics.get("train_loss"))
 
 
+def loss_words(run: dict) -> str:
+    """The loss a finished run is shown with: 'final loss 0.212', or, where early stopping kept an earlier checkpoint,
+    'held-back loss 0.436 at step 12, the checkpoint kept' (the curve goes on past it, lower or higher); '' before
+    it ends."""
+    loss = final_loss(run)
+    if loss is None:
+        return ""
+    metrics = run.get("final_metrics") or {}
+    best = ((run.get("outcome") or {}).get("early_stopping") or {}).get("best_step")
+    if "eval_loss" in metrics and best and metrics.get("steps") and best != metrics["steps"]:
+        return f"held-back loss {loss:.3f} at step {best}, the checkpoint kept"
+    return f"final loss {loss:.3f}"
+
+
 def has_adapter(run_id: str) -> bool:
     """Whether the run saved an adapter: one stopped before it trained has none (it learned nothing to export)."""
     return (adapter_dir(run_id) / "adapter_config.json").exists()

@@ -73,6 +73,15 @@ def test_app_py_runs_prints_the_final_loss_the_page_shows_and_nothing_for_a_run_
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "None" not in lines[waiting] and "loss" not in lines[waiting]
     assert "final loss 1.235" in lines[ended]
+    # Early stopping kept an earlier checkpoint: its loss is named as that (the walk read 'final loss 0.436' under a
+    # curve that ended at 0.21), on the page and in the command alike.
+    store.update(ended, final_metrics={"eval_loss": 0.436, "steps": 18},
+                 outcome={"early_stopping": {"fired": True, "best_step": 12}})
+    assert cmd_runs(Namespace(json=False)) == 0
+    line = [line for line in capsys.readouterr().out.splitlines() if line.startswith(ended)][0]
+    assert "held-back loss 0.436 at step 12, the checkpoint kept" in line
+    from ui.live_tab import status_html
+    assert "held-back loss 0.436 at step 12, the checkpoint kept" in status_html(store.get(ended))
 
 
 def test_a_run_stored_under_a_settings_former_name_reads_under_its_current_one():

@@ -8,10 +8,10 @@ import logging
 import gradio as gr
 
 from backend import workspace
-from backend.runs import RESUMABLE, has_adapter
+from backend.runs import RESUMABLE, has_adapter, loss_words
 from backend.words import plural
 from ui import charts, verdict
-from ui.common import ACTIVE, Context, duration, esc, final_loss, on, run_choices, run_duration, without_paths
+from ui.common import ACTIVE, Context, duration, esc, on, run_choices, run_duration, without_paths
 
 TICK_SECONDS = 2.0
 log_error = logging.getLogger("tuneloop.ui")
@@ -48,9 +48,9 @@ def status_html(run: dict, ahead: int = 0) -> str:
     elif status == "running":
         text = f"<b>{name}</b> is training."
     elif status == "done":
-        loss = final_loss(run)
+        loss = loss_words(run)
         text = (f"<b>{name}</b> finished in {duration(run_duration(run))}"
-                + (f", final loss {loss:.3f}" if loss is not None else "") + ". Next: the Export tab.")
+                + (f", {loss}" if loss else "") + ". Next: the Export tab.")
     elif status == "stopped" and not has_adapter(run["id"]):
         text = (f"<b>{name}</b> was stopped before it trained: it learned nothing, so there is nothing to export or "
                 "check. Resume trains it from the start.")

@@ -84,7 +84,7 @@ def cmd_generate(args) -> int:
 
 def cmd_runs(args) -> int:
     from backend.db import connect
-    from backend.runs import RunStore, final_loss
+    from backend.runs import RunStore, loss_words
 
     store = RunStore(connect())
     runs = store.list()
@@ -96,9 +96,8 @@ def cmd_runs(args) -> int:
         print("No runs yet. Start one with: python app.py train --data FILE")
     for run in runs:
         probe = (run.get("probe") or {}).get("summary", "")
-        loss = final_loss(run)  # none until a run ends: then nothing is printed for it
         print(" ".join(part for part in (f"{run['id']:32} {run['status']:8} {run['method']:4}",
-                                         "" if loss is None else f"final loss {loss:.3f}", run["dataset"], probe)
+                                         loss_words(run), run["dataset"], probe)  # no loss until a run ends
                        if part))
     return 0
 
