@@ -221,3 +221,12 @@ def create_team_settings(db: sqlite_utils.Database):
     """The team's settings the owner chooses on the Team tab (backend/labels/overlap.py: how many labellers judge
     each item), one row per setting."""
     db["team_settings"].create({"name": str, "value": str}, pk="name")
+
+
+@migration
+def add_label_blind(db: sqlite_utils.Database):
+    """Whether an A/B choice was made blind: 1 when the judge was not shown which model gave which answer (Chat's
+    Blind A/B, the Label tab's Blind box), 0 when the names were shown, null when not recorded (every choice given
+    before this column, one stored without saying, and thumbs and corrections). The win-rates count only 1: a judge who
+    knows which model is which is no fair judge (backend/labels/winrate.py)."""
+    db["labels"].add_column("blind", int)

@@ -153,8 +153,9 @@ def test_win_rates_per_labeller_count_only_their_votes():
     tuned = Source("smollm2", "run-1")
     for i in range(3):
         tuned_answer = Answer(f"Tuned {i}.", tuned, Sampling(temperature=0.0))
-        store.add_choice(ask(f"Q{i}?"), said(f"Base {i}."), tuned_answer, "right", labeller="bea")
-        store.add_choice(ask(f"Q{i}?"), said(f"Base {i}."), tuned_answer, "left" if i else "right", labeller="sam")
+        store.add_choice(ask(f"Q{i}?"), said(f"Base {i}."), tuned_answer, "right", labeller="bea", blind=True)
+        store.add_choice(ask(f"Q{i}?"), said(f"Base {i}."), tuned_answer, "left" if i else "right", labeller="sam",
+                         blind=True)
     assert win_rates(db)["pairs"][0]["votes"] == 6
     assert [p["votes"] for p in win_rates(db, "bea")["pairs"]] == [3]
     bea, sam = win_rates(db, "bea")["pairs"][0], win_rates(db, "sam")["pairs"][0]

@@ -109,7 +109,7 @@ def add_votes(run_id: str, run_wins: int, base_wins: int, ties: int):
     tuned = Answer("tuned", Source("smollm2", run_id), Sampling())
     base = Answer("base", Source("smollm2", None), Sampling())
     for i, value in enumerate(["left"] * run_wins + ["right"] * base_wins + ["tie"] * ties):
-        store.add_choice([{"role": "user", "content": f"Question {i}?"}], tuned, base, value)
+        store.add_choice([{"role": "user", "content": f"Question {i}?"}], tuned, base, value, blind=True)
 
 
 def test_runs_json_reports_the_checks_and_the_win_rate(run, capsys):

@@ -119,7 +119,7 @@ def test_the_team_tab_shows_each_labellers_win_rates():
         for i in range(2):
             base, tuned = Answer(f"Base {i}.", Source("smollm2"), Sampling()), \
                 Answer(f"Tuned {i}.", Source("smollm2", "run-1"), Sampling())
-            store.add_choice([{"role": "user", "content": f"Q{i}?"}], base, tuned, value, labeller=name)
+            store.add_choice([{"role": "user", "content": f"Q{i}?"}], base, tuned, value, labeller=name, blind=True)
     text = team.agreement_text(Context(None))
     assert "A/B win-rates, everyone's and by labeller" in text and "#### bea" in text and "#### sam" in text
     assert "#### Everyone\n\n**Do people prefer it? Blind A/B votes**" in text  # overall, as in the Runs tab

@@ -53,7 +53,7 @@ def test_runs_shows_the_held_back_table_the_diagnosis_and_try_this(ctx, checked_
     assert "It memorised the examples" in diagnosis and "**Next:** Train again with epochs 1.2." in diagnosis
     assert "**Early stopping:** stopped at step 20; kept step 12." in diagnosis
     assert button["visible"] and button["value"] == "Try this: train again with epochs 1.2"
-    assert "No A/B votes yet" in preferred
+    assert "No blind A/B votes yet" in preferred
 
 
 def test_try_this_fills_the_train_tab_with_the_run_and_the_change(ctx, checked_run, tiny_model):
@@ -166,7 +166,7 @@ def test_runs_and_labels_stats_show_win_rates_with_interval_and_ranking(ctx, tin
     first, second = (Answer("t", Source("smollm2", r), Sampling()) for r in runs)
     for i, (left, right, value) in enumerate([(first, base, "left")] * 6 + [(first, base, "tie")] * 2 +
                                              [(second, base, "right")] * 3 + [(first, second, "left")] * 4):
-        store.add_choice([{"role": "user", "content": f"Q{i}?"}], left, right, value)
+        store.add_choice([{"role": "user", "content": f"Q{i}?"}], left, right, value, blind=True)
     text = verdict.winrates_for_runs(ctx)
     name = ctx.runs().get(runs[0])["name"]
     assert f"| {name} | base model (smollm2) | 8 | 6 | 2 | 0 | 88% |" in text

@@ -50,7 +50,7 @@ def test_a_scripted_judge_gives_a_win_rate_whose_interval_holds_its_preference(t
         left, right = (run, base) if rng.random() < 0.5 else (base, run)
         run_wins = rng.random() < p
         value = ("left" if left is run else "right") if run_wins else ("right" if left is run else "left")
-        store.add_choice([{"role": "user", "content": f"Question {i}?"}], left, right, value)
+        store.add_choice([{"role": "user", "content": f"Question {i}?"}], left, right, value, blind=True)
     report = win_rates(store.db)
     (pair,) = report["pairs"]
     assert (pair["a"], pair["b"]) == ("base:smollm2", "sft-1")
@@ -65,8 +65,8 @@ def test_undone_votes_do_not_count(tmp_path):
     store = LabelStore(connect(tmp_path / "votes.db"))
     a = Answer("one", Source("smollm2", "run-1"), Sampling())
     b = Answer("two", Source("smollm2", "run-2"), Sampling())
-    store.add_choice([{"role": "user", "content": "Q?"}], a, b, "left")
-    store.add_choice([{"role": "user", "content": "Q2?"}], a, b, "right")
+    store.add_choice([{"role": "user", "content": "Q?"}], a, b, "left", blind=True)
+    store.add_choice([{"role": "user", "content": "Q2?"}], a, b, "right", blind=True)
     store.undo()
     (pair,) = win_rates(store.db)["pairs"]
     assert (pair["votes"], pair["a_wins"]) == (1, 1)
@@ -129,6 +129,6 @@ def test_the_command_line_counts_one_vote_and_no_tie_in_words():
     store = LabelStore(connect())  # the workspace the command reads (TUNELOOP_HOME of the test)
     run = Answer("tuned answer", Source("smollm2", "sft-1"), Sampling())
     base = Answer("base answer", Source("smollm2", None), Sampling())
-    store.add_choice([{"role": "user", "content": "Question?"}], base, run, "right")
+    store.add_choice([{"role": "user", "content": "Question?"}], base, run, "right", blind=True)
     text = app("labels", "stats").stdout
-    assert "over 1 A/B vote (0 ties)" in text, text  # was "over 1 A/B votes"
+    assert "over 1 blind A/B vote (0 ties)" in text, text  # was "over 1 A/B votes"

@@ -115,15 +115,18 @@ def choose(ctx: Context, v: dict, value: str) -> str:
                        print_exception=False)
     LabelStore(ctx.db()).add_choice(conv.prompts[0], conv.answers[0], conv.answers[1], value,
                                     right_prompt=conv.prompts[1], session=conv.session, origin="chat",
-                                    target=conv.target(), labeller=labeller(v))
+                                    target=conv.target(), labeller=labeller(v), blind=conv.blind)
     text = saved_text(ctx, conv, BLIND_WORDS.get(value, value_words(value)) if conv.blind
                       else value_words(value))
     if conv.corrected:
         text += " It judges the two models' own answers, as they gave them before your correction."
     if value in PREFERS_ONE and conv.prompts[0] != conv.prompts[1]:
-        text += (" It counts in the win-rates but makes no DPO pair: the two answers follow different conversations "
-                 "(each side's earlier answers, or your correction, are in its history). To make pairs, start a "
-                 "**New conversation** for each question.")
+        text += (f" It {'counts in the win-rates but ' if conv.blind else ''}makes no DPO pair: the two answers "
+                 "follow different conversations (each side's earlier answers, or your correction, are in its "
+                 "history). To make pairs, start a **New conversation** for each question.")
+    if not conv.blind:
+        text += (" You saw which model gave which answer, so it does not count in the win-rates (only blind votes "
+                 "do: tick **Blind A/B**).")
     if conv.blind:
         conv.revealed = True
         names = [answer_name(ctx, a) for a in conv.answers]
@@ -189,8 +192,8 @@ def create_chat_tab(ctx: Context, demo: gr.Blocks, labeller_view: bool = False):
                                      elem_id="tl-chat-right-pick")
         blind = gr.Checkbox(label="Blind A/B: hide which model answers on which side until I vote", value=False,
                             elem_id="tl-chat-blind",
-                            info="The sides are shuffled and shown as A and B; your vote counts in the win-rates "
-                                 "in the Runs tab.")
+                            info="The sides are shuffled and shown as A and B; only blind votes count in the "
+                                 "win-rates in the Runs tab.")
         with gr.Accordion("Settings (shared by both sides)", open=False):
             system = gr.Textbox(label=answer_settings["system"].meta["label"],
                                 placeholder="e.g. Answer in one short sentence.", max_length=text_cap("system"))

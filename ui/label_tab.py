@@ -264,7 +264,8 @@ def judge(ctx: Context, v: dict, value: str):
         if session.queue.mode == "thumb":
             label_id = store.add_thumb(item.prompt, item.answers[0], value, **who)
         else:
-            label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value, **who)
+            label_id = store.add_choice(item.prompt, item.answers[0], item.answers[1], value, blind=session.blind,
+                                        **who)
         session.given.append((label_id, item))
         session.queue.judged(item)
         session.item = None
@@ -406,7 +407,7 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch:
                 max_tokens = slider(answer_settings["max_new_tokens"], scale=2)
             blind = gr.Checkbox(label="Blind: show which model gave which answer only after I vote", value=True,
                                 visible=False, elem_id="tl-label-blind",
-                                info="A/B votes count in the win-rates in the Runs tab.")
+                                info="Only blind votes count in the win-rates in the Runs tab.")
             start = gr.Button("Start labelling", variant="primary", elem_id="tl-label-start")
         with gr.Column(visible=False) as board:
             count = gr.Markdown(elem_id="tl-label-count")

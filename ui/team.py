@@ -128,13 +128,13 @@ def agreement_text(ctx: Context) -> str:
 
 def win_rates_by_labeller(ctx: Context) -> list[str]:
     """The blind A/B win-rates of everyone together (as the Runs tab shows them) and of each labeller, where two or
-    more labellers voted."""
+    more labellers voted blind; each says how many of its choices were left out for not being blind."""
     names = {r["id"]: r["name"] for r in ctx.runs().list()}
     voted = {name: report for name in label_stats(ctx.db())["labellers"]
              if (report := win_rates(ctx.db(), name))["pairs"]}
     if len(voted) < 2:
         return []
-    return ["### A/B win-rates, everyone's and by labeller", "#### Everyone\n\n" +
+    return ["### Blind A/B win-rates, everyone's and by labeller", "#### Everyone\n\n" +
             winrate_markdown(win_rates(ctx.db()), names)] + [f"#### {esc(name)}\n\n" + winrate_markdown(report, names)
                                                              for name, report in voted.items()]
 

@@ -114,8 +114,10 @@ def try_this(ctx: Context, v: dict) -> dict:
 
 
 def winrate_markdown(report: dict, names: dict | None = None) -> str:
-    """Every pair judged in blind A/B votes: win-rate with ties, 95% interval, votes; and the ranking."""
+    """Every pair judged in blind A/B votes: win-rate with ties, 95% interval, votes; the ranking; and the choices
+    left out for not being blind, in the words `labels stats` prints."""
     names = names or {}
+    left_out = f"\n\n{esc(report['left_out'])}" if report.get("left_out") else ""
 
     def name(model: str) -> str:
         if model.startswith("base:"):
@@ -123,8 +125,8 @@ def winrate_markdown(report: dict, names: dict | None = None) -> str:
         return names.get(model, model)
 
     if not report["pairs"]:
-        return ("**Do people prefer it?** No A/B votes yet. Compare two models blind in the **6. Chat** tab or in "
-                "A/B mode in the **7. Label** tab; the win-rates appear here.")
+        return ("**Do people prefer it?** No blind A/B votes yet. Compare two models blind in the **6. Chat** tab "
+                "(tick Blind A/B) or in A/B mode in the **7. Label** tab; the win-rates appear here." + left_out)
     lines = ["**Do people prefer it? Blind A/B votes** (a tie counts as half a win; 95% Wilson interval)", "",
              "| Model | against | votes | wins | ties | losses | win-rate | 95% interval |",
              "|---|---|---|---|---|---|---|---|"]
@@ -137,7 +139,7 @@ def winrate_markdown(report: dict, names: dict | None = None) -> str:
         lines += [f"{r['rank']}. {esc(name(r['model']))}: {r['beats_average']:.0%}" for r in report["ranking"]]
     elif report["ranking_note"] and len(report["models"]) >= 3:
         lines += ["", esc(report["ranking_note"])]
-    return "\n".join(lines)
+    return "\n".join(lines) + left_out
 
 
 def winrates_for_runs(ctx: Context) -> str:

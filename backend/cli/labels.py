@@ -42,9 +42,11 @@ def cmd_stats(args) -> int:
         for pair in report["pairs"]:
             low, high = pair["interval"]
             print(f"Win-rate of {pair['a']} against {pair['b']}: {pair['a_win_rate']:.0%} (95% interval {low:.0%} to "
-                  f"{high:.0%}) over {plural(pair['votes'], 'A/B vote')} ({plural(pair['ties'], 'tie')})")
+                  f"{high:.0%}) over {plural(pair['votes'], 'blind A/B vote')} ({plural(pair['ties'], 'tie')})")
         for rank in report["ranking"] or []:
             print(f"  {rank['rank']}. {rank['model']} (Bradley-Terry: beats an average model {rank['beats_average']:.0%})")
+        if report["left_out"]:  # the sentence the Runs tab says under its table
+            print(report["left_out"])
     return 0
 
 

@@ -54,14 +54,16 @@ class LabelStore:
         return self._add("thumb", value, prompt, answer, **where)
 
     def add_choice(self, prompt: list[dict], left: Answer, right: Answer, value: str,
-                   right_prompt: list[dict] | None = None, **where) -> int:
+                   right_prompt: list[dict] | None = None, blind: bool | None = None, **where) -> int:
         """An A/B judgement of two answers to one prompt: 'left', 'right', 'tie' or 'both_bad'.
         `right_prompt`: the right side's conversation when it differs (a later turn of a side-by-side chat);
-        such a choice is kept but makes no DPO pair, which needs one prompt for both answers."""
+        such a choice is kept but makes no DPO pair, which needs one prompt for both answers.
+        `blind`: True when the judge was not shown which model gave which answer, False when the names were shown,
+        None when not known. Only blind choices count in the win-rates (backend/labels/winrate.py)."""
         if right_prompt is not None:
             _check_prompt(right_prompt)
             right_prompt = None if right_prompt == prompt else right_prompt
-        return self._add("ab", value, prompt, left, right=right, right_prompt=right_prompt, **where)
+        return self._add("ab", value, prompt, left, right=right, right_prompt=right_prompt, blind=blind, **where)
 
     def add_edit(self, prompt: list[dict], answer: Answer, corrected: str, **where) -> int:
         """A corrected answer: becomes an SFT example (prompt, corrected)."""
@@ -71,7 +73,7 @@ class LabelStore:
 
     def _add(self, kind: str, value: str, prompt: list[dict], answer: Answer, right: Answer | None = None,
              right_prompt: list[dict] | None = None, corrected: str | None = None, session: str | None = None,
-             origin: str = "api", target: str | None = None, labeller: str = OWNER) -> int:
+             origin: str = "api", target: str | None = None, labeller: str = OWNER, blind: bool | None = None) -> int:
         if value not in VALUES[kind]:
             raise LabelError(f"'{value}' is not a {kind} label; use one of: {', '.join(VALUES[kind])}.")
         if origin not in ORIGINS:
@@ -79,7 +81,8 @@ class LabelStore:
         _check_prompt(prompt)
         row = {"kind": kind, "value": value, "prompt": json.dumps(prompt, ensure_ascii=False),
                **_side(answer, ""), "corrected": corrected, "session": session, "origin": origin,
-               "target": target, "labeller": labeller or OWNER, "created": _now(), "undone": 0}
+               "target": target, "labeller": labeller or OWNER, "created": _now(), "undone": 0,
+               "blind": None if blind is None else int(bool(blind))}
         if right is not None:
             row.update(_side(right, "_b"))
         if right_prompt is not None:
@@ -154,6 +157,7 @@ def _check_prompt(prompt):
 def _decode(row: dict) -> dict:
     row = dict(row)
     row["labeller"] = row.get("labeller") or OWNER
+    row["blind"] = None if row.get("blind") is None else bool(row["blind"])  # None: not known (see add_choice)
     for key in ("prompt", "prompt_b", "settings", "settings_b"):
         if row.get(key):
             row[key] = json.loads(row[key])

@@ -1,4 +1,9 @@
-"""Preferred? Win-rates from blind A/B votes (labels of kind 'ab').
+"""Preferred? Win-rates from blind A/B votes (labels of kind 'ab' made blind).
+
+Only a choice made blind counts: one whose judge was not shown which model gave which answer (Chat's Blind A/B, the
+Label tab's Blind box). A judge who knows which is the tuned model is no fair judge of it. Choices made with the
+names shown, and those with no record of it (given before the app recorded it), still train DPO, but are left out
+here and counted in `not_blind_votes` and `blind_unknown_votes`, said in words by `left_out_words`.
 
 A model is its run id, or "base:<model>" for a base model alone. Each pair of models judged against each
 other is reported once, oriented by a stable order (base models first, then runs, each alphabetically):
@@ -17,6 +22,7 @@ import math
 import numpy as np
 
 from backend.labels.store import PREFERS_ONE, LabelStore
+from backend.words import plural
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% point: a two-sided 95% interval
 # The Bradley-Terry fit adds one virtual tie to every pair that was judged: a model that never won keeps a
@@ -29,11 +35,30 @@ def model_id(run_id: str | None, model: str | None) -> str:
 
 
 def win_rates(db, labeller: str | None = None) -> dict:
-    """Every A/B vote still standing in the labels table (of one labeller, when given), as win-rates per pair and
-    (three or more models) a ranking. JSON-able."""
+    """Every blind A/B vote still standing in the labels table (of one labeller, when given), as win-rates per pair
+    and (three or more models) a ranking, with the choices left out for not being blind. JSON-able."""
+    choices = LabelStore(db).list(kind="ab", labeller=labeller)
     votes = [(model_id(row["run_id"], row["model"]), model_id(row["run_id_b"], row["model_b"]), row["value"])
-             for row in LabelStore(db).list(kind="ab", labeller=labeller)]
-    return win_rate_report(votes)
+             for row in choices if row["blind"] is True]
+    report = win_rate_report(votes)
+    report["not_blind_votes"] = sum(row["blind"] is False for row in choices)
+    report["blind_unknown_votes"] = sum(row["blind"] is None for row in choices)
+    report["left_out"] = left_out_words(report)
+    return report
+
+
+def left_out_words(report: dict) -> str:
+    """The A/B choices the win-rates leave out, in one sentence ('' when none): the Runs tab, the Team tab and
+    `labels stats` all say this one."""
+    parts = []
+    if report.get("not_blind_votes"):
+        parts.append(f"{plural(report['not_blind_votes'], 'A/B choice')} made with the models' names shown")
+    if report.get("blind_unknown_votes"):
+        parts.append(f"{plural(report['blind_unknown_votes'], 'A/B choice')} with no record of whether the names "
+                     "were hidden (given before the app recorded it)")
+    if not parts:
+        return ""
+    return "Left out of the win-rates, which count only blind votes: " + " and ".join(parts) + "."
 
 
 def win_rate_report(votes: list[tuple[str, str, str]]) -> dict:
@@ -62,7 +87,7 @@ def win_rate_report(votes: list[tuple[str, str, str]]) -> dict:
         pair.update(a_win_rate=round(score / pair["votes"], 4), interval=[round(low, 4), round(high, 4)])
         report.append(pair)
     models = sorted({m for key in pairs for m in key}, key=_order)
-    result = {"counting": "ties and both_bad count as ties; win-rate = (wins + ties/2) / votes; "
+    result = {"counting": "blind votes only; ties and both_bad count as ties; win-rate = (wins + ties/2) / votes; "
                           "interval: 95% Wilson score",
               "votes": sum(p["votes"] for p in report), "same_model_votes": same_model,
               "models": models, "pairs": report, "ranking": None, "ranking_note": None}
