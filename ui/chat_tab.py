@@ -10,6 +10,7 @@ import gradio as gr
 from backend.accounts import LOCAL_OWNER
 from backend.answers import Sampling, sampling_declarations
 from backend.labels import LabelStore, label_stats, new_session
+from backend.labels.sides import side_names
 from backend.labels.store import PREFERS_ONE, value_words
 from backend.limits import text_cap
 from ui.common import BASE, BASE_LABEL, Context, default_pair, esc, on, resolve_source, source_choices
@@ -129,15 +130,10 @@ def choose(ctx: Context, v: dict, value: str) -> str:
                  "do: tick **Blind A/B**).")
     if conv.blind:
         conv.revealed = True
-        names = [answer_name(ctx, a) for a in conv.answers]
+        names = side_names(ctx.db(), conv.answers)
         text += (f" **Revealed:** A (left) was {esc(names[0])}, B (right) was {esc(names[1])}. "
                  "Send a message to start the next blind round.")
     return text
-
-
-def answer_name(ctx: Context, answer) -> str:
-    run_id = answer.source.run_id
-    return f"run “{ctx.runs().get(run_id)['name']}”" if run_id else "the base model"
 
 
 def show_blind(ctx: Context, v: dict):

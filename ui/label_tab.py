@@ -21,6 +21,7 @@ from backend.labels import (LabelQueue, LabelStore, Side, label_stats, new_sessi
                             write_jsonl)
 from backend.labels.export import export_rows, stats_lines
 from backend.labels.shared import Seat, SharedQueues
+from backend.labels.sides import side_names
 from backend.labels.store import MARKS, VALUE_WORDS, value_words
 from backend.labels.team_rules import RULES, rule_counts
 from backend.labels.training import labels_used, trainable_rows
@@ -210,8 +211,8 @@ def render(ctx: Context, session: LabelSession, note: str = "", preset: str | No
     else:
         prompt = f'<div class="tl-prompt">{_conversation_html(item.prompt)}</div>'
         titles = (["A (left)", "B (right)"] if session.blind else
-                  [f"Left: {source_name(ctx, a)}" for a in item.answers[:1]] +
-                  [f"Right: {source_name(ctx, a)}" for a in item.answers[1:]]) if ab else ["Answer"]
+                  [f"{side}: {name}" for side, name in zip(("Left", "Right"), side_names(ctx.db(), item.answers))]
+                  ) if ab else ["Answer"]
         a = _answer_html(titles[0], item.answers[0].text)
         b = _answer_html(titles[1], item.answers[1].text) if ab else ""
     return (session, count_text(ctx, session, note), prompt, a, b, item.id if item else "",
@@ -271,14 +272,9 @@ def judge(ctx: Context, v: dict, value: str):
         session.item = None
         note = ""
         if session.queue.mode == "ab" and session.blind:
-            note = (f"Revealed: A (left) was {source_name(ctx, item.answers[0])}, "
-                    f"B (right) was {source_name(ctx, item.answers[1])}.")
+            left, right = side_names(ctx.db(), item.answers)  # one run at two temperatures: the temperatures
+            note = f"Revealed: A (left) was {left}, B (right) was {right}."
         return advance(ctx, session, v.get("preset"), note)
-
-
-def source_name(ctx: Context, answer) -> str:
-    run_id = answer.source.run_id
-    return f"run “{ctx.runs().get(run_id)['name']}”" if run_id else "the base model"
 
 
 def skip_item(ctx: Context, v: dict):
