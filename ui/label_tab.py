@@ -29,7 +29,7 @@ from backend.words import plural
 from backend.labels.prompts import prompts_from_dataset, prompts_from_text
 from backend.limits import text_cap
 from backend.presets import list_presets
-from ui.common import (BASE, BASE_LABEL, Context, default_pair, esc, on, plain_words, resolve_source,
+from ui.common import (BASE, BASE_LABEL, Context, bind, default_pair, esc, on, plain_words, resolve_source,
                        source_choices)
 from ui.settings_form import slider
 from ui.exposure import LABELLER_PAGE
@@ -463,12 +463,11 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch:
     on_as(start.click, ctx, demo, begin, setup_fields, board_outputs + [board, setup, thumb_row, ab_row, answer_b],
           concurrency_id="tl-generate")
     on_screen = {"state": state, "shown": shown_id, "preset": preset}
-    on_as(good.click, ctx, demo, partial(judge, value="up"), on_screen, board_outputs)
-    on_as(bad.click, ctx, demo, partial(judge, value="down"), on_screen, board_outputs)
-    for value, button in choices.items():
-        on_as(button.click, ctx, demo, partial(judge, value=value), on_screen, board_outputs)
+    buttons = {"up": good, "down": bad, **choices}
+    labels_changed = [on_as(button.click, ctx, demo, partial(judge, value=value), on_screen, board_outputs)
+                      for value, button in buttons.items()]  # each judgement, and undo: the labels changed
     on(skip.click, ctx, skip_item, on_screen, board_outputs)
-    on(undo.click, ctx, undo_last, on_screen, board_outputs)
+    labels_changed.append(on(undo.click, ctx, undo_last, on_screen, board_outputs))
     on(look.tick, ctx, look_again, {"state": state, "preset": preset}, board_outputs, show_progress="hidden")
     on_as([tab.select, demo.load], ctx, demo, refresh,
           {"source_a": source_a, "source_b": source_b, "dataset": dataset, "seen": seen_newest, "preset": preset},
@@ -481,8 +480,15 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch:
         on(button.click, ctx, partial(train, kind=kind),
            {"preset": preset, "asked": asked, "rule": rule, "leave_out": leave_out},
            [trained, watch, tabs, button, asked])
-    on([tab.select, demo.load], ctx, team_choices, {"leave_out": leave_out}, [rule, leave_out])
-    on(leave_out.change, ctx, rule_choices, {"leave_out": leave_out}, rule)
+    # The counts beside "Which labels" are drawn again whenever the labels change (each judgement, each undo), one
+    # at a time in the order asked, and one asked while another waits is answered after it: so they end on the
+    # latest labels whichever answer arrives last. (They were drawn only on opening the tab: after 6 A/B judgements
+    # they still said "1 DPO pair" under totals saying 7.)
+    in_order = dict(concurrency_id="tl-label-rules", concurrency_limit=1, trigger_mode="always_last")
+    on([tab.select, demo.load], ctx, team_choices, {"leave_out": leave_out}, [rule, leave_out], **in_order)
+    on(leave_out.change, ctx, rule_choices, {"leave_out": leave_out}, rule, **in_order)
+    for event in labels_changed:
+        event.then(*bind(ctx, rule_choices, {"leave_out": leave_out}), rule, show_progress="hidden", **in_order)
     on([preset.change, rule.change, leave_out.change], ctx, new_preset, {"preset": preset},
        [totals, asked, *train_buttons.values()])
     for kind, button in export_buttons.items():

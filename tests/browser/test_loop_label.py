@@ -134,3 +134,33 @@ def test_training_on_too_few_labels_says_how_many_are_useful_and_asks_to_confirm
     page.get_by_role("tab", name="3. Progress", selected=True).wait_for()
     runs = RunStore(connect()).list()
     assert len(runs) == 2 and runs[0]["config"]["method"] == "dpo" and runs[0]["config"]["base_run"] == run_id
+
+
+def test_the_which_labels_counts_follow_every_judgement_and_undo(served, page, tiny_model):
+    """Issue 26 follow-up, item 2: the counts beside "Which labels" were drawn only on opening the tab: after 6 A/B
+    judgements they still said "Every label: 2 KTO examples, 1 DPO pair" under totals saying "7 DPO pairs"."""
+    run_id = fake_run(tiny_model)
+    page.goto(served.url)
+    open_tab(page, "7. Label")
+    source = page.get_by_role("combobox", name="Answers from", exact=True)
+    wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
+    rule = page.locator("#tl-label-rule")
+    wait_for(lambda: "Every label: 0 KTO examples, 0 DPO pairs" in rule.inner_text(), 30, rule.inner_text())
+    start_labelling(page, [f"Question number {i}?" for i in range(8)], max_tokens=TINY_ANSWER,
+                    mode="A/B: which of two answers is better? (trains DPO)")
+
+    def says(pairs: int):
+        wait_for(lambda: f"Every label: 0 KTO examples, {pairs} DPO pair" in rule.inner_text(), 60,
+                 f"after {pairs} judged the choice says {rule.inner_text()!r}")
+    for judged in range(1, 7):
+        press(page, "12"[judged % 2], f"{judged} judged")
+    says(6)
+    totals = page.locator("#tl-label-totals").inner_text()
+    assert "-> 6 DPO pairs" in totals, totals
+    press(page, "u", "5 judged", answer_shown=False)
+    says(5)
+    assert "Every label: 0 KTO examples, 5 DPO pairs" in rule.inner_text()
+    assert "-> 5 DPO pairs" in page.locator("#tl-label-totals").inner_text()
+    rule.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "label-rule-counts.png"), full_page=True)
