@@ -11,7 +11,8 @@ from backend.data import DatasetStore
 from backend.db import connect
 from backend.labels import LabelStore
 from tests.browser.conftest import ARTIFACTS, VIEWPORT, free_port
-from tests.browser.loop_helpers import TINY_ANSWER, count_text, open_tab, start_labelling, wait_for
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, served,  # noqa: F401
+                                        start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -174,3 +175,35 @@ def test_a_team_labels_at_once_and_the_owner_sees_who_agreed(team_app, browser, 
     # the passwords left no trace in the workspace but their hashes (database, logs, uploads, exports)
     for password in passwords.values():
         assert [p for p in home.rglob("*") if p.is_file() and password.encode() in p.read_bytes()] == []
+
+
+def test_the_team_tab_counts_only_blind_votes_and_says_what_it_left_out(served, page, tiny_model):
+    """Issue 26 follow-up: the Team tab called every A/B choice a blind vote. Each labeller's blind votes count; a
+    choice made with the names shown is left out, said in the words `labels stats` prints."""
+    from backend.answers import Answer, Sampling, Source
+    from backend.labels.winrate import win_rates
+
+    run_id = fake_run(tiny_model)
+    store = LabelStore(connect())
+    ask = [{"role": "user", "content": "Who are you?"}]
+    base = Answer("I am SmolLM.", Source(tiny_model), Sampling())
+    tuned = Answer("I am Quill.", Source(tiny_model, run_id), Sampling())
+    for name in ("bea", "sam"):
+        store.add_choice(ask, base, tuned, "right", labeller=name, blind=True)
+    store.add_choice(ask, base, tuned, "left", labeller="sam", blind=False)
+    said = win_rates(connect(), "sam")["left_out"]
+    assert said == ("Left out of the win-rates, which count only blind votes: 1 A/B choice made with the models' "
+                    "names shown.")
+    page.goto(served.url)
+    open_tab(page, "8. Team")
+    agreed = page.locator("#tl-team-agreement")
+    wait_for(lambda: "Blind A/B win-rates, everyone's and by labeller" in agreed.inner_text(), 60,
+             f"no win-rates on the Team tab: {agreed.inner_text()!r}")
+    text = agreed.inner_text()
+    assert text.count(said) == 2, text  # everyone's and sam's; bea's has nothing left out
+    from backend.runs import RunStore
+    rows = agreed.locator("tr", has_text=RunStore(connect()).get(run_id)["name"])
+    cells = [[c.strip() for c in row.locator("td").all_inner_texts()] for row in rows.all()]
+    assert [(row[2], row[3], row[6]) for row in cells] == [("2", "2", "100%"), ("1", "1", "100%"), ("1", "1", "100%")]
+    agreed.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "team-blind-win-rates.png"), full_page=True)
