@@ -2,8 +2,9 @@
 buttons below" was printed below the buttons)."""
 import gradio as gr
 
-from backend.models.pool import ModelPool
 from backend.jobs.runner import JobRunner
+from backend.labels.store import VALUES
+from backend.models.pool import ModelPool
 from tests.fake_runs import fake_run
 from ui import chat_tab
 from ui.common import Context
@@ -29,7 +30,7 @@ def test_the_line_after_both_answers_points_up_at_the_buttons_it_sits_under(home
         with gr.Blocks() as demo:
             chat_tab.create_chat_tab(ctx, demo)
         order = page_order(demo)
-        buttons = [order.index(f"tl-chat-{value}") for value in chat_tab.CHOICES] + \
+        buttons = [order.index(f"tl-chat-{value}") for value in VALUES["ab"]] + \
                   [order.index(f"tl-chat-{side}-up") for side in chat_tab.SIDES]
         assert order.index("tl-chat-saved") > max(buttons)  # the line is under the judging buttons
 
