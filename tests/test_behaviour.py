@@ -97,9 +97,9 @@ def test_the_stop_rule_waits_for_the_behaviour_to_stop_rising():
 def test_the_checkpoint_order_is_behaviour_then_everyday_answers_then_loss():
     from backend.evaluation.behaviour import MAX_PARTS
     from backend.evaluation.heldout import HELDOUT_LIMIT
-    from backend.train.behaviour_check import EVERYDAY_SAMPLE
+    from backend.train.behaviour_check import PROBE_SAMPLE
     one_answer = 1 / (HELDOUT_LIMIT * MAX_PARTS)  # the smallest rise of the score
-    assert checkpoint_value(0.5 + one_answer, 0, 99.0) > checkpoint_value(0.5, EVERYDAY_SAMPLE, 0.0)
+    assert checkpoint_value(0.5 + one_answer, 0, 99.0) > checkpoint_value(0.5, PROBE_SAMPLE, 0.0)
     assert checkpoint_value(1.0, 7, 2.0) > checkpoint_value(1.0, 6, 0.1)
     assert checkpoint_value(1.0, 7, 0.5) > checkpoint_value(1.0, 7, 0.6)
 

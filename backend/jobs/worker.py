@@ -185,7 +185,7 @@ class Narrator:
         self.tell, self.loss = tell, None
 
     def __call__(self, step: int, row: dict):
-        from backend.train.behaviour_check import EVERYDAY_SAMPLE
+        from backend.train.behaviour_check import PROBE_SAMPLE
         if "train_loss" in row:
             self.loss = row["train_loss"]
         if "eval_loss" in row:
@@ -193,7 +193,7 @@ class Narrator:
                       + (f", training loss {self.loss:.3g}." if self.loss is not None else "."))
         if "heldout_behaviour" in row:
             self.tell(f"Check at step {step}: the held-back answers show {row['heldout_behaviour']:.0%} of what the "
-                      f"examples teach; everyday answers kept: {row['everyday_kept']} of {EVERYDAY_SAMPLE}.")
+                      f"examples teach; everyday answers kept: {row['everyday_kept']} of {PROBE_SAMPLE}.")
         if "checking" in row:
             self.tell(f"Training done at step {step}. Checking {row['checking']} ({row['check']} of "
                       f"{row['of_checks']}).")

@@ -25,11 +25,11 @@ SCORE = "eval_behaviour"  # the behaviour's share alone: what early stopping wai
 # Training prompts the base model answers once, at the first check, so that the signature leaves out what the base
 # model says anyway ("I am an AI assistant"). One batch.
 SIGNATURE_SAMPLE = 16
-# Everyday questions asked at each check, one per few of the probe's (short budgets only: one batch of ~2 s).
-EVERYDAY_SAMPLE = 8
-EVERYDAY_MAX_TOKENS = 40
+# The forgetting probe's questions asked at each check, one per few of them (short budgets only: one batch of ~2 s).
+PROBE_SAMPLE = 8
+PROBE_MAX_TOKENS = 40
 # Weights that make the metric lexicographic. One held-back answer more raises the score by at least
-# 1 / (HELDOUT_LIMIT x MAX_PARTS) = 1/64, more than all EVERYDAY_SAMPLE everyday answers weigh (0.008); one everyday
+# 1 / (HELDOUT_LIMIT x MAX_PARTS) = 1/64, more than all PROBE_SAMPLE everyday answers weigh (0.008); one everyday
 # answer (0.001) outweighs any held-back loss below 100.
 KEPT_WEIGHT = 0.001
 LOSS_WEIGHT = 0.00001
@@ -56,7 +56,7 @@ class BehaviourCheck(TrainerCallback):
         self.parts = None  # found at the first check
         self.references = []  # the held-back references as far as the answers reach
         self.base_answers = None  # the base model's answers to the held-back examples
-        self.everyday = None  # (questions, which the base model got right)
+        self.probe_questions = None  # (questions, which the base model got right)
         self.checks = []
 
     @property
@@ -83,7 +83,7 @@ class BehaviourCheck(TrainerCallback):
             return
         with adapters_cast_inputs(model):
             tuned = answer_cases(model, self.tokenizer, self.cases)
-            kept = self._everyday_kept(model)
+            kept = self._probe_kept(model)
         score = behaviour_score(self.references, tuned, self.parts)
         value = score["score"]
         metrics[SCORE] = value
@@ -100,11 +100,11 @@ class BehaviourCheck(TrainerCallback):
         with model.disable_adapter():
             base_train = answer_cases(model, self.tokenizer, self.sample)
             self.base_answers = answer_cases(model, self.tokenizer, self.cases)
-            questions, base_everyday = self._everyday_questions(model)
+            questions, base_probe = self._probe_questions(model)
         self.parts = find_signature(self.train_answers, base_train + self.base_answers)
         self.references = visible_references(self.tokenizer, self.cases)
         probe_set = load_probe_set()
-        self.everyday = [q for q, answer in zip(questions, base_everyday)
+        self.probe_questions = [q for q, answer in zip(questions, base_probe)
                          if grade(answer, q.rule, probe_set, question=q.question)]
         if self.parts:
             self.log("What the examples teach (phrases their answers share and the base model's do not): "
@@ -113,22 +113,22 @@ class BehaviourCheck(TrainerCallback):
             self.log("The examples' answers share no phrase the base model does not say too: the held-back loss "
                      "decides when to stop.")
 
-    def _everyday_questions(self, model):
-        short = [q for q in load_probe_set().questions if q.max_new_tokens <= EVERYDAY_MAX_TOKENS]
-        step = max(1, len(short) // EVERYDAY_SAMPLE)
-        questions = short[::step][:EVERYDAY_SAMPLE]
+    def _probe_questions(self, model):
+        short = [q for q in load_probe_set().questions if q.max_new_tokens <= PROBE_MAX_TOKENS]
+        step = max(1, len(short) // PROBE_SAMPLE)
+        questions = short[::step][:PROBE_SAMPLE]
         return questions, answer_all(model, self.tokenizer, questions)
 
-    def _everyday_kept(self, model) -> int:
-        if not self.everyday:
+    def _probe_kept(self, model) -> int:
+        if not self.probe_questions:
             return 0
         probe_set = load_probe_set()
-        answers = answer_all(model, self.tokenizer, self.everyday)
-        return sum(grade(a, q.rule, probe_set, question=q.question) for q, a in zip(self.everyday, answers))
+        answers = answer_all(model, self.tokenizer, self.probe_questions)
+        return sum(grade(a, q.rule, probe_set, question=q.question) for q, a in zip(self.probe_questions, answers))
 
     def record(self) -> dict | None:
         """What the run record keeps: the signature and each check's scores."""
         if not self.active or self.parts is None:
             return None
         return {"signature": [p.to_dict() for p in self.parts], "checks": self.checks,
-                "everyday_asked": len(self.everyday or []), "prompt_overlap": round(self.overlap, 4)}
+                "everyday_asked": len(self.probe_questions or []), "prompt_overlap": round(self.overlap, 4)}
