@@ -14,18 +14,17 @@ pytestmark = pytest.mark.browser
 SCREENSHOT = "test-artifacts/blind-ab-runs.png"
 
 
-def test_blind_votes_in_chat_and_label_appear_as_a_win_rate_in_runs(served, page, tiny_model):
-    from backend.runs import RunStore
-
-    run_id = fake_run(tiny_model)
-    RunStore(connect()).update(run_id, name="tuned try")
-    page.goto(served.url)
-
+def chat_once(page, blind: bool):
+    """Ask the base model and the run "tuned try" one message in Chat (8 tokens), blind or with the names shown (the
+    default); the line under the answers, once both have answered."""
     open_tab(page, "6. Chat")
     right = page.get_by_role("combobox", name="Right", exact=True)
     wait_for(lambda: right.input_value().startswith("tuned try"), 30, "the fake run is not offered")
-    page.locator("#tl-chat-blind input").check()
-    page.get_by_role("combobox", name="Model 2 (side shuffled)").wait_for()
+    if blind:
+        page.locator("#tl-chat-blind input").check()
+        page.get_by_role("combobox", name="Model 2 (side shuffled)").wait_for()
+    else:
+        assert not page.locator("#tl-chat-blind input").is_checked()
     page.get_by_text("Settings (shared by both sides)").click()
     page.get_by_label("number input for Longest answer (tokens)").fill("8")
     page.get_by_label("number input for Longest answer (tokens)").press("Tab")
@@ -33,6 +32,17 @@ def test_blind_votes_in_chat_and_label_appear_as_a_win_rate_in_runs(served, page
     page.keyboard.press("Enter")
     saved = page.locator("#tl-chat-saved")
     saved.get_by_text("Both have answered").wait_for(timeout=120_000)
+    return saved
+
+
+def test_blind_votes_in_chat_and_label_appear_as_a_win_rate_in_runs(served, page, tiny_model):
+    from backend.runs import RunStore
+
+    run_id = fake_run(tiny_model)
+    RunStore(connect()).update(run_id, name="tuned try")
+    page.goto(served.url)
+
+    saved = chat_once(page, blind=True)
     assert "tuned try" not in saved.inner_text()  # no name before the vote
     page.get_by_role("button", name="⬅ A is better").click()
     saved.get_by_text("Revealed:").wait_for()
@@ -80,17 +90,7 @@ def test_a_choice_made_with_the_names_shown_is_left_out_of_the_win_rates(served,
     run_id = fake_run(tiny_model)
     RunStore(connect()).update(run_id, name="tuned try")
     page.goto(served.url)
-    open_tab(page, "6. Chat")
-    right = page.get_by_role("combobox", name="Right", exact=True)
-    wait_for(lambda: right.input_value().startswith("tuned try"), 30, "the fake run is not offered")
-    assert not page.locator("#tl-chat-blind input").is_checked()
-    page.get_by_text("Settings (shared by both sides)").click()
-    page.get_by_label("number input for Longest answer (tokens)").fill("8")
-    page.get_by_label("number input for Longest answer (tokens)").press("Tab")
-    page.locator("#tl-chat-message textarea").fill("Say hello.")
-    page.keyboard.press("Enter")
-    saved = page.locator("#tl-chat-saved")
-    saved.get_by_text("Both have answered").wait_for(timeout=120_000)
+    saved = chat_once(page, blind=False)
     page.get_by_role("button", name="Right is better ➡").click()
     saved.get_by_text("does not count in the win-rates").wait_for()
     (vote,) = LabelStore(connect()).list(kind="ab")
