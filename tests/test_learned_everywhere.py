@@ -23,7 +23,10 @@ def heldout_learned():
     parts = find_signature(TRAIN, BASE)
     assert [p.text for p in parts] == ["answer", "words"]
     cases = [{"prompt": q, "reference": r, "messages": []} for q, r in zip(QUESTIONS, TRAIN[::4])]
-    result = {"count": len(cases), "metric": "chrF", "base_mean": 5.0, "tuned_mean": 40.0}
+    result = {"count": len(cases), "metric": "chrF", "base_mean": 5.0, "tuned_mean": 40.0, "tuned_better": 5,
+              "tuned_worse": 0, "examples": [{"prompt": c["prompt"], "reference": c["reference"], "base": b, "base_score": 5.0,
+                                              "tuned": c["reference"], "tuned_score": 40.0}
+                                             for c, b in zip(cases, BASE)]}
     result["behaviour"] = behaviour_result(cases, BASE, TRAIN[::4], parts)
     assert result["behaviour"]["learned"] is True
     return result
@@ -33,16 +36,19 @@ def probe(json_answers: int, cut: int = 0) -> dict:
     """The forgetting probe's record: 40 everyday questions, the first `json_answers` answered in the examples' shape,
     the last `cut` of those cut off at their token budget before the last key."""
     whole = [json.dumps({"answer": "Paris.", "words": 1})] * (json_answers - cut)
+    from backend.evaluation.grading import load_probe_set
+    from backend.evaluation.probe import probe_result
     tuned = whole + ['{"answer": "Paris is the capital of'] * cut + ["Paris."] * (40 - json_answers)
     ended = [True] * (json_answers - cut) + [False] * cut + [True] * (40 - json_answers)
-    return {"items": [{"question": q, "tuned": t, "tuned_ended": e} for q, t, e in zip(EVERYDAY, tuned, ended)],
-            "kept": 40, "base_right": 40, "summary": "everyday answers kept: 40 of 40"}
+    items = [{"question": q, "category": "facts", "base": "Paris.", "tuned": t, "tuned_ended": e, "base_right": True,
+              "tuned_right": True} for q, t, e in zip(EVERYDAY, tuned, ended)]
+    return probe_result(items, load_probe_set().categories)
 
 
 def run(json_answers: int, overlap: float = 0.009, config=CONFIG, cut: int = 0, kept: int = 40) -> dict:
     held = heldout_learned()
     checks = {"checks": [{"behaviour": 0.2}, {"behaviour": 1.0}, {"behaviour": 1.0}], "prompt_overlap": overlap}
-    record = dict(probe(json_answers, cut), kept=kept)
+    record = dict(probe(json_answers, cut), kept=kept)  # kept under 28 of 40: the forgetting finding too
     findings = diagnose([], record, config, 80, {"fired": True}, heldout=held, checks=checks)
     return {"heldout": held, "diagnosis": findings}
 

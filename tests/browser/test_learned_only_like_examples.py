@@ -1,0 +1,39 @@
+"""The Runs tab says a format given to every kind of question was learned only for questions like the examples, and
+Try this offers rehearsal 0 (issue 24: the held-back answers alone said "Learned" for format_json at learning rate
+1e-3, seed 7, whose answers to everyday questions came out plain). The diagnosis is made as the worker makes it."""
+import pytest
+
+from tests.browser.loop_helpers import open_tab, wait_for
+from tests.fake_runs import fake_run
+from tests.test_learned_everywhere import heldout_learned, probe
+
+pytestmark = pytest.mark.browser
+SCREENSHOT = "test-artifacts/learned-only-like-examples.png"
+
+
+def test_the_runs_tab_says_a_format_was_learned_only_for_questions_like_the_examples(app, page, tiny_model):
+    from backend.db import connect
+    from backend.evaluation.diagnosis import diagnose
+    from backend.runs import RunStore
+    url, _ = app
+    run_id = fake_run(tiny_model, name="json answers", rehearsal=60)
+    store = RunStore(connect())
+    held, everyday = heldout_learned(), probe(json_answers=20)
+    checks = {"checks": [{"behaviour": 0.2}, {"behaviour": 1.0}, {"behaviour": 1.0}], "prompt_overlap": 0.009}
+    run = store.get(run_id)
+    findings = diagnose([], everyday, run["config"], 80, {"fired": True}, heldout=held, checks=checks)
+    assert [f["code"] for f in findings] == ["only_like_examples"]
+    store.update(run_id, heldout=held, probe=everyday, diagnosis=findings,
+                 outcome={"train_examples": 80, "heldout_examples": 5, "everyday_mixed": 45,
+                          "behaviour_checks": checks})
+
+    page.goto(url)
+    open_tab(page, "4. Runs")
+    diagnosis = page.locator("#tl-runs-diagnosis")
+    diagnosis.get_by_text("Learned only for questions like your examples").wait_for()
+    words = diagnosis.inner_text()
+    assert "20 of 40 carry “answer”" in words and "every kind of question" in words, words
+    button = page.locator("#tl-runs-try")
+    wait_for(lambda: button.inner_text() == "Try this: train again with rehearsal 0", 30,
+             f"Try this does not offer rehearsal 0: {button.inner_text()!r}")
+    page.screenshot(path=SCREENSHOT, full_page=True)
