@@ -139,8 +139,8 @@ def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | No
         return None
     names = " and ".join(f"“{p['text']}”" for p in parts)
     counts = ", ".join(f"{p['carried']} of {p['due']} carry “{p['text']}”" for p in parts)
-    rehearsed = METHOD_TABLE.get(config.get("method", "sft")) and METHOD_TABLE[config.get("method", "sft")].rehearses
-    if rehearsed and config.get("rehearsal") and not forgetting:
+    method = METHOD_TABLE.get(config.get("method", "sft"))
+    if method and method.rehearses and config.get("rehearsal") and not forgetting:
         # One sentence (the Runs tab shows it beside the Try this button).
         next_step, settings = ("Train again with rehearsal 0 to learn it for every question, knowing that everyday "
                                "answers will then come this way too and more of them may be lost (the forgetting "
