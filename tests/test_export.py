@@ -95,3 +95,33 @@ def test_the_model_card_names_the_built_in_base_model_as_the_hub_does_and_a_stop
     card = model_card(store, store.get(run_id), adapter_only=True)
     assert "- Base model: HuggingFaceTB/SmolLM2-135M-Instruct\n" in card and "smollm2" not in card
     assert "Not checked: the run did not run to its end." in card and "held none back" not in card
+
+
+def test_the_model_card_says_its_settings_in_plain_words_and_which_choices_the_win_rates_left_out(tiny_model):
+    """The walk (issue 26 follow-up): the card headed its settings "Hyperparameters", and said nothing of the A/B
+    choices left out of its win-rates (made with the models' names shown), which the Runs tab and labels stats say."""
+    from backend.answers import Answer, Sampling, Source
+    from backend.export.merged import model_card
+    from backend.labels.store import LabelStore
+    from backend.labels.winrate import win_rates
+    store = RunStore(connect())
+    run_id = fake_run(tiny_model)
+    other = fake_run(tiny_model, seed=1)
+    tuned, base = Answer("tuned", Source("smollm2", run_id), Sampling()), Answer("base", Source("smollm2", None),
+                                                                                 Sampling())
+    labels = LabelStore(connect())
+    labels.add_choice([{"role": "user", "content": "Blind?"}], tuned, base, "left", blind=True)
+    labels.add_choice([{"role": "user", "content": "Seen?"}], tuned, base, "left", blind=False)
+    labels.add_choice([{"role": "user", "content": "Other?"}], Answer("x", Source("smollm2", other), Sampling()), base,
+                      "left", blind=False)  # another run's: not this card's business
+    card = model_card(store, store.get(run_id), adapter_only=True)
+    assert "Hyperparameters" not in card and "## The settings it was trained with" in card
+    assert '"learning_rate": ' in card  # the values stay
+    said = "Left out of the win-rates, which count only blind votes: 1 A/B choice made with the models' names shown."
+    assert win_rates(connect(), run_id=run_id)["left_out"] == said  # labels stats' words, for this run's choices
+    assert "2 A/B choices" in win_rates(connect())["left_out"]  # every run's: what labels stats prints
+    preferred = card[card.index("## Do people prefer it?"):card.index("## Diagnosis")]
+    assert said in preferred and "| base:smollm2 | 1 | 1 |" in preferred, preferred
+    others = model_card(store, store.get(other), adapter_only=True)
+    preferred = others[others.index("## Do people prefer it?"):others.index("## Diagnosis")]
+    assert "No blind A/B votes yet." in preferred and said in preferred, preferred

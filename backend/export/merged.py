@@ -153,7 +153,10 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
         f"- Contents: {'LoRA adapter only' if adapter_only else 'adapter merged into the base weights (float32)'}",
         f"- Data: {config['dataset']}",
         "",
-        "## Hyperparameters",
+        "## The settings it was trained with",
+        "",
+        "Each by the name `python app.py train --set NAME=VALUE` takes; `python app.py settings` says what each one "
+        "does, with its default and range.",
         "",
         "```json",
         json.dumps({k: v for k, v in config.items() if k not in ("name", "dataset", "model", "base_run")}, indent=2),
@@ -164,7 +167,9 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
     ]
     lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in metrics.items()] or ["- none recorded"]
     from backend.evaluation.report_card import card_markdown, report_card
-    lines += [""] + card_markdown(report_card(store.db, run), settings=False)  # settings: above, as hyperparameters
+    from backend.labels.winrate import win_rates
+    lines += [""] + with_left_out(card_markdown(report_card(store.db, run), settings=False),  # settings: above
+                                  win_rates(store.db, run_id=run["id"])["left_out"])
     lines += ["", "## Forgetting probe", ""]
     if probe:
         lines.append(f"{probe['summary']}.")
@@ -177,6 +182,22 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
     else:
         lines.append("Not run for this model.")
     return "\n".join(lines) + "\n"
+
+
+PREFERRED = "## Do people prefer it?"  # the report card's section of the blind A/B votes
+
+
+def with_left_out(lines: list[str], left_out: str) -> list[str]:
+    """The report card's lines with the A/B choices the win-rates left out said at the end of its 'Do people prefer
+    it?' section, in the words the Runs tab and `labels stats` use (a card without them read as if every choice about
+    this run counted)."""
+    if not left_out:
+        return lines
+    start = next(i for i, line in enumerate(lines) if line.startswith(PREFERRED))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    while end > start + 1 and not lines[end - 1]:
+        end -= 1
+    return lines[:end] + ["", left_out] + lines[end:]
 
 
 def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",

@@ -34,10 +34,12 @@ def model_id(run_id: str | None, model: str | None) -> str:
     return run_id or f"base:{model}"
 
 
-def win_rates(db, labeller: str | None = None) -> dict:
-    """Every blind A/B vote still standing in the labels table (of one labeller, when given), as win-rates per pair
-    and (three or more models) a ranking, with the choices left out for not being blind. JSON-able."""
-    choices = LabelStore(db).list(kind="ab", labeller=labeller)
+def win_rates(db, labeller: str | None = None, run_id: str | None = None) -> dict:
+    """Every blind A/B vote still standing in the labels table (of one labeller, when given; with one run's answers
+    on a side, when `run_id` is given), as win-rates per pair and (three or more models) a ranking, with the choices
+    left out for not being blind. JSON-able."""
+    choices = [row for row in LabelStore(db).list(kind="ab", labeller=labeller)
+               if run_id is None or run_id in (row["run_id"], row["run_id_b"])]
     votes = [(model_id(row["run_id"], row["model"]), model_id(row["run_id_b"], row["model_b"]), row["value"])
              for row in choices if row["blind"] is True]
     report = win_rate_report(votes)
