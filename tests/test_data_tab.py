@@ -64,3 +64,16 @@ def test_every_command_line_hint_has_page_words():
     words = [data_tab.page_words(h) for h in hints]
     assert not any("--" in w for w in words), words
     assert words[3].endswith("say so in the *Question or request* box under *Which column holds what*.")
+
+
+def test_remove_is_greyed_until_a_saved_dataset_is_picked(ctx, tmp_path):
+    """The walk (issue 26 follow-up): Remove was enabled with nothing saved, and its click answered with an error."""
+    table, listing, remove = data_tab.saved_datasets(ctx, {})
+    assert listing["interactive"] is False and remove["interactive"] is False  # nothing saved: nothing to pick
+    checked = shown(ctx, write_jsonl(tmp_path / "qa.jsonl", qa(6)))[0]
+    saved = data_tab.save_dataset(ctx, {"checked": checked, "name": "qa"})
+    assert saved[2]["choices"] == ["qa"] and saved[2]["interactive"] is True and saved[3]["interactive"] is False
+    assert data_tab.picked_to_remove(ctx, {"to_remove": "qa"})["interactive"] is True
+    assert data_tab.picked_to_remove(ctx, {"to_remove": None})["interactive"] is False
+    after = data_tab.do_remove(ctx, {"to_remove": "qa"})
+    assert after[2]["interactive"] is False and after[3]["interactive"] is False  # the last one went

@@ -184,10 +184,18 @@ def clear(ctx: Context, v: dict):
 
 
 def saved_datasets(ctx: Context, v: dict):
+    """The table, the list to remove from (greyed when nothing is saved) and Remove, greyed until one is picked
+    (the walk: Remove was enabled with nothing saved, and answered its click with an error)."""
     datasets = ctx.datasets().list()
     rows = [[d["name"], d["kind"].upper(), d["valid_rows"], d["train_rows"], d["validation_rows"],
              when(d["created"])] for d in datasets]
-    return gr.update(value=rows or None), gr.update(choices=[d["name"] for d in datasets], value=None)
+    return (gr.update(value=rows or None),
+            gr.update(choices=[d["name"] for d in datasets], value=None, interactive=bool(datasets)),
+            gr.update(interactive=False))
+
+
+def picked_to_remove(ctx: Context, v: dict):
+    return gr.update(interactive=bool(v["to_remove"]))
 
 
 def save_dataset(ctx: Context, v: dict):
@@ -262,8 +270,8 @@ def create_data_tab(ctx: Context, demo: gr.Blocks):
         table = gr.Dataframe(headers=["Name", "Kind", "Examples", "To learn from", "Held back to check", "Added"],
                              interactive=False, wrap=True, max_height=260)
         with gr.Row(equal_height=True):
-            to_remove = gr.Dropdown(label="Dataset to remove", choices=[], scale=3)
-            remove = gr.Button("Remove...", scale=1)
+            to_remove = gr.Dropdown(label="Dataset to remove", choices=[], scale=3, interactive=False)
+            remove = gr.Button("Remove...", scale=1, interactive=False)
         with gr.Row(visible=False) as confirm_row:
             confirm_text = gr.Markdown()
             confirm = gr.Button("Yes, remove it", variant="stop")
@@ -283,8 +291,9 @@ def create_data_tab(ctx: Context, demo: gr.Blocks):
     # "Saved as ..." is about the file saved: gone once another file comes or this one is cleared.
     gr.on([upload.upload, upload.clear], lambda: "", None, saved_status, queue=False, show_progress="hidden")
     on(save.click, ctx, save_dataset, {"checked": report_state, "name": name},
-       [saved_status, table, to_remove], **reading)
+       [saved_status, table, to_remove, remove], **reading)
+    on(to_remove.change, ctx, picked_to_remove, {"to_remove": to_remove}, remove, show_progress="hidden")
     on(remove.click, ctx, ask_remove, {"to_remove": to_remove}, [confirm_row, confirm_text])
-    on(confirm.click, ctx, do_remove, {"to_remove": to_remove}, [confirm_row, table, to_remove])
+    on(confirm.click, ctx, do_remove, {"to_remove": to_remove}, [confirm_row, table, to_remove, remove])
     cancel.click(lambda: gr.Row(visible=False), None, confirm_row)
-    on([tab.select, demo.load], ctx, saved_datasets, None, [table, to_remove])
+    on([tab.select, demo.load], ctx, saved_datasets, None, [table, to_remove, remove])

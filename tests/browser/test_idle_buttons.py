@@ -1,0 +1,67 @@
+"""Buttons that can do nothing are not offered (issue 26 follow-up, found in the last walk): the Data tab's Remove with
+nothing saved, and the Label tab's judging buttons under "All prompts are judged"."""
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, press_on_answer, served,  # noqa: F401
+                                        start_labelling, wait_for)
+from tests.conftest import write_jsonl
+from tests.fake_runs import fake_run
+
+pytestmark = pytest.mark.browser
+
+
+def test_remove_is_grey_until_a_saved_dataset_is_picked(app, page, tmp_path):
+    url, _ = app
+    page.goto(url)
+    open_tab(page, "1. Data")
+    remove = page.get_by_role("button", name="Remove...")
+    listing = page.get_by_role("combobox", name="Dataset to remove", exact=True)
+    wait_for(lambda: remove.is_disabled() and listing.is_disabled(), 60, "Remove is offered with nothing saved")
+
+    from backend.data import DatasetStore, inspect_file
+    from backend.db import connect
+    rows = [{"prompt": f"What is {i}?", "completion": f"It is {i}."} for i in range(12)]
+    DatasetStore(connect()).add(inspect_file(write_jsonl(tmp_path / "numbers.jsonl", rows)), name="numbers")
+    open_tab(page, "2. Train")
+    open_tab(page, "1. Data")  # the saved list is read again when the tab opens
+    wait_for(listing.is_enabled, 60, "the saved dataset cannot be picked")
+    assert remove.is_disabled()  # nothing picked yet
+    listing.click()
+    page.locator(f"#{listing.get_attribute('aria-controls')}").get_by_role("option", name="numbers").click()
+    wait_for(remove.is_enabled, 60, "Remove stays grey with a dataset picked")
+    remove.click()
+    page.get_by_role("button", name="Yes, remove it").click()
+    wait_for(lambda: remove.is_disabled() and listing.is_disabled(), 60, "Remove is offered after the last went")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "data-remove-nothing-saved.png"), full_page=True)
+
+
+def test_the_judging_buttons_go_once_every_prompt_is_judged(served, page, tiny_model):
+    judged = fake_run(tiny_model)
+    page.goto(served.url)
+    open_tab(page, "7. Label")
+    source = page.get_by_role("combobox", name="Answers from", exact=True)
+    wait_for(lambda: source.input_value().startswith(judged), 30, "the finished run is not offered")
+    page.get_by_label("A/B: which of two answers is better? (trains DPO)").check()
+    for box in ("First model", "Second model (the sides are shuffled for each prompt)"):  # one run, two temperatures
+        combo = page.get_by_role("combobox", name=box, exact=True)
+        combo.click()
+        page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option").filter(
+            has_text=judged).click()
+    start_labelling(page, ["Say hello.", "Say goodbye."], max_tokens=TINY_ANSWER)
+    left, skip = page.locator("#tl-key-left"), page.locator("#tl-key-skip")
+    assert left.is_visible() and skip.is_visible()
+    for n in (1, 2):
+        press_on_answer(page, "1")
+        wait_for(lambda: f"{n} judged" in count_text(page), 60, f"judgement {n} did not register")
+    page.get_by_text("All prompts are judged.").wait_for()
+    for button in (left, page.locator("#tl-key-both-bad"), skip):
+        button.wait_for(state="hidden")
+    assert page.locator("#tl-key-undo").is_visible()  # the last judgement can still be taken back
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "label-all-judged.png"), full_page=True)
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("u")
+    left.wait_for(state="visible")
+    assert "Took back your last judgement" in count_text(page) and skip.is_visible()
