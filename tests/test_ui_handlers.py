@@ -211,6 +211,21 @@ def test_label_keys_judge_only_the_answer_on_screen_and_undo_waits_for_no_genera
     assert session.skipped == 0
 
 
+def test_label_buttons_go_once_every_prompt_is_judged_and_come_back_with_undo(ctx):
+    """The walk (issue 26 follow-up): the A/B buttons stood, enabled, under "All prompts are judged"."""
+    queue = StuckQueue(["Only?"], ready=1)
+    session = label_tab.LabelSession(queue)
+    session.item = queue.next()
+    shown = label_tab.render(ctx, session)
+    assert shown[8].visible is True and shown[9].visible is True  # the judging buttons and Skip
+    done = label_tab.judge(ctx, {"state": session, "shown": "id0"}, value="up")
+    assert "All prompts are judged" in done[2] and done[5] == ""
+    assert done[8].visible is False and done[9].visible is False
+    undone = label_tab.undo_last(ctx, {"state": session, "shown": ""})
+    assert "Only?" in undone[2] and undone[8].visible is True and undone[9].visible is True
+    queue.release.set()
+
+
 def test_label_training_on_too_few_labels_says_how_many_are_useful_and_asks_again(ctx, tiny_model):
     """Issue 26, item 5: DPO started on 8 pairs without a word; its diagnosis then said "Too few examples"."""
     run_id = fake_run(tiny_model)

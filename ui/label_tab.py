@@ -215,8 +215,12 @@ def render(ctx: Context, session: LabelSession, note: str = "", preset: str | No
                   ) if ab else ["Answer"]
         a = _answer_html(titles[0], item.answers[0].text)
         b = _answer_html(titles[1], item.answers[1].text) if ab else ""
+    # Nothing on screen and nothing coming (all judged, or generating stopped): no buttons that judge nothing (the
+    # walk: the A/B buttons stood under "All prompts are judged"). Undo stays: it brings the last one back.
+    judging = item is not None or waiting
     return (session, count_text(ctx, session, note), prompt, a, b, item.id if item else "",
-            totals_text(ctx, preset, session.labeller), gr.Timer(active=waiting))
+            totals_text(ctx, preset, session.labeller), gr.Timer(active=waiting), gr.Column(visible=judging),
+            gr.Button(visible=judging))
 
 
 def count_text(ctx: Context, session: LabelSession, note: str) -> str:
@@ -291,11 +295,12 @@ def skip_item(ctx: Context, v: dict):
 def look_again(ctx: Context, v: dict):
     """The timer, while no answer is on screen: shows the next one once it is ready."""
     session = v["state"]
+    stop_looking = (*NOTHING[:TIMER], gr.Timer(active=False), *NOTHING[TIMER + 1:])
     if not isinstance(session, LabelSession):
-        return (*NOTHING[:-1], gr.Timer(active=False))
+        return stop_looking
     with session.lock:
         if session.item is not None:  # an undo brought one back meanwhile
-            return (*NOTHING[:-1], gr.Timer(active=False))
+            return stop_looking
         shown = advance(ctx, session, v.get("preset"), session.note)
         still_waiting = session.item is None and session.queue.left() > 0 and not session.failed
         return NOTHING if still_waiting else shown
@@ -371,8 +376,9 @@ def export(ctx: Context, v: dict, kind: str):
     return gr.File(value=str(path), visible=True)
 
 
-BOARD_OUTPUTS = 8  # state, count, prompt, answer a, answer b, shown id, totals, timer
+BOARD_OUTPUTS = 10  # state, count, prompt, answer a, answer b, shown id, totals, timer, judging buttons, skip
 NOTHING = tuple(gr.skip() for _ in range(BOARD_OUTPUTS))
+TIMER = 7  # the timer's place among them
 
 
 def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch: gr.State | None,
@@ -411,14 +417,16 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch:
             with gr.Row(equal_height=True):
                 answer_a = gr.HTML(elem_id="tl-label-answer-a")
                 answer_b = gr.HTML(elem_id="tl-label-answer-b", visible=False)
-            with gr.Row(visible=True) as thumb_row:
-                good = gr.Button("👍 Good  [G]", elem_id="tl-key-good", variant="primary", elem_classes="tl-big")
-                bad = gr.Button("👎 Bad  [B]", elem_id="tl-key-bad", variant="stop", elem_classes="tl-big")
-            with gr.Row(visible=False) as ab_row:
-                choices = {"left": gr.Button("⬅ Left better  [1]", elem_id="tl-key-left", elem_classes="tl-big"),
-                           "right": gr.Button("Right better ➡  [2]", elem_id="tl-key-right", elem_classes="tl-big"),
-                           "tie": gr.Button("Tie  [3]", elem_id="tl-key-tie", elem_classes="tl-big"),
-                           "both_bad": gr.Button("Both bad  [4]", elem_id="tl-key-both-bad", elem_classes="tl-big")}
+            with gr.Column() as judging:  # hidden once nothing is left to judge
+                with gr.Row(visible=True) as thumb_row:
+                    good = gr.Button("👍 Good  [G]", elem_id="tl-key-good", variant="primary", elem_classes="tl-big")
+                    bad = gr.Button("👎 Bad  [B]", elem_id="tl-key-bad", variant="stop", elem_classes="tl-big")
+                with gr.Row(visible=False) as ab_row:
+                    choices = {"left": gr.Button("⬅ Left better  [1]", elem_id="tl-key-left", elem_classes="tl-big"),
+                               "right": gr.Button("Right better ➡  [2]", elem_id="tl-key-right", elem_classes="tl-big"),
+                               "tie": gr.Button("Tie  [3]", elem_id="tl-key-tie", elem_classes="tl-big"),
+                               "both_bad": gr.Button("Both bad  [4]", elem_id="tl-key-both-bad",
+                                                     elem_classes="tl-big")}
             with gr.Row():
                 skip = gr.Button("Skip  [S]", elem_id="tl-key-skip")
                 undo = gr.Button("Undo  [U]", elem_id="tl-key-undo")
@@ -452,7 +460,7 @@ def create_label_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs | None, watch:
         asked = gr.State(None)  # (kind, rows, preset) of the last "Train anyway": a second click trains
         look = gr.Timer(POLL_SECONDS, active=False)  # runs while no answer is ready
 
-    board_outputs = [state, count, prompt_html, answer_a, answer_b, shown_id, totals, look]
+    board_outputs = [state, count, prompt_html, answer_a, answer_b, shown_id, totals, look, judging, skip]
     assert len(board_outputs) == BOARD_OUTPUTS
     setup_fields = {"state": state, "prompt_from": prompt_from, "dataset": dataset, "pasted": pasted, "mode": mode,
                     "source_a": source_a, "temperature_a": temperature_a, "source_b": source_b,
