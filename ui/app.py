@@ -103,16 +103,16 @@ def build_app(runner=None) -> gr.Blocks:
         watch = gr.State(None)  # a run to show in the Progress tab, set by Start, Rerun and Follow
         suggestion = gr.State(None)  # settings a run's diagnosis suggests, set by "Try this" in Runs for Train
         wire_banner = banner.create_banner(ctx, demo, watch)
-        with gr.Tabs() as tabs:
+        with gr.Tabs(elem_id="tl-tabs") as tabs:
             create_data_tab(ctx, demo)
             create_train_tab(ctx, demo, tabs, watch, suggestion)
-            create_live_tab(ctx, demo, watch)
+            progress_run = create_live_tab(ctx, demo, watch)
             create_runs_tab(ctx, demo, tabs, watch, suggestion)
             create_export_tab(ctx, demo)
             create_chat_tab(ctx, demo)
             create_label_tab(ctx, demo, tabs, watch)
             create_team_tab(ctx, demo)
-        wire_banner(tabs)
+        wire_banner(tabs, progress_run)
         tabs.change(None, js=SHOW_TAB_BAR)
     with demo.route("Labelling", LABELLER_PAGE, show_in_navbar=False):  # a labeller's page: Chat and Label only
         gr.Markdown(LABELLER_INTRO)

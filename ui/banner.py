@@ -1,8 +1,10 @@
 """The line under the title that says a run is training or waiting, on every tab: a page opened or reloaded during a
-run opens on the Data tab, and nothing there said that a run was going. "Show it" opens it in Progress."""
+run opens on the Data tab, and nothing there said that a run was going. "Show it" opens it in Progress. On the
+Progress tab showing that run, the line says nothing that tab does not say already: it goes."""
 import gradio as gr
 
-from ui.common import Context, duration, esc, on, run_duration
+from ui import live_tab
+from ui.common import Context, duration, esc, on, plain_errors, run_duration
 
 CHECK_SECONDS = 5
 
@@ -26,8 +28,19 @@ def banner_text(runs: list[dict]) -> tuple[str, str | None]:
     return f'<div class="tl-banner">{text}</div>', run["id"]
 
 
+# The open tab's name, read in the page before each refresh: Gradio's tab events say that the tab changed, not which
+# one is open (a tab opened by a button, Start or 'Show it in Progress', fires no select event).
+OPEN_TAB_JS = """(open, run) => {
+  const tab = document.querySelector('#tl-tabs [role=tab][aria-selected=true]');
+  return [tab ? tab.textContent.trim() : '', run]; }"""
+
+
 def refresh(ctx: Context, v: dict):
+    """v: open_tab (the open tab's name), progress_run (the run the Progress tab shows). The walk: the line and its
+    'Show it in Progress' stayed above the Progress tab that showed that very run."""
     html, run_id = banner_text(ctx.runs().list())
+    if v.get("open_tab") == live_tab.TAB_NAME and run_id is not None and v.get("progress_run") == run_id:
+        html = ""
     return gr.update(value=html, visible=bool(html)), gr.update(visible=bool(html)), run_id
 
 
@@ -43,11 +56,16 @@ def create_banner(ctx: Context, demo: gr.Blocks, watch: gr.State):
     with gr.Row(equal_height=True):
         line = gr.HTML(visible=False, elem_id="tl-banner")
         button = gr.Button("Show it in Progress", size="sm", visible=False, scale=0, elem_id="tl-banner-show")
+        open_tab = gr.Textbox(visible=False)  # filled in the page by OPEN_TAB_JS
     shown = gr.State(None)
     timer = gr.Timer(CHECK_SECONDS)
-    on([demo.load, timer.tick], ctx, refresh, None, [line, button, shown], show_progress="hidden")
 
-    def wire(tabs: gr.Tabs):
+    def wire(tabs: gr.Tabs, progress_run: gr.Dropdown):
+        """tabs (elem_id tl-tabs) and the Progress tab's run list, once they exist."""
+        safe = plain_errors(refresh)
+        gr.on([demo.load, timer.tick, tabs.change, progress_run.change],
+              lambda tab, run: safe(ctx, {"open_tab": tab, "progress_run": run}), [open_tab, progress_run],
+              [line, button, shown], js=OPEN_TAB_JS, show_progress="hidden")
         on(button.click, ctx, show, {"shown": shown}, [watch, tabs])
     return wire
 

@@ -14,6 +14,7 @@ from ui import charts, verdict
 from ui.common import ACTIVE, Context, duration, esc, on, run_choices, run_duration, without_paths
 
 TICK_SECONDS = 2.0
+TAB_NAME = "3. Progress"
 log_error = logging.getLogger("tuneloop.ui")
 LOG_LINES = 14
 
@@ -175,7 +176,7 @@ def resume_run(ctx: Context, v: dict):
 
 
 def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State):
-    with gr.Tab("3. Progress", id="live"):
+    with gr.Tab(TAB_NAME, id="live"):
         with gr.Row(equal_height=True):
             run = gr.Dropdown(label="Run", choices=[], scale=4, elem_id="tl-live-run")
             log_scale = gr.Checkbox(label="Loss on a log scale", value=False, scale=1)
@@ -204,6 +205,7 @@ def create_live_tab(ctx: Context, demo: gr.Blocks, watch: gr.State):
     on(watch.change, ctx, show, {"run": watch, "log_y": log_scale}, outputs, show_progress="hidden")
     on(stop.click, ctx, stop_run, {"run": run}, None)
     on(resume.click, ctx, resume_run, {"run": run}, None)
+    return run  # the run shown: the line above the tabs goes while it names this one (ui/banner.py)
 
 
 CSS = """
