@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from backend.config import default
 
 from backend.data import inspect_file
 from backend.data.stats import make_split
@@ -157,7 +156,8 @@ def test_stats_turns_and_histogram(tmp_path):
     assert report.stats["turns"]["max"] == 4 and report.stats["multi_turn"] == 1
     hist = report.stats["tokens"]["histogram"]
     assert sum(hist["counts"]) == 9 and len(hist["edges"]) == len(hist["counts"]) + 1
-    assert hist["edges"][-1] >= default("max_length")  # the limit the histogram is drawn against
+    assert hist["edges"][0] <= report.stats["tokens"]["min"] and hist["edges"][-1] > report.stats["tokens"]["max"]
+    assert sum(hist["cut"]) == report.stats["tokens"]["over_max_length"] == 0
 
 
 def test_split_sizes_and_seed(tmp_path):

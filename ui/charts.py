@@ -66,30 +66,40 @@ FAR_BEYOND = 0.5  # the max-length line is drawn when it lies within half the da
 
 
 def length_histogram(stats: dict) -> go.Figure:
+    """Bars of the examples' lengths (backend/data/stats.histogram): blue what fits under the max length, red what is
+    cut, stacked where the limit falls inside a bar; the limit as a dashed line, or in words when it lies far past
+    every example."""
     tokens = stats["tokens"]
-    edges, counts = tokens["histogram"]["edges"], tokens["histogram"]["counts"]
-    # The bins reach the limit (backend/data/stats.histogram): the empty ones past the longest example go, or 40
-    # examples of 30 to 59 tokens drew as two bars in a corner beside a line at 512, and the empty bins past 512
-    # (red, unseen) made the words say "red bars are cut" of examples that all fit.
+    hist, limit = tokens["histogram"], tokens["max_length"]
+    edges, counts = hist["edges"], hist["counts"]
+    # Datasets saved before the bins followed the data reach the limit: the empty bins past the longest example go
+    # (40 short examples drew as two bars in a corner), and a bar is cut whole when it reaches past the limit.
     last = max((i for i, count in enumerate(counts) if count), default=0)
     edges, counts = edges[:last + 2], counts[:last + 1]
     width = edges[1] - edges[0]
-    limit = tokens["max_length"]
-    colors = [COLORS[4] if left + width > limit else COLORS[0] for left in edges[:-1]]
-    fig = go.Figure(go.Bar(x=[left + width / 2 for left in edges[:-1]], y=counts, width=width * 0.95,
-                           marker_color=colors, hovertemplate="%{y} examples of about %{x:.0f} tokens<extra></extra>"))
+    cut = hist["cut"][:last + 1] if "cut" in hist else [c if left + width > limit else 0
+                                                          for left, c in zip(edges, counts)]
+    tokens_in = [f"{left:,}" if width == 1 else f"{left:,} to {left + width - 1:,}" for left in edges[:-1]]
+    middles = [left + width / 2 for left in edges[:-1]]
+    fig = go.Figure()
+    for color, shown, words in ((COLORS[0], [c - k for c, k in zip(counts, cut)], "fit"),
+                                (COLORS[4], cut, "are longer than the max length: cut")):
+        fig.add_trace(go.Bar(x=middles, y=shown, width=width * 0.95, marker_color=color, customdata=tokens_in,
+                             name=words, showlegend=False,
+                             hovertemplate=f"%{{y}} of %{{customdata}} tokens {words}<extra></extra>"))
+    fig.update_layout(barmode="stack")
     # The limit's words go in the top right corner, not beside its line: there they sat on the tallest bars when a
     # few very long examples stretched the axis (DPO pairs up to 4,577 tokens against 512).
     if limit <= edges[-1] + FAR_BEYOND * (edges[-1] - edges[0]):
         fig.add_vline(x=limit, line_dash="dash", line_color=LIMIT_COLOR, line_width=2, layer="above")
-        cut = any(color != COLORS[0] and count for color, count in zip(colors, counts))
-        words = f"dashed line: max length {limit}" + ("; red bars are cut" if cut else "")
+        words = f"dashed line: max length {limit}" + ("; red bars are cut" if any(cut) else "")
     else:  # a line far to the right would squeeze every bar into one corner
         words = f"max length {limit}: every example fits"
     fig.add_annotation(text=words, showarrow=False, xref="paper", yref="paper", x=1, y=1, xanchor="right",
                        yanchor="bottom", font=dict(color=LIMIT_COLOR))
     how = "" if tokens["counted_with"] == "tokenizer" else " (estimated)"
-    return _layout(fig, f"Length of the examples in tokens{how}", "tokens per example", "examples", height=280)
+    fig = _layout(fig, f"Length of the examples in tokens{how}", "tokens per example", "examples", height=280)
+    return fig.update_layout(hovermode="closest")  # one bar's words, not a heading of its middle ("48.5")
 
 
 def smooth(values: list[float], weight: float = 0.8) -> list[float]:
