@@ -62,6 +62,7 @@ def create_banner(ctx: Context, demo: gr.Blocks, watch: gr.State):
 
     def wire(tabs: gr.Tabs, progress_run: gr.Dropdown):
         """tabs (elem_id tl-tabs) and the Progress tab's run list, once they exist."""
+        # Inputs in a list, not bind's by-name set: OPEN_TAB_JS rewrites the first one, so their order must be known.
         safe = plain_errors(refresh)
         gr.on([demo.load, timer.tick, tabs.change, progress_run.change],
               lambda tab, run: safe(ctx, {"open_tab": tab, "progress_run": run}), [open_tab, progress_run],
