@@ -8,7 +8,8 @@ attention is set back afterwards. A lever that has no CPU path is switched off o
                 each row, no padding; transformers keeps the rows apart with a block-diagonal mask built from the
                 position ids (SDPA: a dense mask, so attention still costs the whole packed length squared)
     pf-flex     the same with FlexAttention: the mask as a BlockMask, whose kernel skips the blocks between rows
-                (Triton; compiled on first use)
+                (Triton; compiled on first use). Seen here on the CPU: packed rows' logits within 2.4e-7 of each row
+                alone on the tests' tiny model (0.76 where rows see each other), after a 36 s compile
     liger       Liger's Triton kernels (RMSNorm, RoPE, SwiGLU) through TRL's use_liger_kernel; TRL 1.16 keeps its own
                 fused LM head, so Liger's fused linear cross-entropy is left off
     pf-liger    pf and liger together
@@ -42,7 +43,7 @@ def unavailable(name: str, cuda: bool) -> str | None:
     lever = LEVERS[name]
     if not cuda:
         if lever.get("attention") == "flex_attention":
-            return "off on the CPU: FlexAttention compiles its kernel there (75 s for a 2-layer model), GPU only"
+            return "off on the CPU: FlexAttention compiles its kernel there (36 s for a 2-layer model), GPU only"
         if lever.get("liger"):
             return "off on the CPU: Liger's kernels are Triton, GPU only"
         if lever.get("offload"):
@@ -53,9 +54,9 @@ def unavailable(name: str, cuda: bool) -> str | None:
 
 
 def padding_free_collator(tokenizer):
-    """TRL's collator in its padding-free mode, passed as our own collator: TRL's padding_free switch would also stop
-    cutting rows at max_length. It lays the rows end to end, restarts the position ids at each row and masks the label
-    of each row's first token, so no row learns to predict the next row's start."""
+    """TRL's collator in its padding-free mode, passed as our own collator: TRL's own padding_free switch refuses a
+    max_length without packing (it would no longer cut rows to it). It lays the rows end to end, restarts the position
+    ids at each row and masks the label of each row's first token, so no row learns to predict the next row's start."""
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return DataCollatorForLanguageModeling(pad_token_id=pad, padding_free=True)
