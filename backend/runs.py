@@ -53,6 +53,22 @@ def loss_words(run: dict) -> str:
     return f"final loss {loss:.3f}"
 
 
+# The measures a run ends with, in words (the Runs tab's Results line and the model card); others keep their keys.
+RESULT_NAMES = {"train_loss": "training loss", "eval_loss": "loss on held-back examples",
+                "eval_rewards/accuracies": "held-back answers ranked right", "eval_rewards/margins": "held-back margin",
+                "steps": "steps", "epoch": "passes over the data"}
+
+
+def results_text(metrics: dict | None) -> str:
+    parts = []
+    for key, name in RESULT_NAMES.items():
+        value = (metrics or {}).get(key)
+        if isinstance(value, (int, float)):
+            shown = f"{value:.0%}" if "accuracy" in key else f"{value:.4g}" if isinstance(value, float) else str(value)
+            parts.append(f"{name} {shown}")
+    return ", ".join(parts)
+
+
 def has_adapter(run_id: str) -> bool:
     """Whether the run saved an adapter: one stopped before it trained has none (it learned nothing to export)."""
     return (adapter_dir(run_id) / "adapter_config.json").exists()

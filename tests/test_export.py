@@ -58,7 +58,7 @@ def test_merged_export_matches_base_plus_adapter(store_and_run, tiny_model, tmp_
         assert torch.allclose(merged(**ids).logits, with_adapter(**ids).logits, atol=1e-4)
 
     card = (out / "README.md").read_text()
-    for words in ("Method: SFT", "learning_rate", "Final metrics", "Forgetting probe", tiny_model):
+    for words in ("Method: SFT", "learning_rate", "How the training ended", "Forgetting probe", tiny_model):
         assert words in card
 
 
@@ -125,3 +125,19 @@ def test_the_model_card_says_its_settings_in_plain_words_and_which_choices_the_w
     others = model_card(store, store.get(other), adapter_only=True)
     preferred = others[others.index("## Do people prefer it?"):others.index("## Diagnosis")]
     assert "No blind A/B votes yet." in preferred and said in preferred, preferred
+
+
+def test_the_model_card_says_how_the_training_ended_in_the_runs_tabs_words(tiny_model):
+    """The walk (issue 26 follow-up): under 'Final metrics' the card listed 'eval_loss: 0.4361', 'train_loss: ...',
+    keys a newcomer cannot read; the Runs tab says the same values in words."""
+    from backend.export.merged import model_card
+    store = RunStore(connect())
+    run = store.get(fake_run(tiny_model))
+    run["final_metrics"] = {"eval_loss": 0.43612, "train_loss": 0.2237, "steps": 24, "eval_rewards/chosen": 1.5}
+    card = model_card(store, run, adapter_only=True)
+    assert "Final metrics" not in card and "eval_loss" not in card and "train_loss" not in card
+    ended = card[card.index("## How the training ended"):card.index("## Did it learn?")]
+    assert "Training loss 0.2237, loss on held-back examples 0.4361, steps 24." in ended, ended
+    assert "eval_rewards/chosen 1.5" in ended  # a measure with no words of its own keeps its name and value
+    run["final_metrics"] = {}
+    assert "Nothing was recorded." in model_card(store, run, adapter_only=True)

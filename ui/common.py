@@ -25,7 +25,8 @@ from backend.data import DatasetStore
 from backend.db import connect
 from backend.errors import TuneloopError
 from backend.limits import check_text
-from backend.runs import ACTIVE, DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, final_loss
+from backend.runs import (ACTIVE, DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore, final_loss,
+                          results_text)
 
 log = logging.getLogger("tuneloop.ui")
 METHOD_NAMES = {m.name: m.short for m in METHOD_TABLE.values()}
@@ -33,7 +34,7 @@ STATUS_WORDS = {QUEUED: "Waiting", RUNNING: "Training", DONE: "Finished", FAILED
 BASE = "base"  # the dropdown value for the base model, without a run's adapter
 BASE_LABEL = "Base model (no tuning)"
 
-__all__ = ["ACTIVE", "FINISHED", "Context", "bind", "final_loss", "plain_errors"]
+__all__ = ["ACTIVE", "FINISHED", "Context", "bind", "final_loss", "plain_errors", "results_text"]
 
 
 class Context:
@@ -286,18 +287,3 @@ def probe_markdown(probe: dict | None) -> str:
         lines.append("| " + " | ".join(esc(c).replace("|", "/").replace("\n", " ")[:160] for c in cells)
                      + f" | {kept} |")
     return "\n".join(lines)
-
-
-RESULT_NAMES = {"train_loss": "training loss", "eval_loss": "loss on held-back examples",
-                "eval_rewards/accuracies": "held-back answers ranked right", "eval_rewards/margins": "held-back margin",
-                "steps": "steps", "epoch": "passes over the data"}
-
-
-def results_text(metrics: dict | None) -> str:
-    parts = []
-    for key, name in RESULT_NAMES.items():
-        value = (metrics or {}).get(key)
-        if isinstance(value, (int, float)):
-            shown = f"{value:.0%}" if "accuracy" in key else f"{value:.4g}" if isinstance(value, float) else str(value)
-            parts.append(f"{name} {shown}")
-    return ", ".join(parts)

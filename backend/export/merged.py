@@ -10,6 +10,7 @@ from pathlib import Path
 
 from backend.errors import ExportError, TuneloopError, disk_full
 from backend.models.loading import public_name
+from backend.runs import RESULT_NAMES, results_text
 
 
 def export_run(store, run_id: str, out: Path, adapter_only: bool = False, zip_it: bool = False,
@@ -162,10 +163,15 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
         json.dumps({k: v for k, v in config.items() if k not in ("name", "dataset", "model", "base_run")}, indent=2),
         "```",
         "",
-        "## Final metrics",
+        "## How the training ended",
         "",
     ]
-    lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in metrics.items()] or ["- none recorded"]
+    named = results_text(metrics)  # the words of the Runs tab's Results line
+    others = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
+              if k not in RESULT_NAMES]
+    lines.append(f"{named[:1].upper()}{named[1:]}." if named else "Nothing was recorded.")
+    if others:
+        lines += ["", f"Other measures, by the names the training library logs them under: {', '.join(others)}."]
     from backend.evaluation.report_card import card_markdown, report_card
     from backend.labels.winrate import win_rates
     lines += [""] + with_left_out(card_markdown(report_card(store.db, run), settings=False),  # settings: above
