@@ -141,3 +141,13 @@ def test_the_model_card_says_how_the_training_ended_in_the_runs_tabs_words(tiny_
     assert "eval_rewards/chosen 1.5" in ended  # a measure with no words of its own keeps its name and value
     run["final_metrics"] = {}
     assert "Nothing was recorded." in model_card(store, run, adapter_only=True)
+
+
+def test_the_left_out_sentence_goes_under_the_votes_or_at_the_end_of_a_card_without_them():
+    from backend.export.merged import with_left_out
+    lines = ["## Did it learn?", "", "Yes.", "", "## Do people prefer it? Blind A/B votes", "", "No votes.", "",
+             "## Diagnosis", ""]
+    assert with_left_out(lines, "Left out.")[4:10] == ["## Do people prefer it? Blind A/B votes", "", "No votes.", "",
+                                                       "Left out.", ""]
+    assert with_left_out(lines[:4], "Left out.")[-1] == "Left out."  # a section renamed: no export fails over it
+    assert with_left_out(lines, "") == lines

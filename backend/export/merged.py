@@ -199,7 +199,9 @@ def with_left_out(lines: list[str], left_out: str) -> list[str]:
     this run counted)."""
     if not left_out:
         return lines
-    start = next(i for i, line in enumerate(lines) if line.startswith(PREFERRED))
+    start = next((i for i, line in enumerate(lines) if line.startswith(PREFERRED)), None)
+    if start is None:  # the report card named its section otherwise: said at its end, never an export that fails
+        return lines + ["", left_out]
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     while end > start + 1 and not lines[end - 1]:
         end -= 1
