@@ -143,11 +143,11 @@ def test_the_model_card_says_how_the_training_ended_in_the_runs_tabs_words(tiny_
     assert "Nothing was recorded." in model_card(store, run, adapter_only=True)
 
 
-def test_the_left_out_sentence_goes_under_the_votes_or_at_the_end_of_a_card_without_them():
-    from backend.export.merged import with_left_out
-    lines = ["## Did it learn?", "", "Yes.", "", "## Do people prefer it? Blind A/B votes", "", "No votes.", "",
-             "## Diagnosis", ""]
-    assert with_left_out(lines, "Left out.")[4:10] == ["## Do people prefer it? Blind A/B votes", "", "No votes.", "",
-                                                       "Left out.", ""]
-    assert with_left_out(lines[:4], "Left out.")[-1] == "Left out."  # a section renamed: no export fails over it
-    assert with_left_out(lines, "") == lines
+def test_the_left_out_sentence_is_said_under_the_votes_in_the_report_card_itself():
+    from backend.evaluation.report_card import card_markdown
+    card = {"verdict": None, "learned": None, "kept": None, "preferred": [], "diagnosis": [],
+            "data": {"dataset": "d"}, "early_stopping": None, "settings": {}, "preferred_left_out": "Left out."}
+    lines = card_markdown(card, settings=False)
+    votes, diagnosis = lines.index("## Do people prefer it? Blind A/B votes"), lines.index("## Diagnosis")
+    assert "Left out." in lines[votes:diagnosis]  # under the votes it speaks of, in the card `runs --json` gives too
+    assert "Left out." not in card_markdown({**card, "preferred_left_out": ""}, settings=False)

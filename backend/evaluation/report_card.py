@@ -63,6 +63,9 @@ def report_card(db, run: dict) -> dict:
         "kept": {k: probe.get(k) for k in ("asked", "base_right", "kept", "gained", "lost", "summary", "warning",
                                              "suggestion")} if probe else None,
         "preferred": preferred(db, run["id"]),
+        # The choices about this run that the win-rates above leave out, in the words the Runs tab and `labels stats`
+        # say ('' when none): without it the votes read as if every choice counted.
+        "preferred_left_out": win_rates(db, run_id=run["id"])["left_out"],
         "diagnosis": run.get("diagnosis"),
         "settings": run["config"],
         "data": {"dataset": run["config"].get("dataset"),
@@ -103,6 +106,8 @@ def card_markdown(card: dict, settings: bool = True) -> list[str]:
                          f"{p['win_rate']:.0%} | {p['interval'][0]:.0%} to {p['interval'][1]:.0%} |")
     else:
         lines.append("No blind A/B votes yet.")
+    if card.get("preferred_left_out"):
+        lines += ["", card["preferred_left_out"]]
     lines += ["", "## Diagnosis", ""]
     diagnosis = card["diagnosis"]
     if diagnosis is None:

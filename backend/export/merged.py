@@ -173,9 +173,7 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
     if others:
         lines += ["", f"Other measures, by the names the training library logs them under: {', '.join(others)}."]
     from backend.evaluation.report_card import card_markdown, report_card
-    from backend.labels.winrate import win_rates
-    lines += [""] + with_left_out(card_markdown(report_card(store.db, run), settings=False),  # settings: above
-                                  win_rates(store.db, run_id=run["id"])["left_out"])
+    lines += [""] + card_markdown(report_card(store.db, run), settings=False)  # settings: above
     lines += ["", "## Forgetting probe", ""]
     if probe:
         lines.append(f"{probe['summary']}.")
@@ -188,24 +186,6 @@ def model_card(store, run: dict, adapter_only: bool) -> str:
     else:
         lines.append("Not run for this model.")
     return "\n".join(lines) + "\n"
-
-
-PREFERRED = "## Do people prefer it?"  # the report card's section of the blind A/B votes
-
-
-def with_left_out(lines: list[str], left_out: str) -> list[str]:
-    """The report card's lines with the A/B choices the win-rates left out said at the end of its 'Do people prefer
-    it?' section, in the words the Runs tab and `labels stats` use (a card without them read as if every choice about
-    this run counted)."""
-    if not left_out:
-        return lines
-    start = next((i for i, line in enumerate(lines) if line.startswith(PREFERRED)), None)
-    if start is None:  # the report card named its section otherwise: said at its end, never an export that fails
-        return lines + ["", left_out]
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start + 1 and not lines[end - 1]:
-        end -= 1
-    return lines[:end] + ["", left_out] + lines[end:]
 
 
 def export_gguf_for_run(store, run_id: str, out: Path, quant: str = "q8_0",
