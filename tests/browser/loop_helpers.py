@@ -51,22 +51,56 @@ def wait_for(condition, timeout: float, message: str):
     raise AssertionError(message)
 
 
+# Gradio 6 draws what a tab (the first time it opens) or an accordion reveals, and one frame later sets every revealed
+# component to the value the page was built with: a number typed in between is replaced (temperature 0 by 0.7, 16
+# tokens by 128), and an accordion opened in between is closed again. Playwright types as soon as a box is visible, and
+# on a loaded machine a frame can come 100 ms or more late (issue 25, item 12b). So the tests wait for two frames.
+NEXT_FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+# A browser too busy to draw (page.add_init_script(LATE_FRAMES)): every frame's callbacks run 2 s late.
+LATE_FRAMES = """(() => { const draw = window.requestAnimationFrame.bind(window);
+    window.requestAnimationFrame = callback => draw(time => setTimeout(() => callback(time), 2000)); })()"""
+
+
+def drawn(page):
+    """Returns once the page has drawn two more frames."""
+    page.evaluate(NEXT_FRAMES)
+
+
 def open_tab(page, name: str):
+    """Opens the tab and waits until Gradio has drawn it: what is typed next holds."""
     page.get_by_role("tab", name=name).click()
     page.get_by_role("tab", name=name, selected=True).wait_for()
+    drawn(page)
+
+
+def fill_held(page, boxes: dict):
+    """Types each value into its box (a Playwright locator) once Gradio has drawn the boxes, and checks two frames
+    later that they still hold it (a box an accordion or a tab just revealed is reset one frame after it is drawn)."""
+    for box in boxes:
+        box.wait_for()
+    drawn(page)
+    for box, value in boxes.items():
+        box.fill(value)
+        box.press("Tab")
+    drawn(page)
+    assert [box.input_value() for box in boxes] == list(boxes.values())  # still there two frames later
+
+
+def fill_numbers(page, values: dict[str, str]):
+    """fill_held for the number boxes of settings, by their labels (a slider's box: "Longest answer (tokens)")."""
+    fill_held(page, {page.get_by_label(f"number input for {label}"): value for label, value in values.items()})
 
 
 def start_labelling(page, prompts: list[str], mode: str | None = None, max_tokens: int | None = None):
     """Paste prompts in the Label tab and start; returns when the first answer is on screen. max_tokens: the
     longest answer, short for a tiny model (its random answers never end by themselves, so each would take
     the whole default length)."""
-    page.locator("#tl-label-pasted textarea").fill("\n".join(prompts))
     if mode:
         page.get_by_label(mode).check()
+    boxes = {page.locator("#tl-label-pasted textarea"): "\n".join(prompts)}
     if max_tokens:
-        longest = page.get_by_label("number input for Longest answer (tokens)")
-        longest.fill(str(max_tokens))
-        longest.press("Tab")
+        boxes[page.get_by_label("number input for Longest answer (tokens)")] = str(max_tokens)
+    fill_held(page, boxes)
     page.locator("#tl-label-start").click()
     page.locator("#tl-label-answer-a .tl-answer").wait_for(timeout=180_000)
     page.locator("body").click(position={"x": 5, "y": 5})  # keys go to the page, not a text box

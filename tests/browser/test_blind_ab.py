@@ -7,7 +7,8 @@ import pytest
 
 from backend.db import connect
 from backend.labels import LabelStore
-from tests.browser.loop_helpers import count_text, open_tab, served, start_labelling, wait_for  # noqa: F401
+from tests.browser.loop_helpers import (count_text, fill_numbers, open_tab, served,  # noqa: F401
+                                        start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -26,8 +27,7 @@ def chat_once(page, blind: bool):
     else:
         assert not page.locator("#tl-chat-blind input").is_checked()
     page.get_by_text("Settings (shared by both sides)").click()
-    page.get_by_label("number input for Longest answer (tokens)").fill("8")
-    page.get_by_label("number input for Longest answer (tokens)").press("Tab")
+    fill_numbers(page, {"Longest answer (tokens)": "8"})  # once drawn: Gradio resets it a frame after it shows
     page.locator("#tl-chat-message textarea").fill("Say hello.")
     page.keyboard.press("Enter")
     saved = page.locator("#tl-chat-saved")

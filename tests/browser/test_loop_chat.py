@@ -7,7 +7,7 @@ import pytest
 from backend.db import connect
 from backend.labels import LabelStore
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.loop_helpers import open_tab, served, wait_for  # noqa: F401
+from tests.browser.loop_helpers import LATE_FRAMES, fill_numbers, open_tab, served, wait_for  # noqa: F401
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -18,38 +18,10 @@ def answers(page) -> list[str]:
             for side in ("left", "right")]
 
 
-# Gradio 6 draws what a tab (the first time it opens) or an accordion reveals, and one frame later sets every revealed
-# component to the value the page was built with: a number typed in between is replaced (temperature 0 by 0.7, 16
-# tokens by 128), and an accordion opened in between is closed again. Playwright types as soon as a box is visible, and
-# on a loaded machine a frame can come 100 ms or more late (issue 25, item 12b). So the test waits for two frames.
-NEXT_FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
-# A browser too busy to draw: every frame's callbacks run 2 s late.
-LATE_FRAMES = """(() => { const draw = window.requestAnimationFrame.bind(window);
-    window.requestAnimationFrame = callback => draw(time => setTimeout(() => callback(time), 2000)); })()"""
-
-
-def drawn(page):
-    page.evaluate(NEXT_FRAMES)
-
-
-def open_chat(page):
-    open_tab(page, "6. Chat")
-    drawn(page)
-
-
 def set_answer_settings(page, temperature: str, tokens: str):
     """Opens the shared settings and types the temperature and the longest answer, once Gradio has drawn them."""
     page.get_by_text("Settings (shared by both sides)").click()
-    boxes = {page.get_by_label("number input for Temperature"): temperature,
-             page.get_by_label("number input for Longest answer (tokens)"): tokens}
-    for box in boxes:
-        box.wait_for()
-    drawn(page)
-    for box, value in boxes.items():
-        box.fill(value)
-        box.press("Tab")
-    drawn(page)
-    assert [box.input_value() for box in boxes] == list(boxes.values())  # still there a frame later
+    fill_numbers(page, {"Temperature": temperature, "Longest answer (tokens)": tokens})
 
 
 def send(page, text: str):
@@ -61,7 +33,7 @@ def send(page, text: str):
 def test_base_and_tuned_answer_side_by_side_and_every_click_is_saved(served, page, embedded_model):
     run = served.runner.store.get(fake_run(str(embedded_model), model="smollm2", name="quill"))
     page.goto(served.url)
-    open_chat(page)
+    open_tab(page, "6. Chat")
     right = page.get_by_role("combobox", name="Right", exact=True)
     wait_for(lambda: right.input_value().startswith(run["name"]), 30, "the tuned run is not offered on the right")
     assert page.get_by_role("combobox", name="Left", exact=True).input_value() == "Base model (no tuning)"
@@ -115,7 +87,7 @@ def test_settings_typed_when_frames_come_late_are_the_ones_the_answers_and_label
     replaced by the page's first values (0.7, 128 tokens) a frame later, and the answers and the label had those."""
     page.add_init_script(LATE_FRAMES)
     page.goto(served.url)
-    open_chat(page)
+    open_tab(page, "6. Chat")
     set_answer_settings(page, temperature="0", tokens="16")
     send(page, "What is your name?")
     page.locator("#tl-chat-saved").get_by_text("temperature 0, at most 16 tokens").wait_for()
