@@ -226,19 +226,19 @@ def test_label_buttons_go_once_every_prompt_is_judged_and_come_back_with_undo(ct
     queue.release.set()
 
 
-def test_the_line_above_the_tabs_goes_on_the_progress_tab_showing_its_run(ctx):
-    """The walk (issue 26 follow-up): 'Training now: ...' and 'Show it in Progress' stood above the Progress tab
-    that showed that very run."""
+def test_show_it_in_progress_goes_on_the_progress_tab_showing_its_run_and_the_line_stays(ctx):
+    """The walk (issue 26 follow-up): 'Show it in Progress' stood above the Progress tab that showed that very run.
+    The line stays, so the tab bar does not move as Progress opens (tests/browser/test_charts.py)."""
     from backend.config import build_config
     from ui import banner
     store = ctx.runs()
     first = store.create(build_config({"dataset": "chats", "name": "first try"}))
     store.set_status(first, "running")
     other = store.create(build_config({"dataset": "chats", "name": "older"}))
-    for open_tab, shown_run, visible in (("1. Data", None, True), ("1. Data", first, True),
-                                         ("3. Progress", other, True), ("3. Progress", first, False)):
+    for open_tab, shown_run, button_shown in (("1. Data", None, True), ("1. Data", first, True),
+                                              ("3. Progress", other, True), ("3. Progress", first, False)):
         line, button, named = banner.refresh(ctx, {"open_tab": open_tab, "progress_run": shown_run})
-        assert (line["visible"], button["visible"], named) == (visible, visible, first), (open_tab, shown_run)
+        assert (line["visible"], button["visible"], named) == (True, button_shown, first), (open_tab, shown_run)
 
 
 def test_label_training_on_too_few_labels_says_how_many_are_useful_and_asks_again(ctx, tiny_model):

@@ -112,8 +112,9 @@ def build_app(runner=None) -> gr.Blocks:
             create_chat_tab(ctx, demo)
             create_label_tab(ctx, demo, tabs, watch)
             create_team_tab(ctx, demo)
-        wire_banner(tabs, progress_run)
+        # First: a listener's script runs when its turn comes, and the line's redraw below waits on the server.
         tabs.change(None, js=SHOW_TAB_BAR)
+        wire_banner(tabs, progress_run)
     with demo.route("Labelling", LABELLER_PAGE, show_in_navbar=False):  # a labeller's page: Chat and Label only
         gr.Markdown(LABELLER_INTRO)
         with gr.Tabs():

@@ -1,6 +1,8 @@
 """The line under the title that says a run is training or waiting, on every tab: a page opened or reloaded during a
 run opens on the Data tab, and nothing there said that a run was going. "Show it" opens it in Progress. On the
-Progress tab showing that run, the line says nothing that tab does not say already: it goes."""
+Progress tab showing that run the button has nothing to do: it goes. The line stays: taking it away moved the tab
+bar up by its height as Progress opened, out of sight on a page scrolled to the bar (a button far down Train opens
+Progress scrolled so, ui/app.SHOW_TAB_BAR), and down again on the next tab."""
 import gradio as gr
 
 from ui import live_tab
@@ -39,9 +41,8 @@ def refresh(ctx: Context, v: dict):
     """v: open_tab (the open tab's name), progress_run (the run the Progress tab shows). The walk: the line and its
     'Show it in Progress' stayed above the Progress tab that showed that very run."""
     html, run_id = banner_text(ctx.runs().list())
-    if v.get("open_tab") == live_tab.TAB_NAME and run_id is not None and v.get("progress_run") == run_id:
-        html = ""
-    return gr.update(value=html, visible=bool(html)), gr.update(visible=bool(html)), run_id
+    shown_there = v.get("open_tab") == live_tab.TAB_NAME and run_id is not None and v.get("progress_run") == run_id
+    return gr.update(value=html, visible=bool(html)), gr.update(visible=bool(html) and not shown_there), run_id
 
 
 def show(ctx: Context, v: dict):
