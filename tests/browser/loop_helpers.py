@@ -91,6 +91,14 @@ def fill_numbers(page, values: dict[str, str]):
     fill_held(page, {page.get_by_label(f"number input for {label}"): value for label, value in values.items()})
 
 
+def open_label_tab(page, url: str, run_id: str):
+    """Opens the page on the Label tab once it offers `run_id`'s answers (a finished run)."""
+    page.goto(url)
+    open_tab(page, "7. Label")
+    source = page.get_by_role("combobox", name="Answers from", exact=True)
+    wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
+
+
 def start_labelling(page, prompts: list[str], mode: str | None = None, max_tokens: int | None = None):
     """Paste prompts in the Label tab and start; returns when the first answer is on screen. max_tokens: the
     longest answer, short for a tiny model (its random answers never end by themselves, so each would take

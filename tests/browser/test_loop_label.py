@@ -10,8 +10,8 @@ from backend.db import connect
 from backend.labels import LabelQueue, LabelStore
 from backend.runs import RunStore
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, press_on_answer, served,  # noqa: F401
-                                        start_labelling, wait_for)
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_label_tab, open_tab, press_on_answer,  # noqa: F401
+                                        served, start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -34,10 +34,7 @@ def prompt_shown(page) -> str:
 
 def test_labelling_with_the_keyboard_undo_and_a_restart(served, page, tiny_model):
     run_id = fake_run(tiny_model)
-    page.goto(served.url)
-    open_tab(page, "7. Label")
-    source = page.get_by_role("combobox", name="Answers from", exact=True)
-    wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
+    open_label_tab(page, served.url, run_id)
     start_labelling(page, [f"Question number {i}?" for i in range(8)], max_tokens=TINY_ANSWER)
     assert "Question number 0?" in prompt_shown(page)
 
@@ -79,10 +76,7 @@ def test_keys_pressed_while_the_next_answer_is_generated_judge_nothing(served, p
         return generate(queue, start, chunk)
     monkeypatch.setattr(LabelQueue, "_add", held)
     run_id = fake_run(tiny_model)
-    page.goto(served.url)
-    open_tab(page, "7. Label")
-    source = page.get_by_role("combobox", name="Answers from", exact=True)
-    wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
+    open_label_tab(page, served.url, run_id)
     try:
         start_labelling(page, [f"Question number {i}?" for i in range(6)], max_tokens=TINY_ANSWER)
         press(page, "g", "1 judged")
@@ -140,10 +134,7 @@ def test_the_which_labels_counts_follow_every_judgement_and_undo(served, page, t
     """Issue 26 follow-up, item 2: the counts beside "Which labels" were drawn only on opening the tab: after 6 A/B
     judgements they still said "Every label: 2 KTO examples, 1 DPO pair" under totals saying "7 DPO pairs"."""
     run_id = fake_run(tiny_model)
-    page.goto(served.url)
-    open_tab(page, "7. Label")
-    source = page.get_by_role("combobox", name="Answers from", exact=True)
-    wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
+    open_label_tab(page, served.url, run_id)
     rule = page.locator("#tl-label-rule")
     wait_for(lambda: "Every label: 0 KTO examples, 0 DPO pairs" in rule.inner_text(), 30, rule.inner_text())
     start_labelling(page, [f"Question number {i}?" for i in range(8)], max_tokens=TINY_ANSWER,

@@ -4,8 +4,8 @@ the labelling, not the model. How long a person waits on the real embedded model
 benchmarks/label_speed.py (no run of it recorded yet in docs/benchmarks.md), never asserted here."""
 import pytest
 
-from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, press_on_answer, served,  # noqa: F401
-                                        start_labelling, wait_for)
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_label_tab, press_on_answer,  # noqa: F401
+                                        served, start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -24,10 +24,7 @@ def judge_all(page, prompts: list[str], wait_each: float = 300) -> None:
 
 def test_fifty_judgements_in_a_row(served, page, tiny_model):
     run_id = fake_run(tiny_model)
-    page.goto(served.url)
-    open_tab(page, "7. Label")
-    source = page.get_by_role("combobox", name="Answers from", exact=True)
-    wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
+    open_label_tab(page, served.url, run_id)
     start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
     judge_all(page, PROMPTS)
     assert "👍 34 good · 👎 16 bad" in count_text(page)

@@ -2,8 +2,8 @@
 whose answers were judged, both finishing; the Chat tab then puts the newest run beside the one it was built on."""
 import pytest
 
-from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, press_on_answer, served,  # noqa: F401
-                                        start_labelling, wait_for)
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_label_tab, open_tab, press_on_answer,  # noqa: F401
+                                        served, start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -29,10 +29,7 @@ def train(page, served, button: str, anyway: str) -> dict:
 
 def test_thumbs_train_kto_and_choices_train_dpo_on_the_judged_run(served, page, tiny_model):
     judged = fake_run(tiny_model)
-    page.goto(served.url)
-    open_tab(page, "7. Label")
-    source = page.get_by_role("combobox", name="Answers from", exact=True)
-    wait_for(lambda: source.input_value().startswith(judged), 30, "the finished run is not offered")
+    open_label_tab(page, served.url, judged)
     start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
     label_all(page, "gb")
     assert "👍 6 good · 👎 6 bad" in count_text(page)
