@@ -53,15 +53,14 @@ def files_holding(folder, secret: str) -> list:
 
 def test_gguf_q8_0_is_offered_after_its_check_with_modelfile_and_commands(ctx, tiny_model, adapter):
     run_id = learned_run(tiny_model, adapter, name="hello")
-    sizes, formats, note = call(export_tab.describe, ctx, run=run_id, what="gguf", quant="q8_0")
+    sizes, formats = call(export_tab.describe, ctx, run=run_id, what="gguf", quant="q8_0")
     assert "**Expected size:** merged model" in sizes and "GGUF f16" in sizes and "q4_0" in sizes
     assert formats["visible"] is True and formats["value"] == "q8_0"
     labels = dict((value, label) for label, value in formats["choices"])
     assert labels["q8_0"].startswith("q8_0 · ") and labels["q8_0"].endswith(FORMAT_WORDS["q8_0"])
-    assert "Export this run first" in note
 
     progress = Progress()
-    download, status, commands, folder, card, note = call(export_tab.do_export, ctx, run=run_id, what="gguf",
+    download, status, commands, folder, card, note, send = call(export_tab.do_export, ctx, run=run_id, what="gguf",
                                                           quant="q8_0", progress=progress)
     gguf, bundle = map(Path, download)
     assert gguf.parent.parent.parent == workspace.exports_dir() and str(gguf.parent) == folder
@@ -71,7 +70,7 @@ def test_gguf_q8_0_is_offered_after_its_check_with_modelfile_and_commands(ctx, t
     assert status.startswith("**Checked:** 5 of 5 answers the same as the merged model")
     assert commands["visible"] and commands["value"] == "ollama create hello -f Modelfile\nollama run hello"
     assert "## GGUF check" in card and "| q8_0 |" in card
-    assert "**GGUF q8_0**" in note
+    assert "**GGUF q8_0**" in note and send["interactive"] is True
     expected = expected_sizes(ctx.runs(), run_id).gguf["q8_0"]  # the size shown before starting
     assert abs(gguf.stat().st_size - expected) < 0.005 * expected
     fractions = [f for f, _ in progress.seen]
@@ -85,11 +84,12 @@ def test_a_file_that_fails_its_check_is_not_offered(ctx, tiny_model, monkeypatch
     import backend.export.gguf as gguf_export
     monkeypatch.setattr(gguf_export, "_permute", lambda weights, n_head, n_head_kv=None: weights)  # a converter bug
     run_id = fake_run(tiny_model)
-    download, status, commands, folder, card, _ = call(export_tab.do_export, ctx, run=run_id, what="gguf",
-                                                       quant="f16", progress=Progress())
+    download, status, commands, folder, card, note, send = call(export_tab.do_export, ctx, run=run_id, what="gguf",
+                                                                quant="f16", progress=Progress())
     assert download is None and folder == "" and not commands["visible"]
     assert status.startswith("**Not offered:** The f16 GGUF file was not kept: f16 logits differ")
     assert list(workspace.exports_dir().rglob("*.gguf")) == [] and latest_export(run_id) is None
+    assert (note, send["interactive"]) == (export_tab.NOT_EXPORTED, False)  # nothing to upload
 
 
 def gpt2_run(folder: Path) -> str:
@@ -124,7 +124,7 @@ def test_an_architecture_gguf_cannot_hold_is_refused_before_any_work(ctx, tmp_pa
     merged = []
     monkeypatch.setattr(backend.export.merged, "_merge", lambda *args: merged.append(args))
 
-    sizes, formats, _ = call(export_tab.describe, ctx, run=run_id, what="gguf", quant="q8_0")
+    sizes, formats = call(export_tab.describe, ctx, run=run_id, what="gguf", quant="q8_0")
     assert "GGUF: not possible for this run. GGUF export supports Llama, Mistral, Qwen2/Qwen2.5 and SmolLM" in sizes
     assert "GPT2LMHeadModel" in sizes and formats["visible"] is False
     with pytest.raises(gr.Error) as caught:
@@ -136,12 +136,12 @@ def test_an_architecture_gguf_cannot_hold_is_refused_before_any_work(ctx, tmp_pa
 
 def test_merged_and_adapter_exports_are_zipped_under_exports(ctx, tiny_model):
     run_id = fake_run(tiny_model)
-    download, status, commands, folder, card, note = call(export_tab.do_export, ctx, run=run_id, what="adapter",
-                                                          progress=Progress())
+    download, status, commands, folder, card, note, send = call(export_tab.do_export, ctx, run=run_id,
+                                                                what="adapter", progress=Progress())
     assert len(download) == 1 and download[0].endswith(".zip") and download[0].startswith(str(workspace.exports_dir()))
     assert "adapter_model.safetensors" in zipfile.ZipFile(download[0]).namelist()
     assert status.startswith("Exported the adapter") and not commands["visible"]
-    assert "Method: SFT" in card and "**adapter**" in note
+    assert "Method: SFT" in card and "**adapter**" in note and send["interactive"] is True
     with pytest.raises(gr.Error, match="Pick a finished run first"):
         call(export_tab.do_export, ctx, run=None, what="merged", progress=Progress())
 
@@ -166,7 +166,7 @@ def test_the_run_list_offers_finished_runs_first_and_never_errs_on_its_choice(ct
     assert kept["value"] == stopped_with_adapter and sizes == gr.skip()  # its sizes are shown already
     assert call(export_tab.refresh, ctx, run=never_trained)[0]["value"] == newest
 
-    sizes, formats, note = call(export_tab.describe, ctx, run=never_trained, what="merged", quant="q8_0")
+    sizes, formats = call(export_tab.describe, ctx, run=never_trained, what="merged", quant="q8_0")
     assert "has no finished adapter yet" in sizes and formats["visible"] is False
 
 
@@ -230,7 +230,7 @@ def test_with_no_finished_run_export_is_disabled_and_says_why(ctx):
     listed, button, sizes = call(export_tab.refresh, ctx, run=None)
     assert listed["choices"] == [] and listed["value"] is None and button["interactive"] is False
     assert sizes == export_tab.NO_RUN
-    sizes, _, _ = call(export_tab.describe, ctx, run=None, what="merged", quant="q8_0")
+    sizes, _ = call(export_tab.describe, ctx, run=None, what="merged", quant="q8_0")
     assert sizes == export_tab.NO_RUN
 
 
@@ -246,3 +246,17 @@ def test_what_an_export_showed_goes_when_another_run_or_format_is_picked(ctx):
     # the format radio keeps its value while another kind is picked: the adapter exported is still the one shown
     assert call(export_tab.clear_other, ctx, run="r", what="adapter", quant="f16",
                 exported=("r", "adapter", None))[1] == gr.skip()
+
+
+def test_upload_is_greyed_until_the_run_picked_has_an_export(ctx, tiny_model):
+    """The walk (issue 26 follow-up): Upload was enabled with nothing exported, and its click answered with an error.
+    Where it is grey, the note above it says what to do first."""
+    note, send = call(export_tab.upload_ready, ctx, run=None)
+    assert (note, send["interactive"]) == (export_tab.NOTHING_PICKED, False)
+    run_id = fake_run(tiny_model)
+    note, send = call(export_tab.upload_ready, ctx, run=run_id)
+    assert send["interactive"] is False and "export this run above first" in note
+    *_, note, send = call(export_tab.do_export, ctx, run=run_id, what="adapter", progress=Progress())
+    assert send["interactive"] is True and "**adapter**" in note
+    assert call(export_tab.upload_ready, ctx, run=run_id) == (note, send)  # as the run is picked again
+    assert call(export_tab.upload_ready, ctx, run=fake_run(tiny_model, seed=1))[1]["interactive"] is False

@@ -20,6 +20,9 @@ WHAT = [("Merged model: complete, ready to use anywhere (larger)", "merged"),
 STEPS = {"Loading": 0.1, "Copying": 0.1, "Writing": 0.7, "Zipping": 0.8}
 NO_RUN = "Pick a finished run first. Runs finish in the Progress tab."
 SIZING = "Working out the sizes of this run's exports..."
+NOTHING_PICKED = "**Nothing to upload yet:** pick a finished run above and export it; then upload the export here."
+NOT_EXPORTED = ("**Nothing to upload yet:** export this run above first (merged model, adapter or GGUF); Upload then "
+                "sends that export with its model card.")
 
 
 def refresh(ctx: Context, v: dict):
@@ -43,14 +46,14 @@ def format_choices(gguf_sizes: dict) -> list[tuple[str, str]]:
 
 
 def describe(ctx: Context, v: dict):
-    """Before starting: the expected sizes, the GGUF formats with theirs (or why GGUF cannot be written), and
-    which export an upload would send. Returns (sizes, formats, hub note)."""
+    """Before starting: the expected sizes and the GGUF formats with theirs (or why GGUF cannot be written).
+    Returns (sizes, formats)."""
     if not v["run"]:
-        return NO_RUN, gr.update(visible=v["what"] == "gguf", choices=format_choices({})), hub_note(None)
+        return NO_RUN, gr.update(visible=v["what"] == "gguf", choices=format_choices({}))
     try:
         sizes = expected_sizes(ctx.runs(), v["run"])
     except RunStateError as unfinished:  # a choice is never an error: say it where the sizes would be
-        return esc(unfinished), gr.update(visible=False, choices=format_choices({})), hub_note(v["run"])
+        return esc(unfinished), gr.update(visible=False, choices=format_choices({}))
     if sizes.gguf_refusal:
         gguf = f"GGUF: not possible for this run. {esc(sizes.gguf_refusal)}"
     else:
@@ -59,20 +62,23 @@ def describe(ctx: Context, v: dict):
             f"{gguf}")
     formats = gr.update(visible=v["what"] == "gguf" and not sizes.gguf_refusal, choices=format_choices(sizes.gguf),
                         value=v.get("quant") or DEFAULT_QUANT)
-    return text, formats, hub_note(v["run"])
+    return text, formats
 
 
-def hub_note(run_id: str | None) -> str:
-    latest = latest_export(run_id) if run_id else None
+def upload_ready(ctx: Context, v: dict):
+    """Which export an upload would send, and Upload, greyed until the run has one (the walk: Upload was enabled
+    with nothing exported, and its click answered with an error); the note then says to export first.
+    Returns (hub note, Upload button)."""
+    latest = latest_export(v["run"]) if v["run"] else None
     if latest is None:
-        return ("Export this run first: the upload sends its newest export (merged model, adapter or GGUF) with its "
-                "model card.")
-    return (f"Uploads this run's newest export: the **{latest.kind}** of {latest.when:%b %d, %H:%M} "
+        return (NOT_EXPORTED if v["run"] else NOTHING_PICKED), gr.update(interactive=False)
+    note = (f"Uploads this run's newest export: the **{latest.kind}** of {latest.when:%b %d, %H:%M} "
             f"(`{esc(latest.folder.name)}`), with its model card.")
+    return note, gr.update(interactive=True)
 
 
 def do_export(ctx: Context, v: dict):
-    """Returns (download, status, commands, folder, model card, hub note)."""
+    """Returns (download, status, commands, folder, model card, hub note, Upload button)."""
     if not v["run"]:
         raise gr.Error(NO_RUN)
     store = ctx.runs()
@@ -90,7 +96,8 @@ def do_export(ctx: Context, v: dict):
     progress(1.0, desc="Done")
     gr.Info("Exported. Download the zip, or use the folder.")
     status = f"Exported the {'adapter' if what == 'adapter' else 'merged model'}: {size_text(archive.stat().st_size)} zipped."
-    return ([str(archive)], status, gr.update(visible=False, value=""), str(out), _card(out), hub_note(run_id))
+    return ([str(archive)], status, gr.update(visible=False, value=""), str(out), _card(out),
+            *upload_ready(ctx, {"run": run_id}))
 
 
 def _export_gguf(ctx: Context, run_id: str, quant: str, progress):
@@ -105,7 +112,7 @@ def _export_gguf(ctx: Context, run_id: str, quant: str, progress):
         gr.Warning("The file failed its check and is not offered.")
         other = " Try f16, which keeps the merged model's answers." if quant != "f16" else ""
         status = f"**Not offered:** {esc(failed)}{other}"
-        return None, status, gr.update(visible=False, value=""), "", "", hub_note(run_id)
+        return None, status, gr.update(visible=False, value=""), "", "", *upload_ready(ctx, {"run": run_id})
     progress(0.98, desc="Zipping the Modelfile and model card")
     bundle = modelfile_zip(out)
     progress(1.0, desc="Done")
@@ -114,7 +121,7 @@ def _export_gguf(ctx: Context, run_id: str, quant: str, progress):
     status = (f"{checked}\n\n`{esc(result.path.name)}`: {quant}, {size_text(result.size_bytes)}. Put it in one "
               "folder with the Modelfile from the zip, then run the commands below there.")
     commands = gr.update(visible=True, value="\n".join(result.commands))
-    return [str(result.path), str(bundle)], status, commands, str(out), _card(out), hub_note(run_id)
+    return [str(result.path), str(bundle)], status, commands, str(out), _card(out), *upload_ready(ctx, {"run": run_id})
 
 
 def _card(folder) -> str:
@@ -185,26 +192,27 @@ def create_export_tab(ctx: Context, demo: gr.Blocks):
                 folder = gr.Textbox(label="Also saved in this folder", interactive=False, buttons=["copy"],
                                     elem_id="tl-export-folder")
         with gr.Accordion("Upload to the Hugging Face Hub", open=False):
-            note = gr.Markdown(elem_id="tl-hub-note")
+            note = gr.Markdown(NOTHING_PICKED, elem_id="tl-hub-note")
             with gr.Row(equal_height=True):
                 repo = gr.Textbox(label="Repository", placeholder="your-name/model-name", scale=2, elem_id="tl-hub-repo")
                 token = gr.Textbox(label="Access token (write)", type="password", scale=2, elem_id="tl-hub-token",
                                    info="Used for this upload only; never saved.")
                 private = gr.Checkbox(value=True, label="Private", scale=1,
                                       info="Only you (and your organisation) can see it.")
-            send = gr.Button("Upload")
+            send = gr.Button("Upload", interactive=False)  # until the run picked has an export
             sent = gr.Markdown(elem_id="tl-hub-status")
         card = gr.Markdown(elem_id="tl-model-card")
 
     on([tab.select, demo.load], ctx, refresh, {"run": run}, [run, start, sizes])
-    on([run.change, what.change], ctx, describe, {"run": run, "what": what, "quant": quant}, [sizes, quant, note])
+    on([run.change, what.change], ctx, describe, {"run": run, "what": what, "quant": quant}, [sizes, quant])
+    on(run.change, ctx, upload_ready, {"run": run}, [note, send], show_progress="hidden")
     shown = [download, status, commands, folder, card]
     choice = {"run": run, "what": what, "quant": quant}
     on([run.change, what.change, quant.change], ctx, clear_other, {**choice, "exported": exported}, shown,
        show_progress="hidden")
     start.click(lambda *values: chosen(dict(zip(choice, values))), list(choice.values()), exported, queue=False,
                 show_progress="hidden")
-    on(start.click, ctx, do_export, choice, [*shown, note], progress=True, concurrency_limit=1).then(
+    on(start.click, ctx, do_export, choice, [*shown, note, send], progress=True, concurrency_limit=1).then(
         *bind(ctx, clear_other, {**choice, "exported": exported}), shown, show_progress="hidden")
     on(send.click, ctx, upload, {"run": run, "repo": repo, "token": token, "private": private}, [sent, token],
        progress=True, concurrency_limit=1)

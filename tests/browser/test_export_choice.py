@@ -4,7 +4,7 @@ them to other tabs. The newest finished run is picked, and nothing is an error."
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.loop_helpers import open_tab, wait_for
+from tests.browser.loop_helpers import drawn, fill_held, open_tab, wait_for
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -61,17 +61,51 @@ def test_an_export_names_its_size_as_the_download_box_does(app, page, tiny_model
     assert status.inner_text().strip() == f"Exported the adapter: {shown} zipped.", (status.inner_text(), shown)
 
 
-def test_the_token_box_is_emptied_when_an_upload_fails(app, page, tiny_model):
+def open_upload(page):
+    """Opens the Hub upload accordion; returns once Gradio has drawn what it reveals (and set it to the page's first
+    values, one frame later: issue 25, item 12b)."""
+    page.get_by_text("Upload to the Hugging Face Hub").click()
+    page.locator("#tl-hub-token input").wait_for()
+    drawn(page)
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """A stand-in Hub on 127.0.0.1 that takes only its own token; the app reads HF_ENDPOINT at the click (it serves
+    from this process)."""
+    from tests.test_hub_upload import TOKEN, StandInHub
+    server = StandInHub(TOKEN)
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    yield server
+    server.close()
+
+
+def test_the_token_box_is_emptied_when_an_upload_fails(app, page, tiny_model, hub):
     """The README says the token goes from its box to the upload and the box is emptied: after a failed upload it
-    stayed (issue 26, item 26)."""
+    stayed (issue 26, item 26). The upload is of a real export, to a stand-in Hub that refuses the token: the test
+    clicked Upload for a run with no export, and Upload is grey there now. It also clicked before the run list came;
+    with the list made 5 s late, the upload answered "Pick a finished run first", not the error the test waited for,
+    and that toast had gone when the wait ran out: the page showed no error, as in its one failure at load 6-8. It
+    now waits for Upload to be enabled, which needs the run picked and its export."""
+    from backend.db import connect
+    from backend.export.merged import export_run
+    from backend.export.plan import export_folder
+    from backend.runs import RunStore
+
     url, _ = app
-    fake_run(tiny_model, name="not exported")
+    run_id = fake_run(tiny_model, name="exported")
+    store = RunStore(connect())
+    export_run(store, run_id, export_folder(store.get(run_id), "adapter"), adapter_only=True)
     page.goto(url)
     open_tab(page, "5. Export")
-    page.get_by_text("Upload to the Hugging Face Hub").click()
-    page.locator("#tl-hub-repo textarea, #tl-hub-repo input").first.fill("me/model")
-    box = page.locator("#tl-hub-token input")
-    box.fill("hf_not_a_real_token")
-    page.get_by_role("button", name="Upload", exact=True).click()
-    page.locator(".toast-body").get_by_text("This run has no export yet").wait_for()
+    send = page.get_by_role("button", name="Upload", exact=True)
+    open_upload(page)
+    wait_for(send.is_enabled, 120, "Upload stays grey for a run with an export")  # the run is picked, with its export
+    repo, box = page.locator("#tl-hub-repo textarea, #tl-hub-repo input").first, page.locator("#tl-hub-token input")
+    wrong = "hf_not_the_right_token"
+    fill_held(page, {repo: "me/model", box: wrong})  # the box holds the token: no redraw empties it before the click
+    send.click()
+    # The failure that the token reached: a click that sent no token, or no run, fails with another sentence.
+    page.locator(".toast-body").get_by_text("refused the token").wait_for()
     wait_for(lambda: box.input_value() == "", 60, "the token stayed in its box after the upload failed")
+    assert hub.repos == {} and wrong not in page.content()

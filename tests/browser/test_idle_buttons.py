@@ -1,5 +1,6 @@
 """Buttons that can do nothing are not offered (issue 26 follow-up, found in the last walk): the Data tab's Remove with
-nothing saved, and the Label tab's judging buttons under "All prompts are judged"."""
+nothing saved, the Label tab's judging buttons under "All prompts are judged", and the Export tab's Upload for a run
+with no export."""
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
@@ -65,3 +66,24 @@ def test_the_judging_buttons_go_once_every_prompt_is_judged(served, page, tiny_m
     page.keyboard.press("u")
     left.wait_for(state="visible")
     assert "Took back your last judgement" in count_text(page) and skip.is_visible()
+
+
+def test_upload_is_grey_until_the_run_has_an_export(app, page, tiny_model):
+    """The walk: Upload was enabled for a run with no export, and its click answered with an error toast."""
+    from tests.browser.test_export_choice import open_upload
+    url, _ = app
+    fake_run(tiny_model, name="not exported")
+    page.goto(url)
+    open_tab(page, "5. Export")
+    page.locator("#tl-export-sizes").get_by_text("Expected size").wait_for()  # the run is picked
+    open_upload(page)
+    send, note = page.get_by_role("button", name="Upload", exact=True), page.locator("#tl-hub-note")
+    wait_for(lambda: "xport this run" in note.inner_text(), 60, "the note says nothing of this run")
+    assert send.is_disabled(), "Upload is offered with nothing exported"
+    assert "Nothing to upload yet: export this run above first" in note.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "export-upload-nothing-exported.png"), full_page=True)
+    page.get_by_label("Adapter only").check()
+    page.get_by_role("button", name="Export", exact=True).click()
+    wait_for(send.is_enabled, 120, "Upload stays grey after the export")
+    assert "newest export: the adapter" in note.inner_text()
