@@ -4,8 +4,8 @@ with no export."""
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_tab, press_on_answer, served,  # noqa: F401
-                                        start_labelling, wait_for)
+from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_label_tab, open_tab, press_on_answer,  # noqa: F401
+                                        served, start_labelling, wait_for)
 from tests.conftest import write_jsonl
 from tests.fake_runs import fake_run
 
@@ -40,10 +40,7 @@ def test_remove_is_grey_until_a_saved_dataset_is_picked(app, page, tmp_path):
 
 def test_the_judging_buttons_go_once_every_prompt_is_judged(served, page, tiny_model):
     judged = fake_run(tiny_model)
-    page.goto(served.url)
-    open_tab(page, "7. Label")
-    source = page.get_by_role("combobox", name="Answers from", exact=True)
-    wait_for(lambda: source.input_value().startswith(judged), 30, "the finished run is not offered")
+    open_label_tab(page, served.url, judged)
     page.get_by_label("A/B: which of two answers is better? (trains DPO)").check()
     for box in ("First model", "Second model (the sides are shuffled for each prompt)"):  # one run, two temperatures
         combo = page.get_by_role("combobox", name=box, exact=True)
