@@ -99,6 +99,16 @@ def open_label_tab(page, url: str, run_id: str):
     wait_for(lambda: source.input_value().startswith(run_id), 30, "the finished run is not offered")
 
 
+def ab_on_one_run(page, run_id: str):
+    """The Label tab in A/B mode with `run_id` on both sides: one run's answers at two temperatures."""
+    page.get_by_label("A/B: which of two answers is better? (trains DPO)").check()
+    for box in ("First model", "Second model (the sides are shuffled for each prompt)"):
+        combo = page.get_by_role("combobox", name=box, exact=True)
+        combo.click()
+        page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option").filter(
+            has_text=run_id).click()
+
+
 def start_labelling(page, prompts: list[str], mode: str | None = None, max_tokens: int | None = None):
     """Paste prompts in the Label tab and start; returns when the first answer is on screen. max_tokens: the
     longest answer, short for a tiny model (its random answers never end by themselves, so each would take

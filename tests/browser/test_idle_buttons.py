@@ -4,8 +4,8 @@ with no export."""
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_label_tab, open_tab, press_on_answer,  # noqa: F401
-                                        served, start_labelling, wait_for)
+from tests.browser.loop_helpers import (TINY_ANSWER, ab_on_one_run, count_text, open_label_tab, open_tab,  # noqa: F401
+                                        press_on_answer, served, start_labelling, wait_for)
 from tests.conftest import write_jsonl
 from tests.fake_runs import fake_run
 
@@ -41,12 +41,7 @@ def test_remove_is_grey_until_a_saved_dataset_is_picked(app, page, tmp_path):
 def test_the_judging_buttons_go_once_every_prompt_is_judged(served, page, tiny_model):
     judged = fake_run(tiny_model)
     open_label_tab(page, served.url, judged)
-    page.get_by_label("A/B: which of two answers is better? (trains DPO)").check()
-    for box in ("First model", "Second model (the sides are shuffled for each prompt)"):  # one run, two temperatures
-        combo = page.get_by_role("combobox", name=box, exact=True)
-        combo.click()
-        page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option").filter(
-            has_text=judged).click()
+    ab_on_one_run(page, judged)  # one run, two temperatures
     start_labelling(page, ["Say hello.", "Say goodbye."], max_tokens=TINY_ANSWER)
     left, skip = page.locator("#tl-key-left"), page.locator("#tl-key-skip")
     assert left.is_visible() and skip.is_visible()

@@ -2,8 +2,8 @@
 whose answers were judged, both finishing; the Chat tab then puts the newest run beside the one it was built on."""
 import pytest
 
-from tests.browser.loop_helpers import (TINY_ANSWER, count_text, open_label_tab, open_tab, press_on_answer,  # noqa: F401
-                                        served, start_labelling, wait_for)
+from tests.browser.loop_helpers import (TINY_ANSWER, ab_on_one_run, count_text, open_label_tab, open_tab,  # noqa: F401
+                                        press_on_answer, served, start_labelling, wait_for)
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -40,12 +40,7 @@ def test_thumbs_train_kto_and_choices_train_dpo_on_the_judged_run(served, page, 
 
     open_tab(page, "7. Label")
     page.get_by_text("1. What to label").click()  # folded away while labelling
-    page.get_by_label("A/B: which of two answers is better? (trains DPO)").check()
-    for box in ("First model", "Second model (the sides are shuffled for each prompt)"):  # one run, two temperatures
-        combo = page.get_by_role("combobox", name=box, exact=True)
-        combo.click()
-        page.locator(f"#{combo.get_attribute('aria-controls')}").get_by_role("option").filter(
-            has_text=judged).click()
+    ab_on_one_run(page, judged)  # one run, two temperatures
     start_labelling(page, PROMPTS, max_tokens=TINY_ANSWER)
     assert page.locator("#tl-label-answer-b .tl-answer").is_visible()
     label_all(page, "12")
