@@ -9,11 +9,11 @@ from backend.labels.winrate import win_rates
 from backend.words import plural
 
 
-def preferred(db, run_id: str) -> list[dict]:
+def preferred(db, run_id: str, rates: dict | None = None) -> list[dict]:
     """The blind A/B pairs this run was judged in, seen from its side: {against, votes, wins, losses, ties,
-    both_bad, win_rate, interval}."""
+    both_bad, win_rate, interval}. rates: win_rates(db, run_id=run_id), where the caller has it already."""
     mine = []
-    for pair in win_rates(db)["pairs"]:
+    for pair in (rates or win_rates(db, run_id=run_id))["pairs"]:
         if run_id not in (pair["a"], pair["b"]):
             continue
         first = pair["a"] == run_id
@@ -56,16 +56,17 @@ def learned_verdict(run: dict) -> dict:
 def report_card(db, run: dict) -> dict:
     heldout = run.get("heldout") or {}
     probe = run.get("probe") or {}
+    rates = win_rates(db, run_id=run["id"])  # the labels read once for the votes and the choices left out
     return {
         "verdict": learned_verdict(run),
         "learned": {k: heldout.get(k) for k in ("metric", "count", "base_mean", "tuned_mean", "tuned_better",
                                                   "tuned_worse")} if heldout else None,
         "kept": {k: probe.get(k) for k in ("asked", "base_right", "kept", "gained", "lost", "summary", "warning",
                                              "suggestion")} if probe else None,
-        "preferred": preferred(db, run["id"]),
+        "preferred": preferred(db, run["id"], rates),
         # The choices about this run that the win-rates above leave out, in the words the Runs tab and `labels stats`
         # say ('' when none): without it the votes read as if every choice counted.
-        "preferred_left_out": win_rates(db, run_id=run["id"])["left_out"],
+        "preferred_left_out": rates["left_out"],
         "diagnosis": run.get("diagnosis"),
         "settings": run["config"],
         "data": {"dataset": run["config"].get("dataset"),
