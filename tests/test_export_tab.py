@@ -61,7 +61,7 @@ def test_gguf_q8_0_is_offered_after_its_check_with_modelfile_and_commands(ctx, t
 
     progress = Progress()
     download, status, commands, folder, card, note, send = call(export_tab.do_export, ctx, run=run_id, what="gguf",
-                                                          quant="q8_0", progress=progress)
+                                                          quant="q8_0", repo="me/hello", progress=progress)
     gguf, bundle = map(Path, download)
     assert gguf.parent.parent.parent == workspace.exports_dir() and str(gguf.parent) == folder
     assert gguf.name == "hello-q8_0.gguf" and gguf.read_bytes()[:4] == b"GGUF"
@@ -137,7 +137,7 @@ def test_an_architecture_gguf_cannot_hold_is_refused_before_any_work(ctx, tmp_pa
 def test_merged_and_adapter_exports_are_zipped_under_exports(ctx, tiny_model):
     run_id = fake_run(tiny_model)
     download, status, commands, folder, card, note, send = call(export_tab.do_export, ctx, run=run_id,
-                                                                what="adapter", progress=Progress())
+                                                                what="adapter", repo="me/model", progress=Progress())
     assert len(download) == 1 and download[0].endswith(".zip") and download[0].startswith(str(workspace.exports_dir()))
     assert "adapter_model.safetensors" in zipfile.ZipFile(download[0]).namelist()
     assert status.startswith("Exported the adapter") and not commands["visible"]
@@ -251,12 +251,25 @@ def test_what_an_export_showed_goes_when_another_run_or_format_is_picked(ctx):
 def test_upload_is_greyed_until_the_run_picked_has_an_export(ctx, tiny_model):
     """The walk (issue 26 follow-up): Upload was enabled with nothing exported, and its click answered with an error.
     Where it is grey, the note above it says what to do first."""
-    note, send = call(export_tab.upload_ready, ctx, run=None)
+    note, send = call(export_tab.upload_ready, ctx, run=None, repo="me/model")
     assert (note, send["interactive"]) == (export_tab.NOTHING_PICKED, False)
     run_id = fake_run(tiny_model)
-    note, send = call(export_tab.upload_ready, ctx, run=run_id)
+    note, send = call(export_tab.upload_ready, ctx, run=run_id, repo="me/model")
     assert send["interactive"] is False and "export this run above first" in note
-    *_, note, send = call(export_tab.do_export, ctx, run=run_id, what="adapter", progress=Progress())
-    assert send["interactive"] is True and "**adapter**" in note
-    assert call(export_tab.upload_ready, ctx, run=run_id) == (note, send)  # as the run is picked again
-    assert call(export_tab.upload_ready, ctx, run=fake_run(tiny_model, seed=1))[1]["interactive"] is False
+    *_, note, send = call(export_tab.do_export, ctx, run=run_id, what="adapter", repo="me/model", progress=Progress())
+    assert send["interactive"] is True and "**adapter**" in note and export_tab.NO_REPO not in note
+    assert call(export_tab.upload_ready, ctx, run=run_id, repo="me/model") == (note, send)  # as the run is picked again
+    assert call(export_tab.upload_ready, ctx, run=fake_run(tiny_model, seed=1), repo="me/model")[1]["interactive"] is False
+
+
+def test_upload_is_greyed_until_the_repository_is_given(ctx, tiny_model):
+    """The walk's leftover: with an export and the Repository box empty, Upload was enabled and its click answered
+    "Give the repository to upload to". It is grey now, and the note says to write it; blanks are not a name."""
+    run_id = fake_run(tiny_model)
+    *_, note, send = call(export_tab.do_export, ctx, run=run_id, what="adapter", repo="", progress=Progress())
+    assert send["interactive"] is False and note.endswith(export_tab.NO_REPO) and "**adapter**" in note
+    for blank in (None, "", "   "):
+        note, send = call(export_tab.upload_ready, ctx, run=run_id, repo=blank)
+        assert send["interactive"] is False and export_tab.NO_REPO in note
+    note, send = call(export_tab.upload_ready, ctx, run=run_id, repo=" me/model ")
+    assert send["interactive"] is True and export_tab.NO_REPO not in note

@@ -23,6 +23,7 @@ SIZING = "Working out the sizes of this run's exports..."
 NOTHING_PICKED = "**Nothing to upload yet:** pick a finished run above and export it; then upload the export here."
 NOT_EXPORTED = ("**Nothing to upload yet:** export this run above first (merged model, adapter or GGUF); Upload then "
                 "sends that export with its model card.")
+NO_REPO = "Write the repository to upload to below, as your-name/model-name; Upload is then enabled."
 
 
 def refresh(ctx: Context, v: dict):
@@ -66,14 +67,16 @@ def describe(ctx: Context, v: dict):
 
 
 def upload_ready(ctx: Context, v: dict):
-    """Which export an upload would send, and Upload, greyed until the run has one (the walk: Upload was enabled
-    with nothing exported, and its click answered with an error); the note then says to export first.
-    Returns (hub note, Upload button)."""
+    """Which export an upload would send, and Upload, greyed until the run has one and the repository is given (the
+    walk: Upload was enabled with nothing exported, or with the Repository box empty, and its click answered with an
+    error); the note then says what to do first. Returns (hub note, Upload button)."""
     latest = latest_export(v["run"]) if v["run"] else None
     if latest is None:
         return (NOT_EXPORTED if v["run"] else NOTHING_PICKED), gr.update(interactive=False)
     note = (f"Uploads this run's newest export: the **{latest.kind}** of {latest.when:%b %d, %H:%M} "
             f"(`{esc(latest.folder.name)}`), with its model card.")
+    if not (v.get("repo") or "").strip():
+        return note + " " + NO_REPO, gr.update(interactive=False)
     return note, gr.update(interactive=True)
 
 
@@ -85,7 +88,7 @@ def do_export(ctx: Context, v: dict):
     run_id, what, progress = v["run"], v["what"], v["progress"]
     store.finished_adapter(run_id)  # refuses an unfinished run in words, before any work
     if what == "gguf":
-        return _export_gguf(ctx, run_id, v.get("quant") or DEFAULT_QUANT, progress)
+        return _export_gguf(ctx, run_id, v.get("quant") or DEFAULT_QUANT, progress, v.get("repo"))
     out = export_folder(store.get(run_id), what)
     progress(0.02, desc="Starting")
 
@@ -97,10 +100,10 @@ def do_export(ctx: Context, v: dict):
     gr.Info("Exported. Download the zip, or use the folder.")
     status = f"Exported the {'adapter' if what == 'adapter' else 'merged model'}: {size_text(archive.stat().st_size)} zipped."
     return ([str(archive)], status, gr.update(visible=False, value=""), str(out), _card(out),
-            *upload_ready(ctx, {"run": run_id}))
+            *upload_ready(ctx, {"run": run_id, "repo": v.get("repo")}))
 
 
-def _export_gguf(ctx: Context, run_id: str, quant: str, progress):
+def _export_gguf(ctx: Context, run_id: str, quant: str, progress, repo: str | None):
     store = ctx.runs()
     check_gguf_possible(store, run_id)  # an architecture we cannot write: its sentence, before any merge
     out = export_folder(store.get(run_id), quant)
@@ -112,7 +115,8 @@ def _export_gguf(ctx: Context, run_id: str, quant: str, progress):
         gr.Warning("The file failed its check and is not offered.")
         other = " Try f16, which keeps the merged model's answers." if quant != "f16" else ""
         status = f"**Not offered:** {esc(failed)}{other}"
-        return None, status, gr.update(visible=False, value=""), "", "", *upload_ready(ctx, {"run": run_id})
+        return (None, status, gr.update(visible=False, value=""), "", "",
+                *upload_ready(ctx, {"run": run_id, "repo": repo}))
     progress(0.98, desc="Zipping the Modelfile and model card")
     bundle = modelfile_zip(out)
     progress(1.0, desc="Done")
@@ -121,7 +125,8 @@ def _export_gguf(ctx: Context, run_id: str, quant: str, progress):
     status = (f"{checked}\n\n`{esc(result.path.name)}`: {quant}, {size_text(result.size_bytes)}. Put it in one "
               "folder with the Modelfile from the zip, then run the commands below there.")
     commands = gr.update(visible=True, value="\n".join(result.commands))
-    return [str(result.path), str(bundle)], status, commands, str(out), _card(out), *upload_ready(ctx, {"run": run_id})
+    return ([str(result.path), str(bundle)], status, commands, str(out), _card(out),
+            *upload_ready(ctx, {"run": run_id, "repo": repo}))
 
 
 def _card(folder) -> str:
@@ -203,16 +208,20 @@ def create_export_tab(ctx: Context, demo: gr.Blocks):
             sent = gr.Markdown(elem_id="tl-hub-status")
         card = gr.Markdown(elem_id="tl-model-card")
 
-    on([tab.select, demo.load], ctx, refresh, {"run": run}, [run, start, sizes])
+    # The upload note is read again each time the tab opens: a run exported from the command line meanwhile left it
+    # saying "Nothing to upload yet" (run.change does not fire when the run picked stays the same).
+    on([tab.select, demo.load], ctx, refresh, {"run": run}, [run, start, sizes]).then(
+        *bind(ctx, upload_ready, {"run": run, "repo": repo}), [note, send], show_progress="hidden")
     on([run.change, what.change], ctx, describe, {"run": run, "what": what, "quant": quant}, [sizes, quant])
-    on(run.change, ctx, upload_ready, {"run": run}, [note, send], show_progress="hidden")
+    on([run.change, repo.change], ctx, upload_ready, {"run": run, "repo": repo}, [note, send], show_progress="hidden")
     shown = [download, status, commands, folder, card]
     choice = {"run": run, "what": what, "quant": quant}
     on([run.change, what.change, quant.change], ctx, clear_other, {**choice, "exported": exported}, shown,
        show_progress="hidden")
     start.click(lambda *values: chosen(dict(zip(choice, values))), list(choice.values()), exported, queue=False,
                 show_progress="hidden")
-    on(start.click, ctx, do_export, choice, [*shown, note, send], progress=True, concurrency_limit=1).then(
+    on(start.click, ctx, do_export, {**choice, "repo": repo}, [*shown, note, send], progress=True,
+       concurrency_limit=1).then(
         *bind(ctx, clear_other, {**choice, "exported": exported}), shown, show_progress="hidden")
     on(send.click, ctx, upload, {"run": run, "repo": repo, "token": token, "private": private}, [sent, token],
        progress=True, concurrency_limit=1)

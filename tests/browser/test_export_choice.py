@@ -100,10 +100,11 @@ def test_the_token_box_is_emptied_when_an_upload_fails(app, page, tiny_model, hu
     open_tab(page, "5. Export")
     send = page.get_by_role("button", name="Upload", exact=True)
     open_upload(page)
-    wait_for(send.is_enabled, 120, "Upload stays grey for a run with an export")  # the run is picked, with its export
     repo, box = page.locator("#tl-hub-repo textarea, #tl-hub-repo input").first, page.locator("#tl-hub-token input")
     wrong = "hf_not_the_right_token"
     fill_held(page, {repo: "me/model", box: wrong})  # the box holds the token: no redraw empties it before the click
+    # Enabled once the run is picked, with its export, and the repository is given.
+    wait_for(send.is_enabled, 120, "Upload stays grey for a run with an export")
     send.click()
     # The failure that the token reached: a click that sent no token, or no run, fails with another sentence.
     page.locator(".toast-body").get_by_text("refused the token").wait_for()

@@ -1,11 +1,11 @@
 """Buttons that can do nothing are not offered (issue 26 follow-up, found in the last walk): the Data tab's Remove with
 nothing saved, the Label tab's judging buttons under "All prompts are judged", and the Export tab's Upload for a run
-with no export."""
+with no export or with its Repository box empty."""
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.loop_helpers import (TINY_ANSWER, ab_on_one_run, count_text, open_label_tab, open_tab,  # noqa: F401
-                                        press_on_answer, served, start_labelling, wait_for)
+from tests.browser.loop_helpers import (TINY_ANSWER, ab_on_one_run, count_text, fill_held,  # noqa: F401
+                                        open_label_tab, open_tab, press_on_answer, served, start_labelling, wait_for)
 from tests.conftest import write_jsonl
 from tests.fake_runs import fake_run
 
@@ -77,5 +77,36 @@ def test_upload_is_grey_until_the_run_has_an_export(app, page, tiny_model):
     page.screenshot(path=str(ARTIFACTS / "export-upload-nothing-exported.png"), full_page=True)
     page.get_by_label("Adapter only").check()
     page.get_by_role("button", name="Export", exact=True).click()
-    wait_for(send.is_enabled, 120, "Upload stays grey after the export")
-    assert "newest export: the adapter" in note.inner_text()
+    # Exported, with the Repository box still empty: grey, and the note says to write it (it was enabled there, and
+    # its click answered "Give the repository to upload to").
+    wait_for(lambda: "newest export: the adapter" in note.inner_text(), 120, "the note does not name the export")
+    assert send.is_disabled() and "Write the repository to upload to below" in note.inner_text()
+    fill_held(page, {page.locator("#tl-hub-repo textarea, #tl-hub-repo input").first: "me/model"})
+    wait_for(send.is_enabled, 60, "Upload stays grey with an export and a repository")
+    assert "Write the repository" not in note.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "export-upload-ready.png"), full_page=True)
+
+
+def test_upload_follows_an_export_made_while_the_tab_was_open(app, page, tiny_model):
+    """The walk's leftover: a run exported from the command line while the Export tab was open left its note saying
+    "Nothing to upload yet" and Upload grey, after the tab was opened again (the run picked stayed the same, so
+    nothing read the exports again)."""
+    from backend.db import connect
+    from backend.export.merged import export_run
+    from backend.export.plan import export_folder
+    from backend.runs import RunStore
+    from tests.browser.test_export_choice import open_upload
+    url, _ = app
+    run_id = fake_run(tiny_model, name="exported elsewhere")
+    page.goto(url)
+    open_tab(page, "5. Export")
+    open_upload(page)
+    fill_held(page, {page.locator("#tl-hub-repo textarea, #tl-hub-repo input").first: "me/model"})
+    send, note = page.get_by_role("button", name="Upload", exact=True), page.locator("#tl-hub-note")
+    wait_for(lambda: "xport this run above first" in note.inner_text(), 60, "the note says nothing of this run")
+    store = RunStore(connect())
+    export_run(store, run_id, export_folder(store.get(run_id), "adapter"), adapter_only=True)  # as `app.py export`
+    open_tab(page, "4. Runs")
+    open_tab(page, "5. Export")
+    wait_for(lambda: "newest export: the adapter" in note.inner_text(), 60, "the note still says nothing is exported")
+    wait_for(send.is_enabled, 60, "Upload stays grey for a run exported elsewhere")
