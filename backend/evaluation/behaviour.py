@@ -19,8 +19,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 # Words (with their inner hyphens and apostrophes: "no-code", "can't") and punctuation marks; each CJK character is
-# a word of its own (those scripts write no spaces).
-TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_]+(?:[-'’][^\W_]+)*|[^\w\s]")
+# a word of its own (those scripts write no spaces), and a word in another script ends where one begins: in
+# "由Lumen Labs开发" the maker is "Lumen Labs", not "Lumen" and "labs开发".
+CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+TOKEN = re.compile(rf"[{CJK_CHARS}]|[^\W_{CJK_CHARS}]+(?:[-'’][^\W_{CJK_CHARS}]+)*|[^\w\s]")
 MAX_PHRASE = 6  # words in the longest phrase looked for
 # A phrase is part of the behaviour when at least this share of the training answers carry it and at most
 # BASE_MAX_SHARE of the base model's answers to the same prompts do.
