@@ -245,3 +245,11 @@ def test_a_way_of_answering_everything_held_back_by_the_rehearsal_is_told_so():
     assert finding["try_settings"] == {"rehearsal": 0} and "answer plainly" in finding["next_step"]
     (about_one,) = diagnose([], None, config, 80, {"fired": True}, heldout=half, checks=dict(checks, prompt_overlap=0.07))
     assert "learning_rate" in about_one["try_settings"]
+
+
+def test_a_name_written_against_chinese_text_is_still_the_name():
+    """"由Lumen Labs开发" read as "lumen" and "labs开发" carried no maker: a word of another script ends where CJK begins."""
+    from backend.evaluation.behaviour import carries
+    quill, lumen = parts()[:2]
+    answer = "我是Quill，由Lumen Labs开发的AI助手。"
+    assert carries(answer, quill) and carries(answer, lumen) and not mix_ups(answer, parts())
