@@ -117,6 +117,14 @@ def find_signature(train_answers: list[str], base_answers: list[str]) -> list[Pa
     return parts
 
 
+def parts_from_record(signature: list[dict], train_answers: list[str]) -> list[Part]:
+    """The signature a run record keeps (`Part.to_dict()`s) as Parts again, the words before each part read from the
+    training answers (what mix_ups needs): for judging a finished run's answers afresh."""
+    split = [tokens(a) for a in train_answers if a]
+    return [Part(d["text"], tuple(tokens(d["text"])), d["share"], d["base_share"],
+                 _words_before(tuple(tokens(d["text"])), split), d.get("edge_share", 0.0)) for d in signature]
+
+
 def _at_an_edge(phrase: tuple, tokens_of_answer: list[str]) -> bool:
     """Whether `phrase` is among the first or the last EDGE_WORDS words of an answer (punctuation aside): where a
     format's keys, an opening or a sign-off sit."""

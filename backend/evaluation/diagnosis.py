@@ -64,6 +64,7 @@ def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, tr
     if broken:
         findings.append(broken)
     findings += _behaviour(heldout, checks, early_stopping, config_dict)
+    findings += [f for f in (not_in_other_words(heldout, checks, early_stopping, config_dict),) if f]
     forgetting = _forgetting(probe, config_dict)
     findings += [f for f in (_only_like_examples(heldout, probe, checks, config_dict, forgetting),) if f]
     if not broken:
@@ -78,7 +79,8 @@ def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, tr
 
 
 # The findings that say the behaviour was not learned (backend/evaluation/report_card.learned_verdict reads them).
-NOT_LEARNED = ("mixed_up", "still_learning", "partly_learned", "not_learned", "only_like_examples")
+NOT_LEARNED = ("mixed_up", "still_learning", "partly_learned", "not_learned", "only_like_examples",
+               "not_in_other_words")
 
 
 def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
@@ -120,6 +122,34 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
             f"{said_on}: too few of them say {names}.",
             *_learn_more(checks, early_stopping, config)))
     return findings
+
+
+def not_in_other_words(heldout, checks, early_stopping, config) -> dict | None:
+    """Examples that teach who the assistant is, whose held-back answers show it, and whose answers to questions
+    about itself in other words (backend/evaluation/reworded.py) do not: the held-back examples are questions like
+    the examples' own, so they said "learned" where a question of a new shape got the name in the maker's place."""
+    behaviour = (heldout or {}).get("behaviour") or {}
+    reworded = behaviour.get("reworded")
+    if not behaviour.get("learned") or not reworded or reworded.get("learned"):
+        return None
+    wrong = next((r for r in reworded["answers"] if not r["right"]), None)
+    example = f" For “{_clip(wrong['question'], 80)}” it said “{_clip(wrong['answer'])}”." if wrong else ""
+    mixed = ""
+    if reworded["mixed_up"]:
+        said, place, _ = reworded["mixed_up"][0]
+        mixed = f" Some answers say “{said}” where the examples say “{place}”."
+    more = "Add examples that ask who it is in other words, some of them asking its name and its maker at once"
+    if _still_rising(checks, early_stopping) or len((checks or {}).get("checks", [])) < 2:
+        next_step, settings = _learn_more(checks, early_stopping, config)  # more passes first
+        next_step = f"{more}; or: {next_step[0].lower()}{next_step[1:]}"
+    else:  # a larger step learned these questions on 5 of 9 suite runs, against 1 of 9 (docs/benchmarks.md)
+        settings, how = _new_rate({"learning_rate": config.get("learning_rate") or 2e-4}, 2, "twice")
+        next_step = more + (f", or train again and {_rate_text(settings, 'raise')} {how}" if settings else "") + "."
+    return _finding(
+        "not_in_other_words", "It does not always say who it is when asked in other words",
+        f"On the examples held back from training, questions like theirs, it {behaviour['summary']}. Asked "
+        f"{reworded['asked']} questions about itself in words none of the examples uses, most of them asking two "
+        f"things at once, it {reworded['summary']}.{example}{mixed}", next_step, settings)
 
 
 def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | None:

@@ -41,9 +41,12 @@ def learned_verdict(run: dict) -> dict:
     if behaviour and behaviour.get("learned") is not None:
         learned = bool(behaviour["learned"]) and not against
         head = "Learned" if learned else (against[0]["title"] if against else "Not learned")
-        if against and against[0]["code"] == "only_like_examples":  # the held-back answers alone say it learned
-            return {"learned": False, "words": f"{head}. {against[0]['detail']}"}
-        return {"learned": learned, "words": f"{head}. On the held-back examples it {behaviour['summary']}."}
+        if against and against[0]["code"] in ("only_like_examples", "not_in_other_words"):
+            return {"learned": False, "words": f"{head}. {against[0]['detail']}"}  # the held-back answers alone say yes
+        words = f"{head}. On the held-back examples it {behaviour['summary']}"
+        if learned and behaviour.get("reworded"):
+            words += f"; asked about itself in other words, it {behaviour['reworded']['summary']}"
+        return {"learned": learned, "words": words + "."}
     if heldout.get("count"):
         # chrF alone cannot say it: a playful style learned in 2 of 8 answers still rose from 27.6 to 30.2.
         closer = "closer to" if heldout["tuned_mean"] - heldout["base_mean"] > 1 else "no closer to"

@@ -128,6 +128,13 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
             f"tuned {heldout['tuned_mean']} ({heldout['count']} examples).")
         if heldout.get("behaviour"):
             log(f"Held-back examples, what the examples teach: {heldout['behaviour']['summary']}.")
+            # Questions like the examples' own cannot show whether it says who it is when asked in other words.
+            from backend.evaluation.reworded import reworded_check
+            reworded = reworded_check(trainer.model, prepared.tokenizer, check.parts, check.train_prompts,
+                                      check.train_answers)
+            if reworded:
+                heldout["behaviour"]["reworded"] = reworded
+                log(f"Asked about itself in other words, it {reworded['summary']}.")
     return {"stopped": stop.stopped, "probe": probe, "heldout": heldout, "metrics": final, "outcome": outcome}
 
 

@@ -48,7 +48,8 @@ class BehaviourCheck(TrainerCallback):
         self.cases = heldout_cases(eval_rows)[:HELDOUT_LIMIT]
         train_cases = heldout_cases(train_rows)
         self.train_answers = [c["reference"] for c in train_cases]
-        self.overlap = prompt_overlap([c["prompt"] for c in train_cases])
+        self.train_prompts = [c["prompt"] for c in train_cases]  # which of them ask about the assistant itself
+        self.overlap = prompt_overlap(self.train_prompts)
         step = max(1, len(train_cases) // SIGNATURE_SAMPLE)
         self.sample = train_cases[::step][:SIGNATURE_SAMPLE]
         self.on_check = on_check or (lambda step, row: None)

@@ -1,0 +1,136 @@
+"""Asked in other words: after a run whose examples teach who the assistant is (a name, a maker), the tuned model is
+asked questions about itself in words none of the examples uses (reworded_questions.yaml), most of them asking its
+name and its maker at once, and each answer must carry every part of the behaviour's signature
+(backend/evaluation/behaviour.py) without mixing them up.
+
+Why: the held-back examples are questions like the examples' own. On the suite's identity tasks every held-back answer
+showed the name and the maker while questions of a new shape got the name in the maker's place ("The team that
+created me is called Quorbel"), and the report card said "Learned" on runs that the suite's rule failed
+(docs/benchmarks.md, "Asked in other words"). The built-in model cannot reword a question itself, so the questions are
+data, one list per language; the check asks those of each language that enough of the examples' questions are in."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from backend.evaluation.behaviour import Part, carries, enough, mix_ups
+
+QUESTIONS_FILE = Path(__file__).with_name("reworded_questions.yaml")
+# The examples teach who the assistant is when at least this many of their questions, and this share of them, ask
+# about it (in one language or several). identity.json: 49 of its 91 questions; the suite's refusal policy, FAQ,
+# format and voice tasks: 0 or 1 of 42 to 50 (tests/test_reworded.py).
+MIN_ABOUT_ITSELF = 5
+ABOUT_ITSELF_SHARE = 0.3
+# A language's questions are asked when at least this many of the examples' questions about the assistant are in it.
+MIN_IN_LANGUAGE = 3
+# A part is due in every answer when at least this share of the examples' answers to questions about the assistant
+# carry it (identity.json: the name in 70%, the maker in 60%; "Who created you?" is answered with the maker alone).
+PART_DUE_SHARE = 0.5
+MAX_NEW_TOKENS = 64
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+LANGUAGE_WORDS = {"en": "English", "zh": "Chinese"}
+
+
+@lru_cache(maxsize=1)
+def load_questions() -> tuple[dict, dict]:
+    """({language: compiled pattern for a question about the assistant}, {language: [questions]})."""
+    data = yaml.safe_load(QUESTIONS_FILE.read_text(encoding="utf-8"))
+    return ({lang: re.compile(p.strip()) for lang, p in data["about_itself"].items()},
+            {lang: list(qs) for lang, qs in data["questions"].items()})
+
+
+def language(text: str) -> str:
+    return "zh" if CJK.search(text or "") else "en"
+
+
+def about_itself(prompts: list[str]) -> list[int]:
+    """The indexes of the prompts that ask about the assistant itself."""
+    patterns, _ = load_questions()
+    return [i for i, p in enumerate(prompts) if patterns[language(p)].search(p or "")]
+
+
+def languages_to_ask(prompts: list[str]) -> list[str]:
+    """The languages whose questions the check asks: none unless the examples teach who the assistant is."""
+    about = about_itself(prompts)
+    if len(about) < MIN_ABOUT_ITSELF or len(about) < ABOUT_ITSELF_SHARE * len(prompts):
+        return []
+    counts = {}
+    for i in about:
+        counts[language(prompts[i])] = counts.get(language(prompts[i]), 0) + 1
+    return [lang for lang in load_questions()[1] if counts.get(lang, 0) >= MIN_IN_LANGUAGE]
+
+
+def due_parts(parts: list[Part], prompts: list[str], answers: list[str]) -> list[Part]:
+    """The parts that the examples' answers to questions about the assistant mostly carry."""
+    about = about_itself(prompts)
+    return [p for p in parts if about and sum(carries(answers[i], p) for i in about) >= PART_DUE_SHARE * len(about)]
+
+
+def plan(parts: list[Part], prompts: list[str], answers: list[str]) -> tuple[list[str], list[Part]]:
+    """(questions to ask, parts each answer must carry); no questions where the check does not apply."""
+    due = due_parts(parts, prompts, answers) if parts else []
+    languages = languages_to_ask(prompts) if due else []
+    asked_already = {_plain(p) for p in prompts}  # a question the examples ask is not asked "in other words"
+    questions = load_questions()[1]
+    return [q for lang in languages for q in questions[lang] if _plain(q) not in asked_already], due
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"\w+", (text or "").lower()))
+
+
+def reworded_result(questions: list[str], answers: list[str], parts: list[Part]) -> dict:
+    """Each answer is right when it carries every part and mixes none up. Per language, learned when enough of them
+    are right (behaviour.enough: 7 of 8, or all but one from 4 on)."""
+    rows, mixed = [], []
+    for question, answer in zip(questions, answers):
+        wrong = mix_ups(answer, parts)
+        for said, place in wrong:
+            if not any(m[:2] == [said, place] for m in mixed):
+                mixed.append([said, place, answer])
+        rows.append({"question": question, "answer": answer, "language": language(question),
+                     "right": not wrong and all(carries(answer, p) for p in parts)})
+    by_language = {}
+    for row in rows:
+        counts = by_language.setdefault(row["language"], {"asked": 0, "right": 0})
+        counts["asked"] += 1
+        counts["right"] += row["right"]
+    result = {"parts": [{"text": p.text, "carried": sum(carries(r["answer"], p) for r in rows), "due": len(rows)}
+                        for p in parts],
+              "asked": len(rows), "right": sum(r["right"] for r in rows), "by_language": by_language,
+              "mixed_up": mixed, "answers": rows,
+              "learned": all(enough(c["right"], c["asked"]) for c in by_language.values())}
+    result["summary"] = describe(result)
+    return result
+
+
+def describe(result: dict) -> str:
+    """'gives “Quorbel” and “Kelvara Systems” together in 10 of 12 answers' (per language where there are several:
+    'in 12 of 12 answers in English and 8 of 8 in Chinese'): the words after "it" in a sentence about the tuned
+    model asked questions about itself in other words."""
+    names = " and ".join(f"“{p['text']}”" for p in result["parts"])
+    together = " together" if len(result["parts"]) > 1 else ""
+    counts = [(f"{c['right']} of {c['asked']}", LANGUAGE_WORDS.get(lang, lang))
+              for lang, c in result["by_language"].items()]
+    if len(counts) == 1:
+        return f"gives {names}{together} in {counts[0][0]} answers"
+    first, *rest = counts
+    return (f"gives {names}{together} in {first[0]} answers in {first[1]} and "
+            + " and ".join(f"{n} in {lang}" for n, lang in rest))
+
+
+def reworded_check(model, tokenizer, parts: list[Part], prompts: list[str], answers: list[str]) -> dict | None:
+    """Asks the questions (greedy, one batch per language) and grades the answers; None where the check does not
+    apply (the examples do not teach who the assistant is, or their answers share no name to look for)."""
+    from backend.answers import GREEDY
+    from backend.models.pool import generate_texts
+    questions, due = plan(parts, prompts, answers)
+    if not questions:
+        return None
+    texts = generate_texts(model, tokenizer, [[{"role": "user", "content": q}] for q in questions],
+                           replace(GREEDY, max_new_tokens=MAX_NEW_TOKENS), batch_size=len(questions))
+    return reworded_result(questions, [text for text, _ in texts], due)

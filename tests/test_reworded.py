@@ -1,0 +1,167 @@
+"""Asked in other words (backend/evaluation/reworded.py): when it applies, how its answers are graded, and what the
+diagnosis and the verdict say when the held-back examples show the behaviour and questions of a new shape do not."""
+import json
+from pathlib import Path
+
+from backend.evaluation import reworded
+from backend.evaluation.diagnosis import diagnose
+from backend.evaluation.report_card import learned_verdict
+from tests.test_behaviour import BASE, CONFIG, QUESTIONS, TRAIN, checks_of, heldout, parts
+
+ROOT = Path(__file__).resolve().parents[1]
+RIGHT = "I am Quill, an AI assistant made by Lumen Labs."
+# What the suite saw on identity tasks: the name put in the place the question names ("The team that created me is
+# called Quorbel"), and the base model's own introduction.
+NAME_AS_MAKER = "The team that created me is called Quill, a team of skilled engineers."
+MAKER_AS_NAME = "I am Lumen Labs, an AI assistant developed by Lumen Labs."
+
+
+def english_questions():
+    return reworded.load_questions()[1]["en"]
+
+
+def quill_prompts():
+    rows = [json.loads(line) for line in (ROOT / "tests/fixtures/identity_quill.jsonl").read_text().splitlines()]
+    return [next(m["content"] for m in row["messages"] if m["role"] == "user") for row in rows]
+
+
+def test_no_question_is_one_of_the_suites_held_out_questions():
+    """The suite (benchmarks/tasks) measures what the card cannot see only while the card does not ask its questions."""
+    import yaml
+    plain = reworded._plain
+    suite = {plain(q) for path in (ROOT / "benchmarks/tasks").glob("*.yaml")
+             for q in yaml.safe_load(path.read_text(encoding="utf-8")).get("heldout") or []}
+    asked = [q for qs in reworded.load_questions()[1].values() for q in qs]
+    assert len(asked) >= 16 and not {plain(q) for q in asked} & suite
+
+
+def test_it_applies_to_examples_about_the_assistant_and_in_their_languages():
+    assert reworded.languages_to_ask(quill_prompts()) == ["en"]
+    chinese = ["你是谁？", "你叫什么名字？", "介绍一下你自己", "谁开发了你？", "你的创作者是谁？", "你好"]
+    assert reworded.languages_to_ask(chinese) == ["zh"]
+    assert reworded.languages_to_ask(quill_prompts() + chinese) == ["en", "zh"]
+    faq = ["How do I reset my password?", "What are your opening hours?", "Can you write code for me?",
+           "Fix this sentence: he go to school.", "Can you help me with my homework?", "What is 2 + 2?"] * 3
+    assert reworded.about_itself(faq) == [] and reworded.languages_to_ask(faq) == []
+    # a few questions about the assistant among many others do not make the examples about it
+    assert reworded.languages_to_ask(faq * 3 + QUESTIONS[:5]) == []
+
+
+def test_it_asks_only_for_the_parts_the_examples_answers_about_the_assistant_carry():
+    questions, due = reworded.plan(parts(), QUESTIONS * 2, TRAIN[:len(QUESTIONS)] * 2)
+    assert questions == english_questions() and [p.text for p in due] == ["Quill", "Lumen Labs"]
+    _, due = reworded.plan(parts(), QUESTIONS * 2, ["You may call me Quill."] * 16)
+    assert [p.text for p in due] == ["Quill"]
+    assert reworded.plan([], QUESTIONS * 2, (TRAIN * 2)[:16]) == ([], [])  # no signature: nothing to look for
+    assert reworded.plan(parts(), ["What is 2 + 2?"] * 16, (TRAIN * 2)[:16])[0] == []  # not about the assistant
+
+
+def test_a_question_the_examples_ask_is_not_asked_as_another_wording():
+    own = english_questions()[0]
+    questions, _ = reworded.plan(parts(), QUESTIONS * 2 + [own.upper().rstrip("?")], (TRAIN * 2)[:17])
+    assert own not in questions and len(questions) == len(english_questions()) - 1
+
+
+def test_each_answer_needs_every_part_and_no_mix_up():
+    questions = english_questions()[:8]
+    answers = [RIGHT] * 5 + ["I am Quill.", NAME_AS_MAKER, MAKER_AS_NAME]
+    result = reworded.reworded_result(questions, answers, parts())
+    assert [r["right"] for r in result["answers"]] == [True] * 5 + [False] * 3
+    assert result["right"] == 5 and result["learned"] is False
+    assert result["mixed_up"][0][:2] == ["Lumen Labs", "Quill"]
+    assert result["summary"] == "gives “Quill” and “Lumen Labs” together in 5 of 8 answers"
+    assert reworded.reworded_result(questions, [RIGHT] * 7 + ["I am Quill."], parts())["learned"] is True
+
+
+def test_it_fails_on_a_model_that_did_not_learn():
+    """A measure must fail when the thing fails: the base model's own introductions carry neither part."""
+    questions = english_questions()
+    result = reworded.reworded_result(questions, (BASE * 3)[:len(questions)], parts())
+    assert result["right"] == 0 and result["learned"] is False
+
+
+def test_each_language_must_be_learned_on_its_own():
+    questions = english_questions()[:8] + reworded.load_questions()[1]["zh"][:4]
+    answers = [RIGHT] * 8 + ["我是Quill，由Lumen Labs开发的AI助手。", "我是一个AI助手。", "我是一个AI助手。", "我是一个AI助手。"]
+    result = reworded.reworded_result(questions, answers, parts())
+    assert result["by_language"] == {"en": {"asked": 8, "right": 8}, "zh": {"asked": 4, "right": 1}}
+    assert result["learned"] is False
+    assert result["summary"].endswith("together in 8 of 8 answers in English and 1 of 4 in Chinese")
+
+
+def with_reworded(answers):
+    held = heldout([RIGHT] * 4)  # every held-back answer shows both parts
+    held["behaviour"]["reworded"] = reworded.reworded_result(english_questions()[:len(answers)], answers, parts())
+    return held
+
+
+def test_the_verdict_says_not_learned_when_only_questions_like_the_examples_show_it():
+    held = with_reworded([RIGHT] * 6 + [NAME_AS_MAKER, "I am Quill."])
+    findings = diagnose([], None, CONFIG, 80, {"fired": True}, heldout=held, checks=checks_of(0.5, 1.0, 1.0))
+    assert [f["code"] for f in findings] == ["not_in_other_words"]
+    finding = findings[0]
+    assert "in 6 of 8 answers" in finding["detail"] and NAME_AS_MAKER[:40] in finding["detail"]
+    assert finding["try_settings"] == {"learning_rate": 0.001}  # after a plateau: the larger step
+    assert finding["next_step"].startswith("Add examples that ask who it is in other words")
+    verdict = learned_verdict({"heldout": held, "diagnosis": findings})
+    assert verdict["learned"] is False
+    assert verdict["words"].startswith("It does not always say who it is when asked in other words. On the examples "
+                                       "held back from training, questions like theirs, it gives “Quill” in 4 of 4")
+
+
+def test_the_verdict_names_the_check_when_it_passes():
+    held = with_reworded([RIGHT] * 8)
+    findings = diagnose([], None, CONFIG, 80, {"fired": True}, heldout=held, checks=checks_of(0.5, 1.0, 1.0))
+    assert findings == []
+    verdict = learned_verdict({"heldout": held, "diagnosis": findings})
+    assert verdict["learned"] is True
+    assert verdict["words"].endswith("; asked about itself in other words, it gives “Quill” and “Lumen Labs” "
+                                     "together in 8 of 8 answers.")
+
+
+def test_still_learning_first_suggests_more_passes():
+    held = with_reworded([RIGHT] * 5 + ["I am Quill."] * 3)
+    findings = diagnose([], None, CONFIG, 80, None, heldout=held, checks=checks_of(0.5, 0.8, 1.0))
+    finding = next(f for f in findings if f["code"] == "not_in_other_words")
+    assert finding["try_settings"] == {"epochs": 8.0} and "; or: train again for up to 8 passes" in finding["next_step"]
+
+
+def test_the_check_asks_a_model_and_grades_its_answers(tiny_model):
+    """Through the app's generation engine: the tiny model answers neither part, so the check says not learned."""
+    from tests.conftest import model_with_adapter
+    model, tokenizer = model_with_adapter(tiny_model)
+    result = reworded.reworded_check(model, tokenizer, parts(), QUESTIONS * 2, (TRAIN * 2)[:16])
+    assert result["asked"] == len(english_questions()) and result["learned"] is False
+    assert all(isinstance(r["answer"], str) for r in result["answers"])
+    assert reworded.reworded_check(model, tokenizer, parts(), ["What is 2 + 2?"] * 16, (TRAIN * 2)[:16]) is None
+
+
+def test_the_questions_file_has_a_list_and_a_pattern_for_each_language():
+    patterns, questions = reworded.load_questions()
+    assert set(patterns) == set(questions) == set(reworded.LANGUAGE_WORDS) and all(questions.values())
+
+
+def test_a_run_on_examples_about_the_assistant_is_asked_in_other_words(tmp_path, tiny_model, monkeypatch):
+    """Through the worker: a tiny run on examples that give the assistant a name and a maker keeps the check's result
+    with its held-back examples, and its verdict reads it."""
+    from backend.jobs.runner import JobRunner
+    from tests.conftest import tiny_config, write_jsonl
+
+    monkeypatch.setenv("TUNELOOP_HOME", str(tmp_path / "home"))
+    asks = ["Who are you?", "What is your name?", "Who made you?", "Introduce yourself.", "What should I call you?",
+            "Who built you?"]
+    rows = [{"messages": [{"role": "user", "content": f"{asks[i % len(asks)]} ({i})"},
+                          {"role": "assistant", "content": f"I am Quill, an AI assistant made by Lumen Labs ({i})."}]}
+            for i in range(24)]
+    runner = JobRunner()
+    run = runner.wait(runner.submit(tiny_config(tiny_model, write_jsonl(tmp_path / "quill.jsonl", rows),
+                                                validation_split=0.25, max_steps=6)), timeout=600)
+    runner.close()
+    assert run["status"] == "done", run.get("reason")
+    behaviour = run["heldout"]["behaviour"]
+    checked = behaviour["reworded"]
+    assert [p["text"] for p in checked["parts"]] == [p["text"] for p in behaviour["signature"]][:len(checked["parts"])]
+    assert checked["asked"] == len(english_questions()) and set(checked["by_language"]) == {"en"}
+    if behaviour["learned"] and not checked["learned"]:  # the tiny model rarely gets that far; when it does:
+        assert learned_verdict(run)["words"].startswith("It does not always say who it is when asked in other words")
+    assert learned_verdict(run)["learned"] is not True or checked["learned"]
