@@ -133,7 +133,10 @@ def not_in_other_words(heldout, checks, early_stopping, config) -> dict | None:
     if not behaviour.get("learned") or not reworded or reworded.get("learned"):
         return None
     wrong = next((r for r in reworded["answers"] if not r["right"]), None)
-    example = f" For “{_clip(wrong['question'], 80)}” it said “{_clip(wrong['answer'])}”." if wrong else ""
+    example = ""
+    if wrong:
+        said = _clip(wrong["answer"])
+        example = f" For “{_clip(wrong['question'], 80)}” it said “{said}”" + ("" if said[-1:] in ".!?…。！？" else ".")
     mixed = ""
     if reworded["mixed_up"]:
         said, place, _ = reworded["mixed_up"][0]

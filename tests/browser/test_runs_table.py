@@ -47,3 +47,37 @@ def test_a_run_reads_top_down_name_learned_preferred_then_the_everyday_answers(a
         ("name", "#tl-runs-details h3"), ("learned", "#tl-runs-learned"), ("preferred", "#tl-runs-winrates"),
         ("curves", "#tl-runs-curves"), ("everyday", "#tl-runs-everyday")]}
     assert sorted(top, key=top.get) == ["name", "learned", "preferred", "curves", "everyday"], top
+
+
+def test_a_run_that_does_not_say_who_it_is_in_other_words_says_so(app, page, tiny_model):
+    """Issue 24: the held-back examples (questions like the examples') showed the name and the maker while questions
+    about itself in other words did not; the Runs tab said "Learned". It now says what the check found, with one
+    wrong answer, and Try this offers the larger step."""
+    from backend.db import connect
+    from backend.evaluation.diagnosis import diagnose
+    from backend.evaluation.reworded import load_questions, reworded_result
+    from backend.runs import RunStore
+    from tests.conftest import tiny_config
+    from tests.test_behaviour import checks_of, heldout, parts
+    url, _ = app
+    run_id = fake_run(tiny_model, name="identity")
+    held = heldout(["I am Quill, an AI assistant made by Lumen Labs."] * 4)
+    held.update(tuned_better=4, tuned_worse=0)
+    for example in held["examples"]:
+        example.update(base_score=5.0, tuned_score=40.0)
+    wrong = "The team that created me is called Quill, a team of skilled engineers."
+    held["behaviour"]["reworded"] = reworded_result(
+        load_questions()[1]["en"][:8], ["I am Quill, an AI assistant made by Lumen Labs."] * 6 + [wrong] * 2, parts())
+    config = tiny_config(tiny_model, "fake.jsonl", learning_rate=5e-4).to_dict()
+    findings = diagnose([], None, config, 80, {"fired": True}, heldout=held, checks=checks_of(0.5, 1.0, 1.0))
+    RunStore(connect()).update(run_id, heldout=held, diagnosis=findings)
+    page.goto(url)
+    open_tab(page, "4. Runs")
+    learned = page.locator("#tl-runs-learned")
+    learned.get_by_text("It does not always say who it is when asked in other words").wait_for()
+    assert "“Quill” and “Lumen Labs” together in 6 of 8 answers" in learned.inner_text()
+    assert wrong[:40] in learned.inner_text()
+    page.locator("#tl-runs-try").get_by_text("learning_rate 0.001").wait_for()
+    from tests.browser.conftest import ARTIFACTS
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "runs-asked-in-other-words.png"), full_page=False)
