@@ -7,7 +7,8 @@ held-out questions (graded by the task files as they are now). A measure must fa
 the rule says did not learn are the test.
 
 Command: python benchmarks/reworded.py --table RESULTS.json ... --homes '/tmp/tasks-*/home' [--out FILE]
-(--homes: the workspaces benchmarks/tasks.py names as it starts). A run listed twice is checked once."""
+(--homes: the workspaces benchmarks/tasks.py names as it starts). A run listed twice is checked once.
+Graded again without asking: python benchmarks/reworded.py --table OUT.json --regrade"""
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,7 @@ from backend.evaluation.behaviour import parts_from_record  # noqa: E402
 from backend.evaluation.diagnosis import not_in_other_words  # noqa: E402
 from backend.evaluation.heldout import heldout_cases  # noqa: E402
 from backend.evaluation.report_card import learned_verdict  # noqa: E402
-from backend.evaluation.reworded import plan  # noqa: E402
+from backend.evaluation.reworded import plan, reworded_result  # noqa: E402
 from backend.presets import config_from_preset, parse_changes  # noqa: E402
 from benchmarks.tasks import build_rows, graded, load_tasks  # noqa: E402
 
@@ -54,8 +55,9 @@ class Asker:
             self.base = model.unload()  # the LoRA layers taken out again: the base model as loaded
 
 
-def recheck(result: dict, task, adapter_dir: str, asker: Asker) -> dict | None:
-    """The run's summary with the check's result and the card's verdict now; None where the check does not apply."""
+def recheck(result: dict, task, adapter_dir: str | None, asker: Asker | None) -> dict | None:
+    """The run's summary with the check's result and the card's verdict now; None where the check does not apply.
+    Without an asker, the answers stored by an earlier recheck are graded again by the rules as they are now."""
     summary = result["summary"]
     behaviour = (summary.get("heldout") or {}).get("behaviour")
     if not behaviour:
@@ -63,9 +65,16 @@ def recheck(result: dict, task, adapter_dir: str, asker: Asker) -> dict | None:
     cases = heldout_cases(build_rows(task))
     prompts, references = [c["prompt"] for c in cases], [c["reference"] for c in cases]
     parts = parts_from_record(behaviour["signature"], references)
-    if not plan(parts, prompts, references)[0]:
+    planned = plan(parts, prompts, references)  # the task's rows with its held-back ones: a run's split differs a little
+    if not planned:
         return None
-    behaviour["reworded"] = asker.check(adapter_dir, parts, prompts, references)
+    if asker is not None:
+        behaviour["reworded"] = asker.check(adapter_dir, parts, prompts, references)
+    else:
+        stored = {a["question"]: a["answer"] for a in (behaviour.get("reworded") or {}).get("answers", [])}
+        if not all(q in stored for q, _ in planned):
+            return None
+        behaviour["reworded"] = reworded_result(planned, [stored[q] for q, _ in planned])
     outcome = summary.get("outcome") or {}
     config = config_from_preset("quick", "sft", parse_changes(result.get("settings") or [])).to_dict()
     finding = not_in_other_words(summary["heldout"], outcome.get("behaviour_checks"), outcome.get("early_stopping"),
@@ -75,14 +84,25 @@ def recheck(result: dict, task, adapter_dir: str, asker: Asker) -> dict | None:
     return learned_verdict(summary)
 
 
+def without_check(summary: dict) -> dict:
+    """The summary as the card read it before the check (an earlier recheck's result and finding left out)."""
+    heldout = dict(summary.get("heldout") or {})
+    if heldout.get("behaviour"):
+        heldout["behaviour"] = {k: v for k, v in heldout["behaviour"].items() if k != "reworded"}
+    return {**summary, "heldout": heldout,
+            "diagnosis": [f for f in summary.get("diagnosis") or [] if f["code"] != "not_in_other_words"]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", nargs="+", type=Path, required=True, help="benchmarks/tasks.py results (JSON).")
-    parser.add_argument("--homes", nargs="+", required=True, help="Workspaces (globs) that hold the runs' adapters.")
+    parser.add_argument("--homes", nargs="+", default=[], help="Workspaces (globs) that hold the runs' adapters.")
     parser.add_argument("--out", type=Path, help="Write the results with the new verdicts (for tasks.py --table).")
+    parser.add_argument("--regrade", action="store_true",
+                        help="Ask nothing: grade the answers an earlier run of this script stored (its --out) again.")
     args = parser.parse_args(argv)
     found = adapters(args.homes)
-    asker = Asker()
+    asker = None if args.regrade else Asker()
     results = [r for path in args.table for r in json.loads(path.read_text())]
     tasks = {t.name: t for t in load_tasks(list(dict.fromkeys(r["task"] for r in results)))}
     counts = {"applied": 0, "agree_before": 0, "agree_now": 0, "caught": 0, "missed": 0, "false_alarm": 0}
@@ -90,13 +110,13 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     seen = set()
     for r in results:
-        if r.get("status") != "done" or r["run_id"] not in found or r["run_id"] in seen:
+        if r.get("status") != "done" or r["run_id"] in seen or not (args.regrade or r["run_id"] in found):
             continue
         seen.add(r["run_id"])
         task = tasks[r["task"]]
         graded(task, r, [(a["question"], a["answer"]) for a in r["answers"]])  # by the rules as they are now
-        before = learned_verdict(r["summary"])["learned"]  # the card as it words a stored run now, without the check
-        verdict = recheck(r, task, found[r["run_id"]], asker)
+        before = learned_verdict(without_check(r["summary"]))["learned"]  # the card as it words the run now
+        verdict = recheck(r, task, found.get(r["run_id"]), asker)
         if verdict is None:
             continue
         r["verdict"] = verdict

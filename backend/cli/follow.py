@@ -26,7 +26,7 @@ def follow(runner, run_id: str, as_json: bool) -> int:
     heldout = run.get("heldout") or {}
     if heldout.get("behaviour"):
         print(f"  held-back examples: it {heldout['behaviour']['summary']}")
-        if heldout["behaviour"].get("reworded"):  # backend/evaluation/reworded.py
+        if heldout["behaviour"].get("learned") and heldout["behaviour"].get("reworded"):  # as the Runs tab says it
             print(f"  asked about itself in other words: it {heldout['behaviour']['reworded']['summary']}")
     if heldout.get("count"):
         print(f"  held-back examples ({heldout['metric']}): base {heldout['base_mean']}, tuned {heldout['tuned_mean']}")

@@ -132,11 +132,14 @@ def not_in_other_words(heldout, checks, early_stopping, config) -> dict | None:
     reworded = behaviour.get("reworded")
     if not behaviour.get("learned") or not reworded or reworded.get("learned"):
         return None
-    wrong = next((r for r in reworded["answers"] if not r["right"]), None)
+    failed = {lang for lang, counts in reworded["by_language"].items() if not counts.get("learned", False)}
+    wrong = next((r for r in reworded["answers"] if not r["right"] and r["language"] in failed), None)
     example = ""
-    if wrong:
+    if wrong and not wrong["answer"].strip():
+        example = f" For “{_clip(wrong['question'], 80)}” it gave no answer."
+    elif wrong:
         said = _clip(wrong["answer"])
-        example = f" For “{_clip(wrong['question'], 80)}” it said “{said}”" + ("" if said[-1:] in ".!?…。！？" else ".")
+        example = f" For “{_clip(wrong['question'], 80)}” it said “{said}”" + ("" if said[-1] in ".!?…。！？" else ".")
     mixed = ""
     if reworded["mixed_up"]:
         said, place, _ = reworded["mixed_up"][0]
@@ -151,8 +154,8 @@ def not_in_other_words(heldout, checks, early_stopping, config) -> dict | None:
     return _finding(
         "not_in_other_words", "It does not always say who it is when asked in other words",
         f"On the examples held back from training, questions like theirs, it {behaviour['summary']}. Asked "
-        f"{reworded['asked']} questions about itself in words none of the examples uses, most of them asking two "
-        f"things at once, it {reworded['summary']}.{example}{mixed}", next_step, settings)
+        f"{reworded['asked']} questions about itself that none of your examples asks word for word, most of them "
+        f"asking two things at once, it {reworded['summary']}.{example}{mixed}", next_step, settings)
 
 
 def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | None:

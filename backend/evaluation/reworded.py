@@ -21,8 +21,8 @@ from backend.evaluation.behaviour import Part, carries, enough, mix_ups
 
 QUESTIONS_FILE = Path(__file__).with_name("reworded_questions.yaml")
 # The examples teach who the assistant is when at least this many of their questions, and this share of them, ask
-# about it (in one language or several). identity.json: 49 of its 91 questions; the suite's refusal policy, FAQ,
-# format and voice tasks: 0 or 1 of 42 to 50 (tests/test_reworded.py).
+# about it (in one language or several). identity.json: 49 of its 91 questions, identity_quill.jsonl 35 of 40; the
+# suite's refusal policy, FAQ, format and voice tasks: 0 or 1 of 42 to 50 (tests/test_reworded.py).
 MIN_ABOUT_ITSELF = 5
 ABOUT_ITSELF_SHARE = 0.3
 # A language's questions are asked when at least this many of the examples' questions about the assistant are in it.
@@ -64,73 +64,101 @@ def languages_to_ask(prompts: list[str]) -> list[str]:
     return [lang for lang in load_questions()[1] if counts.get(lang, 0) >= MIN_IN_LANGUAGE]
 
 
-def due_parts(parts: list[Part], prompts: list[str], answers: list[str]) -> list[Part]:
-    """The parts that the examples' answers to questions about the assistant mostly carry."""
-    about = about_itself(prompts)
+def due_parts(parts: list[Part], prompts: list[str], answers: list[str], lang: str | None = None) -> list[Part]:
+    """The parts that the examples' answers to questions about the assistant (in `lang`, where given) mostly carry: a
+    name written in each language's own way is due only in that language's answers."""
+    assert len(prompts) == len(answers), "one answer per prompt"
+    about = [i for i in about_itself(prompts) if lang is None or language(prompts[i]) == lang]
     return [p for p in parts if about and sum(carries(answers[i], p) for i in about) >= PART_DUE_SHARE * len(about)]
 
 
-def plan(parts: list[Part], prompts: list[str], answers: list[str]) -> tuple[list[str], list[Part]]:
-    """(questions to ask, parts each answer must carry); no questions where the check does not apply."""
-    due = due_parts(parts, prompts, answers) if parts else []
-    languages = languages_to_ask(prompts) if due else []
+def plan(parts: list[Part], prompts: list[str], answers: list[str]) -> list[tuple[str, list[Part]]]:
+    """(question, the parts its answer must carry) for each question to ask; none where the check does not apply. A
+    language whose examples' answers carry no part of the signature is not asked."""
+    if not parts:
+        return []
     asked_already = {_plain(p) for p in prompts}  # a question the examples ask is not asked "in other words"
     questions = load_questions()[1]
-    return [q for lang in languages for q in questions[lang] if _plain(q) not in asked_already], due
+    planned = []
+    for lang in languages_to_ask(prompts):
+        due = due_parts(parts, prompts, answers, lang)
+        planned += [(q, due) for q in questions[lang] if due and _plain(q) not in asked_already]
+    return planned
 
 
 def _plain(text: str) -> str:
     return " ".join(re.findall(r"\w+", (text or "").lower()))
 
 
-def reworded_result(questions: list[str], answers: list[str], parts: list[Part]) -> dict:
-    """Each answer is right when it carries every part and mixes none up. Per language, learned when enough of them
-    are right (behaviour.enough: 7 of 8, or all but one from 4 on)."""
+def reworded_result(planned: list[tuple[str, list[Part]]], answers: list[str]) -> dict:
+    """Each answer is right when it carries every part due in its language and mixes none up. Per language, learned
+    when enough of them are right (behaviour.enough: 7 of 8, or all but one from 4 on) and, as on the held-back
+    examples, no answer mixes the parts up."""
+    assert len(planned) == len(answers), "one answer per question"
     rows, mixed = [], []
-    for question, answer in zip(questions, answers):
+    for (question, parts), answer in zip(planned, answers):
         wrong = mix_ups(answer, parts)
         for said, place in wrong:
             if not any(m[:2] == [said, place] for m in mixed):
                 mixed.append([said, place, answer])
-        rows.append({"question": question, "answer": answer, "language": language(question),
-                     "right": not wrong and all(carries(answer, p) for p in parts)})
+        carried = {p.text: carries(answer, p) for p in parts}
+        rows.append({"question": question, "answer": answer, "language": language(question), "parts": list(carried),
+                     "carried": carried, "mixed_up": bool(wrong), "right": not wrong and all(carried.values())})
     by_language = {}
     for row in rows:
-        counts = by_language.setdefault(row["language"], {"asked": 0, "right": 0})
+        counts = by_language.setdefault(row["language"], {"asked": 0, "right": 0, "mixed_up": 0,
+                                                          "parts": row["parts"]})
         counts["asked"] += 1
         counts["right"] += row["right"]
-    result = {"parts": [{"text": p.text, "carried": sum(carries(r["answer"], p) for r in rows), "due": len(rows)}
-                        for p in parts],
+        counts["mixed_up"] += row["mixed_up"]
+    for counts in by_language.values():
+        counts["learned"] = enough(counts["right"], counts["asked"]) and not counts["mixed_up"]
+    texts = list(dict.fromkeys(t for row in rows for t in row["parts"]))
+    result = {"parts": [{"text": t, "carried": sum(r["carried"].get(t, False) for r in rows),
+                         "due": sum(t in r["carried"] for r in rows)} for t in texts],
               "asked": len(rows), "right": sum(r["right"] for r in rows), "by_language": by_language,
               "mixed_up": mixed, "answers": rows,
-              "learned": all(enough(c["right"], c["asked"]) for c in by_language.values())}
+              "learned": bool(rows) and all(c["learned"] for c in by_language.values())}
     result["summary"] = describe(result)
     return result
 
 
 def describe(result: dict) -> str:
-    """'gives “Quorbel” and “Kelvara Systems” together in 10 of 12 answers' (per language where there are several:
-    'in 12 of 12 answers in English and 8 of 8 in Chinese'): the words after "it" in a sentence about the tuned
-    model asked questions about itself in other words."""
-    names = " and ".join(f"“{p['text']}”" for p in result["parts"])
-    together = " together" if len(result["parts"]) > 1 else ""
-    counts = [(f"{c['right']} of {c['asked']}", LANGUAGE_WORDS.get(lang, lang))
-              for lang, c in result["by_language"].items()]
-    if len(counts) == 1:
-        return f"gives {names}{together} in {counts[0][0]} answers"
-    first, *rest = counts
-    return (f"gives {names}{together} in {first[0]} answers in {first[1]} and "
-            + " and ".join(f"{n} in {lang}" for n, lang in rest))
+    """'gives “Quorbel” and “Kelvara Systems” together, neither in the other's place, in 10 of 12 answers' (per
+    language where there are several: 'in 12 of 12 answers in English and 8 of 8 in Chinese'): the words after "it"
+    in a sentence about the tuned model asked questions about itself in other words."""
+    if not result["asked"]:
+        return "was asked nothing about itself"
+    groups = {}
+    for lang, counts in result["by_language"].items():
+        groups.setdefault(tuple(counts["parts"]), []).append((lang, counts))
+    said = []
+    for texts, langs in groups.items():
+        names = " and ".join(f"“{t}”" for t in texts)
+        together = " together, neither in the other's place," if len(texts) > 1 else ""
+        counts = [(f"{c['right']} of {c['asked']}", LANGUAGE_WORDS.get(lang, lang)) for lang, c in langs]
+        if len(result["by_language"]) == 1:
+            said.append(f"gives {names}{together} in {counts[0][0]} answers")
+        elif len(groups) == 1:
+            first, *rest = counts
+            said.append(f"gives {names}{together} in {first[0]} answers in {first[1]} and "
+                        + " and ".join(f"{n} in {lang}" for n, lang in rest))
+        else:
+            said.append(f"gives {names}{together} in " + " and ".join(f"{n} answers in {lang}" for n, lang in counts))
+    return "; it ".join(said)
 
 
-def reworded_check(model, tokenizer, parts: list[Part], prompts: list[str], answers: list[str]) -> dict | None:
-    """Asks the questions (greedy, one batch per language) and grades the answers; None where the check does not
-    apply (the examples do not teach who the assistant is, or their answers share no name to look for)."""
+def reworded_check(model, tokenizer, parts: list[Part], prompts: list[str], answers: list[str],
+                   system: str | None = None) -> dict | None:
+    """Asks the questions (greedy, one batch) and grades the answers; None where the check does not apply (the
+    examples do not teach who the assistant is, or their answers share no name to look for). `system`: the system
+    message the examples were trained under, where they share one (an identity given there is asked under it too)."""
     from backend.answers import GREEDY
     from backend.models.pool import generate_texts
-    questions, due = plan(parts, prompts, answers)
-    if not questions:
+    planned = plan(parts, prompts, answers)
+    if not planned:
         return None
-    texts = generate_texts(model, tokenizer, [[{"role": "user", "content": q}] for q in questions],
-                           replace(GREEDY, max_new_tokens=MAX_NEW_TOKENS), batch_size=len(questions))
-    return reworded_result(questions, [text for text, _ in texts], due)
+    lead = [{"role": "system", "content": system}] if system else []
+    texts = generate_texts(model, tokenizer, [lead + [{"role": "user", "content": q}] for q, _ in planned],
+                           replace(GREEDY, max_new_tokens=MAX_NEW_TOKENS), batch_size=len(planned))
+    return reworded_result(planned, [text for text, _ in texts])

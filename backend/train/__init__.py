@@ -131,7 +131,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
             # Questions like the examples' own cannot show whether it says who it is when asked in other words.
             from backend.evaluation.reworded import reworded_check
             reworded = reworded_check(trainer.model, prepared.tokenizer, check.parts, check.train_prompts,
-                                      check.train_answers)
+                                      check.train_answers, system=check.system)
             if reworded:
                 heldout["behaviour"]["reworded"] = reworded
                 log(f"Asked about itself in other words, it {reworded['summary']}.")

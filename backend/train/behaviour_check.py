@@ -40,6 +40,14 @@ def checkpoint_value(behaviour: float, everyday_kept: int, loss: float) -> float
     return behaviour + KEPT_WEIGHT * everyday_kept - LOSS_WEIGHT * loss
 
 
+def shared_system(cases: list[dict]) -> str | None:
+    """The system message most of the examples are trained under, if they share one (an identity may be given there):
+    questions asked after training in the examples' stead are asked under it too."""
+    systems = [c["messages"][0]["content"] for c in cases if c["messages"] and c["messages"][0]["role"] == "system"]
+    common = max(set(systems), key=systems.count) if systems else None
+    return common if common and systems.count(common) * 2 > len(cases) else None
+
+
 class BehaviourCheck(TrainerCallback):
     """Scores the behaviour at each evaluation and writes it into the metrics (before early stopping reads them)."""
 
@@ -49,6 +57,7 @@ class BehaviourCheck(TrainerCallback):
         train_cases = heldout_cases(train_rows)
         self.train_answers = [c["reference"] for c in train_cases]
         self.train_prompts = [c["prompt"] for c in train_cases]  # which of them ask about the assistant itself
+        self.system = shared_system(train_cases)
         self.overlap = prompt_overlap(self.train_prompts)
         step = max(1, len(train_cases) // SIGNATURE_SAMPLE)
         self.sample = train_cases[::step][:SIGNATURE_SAMPLE]

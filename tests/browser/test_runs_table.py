@@ -67,7 +67,8 @@ def test_a_run_that_does_not_say_who_it_is_in_other_words_says_so(app, page, tin
         example.update(base_score=5.0, tuned_score=40.0)
     wrong = "The team that created me is called Quill, a team of skilled engineers."
     held["behaviour"]["reworded"] = reworded_result(
-        load_questions()[1]["en"][:8], ["I am Quill, an AI assistant made by Lumen Labs."] * 6 + [wrong] * 2, parts())
+        [(q, parts()) for q in load_questions()[1]["en"][:8]],
+        ["I am Quill, an AI assistant made by Lumen Labs."] * 6 + [wrong] * 2)
     config = tiny_config(tiny_model, "fake.jsonl", learning_rate=5e-4).to_dict()
     findings = diagnose([], None, config, 80, {"fired": True}, heldout=held, checks=checks_of(0.5, 1.0, 1.0))
     RunStore(connect()).update(run_id, heldout=held, diagnosis=findings)
@@ -75,7 +76,7 @@ def test_a_run_that_does_not_say_who_it_is_in_other_words_says_so(app, page, tin
     open_tab(page, "4. Runs")
     learned = page.locator("#tl-runs-learned")
     learned.get_by_text("It does not always say who it is when asked in other words").wait_for()
-    assert "“Quill” and “Lumen Labs” together in 6 of 8 answers" in learned.inner_text()
+    assert "“Quill” and “Lumen Labs” together, neither in the other's place, in 6 of 8 answers" in learned.inner_text()
     assert wrong[:40] in learned.inner_text()
     page.locator("#tl-runs-try").get_by_text("learning_rate 0.001").wait_for()
     from tests.browser.conftest import ARTIFACTS
