@@ -1,7 +1,9 @@
 """Asked in other words: after a run whose examples teach who the assistant is (a name, a maker), the tuned model is
-asked questions about itself in words none of the examples uses (reworded_questions.yaml), most of them asking its
-name and its maker at once, and each answer must carry every part of the behaviour's signature
-(backend/evaluation/behaviour.py) without mixing them up.
+asked questions about itself that none of the examples asks word for word (reworded_questions.yaml), most of them
+asking its name and its maker at once, and each answer must carry every part of the behaviour's signature
+(backend/evaluation/behaviour.py) that the examples' answers in its language carry, without mixing them up. It is
+never part of training or of the choice of checkpoint: a prototype that stopped on it learned its questions and still
+missed the suite's (docs/benchmarks.md).
 
 Why: the held-back examples are questions like the examples' own. On the suite's identity tasks every held-back answer
 showed the name and the maker while questions of a new shape got the name in the maker's place ("The team that
