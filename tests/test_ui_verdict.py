@@ -56,6 +56,25 @@ def test_runs_shows_the_held_back_table_the_diagnosis_and_try_this(ctx, checked_
     assert "No blind A/B votes yet" in preferred
 
 
+def test_runs_lists_every_question_asked_in_other_words_and_why_each_wrong_answer_is_wrong(ctx, checked_run):
+    """Issue 24: the verdict quotes one wrong answer; the table shows all of them, so a person can judge the check."""
+    from backend.evaluation.reworded import load_questions, reworded_result
+    from tests.test_behaviour import parts
+    asked = load_questions()[1]["en"][:4]
+    answers = ["I am Quill, an AI assistant made by Lumen Labs.", "I am Quill.",
+               "I am Lumen Labs, an AI assistant made by Lumen Labs.", ""]
+    held = dict(HELDOUT, behaviour={"reworded": reworded_result([(q, parts()) for q in asked], answers)})
+    assert verdict.run_checks(ctx, {"run": checked_run})["reworded"]["visible"] is False  # no check: no table
+    ctx.runs().update(checked_run, heldout=held)
+    table = verdict.run_checks(ctx, {"run": checked_run})["reworded"]
+    assert table["visible"]  # the wrong answers first, each with why
+    assert table["value"] == [[asked[1], answers[1], "no: without “Lumen Labs”"],
+                              [asked[2], answers[2], "no: puts one in the other's place"],
+                              [asked[3], answers[3], "no: it gave no answer"], [asked[0], answers[0], "yes"]]
+    ctx.runs().set_status(checked_run, "running")  # not ended: nothing checked yet
+    assert verdict.run_checks(ctx, {"run": checked_run})["reworded"]["visible"] is False
+
+
 def test_try_this_fills_the_train_tab_with_the_run_and_the_change(ctx, checked_run, tiny_model):
     tried = verdict.try_this(ctx, {"run": checked_run})
     hint, tabs = tried["suggestion"], tried["tabs"]

@@ -125,6 +125,10 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
             heldout = gr.Dataframe(headers=verdict.HELDOUT_HEADERS, interactive=False, wrap=True, max_height=360,
                                    visible=False, elem_id="tl-runs-heldout", label="Held-back examples, chrF 0-100",
                                    column_widths=["20%", "21%", "22%", "7%", "23%", "7%"])
+            reworded = gr.Dataframe(headers=verdict.REWORDED_HEADERS, interactive=False, wrap=True, max_height=360,
+                                    visible=False, elem_id="tl-runs-reworded",
+                                    label="Questions about itself, asked in other words after training",
+                                    column_widths=["34%", "46%", "20%"])
             diagnosis = gr.Markdown(elem_id="tl-runs-diagnosis")
             try_it = gr.Button("Try this", visible=False, variant="primary", elem_id="tl-runs-try")
             preferred = gr.Markdown(elem_id="tl-runs-winrates")
@@ -144,7 +148,7 @@ def create_runs_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Stat
     picked = {"run": chosen, "other": compare}
     # Delete is grey while the run trains or waits (it was red, and refused only after 'Yes, delete it').
     shown = [empty_note, panel, details, curves, measures, everyday, config_yaml, delete, command]
-    checked = {"learned": learned, "heldout": heldout, "diagnosis": diagnosis, "try_it": try_it,
+    checked = {"learned": learned, "heldout": heldout, "reworded": reworded, "diagnosis": diagnosis, "try_it": try_it,
                "preferred": preferred}
     on([tab.select, demo.load], ctx, refresh, picked, [history, chosen, compare]).then(
         *bind(ctx, show, {**picked, "log_y": log_scale}), shown).then(

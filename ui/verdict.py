@@ -31,6 +31,24 @@ def heldout_rows(heldout: dict | None) -> list[list]:
     return rows
 
 
+REWORDED_HEADERS = ["Asked in other words", "The tuned model's answer", "Right?"]
+
+
+def reworded_rows(heldout: dict | None) -> list[list]:
+    """One row per question the tuned model was asked about itself in other words (backend/evaluation/reworded.py),
+    with why a wrong answer is wrong, wrong ones first: the card's verdict quotes one of them, the table shows them
+    all."""
+    check = ((heldout or {}).get("behaviour") or {}).get("reworded") or {}
+    rows = []
+    for row in check.get("answers") or []:
+        missing = [t for t, carried in row["carried"].items() if not carried]
+        why = ("yes" if row["right"] else "no: puts one in the other's place" if row["mixed_up"] else
+               "no: it gave no answer" if not (row["answer"] or "").strip() else
+               "no: without " + " or ".join(f"“{t}”" for t in missing))
+        rows.append([_cell(row["question"]), _cell(row["answer"]), why])
+    return sorted(rows, key=lambda row: row[2] == "yes")  # the wrong answers first: they are what a person reads for
+
+
 def heldout_markdown(heldout: dict | None, verdict: dict | None = None) -> str:
     """`verdict`: backend.evaluation.report_card.learned_verdict of the run, the sentence the CLI and the model card say too."""
     if not heldout:
@@ -148,17 +166,21 @@ def winrates_for_runs(ctx: Context) -> str:
 
 
 def run_checks(ctx: Context, v: dict) -> dict:
-    """The Runs tab's "did it work?" panel for the chosen run, by name: learned, heldout (the table), diagnosis,
-    try_it (the Try this button) and preferred."""
+    """The Runs tab's "did it work?" panel for the chosen run, by name: learned, heldout (the table), reworded (the
+    questions about itself asked in other words, where they were), diagnosis, try_it (the Try this button) and
+    preferred."""
     preferred = winrates_for_runs(ctx)
     if not v["run"]:
-        return {"learned": "", "heldout": gr.update(value=None, visible=False), "diagnosis": "",
+        return {"learned": "", "heldout": gr.update(value=None, visible=False),
+                "reworded": gr.update(value=None, visible=False), "diagnosis": "",
                 "try_it": gr.update(visible=False), "preferred": preferred}
     run = ctx.runs().get(v["run"])
     rows = heldout_rows(run.get("heldout"))
+    asked = reworded_rows(run.get("heldout")) if run["status"] == DONE else []
     learned = (heldout_markdown(run.get("heldout"), learned_verdict(run)) if run["status"] == DONE else
                stopped_heldout_markdown(run) if run["status"] == STOPPED else "")
     return {"learned": learned, "heldout": gr.update(value=rows or None, visible=bool(rows)),
+            "reworded": gr.update(value=asked or None, visible=bool(asked)),
             "diagnosis": diagnosis_markdown(run), "try_it": try_button(run), "preferred": preferred}
 
 

@@ -3,7 +3,7 @@ tuned answers and their scores ran off the right edge (the table was 4,227 px wi
 item 22)."""
 import pytest
 
-from tests.browser.loop_helpers import open_tab
+from tests.browser.loop_helpers import open_tab, wait_for
 from tests.fake_runs import fake_run
 
 pytestmark = pytest.mark.browser
@@ -79,6 +79,13 @@ def test_a_run_that_does_not_say_who_it_is_in_other_words_says_so(app, page, tin
     assert "“Quill” and “Lumen Labs” together, neither in the other's place, in 6 of 8 answers" in learned.inner_text()
     assert wrong[:40] in learned.inner_text()
     page.locator("#tl-runs-try").get_by_text("learning_rate 0.001").wait_for()
+    asked = page.locator("#tl-runs-reworded")  # every question asked, not only the one quoted; wrong ones first
+    wait_for(lambda: "no: without “Lumen Labs”" in asked.inner_text(), 60,
+             f"no table of the questions asked in other words: {asked.inner_text()!r}")
+    shown = asked.inner_text()
+    assert shown.index("no: without “Lumen Labs”") < shown.index("yes") and wrong in shown
+    assert asked.get_by_role("grid").get_attribute("aria-rowcount") == "9"  # the header and the 8 questions
     from tests.browser.conftest import ARTIFACTS
     ARTIFACTS.mkdir(exist_ok=True)
+    asked.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "runs-asked-in-other-words.png"), full_page=False)
