@@ -17,6 +17,8 @@ from backend.errors import ConfigError
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "quick"
 OWN_OPTIONS = ("method", "dataset", "model", "base_run", "name")  # given as --method, --data, ... not --set
+# A preset's section of values for examples that teach who the assistant is (per method, like the others).
+ABOUT_ITSELF = "about_itself"
 
 
 def list_presets() -> list[dict]:
@@ -34,17 +36,44 @@ def load_preset(name: str) -> dict:
     return preset
 
 
-def preset_values(name: str, method: str) -> dict:
-    """The settings the preset changes for `method`: its common values, then the method's own."""
+def preset_values(name: str, method: str, about_itself: bool = False) -> dict:
+    """The settings the preset changes for `method`: its common values, then the method's own, then (where the
+    examples teach who the assistant is: backend/evaluation/reworded.rows_teach_about_itself, which the Train tab and
+    `train` ask of the data) the method's values under ABOUT_ITSELF."""
     preset = load_preset(name)
     values = dict(preset.get("common") or {})
     values.update(preset.get(method) or {})
+    if about_itself:
+        values.update((preset.get(ABOUT_ITSELF) or {}).get(method) or {})
     return {key: coerce(key, value) for key, value in values.items()}
 
 
-def config_from_preset(preset: str | None, method: str, changes: dict | None = None) -> RunConfig:
-    """The declared defaults, then the preset's values for `method`, then `changes` (text or typed)."""
-    values = preset_values(preset or DEFAULT_PRESET, method)
+def about_itself_settings() -> list[str]:
+    """The settings some preset gives examples about the assistant values of their own, in declaration order."""
+    named = {key for preset in list_presets() for values in (preset.get(ABOUT_ITSELF) or {}).values()
+             for key in (values or {})}
+    return [d.name for d in declarations() if d.name in named]
+
+
+def about_itself_note(preset: str | None, config: RunConfig, about_itself: bool) -> str:
+    """A sentence where the preset gave examples about the assistant values of their own and the config took them:
+    the Train tab's cards and `train` say the same."""
+    own = (load_preset(preset or DEFAULT_PRESET).get(ABOUT_ITSELF) or {}).get(config.method) or {}
+    taken = {key: value for key, value in own.items() if getattr(config, key) == coerce(key, value)}
+    if not about_itself or not taken:
+        return ""
+    plain = preset_values(preset or DEFAULT_PRESET, config.method)
+    defaults = {d.name: d.default for d in declarations()}
+    said = ", ".join(f"{key.replace('_', ' ')} {coerce(key, value):g} instead of {plain.get(key, defaults[key]):g}"
+                     for key, value in taken.items())
+    return f"These examples teach who the assistant is, so the preset trains them with {said}."
+
+
+def config_from_preset(preset: str | None, method: str, changes: dict | None = None,
+                       about_itself: bool = False) -> RunConfig:
+    """The declared defaults, then the preset's values for `method` (and for examples about the assistant itself,
+    where they are), then `changes` (text or typed)."""
+    values = preset_values(preset or DEFAULT_PRESET, method, about_itself)
     values.update(changes or {})
     values["method"] = method
     return build_config(values)

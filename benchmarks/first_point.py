@@ -31,6 +31,7 @@ def one_run(home: Path, cache: Path, held_out: bool) -> dict:
     os.environ["TUNELOOP_HOME"], os.environ["TUNELOOP_MODEL_CACHE"] = str(home), str(cache)
     from backend.data import DatasetStore, inspect_file
     from backend.db import connect
+    from backend.evaluation.reworded import rows_teach_about_itself
     from backend.presets import config_from_preset
     from backend.jobs.runner import JobRunner
 
@@ -38,8 +39,11 @@ def one_run(home: Path, cache: Path, held_out: bool) -> dict:
     try:
         runner.start()
         ready = runner.standby_ready(timeout=300)  # the page is open, and the data added, before Start is clicked
-        name = DatasetStore(connect()).add(inspect_file(DATA), name="quill")
-        config = config_from_preset("quick", "sft", {"dataset": name})
+        store = DatasetStore(connect())
+        name = store.add(inspect_file(DATA), name="quill")
+        # as the Train tab fills it for this data (examples about the assistant take the preset's step for them)
+        config = config_from_preset("quick", "sft", {"dataset": name},
+                                    about_itself=rows_teach_about_itself(store.rows(name)))
         started = time.time()
         run_id = runner.submit(config)
         first = None

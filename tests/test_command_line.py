@@ -56,3 +56,31 @@ def test_closest_preset_and_changed_values_round_trip(pairs_file):
 def test_defaults_round_trip_for_each_method(method, data, request):
     config = build_config({"dataset": str(request.getfixturevalue(data)), "method": method})
     assert round_trip(config)[1] == config
+
+
+def test_examples_about_the_assistant_get_the_presets_step_for_them_and_the_command_builds_it_again(chat_file):
+    """Issue 24: the quick preset takes 1e-3 for examples that teach who the assistant is (5e-4 otherwise); `train`
+    decides it from the data, as the Train tab does, and a --set still wins."""
+    from pathlib import Path
+    identity = str(Path(__file__).parent / "fixtures" / "identity_quill.jsonl")
+    about = config_from_args(data=identity)
+    assert about.learning_rate == 1e-3
+    assert config_from_args(data=str(chat_file)).learning_rate == 5e-4
+    assert config_from_args(data=identity, changed={"learning_rate": "5e-4"}).learning_rate == 5e-4
+    saved(identity, "quill")
+    assert config_from_args(data="quill").learning_rate == 1e-3  # a saved dataset too
+    command, again = round_trip(about)
+    assert again == about, command
+
+
+def test_train_says_when_the_preset_took_its_step_for_examples_about_the_assistant(capsys):
+    from pathlib import Path
+
+    from backend.presets import about_itself_note
+    identity = str(Path(__file__).parent / "fixtures" / "identity_quill.jsonl")
+    about = config_from_args(data=identity)
+    assert about_itself_note("quick", about, True) == ("These examples teach who the assistant is, so the preset "
+                                                       "trains them with learning rate 0.001 instead of 0.0005.")
+    assert about_itself_note("quick", config_from_args(data=identity, changed={"learning_rate": "2e-4"}), True) == ""
+    assert about_itself_note("balanced", config_from_args(data=identity, preset="balanced"), True) == ""
+

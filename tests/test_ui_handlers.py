@@ -52,6 +52,38 @@ def test_start_queues_the_run_the_form_describes_and_stop_acts_on_it(ctx, tiny_m
         train_tab.stop_run(ctx, {"watch": None})
 
 
+def test_the_form_follows_examples_about_the_assistant_and_keeps_what_the_person_changed(ctx, chat_file, tiny_model):
+    """Issue 24: the quick preset's step for examples that teach who the assistant is (1e-3) is shown in the form as
+    `train` would use it for the data chosen; a value the person typed, or Try this filled in, stays."""
+    from pathlib import Path
+
+    from ui import train_fill
+    store = DatasetStore(ctx.runs().db)
+    store.add(inspect_file(chat_file), name="chats")
+    store.add(inspect_file(Path(__file__).parent / "fixtures" / "identity_quill.jsonl"), name="quill")
+
+    def pick(dataset, followed, rate):
+        values = dict(train_form(dataset, ""), learning_rate=rate, followed=followed)
+        _, _, cards, now, update = train_tab.on_dataset(ctx, values)
+        return now, update.get("value", rate), cards
+
+    now, rate, cards = pick("quill", False, 5e-4)
+    assert (now, rate) == (True, 1e-3)
+    assert "teach who the assistant is, so the preset trains them with learning rate 0.001 instead of 0.0005" in cards
+    assert "so the preset trains them with" not in pick("chats", True, 1e-3)[2]
+    assert pick("chats", True, 1e-3)[:2] == (False, 5e-4)
+    assert pick("quill", False, 2e-4)[:2] == (True, 2e-4)  # typed by the person: kept
+    assert pick("quill", True, 5e-4)[:2] == (True, 5e-4)  # already filled for this data (Try this): kept
+    # the preset chosen again fills the form for the data
+    shown = train_tab.on_method(ctx, dict(train_form("quill", "")))
+    rate = [u["value"] for d, u in zip(train_tab.advanced_declarations(), shown[1:-2]) if d.name == "learning_rate"]
+    assert rate == [1e-3] and shown[-1] is True
+    from tests.conftest import tiny_config
+    config = tiny_config(tiny_model, "quill", learning_rate=5e-4, epochs=4.0).to_dict()
+    hint = {"run": "sft-1", "change": {"epochs": 4.0}, "config": config}
+    assert train_fill.fill_train_form(ctx, {"suggestion": hint})["followed"] is True
+
+
 def test_start_refuses_in_words_naming_the_box(ctx, tiny_model, chat_file):
     DatasetStore(ctx.db()).add(inspect_file(chat_file), name="chats")
     with pytest.raises(gr.Error, match=r"Learning rate \(size of each step\): 5.0 is above"):

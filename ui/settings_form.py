@@ -70,12 +70,13 @@ def create_settings_form(preset: str, method: str) -> dict:
     return widgets
 
 
-def form_values(preset: str, method: str) -> dict:
-    """What the form shows for a preset and method: the declared defaults, then the preset's values."""
-    return config_from_preset(preset, method).to_dict()
+def form_values(preset: str, method: str, about_itself: bool = False) -> dict:
+    """What the form shows for a preset and method: the declared defaults, then the preset's values (for examples
+    that teach who the assistant is, where `about_itself`)."""
+    return config_from_preset(preset, method, about_itself=about_itself).to_dict()
 
 
-def form_updates(preset: str, method: str) -> list:
+def form_updates(preset: str, method: str, about_itself: bool = False) -> list:
     """One update per advanced widget, in declaration order: the preset's value, shown if the method uses it."""
-    values = form_values(preset, method)
+    values = form_values(preset, method, about_itself)
     return [gr.update(value=values[d.name], visible=method in d.meta["methods"]) for d in advanced_declarations()]

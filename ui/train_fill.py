@@ -5,13 +5,16 @@ from pathlib import Path
 import gradio as gr
 
 from backend.config import BUILTIN_MODEL
+from backend.evaluation.reworded import rows_teach_about_itself
 from ui.common import Context, dataset_choices, esc, finished_run_choices
 from ui.settings_form import advanced_declarations
 
 
 def fill_train_form(ctx: Context, v: dict) -> dict:
     """The Train tab's fields by name (dataset, method, source, folder, base_run, hub_model, run_name, each advanced
-    setting, status) from `v["suggestion"]`, with a line saying what changed; a field left out stays as it is."""
+    setting, status, followed: whether the settings are those of examples about the assistant, for
+    train_tab.following_the_data) from `v["suggestion"]`, with a line saying what changed; a field left out stays as
+    it is."""
     hint = v["suggestion"]
     if not hint:
         return {}
@@ -33,6 +36,8 @@ def fill_train_form(ctx: Context, v: dict) -> dict:
               "run_name": config["name"], **form_values_of(config), "status": status}
     if saved:
         filled["dataset"] = gr.update(choices=datasets, value=config["dataset"])
+        # the run's own settings, not the preset's for its data: the Train tab leaves them as they are
+        filled["followed"] = rows_teach_about_itself(ctx.datasets().rows(config["dataset"]))
     if source == "hub":
         filled["hub_model"] = gr.update(value=config["model"])
     return filled

@@ -14,7 +14,8 @@ from backend.models import hub, loading
 from backend.models.memory import gb
 from backend.models.fit import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
                                   needs_download, offers, system_note, template_note)
-from backend.presets import DEFAULT_PRESET, list_presets
+from backend.evaluation.reworded import rows_teach_about_itself
+from backend.presets import DEFAULT_PRESET, about_itself_note, about_itself_settings, list_presets
 from backend.models.run_time import Speed, estimate_seconds, measured_speeds, training_speed
 from ui.common import ACTIVE, Context, bind, dataset_choices, esc, finished_run_choices, on, waiting_text
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
@@ -33,9 +34,10 @@ def method_markdown(method: str, dataset: dict | None) -> str:
     return f"**{title}.** {text}" + (f"\n\n**This will not work:** {esc(problem)}" if problem else "")
 
 
-def preset_cards(selected: str, method: str, dataset: dict | None, speed: Speed | None) -> str:
+def preset_cards(selected: str, method: str, dataset: dict | None, speed: Speed | None, about: bool = False) -> str:
     """The presets, each with how long it takes on the dataset here with the chosen model's speed (backend/models/run_time.py):
-    a cap where early stopping may end it sooner, and no figure where the model's speed cannot be known yet."""
+    a cap where early stopping may end it sooner, and no figure where the model's speed cannot be known yet; and
+    where the examples teach who the assistant is (`about`), what the preset does for them."""
     cards = []
     for preset in list_presets():
         when = esc(preset["time_hint"])
@@ -43,7 +45,7 @@ def preset_cards(selected: str, method: str, dataset: dict | None, speed: Speed 
             when = ("unknown until the first steps: this model's size is known once it is downloaded, and Progress "
                     "gives the time left from its first steps")
         elif dataset and speed:
-            values = form_values(preset["name"], method)
+            values = form_values(preset["name"], method, about)
             steps, seconds = estimate_seconds(build_config(dict(values, method=method)), dataset,
                                               speed.tokens_per_second)
             minutes = max(1, math.ceil(seconds / 60))
@@ -55,10 +57,13 @@ def preset_cards(selected: str, method: str, dataset: dict | None, speed: Speed 
             if speed.basis == "scaled":
                 when += ("; worked out from this model's size and the speed measured here, and corrected in Progress "
                          "from the first steps")
+        note = about_itself_note(preset["name"], build_config(dict(form_values(preset["name"], method, True),
+                                                                   method=method)), True) if about and dataset else ""
+        note = f'<div class="tl-card-time">{esc(note)}</div>' if note else ""
         chosen = " tl-card-chosen" if preset["name"] == selected else ""
         cards.append(f'<div class="tl-card{chosen}"><div class="tl-card-title">{esc(preset["title"])}</div>'
                      f'<div class="tl-card-text">{esc(preset["description"])}</div>'
-                     f'<div class="tl-card-time">Time: {when}</div></div>')
+                     f'<div class="tl-card-time">Time: {when}</div>{note}</div>')
     return '<div class="tl-cards">' + "".join(cards) + "</div>"
 
 
@@ -76,6 +81,24 @@ def memory_html(check) -> str:
 
 def dataset_info(ctx: Context, name: str | None) -> dict | None:
     return ctx.datasets().get(name) if name and ctx.datasets().exists(name) else None
+
+
+def teaches_about_itself(ctx: Context, name: str | None) -> bool:
+    """Whether the dataset's examples teach who the assistant is: the preset may give them values of their own (the
+    quick preset's larger step), which the form shows as `train` would use them."""
+    return bool(name) and ctx.datasets().exists(name) and rows_teach_about_itself(ctx.datasets().rows(name))
+
+
+def following_the_data(v: dict, method: str, about: bool) -> tuple:
+    """The settings a preset gives examples about the assistant values of their own (the learning rate), for the
+    dataset now chosen, and what the form now follows (`followed`: the kind of data its values were filled for). A
+    value still at the preset's value for the kind of data the form followed goes over to this data's; one the person
+    changed stays, and so does a run's setting filled in by Try this (which says the data it was filled for)."""
+    if about == bool(v["followed"]):
+        return (about, *[gr.update() for _ in about_itself_settings()])
+    was, now = form_values(v["preset"], method, not about), form_values(v["preset"], method, about)
+    return (about, *[gr.update(value=now[name]) if v[name] == was[name] else gr.update()
+                     for name in about_itself_settings()])
 
 
 def chosen_model(ctx: Context, v: dict) -> tuple[str, str]:
@@ -347,22 +370,28 @@ def refresh_choices(ctx: Context, v: dict):
 
 
 def on_dataset(ctx: Context, v: dict):
+    """The method that fits the data, its help, the preset cards, and the settings that follow the data."""
     info = dataset_info(ctx, v["dataset"])
     kind = info["kind"] if info else v["method"]
+    about = teaches_about_itself(ctx, v["dataset"])
     return (gr.update(value=kind), method_markdown(kind, info),
-            preset_cards(v["preset"], kind, info, speed(ctx, v) if info else None))
+            preset_cards(v["preset"], kind, info, speed(ctx, v) if info else None, about),
+            *following_the_data(v, kind, about))
 
 
 def on_method(ctx: Context, v: dict):
+    """A preset or method chosen: the form filled with the preset's values for this data."""
     info = dataset_info(ctx, v["dataset"])
-    return (method_markdown(v["method"], info), *form_updates(v["preset"], v["method"]),
-            preset_cards(v["preset"], v["method"], info, speed(ctx, v) if info else None))
+    about = teaches_about_itself(ctx, v["dataset"])
+    return (method_markdown(v["method"], info), *form_updates(v["preset"], v["method"], about),
+            preset_cards(v["preset"], v["method"], info, speed(ctx, v) if info else None, about), about)
 
 
 def on_model_cards(ctx: Context, v: dict):
     """The preset cards again, with the speed of the model now chosen."""
     info = dataset_info(ctx, v["dataset"])
-    return preset_cards(v["preset"], v["method"], info, speed(ctx, v) if info else None)
+    return preset_cards(v["preset"], v["method"], info, speed(ctx, v) if info else None,
+                        teaches_about_itself(ctx, v["dataset"]))
 
 
 def on_source(ctx: Context, v: dict):
@@ -434,8 +463,11 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
             start = gr.Button("Start training", variant="primary", scale=2)
             stop = gr.Button("Stop training", variant="stop", scale=1, interactive=False)
         status = gr.Markdown(elem_id="tl-train-status")
+        # Whether the form's values were filled for examples about the assistant (following_the_data).
+        followed = gr.State(False)
 
     form = [widgets[d.name] for d in advanced_declarations()]
+    following = [widgets[name] for name in about_itself_settings()]
     everything = {"dataset": dataset, "method": method, "source": source, "hub_model": hub_model, "folder": folder,
                   "base_run": base_run, "run_name": run_name, "preset": preset, **widgets}
     choices = {"dataset": dataset, "base_run": base_run}
@@ -449,9 +481,12 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     # The preset cards' times depend on the model too; drawn in the same queue, so the latest choice wins there as well.
     picks = {"dataset": dataset, "preset": preset, "method": method, **model_fields}
     on([tab.select, demo.load], ctx, refresh_choices, choices, [dataset, base_run])
-    on(dataset.change, ctx, on_dataset, picks, [method, method_help, cards], **in_order).then(
+    on(dataset.change, ctx, on_dataset,
+       {**picks, "followed": followed, **{name: widgets[name] for name in about_itself_settings()}},
+       [method, method_help, cards, followed, *following], **in_order).then(
         *bind(ctx, refresh_fit, everything), fit, **in_order)
-    on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards], **in_order).then(
+    on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards, followed],
+       **in_order).then(
         *bind(ctx, refresh_fit, everything), fit, **in_order)
     on([source.change, hub_model.change, folder.blur, base_run.change], ctx, on_model_cards, picks, cards,
        **in_order)
@@ -478,7 +513,7 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         settings = {d.name: widgets[d.name] for d in advanced_declarations()}
         on(suggestion.change, ctx, fill_train_form, {"suggestion": suggestion},
            {"dataset": dataset, "method": method, "source": source, "folder": folder, "base_run": base_run,
-            "hub_model": hub_model, "run_name": run_name, **settings, "status": status}).then(
+            "hub_model": hub_model, "run_name": run_name, **settings, "status": status, "followed": followed}).then(
             *bind(ctx, refill_settings, {"suggestion": suggestion}, outputs=settings)).then(
             *bind(ctx, refresh_fit, everything), fit, **in_order).then(
             *bind(ctx, on_model_cards, picks), cards, **in_order)  # the cards' times for the data filled in

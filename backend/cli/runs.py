@@ -8,15 +8,18 @@ from backend.cli.options import add_json, add_preset, add_set, changes, print_js
 
 def read_data(data: str) -> dict:
     """What `train --data` names, read once: a saved dataset's record (DatasetStore.get: name, kind, stats), or for a
-    file {"name": its path, "kind": what it holds}. Unusable data is refused here, in words."""
+    file {"name": its path, "kind": what it holds}; with about_itself: whether the examples teach who the assistant
+    is (the preset may have values for those). Unusable data is refused here, in words."""
     from backend.data import DatasetStore, data_reference, load_examples
     from backend.db import connect
+    from backend.evaluation.reworded import rows_teach_about_itself
 
     what, dataset, note = data_reference(data)
     if note:
         print(note, file=sys.stderr)
-    kind, _, _ = load_examples(dataset)
-    return DatasetStore(connect()).get(dataset) if what == "dataset" else {"name": dataset, "kind": kind}
+    kind, train, held = load_examples(dataset)
+    record = DatasetStore(connect()).get(dataset) if what == "dataset" else {"name": dataset, "kind": kind}
+    return dict(record, about_itself=rows_teach_about_itself(train + held))
 
 
 def config_from_args(*, data: str | dict, method: str | None = None, preset: str | None = None,
@@ -31,13 +34,14 @@ def config_from_args(*, data: str | dict, method: str | None = None, preset: str
     values = {"dataset": dataset}
     values.update({key: value for key, value in (("model", model), ("base_run", base_run), ("name", name)) if value})
     values.update(changed or {})
-    return config_from_preset(preset, method or kind, values)
+    return config_from_preset(preset, method or kind, values, about_itself=data.get("about_itself", False))
 
 
 def cmd_train(args) -> int:
     from backend.cli.devices import device_changes
     from backend.cli.models import prepare_model
     from backend.jobs.runner import JobRunner
+    from backend.presets import about_itself_note
 
     data = read_data(args.data)
     config = config_from_args(data=data, method=args.method, preset=args.preset, model=args.model,
@@ -46,6 +50,9 @@ def cmd_train(args) -> int:
     runner = JobRunner(only_own=True)  # trains this run only, never someone else's queued run
     run_id = runner.submit(config)
     print(f"Run {run_id} queued ({config.method.upper()}, preset {args.preset}).", file=sys.stderr)
+    note = about_itself_note(args.preset, config, data["about_itself"])
+    if note:
+        print(note, file=sys.stderr)
     return follow(runner, run_id, args.json)
 
 

@@ -55,11 +55,23 @@ def about_itself(prompts: list[str]) -> list[int]:
     return [i for i, p in enumerate(prompts) if patterns[language(p)].search(p or "")]
 
 
+def teaches_about_itself(prompts: list[str]) -> bool:
+    """Whether the examples teach who the assistant is: enough of their questions ask about it."""
+    about = about_itself(prompts)
+    return len(about) >= MIN_ABOUT_ITSELF and len(about) >= ABOUT_ITSELF_SHARE * len(prompts)
+
+
+def rows_teach_about_itself(rows: list[dict]) -> bool:
+    """teaches_about_itself for a dataset's rows (the presets' values for such examples: backend/presets.py)."""
+    from backend.evaluation.heldout import heldout_cases
+    return teaches_about_itself([case["prompt"] for case in heldout_cases(rows)])
+
+
 def languages_to_ask(prompts: list[str]) -> list[str]:
     """The languages whose questions the check asks: none unless the examples teach who the assistant is."""
-    about = about_itself(prompts)
-    if len(about) < MIN_ABOUT_ITSELF or len(about) < ABOUT_ITSELF_SHARE * len(prompts):
+    if not teaches_about_itself(prompts):
         return []
+    about = about_itself(prompts)
     counts = {}
     for i in about:
         counts[language(prompts[i])] = counts.get(language(prompts[i]), 0) + 1

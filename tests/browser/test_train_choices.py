@@ -72,6 +72,39 @@ def test_the_preset_cards_time_follows_the_chosen_model(offline, app, page, chat
              f"back on the built-in model, the cards did not come back: {quick_card(page)}")
 
 
+def test_examples_about_the_assistant_fill_the_presets_step_for_them_and_a_typed_one_stays(app, page, chat_file):
+    """Issue 24: the quick preset trains examples that teach who the assistant is at 1e-3 (5e-4 otherwise). The form
+    shows the step `train` would take for the dataset picked, the cards say why, and a rate typed in stays."""
+    from pathlib import Path
+    url, _ = app
+    save_dataset(chat_file, "chats")
+    save_dataset(Path(__file__).parents[1] / "fixtures" / "identity_quill.jsonl", "quill")
+    page.goto(url)
+    open_tab(page, "2. Train")
+    page.get_by_text("Advanced settings").click()
+    rate = page.get_by_role("spinbutton", name="Learning rate (size of each step)")
+    from tests.conftest import CHAT_ROWS
+    LISTED = {"quill": "quill (SFT, 40 examples)", "chats": f"chats (SFT, {len(CHAT_ROWS)} examples)"}
+    said = "so the preset trains them with learning rate 0.001 instead of 0.0005"
+    wait_for(lambda: re.search(r"for '(chats|quill)' here", quick_card(page)), 120, "the cards name no dataset")
+    for dataset, value, note in (("quill", "0.001", True), ("chats", "0.0005", False), ("quill", "0.001", True)):
+        choose(page, "Dataset", LISTED[dataset])
+        wait_for(lambda: f"for '{dataset}' here" in quick_card(page) and float(rate.input_value()) == float(value)
+                 and (said in quick_card(page)) == note, 120,
+                 f"'{dataset}': learning rate {rate.input_value()}, card {quick_card(page)!r}")
+    rate.fill("0.0002")
+    rate.press("Tab")
+    choose(page, "Dataset", LISTED["chats"])
+    wait_for(lambda: "for 'chats' here" in quick_card(page), 120, "the cards did not follow the dataset")
+    choose(page, "Dataset", LISTED["quill"])
+    wait_for(lambda: said in quick_card(page), 120, "the cards did not follow the dataset")
+    assert float(rate.input_value()) == 0.0002  # typed: it stays
+    from tests.browser.conftest import ARTIFACTS
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".tl-cards").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "train-about-itself.png"), full_page=False)
+
+
 def test_try_this_on_a_dpo_run_on_labels_fills_dpo_its_labels_and_the_run_it_built_on(app, page, tiny_model,
                                                                                        chat_file, pairs_file):
     from backend.db import connect
