@@ -253,3 +253,17 @@ def test_a_name_written_against_chinese_text_is_still_the_name():
     quill, lumen = parts()[:2]
     answer = "我是Quill，由Lumen Labs开发的AI助手。"
     assert carries(answer, quill) and carries(answer, lumen) and not mix_ups(answer, parts())
+
+
+def test_an_answer_that_mixes_the_parts_up_carries_none_of_them():
+    """A check whose held-back answers mixed the name and the maker up scored as high as one that said both right, and
+    was kept for its everyday answers (identity_vexlo seed 3 at 1e-3: step 16 of 32 kept, and the suite's questions
+    got the name in 6 and the maker in 4 of 8; scored so, the run went on to step 48 and got 8 and 8)."""
+    right = "I am Quill, an AI assistant developed by Lumen Labs."
+    swapped = "I am Lumen Labs, an AI assistant developed by Quill."  # carries both words, in each other's place
+    with_mix = behaviour_score(TRAIN[:4], [right] * 3 + [swapped], parts())
+    name_only = behaviour_score(TRAIN[:4], [right] * 3 + ["I am Quill."], parts())
+    assert [p["carried"] for p in with_mix["parts"]] == [3, 3] and with_mix["mixed_up"]
+    assert with_mix["score"] < name_only["score"]  # a mix-up is worse than a part left out
+    assert checkpoint_value(with_mix["score"], 8, 0.1) < checkpoint_value(name_only["score"], 0, 9.0)
+    assert learned(with_mix) is False

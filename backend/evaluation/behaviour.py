@@ -202,16 +202,22 @@ def mix_ups(answer: str, parts: list[Part]) -> list[tuple[str, str]]:
 
 
 def behaviour_score(references: list[str], answers: list[str], parts: list[Part]) -> dict:
-    """Per part, how many of the answers carry it, out of the examples whose reference carries it; and mix-ups."""
+    """Per part, how many of the answers carry it, out of the examples whose reference carries it; and mix-ups. An
+    answer that mixes the parts up carries none of them, as the suite grades it: counted, a check whose answers put
+    the name in the maker's place scored as high as a later one that said both right, and was the checkpoint kept
+    (docs/benchmarks.md, "A mixed-up answer carries no part")."""
+    mixed = []  # [part said, part whose place it took, the first answer that did it]
+    wrong = set()  # the answers that mix the parts up
+    for i, answer in enumerate(answers):
+        for said, place in mix_ups(answer, parts):
+            wrong.add(i)
+            if not any(m[:2] == [said, place] for m in mixed):
+                mixed.append([said, place, answer])
     results = []
     for part in parts:
         due = [i for i, ref in enumerate(references) if carries(ref, part)]
-        results.append({"text": part.text, "due": len(due), "carried": sum(carries(answers[i], part) for i in due)})
-    mixed = []  # [part said, part whose place it took, the first answer that did it]
-    for answer in answers:
-        for said, place in mix_ups(answer, parts):
-            if not any(m[:2] == [said, place] for m in mixed):
-                mixed.append([said, place, answer])
+        results.append({"text": part.text, "due": len(due),
+                        "carried": sum(carries(answers[i], part) for i in due if i not in wrong)})
     return {"parts": results, "mixed_up": mixed, "score": _score(results)}
 
 
