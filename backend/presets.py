@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from backend.config import RunConfig, build_config, coerce, declarations
+from backend.config import METHODS, RunConfig, build_config, coerce, declarations
 from backend.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
@@ -33,6 +33,10 @@ def load_preset(name: str) -> dict:
         raise ConfigError("preset", f"there is no preset called '{name}'. Choose one of: {known}.")
     preset = yaml.safe_load(path.read_text())
     preset["name"] = name
+    unknown = sorted(set(preset.get(ABOUT_ITSELF) or {}) - set(METHODS))
+    if unknown:
+        raise ConfigError("preset", f"presets/{name}.yaml: its {ABOUT_ITSELF} section names {', '.join(unknown)}, "
+                                    f"which is not a method; write the values under {', '.join(METHODS)}.")
     return preset
 
 
@@ -64,8 +68,8 @@ def about_itself_note(preset: str | None, config: RunConfig, about_itself: bool)
         return ""
     plain = preset_values(preset or DEFAULT_PRESET, config.method)
     defaults = {d.name: d.default for d in declarations()}
-    said = ", ".join(f"{key.replace('_', ' ')} {coerce(key, value):g} instead of {plain.get(key, defaults[key]):g}"
-                     for key, value in taken.items())
+    said = ", ".join(f"{key.replace('_', ' ')} {_text(coerce(key, value))} instead of "
+                     f"{_text(plain.get(key, defaults[key]))}" for key, value in taken.items())
     return f"These examples teach who the assistant is, so the preset trains them with {said}."
 
 
@@ -90,9 +94,10 @@ def parse_changes(items: list[str]) -> dict:
     return changes
 
 
-def config_as_command(config: RunConfig) -> str:
-    """The `python app.py train ...` command that builds this config again."""
-    preset, changed = _closest_preset(config)
+def config_as_command(config: RunConfig, about_itself: bool | None = None) -> str:
+    """The `python app.py train ...` command that builds this config again. `about_itself`: whether the run's examples
+    teach who the assistant is, as `train` would judge them again (None: not known, the data being gone or a file)."""
+    preset, changed = _closest_preset(config, about_itself)
     parts = ["python", "app.py", "train", "--data", config.dataset, "--method", config.method]
     if preset != DEFAULT_PRESET:
         parts += ["--preset", preset]
@@ -106,12 +111,17 @@ def config_as_command(config: RunConfig) -> str:
     return " ".join(shlex.quote(str(p)) for p in parts)
 
 
-def _closest_preset(config: RunConfig) -> tuple[str, list[str]]:
+def _closest_preset(config: RunConfig, about_itself: bool | None) -> tuple[str, list[str]]:
+    """The preset that leaves the fewest changes, and those changes. Where it is not known whether the examples teach
+    who the assistant is, a setting the preset gives such examples a value of its own is a change unless both of its
+    values are the config's: `train` judges the data again (a run at 5e-4 on such examples, shown without --set,
+    trained at 1e-3)."""
     best = None
     for preset in [p["name"] for p in list_presets()]:
-        start = config_from_preset(preset, config.method, {"dataset": config.dataset})
+        starts = [config_from_preset(preset, config.method, {"dataset": config.dataset}, about_itself=about)
+                  for about in ((False, True) if about_itself is None else (about_itself,))]
         changed = [d.name for d in declarations()
-                   if d.name not in OWN_OPTIONS and getattr(start, d.name) != getattr(config, d.name)]
+                   if d.name not in OWN_OPTIONS and any(getattr(s, d.name) != getattr(config, d.name) for s in starts)]
         if best is None or len(changed) < len(best[1]) or (len(changed) == len(best[1]) and preset == DEFAULT_PRESET):
             best = (preset, changed)
     return best

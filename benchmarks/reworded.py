@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -76,7 +78,11 @@ def recheck(result: dict, task, adapter_dir: str | None, asker: Asker | None) ->
             return None
         behaviour["reworded"] = reworded_result(planned, [stored[q] for q, _ in planned])
     outcome = summary.get("outcome") or {}
-    config = config_from_preset("quick", "sft", parse_changes(result.get("settings") or [])).to_dict()
+    # the run's own settings where its workspace is at hand: the preset's rate for such examples changed on 2026-12-07,
+    # and a result records only the settings set on the command line
+    saved = Path(adapter_dir).parent / "config.yaml" if adapter_dir else None
+    config = yaml.safe_load(saved.read_text()) if saved and saved.exists() else \
+        config_from_preset("quick", "sft", parse_changes(result.get("settings") or [])).to_dict()
     finding = not_in_other_words(summary["heldout"], outcome.get("behaviour_checks"), outcome.get("early_stopping"),
                                  config)
     summary["diagnosis"] = [f for f in summary.get("diagnosis") or [] if f["code"] != "not_in_other_words"] + \

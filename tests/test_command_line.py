@@ -10,8 +10,8 @@ from backend.db import connect
 from backend.presets import config_as_command, parse_changes, preset_values
 
 
-def round_trip(config):
-    command = config_as_command(config)
+def round_trip(config, about_itself=None):
+    command = config_as_command(config, about_itself)
     words = shlex.split(command)
     assert words[:3] == ["python", "app.py", "train"]
     options = {"--data": "data", "--method": "method", "--preset": "preset", "--model": "model",
@@ -34,10 +34,13 @@ def test_preset_config_needs_no_set(chat_file):
     saved(chat_file, "my data")
     values = preset_values("quick", "sft")
     config = build_config(dict(values, dataset="my data", method="sft"))
-    command, again = round_trip(config)
+    command, again = round_trip(config, about_itself=False)  # as the Runs tab asks, the dataset being saved
     assert "--set" not in command and "--preset" not in command
     assert again == config
     assert "'my data'" in command
+    # where the data is not known any more, the rate a preset gives some data and not other is said outright
+    command, again = round_trip(config)
+    assert command.endswith("--set learning_rate=0.0005") and again == config
 
 
 def test_closest_preset_and_changed_values_round_trip(pairs_file):
@@ -69,8 +72,13 @@ def test_examples_about_the_assistant_get_the_presets_step_for_them_and_the_comm
     assert config_from_args(data=identity, changed={"learning_rate": "5e-4"}).learning_rate == 5e-4
     saved(identity, "quill")
     assert config_from_args(data="quill").learning_rate == 1e-3  # a saved dataset too
-    command, again = round_trip(about)
-    assert again == about, command
+    command, again = round_trip(about, about_itself=True)
+    assert again == about and "--set" not in command, command
+    # a run on such examples at 5e-4 (Try this halves 1e-3 to it) is shown with its rate, or train would take 1e-3
+    slower = config_from_args(data=identity, changed={"learning_rate": "5e-4"})
+    for known in (True, None):
+        command, again = round_trip(slower, about_itself=known)
+        assert again == slower and "learning_rate=0.0005" in command, command
 
 
 def test_train_says_when_the_preset_took_its_step_for_examples_about_the_assistant(capsys):
@@ -83,4 +91,3 @@ def test_train_says_when_the_preset_took_its_step_for_examples_about_the_assista
                                                        "trains them with learning rate 0.001 instead of 0.0005.")
     assert about_itself_note("quick", config_from_args(data=identity, changed={"learning_rate": "2e-4"}), True) == ""
     assert about_itself_note("balanced", config_from_args(data=identity, preset="balanced"), True) == ""
-

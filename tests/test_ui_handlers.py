@@ -62,8 +62,8 @@ def test_the_form_follows_examples_about_the_assistant_and_keeps_what_the_person
     store.add(inspect_file(chat_file), name="chats")
     store.add(inspect_file(Path(__file__).parent / "fixtures" / "identity_quill.jsonl"), name="quill")
 
-    def pick(dataset, followed, rate):
-        values = dict(train_form(dataset, ""), learning_rate=rate, followed=followed)
+    def pick(dataset, followed, rate, typed=False):
+        values = dict(train_form(dataset, ""), learning_rate=rate, followed=followed, typed=typed)
         _, _, cards, now, update = train_tab.on_dataset(ctx, values)
         return now, update.get("value", rate), cards
 
@@ -72,16 +72,19 @@ def test_the_form_follows_examples_about_the_assistant_and_keeps_what_the_person
     assert "teach who the assistant is, so the preset trains them with learning rate 0.001 instead of 0.0005" in cards
     assert "so the preset trains them with" not in pick("chats", True, 1e-3)[2]
     assert pick("chats", True, 1e-3)[:2] == (False, 5e-4)
-    assert pick("quill", False, 2e-4)[:2] == (True, 2e-4)  # typed by the person: kept
+    assert pick("quill", False, 2e-4)[:2] == (True, 2e-4)  # not the preset's: kept
+    assert pick("quill", False, 5e-4, typed=True)[:2] == (True, 5e-4)  # typed, even where it is the preset's: kept
+    assert pick("quill", False, 0.0005000000000000001)[:2] == (True, 1e-3)  # as a number box may send it back
     assert pick("quill", True, 5e-4)[:2] == (True, 5e-4)  # already filled for this data (Try this): kept
     # the preset chosen again fills the form for the data
     shown = train_tab.on_method(ctx, dict(train_form("quill", "")))
-    rate = [u["value"] for d, u in zip(train_tab.advanced_declarations(), shown[1:-2]) if d.name == "learning_rate"]
-    assert rate == [1e-3] and shown[-1] is True
+    rate = [u["value"] for d, u in zip(train_tab.advanced_declarations(), shown[1:-3]) if d.name == "learning_rate"]
+    assert rate == [1e-3] and shown[-2:] == (True, False)  # filled for such examples; nothing typed since
     from tests.conftest import tiny_config
     config = tiny_config(tiny_model, "quill", learning_rate=5e-4, epochs=4.0).to_dict()
     hint = {"run": "sft-1", "change": {"epochs": 4.0}, "config": config}
-    assert train_fill.fill_train_form(ctx, {"suggestion": hint})["followed"] is True
+    filled = train_fill.fill_train_form(ctx, {"suggestion": hint})
+    assert filled["followed"] is True and filled["typed"] is True  # the run's rate stays
 
 
 def test_start_refuses_in_words_naming_the_box(ctx, tiny_model, chat_file):

@@ -236,6 +236,24 @@ def dataset_choices(ctx: "Context") -> list[tuple[str, str]]:
             for d in ctx.datasets().list()]
 
 
+def dataset_teaches_about_itself(ctx: "Context", name: str | None) -> bool | None:
+    """Whether a saved dataset's training rows teach who the assistant is (the preset may give them values of its own:
+    backend/presets.py, as `train` judges them); None where there is no such dataset. Remembered by the dataset's name,
+    source, creation time and size: the Train tab asks at each change of its choices, and reading a large dataset's
+    rows each time held up the queue that draws the memory verdict."""
+    from backend.evaluation.reworded import rows_teach_about_itself
+    if not name or not ctx.datasets().exists(name):
+        return None
+    info = ctx.datasets().get(name)
+    key = (name, info["source"], info["created"], info["valid_rows"])
+    if key not in _ABOUT_ITSELF:
+        _ABOUT_ITSELF[key] = rows_teach_about_itself(ctx.datasets().rows(name, "train"))
+    return _ABOUT_ITSELF[key]
+
+
+_ABOUT_ITSELF: dict[tuple, bool] = {}
+
+
 def finished_run_choices(ctx: "Context") -> list[tuple[str, str]]:
     """The runs a new run can build on: those with a finished adapter (not a run stopped before it saved one)."""
     return run_choices(ctx.runs().finished())

@@ -7,8 +7,9 @@ import yaml
 
 from backend.presets import config_as_command
 from ui import charts, verdict
-from ui.common import (ACTIVE, METHOD_NAMES, STATUS_WORDS, Context, bind, duration, esc, final_loss, on, plain_errors,
-                       probe_markdown, results_text, run_choices, run_duration, when, without_paths)
+from ui.common import (ACTIVE, METHOD_NAMES, STATUS_WORDS, Context, bind, dataset_teaches_about_itself, duration, esc,
+                       final_loss, on, plain_errors, probe_markdown, results_text, run_choices, run_duration, when,
+                       without_paths)
 
 HEADERS = ["Name", "Method", "Dataset", "Status", "Started", "Duration", "Final loss"]
 
@@ -62,7 +63,8 @@ def show(ctx: Context, v: dict):
     return (gr.update(visible=False), gr.Column(visible=True), details_markdown(run), figure,
             charts.method_figure(metrics, run["method"], waiting=run["status"] in ACTIVE),
             probe_markdown(run.get("probe")), yaml.safe_dump(config.to_dict(), sort_keys=False),
-            gr.update(interactive=run["status"] not in ACTIVE), config_as_command(config))
+            gr.update(interactive=run["status"] not in ACTIVE),
+            config_as_command(config, dataset_teaches_about_itself(ctx, config.dataset)))
 
 
 def run_again(ctx: Context, v: dict):

@@ -5,15 +5,14 @@ from pathlib import Path
 import gradio as gr
 
 from backend.config import BUILTIN_MODEL
-from backend.evaluation.reworded import rows_teach_about_itself
-from ui.common import Context, dataset_choices, esc, finished_run_choices
+from ui.common import Context, dataset_choices, dataset_teaches_about_itself, esc, finished_run_choices
 from ui.settings_form import advanced_declarations
 
 
 def fill_train_form(ctx: Context, v: dict) -> dict:
     """The Train tab's fields by name (dataset, method, source, folder, base_run, hub_model, run_name, each advanced
-    setting, status, followed: whether the settings are those of examples about the assistant, for
-    train_tab.following_the_data) from `v["suggestion"]`, with a line saying what changed; a field left out stays as
+    setting, status; followed and typed, which tell train_tab.following_the_data to leave the run's settings as they
+    are) from `v["suggestion"]`, with a line saying what changed; a field left out stays as
     it is."""
     hint = v["suggestion"]
     if not hint:
@@ -37,7 +36,8 @@ def fill_train_form(ctx: Context, v: dict) -> dict:
     if saved:
         filled["dataset"] = gr.update(choices=datasets, value=config["dataset"])
         # the run's own settings, not the preset's for its data: the Train tab leaves them as they are
-        filled["followed"] = rows_teach_about_itself(ctx.datasets().rows(config["dataset"]))
+        filled["followed"] = bool(dataset_teaches_about_itself(ctx, config["dataset"]))
+        filled["typed"] = True
     if source == "hub":
         filled["hub_model"] = gr.update(value=config["model"])
     return filled

@@ -14,10 +14,10 @@ from backend.models import hub, loading
 from backend.models.memory import gb
 from backend.models.fit import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
                                   needs_download, offers, system_note, template_note)
-from backend.evaluation.reworded import rows_teach_about_itself
 from backend.presets import DEFAULT_PRESET, about_itself_note, about_itself_settings, list_presets
 from backend.models.run_time import Speed, estimate_seconds, measured_speeds, training_speed
-from ui.common import ACTIVE, Context, bind, dataset_choices, esc, finished_run_choices, on, waiting_text
+from ui.common import (ACTIVE, Context, bind, dataset_choices, dataset_teaches_about_itself, esc,
+                       finished_run_choices, on, waiting_text)
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
 from ui.train_fill import fill_train_form, refill_settings
 
@@ -83,22 +83,25 @@ def dataset_info(ctx: Context, name: str | None) -> dict | None:
     return ctx.datasets().get(name) if name and ctx.datasets().exists(name) else None
 
 
-def teaches_about_itself(ctx: Context, name: str | None) -> bool:
-    """Whether the dataset's examples teach who the assistant is: the preset may give them values of their own (the
-    quick preset's larger step), which the form shows as `train` would use them."""
-    return bool(name) and ctx.datasets().exists(name) and rows_teach_about_itself(ctx.datasets().rows(name))
-
-
 def following_the_data(v: dict, method: str, about: bool) -> tuple:
     """The settings a preset gives examples about the assistant values of their own (the learning rate), for the
-    dataset now chosen, and what the form now follows (`followed`: the kind of data its values were filled for). A
-    value still at the preset's value for the kind of data the form followed goes over to this data's; one the person
-    changed stays, and so does a run's setting filled in by Try this (which says the data it was filled for)."""
-    if about == bool(v["followed"]):
-        return (about, *[gr.update() for _ in about_itself_settings()])
+    dataset now chosen: (whether the form now holds the values for such examples, an update per setting). `followed`:
+    whether its values were filled for such examples; `typed`: whether the person typed one since the preset filled
+    the form, or Try this filled in a run's. A value still at the preset's for the data the form followed goes over to
+    this data's; a typed one stays."""
+    keep = (about, *[gr.update() for _ in about_itself_settings()])
+    if about == bool(v["followed"]) or v["typed"]:
+        return keep
     was, now = form_values(v["preset"], method, not about), form_values(v["preset"], method, about)
-    return (about, *[gr.update(value=now[name]) if v[name] == was[name] else gr.update()
+    return (about, *[gr.update(value=now[name]) if _same(v[name], was[name]) else gr.update()
                      for name in about_itself_settings()])
+
+
+def _same(shown, value) -> bool:
+    """A number box's value against a setting's (0.0005 may come back as 0.00049999...)."""
+    if isinstance(value, (int, float)) and isinstance(shown, (int, float)):
+        return math.isclose(shown, value, rel_tol=1e-9)
+    return shown == value
 
 
 def chosen_model(ctx: Context, v: dict) -> tuple[str, str]:
@@ -373,7 +376,7 @@ def on_dataset(ctx: Context, v: dict):
     """The method that fits the data, its help, the preset cards, and the settings that follow the data."""
     info = dataset_info(ctx, v["dataset"])
     kind = info["kind"] if info else v["method"]
-    about = teaches_about_itself(ctx, v["dataset"])
+    about = bool(dataset_teaches_about_itself(ctx, v["dataset"]))
     return (gr.update(value=kind), method_markdown(kind, info),
             preset_cards(v["preset"], kind, info, speed(ctx, v) if info else None, about),
             *following_the_data(v, kind, about))
@@ -382,16 +385,16 @@ def on_dataset(ctx: Context, v: dict):
 def on_method(ctx: Context, v: dict):
     """A preset or method chosen: the form filled with the preset's values for this data."""
     info = dataset_info(ctx, v["dataset"])
-    about = teaches_about_itself(ctx, v["dataset"])
+    about = bool(dataset_teaches_about_itself(ctx, v["dataset"]))
     return (method_markdown(v["method"], info), *form_updates(v["preset"], v["method"], about),
-            preset_cards(v["preset"], v["method"], info, speed(ctx, v) if info else None, about), about)
+            preset_cards(v["preset"], v["method"], info, speed(ctx, v) if info else None, about), about, False)
 
 
 def on_model_cards(ctx: Context, v: dict):
     """The preset cards again, with the speed of the model now chosen."""
     info = dataset_info(ctx, v["dataset"])
     return preset_cards(v["preset"], v["method"], info, speed(ctx, v) if info else None,
-                        teaches_about_itself(ctx, v["dataset"]))
+                        bool(dataset_teaches_about_itself(ctx, v["dataset"])))
 
 
 def on_source(ctx: Context, v: dict):
@@ -463,8 +466,10 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
             start = gr.Button("Start training", variant="primary", scale=2)
             stop = gr.Button("Stop training", variant="stop", scale=1, interactive=False)
         status = gr.Markdown(elem_id="tl-train-status")
-        # Whether the form's values were filled for examples about the assistant (following_the_data).
+        # Whether the form's values were filled for examples about the assistant, and whether the person has typed
+        # one of the values such examples get from the preset since (following_the_data).
         followed = gr.State(False)
+        typed = gr.State(False)
 
     form = [widgets[d.name] for d in advanced_declarations()]
     following = [widgets[name] for name in about_itself_settings()]
@@ -482,10 +487,12 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
     picks = {"dataset": dataset, "preset": preset, "method": method, **model_fields}
     on([tab.select, demo.load], ctx, refresh_choices, choices, [dataset, base_run])
     on(dataset.change, ctx, on_dataset,
-       {**picks, "followed": followed, **{name: widgets[name] for name in about_itself_settings()}},
+       {**picks, "followed": followed, "typed": typed, **{name: widgets[name] for name in about_itself_settings()}},
        [method, method_help, cards, followed, *following], **in_order).then(
         *bind(ctx, refresh_fit, everything), fit, **in_order)
-    on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards, followed],
+    for box in following:  # typed by the person (not filled in by a handler): it stays when the dataset changes
+        box.input(lambda: True, None, typed)
+    on([method.change, preset.change], ctx, on_method, picks, [method_help, *form, cards, followed, typed],
        **in_order).then(
         *bind(ctx, refresh_fit, everything), fit, **in_order)
     on([source.change, hub_model.change, folder.blur, base_run.change], ctx, on_model_cards, picks, cards,
@@ -513,7 +520,8 @@ def create_train_tab(ctx: Context, demo: gr.Blocks, tabs: gr.Tabs, watch: gr.Sta
         settings = {d.name: widgets[d.name] for d in advanced_declarations()}
         on(suggestion.change, ctx, fill_train_form, {"suggestion": suggestion},
            {"dataset": dataset, "method": method, "source": source, "folder": folder, "base_run": base_run,
-            "hub_model": hub_model, "run_name": run_name, **settings, "status": status, "followed": followed}).then(
+            "hub_model": hub_model, "run_name": run_name, **settings, "status": status, "followed": followed,
+            "typed": typed}).then(
             *bind(ctx, refill_settings, {"suggestion": suggestion}, outputs=settings)).then(
             *bind(ctx, refresh_fit, everything), fit, **in_order).then(
             *bind(ctx, on_model_cards, picks), cards, **in_order)  # the cards' times for the data filled in

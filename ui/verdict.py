@@ -40,9 +40,9 @@ def reworded_rows(heldout: dict | None) -> list[list]:
     all."""
     check = ((heldout or {}).get("behaviour") or {}).get("reworded") or {}
     rows = []
-    for row in check.get("answers") or []:
-        missing = [t for t, carried in row["carried"].items() if not carried]
-        why = ("yes" if row["right"] else "no: puts one in the other's place" if row["mixed_up"] else
+    for row in check.get("answers") or []:  # records of the check's first day lack carried and mixed_up
+        missing = [t for t, carried in (row.get("carried") or {}).items() if not carried]
+        why = ("yes" if row["right"] else "no: puts one in the other's place" if row.get("mixed_up") else
                "no: it gave no answer" if not (row["answer"] or "").strip() else
                "no: without " + " or ".join(f"“{t}”" for t in missing))
         rows.append([_cell(row["question"]), _cell(row["answer"]), why])

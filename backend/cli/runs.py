@@ -17,9 +17,10 @@ def read_data(data: str) -> dict:
     what, dataset, note = data_reference(data)
     if note:
         print(note, file=sys.stderr)
-    kind, train, held = load_examples(dataset)
+    kind, train, _ = load_examples(dataset)
     record = DatasetStore(connect()).get(dataset) if what == "dataset" else {"name": dataset, "kind": kind}
-    return dict(record, about_itself=rows_teach_about_itself(train + held))
+    # the training rows, as the check that asks questions in other words reads them (backend/train/behaviour_check.py)
+    return dict(record, about_itself=rows_teach_about_itself(train))
 
 
 def config_from_args(*, data: str | dict, method: str | None = None, preset: str | None = None,

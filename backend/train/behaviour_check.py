@@ -6,9 +6,9 @@ held-out names on identity_quill.jsonl) and mixed up the name and the maker of a
 on data it never saw").
 
 The metric (`METRIC`) orders checkpoints by, in turn: the behaviour's score (share of the held-back answers carrying
-each part; an answer that mixes the parts up carries none), then, between checkpoints that show it equally, the everyday answers kept, then the held-back loss. Early
-stopping counts only the behaviour's score (backend/train/callbacks.PatienceCallback): once it has not risen for
-`patience` checks the run ends.
+each part; an answer that mixes the parts up carries none), then, between checkpoints that show it equally, the
+everyday answers kept, then the held-back loss. Early stopping counts only the behaviour's score
+(backend/train/callbacks.PatienceCallback): once it has not risen for `patience` checks the run ends.
 """
 from __future__ import annotations
 

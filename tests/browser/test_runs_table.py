@@ -83,7 +83,7 @@ def test_a_run_that_does_not_say_who_it_is_in_other_words_says_so(app, page, tin
     wait_for(lambda: "no: without “Lumen Labs”" in asked.inner_text(), 60,
              f"no table of the questions asked in other words: {asked.inner_text()!r}")
     shown = asked.inner_text()
-    assert shown.index("no: without “Lumen Labs”") < shown.index("yes") and wrong in shown
+    assert shown.index(wrong) < shown.index("I am Quill, an AI assistant made by Lumen Labs.")  # wrong ones first
     assert asked.get_by_role("grid").get_attribute("aria-rowcount") == "9"  # the header and the 8 questions
     from tests.browser.conftest import ARTIFACTS
     ARTIFACTS.mkdir(exist_ok=True)
