@@ -99,6 +99,11 @@ def test_examples_about_the_assistant_fill_the_presets_step_for_them_and_a_typed
     choose(page, "Dataset", LISTED["quill"])
     wait_for(lambda: said in quick_card(page), 120, "the cards did not follow the dataset")
     assert float(rate.input_value()) == 0.0002  # typed: it stays
+    rate.fill("0.001")  # typed, and the preset's own value for this data: it stays on data that would get 0.0005
+    rate.press("Tab")
+    choose(page, "Dataset", LISTED["chats"])
+    wait_for(lambda: "for 'chats' here" in quick_card(page), 120, "the cards did not follow the dataset")
+    assert float(rate.input_value()) == 0.001
     from tests.browser.conftest import ARTIFACTS
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator(".tl-cards").scroll_into_view_if_needed()
