@@ -12,8 +12,7 @@ from ui.settings_form import advanced_declarations
 def fill_train_form(ctx: Context, v: dict) -> dict:
     """The Train tab's fields by name (dataset, method, source, folder, base_run, hub_model, run_name, each advanced
     setting, status; followed and typed, which tell train_tab.following_the_data to leave the run's settings as they
-    are) from `v["suggestion"]`, with a line saying what changed; a field left out stays as
-    it is."""
+    are) from `v["suggestion"]`, with a line saying what changed; a field left out stays as it is."""
     hint = v["suggestion"]
     if not hint:
         return {}
