@@ -101,8 +101,10 @@ def test_each_answer_needs_every_part_and_no_mix_up():
     assert result["right"] == 5 and result["learned"] is False
     assert result["mixed_up"][0][:2] == ["Lumen Labs", "Quill"]
     assert result["summary"] == "gives “Quill” and “Lumen Labs” together, neither in the other's place, in 5 of 8 answers"
-    assert reworded.reworded_result(planned, [RIGHT] * 7 + ["I am Quill."])["learned"] is True
-    # as on the held-back examples, one answer that mixes the parts up is not learned, even with 7 of 8 right
+    assert reworded.reworded_result(planned, [RIGHT] * 8)["learned"] is True
+    # Every one must be right: a run right on 7 of 8 passed one miss in 12 questions about half the time, and the
+    # card said "Learned" of runs the suite's rule failed (docs/benchmarks.md)
+    assert reworded.reworded_result(planned, [RIGHT] * 7 + ["I am Quill."])["learned"] is False
     assert reworded.reworded_result(planned, [RIGHT] * 7 + [MAKER_AS_NAME])["learned"] is False
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from backend.evaluation.behaviour import Part, carries, enough, mix_ups
+from backend.evaluation.behaviour import Part, carries, mix_ups
 
 QUESTIONS_FILE = Path(__file__).with_name("reworded_questions.yaml")
 # The examples teach who the assistant is when at least this many of their questions, and this share of them, ask
@@ -106,8 +106,13 @@ def _plain(text: str) -> str:
 
 def reworded_result(planned: list[tuple[str, list[Part]]], answers: list[str]) -> dict:
     """Each answer is right when it carries every part due in its language and mixes none up. Per language, learned
-    when enough of them are right (behaviour.enough: 7 of 8, or all but one from 4 on) and, as on the held-back
-    examples, no answer mixes the parts up."""
+    when every one of them is right.
+
+    Stricter than the held-back examples (7 of 8, or all but one from 4 on: behaviour.enough), because this check is
+    what tells the card that a run learned less than 7 of 8 questions asked in new words. A run right on exactly 7 of
+    8 passes 12 questions with one miss allowed about half the time (0.875^12 + 12 x 0.125 x 0.875^11 = 0.54), and it
+    did so on three stored identity runs that the suite's rule failed (maker 6 of 8, name 5 of 8; docs/benchmarks.md,
+    "Every question asked in other words"); with none allowed, 20%."""
     assert len(planned) == len(answers), "one answer per question"
     rows, mixed = [], []
     for (question, parts), answer in zip(planned, answers):
@@ -126,7 +131,7 @@ def reworded_result(planned: list[tuple[str, list[Part]]], answers: list[str]) -
         counts["right"] += row["right"]
         counts["mixed_up"] += row["mixed_up"]
     for counts in by_language.values():
-        counts["learned"] = enough(counts["right"], counts["asked"]) and not counts["mixed_up"]
+        counts["learned"] = counts["right"] == counts["asked"]  # an answer that mixes the parts up is not right
     texts = list(dict.fromkeys(t for row in rows for t in row["parts"]))
     result = {"parts": [{"text": t, "carried": sum(r["carried"].get(t, False) for r in rows),
                          "due": sum(t in r["carried"] for r in rows)} for t in texts],
