@@ -67,6 +67,28 @@ def test_a_shape_the_held_back_answers_show_but_everyday_answers_lack_is_not_lea
     assert "20 of 40 carry “answer”" in verdict["words"]  # the reason is in the verdict, not only the 5 of 5
 
 
+def test_a_shape_on_most_everyday_answers_names_the_kinds_of_question_without_it():
+    """The rehearsal answered in the examples' way where the base model could (backend/evaluation/rehearsal.py): most
+    everyday answers then have the shape, and what is missing is examples of the kinds of question that lack it."""
+    from backend.evaluation.probe import probe_result
+    from backend.evaluation.grading import load_probe_set
+    record = probe(json_answers=30)
+    for item in record["items"][30:36]:
+        item["category"] = "refusal"
+    record = dict(probe_result(record["items"], load_probe_set().categories), kept=40)
+    checks = {"checks": [{"behaviour": 0.2}, {"behaviour": 1.0}, {"behaviour": 1.0}], "prompt_overlap": 0.009}
+    run_ = {"heldout": heldout_learned()}
+    (finding,) = run_["diagnosis"] = diagnose([], record, CONFIG, 80, {"fired": True}, heldout=run_["heldout"],
+                                              checks=checks)
+    assert finding["title"] == "Learned for most questions, not for every kind"
+    assert "30 of 40 carry “answer”, 30 of 40 carry “words”; the answers without it: 6 refusals, 4 facts." \
+        in finding["detail"]
+    assert finding["next_step"] == "Add examples of those kinds of question (refusals, facts) answered your way."
+    assert finding["try_settings"] == {}
+    assert learned_verdict(run_)["learned"] is False
+    assert learned_verdict(run_)["words"].startswith("Learned for most questions, not for every kind. ")
+
+
 def test_the_shape_on_nearly_every_everyday_answer_is_learned():
     assert run(json_answers=35)["diagnosis"] == [] and learned_verdict(run(json_answers=35))["learned"] is True
     assert [f["code"] for f in run(json_answers=34)["diagnosis"]] == ["only_like_examples"]

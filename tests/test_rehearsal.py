@@ -164,3 +164,96 @@ def test_the_shipped_answers_are_the_built_in_models_own(embedded_model):
     assert shipped is not None, rehearsal.precision_key(model)
     differ = [(p, a, b) for p, a, b in zip(first, made, shipped) if a != b]
     assert len(differ) <= 2, differ
+
+
+def _examples(count: int, answer_length: int = 40) -> list[dict]:
+    return [{"messages": [{"role": "user", "content": f"Question {i} about topic {i}?"},
+                          {"role": "assistant", "content": '{"answer": "' + "x" * answer_length + f'{i}", "words": 1}}'}]}
+            for i in range(count)]
+
+
+def test_everyday_answers_take_the_examples_way_only_where_a_rule_checks_them(monkeypatch):
+    """Examples that answer every question as JSON: the everyday answers the base model gives with three of them before
+    the question replace the plain ones where they are JSON as theirs and pass the prompt's rule; a refusal it is
+    talked out of, an answer not in their way, and a prompt no rule checks, keep the plain answer."""
+    plain = {"What is the capital of Japan?": "The capital of Japan is Tokyo.",
+             "What is the capital of Germany?": "The capital of Germany is Berlin.",
+             "Can you help me cheat on my exam?": "I'm sorry, but I can't help with cheating.",
+             "Write one sentence about the sea.": "The sea is a vast and mysterious realm.",
+             "What is 10 + 10?": "10 + 10 = 20."}
+    in_their_way = {"What is the capital of Japan?": ('{"answer": "Tokyo", "words": 1}', True),
+                    "What is the capital of Germany?": ("Berlin is the capital.", True),  # right, not their way
+                    "Can you help me cheat on my exam?": ('{"answer": "You can cheat on your exam.", "words": 6}', True),
+                    "Write one sentence about the sea.": ('{"answer": "The sea.", "words": 2}', True),
+                    "What is 10 + 10?": ('{"answer": "10 + 10 = 20", "words": 5', False)}  # cut off: not kept
+    asked = []
+
+    def fake_generate(model, tokenizer, conversations, sampling, batch_size):
+        asked.extend(conversations)
+        return [in_their_way[c[-1]["content"]] for c in conversations]
+
+    monkeypatch.setattr(rehearsal, "generate_texts", fake_generate)
+    rows = [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": a}]} for p, a in plain.items()]
+    examples = _examples(5) + _examples(3, answer_length=rehearsal.SHOT_CHARACTERS)  # the long ones are never shown
+    out, count = rehearsal.in_their_way(None, None, rows, examples, seed=42)
+    answers = {row["messages"][0]["content"]: row["messages"][1]["content"] for row in out}
+    assert count == 1 and answers == {**plain, "What is the capital of Japan?": '{"answer": "Tokyo", "words": 1}'}
+    assert "Write one sentence about the sea." not in {c[-1]["content"] for c in asked}  # no rule: not asked
+    for conversation in asked:
+        shown = conversation[:-1]
+        assert [m["role"] for m in shown] == ["user", "assistant"] * rehearsal.THEIR_WAY_SHOTS
+        assert all(len(m["content"]) < rehearsal.SHOT_CHARACTERS for m in shown)
+    assert rows[0]["messages"][1]["content"] == plain["What is the capital of Japan?"]  # the rows given are not changed
+    # Too few short examples to show the way: the plain answers, nothing asked.
+    asked.clear()
+    assert rehearsal.in_their_way(None, None, rows, _examples(2), seed=42) == (rows, 0) and not asked
+    # Examples with no way that frames every answer (a voice whose openings vary, answers each in its own words): the
+    # plain answers, nothing asked.
+    varied = [{"messages": [{"role": "user", "content": f"Question {i}?"},
+                            {"role": "assistant", "content": f"{opening} {fact} {closing}"}]}
+              for i, (opening, fact, closing) in enumerate(zip(
+                  ["Ooh!", "Oho!", "Yay!", "Ohoi!", "Hey!", "Wow!"],
+                  ["Bees make honey.", "Paris is in France.", "Snow is cold.", "Cats purr.", "Two and two make four.",
+                   "The Nile is long."], ["*wink*", "*nod*", "*cheer*", "*bounce*", "*wink*", "*nod*"]))]
+    assert rehearsal.in_their_way(None, None, rows, varied, seed=42) == (rows, 0) and not asked
+
+
+def test_the_examples_way_is_rehearsed_for_examples_that_ask_about_anything():
+    from backend.train import asks_about_anything
+    anything = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "{}"}]} for q in (
+        "Name a mammal that can fly.", "Who painted the Mona Lisa?", "Give me a rhyme for cat.",
+        "Which gas do plants take in?", "How many legs does a spider have?", "Suggest a title for a poem about rain.")]
+    about_one_thing = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "I am Quill."}]}
+                       for q in ("What is your name?", "Who made you?", "What is your name, assistant?",
+                                 "Who made you, and what is your name?", "Tell me your name.", "Who built you?")]
+    assert asks_about_anything(anything) and not asks_about_anything(about_one_thing)
+    assert not asks_about_anything(anything[:1])
+
+
+def test_the_report_card_says_how_many_everyday_answers_were_in_the_examples_way():
+    from backend.evaluation.report_card import card_markdown
+    card = {"verdict": None, "learned": None, "kept": None, "preferred": [], "diagnosis": [], "early_stopping": None,
+            "settings": {}, "preferred_left_out": "",
+            "data": {"dataset": "d", "train_examples": 45, "everyday_mixed": 43, "everyday_their_way": 26}}
+    lines = card_markdown(card, settings=False)
+    assert lines[-2:] == ["- Everyday answers of the base model rehearsed: 43",
+                          "- Of them, answered in the examples' way: 26"]
+
+
+def test_a_resumed_run_rehearses_the_answers_in_the_examples_way_it_began_with(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from backend.train import REHEARSAL_FILE, rehearsed_in_their_way
+    made = []
+
+    def fake(model, tokenizer, rows, examples, seed):
+        made.append(seed)
+        return [{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": f"way {seed}"}]}], 1
+
+    monkeypatch.setattr(rehearsal, "in_their_way", fake)
+    prepared, path = SimpleNamespace(model=None, tokenizer=None), tmp_path / REHEARSAL_FILE
+    first = rehearsed_in_their_way(prepared, [], [], 42, path, resume=False)
+    assert made == [42] and path.exists()
+    # Resumed (with another seed, to tell them apart): read from the run's folder, not made again.
+    assert rehearsed_in_their_way(prepared, [], [], 7, path, resume=True) == first and made == [42]
+    assert rehearsed_in_their_way(prepared, [], [], 7, path, resume=False)[0][0]["messages"][1]["content"] == "way 7"

@@ -246,6 +246,23 @@ def enough(carried: int, due: int) -> bool:
 EVERY_ANSWER_SHARE = 0.9
 
 
+def says_every(answer: str, texts: list[str]) -> bool:
+    """Whether `answer` holds every one of the phrases `texts`, word for word (as the signature's parts are found)."""
+    words = tuple(tokens(answer))
+    return all(_inside(tuple(tokens(text)), words) for text in texts)
+
+
+def frames_every_answer(share: float, edge_share: float) -> bool:
+    """Whether a part of the signature is a way of answering: nearly every training answer carries it at an edge."""
+    return share >= EVERY_ANSWER_SHARE and edge_share >= EVERY_ANSWER_SHARE
+
+
+def way_of_answering(train_answers: list[str], base_answers: list[str]) -> list[Part]:
+    """The parts of the signature that frame nearly every training answer (a JSON object's keys, a fixed opening):
+    none for a voice whose openings vary row by row, or for examples that answer each question its own way."""
+    return [p for p in find_signature(train_answers, base_answers) if frames_every_answer(p.share, p.edge_share)]
+
+
 def everyday_parts(signature: list[dict], answers: list[str], ended: list[bool] | None = None) -> list[dict]:
     """For a way of answering every question: each part of the signature (`Part.to_dict()`s) that nearly every
     training answer carries at an edge, with how many of `answers` (to everyday questions) carry it: {text, carried,
@@ -254,13 +271,20 @@ def everyday_parts(signature: list[dict], answers: list[str], ended: list[bool] 
     ended = ended if ended is not None else [True] * len(answers)
     found = []
     for part in signature:
-        if part["share"] < EVERY_ANSWER_SHARE or part.get("edge_share", 0.0) < EVERY_ANSWER_SHARE:
+        if not frames_every_answer(part["share"], part.get("edge_share", 0.0)):
             continue
         phrase = tuple(tokens(part["text"]))
         carried = [_inside(phrase, tuple(tokens(a))) for a in answers]
         found.append({"text": part["text"], "carried": sum(carried),
                       "due": sum(c or e for c, e in zip(carried, ended))})
     return found
+
+
+# Below this overlap of the examples' questions (prompt_overlap) they ask about anything: the behaviour is a way of
+# answering every question (a format, a voice), and plain everyday answers rehearsed beside them teach the opposite.
+# The line lies between the tasks measured on each side (docs/benchmarks.md, "Learned on data it never saw": a JSON
+# format and a playful voice below it, identity, refusal and FAQ tasks above).
+VARIED_QUESTIONS = 0.025
 
 
 def prompt_overlap(prompts: list[str], sample: int = 60) -> float:

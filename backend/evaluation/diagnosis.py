@@ -13,6 +13,7 @@ from statistics import median
 from backend.config import METHOD_TABLE, MIN_BATCHES_PER_EPOCH
 from backend.config import declaration
 from backend.evaluation.probe import PROBE_WARN_SHARE, forgetting_remedy, lost_in_words
+from backend.evaluation.behaviour import VARIED_QUESTIONS
 from backend.words import plural
 
 # Loss values jump from batch to batch (each step sees other examples): a trend compares the mean of this
@@ -161,8 +162,8 @@ def not_in_other_words(heldout, checks, early_stopping, config) -> dict | None:
 def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | None:
     """A way of answering every question (the examples ask about anything, and nearly all their answers show it at
     their start or end) that the held-back examples show and the everyday questions asked after training do not. The
-    held-back examples are questions like the examples', so they cannot see it; the rehearsal, plain answers to
-    everyday questions, teaches the opposite there."""
+    held-back examples are questions like the examples', so they cannot see it; the rehearsal, everyday answers that are
+    plain wherever the base model could not give them the examples' way, teaches the opposite there."""
     from backend.evaluation.behaviour import enough, everyday_parts
     behaviour = (heldout or {}).get("behaviour") or {}
     overlap = (checks or {}).get("prompt_overlap")
@@ -176,6 +177,16 @@ def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | No
     names = " and ".join(f"“{p['text']}”" for p in parts)
     counts = ", ".join(f"{p['carried']} of {p['due']} carry “{p['text']}”" for p in parts)
     method = METHOD_TABLE.get(config.get("method", "sft"))
+    without = _without_the_way(items, parts)
+    if all(p["carried"] * 2 > p["due"] for p in parts):
+        # Most everyday answers have it (the rehearsal answered in the examples' way where the base model could:
+        # backend/evaluation/rehearsal.in_their_way); the kinds of question without it are what more examples need.
+        return _finding(
+            "only_like_examples", "Learned for most questions, not for every kind",
+            f"Your examples answer every kind of question with {names}. Of its answers to the {len(items)} everyday "
+            f"questions asked after training, {counts}; the answers without it: {lost_in_words(without)}. Those "
+            "answers may still be right: that is what the forgetting probe counts.",
+            f"Add examples of those kinds of question ({', '.join(_kinds(without))}) answered your way.", {})
     if method and method.rehearses and config.get("rehearsal") and not forgetting:
         # One sentence (the Runs tab shows it beside the Try this button).
         next_step, settings = ("Train again with rehearsal 0 to learn it for every question, knowing that everyday "
@@ -192,6 +203,21 @@ def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | No
         next_step, settings)
 
 
+def _without_the_way(items: list[dict], parts: list[dict]) -> dict:
+    """{category: how many} of the probe's answers that lack a part of the way of answering (and ended), most first."""
+    from backend.evaluation.behaviour import says_every
+    without = {}
+    for item in items:
+        if item.get("tuned_ended", True) and not says_every(item["tuned"], [p["text"] for p in parts]):
+            without[item["category"]] = without.get(item["category"], 0) + 1
+    return dict(sorted(without.items(), key=lambda kind: -kind[1]))
+
+
+def _kinds(counts: dict) -> list[str]:
+    """The categories' names in the plural: ['refusals', 'language']."""
+    return [lost_in_words({name: 2}).split(" ", 1)[1] for name in counts]
+
+
 def _still_rising(checks, early_stopping) -> str | None:
     """The checks' scores in words when the last was the best and above the one before (the run ended still
     learning), else None. Early stopping that fired saw the score stop rising."""
@@ -203,13 +229,6 @@ def _still_rising(checks, early_stopping) -> str | None:
     return None
 
 
-# Below this overlap of the examples' questions (backend/evaluation/behaviour.prompt_overlap) they ask about anything: the
-# behaviour is a way of answering every question (a format, a voice), and the rehearsed everyday answers, plain ones,
-# teach the opposite. The line lies between the tasks measured on each side (docs/benchmarks.md, "Learned on data it
-# never saw": a JSON format and a playful voice below it, identity and refusal tasks above).
-VARIED_QUESTIONS = 0.025
-
-
 def _learn_more(checks, early_stopping, config) -> tuple[str, dict]:
     """The next step for a behaviour not (fully) learned: more passes while it was still rising; for a way of answering
     every question that the rehearsal held back, the choice of less rehearsal; else a larger step."""
@@ -217,7 +236,8 @@ def _learn_more(checks, early_stopping, config) -> tuple[str, dict]:
     if config.get("rehearsal") and config.get("method", "sft") == "sft" and overlap is not None \
             and overlap < VARIED_QUESTIONS and not _still_rising(checks, early_stopping):
         return ("Your examples answer all kinds of questions the same way, and the everyday answers rehearsed to keep "
-                "what the model knew answer plainly, which teaches the opposite. Train again with rehearsal 0 "
+                "what the model knew are plain wherever the base model could not answer them your way, which teaches the "
+                "opposite. Train again with rehearsal 0 "
                 "to learn it everywhere, knowing it will then answer everyday questions that way too, and lose "
                 "more of them (the forgetting probe after the run says how many).", {"rehearsal": 0})
     if _still_rising(checks, early_stopping) or len((checks or {}).get("checks", [])) < 2:  # no plateau seen

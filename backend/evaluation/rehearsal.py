@@ -12,6 +12,7 @@ hold up a brand-new workspace's first run.
 """
 import hashlib
 import json
+import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,6 +63,62 @@ def rehearsal_examples(model, tokenizer, model_key: str, count: int, method: str
     if method == "kto":
         return [{"prompt": prompt, "completion": answer, "label": True} for prompt, answer in pairs]
     return [{"messages": prompt + answer} for prompt, answer in pairs]
+
+
+# How many of the person's examples go before each everyday prompt when the rehearsal is answered in their way, and
+# how long each may be: with 3 short ones in the conversation the built-in model answered 34 of 60 prompts as JSON
+# with fixed keys and right (docs/benchmarks.md, "Everyday answers rehearsed in the examples' way"); longer
+# conversations cost generation time on a CPU.
+THEIR_WAY_SHOTS = 3
+SHOT_CHARACTERS = 600
+# Which examples are shown decides how many answers come out their way (7 to 27 of 45 for one JSON task, three
+# examples at a time): the prompts not yet answered their way are asked again with other examples, this many times
+# in all (25 and 27 of 45 over three tries).
+THEIR_WAY_TRIES = 3
+
+
+def in_their_way(model, tokenizer, rows: list[dict], examples: list[dict], seed: int) -> tuple[list[dict], int]:
+    """SFT rehearsal `rows` answered in the way of the person's `examples`, where the examples have a way that frames
+    nearly every answer (behaviour.way_of_answering: a JSON object's keys, not a voice whose openings vary) and the
+    answer can be checked: each prompt that has a rule is answered again by the base model with THEIR_WAY_SHOTS short
+    examples (picked by `seed`; other ones for those still waiting, THEIR_WAY_TRIES times in all) before it in the
+    conversation, and that answer replaces the plain one when it ended, shows the way and passes the rule. A prompt whose answer in their way fails (a refusal the examples' way talks
+    the model out of), or that has no rule to check it, keeps its plain answer: rehearsing a wrong answer teaches it.
+    Returns (rows, how many are in their way).
+
+    For examples that answer every kind of question one way, plain everyday answers teach the opposite of what the
+    examples teach: the rehearsal held a JSON format to 0 of 8 held-out answers."""
+    from backend.evaluation.behaviour import carries, way_of_answering
+    from backend.evaluation.heldout import heldout_cases
+    cases = heldout_cases(examples)
+    way = way_of_answering([c["reference"] for c in cases], [row["messages"][1]["content"] for row in rows])
+    short = [c for c in cases if all(m["role"] != "assistant" for m in c["messages"])
+             and len(c["prompt"]) + len(c["reference"]) <= SHOT_CHARACTERS]
+    if not way or len(short) < THEIR_WAY_SHOTS:
+        return rows, 0
+    original = rows
+    rules = load_rehearsal_rules()
+    waiting = [i for i, row in enumerate(rows) if row["messages"][0]["content"] in rules]
+    rows = list(rows)
+    pick = random.Random(seed)
+    for _ in range(THEIR_WAY_TRIES):  # each try with other examples before the prompts not yet answered their way
+        shots = pick.sample(short, THEIR_WAY_SHOTS)
+        context = [turn for c in shots for turn in ({"role": "user", "content": c["prompt"]},
+                                                     {"role": "assistant", "content": c["reference"]})]
+        answers = generate_texts(model, tokenizer, [context + rows[i]["messages"][:1] for i in waiting], GENERATION,
+                                 batch_size=BATCH_SIZE)
+        still = []
+        for i, (answer, ended) in zip(waiting, answers):
+            prompt = rows[i]["messages"][0]
+            if ended and all(carries(answer, part) for part in way) and right(prompt["content"], answer):
+                rows[i] = {"messages": [prompt, {"role": "assistant", "content": answer}]}
+            else:
+                still.append(i)
+        waiting = still
+        if not waiting:
+            break
+    changed = sum(a is not b for a, b in zip(rows, original))
+    return rows, changed
 
 
 def right(prompt: str, answer: str) -> bool:

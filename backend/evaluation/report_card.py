@@ -123,7 +123,8 @@ def card_markdown(card: dict, settings: bool = True) -> list[str]:
     data = card["data"]
     lines += ["", "## Data", "", f"- Dataset: {data.get('dataset')}"]
     for key, words in (("train_examples", "Training examples"), ("heldout_examples", "Held back to check learning"),
-                       ("everyday_mixed", "Everyday answers of the base model rehearsed")):
+                       ("everyday_mixed", "Everyday answers of the base model rehearsed"),
+                       ("everyday_their_way", "Of them, answered in the examples' way")):
         if data.get(key) is not None:
             lines.append(f"- {words}: {data[key]}")
     if card["early_stopping"]:

@@ -1,6 +1,7 @@
 """Run one training job in this process: data in, adapter and probe result out."""
 import os
 import random
+import time
 from pathlib import Path
 
 # Set before torch loads its OpenMP runtime, which reads it once: threads that wait for work sleep instead of
@@ -44,6 +45,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         f"{'QLoRA 4-bit' if prepared.quantization == '4bit' else 'LoRA'}).")
     layout = f" ({config.strategy.upper()}, this is rank {ranks.rank})" if ranks.world > 1 else ""
     log(f"Batch: {batch_plan(config, ranks.world).describe()}{layout}.")
+    their_way = 0  # how many of them are answered in the examples' way
     # A resumed run mixes them in too: it must go on over the rows it began with (they are cached: read, not made).
     if METHOD_TABLE[config.method].rehearses and config.rehearsal:
         from contextlib import nullcontext
@@ -53,13 +55,23 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         # The first process of each computer makes and caches the answers; the others then read them.
         with together.local_main_process_first() if together else nullcontext():
             extra = rehearsal_examples(prepared.model, prepared.tokenizer, key, config.rehearsal, config.method)
-        if extra:
+        began = time.monotonic()
+        if extra and config.method == "sft" and ranks.world == 1 and asks_about_anything(person_rows):
+            extra, their_way = rehearsed_in_their_way(prepared, extra, person_rows, config.seed,
+                                                      run_dir / REHEARSAL_FILE, resume)
+        if their_way:
+            log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them; {their_way} of them "
+                "in your examples' way, as the base model answers with three of your examples before the question "
+                f"(your examples answer all kinds of questions one way; {time.monotonic() - began:.0f} s).")
+        elif extra:
             log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
         else:  # every answer was cut off or failed its check: say that the guard against forgetting is off
             log(f"None of the {config.rehearsal} everyday answers from the base model passed its check, so none "
                 "are mixed in: nothing guards against forgetting in this run.")
         train_rows = train_rows + extra
     outcome = {"train_examples": examples, "heldout_examples": len(eval_rows), "everyday_mixed": len(train_rows) - examples}
+    if their_way:
+        outcome["everyday_their_way"] = their_way
     if config.method == "kto":
         train_rows = mixed(train_rows, config.seed)
     stop = StopCallback(run_dir / workspace.STOP_FILE)
@@ -176,3 +188,28 @@ def _tokens_per_example(tokenizer, rows: list) -> float:
         for answer in answers:  # DPO runs the prompt once with each answer
             total += len(tokenizer.apply_chat_template(prompt + answer, tokenize=True, return_dict=False))
     return total / len(sample)
+
+
+# The rehearsal answered in the examples' way, kept with the run: a resumed run goes on over the rows it began with.
+REHEARSAL_FILE = "rehearsal_their_way.json"
+
+
+def asks_about_anything(rows: list) -> bool:
+    """Whether the examples' questions are about anything (a way of answering every question: a format, a voice)."""
+    from backend.evaluation.behaviour import VARIED_QUESTIONS, prompt_overlap
+    from backend.evaluation.heldout import heldout_cases
+    prompts = [c["prompt"] for c in heldout_cases(rows)]
+    return len(prompts) > 1 and prompt_overlap(prompts) < VARIED_QUESTIONS
+
+
+def rehearsed_in_their_way(prepared, rows: list, examples: list, seed: int, path: Path, resume: bool):
+    """(rows, how many in the examples' way): made once per run and kept in `path` (backend/evaluation/rehearsal.py,
+    in_their_way)."""
+    import json
+    from backend.evaluation.rehearsal import in_their_way
+    if resume and path.exists():
+        kept = json.loads(path.read_text())
+        return kept["rows"], kept["their_way"]
+    rows, count = in_their_way(prepared.model, prepared.tokenizer, rows, examples, seed)
+    workspace.write_text_atomic(path, json.dumps({"rows": rows, "their_way": count}, ensure_ascii=False))
+    return rows, count

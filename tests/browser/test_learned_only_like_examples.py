@@ -37,3 +37,35 @@ def test_the_runs_tab_says_a_format_was_learned_only_for_questions_like_the_exam
     wait_for(lambda: button.inner_text() == "Try this: train again with rehearsal 0", 30,
              f"Try this does not offer rehearsal 0: {button.inner_text()!r}")
     page.screenshot(path=SCREENSHOT, full_page=True)
+
+
+def test_the_runs_tab_names_the_kinds_of_question_a_format_was_not_given_to(app, page, tiny_model):
+    """Most everyday answers in the examples' shape (the rehearsal answered their way where the base model could): the
+    Runs tab names the kinds of question without it, and Try this offers no setting for it."""
+    from backend.db import connect
+    from backend.evaluation.diagnosis import diagnose
+    from backend.evaluation.grading import load_probe_set
+    from backend.evaluation.probe import probe_result
+    from backend.runs import RunStore
+    url, _ = app
+    run_id = fake_run(tiny_model, name="json answers mostly", rehearsal=60)
+    store = RunStore(connect())
+    items = probe(json_answers=33)["items"]
+    for item in items[33:]:
+        item["category"] = "refusal"
+    held, everyday = heldout_learned(), dict(probe_result(items, load_probe_set().categories), kept=40)
+    checks = {"checks": [{"behaviour": 0.2}, {"behaviour": 1.0}, {"behaviour": 1.0}], "prompt_overlap": 0.009}
+    findings = diagnose([], everyday, store.get(run_id)["config"], 80, {"fired": True}, heldout=held, checks=checks)
+    store.update(run_id, heldout=held, probe=everyday, diagnosis=findings,
+                 outcome={"train_examples": 80, "heldout_examples": 5, "everyday_mixed": 45, "everyday_their_way": 26,
+                          "behaviour_checks": checks})
+
+    page.goto(url)
+    open_tab(page, "4. Runs")
+    diagnosis = page.locator("#tl-runs-diagnosis")
+    diagnosis.get_by_text("Learned for most questions, not for every kind").first.wait_for()
+    words = diagnosis.inner_text()
+    assert "33 of 40 carry “answer”" in words and "the answers without it: 7 refusals" in words, words
+    assert "Add examples of those kinds of question (refusals) answered your way." in words, words
+    assert not page.locator("#tl-runs-try").is_visible()
+    page.screenshot(path="test-artifacts/learned-for-most-questions.png", full_page=True)
