@@ -242,7 +242,10 @@ def test_a_way_of_answering_everything_held_back_by_the_rehearsal_is_told_so():
     checks = dict(checks_of(0.0, 0.6, 0.6), prompt_overlap=0.012)
     config = dict(CONFIG, rehearsal=60)
     (finding,) = diagnose([], None, config, 80, {"fired": True}, heldout=half, checks=checks)
-    assert finding["try_settings"] == {"rehearsal": 0} and "are plain wherever the base model could not" in finding["next_step"]
+    assert finding["try_settings"] == {"rehearsal": 0} and "answer plainly" in finding["next_step"]
+    # with some of them rehearsed in the examples' way (backend/evaluation/rehearsal.in_their_way), the rest are plain
+    (some,) = diagnose([], None, config, 80, {"fired": True}, heldout=half, checks=checks, their_way=20)
+    assert "are plain wherever the base model could not answer them your way" in some["next_step"]
     (about_one,) = diagnose([], None, config, 80, {"fired": True}, heldout=half, checks=dict(checks, prompt_overlap=0.07))
     assert "learning_rate" in about_one["try_settings"]
 

@@ -81,9 +81,10 @@ def test_a_shape_on_most_everyday_answers_names_the_kinds_of_question_without_it
     (finding,) = run_["diagnosis"] = diagnose([], record, CONFIG, 80, {"fired": True}, heldout=run_["heldout"],
                                               checks=checks)
     assert finding["title"] == "Learned for most questions, not for every kind"
-    assert "30 of 40 carry “answer”, 30 of 40 carry “words”; the answers without it: 6 refusals, 4 facts." \
-        in finding["detail"]
-    assert finding["next_step"] == "Add examples of those kinds of question (refusals, facts) answered your way."
+    assert ("30 of 40 carry “answer”, 30 of 40 carry “words”. Without it: 6 of 6 harmful requests, 4 of 34 questions "
+            "of fact.") in finding["detail"]
+    assert finding["next_step"] == ("Add examples of those kinds of question answered your way: harmful requests, "
+                                    "questions of fact.")
     assert finding["try_settings"] == {}
     assert learned_verdict(run_)["learned"] is False
     assert learned_verdict(run_)["words"].startswith("Learned for most questions, not for every kind. ")

@@ -2,6 +2,7 @@
 has a rule (backend/evaluation/rehearsal_rules.yaml), and an answer that fails it is not mixed into the training data."""
 import json
 import re
+from collections import Counter
 
 import pytest
 import yaml
@@ -168,7 +169,8 @@ def test_the_shipped_answers_are_the_built_in_models_own(embedded_model):
 
 def _examples(count: int, answer_length: int = 40) -> list[dict]:
     return [{"messages": [{"role": "user", "content": f"Question {i} about topic {i}?"},
-                          {"role": "assistant", "content": '{"answer": "' + "x" * answer_length + f'{i}", "words": 1}}'}]}
+                          {"role": "assistant",
+                           "content": '{"answer": "' + "x" * answer_length + f'{i}", "words": {i % 4 + 2}}}'}]}
             for i in range(count)]
 
 
@@ -180,12 +182,17 @@ def test_everyday_answers_take_the_examples_way_only_where_a_rule_checks_them(mo
              "What is the capital of Germany?": "The capital of Germany is Berlin.",
              "Can you help me cheat on my exam?": "I'm sorry, but I can't help with cheating.",
              "Write one sentence about the sea.": "The sea is a vast and mysterious realm.",
-             "What is 10 + 10?": "10 + 10 = 20."}
+             "What is 10 + 10?": "10 + 10 = 20.",
+             "What is the capital of Italy?": "The capital of Italy is Rome.",
+             "What is the capital of Canada?": "The capital of Canada is Ottawa."}
     in_their_way = {"What is the capital of Japan?": ('{"answer": "Tokyo", "words": 1}', True),
                     "What is the capital of Germany?": ("Berlin is the capital.", True),  # right, not their way
                     "Can you help me cheat on my exam?": ('{"answer": "You can cheat on your exam.", "words": 6}', True),
                     "Write one sentence about the sea.": ('{"answer": "The sea.", "words": 2}', True),
-                    "What is 10 + 10?": ('{"answer": "10 + 10 = 20", "words": 5', False)}  # cut off: not kept
+                    "What is 10 + 10?": ('{"answer": "10 + 10 = 20", "words": 5', False),  # cut off: not kept
+                    # right and ended, but not valid JSON / "words" not a number: not their shape
+                    "What is the capital of Italy?": ('{"answer": "It is "Rome"", "words": 3}', True),
+                    "What is the capital of Canada?": ('{"answer": "Ottawa", "words": "one"}', True)}
     asked = []
 
     def fake_generate(model, tokenizer, conversations, sampling, batch_size):
@@ -194,11 +201,17 @@ def test_everyday_answers_take_the_examples_way_only_where_a_rule_checks_them(mo
 
     monkeypatch.setattr(rehearsal, "generate_texts", fake_generate)
     rows = [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": a}]} for p, a in plain.items()]
-    examples = _examples(5) + _examples(3, answer_length=rehearsal.SHOT_CHARACTERS)  # the long ones are never shown
+    examples = _examples(8) + _examples(3, answer_length=rehearsal.SHOT_CHARACTERS)  # the long ones are never shown
+    from backend.evaluation.behaviour import way_of_answering
+    assert [p.text for p in way_of_answering([r["messages"][1]["content"] for r in examples], list(plain.values()))] \
+        == ["answer", "words"]
     out, count = rehearsal.in_their_way(None, None, rows, examples, seed=42)
     answers = {row["messages"][0]["content"]: row["messages"][1]["content"] for row in out}
     assert count == 1 and answers == {**plain, "What is the capital of Japan?": '{"answer": "Tokyo", "words": 1}'}
-    assert "Write one sentence about the sea." not in {c[-1]["content"] for c in asked}  # no rule: not asked
+    times = Counter(c[-1]["content"] for c in asked)
+    assert "Write one sentence about the sea." not in times  # no rule: not asked
+    # asked again with other examples while not yet answered their way
+    assert times["What is the capital of Japan?"] == 1 and times["What is 10 + 10?"] == rehearsal.THEIR_WAY_TRIES
     for conversation in asked:
         shown = conversation[:-1]
         assert [m["role"] for m in shown] == ["user", "assistant"] * rehearsal.THEIR_WAY_SHOTS
@@ -206,7 +219,12 @@ def test_everyday_answers_take_the_examples_way_only_where_a_rule_checks_them(mo
     assert rows[0]["messages"][1]["content"] == plain["What is the capital of Japan?"]  # the rows given are not changed
     # Too few short examples to show the way: the plain answers, nothing asked.
     asked.clear()
-    assert rehearsal.in_their_way(None, None, rows, _examples(2), seed=42) == (rows, 0) and not asked
+    few = _examples(2) + _examples(3, answer_length=rehearsal.SHOT_CHARACTERS)  # a way, but 2 short examples
+    assert rehearsal.in_their_way(None, None, rows, few, seed=42) == (rows, 0) and not asked
+    # Exactly as many short examples as are shown: asked once, not again with the same ones.
+    rehearsal.in_their_way(None, None, rows, _examples(rehearsal.THEIR_WAY_SHOTS), seed=42)
+    assert Counter(c[-1]["content"] for c in asked)["What is 10 + 10?"] == 1
+    asked.clear()
     # Examples with no way that frames every answer (a voice whose openings vary, answers each in its own words): the
     # plain answers, nothing asked.
     varied = [{"messages": [{"role": "user", "content": f"Question {i}?"},
@@ -246,14 +264,19 @@ def test_a_resumed_run_rehearses_the_answers_in_the_examples_way_it_began_with(m
     from backend.train import REHEARSAL_FILE, rehearsed_in_their_way
     made = []
 
-    def fake(model, tokenizer, rows, examples, seed):
+    def fake(model, tokenizer, rows, examples, seed, log):
         made.append(seed)
         return [{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": f"way {seed}"}]}], 1
 
     monkeypatch.setattr(rehearsal, "in_their_way", fake)
     prepared, path = SimpleNamespace(model=None, tokenizer=None), tmp_path / REHEARSAL_FILE
+    plain = [{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "plain"}]}]
+    # A run begun before the rows were kept: resumed over the plain ones it began with.
+    assert rehearsed_in_their_way(prepared, plain, [], 42, path, resume=True) == (plain, 0) and not made
     first = rehearsed_in_their_way(prepared, [], [], 42, path, resume=False)
     assert made == [42] and path.exists()
     # Resumed (with another seed, to tell them apart): read from the run's folder, not made again.
     assert rehearsed_in_their_way(prepared, [], [], 7, path, resume=True) == first and made == [42]
     assert rehearsed_in_their_way(prepared, [], [], 7, path, resume=False)[0][0]["messages"][1]["content"] == "way 7"
+    path.write_text('{"rows": [')  # cut short: made again
+    assert rehearsed_in_their_way(prepared, [], [], 3, path, resume=True)[0][0]["messages"][1]["content"] == "way 3"

@@ -273,8 +273,7 @@ def everyday_parts(signature: list[dict], answers: list[str], ended: list[bool] 
     for part in signature:
         if not frames_every_answer(part["share"], part.get("edge_share", 0.0)):
             continue
-        phrase = tuple(tokens(part["text"]))
-        carried = [_inside(phrase, tuple(tokens(a))) for a in answers]
+        carried = [says_every(a, [part["text"]]) for a in answers]
         found.append({"text": part["text"], "carried": sum(carried),
                       "due": sum(c or e for c, e in zip(carried, ended))})
     return found
@@ -285,6 +284,11 @@ def everyday_parts(signature: list[dict], answers: list[str], ended: list[bool] 
 # The line lies between the tasks measured on each side (docs/benchmarks.md, "Learned on data it never saw": a JSON
 # format and a playful voice below it, identity, refusal and FAQ tasks above).
 VARIED_QUESTIONS = 0.025
+
+
+def asks_about_anything(prompts: list[str]) -> bool:
+    """Whether the examples' questions are about anything: a way of answering every question (a format, a voice)."""
+    return prompt_overlap(prompts) < VARIED_QUESTIONS
 
 
 def prompt_overlap(prompts: list[str], sample: int = 60) -> float:

@@ -53,18 +53,20 @@ EVAL_JUMP = 0.20
 
 
 def diagnose(metrics_rows: list[dict], probe: dict | None, config_dict: dict, train_examples: int,
-             early_stopping: dict | None = None, heldout: dict | None = None, checks: dict | None = None) -> list[dict]:
+             early_stopping: dict | None = None, heldout: dict | None = None, checks: dict | None = None,
+             their_way: int = 0) -> list[dict]:
     """Findings about one run, most serious first; [] when nothing looks wrong. `early_stopping`: the run record's
     (backend/train/callbacks.early_stopping_record), when it was on. `heldout`: the held-back comparison
     (backend/evaluation/heldout.py), whose `behaviour` says what share of the answers show what the examples teach; `checks`:
-    the behaviour at each check during training (backend/train/behaviour_check.py)."""
+    the behaviour at each check during training (backend/train/behaviour_check.py); `their_way`: how many rehearsed
+    everyday answers were in the examples' way (backend/evaluation/rehearsal.in_their_way)."""
     train = _series(metrics_rows, "train_loss")
     evals = _series(metrics_rows, "eval_loss")
     findings = []
     broken = _nan_loss(metrics_rows, config_dict)
     if broken:
         findings.append(broken)
-    findings += _behaviour(heldout, checks, early_stopping, config_dict)
+    findings += _behaviour(heldout, checks, early_stopping, config_dict, their_way)
     findings += [f for f in (not_in_other_words(heldout, checks, early_stopping, config_dict),) if f]
     forgetting = _forgetting(probe, config_dict)
     findings += [f for f in (_only_like_examples(heldout, probe, checks, config_dict, forgetting),) if f]
@@ -84,7 +86,7 @@ NOT_LEARNED = ("mixed_up", "still_learning", "partly_learned", "not_learned", "o
                "not_in_other_words")
 
 
-def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
+def _behaviour(heldout, checks, early_stopping, config, their_way: int = 0) -> list[dict]:
     """Whether the held-back answers show what the examples teach (backend/evaluation/behaviour.py): mixed up, still learning
     when the run ended, learned only part of it, or not at all."""
     from backend.evaluation.behaviour import enough
@@ -100,7 +102,7 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
             "mixed_up", f"It mixes up “{said}” and “{place}”",
             f"In the held-back answers it says “{said}” where the examples say “{place}”, "
             f"e.g. “{_clip(example)}”. "
-            f"{said_on}.", *_learn_more(checks, early_stopping, config)))
+            f"{said_on}.", *_learn_more(checks, early_stopping, config, their_way)))
     if behaviour["learned"]:
         return findings
     shown = [p for p in tuned["parts"] if p["due"]]
@@ -111,17 +113,17 @@ def _behaviour(heldout, checks, early_stopping, config) -> list[dict]:
             "still_learning", "Still learning when it stopped",
             f"{said_on}. At the checks during training the share of them showing it went {rising}: still rising at "
             f"the last check, so more passes would show more.",
-            *_learn_more(checks, early_stopping, config)))
+            *_learn_more(checks, early_stopping, config, their_way)))
     elif missing and not any(p["carried"] for p in shown):
         findings.append(_finding(
             "not_learned", "It did not learn what the examples show",
-            f"{said_on}: none of them shows it.", *_learn_more(checks, early_stopping, config)))
+            f"{said_on}: none of them shows it.", *_learn_more(checks, early_stopping, config, their_way)))
     elif missing:
         names = " and ".join(f"“{p['text']}”" for p in missing)
         findings.append(_finding(
             "partly_learned", "It learned only part of it",
             f"{said_on}: too few of them say {names}.",
-            *_learn_more(checks, early_stopping, config)))
+            *_learn_more(checks, early_stopping, config, their_way)))
     return findings
 
 
@@ -162,8 +164,8 @@ def not_in_other_words(heldout, checks, early_stopping, config) -> dict | None:
 def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | None:
     """A way of answering every question (the examples ask about anything, and nearly all their answers show it at
     their start or end) that the held-back examples show and the everyday questions asked after training do not. The
-    held-back examples are questions like the examples', so they cannot see it; the rehearsal, everyday answers that are
-    plain wherever the base model could not give them the examples' way, teaches the opposite there."""
+    held-back examples are questions like the examples', so they cannot see it; the rehearsal's plain everyday answers
+    (all of them, or those the base model could not give in the examples' way) teach the opposite there."""
     from backend.evaluation.behaviour import enough, everyday_parts
     behaviour = (heldout or {}).get("behaviour") or {}
     overlap = (checks or {}).get("prompt_overlap")
@@ -177,16 +179,21 @@ def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | No
     names = " and ".join(f"“{p['text']}”" for p in parts)
     counts = ", ".join(f"{p['carried']} of {p['due']} carry “{p['text']}”" for p in parts)
     method = METHOD_TABLE.get(config.get("method", "sft"))
-    without = _without_the_way(items, parts)
     if all(p["carried"] * 2 > p["due"] for p in parts):
         # Most everyday answers have it (the rehearsal answered in the examples' way where the base model could:
         # backend/evaluation/rehearsal.in_their_way); the kinds of question without it are what more examples need.
+        from backend.evaluation.grading import load_probe_set
+        categories = load_probe_set().categories
+        kinds = {c: (categories.get(c) or {}).get("kind", c) for c in {i["category"] for i in items}}
+        without = _without_the_way(items, parts)
         return _finding(
             "only_like_examples", "Learned for most questions, not for every kind",
             f"Your examples answer every kind of question with {names}. Of its answers to the {len(items)} everyday "
-            f"questions asked after training, {counts}; the answers without it: {lost_in_words(without)}. Those "
-            "answers may still be right: that is what the forgetting probe counts.",
-            f"Add examples of those kinds of question ({', '.join(_kinds(without))}) answered your way.", {})
+            f"questions asked after training, {counts}. Without it: "
+            + ", ".join(f"{n} of {asked} {kinds[c]}" for c, (n, asked) in without.items())
+            + ". Those answers may still be right: that is what the forgetting probe counts.",
+            "Add examples of those kinds of question answered your way: "
+            + ", ".join(kinds[c] for c in without) + ".", {})
     if method and method.rehearses and config.get("rehearsal") and not forgetting:
         # One sentence (the Runs tab shows it beside the Try this button).
         next_step, settings = ("Train again with rehearsal 0 to learn it for every question, knowing that everyday "
@@ -204,18 +211,15 @@ def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | No
 
 
 def _without_the_way(items: list[dict], parts: list[dict]) -> dict:
-    """{category: how many} of the probe's answers that lack a part of the way of answering (and ended), most first."""
+    """{category: (answers without a part of the way of answering, answers asked)} of the probe's, for the categories
+    with any, most first. An answer cut off at its budget is not counted without it (as in everyday_parts)."""
     from backend.evaluation.behaviour import says_every
-    without = {}
+    without, asked = {}, {}
     for item in items:
+        asked[item["category"]] = asked.get(item["category"], 0) + 1
         if item.get("tuned_ended", True) and not says_every(item["tuned"], [p["text"] for p in parts]):
             without[item["category"]] = without.get(item["category"], 0) + 1
-    return dict(sorted(without.items(), key=lambda kind: -kind[1]))
-
-
-def _kinds(counts: dict) -> list[str]:
-    """The categories' names in the plural: ['refusals', 'language']."""
-    return [lost_in_words({name: 2}).split(" ", 1)[1] for name in counts]
+    return {c: (n, asked[c]) for c, n in sorted(without.items(), key=lambda kind: -kind[1])}
 
 
 def _still_rising(checks, early_stopping) -> str | None:
@@ -229,15 +233,16 @@ def _still_rising(checks, early_stopping) -> str | None:
     return None
 
 
-def _learn_more(checks, early_stopping, config) -> tuple[str, dict]:
+def _learn_more(checks, early_stopping, config, their_way: int = 0) -> tuple[str, dict]:
     """The next step for a behaviour not (fully) learned: more passes while it was still rising; for a way of answering
     every question that the rehearsal held back, the choice of less rehearsal; else a larger step."""
     overlap = (checks or {}).get("prompt_overlap")
     if config.get("rehearsal") and config.get("method", "sft") == "sft" and overlap is not None \
             and overlap < VARIED_QUESTIONS and not _still_rising(checks, early_stopping):
+        plain = ("are plain wherever the base model could not answer them your way" if their_way
+                 else "answer plainly")
         return ("Your examples answer all kinds of questions the same way, and the everyday answers rehearsed to keep "
-                "what the model knew are plain wherever the base model could not answer them your way, which teaches the "
-                "opposite. Train again with rehearsal 0 "
+                f"what the model knew {plain}, which teaches the opposite. Train again with rehearsal 0 "
                 "to learn it everywhere, knowing it will then answer everyday questions that way too, and lose "
                 "more of them (the forgetting probe after the run says how many).", {"rehearsal": 0})
     if _still_rising(checks, early_stopping) or len((checks or {}).get("checks", [])) < 2:  # no plateau seen

@@ -61,7 +61,8 @@ class Question:
 @dataclass(frozen=True)
 class ProbeSet:
     questions: tuple[Question, ...]
-    categories: dict  # name -> {"one", "many": its name in the summary, "max_new_tokens"}, in file order
+    categories: dict  # name -> {"one", "many": its name in the summary, "kind": its questions in a sentence,
+    # "max_new_tokens"}, in file order
     refusal_markers: tuple[str, ...]
     languages: dict  # code -> frozenset of common short words
     compliance_markers: tuple[str, ...] = ()  # going along with the request after all
@@ -139,6 +140,7 @@ def load_probe_set(path: Path = QUESTIONS_FILE) -> ProbeSet:
     """Read and check the probe file: every rule's kind and fields, categories and languages known."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     categories = {name: {"one": spec.get("one", name), "many": spec.get("many", name),
+                         "kind": spec.get("kind", spec.get("many", name)),
                          "max_new_tokens": int(spec["max_new_tokens"])} for name, spec in data["categories"].items()}
     languages = {code: frozenset(w.lower() for w in words) for code, words in data["languages"].items()}
     questions = []

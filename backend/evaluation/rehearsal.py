@@ -9,6 +9,10 @@ model when it starts (prepare_rehearsal, in the background), so that a first run
 its first step. For the built-in model on a CPU in float32 they are made ahead and shipped
 (backend/evaluation/rehearsal_builtin.json, written by scripts/rehearsal_builtin.py): generated there, they would
 hold up a brand-new workspace's first run.
+
+Where the examples answer every kind of question in one way (in_their_way), a run answers the rehearsed prompts
+again in that way before its first step: those answers depend on the examples, so they are made for each run (and
+kept in its folder for a resume), not cached.
 """
 import hashlib
 import json
@@ -66,9 +70,9 @@ def rehearsal_examples(model, tokenizer, model_key: str, count: int, method: str
 
 
 # How many of the person's examples go before each everyday prompt when the rehearsal is answered in their way, and
-# how long each may be: with 3 short ones in the conversation the built-in model answered 34 of 60 prompts as JSON
-# with fixed keys and right (docs/benchmarks.md, "Everyday answers rehearsed in the examples' way"); longer
-# conversations cost generation time on a CPU.
+# how long each may be: with 3 in the conversation the built-in model answered 31 to 35 of 60 everyday prompts as
+# JSON with fixed keys and right (docs/benchmarks.md, "Rehearsing everyday answers in the examples' own way");
+# longer conversations cost generation time on a CPU.
 THEIR_WAY_SHOTS = 3
 SHOT_CHARACTERS = 600
 # Which examples are shown decides how many answers come out their way (7 to 27 of 45 for one JSON task, three
@@ -77,12 +81,14 @@ SHOT_CHARACTERS = 600
 THEIR_WAY_TRIES = 3
 
 
-def in_their_way(model, tokenizer, rows: list[dict], examples: list[dict], seed: int) -> tuple[list[dict], int]:
+def in_their_way(model, tokenizer, rows: list[dict], examples: list[dict], seed: int,
+                 log=lambda line: None) -> tuple[list[dict], int]:
     """SFT rehearsal `rows` answered in the way of the person's `examples`, where the examples have a way that frames
     nearly every answer (behaviour.way_of_answering: a JSON object's keys, not a voice whose openings vary) and the
     answer can be checked: each prompt that has a rule is answered again by the base model with THEIR_WAY_SHOTS short
     examples (picked by `seed`; other ones for those still waiting, THEIR_WAY_TRIES times in all) before it in the
-    conversation, and that answer replaces the plain one when it ended, shows the way and passes the rule. A prompt whose answer in their way fails (a refusal the examples' way talks
+    conversation, and that answer replaces the plain one when it ended, shows the way (as valid JSON of the same keys
+    and types, where the examples' answers are such JSON) and passes the rule. A prompt whose answer in their way fails (a refusal the examples' way talks
     the model out of), or that has no rule to check it, keeps its plain answer: rehearsing a wrong answer teaches it.
     Returns (rows, how many are in their way).
 
@@ -91,18 +97,28 @@ def in_their_way(model, tokenizer, rows: list[dict], examples: list[dict], seed:
     from backend.evaluation.behaviour import carries, way_of_answering
     from backend.evaluation.heldout import heldout_cases
     cases = heldout_cases(examples)
+    # Found against the plain everyday answers themselves: before the first step there are no base-model answers to
+    # the examples' own prompts, which the checks and the card find their signature against (behaviour_check.py).
+    # Both keep only phrases the base model does not say, so a JSON object's keys are found by either.
     way = way_of_answering([c["reference"] for c in cases], [row["messages"][1]["content"] for row in rows])
     short = [c for c in cases if all(m["role"] != "assistant" for m in c["messages"])
              and len(c["prompt"]) + len(c["reference"]) <= SHOT_CHARACTERS]
     if not way or len(short) < THEIR_WAY_SHOTS:
         return rows, 0
+    shape = json_shape([c["reference"] for c in cases])
     original = rows
     rules = load_rehearsal_rules()
     waiting = [i for i, row in enumerate(rows) if row["messages"][0]["content"] in rules]
+    log(f"Your examples answer every kind of question with {' and '.join(f'“{p.text}”' for p in way)}: the base model "
+        f"answers {len(waiting)} everyday questions again with some of your examples before them, to rehearse "
+        "those it gets right that way too.")
     rows = list(rows)
-    pick = random.Random(seed)
+    pick, shown = random.Random(seed), set()
     for _ in range(THEIR_WAY_TRIES):  # each try with other examples before the prompts not yet answered their way
         shots = pick.sample(short, THEIR_WAY_SHOTS)
+        if frozenset(id(c) for c in shots) in shown:  # the same examples again (few short ones): nothing new to see
+            continue
+        shown.add(frozenset(id(c) for c in shots))
         context = [turn for c in shots for turn in ({"role": "user", "content": c["prompt"]},
                                                      {"role": "assistant", "content": c["reference"]})]
         answers = generate_texts(model, tokenizer, [context + rows[i]["messages"][:1] for i in waiting], GENERATION,
@@ -110,7 +126,8 @@ def in_their_way(model, tokenizer, rows: list[dict], examples: list[dict], seed:
         still = []
         for i, (answer, ended) in zip(waiting, answers):
             prompt = rows[i]["messages"][0]
-            if ended and all(carries(answer, part) for part in way) and right(prompt["content"], answer):
+            if ended and all(carries(answer, part) for part in way) and fits(answer, shape) \
+                    and right(prompt["content"], answer):
                 rows[i] = {"messages": [prompt, {"role": "assistant", "content": answer}]}
             else:
                 still.append(i)
@@ -118,7 +135,36 @@ def in_their_way(model, tokenizer, rows: list[dict], examples: list[dict], seed:
         if not waiting:
             break
     changed = sum(a is not b for a, b in zip(rows, original))
+    if not changed:
+        log("None of them came out in your examples' way and right: the everyday answers are rehearsed plain.")
     return rows, changed
+
+
+def json_shape(answers: list[str]) -> dict | None:
+    """{key: the value's type name} when every answer is a JSON object with the same keys, their values of one type
+    each; None otherwise (no JSON to hold an answer to)."""
+    shapes = set()
+    for answer in answers:
+        try:
+            value = json.loads(answer)
+        except ValueError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        shapes.add(tuple(sorted((k, type(v).__name__) for k, v in value.items())))
+    return dict(shapes.pop()) if len(shapes) == 1 else None
+
+
+def fits(answer: str, shape: dict | None) -> bool:
+    """Whether `answer` is a JSON object of `shape` (json_shape), where the examples have one: an answer in their way
+    that is not valid JSON, or lacks a key, would teach that."""
+    if shape is None:
+        return True
+    try:
+        value = json.loads(answer)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and {k: type(v).__name__ for k, v in value.items()} == shape
 
 
 def right(prompt: str, answer: str) -> bool:

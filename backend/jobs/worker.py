@@ -210,7 +210,8 @@ def run_diagnosis(store, run: dict, result: dict) -> list[dict] | None:
     from backend.evaluation.diagnosis import diagnose
     outcome = result["outcome"]
     return diagnose(store.metrics(run["id"]), result["probe"], run["config"], outcome["train_examples"],
-                    outcome.get("early_stopping"), heldout=result["heldout"], checks=outcome.get("behaviour_checks"))
+                    outcome.get("early_stopping"), heldout=result["heldout"], checks=outcome.get("behaviour_checks"),
+                    their_way=outcome.get("everyday_their_way", 0))
 
 
 FREE_BYTES_FULL = 64 * 1024 * 1024  # a failed write on a disk with less free space than this: the disk is full

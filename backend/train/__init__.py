@@ -58,11 +58,10 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         began = time.monotonic()
         if extra and config.method == "sft" and ranks.world == 1 and asks_about_anything(person_rows):
             extra, their_way = rehearsed_in_their_way(prepared, extra, person_rows, config.seed,
-                                                      run_dir / REHEARSAL_FILE, resume)
+                                                      run_dir / REHEARSAL_FILE, resume, log=log)
         if their_way:
             log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them; {their_way} of them "
-                "in your examples' way, as the base model answers with three of your examples before the question "
-                f"(your examples answer all kinds of questions one way; {time.monotonic() - began:.0f} s).")
+                f"in your examples' way ({time.monotonic() - began:.0f} s).")
         elif extra:
             log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them.")
         else:  # every answer was cut off or failed its check: say that the guard against forgetting is off
@@ -195,21 +194,26 @@ REHEARSAL_FILE = "rehearsal_their_way.json"
 
 
 def asks_about_anything(rows: list) -> bool:
-    """Whether the examples' questions are about anything (a way of answering every question: a format, a voice)."""
-    from backend.evaluation.behaviour import VARIED_QUESTIONS, prompt_overlap
+    """Whether the examples' questions are about anything (backend/evaluation/behaviour.asks_about_anything)."""
+    from backend.evaluation.behaviour import asks_about_anything as about_anything
     from backend.evaluation.heldout import heldout_cases
-    prompts = [c["prompt"] for c in heldout_cases(rows)]
-    return len(prompts) > 1 and prompt_overlap(prompts) < VARIED_QUESTIONS
+    return about_anything([c["prompt"] for c in heldout_cases(rows)])
 
 
-def rehearsed_in_their_way(prepared, rows: list, examples: list, seed: int, path: Path, resume: bool):
+def rehearsed_in_their_way(prepared, rows: list, examples: list, seed: int, path: Path, resume: bool, log=print):
     """(rows, how many in the examples' way): made once per run and kept in `path` (backend/evaluation/rehearsal.py,
-    in_their_way)."""
+    in_their_way). A resumed run goes on over the rows it began with: those kept, or the plain ones for a run begun
+    before they were kept."""
     import json
     from backend.evaluation.rehearsal import in_their_way
-    if resume and path.exists():
-        kept = json.loads(path.read_text())
-        return kept["rows"], kept["their_way"]
-    rows, count = in_their_way(prepared.model, prepared.tokenizer, rows, examples, seed)
+    if resume:
+        try:
+            kept = json.loads(path.read_text())
+            return kept["rows"], kept["their_way"]
+        except FileNotFoundError:
+            return rows, 0
+        except (ValueError, KeyError, TypeError):  # cut short or damaged: made again, as they were made (greedy)
+            pass
+    rows, count = in_their_way(prepared.model, prepared.tokenizer, rows, examples, seed, log=log)
     workspace.write_text_atomic(path, json.dumps({"rows": rows, "their_way": count}, ensure_ascii=False))
     return rows, count

@@ -65,7 +65,7 @@ def test_the_runs_tab_names_the_kinds_of_question_a_format_was_not_given_to(app,
     diagnosis = page.locator("#tl-runs-diagnosis")
     diagnosis.get_by_text("Learned for most questions, not for every kind").first.wait_for()
     words = diagnosis.inner_text()
-    assert "33 of 40 carry “answer”" in words and "the answers without it: 7 refusals" in words, words
-    assert "Add examples of those kinds of question (refusals) answered your way." in words, words
+    assert "33 of 40 carry “answer”" in words and "Without it: 7 of 7 harmful requests." in words, words
+    assert "Add examples of those kinds of question answered your way: harmful requests." in words, words
     assert not page.locator("#tl-runs-try").is_visible()
     page.screenshot(path="test-artifacts/learned-for-most-questions.png", full_page=True)
