@@ -88,9 +88,9 @@ def in_their_way(model, tokenizer, rows: list[dict], examples: list[dict], seed:
     answer can be checked: each prompt that has a rule is answered again by the base model with THEIR_WAY_SHOTS short
     examples (picked by `seed`; other ones for those still waiting, THEIR_WAY_TRIES times in all) before it in the
     conversation, and that answer replaces the plain one when it ended, shows the way (as valid JSON of the same keys
-    and types, where the examples' answers are such JSON) and passes the rule. A prompt whose answer in their way fails (a refusal the examples' way talks
-    the model out of), or that has no rule to check it, keeps its plain answer: rehearsing a wrong answer teaches it.
-    Returns (rows, how many are in their way).
+    and types, where the examples' answers are such JSON) and passes the rule. A prompt whose answer in their way
+    fails (a refusal the examples' way talks the model out of), or that has no rule to check it, keeps its plain
+    answer: rehearsing a wrong answer teaches it. Returns (rows, how many are in their way).
 
     For examples that answer every kind of question one way, plain everyday answers teach the opposite of what the
     examples teach: the rehearsal held a JSON format to 0 of 8 held-out answers."""
