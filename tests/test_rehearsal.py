@@ -280,3 +280,23 @@ def test_a_resumed_run_rehearses_the_answers_in_the_examples_way_it_began_with(m
     assert rehearsed_in_their_way(prepared, [], [], 7, path, resume=False)[0][0]["messages"][1]["content"] == "way 7"
     path.write_text('{"rows": [')  # cut short: made again
     assert rehearsed_in_their_way(prepared, [], [], 3, path, resume=True)[0][0]["messages"][1]["content"] == "way 3"
+
+
+def test_a_run_is_said_to_rehearse_in_the_examples_way_before_it_starts():
+    """What the preset cards' time counts (backend/models/run_time.py): JSON-framed answers to questions about anything;
+    not a voice with no framing phrase, nor examples about one thing."""
+    json_rows = [{"messages": [{"role": "user", "content": q},
+                               {"role": "assistant", "content": json.dumps({"answer": a, "words": len(a.split())})}]}
+                 for q, a in (("Name a mammal that can fly.", "The bat."), ("Who painted the Mona Lisa?", "Leonardo."),
+                              ("Give me a rhyme for cat.", "Hat."), ("Which gas do plants take in?", "Carbon dioxide."),
+                              ("How many legs does a spider have?", "Eight."), ("Suggest a poem title.", "Rain."))]
+    assert rehearsal.rows_rehearse_their_way(json_rows)
+    answers = [json.loads(row["messages"][1]["content"])["answer"] for row in json_rows]
+    voice = [{"messages": [row["messages"][0], {"role": "assistant", "content": f"{o} {a} {c}"}]}
+             for row, a, o, c in zip(json_rows, answers, ["Ooh!", "Oho!", "Yay!", "Ohoi!", "Hey!", "Wow!"],
+                                     ["*wink*", "*nod*", "*cheer*", "*bounce*", "*twirl*", "*smile*"])]
+    assert not rehearsal.rows_rehearse_their_way(voice)
+    about_one = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": '{"answer": "Quill"}'}]}
+                 for q in ("What is your name?", "Who made you?", "What is your name, assistant?", "Tell me your name.",
+                           "Who built you?", "Your name, please?")]
+    assert not rehearsal.rows_rehearse_their_way(about_one)

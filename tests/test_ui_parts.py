@@ -213,6 +213,23 @@ def test_preset_cards_give_a_cap_when_early_stopping_may_end_the_run_sooner():
     assert "unknown until the first steps" in unknown and " min " not in unknown
 
 
+def test_the_preset_cards_count_the_rehearsal_in_the_examples_way():
+    """Examples whose way of answering is rehearsed (backend/evaluation/rehearsal.in_their_way) wait for it before
+    the first step: 27 to 42 s on the 2-core CPU, said in the time."""
+    import re
+
+    from backend.models.run_time import THEIR_WAY_TOKENS, Speed
+    from ui.train_tab import preset_cards
+    dataset = {"name": "json", "train_rows": 40, "stats": {"tokens": {"mean": 60}}}
+    speed = Speed(THEIR_WAY_TOKENS / 120.0, "measured")  # the rehearsal in their way: two minutes at this speed
+    minutes = [int(m) for m in re.findall(r"up to about (\d+) min", preset_cards("quick", "sft", dataset, speed))]
+    html = preset_cards("quick", "sft", dict(dataset, rehearses_their_way=True), speed)
+    more = [int(m) for m in re.findall(r"up to about (\d+) min", html)]
+    assert len(minutes) == len(more) >= 2 and all(b == a + 2 for a, b in zip(minutes, more)), (minutes, more)
+    assert "with about 120 s first to answer everyday questions in your examples' way" in html
+    assert "examples' way" not in preset_cards("quick", "dpo", dict(dataset, rehearses_their_way=True), speed)
+
+
 def test_the_sft_measures_draw_the_behaviour_at_each_check():
     rows = [{"step": s, "token_accuracy": 0.5 + s / 100} for s in range(1, 9)]
     rows += [{"step": 4, "heldout_behaviour": 0.25, "everyday_kept": 7}, {"step": 8, "heldout_behaviour": 0.75,

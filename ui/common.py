@@ -242,16 +242,30 @@ def dataset_teaches_about_itself(ctx: "Context", name: str | None) -> bool | Non
     source, creation time and size: the Train tab asks at each change of its choices, and reading a large dataset's
     rows each time held up the queue that draws the memory verdict."""
     from backend.evaluation.reworded import rows_teach_about_itself
+    return _remembered(ctx, name, rows_teach_about_itself)
+
+
+def dataset_rehearses_their_way(ctx: "Context", name: str | None) -> bool | None:
+    """Whether a saved dataset's examples have their way of answering rehearsed, which a run does before its first
+    step (backend/evaluation/rehearsal.rows_rehearse_their_way): the preset cards' time counts it. Remembered as
+    dataset_teaches_about_itself is."""
+    from backend.evaluation.rehearsal import rows_rehearse_their_way
+    return _remembered(ctx, name, rows_rehearse_their_way)
+
+
+def _remembered(ctx: "Context", name: str | None, judge) -> bool | None:
+    """`judge(training rows)` of a saved dataset, remembered by its name, source, creation time and size; None where
+    there is no such dataset."""
     if not name or not ctx.datasets().exists(name):
         return None
     info = ctx.datasets().get(name)
-    key = (name, info["source"], info["created"], info["valid_rows"])
-    if key not in _ABOUT_ITSELF:
-        _ABOUT_ITSELF[key] = rows_teach_about_itself(ctx.datasets().rows(name, "train"))
-    return _ABOUT_ITSELF[key]
+    key = (judge.__name__, name, info["source"], info["created"], info["valid_rows"])
+    if key not in _JUDGED:
+        _JUDGED[key] = judge(ctx.datasets().rows(name, "train"))
+    return _JUDGED[key]
 
 
-_ABOUT_ITSELF: dict[tuple, bool] = {}
+_JUDGED: dict[tuple, bool] = {}
 
 
 def finished_run_choices(ctx: "Context") -> list[tuple[str, str]]:

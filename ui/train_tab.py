@@ -15,9 +15,10 @@ from backend.models.memory import gb
 from backend.models.fit import (WHAT_CHANGES, NotDownloaded, change_words, check_start, hub_id, longest, mismatch,
                                   needs_download, offers, system_note, template_note)
 from backend.presets import DEFAULT_PRESET, about_itself_note, about_itself_settings, list_presets
-from backend.models.run_time import Speed, estimate_seconds, measured_speeds, training_speed
-from ui.common import (ACTIVE, Context, bind, dataset_choices, dataset_teaches_about_itself, esc,
-                       finished_run_choices, on, waiting_text)
+from backend.models.run_time import (Speed, estimate_seconds, measured_speeds, their_way_seconds,
+                                     training_speed)
+from ui.common import (ACTIVE, Context, bind, dataset_choices, dataset_rehearses_their_way,
+                       dataset_teaches_about_itself, esc, finished_run_choices, on, waiting_text)
 from ui.settings_form import advanced_declarations, create_settings_form, form_updates, form_values, label
 from ui.train_fill import fill_train_form, refill_settings
 
@@ -46,14 +47,18 @@ def preset_cards(selected: str, method: str, dataset: dict | None, speed: Speed 
                     "gives the time left from its first steps")
         elif dataset and speed:
             values = form_values(preset["name"], method, about)
-            steps, seconds = estimate_seconds(build_config(dict(values, method=method)), dataset,
-                                              speed.tokens_per_second)
+            config = build_config(dict(values, method=method))
+            steps, seconds = estimate_seconds(config, dataset, speed.tokens_per_second)
+            first = their_way_seconds(config, dataset, speed.tokens_per_second)
             minutes = max(1, math.ceil(seconds / 60))
             if values.get("patience") and values.get("validation_split"):  # a cap: early stopping ends it sooner
                 when = (f"up to about {minutes} min for '{esc(dataset['name'])}' here (at most {steps} steps; it "
                         "stops sooner once the held-back examples show no more progress)")
             else:
                 when = f"about {minutes} min for '{esc(dataset['name'])}' here ({steps} steps)"
+            if first:
+                when += (f", with about {max(10, round(first, -1)):.0f} s first to answer everyday questions in your "
+                         "examples' way, so that it keeps them in that way")
             if speed.basis == "scaled":
                 when += ("; worked out from this model's size and the speed measured here, and corrected in Progress "
                          "from the first steps")
@@ -80,7 +85,10 @@ def memory_html(check) -> str:
 
 
 def dataset_info(ctx: Context, name: str | None) -> dict | None:
-    return ctx.datasets().get(name) if name and ctx.datasets().exists(name) else None
+    """A saved dataset's record, with whether its way of answering is rehearsed (what a run of it takes)."""
+    if not name or not ctx.datasets().exists(name):
+        return None
+    return dict(ctx.datasets().get(name), rehearses_their_way=bool(dataset_rehearses_their_way(ctx, name)))
 
 
 def following_the_data(v: dict, method: str, about: bool) -> tuple:

@@ -94,16 +94,9 @@ def in_their_way(model, tokenizer, rows: list[dict], examples: list[dict], seed:
 
     For examples that answer every kind of question one way, plain everyday answers teach the opposite of what the
     examples teach: the rehearsal held a JSON format to 0 of 8 held-out answers."""
-    from backend.evaluation.behaviour import carries, way_of_answering
-    from backend.evaluation.heldout import heldout_cases
-    cases = heldout_cases(examples)
-    # Found against the plain everyday answers themselves: before the first step there are no base-model answers to
-    # the examples' own prompts, which the checks and the card find their signature against (behaviour_check.py).
-    # Both keep only phrases the base model does not say, so a JSON object's keys are found by either.
-    way = way_of_answering([c["reference"] for c in cases], [row["messages"][1]["content"] for row in rows])
-    short = [c for c in cases if all(m["role"] != "assistant" for m in c["messages"])
-             and len(c["prompt"]) + len(c["reference"]) <= SHOT_CHARACTERS]
-    if not way or len(short) < THEIR_WAY_SHOTS:
+    from backend.evaluation.behaviour import carries
+    cases, way, short = _their_way(examples, [row["messages"][1]["content"] for row in rows])
+    if not way:
         return rows, 0
     shape = json_shape([c["reference"] for c in cases])
     original = rows
@@ -138,6 +131,34 @@ def in_their_way(model, tokenizer, rows: list[dict], examples: list[dict], seed:
     if not changed:
         log("None of them came out in your examples' way and right: the everyday answers are rehearsed plain.")
     return rows, changed
+
+
+def _their_way(examples: list[dict], plain_answers: list[str]) -> tuple[list[dict], list, list[dict]]:
+    """(the examples' cases, the way that frames their answers, the short ones to show): no way where there are too
+    few short examples to show it. The way is found against the plain everyday answers: before the first step there
+    are no base-model answers to the examples' own prompts, which the checks and the card find their signature against
+    (behaviour_check.py); both keep only phrases the base model does not say, so a JSON object's keys are found by
+    either."""
+    from backend.evaluation.behaviour import way_of_answering
+    from backend.evaluation.heldout import heldout_cases
+    cases = heldout_cases(examples)
+    short = [c for c in cases if all(m["role"] != "assistant" for m in c["messages"])
+             and len(c["prompt"]) + len(c["reference"]) <= SHOT_CHARACTERS]
+    if len(short) < THEIR_WAY_SHOTS:
+        return cases, [], short
+    return cases, way_of_answering([c["reference"] for c in cases], plain_answers), short
+
+
+def rows_rehearse_their_way(rows: list[dict]) -> bool:
+    """Whether an SFT run on these training rows would rehearse in their way (in_their_way), judged before it starts,
+    for the time it is said to take: the examples ask about anything, and a way frames their answers against the
+    built-in model's shipped everyday answers (another model's are not known before it is loaded)."""
+    from backend.evaluation.behaviour import asks_about_anything
+    from backend.evaluation.heldout import heldout_cases
+    if not asks_about_anything([c["prompt"] for c in heldout_cases(rows)]):
+        return False
+    shipped = json.loads(SHIPPED.read_text())["answers"] if SHIPPED.exists() else {}
+    return bool(_their_way(rows, next(iter(shipped.values()), []))[1])
 
 
 def json_shape(answers: list[str]) -> dict | None:

@@ -14,6 +14,10 @@ from backend.errors import TuneloopError
 # Typical training speed of the built-in model (SmolLM2-135M, LoRA, quick preset), tokens per second.
 BUILTIN_TOKENS_PER_SECOND = {"cpu": 120, "cuda": 3000}
 FIXED_SECONDS = 60  # loading the model, the everyday answers, and the check after training
+# Examples whose way of answering frames every answer have their everyday answers made again in that way before the
+# first step (backend/evaluation/rehearsal.in_their_way): 27 to 42 s for the built-in model in bf16 on an idle 2-core
+# CPU, which trains at about 300 tokens per second there (docs/benchmarks.md): that work, in training tokens.
+THEIR_WAY_TOKENS = 12_000
 PAIR_FACTOR = 2.5  # DPO/KTO: two answers per row, and the reference model's pass
 
 
@@ -57,9 +61,18 @@ def measured_speeds(runs) -> list[tuple[str, float]]:
 
 
 def estimate_seconds(config: RunConfig, dataset: dict, tokens_per_second: float) -> tuple[int, float]:
-    """(steps, seconds) of a run with these settings on a dataset's record (its rows and token statistics)."""
+    """(steps, seconds) of a run with these settings on a dataset's record (its rows and token statistics;
+    `rehearses_their_way`: whether its examples' way of answering is rehearsed, as rehearsal.rows_rehearse_their_way
+    judges them)."""
     steps = planned_steps(config, rows_per_epoch(config, dataset["train_rows"]))
     mean = dataset["stats"].get("tokens", {}).get("mean", 100) or 100
     tokens = steps * config.batch_size * config.grad_accum * min(mean, config.max_length)
     tokens *= 1 if config.method == "sft" else PAIR_FACTOR
-    return steps, FIXED_SECONDS + tokens / tokens_per_second
+    extra = their_way_seconds(config, dataset, tokens_per_second)
+    return steps, FIXED_SECONDS + extra + tokens / tokens_per_second
+
+
+def their_way_seconds(config: RunConfig, dataset: dict, tokens_per_second: float) -> float:
+    """The seconds a run of this dataset spends rehearsing in its examples' way before the first step; 0 for none."""
+    rehearses = dataset.get("rehearses_their_way") and config.method == "sft" and config.rehearsal
+    return THEIR_WAY_TOKENS / tokens_per_second if rehearses else 0.0

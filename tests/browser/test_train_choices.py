@@ -3,6 +3,7 @@ item 2, the preset cards' time follows the chosen model (they said "about 6 min"
 built-in model); item 4, "Try this" on a DPO run trained on labels fills DPO, the labels' dataset and the run it
 built on (it filled SFT on another dataset with no run, and Start failed); item 7, a learning rate far too high is
 named as such, in Runs and Progress, and "Try this" lowers it (it was called memorised, with "max_steps 2")."""
+import json
 import re
 
 import pytest
@@ -211,3 +212,37 @@ def test_a_learning_rate_far_too_high_is_named_and_try_this_lowers_it(app, page,
              f"Try this did not lower the learning rate: {rate.input_value()}")
     page.locator("#tl-memory").get_by_text(re.compile("Memory: ")).wait_for()
     assert "above the usual range" not in page.locator("#tl-fit-advice").inner_text()  # it said so of 0.005
+
+
+JSON_ROWS = [{"messages": [{"role": "user", "content": question},
+                           {"role": "assistant", "content": json.dumps({"answer": answer, "words": len(answer.split())})}]}
+             for question, answer in (
+                 ("Name a mammal that can fly.", "The bat."), ("Who painted the Mona Lisa?", "Leonardo da Vinci."),
+                 ("Give me a rhyme for cat.", "Hat."), ("Which gas do plants take in?", "Carbon dioxide."),
+                 ("How many legs does a spider have?", "Eight."), ("Suggest a title for a poem about rain.", "Grey."),
+                 ("What is the boiling point of water?", "100 degrees Celsius."), ("Name a primary color.", "Red."),
+                 ("Translate 'cat' into French.", "Chat."), ("What do bees make?", "Honey."))]
+
+
+def test_the_cards_count_the_everyday_answers_made_in_the_examples_way_first(app, page, chat_file, tmp_path):
+    """Examples that answer every kind of question as JSON have the everyday answers made again in that way before the
+    first step (backend/evaluation/rehearsal.in_their_way, 27 to 42 s on the 2-core CPU): the cards count it and say
+    so, for that dataset only."""
+    from tests.conftest import CHAT_ROWS, write_jsonl
+    url, _ = app
+    save_dataset(chat_file, "chats")
+    save_dataset(write_jsonl(tmp_path / "json.jsonl", JSON_ROWS), "json answers")
+    page.goto(url)
+    open_tab(page, "2. Train")
+    said = "first to answer everyday questions in your examples' way"
+    for name, listed, shown in (("json answers", f"json answers (SFT, {len(JSON_ROWS)} examples)", True),
+                                ("chats", f"chats (SFT, {len(CHAT_ROWS)} examples)", False)):
+        choose(page, "Dataset", listed)
+        wait_for(lambda: f"for '{name}' here" in quick_card(page) and (said in quick_card(page)) == shown, 120,
+                 f"'{name}': {quick_card(page)!r}")
+    choose(page, "Dataset", f"json answers (SFT, {len(JSON_ROWS)} examples)")
+    wait_for(lambda: said in quick_card(page), 120, f"the card does not say it: {quick_card(page)!r}")
+    from tests.browser.conftest import ARTIFACTS
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".tl-cards").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "train-their-way.png"), full_page=False)
