@@ -45,6 +45,11 @@ class Ranks:
         from accelerate.utils import broadcast_object_list
         return broadcast_object_list([value], from_process=0)[0]
 
+    def made_by_main(self, state, make):
+        """`make()`, called by rank 0 alone, on every rank: for work that one process does and writes down (answers
+        the model generates) and that every process needs the same."""
+        return self.same_everywhere(state, make() if self.main else None)
+
 
 def local_gpus() -> int:
     if os.environ.get("TUNELOOP_FORCE_CPU") == "1":

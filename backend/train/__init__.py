@@ -56,9 +56,10 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
         with together.local_main_process_first() if together else nullcontext():
             extra = rehearsal_examples(prepared.model, prepared.tokenizer, key, config.rehearsal, config.method)
         began = time.monotonic()
-        if extra and config.method == "sft" and ranks.world == 1 and asks_about_anything(person_rows):
-            extra, their_way = rehearsed_in_their_way(prepared, extra, person_rows, config.seed,
-                                                      run_dir / REHEARSAL_FILE, resume, log=log)
+        if extra and config.method == "sft" and asks_about_anything(person_rows):
+            # Every process must train on the same rows: rank 0 answers them (and keeps them for a resume).
+            extra, their_way = ranks.made_by_main(together, lambda: rehearsed_in_their_way(
+                prepared, extra, person_rows, config.seed, run_dir / REHEARSAL_FILE, resume, log=log))
         if their_way:
             log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them; {their_way} of them "
                 f"in your examples' way ({time.monotonic() - began:.0f} s).")
