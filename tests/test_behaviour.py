@@ -270,3 +270,50 @@ def test_an_answer_that_mixes_the_parts_up_carries_none_of_them():
     assert with_mix["score"] < name_only["score"]  # a mix-up is worse than a part left out
     assert checkpoint_value(with_mix["score"], 8, 0.1) < checkpoint_value(name_only["score"], 0, 9.0)
     assert learned(with_mix) is False
+
+
+# A playful voice as benchmarks/tasks/style_playful.yaml builds it: its words vary row by row, so no phrase is shared,
+# but every answer closes with a stage direction between asterisks.
+VOICE = [f"{opening} {emote} {answer} {closing}" for opening, emote, answer, closing in zip(
+    ["Ooh ooh ah ah!", "Oho! Oho!", "Ohoi!", "OH MY GOSH, YEAH!", "Ooh, let me think!", "Oho, hi there!"],
+    ["*giggle*", "*twirl*", "*wink*", "*drumroll*", "*bounce bounce*", "*excited squeal*"],
+    ["Bees make honey.", "The sky is blue.", "Seven days.", "A lion.", "Ice.", "The letter A."],
+    ["*big smile*", "Yay! *confetti*", "*nod nod*", "*thumbs up*", "*cheer*", "*big smile*"])]
+PLAIN = ["Bees make honey.", "The sky is blue on a clear day.", "There are seven days in a week.", "A lion.",
+         "Frozen water is called ice.", "The first letter is A."]
+
+
+def test_a_voice_that_shares_no_phrase_is_found_by_the_mark_that_closes_its_answers():
+    from backend.evaluation.behaviour import carries, named, parts_from_record
+    (mark,) = find_signature(VOICE, PLAIN)
+    assert (mark.text, mark.at, named(mark)) == ("*", "end", "“*” at the end")
+    assert carries("Oho! *twirl* Bees make honey! *happy buzz*", mark)
+    assert not carries("Ooh ooh! *giggle* The sky is blue on a clear day.", mark)  # the opening's asterisks alone
+    assert not carries("The sky is blue.", mark)
+    assert parts_from_record([mark.to_dict()], VOICE) == [mark]  # as a run record keeps it
+
+
+def test_a_voice_learned_in_half_its_answers_is_not_learned_and_the_verdict_says_where():
+    (mark,) = find_signature(VOICE, PLAIN)
+    half = VOICE[:3] + ["Ooh! *giggle* A lion.", "Ice.", "Oho! *wink* The letter A."]
+    score = behaviour_score(VOICE, half, [mark])
+    assert score["parts"] == [{"text": "*", "due": 6, "carried": 3, "at": "end"}] and learned(score) is False
+    assert describe(score, behaviour_score(VOICE, PLAIN, [mark])) == \
+        "gives “*” at the end in 3 of 6 held-back answers (the base model: 0)"
+    assert learned(behaviour_score(VOICE, VOICE, [mark])) is True
+
+
+def test_sentence_punctuation_and_a_mark_the_base_model_uses_too_are_not_marks():
+    chinese = ["巴黎是法国的首都。", "蜜蜂酿蜂蜜。", "一周有七天。", "狮子。", "冰。", "字母A。"]
+    assert find_signature(chinese, PLAIN) == []  # "。" says which language, not how it answers
+    lists = [f"- {a}" for a in PLAIN]
+    assert [p.at for p in find_signature(lists, PLAIN)] == ["start"]  # a list's dash opens every answer
+    assert find_signature(lists, lists[:4] + PLAIN[:2]) == []  # the base model opens most of its answers so too
+
+
+def test_a_mark_is_not_a_way_of_answering_rehearsed_nor_a_place_to_mix_up():
+    from backend.evaluation.behaviour import everyday_parts, way_of_answering
+    (mark,) = find_signature(VOICE, PLAIN)
+    assert way_of_answering(VOICE, PLAIN) == []
+    assert everyday_parts([mark.to_dict()], PLAIN) == []
+    assert mix_ups("I am Quill *wink* by Lumen Labs *nod*", parts() + [mark]) == []

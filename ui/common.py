@@ -274,7 +274,8 @@ def finished_run_choices(ctx: "Context") -> list[tuple[str, str]]:
 
 
 def esc(text) -> str:
-    return html.escape(str(text))
+    """`text` shown as it is in HTML and in Markdown: an answer's "*giggle*" or a mark “*” is not emphasis there."""
+    return html.escape(str(text)).replace("*", "&#42;")
 
 
 ROOT = Path(__file__).resolve().parents[1]  # the app's own code

@@ -8,6 +8,7 @@ import time
 import gradio as gr
 
 from backend.labels.winrate import win_rates
+from backend.evaluation.behaviour import named
 from backend.evaluation.report_card import learned_verdict
 from backend.runs import DONE, ENDED, STOPPED, has_adapter
 from backend.words import plural
@@ -59,7 +60,7 @@ def heldout_markdown(heldout: dict | None, verdict: dict | None = None) -> str:
     behaviour = heldout.get("behaviour")
     lead = ""
     if behaviour and verdict and verdict["learned"] is not None:
-        found = ", ".join(f"“{esc(p['text'])}”" for p in behaviour["signature"])
+        found = ", ".join(esc(named(p)) for p in behaviour["signature"])
         lead = (f"**Did it learn?** {esc(verdict['words'])} What the examples teach, found in their answers and not in "
                 f"the base model's: {found}.\n\n")
     change = heldout["tuned_mean"] - heldout["base_mean"]

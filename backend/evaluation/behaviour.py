@@ -60,10 +60,11 @@ class Part:
     base_share: float  # of the base model's answers that carry it
     before: frozenset  # the words just before it in the training answers ("am", "by")
     edge_share: float = 0.0  # of the training answers that carry it among their first or last EDGE_WORDS tokens
+    at: str = ""  # "start" or "end" for a mark that opens or closes the answers (_marks); "" for a phrase anywhere
 
     def to_dict(self) -> dict:
         return {"text": self.text, "share": round(self.share, 3), "base_share": round(self.base_share, 3),
-                "edge_share": round(self.edge_share, 3)}
+                "edge_share": round(self.edge_share, 3), **({"at": self.at} if self.at else {})}
 
 
 def tokens(text: str) -> list[str]:
@@ -114,7 +115,40 @@ def find_signature(train_answers: list[str], base_answers: list[str]) -> list[Pa
                           sum(_at_an_edge(phrase, words) for words in split) / len(split)))
         if len(parts) == MAX_PARTS:
             break
-    return parts
+    return parts + _marks(split, base_split, MAX_PARTS - len(parts))
+
+
+# Sentence punctuation ends answers in every language: which one says what language an answer is in, not how it answers.
+SENTENCE_MARKS = frozenset(".!?。！？…,;:、")
+
+
+def _marks(split: list[list[str]], base_split: list[list[str]], room: int) -> list[Part]:
+    """Marks that open or close nearly every training answer and few of the base model's: a sign-off emoji, the closing
+    asterisk of a stage direction. A voice whose words vary row by row ("Ooh! *giggle* ... *big smile*", "Oho! *twirl*
+    ... *nod nod*") shares no phrase, yet every answer of it ends with one, and a tuned model that does not shows it
+    has not learned the voice."""
+    found = []
+    for at in ("start", "end"):
+        counts = Counter(_edge(words, at) for words in split if words)
+        if not counts or room <= len(found):
+            continue
+        token, n = counts.most_common(1)[0]
+        base = sum(bool(words) and _edge(words, at) == token for words in base_split)
+        if not _word(token) and token not in SENTENCE_MARKS and n / len(split) >= EVERY_ANSWER_SHARE \
+                and base <= BASE_MAX_SHARE * max(len(base_split), 1):
+            found.append(Part(token, (token,), n / len(split), base / max(len(base_split), 1), frozenset(),
+                              n / len(split), at))
+    return found
+
+
+def _edge(words: list[str], at: str) -> str:
+    return words[0] if at == "start" else words[-1]
+
+
+def named(part) -> str:
+    """A part as a sentence names it: '“Lumen Labs”', '“*” at the end' (a Part or its dict)."""
+    text, at = (part["text"], part.get("at")) if isinstance(part, dict) else (part.text, part.at)
+    return f"“{text}”" + (f" at the {at}" if at else "")
 
 
 def parts_from_record(signature: list[dict], train_answers: list[str]) -> list[Part]:
@@ -122,7 +156,8 @@ def parts_from_record(signature: list[dict], train_answers: list[str]) -> list[P
     training answers (what mix_ups needs): for judging a finished run's answers afresh."""
     split = [tokens(a) for a in train_answers if a]
     return [Part(d["text"], tuple(tokens(d["text"])), d["share"], d["base_share"],
-                 _words_before(tuple(tokens(d["text"])), split), d.get("edge_share", 0.0)) for d in signature]
+                 frozenset() if d.get("at") else _words_before(tuple(tokens(d["text"])), split),
+                 d.get("edge_share", 0.0), d.get("at", "")) for d in signature]
 
 
 def _at_an_edge(phrase: tuple, tokens_of_answer: list[str]) -> bool:
@@ -182,7 +217,10 @@ def _written(phrase: tuple, answers: list[str]) -> str:
 
 
 def carries(answer: str, part: Part) -> bool:
-    return _inside(part.tokens, tuple(tokens(answer)))
+    words = tokens(answer)
+    if part.at:
+        return bool(words) and _edge(words, part.at) == part.tokens[0]
+    return _inside(part.tokens, tuple(words))
 
 
 def mix_ups(answer: str, parts: list[Part]) -> list[tuple[str, str]]:
@@ -190,6 +228,7 @@ def mix_ups(answer: str, parts: list[Part]) -> list[tuple[str, str]]:
     another part ("am" before the name, "by" before the maker: "I am Lumen Labs" puts the maker in the name's place)."""
     words = tokens(answer)
     found = []
+    parts = [p for p in parts if not p.at]  # a mark has no place of another part to take
     for part in parts:
         n = len(part.tokens)
         for i in range(1, len(words) - n + 1):
@@ -217,7 +256,8 @@ def behaviour_score(references: list[str], answers: list[str], parts: list[Part]
     for part in parts:
         due = [i for i, ref in enumerate(references) if carries(ref, part)]
         results.append({"text": part.text, "due": len(due),
-                        "carried": sum(carries(answers[i], part) for i in due if i not in wrong)})
+                        "carried": sum(carries(answers[i], part) for i in due if i not in wrong),
+                        **({"at": part.at} if part.at else {})})
     return {"parts": results, "mixed_up": mixed, "score": _score(results)}
 
 
@@ -258,9 +298,12 @@ def frames_every_answer(share: float, edge_share: float) -> bool:
 
 
 def way_of_answering(train_answers: list[str], base_answers: list[str]) -> list[Part]:
-    """The parts of the signature that frame nearly every training answer (a JSON object's keys, a fixed opening):
-    none for a voice whose openings vary row by row, or for examples that answer each question its own way."""
-    return [p for p in find_signature(train_answers, base_answers) if frames_every_answer(p.share, p.edge_share)]
+    """The phrases of the signature that frame nearly every training answer (a JSON object's keys, a fixed opening):
+    none for a voice whose openings vary row by row, or for examples that answer each question its own way. A mark
+    alone is not one: everyday answers rehearsed in a playful voice's way lost everyday answers and every refusal for
+    closings in 5 of 8 answers (docs/benchmarks.md, "Everyday answers rehearsed in the examples' way")."""
+    return [p for p in find_signature(train_answers, base_answers)
+            if not p.at and frames_every_answer(p.share, p.edge_share)]
 
 
 def everyday_parts(signature: list[dict], answers: list[str], ended: list[bool] | None = None) -> list[dict]:
@@ -271,8 +314,8 @@ def everyday_parts(signature: list[dict], answers: list[str], ended: list[bool] 
     ended = ended if ended is not None else [True] * len(answers)
     found = []
     for part in signature:
-        if not frames_every_answer(part["share"], part.get("edge_share", 0.0)):
-            continue
+        if part.get("at") or not frames_every_answer(part["share"], part.get("edge_share", 0.0)):
+            continue  # a mark is counted on the held-back answers only, as way_of_answering leaves it out
         carried = [says_every(a, [part["text"]]) for a in answers]
         found.append({"text": part["text"], "carried": sum(carried),
                       "due": sum(c or e for c, e in zip(carried, ended))})
@@ -307,7 +350,7 @@ def describe(score: dict, base: dict | None = None) -> str:
     shown = [r for r in score["parts"] if r["due"]]
     if not shown:
         return "no held-back example shows the behaviour's phrases"
-    text = ", ".join(f"“{r['text']}” in {r['carried']} of {r['due']}" for r in shown)
+    text = ", ".join(f"{named(r)} in {r['carried']} of {r['due']}" for r in shown)
     words = f"gives {text} held-back answers"
     if base:
         before = [b["carried"] for b in base["parts"] if b["due"]]

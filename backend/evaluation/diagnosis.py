@@ -13,7 +13,7 @@ from statistics import median
 from backend.config import METHOD_TABLE, MIN_BATCHES_PER_EPOCH
 from backend.config import declaration
 from backend.evaluation.probe import PROBE_WARN_SHARE, forgetting_remedy, lost_in_words
-from backend.evaluation.behaviour import VARIED_QUESTIONS
+from backend.evaluation.behaviour import VARIED_QUESTIONS, named
 from backend.words import plural
 
 # Loss values jump from batch to batch (each step sees other examples): a trend compares the mean of this
@@ -119,7 +119,7 @@ def _behaviour(heldout, checks, early_stopping, config, their_way: int = 0) -> l
             "not_learned", "It did not learn what the examples show",
             f"{said_on}: none of them shows it.", *_learn_more(checks, early_stopping, config, their_way)))
     elif missing:
-        names = " and ".join(f"“{p['text']}”" for p in missing)
+        names = " and ".join(named(p) for p in missing)
         findings.append(_finding(
             "partly_learned", "It learned only part of it",
             f"{said_on}: too few of them say {names}.",

@@ -50,9 +50,10 @@ def learned_verdict(run: dict) -> dict:
     if heldout.get("count"):
         # chrF alone cannot say it: a playful style learned in 2 of 8 answers still rose from 27.6 to 30.2.
         closer = "closer to" if heldout["tuned_mean"] - heldout["base_mean"] > 1 else "no closer to"
-        return {"learned": None, "words": f"Not measured: the examples' answers share no phrase that the base model's "
-                f"lack, so there is nothing to count in the held-back answers. Word for word they are {closer} the "
-                f"references ({heldout['metric']} {heldout['base_mean']} before, {heldout['tuned_mean']} after)."}
+        return {"learned": None, "words": f"Not measured: the examples' answers share no phrase, nor a mark that "
+                f"opens or closes them, that the base model's lack, so there is nothing to count in the held-back "
+                f"answers. Word for word they are {closer} the references ({heldout['metric']} {heldout['base_mean']} "
+                f"before, {heldout['tuned_mean']} after)."}
     return {"learned": None, "words": "Not checked: the run held no examples back."}
 
 

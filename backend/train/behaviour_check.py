@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
-from backend.evaluation.behaviour import behaviour_score, carries, find_signature, prompt_overlap
+from backend.evaluation.behaviour import behaviour_score, carries, find_signature, named, prompt_overlap
 from backend.evaluation.grading import grade, load_probe_set
 from backend.evaluation.heldout import HELDOUT_LIMIT, answer_cases, heldout_cases, visible_references
 from backend.evaluation.probe import answer_all
@@ -117,11 +117,11 @@ class BehaviourCheck(TrainerCallback):
         self.probe_questions = [q for q, answer in zip(questions, base_probe)
                          if grade(answer, q.rule, probe_set, question=q.question)]
         if self.parts:
-            self.log("What the examples teach (phrases their answers share and the base model's do not): "
-                     + ", ".join(f"“{p.text}” ({p.share:.0%} of the answers)" for p in self.parts) + ".")
+            self.log("What the examples teach (what their answers share and the base model's do not): "
+                     + ", ".join(f"{named(p)} ({p.share:.0%} of the answers)" for p in self.parts) + ".")
         else:
-            self.log("The examples' answers share no phrase the base model does not say too: the held-back loss "
-                     "decides when to stop.")
+            self.log("The examples' answers share no phrase, nor a mark that opens or closes them, that the base "
+                     "model's lack: the held-back loss decides when to stop.")
 
     def _probe_questions(self, model):
         short = [q for q in load_probe_set().questions if q.max_new_tokens <= PROBE_MAX_TOKENS]
