@@ -312,8 +312,31 @@ def test_sentence_punctuation_and_a_mark_the_base_model_uses_too_are_not_marks()
 
 
 def test_a_mark_is_not_a_way_of_answering_rehearsed_nor_a_place_to_mix_up():
-    from backend.evaluation.behaviour import everyday_parts, way_of_answering
+    from backend.evaluation.behaviour import way_of_answering
     (mark,) = find_signature(VOICE, PLAIN)
     assert way_of_answering(VOICE, PLAIN) == []
-    assert everyday_parts([mark.to_dict()], PLAIN) == []
     assert mix_ups("I am Quill *wink* by Lumen Labs *nod*", parts() + [mark]) == []
+
+
+def test_a_voice_held_back_answers_show_and_everyday_answers_lack_is_not_learned():
+    """Measured (benchmarks/tasks.py, style_playful, seeds 42 and 7): the held-back answers, questions like the
+    examples', closed with a stage direction in 4 of 5, the suite's everyday questions in 2 and 3 of 8, the forgetting
+    probe's in 7 and 6 of 40: the rehearsal's plain everyday answers teach the opposite there."""
+    from backend.evaluation.behaviour import everyday_parts
+    from backend.evaluation.grading import load_probe_set
+    from backend.evaluation.heldout import behaviour_result
+    from backend.evaluation.probe import probe_result
+    (mark,) = find_signature(VOICE, PLAIN)
+    cases = [{"prompt": f"Question {i}?", "reference": r, "messages": []} for i, r in enumerate(VOICE)]
+    held = {"count": 6, "metric": "chrF", "base_mean": 27.6, "tuned_mean": 32.0, "examples": []}
+    held["behaviour"] = behaviour_result(cases, PLAIN, VOICE, [mark])
+    assert held["behaviour"]["learned"] is True
+    tuned = ["Ooh! *wink* Paris. *cheer*"] * 7 + ["Ooh! *wink* Paris."] * 3 + ["Paris."] * 30
+    assert everyday_parts([mark.to_dict()], tuned) == [{"text": "*", "carried": 7, "due": 40, "at": "end"}]
+    items = [{"question": f"Everyday {i}?", "category": "facts", "base": "Paris.", "tuned": t, "tuned_ended": True,
+              "base_right": True, "tuned_right": True} for i, t in enumerate(tuned)]
+    findings = diagnose([], probe_result(items, load_probe_set().categories), CONFIG, 80, {"fired": True},
+                        heldout=held, checks={"checks": [{"behaviour": 0.5}, {"behaviour": 1.0}], "prompt_overlap": 0.016})
+    verdict = learned_verdict({"heldout": held, "diagnosis": findings})
+    assert verdict["learned"] is False and verdict["words"].startswith("Learned only for questions like your examples")
+    assert "7 of 40 carry “*” at the end" in verdict["words"]

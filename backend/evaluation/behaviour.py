@@ -292,6 +292,14 @@ def says_every(answer: str, texts: list[str]) -> bool:
     return all(_inside(tuple(tokens(text)), words) for text in texts)
 
 
+def shows(answer: str, part: dict) -> bool:
+    """Whether `answer` carries a part of the signature as a run record keeps it (`Part.to_dict()`): a phrase anywhere,
+    a mark at its edge."""
+    if part.get("at"):
+        return carries(answer, Part(part["text"], tuple(tokens(part["text"])), 0.0, 0.0, frozenset(), at=part["at"]))
+    return says_every(answer, [part["text"]])
+
+
 def frames_every_answer(share: float, edge_share: float) -> bool:
     """Whether a part of the signature is a way of answering: nearly every training answer carries it at an edge."""
     return share >= EVERY_ANSWER_SHARE and edge_share >= EVERY_ANSWER_SHARE
@@ -314,11 +322,11 @@ def everyday_parts(signature: list[dict], answers: list[str], ended: list[bool] 
     ended = ended if ended is not None else [True] * len(answers)
     found = []
     for part in signature:
-        if part.get("at") or not frames_every_answer(part["share"], part.get("edge_share", 0.0)):
-            continue  # a mark is counted on the held-back answers only, as way_of_answering leaves it out
-        carried = [says_every(a, [part["text"]]) for a in answers]
+        if not frames_every_answer(part["share"], part.get("edge_share", 0.0)):
+            continue
+        carried = [shows(a, part) for a in answers]
         found.append({"text": part["text"], "carried": sum(carried),
-                      "due": sum(c or e for c, e in zip(carried, ended))})
+                      "due": sum(c or e for c, e in zip(carried, ended)), **({"at": part["at"]} if part.get("at") else {})})
     return found
 
 

@@ -176,8 +176,8 @@ def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | No
                            [i.get("tuned_ended", True) for i in items])
     if not parts or all(enough(p["carried"], p["due"]) for p in parts):
         return None
-    names = " and ".join(f"“{p['text']}”" for p in parts)
-    counts = ", ".join(f"{p['carried']} of {p['due']} carry “{p['text']}”" for p in parts)
+    names = " and ".join(named(p) for p in parts)
+    counts = ", ".join(f"{p['carried']} of {p['due']} carry {named(p)}" for p in parts)
     method = METHOD_TABLE.get(config.get("method", "sft"))
     if all(p["carried"] * 2 > p["due"] for p in parts):
         # Most everyday answers have it (the rehearsal answered in the examples' way where the base model could:
@@ -213,11 +213,11 @@ def _only_like_examples(heldout, probe, checks, config, forgetting) -> dict | No
 def _without_the_way(items: list[dict], parts: list[dict]) -> dict:
     """{category: (answers without a part of the way of answering, answers asked)} of the probe's, for the categories
     with any, most first. An answer cut off at its budget is not counted without it (as in everyday_parts)."""
-    from backend.evaluation.behaviour import says_every
+    from backend.evaluation.behaviour import shows
     without, asked = {}, {}
     for item in items:
         asked[item["category"]] = asked.get(item["category"], 0) + 1
-        if item.get("tuned_ended", True) and not says_every(item["tuned"], [p["text"] for p in parts]):
+        if item.get("tuned_ended", True) and not all(shows(item["tuned"], p) for p in parts):
             without[item["category"]] = without.get(item["category"], 0) + 1
     return {c: (n, asked[c]) for c, n in sorted(without.items(), key=lambda kind: -kind[1])}
 
