@@ -318,25 +318,37 @@ def test_a_mark_is_not_a_way_of_answering_rehearsed_nor_a_place_to_mix_up():
     assert mix_ups("I am Quill *wink* by Lumen Labs *nod*", parts() + [mark]) == []
 
 
-def test_a_voice_held_back_answers_show_and_everyday_answers_lack_is_not_learned():
-    """Measured (benchmarks/tasks.py, style_playful, seeds 42 and 7): the held-back answers, questions like the
-    examples', closed with a stage direction in 4 of 5, the suite's everyday questions in 2 and 3 of 8, the forgetting
-    probe's in 7 and 6 of 40: the rehearsal's plain everyday answers teach the opposite there."""
-    from backend.evaluation.behaviour import everyday_parts
+VOICE_CHECKS = {"checks": [{"behaviour": 0.5}, {"behaviour": 1.0}], "prompt_overlap": 0.016}
+
+
+def voice_learned_like_examples() -> tuple[dict, dict]:
+    """(held-back record, forgetting probe record) of a voice its held-back answers show and 7 of 40 everyday answers
+    close with, as measured (benchmarks/tasks.py, style_playful, seeds 42 and 7: 4 of 5 held back, 7 and 6 of 40
+    everyday, 2 and 3 of the suite's 8 held-out questions)."""
     from backend.evaluation.grading import load_probe_set
     from backend.evaluation.heldout import behaviour_result
     from backend.evaluation.probe import probe_result
     (mark,) = find_signature(VOICE, PLAIN)
     cases = [{"prompt": f"Question {i}?", "reference": r, "messages": []} for i, r in enumerate(VOICE)]
-    held = {"count": 6, "metric": "chrF", "base_mean": 27.6, "tuned_mean": 32.0, "examples": []}
+    held = {"count": 6, "metric": "chrF", "base_mean": 27.6, "tuned_mean": 32.0, "tuned_better": 5, "tuned_worse": 1,
+            "examples": [{"prompt": c["prompt"], "reference": c["reference"], "base": b, "base_score": 27.6,
+                          "tuned": c["reference"], "tuned_score": 32.0} for c, b in zip(cases, PLAIN)]}
     held["behaviour"] = behaviour_result(cases, PLAIN, VOICE, [mark])
-    assert held["behaviour"]["learned"] is True
     tuned = ["Ooh! *wink* Paris. *cheer*"] * 7 + ["Ooh! *wink* Paris."] * 3 + ["Paris."] * 30
-    assert everyday_parts([mark.to_dict()], tuned) == [{"text": "*", "carried": 7, "due": 40, "at": "end"}]
     items = [{"question": f"Everyday {i}?", "category": "facts", "base": "Paris.", "tuned": t, "tuned_ended": True,
               "base_right": True, "tuned_right": True} for i, t in enumerate(tuned)]
-    findings = diagnose([], probe_result(items, load_probe_set().categories), CONFIG, 80, {"fired": True},
-                        heldout=held, checks={"checks": [{"behaviour": 0.5}, {"behaviour": 1.0}], "prompt_overlap": 0.016})
+    return held, probe_result(items, load_probe_set().categories)
+
+
+def test_a_voice_held_back_answers_show_and_everyday_answers_lack_is_not_learned():
+    """The rehearsal's plain everyday answers teach the opposite of the voice on everyday questions."""
+    from backend.evaluation.behaviour import everyday_parts
+    held, everyday = voice_learned_like_examples()
+    assert held["behaviour"]["learned"] is True
+    (mark,) = held["behaviour"]["signature"]
+    assert everyday_parts([mark], [i["tuned"] for i in everyday["items"]]) == [
+        {"text": "*", "carried": 7, "due": 40, "at": "end"}]
+    findings = diagnose([], everyday, CONFIG, 80, {"fired": True}, heldout=held, checks=VOICE_CHECKS)
     verdict = learned_verdict({"heldout": held, "diagnosis": findings})
     assert verdict["learned"] is False and verdict["words"].startswith("Learned only for questions like your examples")
     assert "7 of 40 carry “*” at the end" in verdict["words"]

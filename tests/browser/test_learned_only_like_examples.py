@@ -69,3 +69,33 @@ def test_the_runs_tab_names_the_kinds_of_question_a_format_was_not_given_to(app,
     assert "Add examples of those kinds of question answered your way: harmful requests." in words, words
     assert not page.locator("#tl-runs-try").is_visible()
     page.screenshot(path="test-artifacts/learned-for-most-questions.png", full_page=True)
+
+
+def test_the_runs_tab_counts_a_voice_by_the_mark_that_closes_its_answers(app, page, tiny_model):
+    """A playful voice shares no phrase: the Runs tab counts the stage direction's closing asterisk, shown as it is
+    (not read as Markdown emphasis), and says the voice was learned only for questions like the examples."""
+    from backend.db import connect
+    from backend.evaluation.diagnosis import diagnose
+    from backend.runs import RunStore
+    from tests.test_behaviour import VOICE_CHECKS, voice_learned_like_examples
+    url, _ = app
+    run_id = fake_run(tiny_model, name="playful voice", rehearsal=60)
+    store = RunStore(connect())
+    held, everyday = voice_learned_like_examples()
+    findings = diagnose([], everyday, store.get(run_id)["config"], 80, {"fired": True}, heldout=held,
+                        checks=VOICE_CHECKS)
+    store.update(run_id, heldout=held, probe=everyday, diagnosis=findings,
+                 outcome={"train_examples": 80, "heldout_examples": 6, "everyday_mixed": 45,
+                          "behaviour_checks": VOICE_CHECKS})
+
+    page.goto(url)
+    open_tab(page, "4. Runs")
+    learned = page.locator("#tl-runs-learned")
+    learned.get_by_text("What the examples teach").wait_for()
+    words = learned.inner_text()
+    assert "Learned only for questions like your examples" in words, words
+    assert "it gives “*” at the end in 6 of 6 held-back answers (the base model: 0)" in words, words
+    assert "found in their answers and not in the base model's: “*” at the end." in words, words
+    diagnosis = page.locator("#tl-runs-diagnosis")
+    diagnosis.get_by_text("7 of 40 carry “*” at the end").wait_for()
+    page.screenshot(path="test-artifacts/learned-voice-mark.png", full_page=True)
