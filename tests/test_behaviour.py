@@ -315,7 +315,20 @@ def test_a_mark_is_not_a_way_of_answering_rehearsed_nor_a_place_to_mix_up():
     from backend.evaluation.behaviour import way_of_answering
     (mark,) = find_signature(VOICE, PLAIN)
     assert way_of_answering(VOICE, PLAIN) == []
-    assert mix_ups("I am Quill *wink* by Lumen Labs *nod*", parts() + [mark]) == []
+    # after "am", the name's place, the asterisk would be "a part in another's place" were marks not left out
+    assert mix_ups("I am * by Lumen Labs", parts() + [mark]) == []
+
+
+def test_a_mark_closes_an_answer_past_sentence_punctuation_and_an_emojis_modifiers():
+    from backend.evaluation.behaviour import carries, named
+    (mark,) = find_signature(VOICE, PLAIN)
+    assert carries("Oho! *twirl* Bees make honey! *nod nod*.", mark)
+    hearts = [f"{a} ❤️" for a in PLAIN]  # "❤" and the emoji presentation selector U+FE0F
+    (heart,) = find_signature(hearts, PLAIN)
+    assert named(heart) == "“❤” at the end"
+    assert carries("See you soon ❤️!", heart) and not carries("Sunny today ☀️", heart)
+    waves = [f"{a} 👋🏽" for a in PLAIN]  # a skin tone after the emoji
+    assert [p.text for p in find_signature(waves, PLAIN)] == ["👋"]
 
 
 VOICE_CHECKS = {"checks": [{"behaviour": 0.5}, {"behaviour": 1.0}], "prompt_overlap": 0.016}

@@ -300,3 +300,16 @@ def test_a_run_is_said_to_rehearse_in_the_examples_way_before_it_starts():
                  for q in ("What is your name?", "Who made you?", "What is your name, assistant?", "Tell me your name.",
                            "Who built you?", "Your name, please?")]
     assert not rehearsal.rows_rehearse_their_way(about_one)
+
+
+def test_whether_the_rehearsal_would_take_the_examples_way_is_told_without_answering_anything():
+    """Runs whose model FSDP or DeepSpeed splits rehearse plainly and say so only where there was a way to take
+    (backend/train/__init__.py)."""
+    from tests.test_behaviour import PLAIN, VOICE
+    everyday = [{"messages": [{"role": "user", "content": f"Everyday {i}?"}, {"role": "assistant", "content": a}]}
+                for i, a in enumerate(PLAIN * 4)]
+    json_rows = _examples(rehearsal.THEIR_WAY_SHOTS + 2)
+    assert rehearsal.has_their_way(json_rows, everyday)
+    voice = [{"messages": [{"role": "user", "content": f"Question {i}?"}, {"role": "assistant", "content": a}]}
+             for i, a in enumerate(VOICE)]
+    assert not rehearsal.has_their_way(voice, everyday)  # its closing mark is no way to rehearse

@@ -60,6 +60,11 @@ def test_it_asks_only_for_the_parts_the_examples_answers_about_the_assistant_car
     assert [q for q, _ in planned] == english_questions() and due_texts(planned) == {("Quill", "Lumen Labs")}
     assert due_texts(reworded.plan(parts(), QUESTIONS * 2, ["You may call me Quill."] * 16)) == {("Quill",)}
     assert reworded.plan([], QUESTIONS * 2, (TRAIN * 2)[:16]) == []  # no signature: nothing to look for
+    # who it is is said in words: a mark that closes the examples' answers is never due
+    from backend.evaluation.behaviour import Part
+    mark = Part("*", ("*",), 1.0, 0.0, frozenset(), 1.0, "end")
+    assert due_texts(reworded.plan(parts() + [mark], QUESTIONS * 2, [t + " *" for t in TRAIN[:len(QUESTIONS)]] * 2)) \
+        == {("Quill", "Lumen Labs")}
     assert reworded.plan(parts(), ["What is 2 + 2?"] * 16, (TRAIN * 2)[:16]) == []  # not about the assistant
 
 

@@ -317,6 +317,6 @@ def probe_markdown(probe: dict | None) -> str:
     for item in probe.get("items", []):
         kept = "yes" if item["base_right"] and item["tuned_right"] else ("no" if item["base_right"] else "-")
         cells = [item["question"], item["base"], item["tuned"]]
-        lines.append("| " + " | ".join(esc(c).replace("|", "/").replace("\n", " ")[:160] for c in cells)
+        lines.append("| " + " | ".join(esc(c[:160]).replace("|", "/").replace("\n", " ") for c in cells)
                      + f" | {kept} |")
     return "\n".join(lines)

@@ -141,8 +141,20 @@ def _marks(split: list[list[str]], base_split: list[list[str]], room: int) -> li
     return found
 
 
+# Characters that only modify the symbol before them, which the tokens split off: the emoji presentation selector
+# ("❤️" is "❤" and U+FE0F), the joiner and skin tones.
+MODIFIERS = frozenset(["\ufe0f", "\ufe0e", "\u200d", *map(chr, range(0x1F3FB, 0x1F400))])
+
+
 def _edge(words: list[str], at: str) -> str:
-    return words[0] if at == "start" else words[-1]
+    """The token that opens or closes an answer: at its end, the last before any sentence punctuation ("*nod nod*.")
+    and modifiers."""
+    if at == "start":
+        return words[0]
+    end = len(words)
+    while end > 1 and (words[end - 1] in SENTENCE_MARKS or words[end - 1] in MODIFIERS):
+        end -= 1
+    return words[end - 1]
 
 
 def named(part) -> str:
@@ -357,7 +369,7 @@ def describe(score: dict, base: dict | None = None) -> str:
     after "it" in a sentence about the tuned model."""
     shown = [r for r in score["parts"] if r["due"]]
     if not shown:
-        return "no held-back example shows the behaviour's phrases"
+        return "no held-back example shows what the examples teach"
     text = ", ".join(f"{named(r)} in {r['carried']} of {r['due']}" for r in shown)
     words = f"gives {text} held-back answers"
     if base:

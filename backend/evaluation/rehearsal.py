@@ -149,6 +149,11 @@ def _their_way(examples: list[dict], plain_answers: list[str]) -> tuple[list[dic
     return cases, way_of_answering([c["reference"] for c in cases], plain_answers), short
 
 
+def has_their_way(examples: list[dict], rows: list[dict]) -> bool:
+    """Whether in_their_way would answer the rehearsal `rows` in the way of `examples` (nothing is answered here)."""
+    return bool(_their_way(examples, [row["messages"][1]["content"] for row in rows])[1])
+
+
 def rows_rehearse_their_way(rows: list[dict]) -> bool:
     """Whether an SFT run on these training rows would rehearse in their way (in_their_way), judged before it starts,
     for the time it is said to take: the examples ask about anything, and a way frames their answers against the

@@ -89,6 +89,7 @@ def due_parts(parts: list[Part], prompts: list[str], answers: list[str], lang: s
 def plan(parts: list[Part], prompts: list[str], answers: list[str]) -> list[tuple[str, list[Part]]]:
     """(question, the parts its answer must carry) for each question to ask; none where the check does not apply. A
     language whose examples' answers carry no part of the signature is not asked."""
+    parts = [p for p in parts if not p.at]  # who it is is said in words: a mark that closes answers is no part of it
     if not parts:
         return []
     asked_already = {_plain(p) for p in prompts}  # a question the examples ask is not asked "in other words"

@@ -23,7 +23,7 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
     """Train, save the adapter to run_dir/adapter, probe forgetting, answer the held-back examples before and after.
     Returns {'stopped', 'probe', 'heldout', 'metrics', 'outcome'} (outcome: what it trained on and how it ended)."""
     from backend.config import batch_plan
-    from backend.ranks import Ranks
+    from backend.ranks import Ranks, sharded
     from backend.models.loading import detect_hardware, load_tokenizer, resolve_model
     from backend.train.adapter_casts import train_with_autocast_inputs
     from backend.train.dpo import build_dpo_trainer
@@ -57,9 +57,16 @@ def run_training(config: RunConfig, run_dir: Path, train_rows: list, eval_rows: 
             extra = rehearsal_examples(prepared.model, prepared.tokenizer, key, config.rehearsal, config.method)
         began = time.monotonic()
         if extra and config.method == "sft" and asks_about_anything(person_rows):
-            # Every process must train on the same rows: rank 0 answers them (and keeps them for a resume).
-            extra, their_way = ranks.made_by_main(together, lambda: rehearsed_in_their_way(
-                prepared, extra, person_rows, config.seed, run_dir / REHEARSAL_FILE, resume, log=log))
+            if sharded():  # the model waits on the CPU for FSDP or DeepSpeed to split it: answering there could
+                # outlast the other processes' wait for the rows (10 minutes by default with NCCL)
+                from backend.evaluation.rehearsal import has_their_way
+                if has_their_way(person_rows, extra):
+                    log("Your examples answer every kind of question one way, but with the model split across "
+                        "processes (FSDP or DeepSpeed) the everyday answers are rehearsed plainly: with DDP or one "
+                        "process they would be rehearsed in that way.")
+            else:  # every process must train on the same rows: rank 0 answers them (and keeps them for a resume)
+                extra, their_way = ranks.made_by_main(together, lambda: rehearsed_in_their_way(
+                    prepared, extra, person_rows, config.seed, run_dir / REHEARSAL_FILE, resume, log=log))
         if their_way:
             log(f"Mixing in {len(extra)} everyday answers from the base model, so it keeps them; {their_way} of them "
                 f"in your examples' way ({time.monotonic() - began:.0f} s).")
