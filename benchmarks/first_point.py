@@ -61,8 +61,9 @@ def one_run(home: Path, cache: Path, held_out: bool) -> dict:
               "steps": (run.get("final_metrics") or {}).get("steps"), "kept": (run.get("probe") or {}).get("kept"),
               "asked": (run.get("probe") or {}).get("base_right"), "standby": ready}
     if held_out and run["status"] == "done":
-        from tests.test_learning import HELD_OUT_NAME_QUESTIONS, generate
-        answers = generate("--run", run_id, prompts=HELD_OUT_NAME_QUESTIONS)
+        from benchmarks.forgetting import HELD_OUT, app
+        answers = app("generate", "--run", run_id, "--max-new-tokens", "64", "--temperature", "0", "--json",
+                      *[arg for q in HELD_OUT for arg in ("--prompt", q)])["outputs"]
         result["held_out"] = sum("quill" in a.lower() for a in answers)
     return result
 

