@@ -11,21 +11,26 @@ pytestmark = pytest.mark.browser
 SCREENSHOT = "test-artifacts/learned-only-like-examples.png"
 
 
-def test_the_runs_tab_says_a_format_was_learned_only_for_questions_like_the_examples(app, page, tiny_model):
+def diagnosed_run(tiny_model, name: str, held: dict, everyday: dict, checks: dict, **outcome) -> list[dict]:
+    """A finished run whose held-back answers, probe and checks are these, diagnosed as the worker diagnoses it, shown
+    as the Runs tab shows it: its findings."""
     from backend.db import connect
     from backend.evaluation.diagnosis import diagnose
     from backend.runs import RunStore
-    url, _ = app
-    run_id = fake_run(tiny_model, name="json answers", rehearsal=60)
+    run_id = fake_run(tiny_model, name=name, rehearsal=60)
     store = RunStore(connect())
-    held, everyday = heldout_learned(), probe(json_answers=20)
-    checks = {"checks": [{"behaviour": 0.2}, {"behaviour": 1.0}, {"behaviour": 1.0}], "prompt_overlap": 0.009}
-    run = store.get(run_id)
-    findings = diagnose([], everyday, run["config"], 80, {"fired": True}, heldout=held, checks=checks)
-    assert [f["code"] for f in findings] == ["only_like_examples"]
+    findings = diagnose([], everyday, store.get(run_id)["config"], 80, {"fired": True}, heldout=held, checks=checks)
     store.update(run_id, heldout=held, probe=everyday, diagnosis=findings,
-                 outcome={"train_examples": 80, "heldout_examples": 5, "everyday_mixed": 45,
-                          "behaviour_checks": checks})
+                 outcome={"train_examples": 80, "heldout_examples": held["count"], "everyday_mixed": 45,
+                          "behaviour_checks": checks, **outcome})
+    return findings
+
+
+def test_the_runs_tab_says_a_format_was_learned_only_for_questions_like_the_examples(app, page, tiny_model):
+    url, _ = app
+    checks = {"checks": [{"behaviour": 0.2}, {"behaviour": 1.0}, {"behaviour": 1.0}], "prompt_overlap": 0.009}
+    findings = diagnosed_run(tiny_model, "json answers", heldout_learned(), probe(json_answers=20), checks)
+    assert [f["code"] for f in findings] == ["only_like_examples"]
 
     page.goto(url)
     open_tab(page, "4. Runs")
@@ -42,23 +47,15 @@ def test_the_runs_tab_says_a_format_was_learned_only_for_questions_like_the_exam
 def test_the_runs_tab_names_the_kinds_of_question_a_format_was_not_given_to(app, page, tiny_model):
     """Most everyday answers in the examples' shape (the rehearsal answered their way where the base model could): the
     Runs tab names the kinds of question without it, and Try this offers no setting for it."""
-    from backend.db import connect
-    from backend.evaluation.diagnosis import diagnose
     from backend.evaluation.grading import load_probe_set
     from backend.evaluation.probe import probe_result
-    from backend.runs import RunStore
     url, _ = app
-    run_id = fake_run(tiny_model, name="json answers mostly", rehearsal=60)
-    store = RunStore(connect())
     items = probe(json_answers=33)["items"]
     for item in items[33:]:
         item["category"] = "refusal"
-    held, everyday = heldout_learned(), dict(probe_result(items, load_probe_set().categories), kept=40)
+    everyday = dict(probe_result(items, load_probe_set().categories), kept=40)
     checks = {"checks": [{"behaviour": 0.2}, {"behaviour": 1.0}, {"behaviour": 1.0}], "prompt_overlap": 0.009}
-    findings = diagnose([], everyday, store.get(run_id)["config"], 80, {"fired": True}, heldout=held, checks=checks)
-    store.update(run_id, heldout=held, probe=everyday, diagnosis=findings,
-                 outcome={"train_examples": 80, "heldout_examples": 5, "everyday_mixed": 45, "everyday_their_way": 26,
-                          "behaviour_checks": checks})
+    diagnosed_run(tiny_model, "json answers mostly", heldout_learned(), everyday, checks, everyday_their_way=26)
 
     page.goto(url)
     open_tab(page, "4. Runs")
@@ -74,19 +71,9 @@ def test_the_runs_tab_names_the_kinds_of_question_a_format_was_not_given_to(app,
 def test_the_runs_tab_counts_a_voice_by_the_mark_that_closes_its_answers(app, page, tiny_model):
     """A playful voice shares no phrase: the Runs tab counts the stage direction's closing asterisk, shown as it is
     (not read as Markdown emphasis), and says the voice was learned only for questions like the examples."""
-    from backend.db import connect
-    from backend.evaluation.diagnosis import diagnose
-    from backend.runs import RunStore
     from tests.test_behaviour import VOICE_CHECKS, voice_learned_like_examples
     url, _ = app
-    run_id = fake_run(tiny_model, name="playful voice", rehearsal=60)
-    store = RunStore(connect())
-    held, everyday = voice_learned_like_examples()
-    findings = diagnose([], everyday, store.get(run_id)["config"], 80, {"fired": True}, heldout=held,
-                        checks=VOICE_CHECKS)
-    store.update(run_id, heldout=held, probe=everyday, diagnosis=findings,
-                 outcome={"train_examples": 80, "heldout_examples": 6, "everyday_mixed": 45,
-                          "behaviour_checks": VOICE_CHECKS})
+    diagnosed_run(tiny_model, "playful voice", *voice_learned_like_examples(), VOICE_CHECKS)
 
     page.goto(url)
     open_tab(page, "4. Runs")
