@@ -337,8 +337,8 @@ def everyday_parts(signature: list[dict], answers: list[str], ended: list[bool] 
         if not frames_every_answer(part["share"], part.get("edge_share", 0.0)):
             continue
         carried = [shows(a, part) for a in answers]
-        found.append({"text": part["text"], "carried": sum(carried),
-                      "due": sum(c or e for c, e in zip(carried, ended)), **({"at": part["at"]} if part.get("at") else {})})
+        found.append({"text": part["text"], "carried": sum(carried), "due": sum(c or e for c, e in zip(carried, ended)),
+                      **({"at": part["at"]} if part.get("at") else {})})
     return found
 
 
